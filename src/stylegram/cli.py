@@ -1,0 +1,172 @@
+"""The `stylegram` command: argument parsing -> API -> files. No maths here.
+
+Options of `transfer` are generated from TransferConfig's fields, so defaults and help texts live
+in one place. Every error a user can cause ends as one line on stderr and exit code 2.
+"""
+from __future__ import annotations
+
+import dataclasses
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+
+from . import __version__
+from .errors import StylegramError
+
+EXIT_USER_ERROR = 2
+
+
+def config_options(config_cls: type, exclude: tuple[str, ...] = ()):
+    """A decorator adding one click option per field of a config dataclass (help from metadata)."""
+    def decorate(f):
+        for fld in reversed(dataclasses.fields(config_cls)):
+            if fld.name in exclude:
+                continue
+            meta = fld.metadata
+            name = "--" + fld.name.replace("_", "-")
+            default = fld.default
+            kw: dict[str, Any] = {"help": meta.get("help", ""), "show_default": True}
+            if "choices" in meta:
+                kw["type"] = click.Choice(list(meta["choices"]))
+            elif isinstance(default, tuple):  # layer lists are written comma-separated
+                kw["type"] = str
+                default = _format_layers(default)
+            elif isinstance(default, bool):
+                kw["is_flag"] = True
+            elif isinstance(default, int):
+                kw["type"] = int
+            elif isinstance(default, float) or "float" in str(fld.type):
+                kw["type"] = float
+            else:
+                kw["type"] = str
+            kw["default"] = default
+            f = click.option(name, fld.name, **kw)(f)
+        return f
+    return decorate
+
+
+def _format_layers(layers: tuple) -> str:
+    """('relu4_2',) -> 'relu4_2'; (('relu1_1', 0.2), ...) -> 'relu1_1:0.2,...'."""
+    return ",".join(f"{l[0]}:{l[1]:g}" if isinstance(l, tuple) else str(l) for l in layers)
+
+
+class ProgressBar:
+    """A rich progress bar fed by Iterate records: iteration, live losses, elapsed and ETA."""
+
+    def __init__(self, total: int, label: str, quiet: bool = False):
+        self.quiet = quiet
+        self.total = total
+        self.label = label
+        self.progress = None
+        self.task = None
+
+    def __enter__(self):
+        if not self.quiet:
+            from rich.console import Console
+            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+            self.progress = Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
+                                     TextColumn("{task.fields[losses]}"), TimeElapsedColumn(), TextColumn("eta"),
+                                     TimeRemainingColumn(), console=Console(stderr=True))
+            self.progress.__enter__()
+            self.task = self.progress.add_task(self.label, total=self.total, losses="")
+        return self
+
+    def update(self, ev) -> None:
+        if self.progress is None:
+            return
+        losses = "  ".join(f"{k} {v:.3g}" for k, v in ev.losses.items() if k in ("content", "style", "total"))
+        desc = self.label if ev.levels <= 1 else f"{self.label} {ev.level + 1}/{ev.levels}"
+        self.progress.update(self.task, completed=ev.iter, total=ev.iters, losses=losses, description=desc)
+
+    def __exit__(self, *exc):
+        if self.progress is not None:
+            self.progress.__exit__(*exc)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.version_option(__version__, prog_name="stylegram")
+def cli() -> None:
+    """stylegram: neural style transfer and a look inside ConvNets."""
+
+
+def _transfer_config_cls():
+    from .transfer import TransferConfig
+    return TransferConfig
+
+
+@cli.command("transfer")
+@click.argument("content", type=click.Path(dir_okay=False))
+@click.argument("style", type=click.Path(dir_okay=False))
+@click.option("-o", "--output", required=True, type=click.Path(dir_okay=False), help="output image (.png, .jpg, ...)")
+@config_options(_transfer_config_cls())
+@click.option("--save-every", type=int, default=0, help="also save a snapshot every N iterations (OUT.iterNNNN.png)")
+@click.option("--report", type=click.Path(dir_okay=False), default=None, help="write a JSON run report here")
+@click.option("--plot", type=click.Path(dir_okay=False), default=None, help="write a loss-curve plot here (.png/.svg)")
+@click.option("-q", "--quiet", is_flag=True, help="no progress bar")
+def transfer_cmd(content: str, style: str, output: str, save_every: int, report: str | None, plot: str | None,
+                 quiet: bool, **options: Any) -> None:
+    """Stylize CONTENT with the style of STYLE (Gatys et al.) and write OUTPUT."""
+    from .io.image import check_output_path, save_image
+    from .report import plot_history, write_json
+    from .transfer import TransferConfig, transfer
+
+    out = check_output_path(output, [content, style])
+    for extra, sfx in ((report, [".json"]), (plot, [".png", ".svg", ".pdf"])):
+        if extra:
+            check_output_path(extra, [content, style, output], suffixes=sfx)
+    cfg = TransferConfig(**options).validated()
+
+    def snapshot(ev) -> None:
+        if save_every and ev.iter % save_every == 0 and ev.image is not None:
+            save_image(ev.image, out.with_name(f"{out.stem}.iter{ev.iter:04d}{out.suffix}"))
+
+    with ProgressBar(cfg.iters, "stylizing", quiet) as bar:
+        def callback(ev):
+            bar.update(ev)
+            snapshot(ev)
+        result = transfer(content, style, config=cfg, callback=callback)
+    result.save(out)
+    if report:
+        write_json(result.report(), report)
+    if plot:
+        plot_history(result.history, plot)
+    if result.stopped == "nan":
+        click.echo(f"stylegram: warning: {result.message}", err=True)
+    if not quiet:
+        click.echo(f"wrote {out} ({result.evals} evaluations, {result.seconds_optimize:.1f} s, "
+                   f"{result.s_per_eval:.3f} s/eval on {result.device})", err=True)
+
+
+@cli.command("nets")
+def nets_cmd() -> None:
+    """List the feature nets and whether they need a download."""
+    from .nets.registry import default_registry
+    reg = default_registry()
+    for name in reg.names():
+        spec = reg.get(name)
+        click.echo(f"{name:12s} {'offline ' if spec.offline else 'download'}  {spec.description}")
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Console entry point: runs the CLI, turning user errors into one line and exit code 2."""
+    try:
+        rv = cli.main(args=argv, prog_name="stylegram", standalone_mode=False)
+    except StylegramError as e:
+        click.echo(f"stylegram: error: {e}", err=True)
+        sys.exit(EXIT_USER_ERROR)
+    except click.exceptions.Abort:
+        click.echo("stylegram: aborted", err=True)
+        sys.exit(130)
+    except click.ClickException as e:
+        e.show()
+        sys.exit(EXIT_USER_ERROR)
+    except KeyboardInterrupt:
+        click.echo("stylegram: interrupted", err=True)
+        sys.exit(130)
+    sys.exit(rv if isinstance(rv, int) else 0)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,235 @@
+"""Images in and out.
+
+Reading turns whatever Pillow can decode into an RGB float tensor in 0..1: EXIF orientation is
+applied, CMYK and palette images are converted, 16-bit images keep their full range, transparent
+pixels are composited over white, and animated files give their first frame. Decompression bombs
+are refused before any pixel is decoded. Writing is atomic (a temporary file, then a rename), so
+an interrupted save never leaves a half-written output.
+"""
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+import warnings
+from collections.abc import Callable, Iterable
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image, ImageOps, PngImagePlugin, UnidentifiedImageError
+
+from ..errors import ConfigError, InputError
+
+# 100 Mpx is ten 4K frames: far above any sensible style-transfer input, far below a bomb.
+DEFAULT_MAX_PIXELS = 100_000_000
+WRITABLE_SUFFIXES = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG", ".webp": "WEBP", ".tif": "TIFF", ".tiff": "TIFF"}
+
+ImageSource = "str | os.PathLike | Image.Image | torch.Tensor"
+
+
+def _name(path: str | os.PathLike) -> str:
+    return str(path)
+
+
+def read_image(path: str | os.PathLike, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> Image.Image:
+    """Read an image file as an upright 8- or 16-bit-faithful RGB PIL image.
+
+    Raises InputError (one line, naming the file) for missing, empty, truncated, non-image and
+    oversized files.
+    """
+    p = Path(path)
+    if not p.exists():
+        raise InputError(f"{_name(path)}: file not found; check the path")
+    if p.is_dir():
+        raise InputError(f"{_name(path)}: is a folder, not an image file")
+    try:
+        if p.stat().st_size == 0:
+            raise InputError(f"{_name(path)}: file is empty (0 bytes); give a real image file")
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            im = Image.open(p)
+            w, h = im.size
+            if w * h > max_pixels:
+                raise InputError(f"{_name(path)}: image is {w} x {h} px ({w * h / 1e6:.0f} Mpx), above the "
+                                 f"limit of {max_pixels / 1e6:.0f} Mpx; downscale it first")
+            im.seek(0)  # animated images: the first frame
+            im.load()
+    except InputError:
+        raise
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as e:
+        raise InputError(f"{_name(path)}: refused as a possible decompression bomb ({e}); "
+                         "downscale the image first") from None
+    except UnidentifiedImageError:
+        raise InputError(f"{_name(path)}: not an image file Pillow can read (PNG, JPEG, WebP, TIFF, ...)") from None
+    except PermissionError:
+        raise InputError(f"{_name(path)}: permission denied; check the file's permissions") from None
+    except (OSError, SyntaxError, ValueError) as e:
+        raise InputError(f"{_name(path)}: image is truncated or corrupt ({e}); re-export it") from None
+    return _to_rgb(im)
+
+
+def _to_rgb(im: Image.Image) -> Image.Image:
+    """Upright RGB (mode 'RGB', or float 'F'-based RGB for 16-bit data kept as an array)."""
+    try:
+        im = ImageOps.exif_transpose(im)
+    except Exception:  # broken EXIF must not cost the picture
+        pass
+    if im.mode in ("I;16", "I;16B", "I;16L", "I", "F"):
+        arr = np.asarray(im, dtype=np.float64)
+        top = 65535.0 if im.mode.startswith("I;16") or arr.max() > 255 else 255.0
+        arr = np.clip(arr / top, 0, 1)
+        rgb = np.repeat(arr[..., None], 3, axis=2)
+        return _ArrayImage.from_array(rgb)
+    if im.mode == "P":
+        im = im.convert("RGBA")
+    if im.mode in ("RGBA", "LA", "PA", "RGBa", "La"):
+        im = im.convert("RGBA")
+        white = Image.new("RGBA", im.size, (255, 255, 255, 255))
+        im = Image.alpha_composite(white, im)
+    return im.convert("RGB")
+
+
+class _ArrayImage:
+    """High-bit-depth pixels kept as float32 (H, W, 3) in 0..1 instead of an 8-bit PIL image."""
+
+    def __init__(self, arr: np.ndarray):
+        self.arr = arr.astype(np.float32)
+
+    @classmethod
+    def from_array(cls, arr: np.ndarray) -> "_ArrayImage":
+        return cls(arr)
+
+    @property
+    def size(self) -> tuple[int, int]:
+        return self.arr.shape[1], self.arr.shape[0]
+
+
+def _resize_longest(t: torch.Tensor, size: int | None) -> torch.Tensor:
+    """Resize (1, 3, H, W) so that max(H, W) == size, keeping the aspect ratio (antialiased)."""
+    if size is None:
+        return t
+    h, w = t.shape[-2:]
+    s = size / max(h, w)
+    nh, nw = max(1, round(h * s)), max(1, round(w * s))
+    if (nh, nw) == (h, w):
+        return t
+    return torch.nn.functional.interpolate(t, size=(nh, nw), mode="bicubic", align_corners=False,
+                                           antialias=s < 1).clamp(0, 1)
+
+
+def pil_to_tensor(im: "Image.Image | _ArrayImage") -> torch.Tensor:
+    """PIL RGB image -> float32 tensor (1, 3, H, W) in 0..1."""
+    if isinstance(im, _ArrayImage):
+        arr = im.arr
+    else:
+        arr = np.asarray(im.convert("RGB"), dtype=np.float32) / 255.0
+    return torch.from_numpy(np.ascontiguousarray(arr)).permute(2, 0, 1)[None].contiguous()
+
+
+def tensor_to_pil(t: torch.Tensor) -> Image.Image:
+    """Tensor (1, 3, H, W) or (3, H, W) in 0..1 -> 8-bit RGB PIL image (values clamped)."""
+    if t.dim() == 4:
+        t = t[0]
+    arr = (t.detach().float().clamp(0, 1).permute(1, 2, 0).cpu().numpy() * 255.0).round().astype(np.uint8)
+    if arr.shape[2] == 1:
+        return Image.fromarray(arr[..., 0], "L")
+    return Image.fromarray(arr, "RGB")
+
+
+def load_image(src: "str | os.PathLike | Image.Image | torch.Tensor", size: int | None = None, *,
+               max_pixels: int = DEFAULT_MAX_PIXELS, name: str = "image") -> torch.Tensor:
+    """Load an image as a float32 tensor (1, 3, H, W), RGB in 0..1, longest side ``size`` px.
+
+    ``src`` may be a path, a PIL image, or a tensor (3, H, W) / (1, 3, H, W) in 0..1. ``name``
+    labels tensors and PIL images in error messages.
+    """
+    if isinstance(src, torch.Tensor):
+        t = src.detach().float()
+        if t.dim() == 3:
+            t = t[None]
+        if t.dim() != 4 or t.shape[0] != 1 or t.shape[1] not in (1, 3):
+            raise InputError(f"{name}: tensor of shape {tuple(src.shape)}; expected (3, H, W) or (1, 3, H, W)")
+        if not torch.isfinite(t).all():
+            raise InputError(f"{name}: tensor contains NaN or Inf")
+        if t.shape[1] == 1:
+            t = t.expand(-1, 3, -1, -1)
+        t = t.clamp(0, 1).cpu().contiguous()
+    elif isinstance(src, Image.Image):
+        t = pil_to_tensor(_to_rgb(src))
+    elif isinstance(src, (str, os.PathLike)):
+        t = pil_to_tensor(read_image(src, max_pixels=max_pixels))
+    else:
+        raise InputError(f"{name}: cannot use a {type(src).__name__}; give a path, a PIL image or a tensor")
+    return _resize_longest(t, size)
+
+
+def check_output_path(out: str | os.PathLike, inputs: Iterable[str | os.PathLike] = (),
+                      suffixes: Iterable[str] = WRITABLE_SUFFIXES) -> Path:
+    """Validate an output path before any work starts; returns it as a Path.
+
+    Refuses a path that names one of the inputs, a missing folder, a folder, or an unknown suffix.
+    """
+    p = Path(out)
+    suffixes = list(suffixes)
+    if p.suffix.lower() not in suffixes:
+        raise ConfigError(f"{out}: unknown output type {p.suffix or '(none)'!r}; use one of {', '.join(suffixes)}")
+    if p.is_dir():
+        raise ConfigError(f"{out}: is a folder; give a file name")
+    parent = p.parent if str(p.parent) else Path(".")
+    if not parent.is_dir():
+        raise ConfigError(f"{out}: folder {parent} does not exist; create it first")
+    for i in inputs:
+        if isinstance(i, (str, os.PathLike)) and Path(i).exists() and p.exists() and p.resolve() == Path(i).resolve():
+            raise ConfigError(f"{out}: output path is also an input; choose another name")
+        if isinstance(i, (str, os.PathLike)) and os.path.abspath(p) == os.path.abspath(i):
+            raise ConfigError(f"{out}: output path is also an input; choose another name")
+    return p
+
+
+def write_atomic(path: str | os.PathLike, write: Callable[[Path], None]) -> None:
+    """Call ``write(tmp)`` on a temporary file beside ``path``, fsync it, then rename it into place.
+
+    A crash or a full disk leaves the previous file (if any) untouched and no partial file.
+    """
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part" + path.suffix, dir=path.parent or ".")
+    os.close(fd)
+    tmp_p = Path(tmp)
+    try:
+        write(tmp_p)
+        with open(tmp_p, "rb+") as f:
+            os.fsync(f.fileno())
+        os.replace(tmp_p, path)
+    except BaseException:
+        tmp_p.unlink(missing_ok=True)
+        raise
+
+
+def save_image(image: "torch.Tensor | Image.Image", path: str | os.PathLike, *,
+               metadata: dict | None = None) -> None:
+    """Write an image atomically. PNG files carry ``metadata`` as JSON in a 'stylegram' text chunk.
+
+    ``image``: tensor (1, 3, H, W) / (3, H, W) in 0..1, or a PIL image.
+    """
+    im = image if isinstance(image, Image.Image) else tensor_to_pil(image)
+    fmt = WRITABLE_SUFFIXES.get(Path(path).suffix.lower())
+    if fmt is None:
+        raise ConfigError(f"{path}: unknown output type; use one of {', '.join(WRITABLE_SUFFIXES)}")
+
+    def write(tmp: Path) -> None:
+        kw: dict = {}
+        if fmt == "PNG":
+            info = PngImagePlugin.PngInfo()
+            info.add_text("Software", "stylegram")
+            if metadata:
+                info.add_text("stylegram", json.dumps(metadata, default=str))
+            kw["pnginfo"] = info
+        elif fmt == "JPEG":
+            kw["quality"] = 95
+        im.save(tmp, format=fmt, **kw)
+
+    try:
+        write_atomic(path, write)
+    except OSError as e:
+        raise InputError(f"{path}: could not write the image ({e.strerror or e}); check the folder and free disk space") from None

@@ -1,0 +1,155 @@
+"""The losses of neural style transfer, as pure functions over (B, C, *spatial) activations.
+
+Exactly the course's definitions, for 1, 2 or 3 spatial axes (nH nW becomes the product N of the
+spatial sizes):
+
+    J_content(C, G)   = || a(C) - a(G) ||^2                       ("sum"; also "mean" and
+                                                                    "course": 1 / (4 N nC))
+    G_kk'             = sum_positions a_k a_k'                    (the style matrix, unnormalized)
+    J_style[l](S, G)  = 1 / (2 N nC)^2 * sum_kk' (G(S)_kk' - G(G)_kk')^2
+    J_style(S, G)     = sum_l lambda[l] J_style[l](S, G)
+    J(G)              = alpha J_content + beta J_style (+ gamma TV(G))
+
+Batched inputs are summed over the batch. ``StyleObjective`` holds the targets (computed once,
+without gradients) and combines the terms with named weights.
+"""
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import torch
+
+from .errors import ConfigError, choices_error
+
+CONTENT_NORMS = ("sum", "mean", "course")
+
+
+def _check_activation(a: torch.Tensor, what: str) -> None:
+    if a.dim() < 3 or a.dim() > 5:
+        raise ConfigError(f"{what}: expected a tensor (B, C, *spatial) with 1 to 3 spatial axes, got shape {tuple(a.shape)}")
+
+
+def positions(a: torch.Tensor) -> int:
+    """N: the number of spatial positions of (B, C, *spatial)."""
+    n = 1
+    for s in a.shape[2:]:
+        n *= s
+    return n
+
+
+def gram(a: torch.Tensor) -> torch.Tensor:
+    """The style matrix G_kk' = sum over positions of a_k a_k' (no mean removed, no scaling).
+
+    a: (B, C, *spatial) -> (B, C, C). One batched matrix product.
+    """
+    _check_activation(a, "gram")
+    f = a.reshape(a.shape[0], a.shape[1], -1)
+    return torch.bmm(f, f.transpose(1, 2))
+
+
+def scaled_gram(a: torch.Tensor) -> torch.Tensor:
+    """G / (2 N nC), shape (B, C, C): the Gram matrix with the course's style normalization folded
+    in, so that J_style[l] = sum (scaled_gram(S) - scaled_gram(G))^2 without forming huge numbers."""
+    b, c = a.shape[:2]
+    n = positions(a)
+    f = a.reshape(b, c, -1)
+    # Scaling the factor rather than the product keeps float32/bf16 sums in a sane range.
+    s = (1.0 / (2.0 * n * c)) ** 0.5
+    f = f * s
+    return torch.bmm(f, f.transpose(1, 2))
+
+
+def content_loss(a: torch.Tensor, target: torch.Tensor, norm: str = "sum") -> torch.Tensor:
+    """J_content = ||a - target||^2 with normalization ``norm``: 'sum' (as defined), 'mean'
+    (divided by B C N), or 'course' (divided by 4 nC N per image). Shapes (B, C, *spatial)."""
+    if a.shape != target.shape:
+        raise ConfigError(f"content_loss: activation shape {tuple(a.shape)} != target shape {tuple(target.shape)}")
+    sq = (a - target).pow(2).sum()
+    if norm == "sum":
+        return sq
+    if norm == "mean":
+        return sq / a.numel()
+    if norm == "course":
+        return sq / (4.0 * a.shape[1] * positions(a))
+    raise choices_error("content normalization", norm, CONTENT_NORMS)
+
+
+def style_layer_loss(a: torch.Tensor, target_scaled_gram: torch.Tensor) -> torch.Tensor:
+    """J_style[l] = 1/(2 N nC)^2 sum_kk' (G(S) - G(G))^2, given a (B, C, *spatial) and the target
+    ``scaled_gram`` of S (1 or B, C, C) computed with the same N normalization of S's own size."""
+    g = scaled_gram(a)
+    return (g - target_scaled_gram).pow(2).sum()
+
+
+def style_layer_loss_from_grams(gram_g: torch.Tensor, gram_s: torch.Tensor, n_positions: int,
+                                n_channels: int) -> torch.Tensor:
+    """The course's J_style[l] from two unnormalized Gram matrices (reference implementation)."""
+    return (gram_s - gram_g).pow(2).sum() / (2.0 * n_positions * n_channels) ** 2
+
+
+def tv_loss(x: torch.Tensor) -> torch.Tensor:
+    """Total variation: the sum over spatial axes of the mean squared difference of neighbours.
+    x: (B, C, *spatial) -> scalar. Zero for a constant image."""
+    total = x.new_zeros(())
+    for axis in range(2, x.dim()):
+        if x.shape[axis] > 1:
+            d = x.narrow(axis, 1, x.shape[axis] - 1) - x.narrow(axis, 0, x.shape[axis] - 1)
+            total = total + d.pow(2).mean()
+    return total
+
+
+class StyleObjective:
+    """J(G) = alpha J_content + beta sum_l lambda_l J_style[l] + gamma TV, with targets held.
+
+    ``content_targets``: {layer: a(C)}; ``style_targets``: {layer: scaled_gram(a(S))};
+    ``style_weights``: {layer: lambda}. ``terms(feats, image)`` returns the named terms and 'total'
+    as 0-d tensors (no host synchronization).
+    """
+
+    def __init__(self, content_targets: Mapping[str, torch.Tensor], style_targets: Mapping[str, torch.Tensor],
+                 style_weights: Mapping[str, float], *, alpha: float, beta: float, gamma: float = 0.0,
+                 content_norm: str = "course"):
+        if content_norm not in CONTENT_NORMS:
+            raise choices_error("content normalization", content_norm, CONTENT_NORMS)
+        self.content_targets = dict(content_targets)
+        self.style_targets = dict(style_targets)
+        self.style_weights = dict(style_weights)
+        self.alpha, self.beta, self.gamma = float(alpha), float(beta), float(gamma)
+        self.content_norm = content_norm
+
+    @property
+    def layers(self) -> list[str]:
+        seen = list(self.content_targets)
+        return seen + [l for l in self.style_targets if l not in seen]
+
+    def terms(self, feats: Mapping[str, torch.Tensor], image: torch.Tensor) -> dict[str, torch.Tensor]:
+        zero = image.new_zeros((), dtype=torch.float32)
+        jc = zero
+        for l, t in self.content_targets.items():
+            jc = jc + content_loss(feats[l].float(), t, self.content_norm)
+        js = zero
+        for l, t in self.style_targets.items():
+            js = js + self.style_weights[l] * style_layer_loss(feats[l].float(), t)
+        tv = tv_loss(image) if self.gamma else zero
+        total = self.alpha * jc + self.beta * js + self.gamma * tv
+        return {"content": jc, "style": js, "tv": tv, "total": total}
+
+
+def parse_layer_weights(spec: str | Sequence[str] | Mapping[str, float]) -> dict[str, float]:
+    """'relu1_1:0.2,relu2_1' or ['relu1_1', ...] or {name: w} -> {name: weight} (default weight 1)."""
+    if isinstance(spec, Mapping):
+        return {str(k): float(v) for k, v in spec.items()}
+    items = spec.split(",") if isinstance(spec, str) else list(spec)
+    out: dict[str, float] = {}
+    for item in items:
+        item = item.strip()
+        if not item:
+            continue
+        name, _, w = item.partition(":")
+        try:
+            out[name.strip()] = float(w) if w else 1.0
+        except ValueError:
+            raise ConfigError(f"layer weight {item!r}: {w!r} is not a number; write layer:weight, e.g. relu1_1:0.2") from None
+    if not out:
+        raise ConfigError("no layers given; write e.g. relu1_1:0.2,relu2_1:0.2")
+    return out

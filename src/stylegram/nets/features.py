@@ -1,0 +1,99 @@
+"""FeatureNet: a frozen chain of named layers that returns the activations asked for.
+
+It owns the network's input convention (``preprocess`` maps media in 0..1 to what the weights
+expect), stops at the deepest requested layer, and carries each layer's metadata (channels,
+receptive field) beside it.
+"""
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+
+import torch
+from torch import nn
+
+from ..errors import choices_error
+from ..types import LayerInfo
+from .receptive import receptive_fields
+
+
+class InputConvention(nn.Module):
+    """Maps RGB in 0..1, shape (B, 3, *spatial), to a net's input: channel order, scale, mean, std.
+
+    Caffe VGG: ``order=(2, 1, 0), scale=255, mean=(103.939, 116.779, 123.68), std=(1, 1, 1)``.
+    torchvision: ``order=(0, 1, 2), scale=1, mean=(0.485, 0.456, 0.406), std=(0.229, 0.224, 0.225)``.
+    Inputs with another channel count than ``len(mean)`` pass through with scale only (1D/3D banks).
+    """
+
+    def __init__(self, order: Sequence[int] = (0, 1, 2), scale: float = 1.0,
+                 mean: Sequence[float] = (0.0, 0.0, 0.0), std: Sequence[float] = (1.0, 1.0, 1.0)):
+        super().__init__()
+        self.order = tuple(order)
+        self.scale = float(scale)
+        self.register_buffer("mean", torch.tensor(mean, dtype=torch.float32), persistent=False)
+        self.register_buffer("std", torch.tensor(std, dtype=torch.float32), persistent=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if x.shape[1] != len(self.order):
+            return x * self.scale
+        if self.order != tuple(range(len(self.order))):
+            x = x[:, list(self.order)]
+        view = (1, -1) + (1,) * (x.dim() - 2)
+        return (x * self.scale - self.mean.view(view).to(x.dtype)) / self.std.view(view).to(x.dtype)
+
+    def extra_repr(self) -> str:
+        return f"order={self.order}, scale={self.scale}"
+
+
+class FeatureNet(nn.Module):
+    """A frozen, eval-mode chain of named layers.
+
+    ``forward(x, taps)`` takes media (B, C, *spatial) in 0..1 and returns {name: activation} for
+    the requested layers, running only as deep as the deepest of them.
+    """
+
+    def __init__(self, name: str, layers: Sequence[tuple[str, nn.Module]],
+                 preprocess: nn.Module | None = None, *, dims: int = 2, in_channels: int = 3):
+        super().__init__()
+        self.name = name
+        self.dims = dims
+        self.in_channels = in_channels
+        self.preprocess = preprocess if preprocess is not None else nn.Identity()
+        self.body = nn.ModuleDict(list(layers))
+        self.info: dict[str, LayerInfo] = receptive_fields(list(layers), in_channels)
+        self.eval().requires_grad_(False)
+
+    @property
+    def layer_names(self) -> list[str]:
+        return list(self.body.keys())
+
+    def check_layers(self, names: Iterable[str]) -> list[str]:
+        """Return ``names`` as a list, or raise ConfigError listing this net's valid layer names."""
+        names = list(names)
+        for n in names:
+            if n not in self.body:
+                raise choices_error(f"layer for net {self.name!r}:", n, self.layer_names)
+        return names
+
+    def truncated(self, taps: Iterable[str]) -> "FeatureNet":
+        """A view of this net that stops after the deepest of ``taps`` (modules are shared)."""
+        taps = self.check_layers(taps)
+        order = self.layer_names
+        last = max(order.index(t) for t in taps)
+        kept = [(n, self.body[n]) for n in order[: last + 1]]
+        return FeatureNet(self.name, kept, self.preprocess, dims=self.dims, in_channels=self.in_channels)
+
+    def train(self, mode: bool = True) -> "FeatureNet":
+        # Always eval: dropout or batch-norm statistics must never change during style transfer.
+        return super().train(False)
+
+    def forward(self, x: torch.Tensor, taps: Sequence[str] | None = None) -> dict[str, torch.Tensor]:
+        want = set(self.layer_names if taps is None else taps)
+        out: dict[str, torch.Tensor] = {}
+        x = self.preprocess(x)
+        for name, layer in self.body.items():
+            x = layer(x)
+            if name in want:
+                out[name] = x
+                if len(out) == len(want):
+                    break
+        return out

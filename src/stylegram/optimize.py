@@ -1,0 +1,247 @@
+"""The optimization loop over the pixels of G: gradient descent, Adam and L-BFGS.
+
+All three are written here (not torch.optim) so that they share one loop with one NaN guard, keep
+pixels in range by projection, count evaluations (forward + backward passes) exactly, and expose
+their state for checkpoints and resumption. Progress goes to a callback as ``Iterate`` records;
+the library itself never prints.
+"""
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import torch
+
+from .errors import choices_error
+from .types import Iterate
+
+OPTIMIZERS = ("lbfgs", "adam", "gd")
+# Step sizes in units of the loss landscape each optimizer sees: L-BFGS scales its own steps;
+# Adam's lr is roughly the per-step pixel change (pixels in 0..1); plain gradient descent's
+# depends on the loss scale and suits the default weights.
+DEFAULT_LR = {"lbfgs": 1.0, "adam": 0.02, "gd": 2e-4}
+
+LossFn = Callable[[torch.Tensor], dict[str, torch.Tensor]]
+Callback = Callable[[Iterate], "bool | None"]
+
+
+@dataclass
+class OptimizeResult:
+    """x: the final (or last good) estimate, same shape as x0; history: one dict per iteration
+    with 'iter', 'evals', 'seconds' and each loss term; stopped: None (ran all iterations),
+    'cancelled' (callback asked), 'nan' (gave up after NaN/Inf) or 'converged'."""
+
+    x: torch.Tensor
+    history: list[dict] = field(default_factory=list)
+    evals: int = 0
+    seconds: float = 0.0
+    stopped: str | None = None
+    message: str = ""
+    state: dict = field(default_factory=dict)
+
+
+class _Evaluator:
+    """Runs loss_fn with autograd and counts evaluations."""
+
+    def __init__(self, loss_fn: LossFn):
+        self.loss_fn = loss_fn
+        self.count = 0
+
+    def __call__(self, x: torch.Tensor) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
+        x = x.detach().requires_grad_(True)
+        terms = self.loss_fn(x)
+        (g,) = torch.autograd.grad(terms["total"], x)
+        self.count += 1
+        return {k: v.detach() for k, v in terms.items()}, g
+
+
+class GradientDescent:
+    """The course's update G := G - lr dJ/dG, projected onto the pixel range."""
+
+    def __init__(self, lr: float, bounds: tuple[float, float]):
+        self.lr, self.bounds = lr, bounds
+
+    def step(self, x, f, g, evaluate):
+        x = (x - self.lr * g).clamp_(*self.bounds)
+        terms, g = evaluate(x)
+        return x, terms, g
+
+    def state_dict(self) -> dict:
+        return {"lr": self.lr}
+
+    def load_state_dict(self, s: dict) -> None:
+        self.lr = s["lr"]
+
+
+class Adam:
+    """Adam (Kingma & Ba) on pixels, projected onto the pixel range after each step."""
+
+    def __init__(self, lr: float, bounds: tuple[float, float], betas=(0.9, 0.999), eps=1e-8):
+        self.lr, self.bounds, self.betas, self.eps = lr, bounds, betas, eps
+        self.m = self.v = None
+        self.t = 0
+
+    def step(self, x, f, g, evaluate):
+        b1, b2 = self.betas
+        if self.m is None:
+            self.m, self.v = torch.zeros_like(x), torch.zeros_like(x)
+        self.t += 1
+        self.m.mul_(b1).add_(g, alpha=1 - b1)
+        self.v.mul_(b2).addcmul_(g, g, value=1 - b2)
+        mhat = self.m / (1 - b1 ** self.t)
+        vhat = self.v / (1 - b2 ** self.t)
+        x = (x - self.lr * mhat / (vhat.sqrt() + self.eps)).clamp_(*self.bounds)
+        terms, g = evaluate(x)
+        return x, terms, g
+
+    def state_dict(self) -> dict:
+        return {"lr": self.lr, "t": self.t, "m": self.m, "v": self.v}
+
+    def load_state_dict(self, s: dict) -> None:
+        self.lr, self.t, self.m, self.v = s["lr"], s["t"], s["m"], s["v"]
+
+
+class LBFGS:
+    """Limited-memory BFGS with a projected backtracking (Armijo) line search.
+
+    Most iterations accept the full quasi-Newton step, costing one evaluation; a rejected step is
+    halved (up to ``max_ls`` times). The step actually taken after projection onto the pixel range
+    is what enters the curvature memory, so clamping does not corrupt it.
+    """
+
+    def __init__(self, lr: float, bounds: tuple[float, float], history: int = 50, c1: float = 1e-4, max_ls: int = 8):
+        self.lr, self.bounds, self.history, self.c1, self.max_ls = lr, bounds, history, c1, max_ls
+        self.s: list[torch.Tensor] = []
+        self.y: list[torch.Tensor] = []
+        self.h_diag = 1.0
+
+    def _direction(self, g: torch.Tensor) -> torch.Tensor:
+        q = -g
+        alphas = []
+        rhos = [1.0 / float((y * s).sum()) for s, y in zip(self.s, self.y)]
+        for s, y, rho in zip(reversed(self.s), reversed(self.y), reversed(rhos)):
+            a = rho * (s * q).sum()
+            alphas.append(a)
+            q = q - a * y
+        r = q * self.h_diag
+        for (s, y, rho), a in zip(zip(self.s, self.y, rhos), reversed(alphas)):
+            b = rho * (y * r).sum()
+            r = r + s * (a - b)
+        return r
+
+    def step(self, x, f, g, evaluate):
+        if not self.s:
+            d = -g
+            t = self.lr * min(1.0, 1.0 / max(float(g.abs().sum()), 1e-12))
+        else:
+            d = self._direction(g)
+            t = self.lr
+        gtd = float((g * d).sum())
+        if not gtd < 0:  # not a descent direction: forget the curvature and restart
+            self.s.clear(), self.y.clear()
+            d, t = -g, self.lr * min(1.0, 1.0 / max(float(g.abs().sum()), 1e-12))
+        f0 = float(f["total"])
+        for _ in range(self.max_ls):
+            x_new = (x + t * d).clamp_(*self.bounds)
+            terms, g_new = evaluate(x_new)
+            f_new = float(terms["total"])
+            if math.isfinite(f_new) and f_new <= f0 + self.c1 * float((g * (x_new - x)).sum()):
+                break
+            t *= 0.5
+        else:
+            self.s.clear(), self.y.clear()
+            if not math.isfinite(f_new):
+                return x_new, terms, g_new  # let the loop's guard handle it
+        s, y = x_new - x, g_new - g
+        ys = float((y * s).sum())
+        if ys > 1e-10:
+            if len(self.s) >= self.history:
+                self.s.pop(0), self.y.pop(0)
+            self.s.append(s)
+            self.y.append(y)
+            self.h_diag = ys / float((y * y).sum())
+        return x_new, terms, g_new
+
+    def state_dict(self) -> dict:
+        return {"lr": self.lr, "s": list(self.s), "y": list(self.y), "h_diag": self.h_diag}
+
+    def load_state_dict(self, st: dict) -> None:
+        self.lr, self.s, self.y, self.h_diag = st["lr"], list(st["s"]), list(st["y"]), st["h_diag"]
+
+
+def lbfgs_history(numel: int, budget_bytes: float = 1.5e9, most: int = 50) -> int:
+    """How many (s, y) pairs fit ``budget_bytes`` for an image of ``numel`` float32 values."""
+    return int(max(5, min(most, budget_bytes // (8 * max(numel, 1)))))
+
+
+def make_optimizer(name: str, lr: float | None, bounds: tuple[float, float], numel: int):
+    if name not in OPTIMIZERS:
+        raise choices_error("optimizer", name, OPTIMIZERS)
+    lr = DEFAULT_LR[name] if lr is None else float(lr)
+    if name == "lbfgs":
+        return LBFGS(lr, bounds, history=lbfgs_history(numel))
+    if name == "adam":
+        return Adam(lr, bounds)
+    return GradientDescent(lr, bounds)
+
+
+def optimize(x0: torch.Tensor, loss_fn: LossFn, *, optimizer: str = "lbfgs", iters: int = 100,
+             lr: float | None = None, bounds: tuple[float, float] = (0.0, 1.0),
+             callback: Callback | None = None, max_recoveries: int = 3, start_iter: int = 0,
+             state: dict | None = None, level: int = 0, levels: int = 1) -> OptimizeResult:
+    """Minimize ``loss_fn(x)['total']`` over x, starting from x0 (not modified).
+
+    x0: (1, C, *spatial) in ``bounds``. Each iteration calls ``callback(Iterate)``; a True return
+    stops the run ('cancelled'). A NaN or Inf loss or gradient rolls back to the last good x and
+    halves the step size, up to ``max_recoveries`` times, then stops ('nan') with that last good x.
+    ``state``/``start_iter`` resume a run from ``OptimizeResult.state``.
+    """
+    evaluate = _Evaluator(loss_fn)
+    opt = make_optimizer(optimizer, lr, bounds, x0.numel())
+    if state:
+        opt.load_state_dict(state["optimizer"])
+    x = x0.detach().clone().clamp_(*bounds)
+    history: list[dict] = []
+    t0 = time.perf_counter()
+    terms, g = evaluate(x)
+    good = (x.clone(), terms, g)
+    recoveries = 0
+    stopped, message = None, ""
+    if not _finite(terms, g):
+        return OptimizeResult(x=x, evals=evaluate.count, stopped="nan",
+                              message="the loss is NaN or Inf at the start image; check the inputs and weights")
+    it = start_iter
+    while it < iters:
+        x_new, terms_new, g_new = opt.step(x, terms, g, evaluate)
+        if not _finite(terms_new, g_new):
+            recoveries += 1
+            if recoveries > max_recoveries:
+                stopped = "nan"
+                message = (f"loss became NaN/Inf at iteration {it + 1}, still after {max_recoveries} step-size "
+                           "reductions; kept the last good image (lower --lr or the loss weights)")
+                break
+            x, terms, g = good[0].clone(), good[1], good[2]
+            opt = make_optimizer(optimizer, opt.lr * 0.5, bounds, x0.numel())
+            continue
+        x, terms, g = x_new, terms_new, g_new
+        good = (x, terms, g)
+        it += 1
+        losses = {k: float(v) for k, v in terms.items()}
+        history.append({"iter": it, "evals": evaluate.count, "seconds": round(time.perf_counter() - t0, 4), **losses})
+        if callback is not None:
+            ev = Iterate(iter=it, iters=iters, evals=evaluate.count, seconds=time.perf_counter() - t0,
+                         losses=losses, image=x, level=level, levels=levels,
+                         note=f"recovered from NaN {recoveries}x" if recoveries else "")
+            if callback(ev):
+                stopped = "cancelled"
+                break
+    seconds = time.perf_counter() - t0
+    return OptimizeResult(x=x.detach(), history=history, evals=evaluate.count, seconds=seconds,
+                          stopped=stopped, message=message,
+                          state={"optimizer": opt.state_dict(), "iter": it, "optimizer_name": optimizer})
+
+
+def _finite(terms: dict[str, torch.Tensor], g: torch.Tensor) -> bool:
+    return bool(torch.isfinite(terms["total"]) & torch.isfinite(g).all())

@@ -1,0 +1,41 @@
+"""Small frozen records passed between the layers of stylegram."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import torch
+
+
+@dataclass(frozen=True)
+class LayerInfo:
+    """Metadata of one named layer of a feature net.
+
+    ``jump`` is the distance in input pixels between neighbouring units (the cumulative stride),
+    ``rf_size`` the side of a unit's receptive field in input pixels, and ``rf_start`` the input
+    coordinate of the centre of unit 0's receptive field (may be negative: padding).
+    """
+
+    name: str
+    channels: int
+    jump: int
+    rf_size: int
+    rf_start: float
+
+
+@dataclass(frozen=True)
+class Iterate:
+    """One step of an optimization, as reported to callbacks (progress bars, previews, the studio).
+
+    Loss values are Python floats. ``image`` is the current estimate, shape (1, C, *spatial), values
+    in the media's range; it is the live tensor, so a callback that keeps it must clone it.
+    """
+
+    iter: int
+    iters: int
+    evals: int
+    seconds: float
+    losses: dict[str, float]
+    image: torch.Tensor | None = field(default=None, repr=False)
+    level: int = 0
+    levels: int = 1
+    note: str = ""
