@@ -187,6 +187,8 @@ step (|step|_1 = 1) work; raw Gram losses of wide banks, ~0.1 over 1e5 values, l
         initial = {k: float(v) for k, v in loss_fn(x0.clamp(*bounds)).items()}
     if normalize and initial["total"] > 0:
         scale = initial["total"] / x0.numel()
+    if iters == 0:
+        return MediaResult(x=x0.clamp(*bounds).cpu(), history=[], initial=initial, evals=1, seconds=0.0)
     res = optimize(x0, loss_fn, optimizer=optimizer, iters=iters, lr=lr, bounds=bounds, callback=callback)
     for h in res.history:
         h["total"] *= scale
@@ -269,3 +271,149 @@ def audio_transfer(content: torch.Tensor, style: torch.Tensor, rate: int, *, net
                   optimizer=optimizer, bounds=(0.0, INF), seed=seed, callback=callback)
     y = griffin_lim(run.x, c.n_fft, c.hop, iters=gl_iters, seed=seed, length=len(content))
     return AudioResult(y, rate, run.x, run)
+
+
+# ---------------------------------------------------------------------------------------------
+# Video: frame by frame with a 2D net, each frame starting from the previous result.
+
+@dataclass
+class VideoResult:
+    """frames: the stylized frames (1, 3, H, W) in 0..1; flicker: mean |O_t - O_t-1| divided by
+    the input's mean |I_t - I_t-1| (1 = as much change as the input, lower = steadier);
+    runs: one MediaResult per frame computed in this call (resumed frames have none)."""
+
+    frames: list[torch.Tensor]
+    flicker: float
+    runs: dict[int, MediaResult]
+
+
+def flicker(outputs: Sequence[torch.Tensor], inputs: Sequence[torch.Tensor]) -> float:
+    """The flicker figure: mean over t of |O_t - O_t-1| divided by the same for the input frames."""
+    if len(outputs) < 2:
+        return 0.0
+    num = sum(float((b - a).abs().mean()) for a, b in zip(outputs[:-1], outputs[1:]))
+    den = sum(float((b - a).abs().mean()) for a, b in zip(inputs[:-1], inputs[1:]))
+    return num / max(den, 1e-12)
+
+
+def temporal_mask(frame: torch.Tensor, prev_frame: torch.Tensor, sigma: float = 0.05) -> torch.Tensor:
+    """(1, 1, H, W) weights: 1 where the input did not change between frames, falling to 0 where
+    it did (there the output must be free to follow the motion: no optical flow here)."""
+    return torch.exp(-(frame - prev_frame).abs().mean(1, keepdim=True) / sigma)
+
+
+def video_transfer(frames: Sequence[torch.Tensor], style: torch.Tensor, net: FeatureNet, *,
+                   temporal: float = 1e3, independent: bool = False, done: Mapping[int, torch.Tensor] | None = None,
+                   on_frame: Callable[[int, torch.Tensor], None] | None = None, iters: int = 50,
+                   first_iters: int | None = None, style_layers: Mapping[str, float] | None = None,
+                   content_layers: Sequence[str] = ("relu4_2",), alpha: float = 1.0, beta: float = 1e4,
+                   optimizer: str = "lbfgs", seed: int = 0, callback: Callback | None = None) -> VideoResult:
+    """Stylize frames (1, 3, H, W) in 0..1 one by one with a 2D net.
+
+    Frame t starts from the previous result plus the input's change (I_t - I_t-1) and pays a
+    temporal loss ``temporal`` * L0 * mean(mask * (x - O_t-1)^2) / mean(mask), where mask is
+    ``temporal_mask`` and L0 the frame's loss at its start (so a masked mean squared change of
+    1 / ``temporal`` costs as much as the whole start loss).
+    ``independent`` stylizes every frame from its own content without the temporal loss (the
+    baseline flicker is measured against). ``done`` {index: frame} are finished frames to reuse
+    (resume); ``on_frame(i, frame)`` is called as each new frame is finished. The first frame runs
+    ``first_iters`` (default 2 x iters) iterations.
+    """
+    style_layers = dict(style_layers or {"relu1_1": 0.2, "relu2_1": 0.2, "relu3_1": 0.2, "relu4_1": 0.2, "relu5_1": 0.2})
+    net.check_layers(list(style_layers) + list(content_layers))
+    grams = style_targets(net, style, list(style_layers))
+    done = dict(done or {})
+    out: list[torch.Tensor] = []
+    runs: dict[int, MediaResult] = {}
+    for i, f in enumerate(frames):
+        if i in done:
+            out.append(done[i])
+            continue
+        first = i == 0 or independent
+        extra = None
+        init = f
+        if not first:
+            prev_out, prev_in = out[-1], frames[i - 1]
+            init = (prev_out + (f - prev_in)).clamp(0, 1)
+            mask = temporal_mask(f, prev_in)
+            norm = float(mask.mean()) + 1e-6
+            probe = synthesize(net, None, content=f, init=init, style_grams=grams, style_layers=style_layers,
+                               content_layers=content_layers, alpha=alpha, beta=beta, iters=0)
+            # In units of the frame's start loss, so the weight means the same at any resolution
+            # and for any style weights.
+            unit = probe.initial["total"]
+
+            def extra(x: torch.Tensor, prev_out=prev_out, mask=mask, norm=norm, unit=unit) -> dict[str, torch.Tensor]:
+                return {"temporal": temporal * unit * (mask * (x - prev_out).pow(2)).mean() / norm}
+        res = synthesize(net, None, content=f, init=init, style_grams=grams, style_layers=style_layers,
+                         content_layers=content_layers, alpha=alpha, beta=beta, extra_terms=extra,
+                         iters=(first_iters or 2 * iters) if i == 0 else iters, optimizer=optimizer, seed=seed,
+                         callback=callback)
+        frame = res.x.clamp(0, 1)
+        out.append(frame)
+        runs[i] = res
+        if on_frame is not None:
+            on_frame(i, frame)
+    return VideoResult(out, flicker(out, list(frames)), runs)
+
+
+# ---------------------------------------------------------------------------------------------
+# Volumes: a 2D net on slices along all three axes (or a 3D net on the whole volume).
+
+SOLID_STYLE_LAYERS = {"relu1_1": 1.0, "relu2_1": 1.0, "relu3_1": 1.0, "relu4_1": 1.0}
+
+
+def solid_texture(exemplar: torch.Tensor | Sequence[torch.Tensor], size: int, net: FeatureNet, *,
+                  channels: int | None = None, style_layers: Mapping[str, float] | None = None,
+                  iters: int = 200, slices_per_axis: int | None = 8, optimizer: str = "adam",
+                  lr: float | None = 0.03, seed: int = 0, callback: Callback | None = None) -> MediaResult:
+    """A solid texture (1, C, size, size, size) in 0..1 whose slices along all three axes have the
+    Gram statistics of the 2D ``exemplar`` (1, C, H, W) (Kopf et al.'s solid textures by way of
+    Gatys' Gram matrices). With ``slices_per_axis`` each evaluation sees that many random slices
+    per axis (stochastic: Adam); None uses every slice (L-BFGS possible, slow on a CPU)."""
+    c = channels or (exemplar.shape[1] if isinstance(exemplar, torch.Tensor) else exemplar[0].shape[1])
+    layers = dict(style_layers or {l: w for l, w in SOLID_STYLE_LAYERS.items() if l in net.layer_names} or {"relu": 1.0})
+    return texture(net, exemplar, (1, c, size, size, size), style_layers=layers, iters=iters,
+                   optimizer=optimizer, lr=lr, slices_per_axis=slices_per_axis, seed=seed, callback=callback)
+
+
+def volume_transfer(content: torch.Tensor, style: torch.Tensor | Sequence[torch.Tensor], net: FeatureNet, *,
+                    style_layers: Mapping[str, float] | None = None, content_layers: Sequence[str] | None = None,
+                    alpha: float = 1.0, beta: float = 1e4, iters: int = 150, slices_per_axis: int | None = 8,
+                    optimizer: str = "adam", lr: float | None = 0.02, seed: int = 0,
+                    callback: Callback | None = None) -> MediaResult:
+    """Style transfer of a volume (1, C, D0, D1, D2) in 0..1, starting from it: content loss on
+    ``content_layers`` and Gram losses on ``style_layers``, both on slices along the three axes
+    for a 2D net (style a 2D image or a 3D exemplar), or on the whole volume for a 3D net."""
+    layers = dict(style_layers or {l: w for l, w in SOLID_STYLE_LAYERS.items() if l in net.layer_names} or {"relu": 1.0})
+    if content_layers is None:
+        content_layers = [l for l in ("relu4_2", "relu3_2", "relu") if l in net.layer_names][:1]
+    return stylize(net, content, style, style_layers=layers, content_layers=content_layers, alpha=alpha,
+                   beta=beta, iters=iters, optimizer=optimizer, lr=lr, slices_per_axis=slices_per_axis,
+                   seed=seed, callback=callback)
+
+
+# ---------------------------------------------------------------------------------------------
+# Other 1D signals: channels x samples, standardized per channel.
+
+def signal_texture(signal: torch.Tensor, length: int, *, net: FeatureNet | None = None, iters: int = 150,
+                   filters: int = 256, widths: Sequence[int] = (3, 7, 15, 31), optimizer: str = "lbfgs",
+                   seed: int = 0, callback: Callback | None = None) -> tuple[torch.Tensor, MediaResult]:
+    """A new signal (1, C, length) with the texture statistics of ``signal`` (1, C, N): each
+    channel is standardized (zero mean, unit std), a 1D random bank over all channels gives the
+    Gram matrices, the result is mapped back to the signal's units. Returns (signal, run)."""
+    from .nets.random import random_bank
+    if length < 2:
+        raise ConfigError(f"length {length}: must be at least 2 samples")
+    mean = signal.mean(-1, keepdim=True)
+    std = signal.std(-1, keepdim=True).clamp_min(1e-8)
+    z = (signal - mean) / std
+    net = net or random_bank(1, in_channels=signal.shape[1], widths=tuple(widths), filters=filters, seed=seed)
+    lo, hi = float(z.min()), float(z.max())
+    # Bounded by the exemplar's range (with a margin): spikes like ECG R waves stay plausible.
+    margin = 0.1 * (hi - lo)
+    gen = torch.Generator().manual_seed(int(seed))
+    init = torch.randn((1, signal.shape[1], length), generator=gen).clamp(lo, hi)
+    run = synthesize(net, z, init=init, iters=iters, optimizer=optimizer, bounds=(lo - margin, hi + margin),
+                     seed=seed, callback=callback)
+    return run.x * std + mean, run
