@@ -149,6 +149,15 @@ def nets_cmd() -> None:
         click.echo(f"{name:12s} {'offline ' if spec.offline else 'download'}  {spec.description}")
 
 
+from . import media_cli  # noqa: E402  (imports only click at load; the media code loads per command)
+cli.add_command(media_cli.audio_cmd)
+cli.add_command(media_cli.audio_texture_cmd)
+cli.add_command(media_cli.signal_texture_cmd)
+cli.add_command(media_cli.volume_cmd)
+cli.add_command(media_cli.solid_texture_cmd)
+cli.add_command(media_cli.video_cmd)
+
+
 def main(argv: list[str] | None = None) -> None:
     """Console entry point: runs the CLI, turning user errors into one line and exit code 2."""
     try:

@@ -365,16 +365,25 @@ SOLID_STYLE_LAYERS = {"relu1_1": 1.0, "relu2_1": 1.0, "relu3_1": 1.0, "relu4_1":
 
 def solid_texture(exemplar: torch.Tensor | Sequence[torch.Tensor], size: int, net: FeatureNet, *,
                   channels: int | None = None, style_layers: Mapping[str, float] | None = None,
-                  iters: int = 200, slices_per_axis: int | None = 8, optimizer: str = "adam",
+                  iters: int = 200, slices_per_axis: int | None = 4, optimizer: str = "adam",
                   lr: float | None = 0.03, seed: int = 0, callback: Callback | None = None) -> MediaResult:
     """A solid texture (1, C, size, size, size) in 0..1 whose slices along all three axes have the
     Gram statistics of the 2D ``exemplar`` (1, C, H, W) (Kopf et al.'s solid textures by way of
     Gatys' Gram matrices). With ``slices_per_axis`` each evaluation sees that many random slices
     per axis (stochastic: Adam); None uses every slice (L-BFGS possible, slow on a CPU)."""
-    c = channels or (exemplar.shape[1] if isinstance(exemplar, torch.Tensor) else exemplar[0].shape[1])
+    ex = exemplar if isinstance(exemplar, torch.Tensor) else exemplar[0]
+    c = channels or ex.shape[1]
     layers = dict(style_layers or {l: w for l, w in SOLID_STYLE_LAYERS.items() if l in net.layer_names} or {"relu": 1.0})
-    return texture(net, exemplar, (1, c, size, size, size), style_layers=layers, iters=iters,
-                   optimizer=optimizer, lr=lr, slices_per_axis=slices_per_axis, seed=seed, callback=callback)
+    # Start from Gaussian noise with the exemplar's per-channel mean and std rather than uniform
+    # 0..1: the colours are right from the start and Adam spends its steps on structure.
+    flat = ex.reshape(ex.shape[1], -1)
+    mean, std = flat.mean(1), flat.std(1)
+    if mean.numel() != c:
+        mean, std = mean.mean().expand(c), std.mean().expand(c)
+    gen = torch.Generator().manual_seed(int(seed))
+    init = (mean.view(1, c, 1, 1, 1) + std.view(1, c, 1, 1, 1) * torch.randn((1, c, size, size, size), generator=gen)).clamp(0, 1)
+    return synthesize(net, exemplar, init=init, style_layers=layers, iters=iters, optimizer=optimizer, lr=lr,
+                      slices_per_axis=slices_per_axis, seed=seed, callback=callback)
 
 
 def volume_transfer(content: torch.Tensor, style: torch.Tensor | Sequence[torch.Tensor], net: FeatureNet, *,
