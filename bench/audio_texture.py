@@ -45,6 +45,7 @@ def main() -> None:
            "style_loss_initial": r.run.initial["style"], "style_loss_final": r.run.final["style"],
            "style_drop": round(r.run.style_drop(), 1),
            "stats": {"original": spectral_stats(s_style), "texture": spectral_stats(s_res),
+                     "texture_before_griffin_lim": spectral_stats(r.log_mag),
                      "white_noise": spectral_stats(s_noise)},
            "band_profile_mean_abs_db_vs_original": {
                "texture": round(float((band_profile_db(s_res) - p_style).abs().mean()), 2),

@@ -294,7 +294,8 @@ def test_volume_and_solid_texture_cli(tmp_path, shared):
     assert rep["final"]["style"] < rep["initial"]["style"]
     assert all((tmp_path / f"o.axis{i}.png").is_file() for i in range(3))
     code, err = run_cli(["solid-texture", str(style), "-o", str(tmp_path / "s.npy"), "--size", "16",
-                         "--style-size", "32", "--net", "random", "--width", "0.125", "--iters", "10", "--slices", "0",
+                         "--style-size", "32", "--net", "random", "--width", "0.125", "--iters", "10", "--levels", "2",
+                         "--coarse-iters", "5",
                          "--report", str(tmp_path / "r2.json")])
     assert code == 0, err
     assert np.load(tmp_path / "s.npy").shape == (16, 16, 16, 3)

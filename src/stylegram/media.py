@@ -8,6 +8,7 @@ back; the library never prints or writes files.
 """
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
@@ -232,10 +233,12 @@ class AudioResult:
     run: MediaResult
 
 
-def audio_net(bins: int, *, filters: int = 512, widths: Sequence[int] = (3, 5, 7, 11), seed: int = 0) -> FeatureNet:
-    """The 1D random bank for spectrograms with ``bins`` frequency channels."""
+def audio_net(bins: int, *, filters: int = 512, widths: Sequence[int] = (3, 5, 7, 11), seed: int = 0,
+              broadband: float = 1.0) -> FeatureNet:
+    """The 1D random bank for spectrograms with ``bins`` frequency channels (with a broadband
+    component per tap so that it sees the loudness envelope; see ``random_bank``)."""
     from .nets.random import random_bank
-    return random_bank(1, in_channels=bins, widths=tuple(widths), filters=filters, seed=seed)
+    return random_bank(1, in_channels=bins, widths=tuple(widths), filters=filters, seed=seed, broadband=broadband)
 
 
 def audio_texture(style: torch.Tensor, rate: int, seconds: float, *, net: FeatureNet | None = None,
@@ -249,11 +252,14 @@ def audio_texture(style: torch.Tensor, rate: int, seconds: float, *, net: Featur
     s = spectrogram(style, rate)
     frames = int(round(seconds * rate / s.hop)) + 1
     net = net or audio_net(s.log_mag.shape[1], filters=filters, seed=seed)
-    hi = float(s.log_mag.max())
-    # Uniform noise up to the style's peak: from much quieter noise the Gram loss is concave along
-    # the gradient (G(x) << G(S)), L-BFGS rejects every curvature pair and crawls.
-    run = texture(net, s.log_mag, (1, s.log_mag.shape[1], frames), iters=iters, optimizer=optimizer,
-                  bounds=(0.0, INF), noise=(0.0, hi), seed=seed, callback=callback)
+    # Start from noise with the style's mean and spread per frequency bin: the long-term spectrum
+    # is right from the start and the Gram loss works on the structure over time. (From noise
+    # far quieter than the style, the Gram loss is concave along the gradient and L-BFGS crawls.)
+    m, sd = s.log_mag.mean(2, keepdim=True), s.log_mag.std(2, keepdim=True)
+    gen = torch.Generator().manual_seed(int(seed))
+    init = (m + sd * torch.randn((1, s.log_mag.shape[1], frames), generator=gen)).clamp_min(0)
+    run = synthesize(net, s.log_mag, init=init, iters=iters, optimizer=optimizer, bounds=(0.0, INF), seed=seed,
+                     callback=callback)
     y = griffin_lim(run.x, s.n_fft, s.hop, iters=gl_iters, seed=seed, length=int(seconds * rate))
     return AudioResult(y, rate, run.x, run)
 
@@ -363,27 +369,63 @@ def video_transfer(frames: Sequence[torch.Tensor], style: torch.Tensor, net: Fea
 SOLID_STYLE_LAYERS = {"relu1_1": 1.0, "relu2_1": 1.0, "relu3_1": 1.0, "relu4_1": 1.0}
 
 
-def solid_texture(exemplar: torch.Tensor | Sequence[torch.Tensor], size: int, net: FeatureNet, *,
-                  channels: int | None = None, style_layers: Mapping[str, float] | None = None,
-                  iters: int = 200, slices_per_axis: int | None = 4, optimizer: str = "adam",
-                  lr: float | None = 0.03, seed: int = 0, callback: Callback | None = None) -> MediaResult:
+def solid_texture(exemplar: torch.Tensor, size: int, net: FeatureNet, *, channels: int | None = None,
+                  style_layers: Mapping[str, float] | None = None, iters: int = 200,
+                  slices_per_axis: int | None = 4, optimizer: str = "adam", lr: float | None = 0.03,
+                  levels: int = 3, coarse_iters: int = 30, full_slices_up_to: int = 16, seed: int = 0,
+                  callback: Callback | None = None) -> MediaResult:
     """A solid texture (1, C, size, size, size) in 0..1 whose slices along all three axes have the
     Gram statistics of the 2D ``exemplar`` (1, C, H, W) (Kopf et al.'s solid textures by way of
-    Gatys' Gram matrices). With ``slices_per_axis`` each evaluation sees that many random slices
-    per axis (stochastic: Adam); None uses every slice (L-BFGS possible, slow on a CPU)."""
-    ex = exemplar if isinstance(exemplar, torch.Tensor) else exemplar[0]
-    c = channels or ex.shape[1]
+    Gatys' Gram matrices).
+
+    Coarse to fine over ``levels`` cube sizes (size / 2^k, exemplar scaled alike): cubes up to
+    ``full_slices_up_to`` voxels use every slice and L-BFGS for ``coarse_iters`` iterations;
+    the finer ones see ``slices_per_axis`` random slices per axis per step (stochastic: Adam, ``lr``)
+    for ``iters`` iterations, which is what makes a 64^3 cube affordable on a CPU. ``initial`` of
+    the result is the loss of the first level's start, ``final`` the last level's end, each on the
+    slices of its level.
+    """
+    c = channels or exemplar.shape[1]
     layers = dict(style_layers or {l: w for l, w in SOLID_STYLE_LAYERS.items() if l in net.layer_names} or {"relu": 1.0})
-    # Start from Gaussian noise with the exemplar's per-channel mean and std rather than uniform
-    # 0..1: the colours are right from the start and Adam spends its steps on structure.
-    flat = ex.reshape(ex.shape[1], -1)
-    mean, std = flat.mean(1), flat.std(1)
-    if mean.numel() != c:
-        mean, std = mean.mean().expand(c), std.mean().expand(c)
+    sizes = [max(8, size >> k) for k in reversed(range(max(1, levels)))]
+    sizes = sorted(set(sizes[:-1])) + [size]
     gen = torch.Generator().manual_seed(int(seed))
-    init = (mean.view(1, c, 1, 1, 1) + std.view(1, c, 1, 1, 1) * torch.randn((1, c, size, size, size), generator=gen)).clamp(0, 1)
-    return synthesize(net, exemplar, init=init, style_layers=layers, iters=iters, optimizer=optimizer, lr=lr,
-                      slices_per_axis=slices_per_axis, seed=seed, callback=callback)
+    x = None
+    first: MediaResult | None = None
+    history: list[dict] = []
+    evals, seconds = 0, 0.0
+    for lvl, s in enumerate(sizes):
+        ex = exemplar
+        if s != size:
+            f = s / size
+            ex = torch.nn.functional.interpolate(exemplar, scale_factor=f, mode="bilinear", antialias=True,
+                                                 align_corners=False).clamp(0, 1)
+        if x is None:
+            # Gaussian noise with the exemplar's per-channel mean and std: the colours are right
+            # from the start and the optimizer spends its steps on structure.
+            flat = ex.reshape(ex.shape[1], -1)
+            mean, std = flat.mean(1), flat.std(1)
+            if mean.numel() != c:
+                mean, std = mean.mean().expand(c), std.mean().expand(c)
+            view = (1, c, 1, 1, 1)
+            x = (mean.view(view) + std.view(view) * torch.randn((1, c, s, s, s), generator=gen)).clamp(0, 1)
+        else:
+            x = torch.nn.functional.interpolate(x, size=(s, s, s), mode="trilinear", align_corners=False)
+        full = s <= full_slices_up_to
+        cb = None
+        if callback is not None:
+            def cb(ev, lvl=lvl):
+                return callback(dataclasses.replace(ev, level=lvl, levels=len(sizes)))
+        r = synthesize(net, ex, init=x, style_layers=layers, iters=coarse_iters if full and s != size else iters,
+                       optimizer="lbfgs" if full else optimizer, lr=None if full else lr,
+                       slices_per_axis=None if full else slices_per_axis, seed=seed + lvl, callback=cb)
+        x = r.x
+        first = first or r
+        history += [{**h, "level": lvl, "size": s} for h in r.history]
+        evals += r.evals
+        seconds += r.seconds
+    return MediaResult(x=x, history=history, initial=first.initial, evals=evals, seconds=seconds,
+                       stopped=r.stopped, message=r.message)
 
 
 def volume_transfer(content: torch.Tensor, style: torch.Tensor | Sequence[torch.Tensor], net: FeatureNet, *,

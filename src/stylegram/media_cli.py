@@ -241,10 +241,13 @@ def volume_cmd(content, style, output, size, window, slices, beta, net, width, i
 @click.option("--style-size", type=int, default=128, show_default=True, help="longest side the exemplar is scaled to, px")
 @click.option("--slices", type=int, default=4, show_default=True, help="random slices per axis per step (0 = all)")
 @click.option("--lr", type=float, default=0.03, show_default=True, help="Adam step size")
+@click.option("--levels", type=int, default=3, show_default=True, help="coarse-to-fine levels (cube size halved per level)")
+@click.option("--coarse-iters", type=int, default=30, show_default=True, help="L-BFGS iterations of the levels up to 16^3")
 @_volume_net
 @_volume_width
 @common
-def solid_texture_cmd(exemplar, output, size, style_size, slices, lr, net, width, iters, seed, report, quiet):
+def solid_texture_cmd(exemplar, output, size, style_size, slices, lr, levels, coarse_iters, net, width, iters, seed,
+                      report, quiet):
     """Make a colour solid texture whose slices along all three axes look like the 2D EXEMPLAR.
     Writes the volume and OUT.axis{0,1,2}.png mid-slice previews."""
     from .errors import ConfigError
@@ -257,10 +260,10 @@ def solid_texture_cmd(exemplar, output, size, style_size, slices, lr, net, width
         raise ConfigError(f"{output}: unknown volume output type; use .nii, .nii.gz or .npy")
     ex = load_image(exemplar, style_size)
     fnet = _net_for_volume(net, seed, width)
-    iters = iters or 200
+    iters = iters or 50
     with ProgressBar(iters, "solid texture", quiet) as bar:
-        run = solid_texture(ex, size, fnet, iters=iters, slices_per_axis=slices or None, lr=lr, seed=seed,
-                            callback=bar.update)
+        run = solid_texture(ex, size, fnet, iters=iters, slices_per_axis=slices or None, lr=lr, levels=levels,
+                            coarse_iters=coarse_iters, seed=seed, callback=bar.update)
     save_volume(run.x[0].permute(1, 2, 3, 0).numpy(), out)
     previews = save_previews(run.x, _stem(out), upscale=max(1, 256 // size))
     _report(report, {"command": "solid-texture", "previews": [str(p) for p in previews], **_run_summary(run)})

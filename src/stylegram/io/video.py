@@ -32,6 +32,8 @@ def read_video(path: str | os.PathLike, *, size: int | None = None, max_frames: 
     if p.stat().st_size == 0:
         raise InputError(f"{path}: file is empty (0 bytes)")
     frames: list[torch.Tensor] = []
+    if p.suffix.lower() == ".gif":
+        return _read_gif(p, size, max_frames, every)
     try:
         gen = imageio_ffmpeg.read_frames(str(p), pix_fmt="rgb24")
         meta = next(gen)
@@ -48,6 +50,27 @@ def read_video(path: str | os.PathLike, *, size: int | None = None, max_frames: 
     except (OSError, RuntimeError, StopIteration, KeyError) as e:
         first = str(e).strip().splitlines()[0][:100] if str(e).strip() else type(e).__name__
         raise InputError(f"{path}: not a video ffmpeg can decode ({first})") from None
+    return _finish(frames, path, size, h, w, fps, every)
+
+
+def _read_gif(p: Path, size: int | None, max_frames: int | None, every: int) -> tuple[list[torch.Tensor], float]:
+    import imageio.v3 as iio
+
+    try:
+        arr = iio.imread(p, index=None)
+        meta = iio.immeta(p)
+    except Exception as e:  # imageio wraps Pillow's many error kinds
+        raise InputError(f"{p}: not a GIF imageio can decode ({type(e).__name__})") from None
+    if arr.ndim == 3:
+        arr = arr[None]
+    arr = arr[: max_frames or len(arr): every, ..., :3]
+    frames = [torch.from_numpy(np.ascontiguousarray(a)).permute(2, 0, 1)[None].float() / 255.0 for a in arr]
+    fps = 1000.0 / float(meta.get("duration") or 100)
+    return _finish(frames, p, size, arr.shape[1], arr.shape[2], fps, every)
+
+
+def _finish(frames: list[torch.Tensor], path, size: int | None, h: int, w: int, fps: float,
+            every: int) -> tuple[list[torch.Tensor], float]:
     if not frames:
         raise InputError(f"{path}: video has no frames")
     if size is not None:
