@@ -47,6 +47,7 @@ class StudioServer:
 
     def __exit__(self, *exc) -> None:
         import torch
+        self.app.state.hub.close()
         self.server.should_exit = True
         self.thread.join(20)
         torch.set_num_threads(self._threads)

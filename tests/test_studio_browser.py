@@ -111,6 +111,8 @@ def card_status(drv, job_id: str) -> str | None:
 
 
 def test_transfer_page_flow(studio, browser, tmp_path):
+    """Upload (picker and drop), a bad upload, a 20-iteration run with a changing preview, the
+    gallery, a queued job's position, cancelling from a card and from the form."""
     from selenium.webdriver.common.by import By
     drv = browser
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
@@ -124,6 +126,19 @@ def test_transfer_page_flow(studio, browser, tmp_path):
     assert upload(drv, "style", examples / "starry_night.jpg")["ok"]
     assert "tubingen.jpg" in drv.find_element(By.ID, "content-name").text
     assert drv.find_element(By.ID, "content-thumb").is_displayed()
+
+    # drag and drop onto the style box works too (a File built in the page, dropped by script)
+    before = js(drv, "return window.studio.uploads")
+    drv.execute_async_script("""const done = arguments[arguments.length - 1];
+        fetch('/examples/starry_night.jpg').then(r => r.blob()).then(b => {
+          const dt = new DataTransfer();
+          dt.items.add(new File([b], 'dropped.jpg', {type: 'image/jpeg'}));
+          document.getElementById('style-drop').dispatchEvent(new DragEvent('drop', {dataTransfer: dt, bubbles: true, cancelable: true}));
+          done(true);
+        });""")
+    wait(drv, lambda d: js(d, "return window.studio.uploads") > before, 30, "the dropped upload")
+    assert js(drv, "return window.studio.lastUpload.ok")
+    assert drv.find_element(By.ID, "style-name").text.startswith("dropped.jpg (512")
 
     # a bad upload: a clear message on the page, and the chosen image stays
     bad = tmp_path / "holiday.png"
@@ -173,12 +188,32 @@ def test_transfer_page_flow(studio, browser, tmp_path):
     drv.save_screenshot(str(SCREENSHOTS / "transfer_midrun.png"))
     assert drv.find_element(By.ID, "preview").is_displayed()
     assert "running" in drv.find_element(By.ID, "status").text
-    drv.find_element(By.ID, "cancel").click()
+    # a third job waits in the queue with its position shown
+    set_field(drv, "iters", 5)
+    drv.find_element(By.ID, "start").click()
+    wait(drv, lambda d: js(d, "return window.studio.current") != job2, 20, "the third job")
+    job3 = js(drv, "return window.studio.current")
+    wait(drv, lambda d: "waiting in the queue, position 1" in d.find_element(By.ID, "status").text, 20,
+         "the queue position")
+    assert card_status(drv, job3) == "queued"
+    # cancel the running job from its card: it keeps its last image, and the queued one runs
+    drv.find_element(By.CSS_SELECTOR, f".card[data-id='{job2}'] button.cancel").click()
     wait(drv, lambda d: card_status(d, job2) == "cancelled", 60, "the second job to stop")
     job = studio.json("GET", f"/api/jobs/{job2}")[1]
     assert 8 <= job["iter"] < 3000 and job["files"]["result"] == "result.png"
     assert drv.find_element(By.CSS_SELECTOR, f".card[data-id='{job2}'] img").is_displayed()
+    wait(drv, lambda d: card_status(d, job3) == "done", 60, "the third job to finish")
+    # the Cancel button under the form cancels the page's current job: start one and stop it
+    set_field(drv, "iters", 3000)
+    drv.find_element(By.ID, "start").click()
+    wait(drv, lambda d: js(d, "return window.studio.current") != job3, 20, "the fourth job")
+    job4 = js(drv, "return window.studio.current")
+    wait(drv, lambda d: js(d, "const j = window.studio.jobs.get(arguments[0]); return j && j.iter >= 2", job4), 60,
+         "the fourth job to run")
+    drv.find_element(By.ID, "cancel").click()
+    wait(drv, lambda d: card_status(d, job4) == "cancelled", 60, "the fourth job to stop")
     assert drv.find_element(By.ID, "cancel").get_attribute("disabled") is not None
+    assert "cancelled at iteration" in drv.find_element(By.ID, "status").text
     drv.save_screenshot(str(SCREENSHOTS / "transfer_gallery.png"))
 
 
@@ -207,7 +242,11 @@ def test_explore_page(studio, browser):
                               "return i.length === 5 && i.every(x => x.naturalWidth > 0)"), 90, "the Gram heatmaps")
     captions = [e.text for e in drv.find_elements(By.CSS_SELECTOR, "#gram-out figcaption")]
     assert captions[0].startswith("relu1_1: 64 × 64") and captions[-1].startswith("relu5_1: 512 × 512"), captions
+    size = drv.get_window_size()
+    drv.set_window_size(1280, 1450)  # the whole Explore page, Gram heatmaps included
+    time.sleep(0.3)
     drv.save_screenshot(str(SCREENSHOTS / "explore.png"))
+    drv.set_window_size(size["width"], size["height"])
 
 
 def test_bad_files_get_a_message_on_the_page(studio, browser, shared, tmp_path):

@@ -254,6 +254,7 @@ def test_cancel_delete_and_queue_limit(studio):
 def test_bad_files_get_one_line_messages(studio, shared):
     marker = Path("/tmp/stylegram_pickle_executed")
     marker.unlink(missing_ok=True)
+    accepted = []
     for f in sorted((shared / "data" / "bad").iterdir()):
         data = f.read_bytes()
         if len(data) > studio.settings.max_upload_bytes:
@@ -263,7 +264,19 @@ def test_bad_files_get_one_line_messages(studio, shared):
         if s == 400:
             assert body["error"].startswith(f.name + ":") and "\n" not in body["error"], body
             assert "Traceback" not in body["error"] and str(studio.settings.data_dir) not in body["error"]
+        else:  # accepted: it must also give a correct result as a content image
+            accepted.append((f.name, body))
     assert not marker.exists()
+    assert len(accepted) >= 4
+    jobs = [studio.json("POST", "/api/jobs", job_body(content=meta["source"], iters=1))[1] for _, meta in accepted]
+    for (name, meta), job in zip(accepted, jobs):
+        done = studio.wait_job(job["id"], timeout=60)
+        assert done["status"] == "done", (name, done["message"])
+        s, _, data = studio.request("GET", f"/api/jobs/{job['id']}/files/result.png")
+        im = Image.open(io.BytesIO(data))
+        assert max(im.size) == 64 and im.mode == "RGB"
+        # orientation and aspect ratio follow the upload (EXIF applied)
+        assert (im.size[0] >= im.size[1]) == (meta["width"] >= meta["height"]), name
 
 
 def test_finished_jobs_survive_a_restart(tmp_path):
@@ -285,14 +298,14 @@ def test_finished_jobs_survive_a_restart(tmp_path):
 
 
 def test_host_other_than_loopback_warns(tmp_path, monkeypatch):
-    import uvicorn
     from click.testing import CliRunner
 
+    from stylegram.web import command
     from stylegram.web.command import is_loopback, serve_cmd
     assert is_loopback("127.0.0.1") and is_loopback("::1") and is_loopback("localhost")
     assert not is_loopback("0.0.0.0") and not is_loopback("192.168.1.2")
     ran = []
-    monkeypatch.setattr(uvicorn, "run", lambda app, host, port, **kw: ran.append((host, port)))
+    monkeypatch.setattr(command, "run_server", lambda app, host, port: ran.append((host, port)))
     r = CliRunner().invoke(serve_cmd, ["--data-dir", str(tmp_path), "--port", "9999"])
     assert r.exit_code == 0 and ran[-1] == ("127.0.0.1", 9999) and "warning" not in r.output
     r = CliRunner().invoke(serve_cmd, ["--data-dir", str(tmp_path), "--host", "0.0.0.0"])

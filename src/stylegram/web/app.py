@@ -75,6 +75,10 @@ class EventHub:
         self.clients: set[asyncio.Queue] = set()
         self.max_clients = max_clients
 
+    def close(self) -> None:
+        """End every open event stream (the server is stopping); safe from any thread."""
+        self.publish({"type": "_close"})
+
     def publish(self, event: dict) -> None:
         if self.loop is not None and not self.loop.is_closed():
             try:
@@ -127,6 +131,7 @@ def create_app(settings: StudioSettings):
     app = FastAPI(title="stylegram studio", lifespan=lifespan, docs_url=None, redoc_url=None, openapi_url=None)
     app.state.token = token
     app.state.queue = queue
+    app.state.hub = hub
     app.state.settings = settings
 
     @app.middleware("http")
@@ -332,6 +337,8 @@ def create_app(settings: StudioSettings):
                             return
                         yield ": keep-alive\n\n"
                         continue
+                    if ev["type"] == "_close":
+                        return
                     if q.overflow:  # type: ignore[attr-defined]
                         while not q.empty():
                             q.get_nowait()

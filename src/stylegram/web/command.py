@@ -62,4 +62,16 @@ def serve_cmd(host: str, port: int, data_dir: str | None, explore_dir: str | Non
     app = create_app(settings)
     shown = f"[{host}]" if ":" in host else host
     click.echo(f"stylegram studio: http://{shown}:{port}/  (data in {settings.data_dir}; Ctrl-C stops)", err=True)
-    uvicorn.run(app, host=host, port=port, log_level="warning", timeout_graceful_shutdown=3)
+    run_server(app, host, port)
+
+
+def run_server(app, host: str, port: int) -> None:
+    """Serve ``app`` until Ctrl-C/SIGTERM; open event streams are closed at once so it stops quickly."""
+    import uvicorn
+
+    class Server(uvicorn.Server):
+        def handle_exit(self, sig, frame) -> None:
+            app.state.hub.close()
+            super().handle_exit(sig, frame)
+
+    Server(uvicorn.Config(app, host=host, port=port, log_level="warning", timeout_graceful_shutdown=3)).run()

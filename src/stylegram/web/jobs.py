@@ -318,7 +318,8 @@ class JobQueue:
         job.preview = None
         job.preview_version += 1
         if result.stopped == "cancelled":
-            job.status, job.message = "cancelled", f"cancelled at iteration {job.iter}; the last image is kept"
+            why = "the studio was stopped" if self.stopping else "cancelled"
+            job.status, job.message = "cancelled", f"{why} at iteration {job.iter}; the last image is kept"
         elif result.stopped == "nan":
             job.status, job.message = "done", result.message
         else:
