@@ -311,3 +311,16 @@ def test_host_other_than_loopback_warns(tmp_path, monkeypatch):
     r = CliRunner().invoke(serve_cmd, ["--data-dir", str(tmp_path), "--host", "0.0.0.0"])
     assert r.exit_code == 0 and ran[-1] == ("0.0.0.0", 8765)
     assert "warning: serving on 0.0.0.0" in r.output
+
+
+def test_any_interface_still_refuses_cross_site(tmp_path):
+    """With --host 0.0.0.0 the Host names are unknown, but Origin must still match the Host."""
+    with StudioServer(tmp_path, host="0.0.0.0") as srv:
+        body, ct = json.dumps(job_body(iters=1)).encode(), {"Content-Type": "application/json"}
+        s, _ = srv.json("POST", "/api/jobs", body, headers={**ct, "Origin": "http://evil.example"})
+        assert s == 403
+        s, _ = srv.json("POST", "/api/jobs", body, headers={**ct, "Host": "evil.example", "Origin": srv.url})
+        assert s == 403
+        s, job = srv.json("POST", "/api/jobs", body, headers={**ct, "Origin": srv.url})
+        assert s == 201
+        srv.wait_job(job["id"])

@@ -116,7 +116,6 @@ def create_app(settings: StudioSettings):
     import threading
     gram_lock = threading.Lock()
     allowed_hosts = settings.allowed_hosts()
-    allowed_origins = {f"http://{h}" for h in allowed_hosts}
     explore_root = Path(settings.explore_dir).resolve() if settings.explore_dir else None
 
     @asynccontextmanager
@@ -145,7 +144,8 @@ def create_app(settings: StudioSettings):
             site = request.headers.get("sec-fetch-site")
             if method not in ("POST", "DELETE"):
                 return _error(405, f"method {method} is not allowed")
-            if origin is not None and allowed_origins and origin not in allowed_origins:
+            # same origin: the page's own scheme://host:port, i.e. what the (checked) Host header names
+            if origin is not None and origin != f"http://{host}":
                 return _error(403, "cross-site request refused")
             if site is not None and site not in ("same-origin", "none"):
                 return _error(403, "cross-site request refused")
