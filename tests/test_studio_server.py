@@ -324,3 +324,24 @@ def test_any_interface_still_refuses_cross_site(tmp_path):
         s, job = srv.json("POST", "/api/jobs", body, headers={**ct, "Origin": srv.url})
         assert s == 201
         srv.wait_job(job["id"])
+
+
+def test_display_names_and_job_options_by_hand():
+    from stylegram.errors import ConfigError
+    from stylegram.transfer import TransferConfig
+    from stylegram.web.options import Limits, parse_job_request
+    from stylegram.web.uploads import display_name
+    assert display_name("../../etc/passwd") == "passwd"
+    assert display_name("C:\\Users\\me\\cat.png") == "cat.png"
+    assert display_name("a\x00b\x1b[31mc\n.png") == "ab[31mc.png"
+    assert display_name("") == "upload" and display_name(None) == "upload"
+    assert len(display_name("x" * 500)) == 80
+    form, opts = parse_job_request(job_body(style_strength=2.5, preset="draft", size=100, iters=7), Limits())
+    assert opts["beta"] == TransferConfig.beta * 2.5 and opts["optimizer"] == "adam"
+    assert (opts["size"], opts["iters"], opts["net"], opts["seed"]) == (100, 7, "random", 0)
+    assert form["preset"] == "draft" and form["preserve_color"] is False
+    # every produced option is a TransferConfig field
+    TransferConfig(**opts).validated()
+    for bad in ({"size": True}, {"iters": 1.5}, {"seed": -1}, {"size": 31}, {"size": 2049}):
+        with pytest.raises(ConfigError):
+            parse_job_request(job_body(**bad), Limits())

@@ -273,7 +273,9 @@ class JobQueue:
 
     def _net(self, nets: dict, options: dict, layers: list[str]):
         from ..nets import build_net
-        key = (options["net"], options.get("pooling", "max"), tuple(layers), options.get("seed", 0))
+        # the seed only changes the weights of seeded random nets
+        key = (options["net"], options.get("pooling", "max"), tuple(layers),
+               options.get("seed", 0) if options["net"] == "random" else None)
         if key not in nets:
             nets.clear()  # one net per worker: the studio runs one job at a time per device
             nets[key] = build_net(options["net"], layers=layers, pooling=options.get("pooling", "max"),

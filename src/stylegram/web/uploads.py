@@ -38,6 +38,8 @@ class UploadStore:
         self.min_side = min_side
         self.keep = keep
         self._lock = threading.Lock()
+        # decoding is where memory goes (up to 4 bytes x max_pixels each): two at a time at most
+        self._decoding = threading.BoundedSemaphore(2)
 
     def add(self, data: bytes, name: str | None) -> dict:
         """Check ``data`` is an image the engine can use and store it; returns its metadata.
@@ -53,11 +55,13 @@ class UploadStore:
         raw = folder / "upload.bin"
         try:
             raw.write_bytes(data)
-            try:
-                im = read_image(raw, max_pixels=self.max_pixels)
-            except InputError as e:
-                raise InputError(str(e).replace(str(raw), shown)) from None
-            w, h = im.size
+            with self._decoding:
+                try:
+                    im = read_image(raw, max_pixels=self.max_pixels)
+                except InputError as e:
+                    raise InputError(str(e).replace(str(raw), shown)) from None
+                w, h = im.size
+                del im
             if min(w, h) < self.min_side:
                 raise InputError(f"{shown}: image is {w} x {h} px; the studio needs at least {self.min_side} px "
                                  "on each side; choose a larger image")
@@ -66,8 +70,9 @@ class UploadStore:
                 fmt = probe.format or "PNG"
             image = folder / ("image" + FORMAT_SUFFIX.get(fmt, ".img"))
             raw.rename(image)
-            save_image(load_image(image, THUMB_SIDE if max(w, h) > THUMB_SIDE else None,
-                                  max_pixels=self.max_pixels), folder / "thumb.png")
+            with self._decoding:
+                save_image(load_image(image, THUMB_SIDE if max(w, h) > THUMB_SIDE else None,
+                                      max_pixels=self.max_pixels), folder / "thumb.png")
             meta = {"id": uid, "name": shown, "width": w, "height": h, "format": fmt, "bytes": len(data),
                     "file": image.name}
             text = json.dumps(meta)
