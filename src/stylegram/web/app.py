@@ -371,7 +371,8 @@ def create_app(settings: StudioSettings):
                     r = p.resolve()
                 except OSError:
                     continue
-                if p.is_file() and p.suffix.lower() in (".png", ".html", ".htm", ".jpg", ".svg") and r.is_relative_to(explore_root):
+                # the sheets (PNG) and reports (HTML); the per-unit JPEGs are reached through the report
+                if p.is_file() and p.suffix.lower() in (".png", ".html", ".htm") and r.is_relative_to(explore_root):
                     rel = p.relative_to(explore_root).as_posix()
                     out.append({"path": rel, "kind": "html" if p.suffix.lower() in (".html", ".htm") else "image",
                                 "bytes": p.stat().st_size})

@@ -18,7 +18,7 @@ def gram_heatmaps(image: Path, out_dir: Path, *, net_name: str = "vgg16-hed", si
                   layers: tuple[str, ...] = GRAM_LAYERS, seed: int = 0, net=None) -> list[dict]:
     """Write one heatmap PNG per layer of the Gram matrix G / N of ``image`` (longest side ``size``).
 
-    Returns [{"layer", "channels", "file", "max"}]; files are ``gram_<net>_<size>_<layer>.png`` in
+    Returns [{"layer", "channels", "file", "max", "positions"}]; files are ``gram_<net>_<size>_<layer>.png`` in
     ``out_dir``. Raises the library's errors (InputError, ConfigError) for bad input.
     """
     import torch
@@ -41,8 +41,10 @@ def gram_heatmaps(image: Path, out_dir: Path, *, net_name: str = "vgg16-hed", si
         n = a[0, 0].numel()
         g = (gram(a)[0] / n).cpu().numpy()
         top = float(g.max()) or 1.0
-        # sqrt spreads the few large entries (diagonal) and the many small ones over the colour map
-        rgb = (cmap(np.sqrt(np.clip(g / top, 0, 1)))[..., :3] * 255).astype(np.uint8)
+        # A few entries (the diagonal, loud channels) dwarf the rest: clip the colour scale at the
+        # 99.5th percentile and take the square root, so the structure of the many small ones shows.
+        clip = float(np.percentile(g, 99.5)) or top
+        rgb = (cmap(np.sqrt(np.clip(g / clip, 0, 1)))[..., :3] * 255).astype(np.uint8)
         im = Image.fromarray(rgb, "RGB")
         scale = max(1, 256 // g.shape[0])
         if scale > 1:
