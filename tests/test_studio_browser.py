@@ -277,3 +277,6 @@ def test_bad_files_get_a_message_on_the_page(studio, browser, shared, tmp_path):
     out = REPO / "out"
     out.mkdir(exist_ok=True)
     (out / "studio_bad_uploads.json").write_text(json.dumps(rows, indent=1))
+    table = ["| file | studio (upload in the page) | message shown |", "| --- | --- | --- |"]
+    table += [f"| {r['file']} | {r['outcome']} | {r['message'].replace('|', '/')} |" for r in rows]
+    (out / "studio_bad_uploads.md").write_text("\n".join(table) + "\n")

@@ -285,7 +285,7 @@ def create_app(settings: StudioSettings):
     @app.get("/api/jobs/{job_id}")
     async def job_detail(job_id: str):
         job = queue.get(job_id)
-        return job.summary(queue.position(job_id)) if job else _error(404, "no such job")
+        return job.summary(queue.position(job_id), history=True) if job else _error(404, "no such job")
 
     @app.post("/api/jobs/{job_id}/cancel")
     async def cancel(job_id: str):

@@ -51,16 +51,19 @@ class Job:
     preview: bytes | None = field(default=None, repr=False)
     cancel: threading.Event = field(default_factory=threading.Event, repr=False)
 
-    def summary(self, position: int | None = None) -> dict:
-        """JSON-able state for the page (no image bytes)."""
-        return {"id": self.id, "status": self.status, "message": self.message, "form": self.form,
-                "names": self.names, "files": self.files, "created": self.created, "started": self.started,
-                "finished": self.finished, "iter": self.iter, "iters": self.form.get("iters", 0),
-                "losses": self.losses, "history": self.history, "device": self.device,
-                "preview": self.preview_version, "position": position}
+    def summary(self, position: int | None = None, history: bool | None = None) -> dict:
+        """JSON-able state for the page (no image bytes). The loss history (up to HISTORY_POINTS
+        points) comes with it when ``history`` is True, or by default while the job runs."""
+        d = {"id": self.id, "status": self.status, "message": self.message, "form": self.form,
+             "names": self.names, "files": self.files, "created": self.created, "started": self.started,
+             "finished": self.finished, "iter": self.iter, "iters": self.form.get("iters", 0),
+             "losses": self.losses, "device": self.device, "preview": self.preview_version, "position": position}
+        if history or (history is None and self.status == "running"):
+            d["history"] = list(self.history)
+        return d
 
     def save_state(self) -> None:
-        state = {k: v for k, v in self.summary().items() if k not in ("preview", "position")}
+        state = {k: v for k, v in self.summary(history=True).items() if k not in ("preview", "position")}
         state["options"] = self.options
         text = json.dumps(state, default=str)
         write_atomic(self.folder / "job.json", lambda tmp: Path(tmp).write_text(text))
@@ -299,7 +302,9 @@ class JobQueue:
             job.history.append({"iter": ev.iter, **job.losses})
             job.history = _thin(job.history)
             now = time.monotonic()
-            preview = ev.image is not None and (ev.iter % every == 0 or ev.iter >= ev.iters) and now - last["t"] > 0.1
+            # every few iterations, at most 20 per second, and always the last one
+            preview = ev.image is not None and (
+                ev.iter >= ev.iters or (ev.iter % every == 0 and now - last["t"] > 0.05))
             if preview:
                 last["t"] = now
                 job.preview = png_bytes(ev.image)

@@ -143,7 +143,8 @@ function describe(job) {
 
 function upsertJob(job) {
   const old = state.jobs.get(job.id);
-  if (old && old.history && (!job.history || job.history.length < old.history.length) && job.status === "running") job.history = old.history;
+  // summaries carry the loss history only while a job runs; keep what the progress events built
+  if (old && old.history && (!job.history || job.history.length < old.history.length)) job.history = old.history;
   state.jobs.set(job.id, job);
   renderCard(job);
   if (job.id === state.current) showCurrent(job);
@@ -238,6 +239,11 @@ function connect() {
     const data = JSON.parse(m.data);
     const seen = new Set();
     for (const job of data.jobs) { seen.add(job.id); upsertJob(job); }
+    // a page opened while a job runs follows that job
+    if (!state.current) {
+      const running = data.jobs.find((j) => j.status === "running");
+      if (running) { state.current = running.id; showCurrent(running); }
+    }
     for (const id of [...state.jobs.keys()]) if (!seen.has(id)) removeJob(id);
   });
   es.addEventListener("job", (m) => upsertJob(JSON.parse(m.data).job));
