@@ -345,3 +345,34 @@ def test_display_names_and_job_options_by_hand():
     for bad in ({"size": True}, {"iters": 1.5}, {"seed": -1}, {"size": 31}, {"size": 2049}):
         with pytest.raises(ConfigError):
             parse_job_request(job_body(**bad), Limits())
+
+
+def test_event_stream_reports_queue_progress_and_result(studio):
+    import http.client
+    conn = http.client.HTTPConnection("127.0.0.1", studio.port, timeout=60)
+    conn.request("GET", "/api/events")
+    resp = conn.getresponse()
+    assert resp.status == 200 and resp.getheader("content-type").startswith("text/event-stream")
+    assert resp.readline() == b"event: snapshot\n"
+    s, job = studio.json("POST", "/api/jobs", job_body(iters=6))
+    events, deadline = [], time.monotonic() + 60
+    try:
+        while time.monotonic() < deadline:
+            line = resp.readline()
+            if line.startswith(b"data: "):
+                ev = json.loads(line[6:])
+                if "type" not in ev:  # a snapshot
+                    continue
+                if ev.get("id") == job["id"] or ev.get("job", {}).get("id") == job["id"]:
+                    events.append(ev)
+                if ev["type"] == "job" and ev["job"]["id"] == job["id"] and ev["job"]["status"] == "done":
+                    break
+    finally:
+        conn.close()
+    kinds = [e["type"] if e["type"] == "progress" else e["job"]["status"] for e in events]
+    assert kinds[0] in ("queued", "running") and kinds[-1] == "done"
+    iters = [e["iter"] for e in events if e["type"] == "progress"]
+    assert iters == list(range(1, 7))
+    previews = [e["preview"] for e in events if e["type"] == "progress"]
+    assert previews == sorted(previews) and previews[-1] >= 2
+    assert events[-1]["job"]["files"]["result"] == "result.png" and "history" not in events[-1]["job"]
