@@ -17,7 +17,7 @@ import torch
 from . import __version__
 from .device import check_fits, resolve_device
 from .errors import ConfigError, InputError, choices_error
-from .io.image import load_image, save_image
+from .io.image import load_image, resize_longest, resized_shape, save_image
 from .losses import CONTENT_NORMS, StyleObjective, parse_layer_weights, scaled_gram
 from .nets import FeatureNet, build_net
 from .optimize import OPTIMIZERS, Callback, OptimizeResult, lbfgs_history, optimize
@@ -181,12 +181,12 @@ def _min_side(net: FeatureNet, layers: list[str]) -> int:
 
 
 def transfer(content: Any, style: Any, *, config: TransferConfig | None = None, callback: Callback | None = None,
-             net: FeatureNet | None = None, **options: Any) -> TransferResult:
+             feature_net: FeatureNet | None = None, **options: Any) -> TransferResult:
     """Stylize ``content`` with ``style`` by optimizing the pixels of G (Gatys et al.).
 
     content, style: paths, PIL images or tensors (3, H, W) / (1, 3, H, W) in 0..1. ``options`` are
     TransferConfig fields (e.g. ``size=256, iters=100, optimizer='adam'``) and override ``config``.
-    ``net`` lets a caller reuse a built FeatureNet. ``callback(Iterate)`` sees every iteration and
+    ``feature_net`` lets a caller reuse a built FeatureNet (or bring their own). ``callback(Iterate)`` sees every iteration and
     stops the run by returning True. Returns a TransferResult with the image (1, 3, H, W) in 0..1.
     """
     t_start = time.perf_counter()
@@ -200,14 +200,20 @@ def transfer(content: Any, style: Any, *, config: TransferConfig | None = None, 
     style_weights = cfg.style_weights
     layers = content_layers + [l for l in style_weights if l not in content_layers]
 
-    if net is None:
+    if feature_net is None:
         net = build_net(cfg.net, layers=layers, pooling=cfg.pooling, weights=cfg.weights, seed=cfg.seed)
     else:
+        net = feature_net
         net.check_layers(layers)
     net = net.to(device)
 
-    c = load_image(content, cfg.size, max_pixels=cfg.max_pixels, name="content")
-    s = load_image(style, cfg.size, max_pixels=cfg.max_pixels, name="style")
+    c = load_image(content, None, max_pixels=cfg.max_pixels, name="content")
+    s = load_image(style, None, max_pixels=cfg.max_pixels, name="style")
+    out_shape = (1, 3, *resized_shape(*c.shape[-2:], cfg.size))
+    # Refuse before allocating anything at the output size.
+    check_fits(estimate_transfer_bytes(net, out_shape, cfg.optimizer), device,
+               f"a {out_shape[-1]} x {out_shape[-2]} px transfer", "lower --size")
+    c, s = resize_longest(c, cfg.size), resize_longest(s, cfg.size)
     need = _min_side(net, layers)
     for what, src, t in (("content", content, c), ("style", style, s)):
         if min(t.shape[-2:]) < need:
@@ -215,8 +221,6 @@ def transfer(content: Any, style: Any, *, config: TransferConfig | None = None, 
             raise InputError(f"{label}: at --size {cfg.size} the {what} image is {t.shape[-1]} x {t.shape[-2]} px, but "
                              f"layer {max(layers, key=lambda l: net.info[l].jump)} needs at least {need} px on each side; "
                              "crop it to a less extreme aspect ratio or raise --size")
-    check_fits(estimate_transfer_bytes(net, tuple(c.shape), cfg.optimizer), device,
-               f"a {c.shape[-1]} x {c.shape[-2]} px transfer", "lower --size")
     c, s = c.to(device), s.to(device)
 
     with torch.no_grad():
