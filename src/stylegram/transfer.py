@@ -40,7 +40,7 @@ class TransferConfig:
     optimizer: str = _opt("lbfgs", "gd (the course's plain gradient descent), adam or lbfgs", choices=OPTIMIZERS)
     lr: float | None = _opt(None, "step size; default per optimizer (lbfgs 1, adam 0.02, gd 2e-4)")
     alpha: float = _opt(1.0, "content weight")
-    beta: float = _opt(1e4, "style weight")
+    beta: float = _opt(100.0, "style weight")
     gamma: float = _opt(0.0, "total-variation weight (smoothness)")
     content_layers: tuple[str, ...] = _opt(("relu4_2",), "content layer(s), comma-separated")
     style_layers: tuple[tuple[str, float], ...] = _opt(DEFAULT_STYLE_LAYERS, "style layers with lambda weights, e.g. relu1_1:0.2,relu2_1:0.2")
@@ -108,6 +108,14 @@ class TransferResult:
     stopped: str | None = None
     message: str = ""
     state: dict = field(default_factory=dict, repr=False)
+    x: torch.Tensor | None = field(default=None, repr=False)  # the unclamped optimizer iterate
+
+    def checkpoint(self) -> dict:
+        """Everything needed to resume this run: a dict of tensors and plain values that
+        ``torch.save`` writes and ``torch.load(weights_only=True)`` reads back safely."""
+        return {"kind": "stylegram-transfer", "params": self.config.to_dict(),
+                "x": self.x if self.x is not None else self.image, "state": self.state,
+                "iter": self.state.get("iter", len(self.history)), "history": self.history}
 
     @property
     def s_per_eval(self) -> float:
@@ -181,13 +189,17 @@ def _min_side(net: FeatureNet, layers: list[str]) -> int:
 
 
 def transfer(content: Any, style: Any, *, config: TransferConfig | None = None, callback: Callback | None = None,
-             feature_net: FeatureNet | None = None, **options: Any) -> TransferResult:
+             feature_net: FeatureNet | None = None, checkpoint: dict | None = None,
+             **options: Any) -> TransferResult:
     """Stylize ``content`` with ``style`` by optimizing the pixels of G (Gatys et al.).
 
     content, style: paths, PIL images or tensors (3, H, W) / (1, 3, H, W) in 0..1. ``options`` are
     TransferConfig fields (e.g. ``size=256, iters=100, optimizer='adam'``) and override ``config``.
-    ``feature_net`` lets a caller reuse a built FeatureNet (or bring their own). ``callback(Iterate)`` sees every iteration and
-    stops the run by returning True. Returns a TransferResult with the image (1, 3, H, W) in 0..1.
+    ``feature_net`` lets a caller reuse a built FeatureNet (or bring their own). ``callback(Iterate)``
+    sees every iteration and stops the run by returning True. ``checkpoint`` (from
+    ``TransferResult.checkpoint()`` of a stopped run with the same inputs and options) resumes it:
+    on the CPU with the same seed the result equals that of an uninterrupted run.
+    Returns a TransferResult with the image (1, 3, H, W) in 0..1.
     """
     t_start = time.perf_counter()
     cfg = config or TransferConfig()
@@ -234,10 +246,34 @@ def transfer(content: Any, style: Any, *, config: TransferConfig | None = None, 
     def loss_fn(x: torch.Tensor) -> dict[str, torch.Tensor]:
         return objective.terms(net(x, objective.layers), x)
 
-    gen = torch.Generator().manual_seed(cfg.seed)
-    x0 = _init_image(cfg, c, gen)
+    previous: list[dict] = []
+    if checkpoint is not None:
+        x0, state, start, previous = _check_checkpoint(checkpoint, cfg, c)
+        x0 = x0.to(device)
+    else:
+        x0, state, start = _init_image(cfg, c, torch.Generator().manual_seed(cfg.seed)), None, 0
     res: OptimizeResult = optimize(x0, loss_fn, optimizer=cfg.optimizer, iters=cfg.iters, lr=cfg.lr,
-                                   callback=callback)
-    return TransferResult(image=res.x.detach().clamp(0, 1).cpu(), history=res.history, evals=res.evals,
-                          seconds_optimize=res.seconds, seconds_total=time.perf_counter() - t_start,
-                          config=cfg, device=str(device), stopped=res.stopped, message=res.message, state=res.state)
+                                   callback=callback, start_iter=start, state=state)
+    return TransferResult(image=res.x.detach().clamp(0, 1).cpu(), history=previous + res.history,
+                          evals=res.evals, seconds_optimize=res.seconds,
+                          seconds_total=time.perf_counter() - t_start, config=cfg, device=str(device),
+                          stopped=res.stopped, message=res.message, state=res.state, x=res.x.detach())
+
+
+# Options that may differ between a stopped run and its resumption.
+_RESUMABLE = {"iters", "device"}
+
+
+def _check_checkpoint(ckpt: dict, cfg: TransferConfig, content: torch.Tensor):
+    try:
+        params, x, state, it = ckpt["params"], ckpt["x"], ckpt["state"], int(ckpt["iter"])
+    except (KeyError, TypeError, ValueError):
+        raise InputError("checkpoint: not a stylegram transfer checkpoint") from None
+    now = cfg.to_dict()
+    for k, v in params.items():
+        if k not in _RESUMABLE and now.get(k) != v:
+            raise ConfigError(f"checkpoint: option {k} was {v!r} in the stopped run, now {now.get(k)!r}; "
+                              "resume with the same options")
+    if tuple(x.shape) != tuple(content.shape):
+        raise ConfigError(f"checkpoint: image is {tuple(x.shape)}, this run's is {tuple(content.shape)}; same inputs and --size needed")
+    return x, state, it, list(ckpt.get("history", []))
