@@ -23,6 +23,7 @@ from .nets import FeatureNet, build_net
 from .optimize import OPTIMIZERS, Callback, OptimizeResult, lbfgs_history, optimize
 
 INITS = ("content", "noise", "blend")
+PRECISIONS = ("fp32", "bf16")
 DEFAULT_STYLE_LAYERS = (("relu1_1", 0.2), ("relu2_1", 0.2), ("relu3_1", 0.2), ("relu4_1", 0.2), ("relu5_1", 0.2))
 
 
@@ -53,6 +54,8 @@ class TransferConfig:
     net: str = _opt("vgg16-hed", "feature net (see `stylegram nets`)")
     weights: str | None = _opt(None, "weights file for the net (.safetensors, .pth, .h5) instead of the default")
     max_pixels: int = _opt(100_000_000, "refuse input images larger than this many pixels")
+    precision: str = _opt("fp32", "fp32, or bf16 (autocast: faster on CPUs with AVX512-BF16/AMX and on GPUs)",
+                          choices=PRECISIONS)
 
     def validated(self) -> "TransferConfig":
         """Normalize list-like fields and check every value; raises ConfigError."""
@@ -184,6 +187,20 @@ def _init_image(cfg: TransferConfig, content: torch.Tensor, gen: torch.Generator
     return torch.nn.functional.interpolate(img, size=content.shape[-2:], mode="bilinear", align_corners=False).clamp(0, 1)
 
 
+def fast_forward(net: FeatureNet, device: torch.device, precision: str = "fp32"):
+    """``net``'s forward arranged for speed: channels-last memory (oneDNN/cuDNN's preferred
+    layout for 3 x 3 convolutions) and, for ``precision='bf16'``, autocast. Activations come back
+    in the compute dtype; the losses upcast to float32 before their sums. (Weights stored
+    channels-last save a conversion per call; ``transfer`` does that for the nets it builds.)"""
+    use_bf16 = precision == "bf16"
+
+    def forward(x: torch.Tensor, taps):
+        x = x.contiguous(memory_format=torch.channels_last)
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_bf16):
+            return net(x, taps)
+    return forward
+
+
 def _min_side(net: FeatureNet, layers: list[str]) -> int:
     return max(net.info[l].jump for l in layers) * 2
 
@@ -214,6 +231,7 @@ def transfer(content: Any, style: Any, *, config: TransferConfig | None = None, 
 
     if feature_net is None:
         net = build_net(cfg.net, layers=layers, pooling=cfg.pooling, weights=cfg.weights, seed=cfg.seed)
+        net.to(memory_format=torch.channels_last)
     else:
         net = feature_net
         net.check_layers(layers)
@@ -236,6 +254,7 @@ def transfer(content: Any, style: Any, *, config: TransferConfig | None = None, 
     c, s = c.to(device), s.to(device)
 
     with torch.no_grad():
+        # Targets always in float32: they are computed once and anchor every evaluation.
         fc = net(c, content_layers)
         fs = net(s, list(style_weights))
         objective = StyleObjective({l: fc[l] for l in content_layers},
@@ -243,8 +262,10 @@ def transfer(content: Any, style: Any, *, config: TransferConfig | None = None, 
                                    alpha=cfg.alpha, beta=cfg.beta, gamma=cfg.gamma, content_norm=cfg.content_norm)
         del fc, fs
 
+    run_net = fast_forward(net, device, cfg.precision)
+
     def loss_fn(x: torch.Tensor) -> dict[str, torch.Tensor]:
-        return objective.terms(net(x, objective.layers), x)
+        return objective.terms(run_net(x, objective.layers), x)
 
     previous: list[dict] = []
     if checkpoint is not None:
