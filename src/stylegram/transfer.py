@@ -15,7 +15,7 @@ from typing import Any
 import torch
 
 from . import __version__
-from .device import check_fits, resolve_device
+from .device import available_bytes, check_fits, resolve_device
 from .errors import ConfigError, InputError, choices_error
 from .io.image import load_image, resize_longest, resized_shape, save_image
 from .losses import CONTENT_NORMS, StyleObjective, parse_layer_weights, scaled_gram
@@ -175,6 +175,19 @@ def estimate_transfer_bytes(net: FeatureNet, shape: tuple[int, ...], optimizer: 
     return activation_bytes(net, shape) + extra + 200 * 2**20
 
 
+def largest_fitting_size(net: FeatureNet, hw: tuple[int, int], optimizer: str, budget: int) -> int:
+    """The largest --size (longest side, px) whose estimated transfer fits ``budget`` bytes, or 0."""
+    lo, hi = 0, 1 << 16
+    while hi - lo > 8:
+        mid = (lo + hi) // 2
+        shape = (1, 3, *resized_shape(int(hw[0]), int(hw[1]), mid))
+        if estimate_transfer_bytes(net, shape, optimizer) <= budget:
+            lo = mid
+        else:
+            hi = mid
+    return lo // 8 * 8
+
+
 def _init_image(cfg: TransferConfig, content: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
     if cfg.init == "content":
         return content.clone()
@@ -240,9 +253,12 @@ def transfer(content: Any, style: Any, *, config: TransferConfig | None = None, 
     c = load_image(content, None, max_pixels=cfg.max_pixels, name="content")
     s = load_image(style, None, max_pixels=cfg.max_pixels, name="style")
     out_shape = (1, 3, *resized_shape(*c.shape[-2:], cfg.size))
-    # Refuse before allocating anything at the output size.
-    check_fits(estimate_transfer_bytes(net, out_shape, cfg.optimizer), device,
-               f"a {out_shape[-1]} x {out_shape[-2]} px transfer", "lower --size")
+    # Refuse before allocating anything at the output size, naming a size that would fit.
+    need_bytes = estimate_transfer_bytes(net, out_shape, cfg.optimizer)
+    if need_bytes > available_bytes(device):
+        fits = largest_fitting_size(net, c.shape[-2:], cfg.optimizer, available_bytes(device))
+        check_fits(need_bytes, device, f"a {out_shape[-1]} x {out_shape[-2]} px transfer",
+                   f"use --size {fits} or less" if fits else "free some memory")
     c, s = resize_longest(c, cfg.size), resize_longest(s, cfg.size)
     need = _min_side(net, layers)
     for what, src, t in (("content", content, c), ("style", style, s)):
