@@ -48,6 +48,7 @@ def read_image(path: str | os.PathLike, *, max_pixels: int = DEFAULT_MAX_PIXELS)
         if p.stat().st_size == 0:
             raise InputError(f"{_name(path)}: file is empty (0 bytes); give a real image file")
         with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # Pillow's chatter about corrupt EXIF and the like
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             im = Image.open(p)
             w, h = im.size
@@ -75,7 +76,9 @@ def read_image(path: str | os.PathLike, *, max_pixels: int = DEFAULT_MAX_PIXELS)
 def _to_rgb(im: Image.Image) -> Image.Image:
     """Upright RGB (mode 'RGB', or float 'F'-based RGB for 16-bit data kept as an array)."""
     try:
-        im = ImageOps.exif_transpose(im)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            im = ImageOps.exif_transpose(im)
     except Exception:  # broken EXIF must not cost the picture
         pass
     if im.mode in ("I;16", "I;16B", "I;16L", "I", "F"):
