@@ -314,7 +314,7 @@ class JobQueue:
             return job.cancel.is_set()
 
         result = transfer(job.folder / job.files["content"], job.folder / job.files["style"], config=cfg,
-                          callback=callback, net=net)
+                          callback=callback, feature_net=net)
         result.save(job.folder / "result.png")
         if job.form.get("preserve_color") and "preserve_color" not in job.options:
             keep_content_colors(job.folder / "result.png", job.folder / job.files["content"],
