@@ -376,3 +376,24 @@ def test_event_stream_reports_queue_progress_and_result(studio):
     previews = [e["preview"] for e in events if e["type"] == "progress"]
     assert previews == sorted(previews) and previews[-1] >= 2
     assert events[-1]["job"]["files"]["result"] == "result.png" and "history" not in events[-1]["job"]
+
+
+def test_engine_presets_and_colour_option_are_used_when_the_engine_has_them(monkeypatch):
+    """When TransferConfig grows `preset` / `preserve_color` fields, the studio passes them on."""
+    import dataclasses
+    import importlib
+
+    from stylegram.web.options import Limits, engine_preserves_color, form_schema, parse_job_request
+    module = importlib.import_module("stylegram.transfer")  # the package attribute is the function
+    base = module.TransferConfig
+    grown = dataclasses.make_dataclass("Grown", [
+        ("preset", str, dataclasses.field(default="balanced", metadata={"choices": ("subtle", "balanced", "strong")})),
+        ("preserve_color", str, dataclasses.field(default="none", metadata={"choices": ("none", "luminance")}))],
+        bases=(base,), frozen=True)
+    monkeypatch.setattr(module, "TransferConfig", grown)
+    assert list(form_schema(Limits())["presets"]) == ["subtle", "balanced", "strong"]
+    assert form_schema(Limits())["preset"] == "balanced" and engine_preserves_color()
+    form, opts = parse_job_request(job_body(preset="strong", preserve_color=True), Limits())
+    assert opts["preset"] == "strong" and opts["preserve_color"] == "luminance"
+    with pytest.raises(Exception, match="preset"):
+        parse_job_request(job_body(preset="draft"), Limits())

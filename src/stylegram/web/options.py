@@ -32,6 +32,19 @@ class Limits:
     min_size: int = 32
 
 
+def presets() -> tuple[dict[str, dict[str, Any]], str]:
+    """(presets, default name). The engine's own presets where TransferConfig has a ``preset``
+    field with choices (each then only fills the form's size and iterations and is passed on by
+    name); otherwise the studio's PRESETS."""
+    from ..transfer import TransferConfig
+    fld = {f.name: f for f in dataclasses.fields(TransferConfig)}.get("preset")
+    choices = tuple(fld.metadata.get("choices", ())) if fld is not None else ()
+    if choices:
+        return ({name: {"preset": name, "size": TransferConfig.size, "iters": TransferConfig.iters}
+                 for name in choices}, fld.default if fld.default in choices else choices[0])
+    return PRESETS, DEFAULT_PRESET
+
+
 def offline_nets() -> list[str]:
     """Nets the studio offers: those that need no download (the studio never fetches weights)."""
     from ..nets.registry import default_registry
@@ -42,13 +55,14 @@ def offline_nets() -> list[str]:
 def form_schema(limits: Limits) -> dict:
     """The form's fields with defaults and bounds, for the page to render."""
     from ..transfer import TransferConfig
+    table, default = presets()
     return {
-        "presets": {k: dict(v) for k, v in PRESETS.items()},
-        "preset": DEFAULT_PRESET,
+        "presets": {k: {"size": v["size"], "iters": v["iters"]} for k, v in table.items()},
+        "preset": default,
         "nets": offline_nets(),
         "net": TransferConfig.net,
-        "size": {"min": limits.min_size, "max": limits.max_size, "default": PRESETS[DEFAULT_PRESET]["size"]},
-        "iters": {"min": 1, "max": limits.max_iters, "default": PRESETS[DEFAULT_PRESET]["iters"]},
+        "size": {"min": limits.min_size, "max": limits.max_size, "default": table[default]["size"]},
+        "iters": {"min": 1, "max": limits.max_iters, "default": table[default]["iters"]},
         "style_strength": {"min": 0.01, "max": 100.0, "default": 1.0},
         "seed": TransferConfig.seed,
     }
@@ -79,10 +93,11 @@ def parse_job_request(params: Any, limits: Limits) -> tuple[dict, dict]:
         src = params.get(role)
         if not isinstance(src, str) or not SOURCE_RE.match(src):
             raise ConfigError(f"{role}: choose an example or upload an image first")
-    preset = params.get("preset", DEFAULT_PRESET)
-    if preset not in PRESETS:
-        raise choices_error("preset", preset, PRESETS)
-    base = PRESETS[preset]
+    table, default = presets()
+    preset = params.get("preset", default)
+    if not isinstance(preset, str) or preset not in table:
+        raise choices_error("preset", preset, table)
+    base = table[preset]
     form = {
         "content": params["content"], "style": params["style"], "preset": preset,
         "size": _num(params, "size", int, limits.min_size, limits.max_size, base["size"]),
