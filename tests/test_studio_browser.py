@@ -28,7 +28,7 @@ def _browser_or_skip() -> tuple[str, str]:
     chromium = shutil.which("chromium") or shutil.which("chromium-browser")
     driver = shutil.which("chromedriver")
     try:
-        import selenium  # noqa: F401
+        import selenium  # noqa: F401  (only whether it is there)
         missing = [n for n, p in (("chromium", chromium), ("chromedriver", driver)) if not p]
     except ImportError:
         missing = ["selenium (pip install selenium)"]

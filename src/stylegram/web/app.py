@@ -18,6 +18,8 @@ import logging
 import mimetypes
 import secrets
 import shutil
+import threading
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -29,7 +31,7 @@ from starlette.concurrency import run_in_threadpool
 from ..errors import ConfigError, InputError, StylegramError
 from .jobs import Job, JobQueue
 from .options import Limits, form_schema, parse_job_request
-from .uploads import UploadStore, display_name
+from .uploads import UploadStore
 
 log = logging.getLogger("stylegram.studio")
 STATIC = Path(__file__).with_name("static")
@@ -100,8 +102,6 @@ def _error(status: int, msg: str):
 
 def create_app(settings: StudioSettings):
     """Build the FastAPI app for ``settings``; workers start with the app and stop with it."""
-    from contextlib import asynccontextmanager
-
     from ..device import resolve_device
 
     root = Path(settings.data_dir)
@@ -113,7 +113,6 @@ def create_app(settings: StudioSettings):
                      torch_threads=settings.torch_threads)
     uploads = UploadStore(root / "uploads", max_pixels=settings.max_pixels, min_side=settings.limits.min_size)
     gram_cache: dict = {}
-    import threading
     gram_lock = threading.Lock()
     allowed_hosts = settings.allowed_hosts()
     explore_root = Path(settings.explore_dir).resolve() if settings.explore_dir else None
@@ -445,5 +444,4 @@ def create_app(settings: StudioSettings):
             return _error(404, "not found")
         return FileResponse(p) if p.is_file() else _error(404, "not found")
 
-    app.state.display_name = display_name
     return app

@@ -47,7 +47,7 @@ def serve_cmd(host: str, port: int, data_dir: str | None, explore_dir: str | Non
               max_upload_mb: float, threads: int | None) -> None:
     """Start the studio, a local web app: transfer with a live preview, explore, Gram view."""
     try:
-        import uvicorn
+        import uvicorn  # noqa: F401  (checked here, used by run_server)
 
         from .app import StudioSettings, create_app
     except ImportError as e:
