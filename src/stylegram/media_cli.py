@@ -300,6 +300,7 @@ def video_cmd(video, style, output, size, max_frames, temporal, independent, res
     from .media import video_transfer
     from .nets import build_net
     from .nets.random import random_vgg
+    from .types import Iterate
 
     out = _check_out(output, [video, style], WRITE_SUFFIXES)
     frames, fps = read_video(video, size=size, max_frames=max_frames)
@@ -320,8 +321,7 @@ def video_cmd(video, style, output, size, max_frames, temporal, independent, res
         def on_frame(i, f):
             store.save(i, f)
             count[0] += 1
-            if bar.progress is not None:
-                bar.progress.update(bar.task, completed=count[0], total=total, losses=f"frame {i + 1}/{len(frames)}")
+            bar.update(Iterate(iter=count[0], iters=total, evals=0, seconds=0.0, losses={}))
         res = video_transfer(frames, s, fnet, temporal=temporal, independent=independent, done=done,
                              on_frame=on_frame, iters=iters, beta=beta, seed=seed)
     write_video(res.frames, out, fps)
