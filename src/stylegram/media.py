@@ -371,10 +371,10 @@ SOLID_STYLE_LAYERS = {"relu1_1": 1.0, "relu2_1": 1.0, "relu3_1": 1.0}
 
 
 def solid_texture(exemplar: torch.Tensor, size: int, net: FeatureNet, *, channels: int | None = None,
-                  style_layers: Mapping[str, float] | None = None, iters: int = 30,
+                  style_layers: Mapping[str, float] | None = None, iters: int = 60,
                   slices_per_axis: int | None = 4, optimizer: str = "adam", lr: float | None = 0.03,
-                  levels: int = 2, coarse_iters: int = 100, full_slices_up_to: int = 32, seed: int = 0,
-                  callback: Callback | None = None) -> MediaResult:
+                  levels: int = 2, coarse_iters: int = 100, full_slices_up_to: int = 32, tv: float = 0.5,
+                  seed: int = 0, callback: Callback | None = None) -> MediaResult:
     """A solid texture (1, C, size, size, size) in 0..1 whose slices along all three axes have the
     Gram statistics of the 2D ``exemplar`` (1, C, H, W) (Kopf et al.'s solid textures by way of
     Gatys' Gram matrices).
@@ -419,8 +419,13 @@ def solid_texture(exemplar: torch.Tensor, size: int, net: FeatureNet, *, channel
         if callback is not None:
             def cb(ev, lvl=lvl):
                 return callback(dataclasses.replace(ev, level=lvl, levels=len(sizes)))
+        gamma = 0.0
+        if not full and tv > 0:
+            probe = synthesize(net, ex, init=x, style_layers=layers, iters=0, slices_per_axis=slices_per_axis,
+                               seed=seed + lvl)
+            gamma = tv * probe.initial["style"] / max(float(tv_loss(x)), 1e-12)
         r = synthesize(net, ex, init=x, style_layers=layers, iters=coarse_iters if full and s != size else iters,
-                       optimizer="lbfgs" if full else optimizer, lr=None if full else lr,
+                       optimizer="lbfgs" if full else optimizer, lr=None if full else lr, gamma=gamma,
                        slices_per_axis=None if full else slices_per_axis, seed=seed + lvl, callback=cb)
         x = r.x
         first = first or r

@@ -244,10 +244,12 @@ def volume_cmd(content, style, output, size, window, slices, beta, net, width, i
 @click.option("--levels", type=int, default=2, show_default=True, help="coarse-to-fine levels (cube size halved per level)")
 @click.option("--coarse-iters", type=int, default=100, show_default=True,
               help="L-BFGS iterations (every slice) of the levels up to 32^3")
+@click.option("--tv", type=float, default=0.5, show_default=True,
+              help="total-variation weight of the levels above 32^3, relative to their start style loss")
 @_volume_net
 @_volume_width
 @common
-def solid_texture_cmd(exemplar, output, size, style_size, slices, lr, levels, coarse_iters, net, width, iters, seed,
+def solid_texture_cmd(exemplar, output, size, style_size, slices, lr, levels, coarse_iters, tv, net, width, iters, seed,
                       report, quiet):
     """Make a colour solid texture whose slices along all three axes look like the 2D EXEMPLAR.
     Writes the volume and OUT.axis{0,1,2}.png mid-slice previews."""
@@ -261,10 +263,10 @@ def solid_texture_cmd(exemplar, output, size, style_size, slices, lr, levels, co
         raise ConfigError(f"{output}: unknown volume output type; use .nii, .nii.gz or .npy")
     ex = load_image(exemplar, style_size)
     fnet = _net_for_volume(net, seed, width)
-    iters = iters or 30
+    iters = iters or 60
     with ProgressBar(iters, "solid texture", quiet) as bar:
         run = solid_texture(ex, size, fnet, iters=iters, slices_per_axis=slices or None, lr=lr, levels=levels,
-                            coarse_iters=coarse_iters, seed=seed, callback=bar.update)
+                            coarse_iters=coarse_iters, tv=tv, seed=seed, callback=bar.update)
     save_volume(run.x[0].permute(1, 2, 3, 0).numpy(), out)
     previews = save_previews(run.x, _stem(out), upscale=max(1, 256 // size))
     _report(report, {"command": "solid-texture", "previews": [str(p) for p in previews], **_run_summary(run)})
