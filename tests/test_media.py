@@ -339,6 +339,8 @@ def test_video_temporal_loss_and_resume(tmp_path, tiny2d):
     assert code == 0, err
     rep = json.loads((tmp_path / "r.json").read_text())
     assert rep["frames"] == 8 and rep["resumed_frames"] == 4 and math.isfinite(rep["flicker"])
+    assert sorted(rep["per_frame"]) == ["4", "5", "6", "7"]
+    assert all(v["final"]["total"] < v["initial"]["total"] for v in rep["per_frame"].values())
     assert len(read_video(f"{stem}.mp4")[0]) == 8
     code, err = run_cli(args + ["--temporal", "5"])  # other settings: refuses to mix frames
     assert code == 2 and "other settings (temporal)" in err
