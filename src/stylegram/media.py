@@ -419,14 +419,24 @@ def solid_texture(exemplar: torch.Tensor, size: int, net: FeatureNet, *, channel
         if callback is not None:
             def cb(ev, lvl=lvl):
                 return callback(dataclasses.replace(ev, level=lvl, levels=len(sizes)))
-        gamma = 0.0
-        if not full and tv > 0:
-            probe = synthesize(net, ex, init=x, style_layers=layers, iters=0, slices_per_axis=slices_per_axis,
-                               seed=seed + lvl)
-            gamma = tv * probe.initial["style"] / max(float(tv_loss(x)), 1e-12)
-        r = synthesize(net, ex, init=x, style_layers=layers, iters=coarse_iters if full and s != size else iters,
-                       optimizer="lbfgs" if full else optimizer, lr=None if full else lr, gamma=gamma,
-                       slices_per_axis=None if full else slices_per_axis, seed=seed + lvl, callback=cb)
+        n = coarse_iters if full and s != size else iters
+        if full or tv <= 0:
+            r = synthesize(net, ex, init=x, style_layers=layers, iters=n, optimizer="lbfgs" if full else optimizer,
+                           lr=None if full else lr, slices_per_axis=None if full else slices_per_axis,
+                           seed=seed + lvl, callback=cb)
+        else:
+            # First half without TV, then TV weighted against the speckle that half left (calibrated
+            # at the start of the second half: weighting it against the smooth upsampled cube gives
+            # a TV weight so large that it blurs the bricks away, as measured).
+            r0 = synthesize(net, ex, init=x, style_layers=layers, iters=n // 2, optimizer=optimizer, lr=lr,
+                            slices_per_axis=slices_per_axis, seed=seed + lvl, callback=cb)
+            gamma = tv * r0.final["style"] / max(float(tv_loss(r0.x)), 1e-12)
+            r = synthesize(net, ex, init=r0.x, style_layers=layers, iters=n - n // 2, optimizer=optimizer,
+                           lr=None if lr is None else lr * 2 / 3, gamma=gamma, slices_per_axis=slices_per_axis,
+                           seed=seed + lvl + 100, callback=cb)
+            history += [{**h, "level": lvl, "size": s} for h in r0.history]
+            evals += r0.evals
+            seconds += r0.seconds
         x = r.x
         first = first or r
         history += [{**h, "level": lvl, "size": s} for h in r.history]
