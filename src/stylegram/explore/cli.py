@@ -1,0 +1,119 @@
+"""`stylegram explore ...`: argument parsing -> explore API -> files. No maths here."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from ..errors import ConfigError
+
+_LAYERS = "relu1_1,relu2_1,relu3_1,relu4_1,relu5_1"
+
+
+def _split(s: str) -> list[str]:
+    return [p.strip() for p in s.split(",") if p.strip()]
+
+
+def _indices(s: str | None) -> list[int] | None:
+    if not s:
+        return None
+    try:
+        return [int(v) for v in _split(s)]
+    except ValueError:
+        raise ConfigError(f"--units {s!r}: give unit indices separated by commas, e.g. 0,5,17") from None
+
+
+def _out_dir(path: str) -> Path:
+    p = Path(path)
+    if p.exists() and not p.is_dir():
+        raise ConfigError(f"{path}: exists and is not a folder; give a folder for the output")
+    if not p.parent.is_dir():
+        raise ConfigError(f"{path}: folder {p.parent} does not exist; create it first")
+    p.mkdir(exist_ok=True)
+    return p
+
+
+class _Bar:
+    """A rich progress bar for stages with a known total."""
+
+    def __init__(self, quiet: bool):
+        self.quiet = quiet
+        self.progress = None
+        self.tasks: dict[str, int] = {}
+
+    def __enter__(self):
+        if not self.quiet:
+            from rich.console import Console
+            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+            self.progress = Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
+                                     TextColumn("{task.fields[note]}"), TimeElapsedColumn(), TextColumn("eta"),
+                                     TimeRemainingColumn(), console=Console(stderr=True))
+            self.progress.__enter__()
+        return self
+
+    def __call__(self, stage: str, done: int, total: int, note: str = "") -> None:
+        if self.progress is None:
+            return
+        if stage not in self.tasks:
+            self.tasks[stage] = self.progress.add_task(stage, total=total, note=note)
+        self.progress.update(self.tasks[stage], completed=done, total=total, note=note)
+
+    def __exit__(self, *exc):
+        if self.progress is not None:
+            self.progress.__exit__(*exc)
+
+
+_net_option = click.option("--net", default="vgg16-hed", show_default=True, help="feature net (see `stylegram nets`)")
+_quiet_option = click.option("-q", "--quiet", is_flag=True, help="no progress bar")
+
+
+@click.group("explore")
+def explore() -> None:
+    """See what the units and layers of a ConvNet respond to."""
+
+
+@explore.command("units")
+@_net_option
+@click.option("--layers", default=_LAYERS, show_default=True, help="layers to scan, comma-separated")
+@click.option("--images", required=True, type=click.Path(file_okay=False), help="folder of images (searched recursively)")
+@click.option("-o", "--output", required=True, type=click.Path(), help="output folder (sheets, units/, index.html, scan cache)")
+@click.option("--size", default=224, show_default=True, help="each image is seen as its centre SIZE x SIZE px square")
+@click.option("--batch-size", default=16, show_default=True, help="images per forward pass")
+@click.option("--top", "k", default=9, show_default=True, help="top activations kept per unit")
+@click.option("--per-image", default=1, show_default=True, help="at most this many of a unit's top patches from one image")
+@click.option("--min-inside", default=0.5, show_default=True,
+              help="rank only units whose field lies at least this fraction (area) inside the image")
+@click.option("--precision", type=click.Choice(["fp32", "bf16"]), default="fp32", show_default=True,
+              help="bf16 autocast is faster on CPUs with bf16 units")
+@click.option("--rule", type=click.Choice(["selective", "strongest", "random"]), default="selective", show_default=True,
+              help="which units the sheets show (ignored with --units)")
+@click.option("--units", default=None, help="unit indices for the sheets, comma-separated (same for every layer)")
+@click.option("--n-units", default=9, show_default=True, help="units per sheet")
+@click.option("--seed", default=0, show_default=True, help="seed for --rule random")
+@click.option("--patch-px", default=64, show_default=True, help="side of each patch in the sheets and report")
+@click.option("--sheets-only", is_flag=True, help="HTML shows only the sheets' units, not every unit")
+@click.option("--cache", default=None, type=click.Path(dir_okay=False),
+              help="scan cache to resume from and save to [default: OUTPUT/scan.safetensors]")
+@click.option("--threads", default=None, type=int, help="CPU threads for torch")
+@_quiet_option
+def units_cmd(net: str, layers: str, images: str, output: str, size: int, batch_size: int, k: int, per_image: int, min_inside: float,
+              precision: str, rule: str, units: str | None, n_units: int, seed: int, patch_px: int,
+              sheets_only: bool, cache: str | None, threads: int | None, quiet: bool) -> None:
+    """Top image patches of every unit of LAYERS over a folder of images, as sheets and an HTML report."""
+    from .api import explore_units
+
+    out = _out_dir(output)
+    layer_list = _split(layers)
+    idx = _indices(units)
+    with _Bar(quiet) as bar:
+        def cb(ev):
+            bar("scanning", ev.iter, ev.iters, ev.note)
+        scan, summary = explore_units(images, out, net=net, layers=layer_list, size=size, batch_size=batch_size, k=k,
+                                      per_image=per_image, min_inside=min_inside, precision=precision, rule="indices" if idx else rule,
+                                      n_units=n_units, seed=seed, indices={l: idx for l in layer_list} if idx else None,
+                                      patch_px=patch_px, all_units=not sheets_only,
+                                      cache=cache or out / "scan.safetensors", threads=threads, callback=cb,
+                                      progress=lambda s, d, n: bar(s, d, n))
+    if not quiet:
+        click.echo(f"scanned {len(scan.files)} images ({len(scan.skipped)} skipped) in {scan.seconds:.1f} s; "
+                   f"wrote {summary['html']}", err=True)
