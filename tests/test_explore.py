@@ -256,3 +256,109 @@ def test_cli_units_end_to_end(squares, tmp_path, capsys):
     assert e.value.code == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "stylegram: error:" in err[0]
+
+
+# ---------------------------------------------------------------- activations, Gram view, reconstructions
+
+def test_activation_grid_layout_and_norms(tiny_net):
+    from stylegram.explore import activation_grid, activation_maps
+    from conftest import gradient_image
+    maps = activation_maps(gradient_image(32, 32), tiny_net, "relu1_1")
+    assert maps.shape == (8, 32, 32) and maps.min() >= 0
+    g = activation_grid(maps, cols=4, gap=2)
+    assert g.shape == (2 * 32 + 2, 4 * 32 + 3 * 2, 3) and g.dtype == np.uint8
+    m = torch.zeros(2, 2, 2)
+    m[0, 0, 0], m[1, 0, 0] = 1.0, 4.0
+    per_channel = activation_grid(m, cols=2, gap=0, cmap="gray")
+    per_layer = activation_grid(m, cols=2, gap=0, norm="layer", cmap="gray")
+    assert per_channel[0, 0, 0] == per_channel[0, 2, 0] == 255  # each channel's max is white
+    assert per_layer[0, 0, 0] == 63 and per_layer[0, 2, 0] == 255  # 1/4 of the layer's max
+    with pytest.raises(ConfigError, match="0..1"):
+        activation_grid(m, channels=[2])
+
+
+def test_gram_view_by_hand():
+    from stylegram.explore.gram import correlation, cofire_map, seriation, top_pairs
+    a = torch.zeros(1, 4, 2, 2)
+    a[0, 0] = torch.tensor([[1.0, 0.0], [0.0, 1.0]])
+    a[0, 1] = torch.tensor([[2.0, 0.0], [0.0, 2.0]])  # fires exactly with channel 0
+    a[0, 2] = torch.tensor([[0.0, 1.0], [1.0, 0.0]])  # never with channel 0
+    g = (a.reshape(4, 4) @ a.reshape(4, 4).T) / 4
+    assert g[0, 1] == pytest.approx(1.0) and g[0, 2] == 0
+    r = correlation(g)
+    assert r[0, 1] == pytest.approx(1.0) and r[0, 2] == 0 and r[3].abs().sum() == 0  # silent channel 3
+    assert top_pairs(g, 1) == [(0, 1, pytest.approx(1.0))]
+    order = seriation(r).tolist()
+    assert sorted(order) == [0, 1, 2, 3] and order[-1] == 3 and abs(order.index(0) - order.index(1)) == 1
+    assert torch.equal(cofire_map(a[0], 0, 1), torch.tensor([[1.0, 0.0], [0.0, 1.0]]))
+
+
+def test_gram_view_with_generated_and_figures(tiny_net, squares):
+    from stylegram.explore import gram_figures, gram_view
+    from conftest import gradient_image
+    s, gimg = gradient_image(32, 40, seed=1), gradient_image(32, 40, seed=2)
+    views = gram_view(s, tiny_net, ["relu1_1", "relu2_1"], generated=gimg, n_pairs=3)
+    v = views["relu2_1"]
+    assert v.gram.shape == (16, 16) and torch.allclose(v.gram, v.gram.T)
+    assert len(v.pairs) == 3 and all(k < k2 and -1 <= r <= 1 + 1e-5 for k, k2, r in v.pairs)
+    assert v.style_loss > 0 and v.diff.shape == (16, 16)
+    same = gram_view(s, tiny_net, ["relu2_1"], generated=s)["relu2_1"]
+    assert same.style_loss == pytest.approx(0, abs=1e-9) and same.diff.abs().max() == 0
+    scan = scan_units(tiny_net.truncated(["relu2_1"]), squares, ["relu2_1"], size=32)
+    figs = gram_figures(views, s, scan=scan, patch_px=12)
+    assert set(figs) == {"gram_relu1_1", "gram_relu2_1", "pairs_relu1_1", "pairs_relu2_1"}
+    assert figs["pairs_relu2_1"].size[1] > 3 * 36
+
+
+def test_reconstructions_lower_their_losses(tiny_net):
+    from stylegram.explore import reconstruct, reconstruction_figure, reconstructions
+    from conftest import gradient_image
+    img = gradient_image(32, 32)
+    rc = reconstruct(img, tiny_net, content_layer="relu2_1", iters=15)
+    rs = reconstruct(img, tiny_net, style_layers=["relu1_1", "relu2_1"], iters=15)
+    for r in (rc, rs):
+        assert r.image.shape == img.shape and 0 <= float(r.image.min()) and float(r.image.max()) <= 1
+        assert r.losses[-1] < 0.5 * r.losses[0]
+    assert rc.label == "content of relu2_1" and rs.label == "style of {1_1, 2_1}"
+    rows = reconstructions(img, tiny_net, blocks=2, iters=2)
+    assert [r.layers for r in rows["style"]] == [("relu1_1",), ("relu1_1", "relu2_1")]
+    fig = reconstruction_figure(img, rows, tile=40)
+    assert fig.size == (10 + 3 * 50, 10 + 2 * (40 + 18 + 10))
+    with pytest.raises(ValueError):
+        reconstruct(img, tiny_net, iters=1)
+
+
+def test_hooked_user_model_scans_like_a_featurenet(squares):
+    """Any model: tap modules of a plain nn.Sequential by name and scan a folder with it."""
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Conv2d(3, 6, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2), nn.Conv2d(6, 5, 3, padding=1), nn.ReLU())
+    net = HookedNet(model, ["1", "4"], name="mine", probe_size=32)
+    assert (net.info["4"].jump, net.info["4"].rf_size) == (2, 8)
+    scan = scan_units(net, squares, ["1", "4"], size=32, k=2)
+    assert scan.layers["4"].channels == 5 and scan.net_name == "mine"
+    a = model[:5](load_view(squares / scan.files[int(scan.layers["4"].image[0, 0])], 32)[None])
+    assert float(scan.layers["4"].values[0, 0]) == pytest.approx(float(a[0, 0].max()), rel=1e-5)
+
+
+def test_cli_activations_gram_reconstruct(tmp_path, capsys):
+    from stylegram.cli import main
+    from stylegram.io import save_image
+    from conftest import gradient_image
+    img = tmp_path / "in.png"
+    save_image(gradient_image(32, 32), img)
+    for argv in (["explore", "activations", str(img), "--layer", "relu1_2", "-o", str(tmp_path / "a.png"),
+                  "--net", "random", "--size", "32", "--tile", "16"],
+                 ["explore", "gram", str(img), "-o", str(tmp_path / "g"), "--net", "random", "--layers", "relu1_1",
+                  "--size", "32", "--generated", str(img), "--pairs", "2"],
+                 ["explore", "reconstruct", str(img), "-o", str(tmp_path / "r.png"), "--net", "random", "--size", "32",
+                  "--iters", "2", "--blocks", "2", "-q"]):
+        with pytest.raises(SystemExit) as e:
+            main(argv)
+        assert e.value.code == 0, argv
+    assert Image.open(tmp_path / "a.png").size[0] > 64
+    g = json.loads((tmp_path / "g" / "gram.json").read_text())
+    assert g["relu1_1"]["style_loss"] == pytest.approx(0, abs=1e-9) and len(g["relu1_1"]["pairs"]) == 2
+    assert (tmp_path / "g" / "pairs_relu1_1.png").is_file() and (tmp_path / "r.png").is_file()
+    with pytest.raises(SystemExit) as e:
+        main(["explore", "activations", str(img), "--layer", "relu9", "-o", str(tmp_path / "b.png"), "--net", "random"])
+    assert e.value.code == 2 and "valid" in capsys.readouterr().err

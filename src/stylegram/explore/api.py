@@ -52,3 +52,51 @@ def explore_units(images: str | os.PathLike | Sequence[str], out_dir: str | os.P
         summary = write_report(scan, out_dir, rule=rule, n_units=n_units, seed=seed, indices=indices,
                                patch_px=patch_px, all_units=all_units, progress=progress)
     return scan, summary
+
+
+def _load(src, size: int | None, name: str, device: str | torch.device = "cpu") -> torch.Tensor:
+    from ..io.image import load_image
+    return load_image(src, size, name=name).to(device)
+
+
+def explore_activations(image, layer: str, *, net="vgg16-hed", size: int = 256, channels: Sequence[int] | None = None,
+                        cols: int | None = None, norm: str = "channel", tile: int | None = 48):
+    """Channel maps of one ``image`` (path, PIL image or tensor; longest side ``size``) at ``layer``.
+    Returns (maps (C, h, w) float32, grid uint8 (H, W, 3))."""
+    from .activations import activation_grid, activation_maps
+    fnet = resolve_net(net, [layer])
+    maps = activation_maps(_load(image, size, "image"), fnet, layer)
+    return maps, activation_grid(maps, channels=channels, cols=cols, norm=norm, tile=tile)
+
+
+def explore_gram(style, *, net="vgg16-hed", layers: Sequence[str] = DEFAULT_LAYERS, size: int = 256,
+                 generated=None, scan: "UnitScan | str | os.PathLike | None" = None, n_pairs: int = 6,
+                 patch_px: int = 40):
+    """The Gram view of a style image (see ``gram.gram_view``) and its figures. ``scan``: a UnitScan
+    (or its cache file) of the same net whose top patches illustrate each channel of a pair.
+    Returns ({layer: LayerGram}, {figure name: PIL image})."""
+    from .gram import gram_figures, gram_view
+    fnet = resolve_net(net, layers)
+    s = _load(style, size, "style")
+    g = _load(generated, size, "generated") if generated is not None else None
+    if isinstance(scan, (str, os.PathLike)):
+        scan = UnitScan.load(scan)
+    if scan is not None and scan.net_name != getattr(fnet, "name", scan.net_name):
+        raise ConfigError(f"the scan was made with net {scan.net_name!r}, not {fnet.name!r}; use --net {scan.net_name}")
+    views = gram_view(s, fnet, list(layers), generated=g, n_pairs=n_pairs)
+    return views, gram_figures(views, s, scan=scan, patch_px=patch_px)
+
+
+def explore_reconstruct(image, *, net="vgg16-hed", size: int = 128, kind: str = "relu", blocks: int = 5,
+                        iters: int = 200, optimizer: str = "lbfgs", seed: int = 0, tile: int = 200,
+                        callback: Callable[[str, Iterate], "bool | None"] | None = None):
+    """Gatys et al.'s Figure 1 for ``image`` (longest side ``size``): content reconstructions from
+    kind1_1 ... and style reconstructions from {kind1_1}, {kind1_1, kind2_1}, ...
+    Returns ({'content': [...], 'style': [...]} of Reconstruction, figure PIL image)."""
+    from .reconstruct import figure_layers, reconstruction_figure, reconstructions
+    content, _ = figure_layers(kind, blocks)
+    fnet = resolve_net(net, content)
+    x = _load(image, size, "image")
+    rows = reconstructions(x, fnet, kind=kind, blocks=blocks, iters=iters, optimizer=optimizer, seed=seed,
+                           callback=callback)
+    return rows, reconstruction_figure(x, rows, tile=tile)

@@ -117,3 +117,85 @@ def units_cmd(net: str, layers: str, images: str, output: str, size: int, batch_
     if not quiet:
         click.echo(f"scanned {len(scan.files)} images ({len(scan.skipped)} skipped) in {scan.seconds:.1f} s; "
                    f"wrote {summary['html']}", err=True)
+
+
+def _save_png(img, path: Path) -> None:
+    from PIL import Image
+
+    from ..io.image import save_image
+    save_image(img if isinstance(img, Image.Image) else Image.fromarray(img), path)
+
+
+@explore.command("activations")
+@click.argument("image", type=click.Path(dir_okay=False))
+@click.option("--layer", required=True, help="layer whose channel maps to show, e.g. relu2_1")
+@click.option("-o", "--output", required=True, type=click.Path(dir_okay=False), help="output image (.png, ...)")
+@_net_option
+@click.option("--size", default=256, show_default=True, help="longest side of the image, px")
+@click.option("--channels", default=None, help="channel indices to show, comma-separated (default: all)")
+@click.option("--cols", default=None, type=int, help="maps per row (default: a square grid)")
+@click.option("--norm", type=click.Choice(["channel", "layer"]), default="channel", show_default=True,
+              help="scale each map to its own maximum, or all to the layer's")
+@click.option("--tile", default=48, show_default=True, help="enlarge each map to about this many px")
+def activations_cmd(image: str, layer: str, output: str, net: str, size: int, channels: str | None, cols: int | None,
+                    norm: str, tile: int) -> None:
+    """The channel maps of one IMAGE at one layer, as a grid."""
+    from ..io.image import check_output_path
+    from .api import explore_activations
+    out = check_output_path(output, [image])
+    maps, grid = explore_activations(image, layer, net=net, size=size, channels=_indices(channels), cols=cols,
+                                     norm=norm, tile=tile)
+    _save_png(grid, out)
+    click.echo(f"wrote {out} ({maps.shape[0]} maps of {maps.shape[1]} x {maps.shape[2]})", err=True)
+
+
+@explore.command("gram")
+@click.argument("style", type=click.Path(dir_okay=False))
+@click.option("-o", "--output", required=True, type=click.Path(), help="output folder")
+@_net_option
+@click.option("--layers", default=_LAYERS, show_default=True, help="style layers, comma-separated")
+@click.option("--size", default=256, show_default=True, help="longest side of the images, px")
+@click.option("--generated", default=None, type=click.Path(dir_okay=False), help="a generated image: also show the difference")
+@click.option("--scan", default=None, type=click.Path(dir_okay=False),
+              help="scan.safetensors from `explore units` with the same net: shows each channel's top patches")
+@click.option("--pairs", default=6, show_default=True, help="most correlated channel pairs to show per layer")
+def gram_cmd(style: str, output: str, net: str, layers: str, size: int, generated: str | None, scan: str | None,
+             pairs: int) -> None:
+    """Style matrices of STYLE as heatmaps, their most correlated channel pairs and where they fire."""
+    from ..report import write_json
+    from .api import explore_gram
+    out = _out_dir(output)
+    views, figs = explore_gram(style, net=net, layers=_split(layers), size=size, generated=generated, scan=scan,
+                               n_pairs=pairs)
+    for name, fig in figs.items():
+        _save_png(fig, out / f"{name}.png")
+    write_json({l: {"pairs": v.pairs, "order": v.order.tolist(), "style_loss": v.style_loss}
+                for l, v in views.items()}, out / "gram.json")
+    click.echo(f"wrote {len(figs)} figures and gram.json to {out}", err=True)
+
+
+@explore.command("reconstruct")
+@click.argument("image", type=click.Path(dir_okay=False))
+@click.option("-o", "--output", required=True, type=click.Path(dir_okay=False), help="output figure (.png, ...)")
+@_net_option
+@click.option("--size", default=128, show_default=True, help="longest side of the reconstructions, px")
+@click.option("--iters", default=200, show_default=True, help="optimizer iterations per reconstruction")
+@click.option("--optimizer", type=click.Choice(["lbfgs", "adam", "gd"]), default="lbfgs", show_default=True)
+@click.option("--kind", type=click.Choice(["relu", "conv"]), default="relu", show_default=True,
+              help="match reluN_1 (Gatys's Caffe conv blobs are rectified in place) or the pre-ReLU convN_1")
+@click.option("--blocks", default=5, show_default=True, help="how many layers per row (1_1 .. N_1)")
+@click.option("--seed", default=0, show_default=True, help="seed of the starting noise")
+@_quiet_option
+def reconstruct_cmd(image: str, output: str, net: str, size: int, iters: int, optimizer: str, kind: str, blocks: int,
+                    seed: int, quiet: bool) -> None:
+    """Gatys et al.'s Figure 1: reconstruct IMAGE from noise by matching only the content of one
+    layer (top row) or only the style of growing sets of layers (bottom row)."""
+    from ..io.image import check_output_path
+    from .api import explore_reconstruct
+    out = check_output_path(output, [image])
+    with _Bar(quiet) as bar:
+        _, fig = explore_reconstruct(image, net=net, size=size, kind=kind, blocks=blocks, iters=iters,
+                                     optimizer=optimizer, seed=seed,
+                                     callback=lambda label, ev: bar(label, ev.iter, ev.iters))
+    _save_png(fig, out)
+    click.echo(f"wrote {out}", err=True)
