@@ -50,7 +50,8 @@ def child(args: argparse.Namespace) -> None:
     print(json.dumps({"images": len(files), "skipped": len(scan.skipped), "seconds_total": round(total, 2),
                       "seconds_scan": round(scan.seconds, 2), "seconds_report": round(total - stamps["scan_end"], 2),
                       "seconds_setup": round(stamps["scan_end"] - scan.seconds, 2),
-                      "s_per_image_scan": round(scan.seconds / max(len(files), 1), 4),
+                      "s_per_image_scan": round(scan.seconds / max(len(files), 1), 4), "precision": scan.precision,
+                      "cpu_seconds": round(time.process_time(), 1),
                       "peak_rss_mb": round(peak_kb / 1024, 1), "threads": torch.get_num_threads(),
                       "sheets": summary["sheets"]}))
 
@@ -61,7 +62,7 @@ def main() -> None:
     ap.add_argument("--counts", default="250,1000")
     ap.add_argument("--size", type=int, default=224)
     ap.add_argument("--batch-size", type=int, default=16)
-    ap.add_argument("--precision", default="fp32")
+    ap.add_argument("--precision", default="auto")
     ap.add_argument("--threads", type=int, default=None)
     ap.add_argument("--keep", default=None, help="keep the last report in this folder")
     ap.add_argument("--child", action="store_true", help=argparse.SUPPRESS)

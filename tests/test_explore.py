@@ -334,7 +334,7 @@ def test_hooked_user_model_scans_like_a_featurenet(squares):
     model = nn.Sequential(nn.Conv2d(3, 6, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2), nn.Conv2d(6, 5, 3, padding=1), nn.ReLU())
     net = HookedNet(model, ["1", "4"], name="mine", probe_size=32)
     assert (net.info["4"].jump, net.info["4"].rf_size) == (2, 8)
-    scan = scan_units(net, squares, ["1", "4"], size=32, k=2)
+    scan = scan_units(net, squares, ["1", "4"], size=32, k=2, precision="fp32")
     assert scan.layers["4"].channels == 5 and scan.net_name == "mine"
     a = model[:5](load_view(squares / scan.files[int(scan.layers["4"].image[0, 0])], 32)[None])
     assert float(scan.layers["4"].values[0, 0]) == pytest.approx(float(a[0, 0].max()), rel=1e-5)
@@ -362,3 +362,14 @@ def test_cli_activations_gram_reconstruct(tmp_path, capsys):
     with pytest.raises(SystemExit) as e:
         main(["explore", "activations", str(img), "--layer", "relu9", "-o", str(tmp_path / "b.png"), "--net", "random"])
     assert e.value.code == 2 and "valid" in capsys.readouterr().err
+
+
+def test_bf16_scan_finds_the_same_top_images(tiny_net, squares):
+    net = tiny_net.truncated(["relu2_1"])
+    a = scan_units(net, squares, ["relu2_1"], size=32, precision="fp32", channels_last=False)
+    b = scan_units(net, squares, ["relu2_1"], size=32, precision="bf16")
+    t, u = a.layers["relu2_1"], b.layers["relu2_1"]
+    live = t.values[:, 0] > 0
+    assert torch.allclose(t.values[live, 0], u.values[live, 0], rtol=2e-2)
+    assert (t.image[live, 0] == u.image[live, 0]).float().mean() > 0.8
+    assert b.precision == "bf16" and net.body["conv1_1"].weight.is_contiguous()  # caller's net untouched

@@ -30,7 +30,7 @@ def resolve_net(net, layers: Sequence[str], *, pooling: str = "max", weights: st
 
 def explore_units(images: str | os.PathLike | Sequence[str], out_dir: str | os.PathLike | None = None, *,
                   net="vgg16-hed", layers: Sequence[str] = DEFAULT_LAYERS, size: int = 224, batch_size: int = 16,
-                  k: int = 9, per_image: int = 1, min_inside: float = 0.5, precision: str = "fp32", rule: str = "selective",
+                  k: int = 9, per_image: int = 1, min_inside: float = 0.5, precision: str = "auto", rule: str = "selective",
                   n_units: int = 9, seed: int = 0, indices: dict[str, Sequence[int]] | None = None,
                   patch_px: int = 64, all_units: bool = True, cache: str | os.PathLike | None = None,
                   threads: int | None = None, root: str | os.PathLike | None = None,
