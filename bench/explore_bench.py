@@ -76,6 +76,7 @@ def main() -> None:
     for n in [int(c) for c in args.counts.split(",")]:
         with tempfile.TemporaryDirectory(prefix="explore_bench.") as tmp:
             out = args.keep if (args.keep and n == int(args.counts.split(",")[-1])) else tmp
+            os.makedirs(out, exist_ok=True)
             cmd = [sys.executable, __file__, "--child", "--n", str(n), "--out", out, "--images", args.images,
                    "--size", str(args.size), "--batch-size", str(args.batch_size), "--precision", args.precision]
             if args.threads:

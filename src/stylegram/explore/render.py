@@ -20,8 +20,9 @@ _BG = (255, 255, 255)
 
 def choose_units(topk: UnitTopK, rule: str = "selective", n: int = 9, *, seed: int = 0,
                  indices: Sequence[int] | None = None) -> list[int]:
-    """Which units to show. 'selective': the ``n`` highest ``UnitTopK.selectivity`` (top patches
-    that stand out most from the unit's typical peak); 'strongest': the highest top-1 activation;
+    """Which units to show. 'selective': among the units whose top activation is at least the
+    layer's median, the ``n`` highest ``UnitTopK.selectivity`` (top patches that stand out most
+    from the unit's typical peak); 'strongest': the highest top-1 activation;
     'random': ``n`` live units drawn with ``seed``; 'indices': ``indices`` as given."""
     c = topk.channels
     if rule == "indices" or indices:
@@ -32,7 +33,13 @@ def choose_units(topk: UnitTopK, rule: str = "selective", n: int = 9, *, seed: i
             raise ConfigError(f"unit {bad[0]} does not exist; this layer has units 0..{c - 1}")
         return [int(i) for i in indices]
     if rule == "selective":
-        return topk.selectivity().argsort(descending=True, stable=True)[:n].tolist()
+        # Among the stronger half only: the z-score alone favours weak units whose rare peaks are
+        # noise (deep layers) and the rare pure colours (layer 1) over edges.
+        top1 = topk.values[:, 0]
+        live = top1 > 0
+        strong = live & (top1 >= top1[live].median()) if bool(live.any()) else live
+        sel = torch.where(strong, topk.selectivity(), torch.full_like(top1, -1e9))
+        return sel.argsort(descending=True, stable=True)[:n].tolist()
     if rule == "strongest":
         return topk.values[:, 0].argsort(descending=True, stable=True)[:n].tolist()
     if rule == "random":
