@@ -28,11 +28,12 @@ def colorize(x: np.ndarray, cmap: str = "viridis") -> np.ndarray:
 
 
 def activation_grid(maps: torch.Tensor, *, channels: Sequence[int] | None = None, cols: int | None = None,
-                    norm: str = "channel", tile: int | None = None, gap: int = 2, cmap: str = "viridis") -> np.ndarray:
+                    norm: str = "channel", tile: int | None = None, gap: int = 2, cmap: str = "viridis",
+                    clip: float = 99.5) -> np.ndarray:
     """Tile channel maps (C, h, w) into one uint8 (H, W, 3) image, channel 0 top left, row by row.
 
-    ``norm='channel'`` scales each map to its own 0..max (shows every channel's pattern);
-    ``'layer'`` uses one scale for all (shows which channels are strong). ``tile`` enlarges each
+    ``norm='channel'`` scales each map to its own 0..``clip`` percentile (shows every channel's
+    pattern); ``'layer'`` uses one scale for all (shows which channels are strong). ``tile`` enlarges each
     map (nearest neighbours) to that many px; ``channels`` picks a subset in the given order.
     """
     if norm not in NORMS:
@@ -46,10 +47,10 @@ def activation_grid(maps: torch.Tensor, *, channels: Sequence[int] | None = None
         maps = maps[list(channels)]
     c, h, w = maps.shape
     m = maps.clamp_min(0) if float(maps.min()) >= 0 else maps - maps.amin(dim=(1, 2), keepdim=True)
-    if norm == "channel":
-        top = m.amax(dim=(1, 2), keepdim=True)
-    else:
-        top = m.amax().expand(c, 1, 1)
+    # scale to a high percentile rather than the maximum: one hot pixel would darken a whole map
+    flat = m.flatten(1) if norm == "channel" else m.flatten()[None]
+    i = max(0, math.ceil(clip / 100 * flat.shape[1]) - 1)
+    top = flat.sort(dim=1).values[:, i].view(-1, 1, 1).expand(c, 1, 1)
     m = (m / top.clamp_min(1e-12)).numpy()
     if tile and tile != h:
         s = max(1, round(tile / max(h, w)))
