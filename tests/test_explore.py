@@ -21,6 +21,15 @@ from stylegram.nets.receptive import gradient_probe, probe_layer_info, receptive
 from stylegram.types import LayerInfo
 
 
+@pytest.fixture(autouse=True, scope="module")
+def _one_thread():
+    """Tiny tensors: a second OpenMP thread only spins, and on a loaded machine it costs 10-100x."""
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
 # ---------------------------------------------------------------- receptive fields vs gradient probe
 
 @pytest.mark.parametrize("layer,size", [("relu1_1", 16), ("pool1", 24), ("relu2_1", 32), ("pool2", 40),
@@ -58,7 +67,7 @@ def test_strides_padding_dilation_match_probe(layer):
 def test_hooked_net_on_user_model_matches_chain():
     torch.manual_seed(0)
     model = nn.Sequential(*[m for _, m in _odd_chain()])
-    hooked = HookedNet(model, ["1", "2", "6"], name="mine")
+    hooked = HookedNet(model, ["1", "2", "6"], name="mine", probe_size=64)
     chain = receptive_fields([(str(i), m) for i, (_, m) in enumerate(_odd_chain())])
     for l in ["2", "6"]:
         h, c = hooked.info[l], chain[l]
@@ -313,14 +322,14 @@ def test_gram_view_with_generated_and_figures(tiny_net, squares):
 def test_reconstructions_lower_their_losses(tiny_net):
     from stylegram.explore import reconstruct, reconstruction_figure, reconstructions
     from conftest import gradient_image
-    img = gradient_image(32, 32)
-    rc = reconstruct(img, tiny_net, content_layer="relu2_1", iters=15)
-    rs = reconstruct(img, tiny_net, style_layers=["relu1_1", "relu2_1"], iters=15)
+    img = gradient_image(24, 24)
+    rc = reconstruct(img, tiny_net, content_layer="relu2_1", iters=8)
+    rs = reconstruct(img, tiny_net, style_layers=["relu1_1", "relu2_1"], iters=8)
     for r in (rc, rs):
         assert r.image.shape == img.shape and 0 <= float(r.image.min()) and float(r.image.max()) <= 1
         assert r.losses[-1] < 0.5 * r.losses[0]
     assert rc.label == "content of relu2_1" and rs.label == "style of {1_1, 2_1}"
-    rows = reconstructions(img, tiny_net, blocks=2, iters=2)
+    rows = reconstructions(img, tiny_net, blocks=2, iters=1)
     assert [r.layers for r in rows["style"]] == [("relu1_1",), ("relu1_1", "relu2_1")]
     fig = reconstruction_figure(img, rows, tile=40)
     assert fig.size == (10 + 3 * 50, 10 + 2 * (40 + 18 + 10))
@@ -351,7 +360,7 @@ def test_cli_activations_gram_reconstruct(tmp_path, capsys):
                  ["explore", "gram", str(img), "-o", str(tmp_path / "g"), "--net", "random", "--layers", "relu1_1",
                   "--size", "32", "--generated", str(img), "--pairs", "2"],
                  ["explore", "reconstruct", str(img), "-o", str(tmp_path / "r.png"), "--net", "random", "--size", "32",
-                  "--iters", "2", "--blocks", "2", "-q"]):
+                  "--iters", "1", "--blocks", "1", "-q"]):
         with pytest.raises(SystemExit) as e:
             main(argv)
         assert e.value.code == 0, argv

@@ -26,7 +26,9 @@ class HookedNet(nn.Module):
 
     ``preprocess`` maps RGB in 0..1 to the model's input (e.g. ``nets.InputConvention`` with the
     ImageNet mean/std). Receptive fields are probed at ``probe_size`` px on first use of ``info``.
-    The model is frozen and put in eval mode.
+    The model is frozen and put in eval mode. Tap modules that run once per forward: a module
+    used several times (torchvision's shared ``relu`` in a ResNet block) is tapped at its first
+    call; tap the block, or a module of its own, instead.
     """
 
     def __init__(self, model: nn.Module, layers: Sequence[str], preprocess: nn.Module | None = None, *,
