@@ -207,7 +207,8 @@ td,th{{border:1px solid #ccc;padding:2px 8px;text-align:right}} .units{{display:
 <p>{len(scan.files)} images under <code>{html.escape(str(scan.root))}</code> ({len(scan.skipped)} unreadable, skipped),
 each shown to the net as a centre {scan.size} x {scan.size} px square. For every unit: the {next(iter(scan.layers.values())).k}
 image patches (receptive fields, grey where the field reaches past the image border) with the highest activation,
-at most {next(iter(scan.layers.values())).per_image} per image; the histogram is of each image's peak activation for
+at most {next(iter(scan.layers.values())).per_image} per image, among units whose field lies at least
+{scan.min_inside:.0%} inside the view; the histogram is of each image's peak activation for
 the unit (log counts; red ticks: the top patches). Selectivity = (mean of the top activations - mean peak) / std of peaks.</p>
 <h2>Receptive fields</h2><table><tr><th>layer</th><th>units</th><th>stride (px)</th><th>field (px)</th>
 <th>centre of unit 0 (px)</th><th>map side</th></tr>{rows}</table>
