@@ -41,6 +41,7 @@ def child(args: argparse.Namespace) -> None:
     def cb(ev):
         stamps.setdefault("scan_first_batch", time.perf_counter() - t0)
         stamps["scan_end"] = time.perf_counter() - t0
+        stamps["rss_scan_kb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 
     scan, summary = explore_units(files, args.out, layers=LAYERS, size=args.size, batch_size=args.batch_size,
                                   precision=args.precision, callback=cb, threads=args.threads, root=args.images,
@@ -52,7 +53,8 @@ def child(args: argparse.Namespace) -> None:
                       "seconds_setup": round(stamps["scan_end"] - scan.seconds, 2),
                       "s_per_image_scan": round(scan.seconds / max(len(files), 1), 4), "precision": scan.precision,
                       "cpu_seconds": round(time.process_time(), 1),
-                      "peak_rss_mb": round(peak_kb / 1024, 1), "threads": torch.get_num_threads(),
+                      "peak_rss_mb": round(peak_kb / 1024, 1),
+                      "peak_rss_scan_mb": round(stamps["rss_scan_kb"] / 1024, 1), "threads": torch.get_num_threads(),
                       "sheets": summary["sheets"]}))
 
 

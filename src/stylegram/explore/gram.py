@@ -4,12 +4,16 @@ compares exactly these matrices."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
 
 from ..errors import ConfigError
 from ..losses import gram, scaled_gram, style_layer_loss
+
+if TYPE_CHECKING:  # Pillow is imported where pictures are made
+    from PIL import Image
 
 
 @dataclass

@@ -10,12 +10,16 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import torch
 
 from ..losses import content_loss, scaled_gram, style_layer_loss
 from ..optimize import optimize
 from ..types import Iterate
+
+if TYPE_CHECKING:  # Pillow is imported where pictures are made
+    from PIL import Image
 
 
 @dataclass

@@ -6,6 +6,7 @@ import html
 import os
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
@@ -13,6 +14,9 @@ import torch
 from ..errors import ConfigError, choices_error
 from .patches import gather_patches, scan_loader
 from .topk import UnitTopK
+
+if TYPE_CHECKING:  # Pillow is imported where pictures are made
+    from PIL import Image
 
 UNIT_RULES = ("selective", "random", "strongest", "indices")
 _BG = (255, 255, 255)
