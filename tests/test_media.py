@@ -294,7 +294,7 @@ def test_volume_and_solid_texture_cli(tmp_path, shared):
     assert rep["final"]["style"] < rep["initial"]["style"]
     assert all((tmp_path / f"o.axis{i}.png").is_file() for i in range(3))
     code, err = run_cli(["solid-texture", str(style), "-o", str(tmp_path / "s.npy"), "--size", "16",
-                         "--style-size", "32", "--net", "random", "--width", "0.125", "--iters", "10", "--levels", "2",
+                         "--style-size", "32", "--net", "random", "--width", "0.125", "--iters", "10", "--levels", "1",
                          "--coarse-iters", "5",
                          "--report", str(tmp_path / "r2.json")])
     assert code == 0, err
@@ -344,3 +344,14 @@ def test_video_temporal_loss_and_resume(tmp_path, tiny2d):
     assert len(read_video(f"{stem}.mp4")[0]) == 8
     code, err = run_cli(args + ["--temporal", "5"])  # other settings: refuses to mix frames
     assert code == 2 and "other settings (temporal)" in err
+
+
+def test_solid_texture_coarse_to_fine_with_tv(tiny2d):
+    from stylegram.media import solid_texture
+    ex = torch.rand(1, 3, 32, 32, generator=torch.Generator().manual_seed(0))
+    r = solid_texture(ex, 16, tiny2d, levels=2, full_slices_up_to=8, coarse_iters=4, iters=4,
+                      style_layers={"relu1_1": 1.0, "relu2_1": 1.0})
+    assert r.x.shape == (1, 3, 16, 16, 16) and 0 <= float(r.x.min()) and float(r.x.max()) <= 1
+    assert [h["size"] for h in r.history] == [8] * 4 + [16] * 4
+    level0 = [h["style"] for h in r.history if h["level"] == 0]
+    assert level0[-1] < r.initial["style"] and r.final["tv"] > 0  # the fine level's second half has TV
