@@ -98,25 +98,32 @@ def _transfer_config_cls():
 
 @cli.command("transfer")
 @click.argument("content", type=click.Path(dir_okay=False))
-@click.argument("style", type=click.Path(dir_okay=False))
+@click.argument("style", nargs=-1, required=True, type=click.Path(dir_okay=False))
 @click.option("-o", "--output", required=True, type=click.Path(dir_okay=False), help="output image (.png, .jpg, ...)")
 @config_options(_transfer_config_cls())
 @click.option("--save-every", type=int, default=0, help="also save a snapshot every N iterations (OUT.iterNNNN.png)")
 @click.option("--report", type=click.Path(dir_okay=False), default=None, help="write a JSON run report here")
 @click.option("--plot", type=click.Path(dir_okay=False), default=None, help="write a loss-curve plot here (.png/.svg)")
 @click.option("-q", "--quiet", is_flag=True, help="no progress bar")
-def transfer_cmd(content: str, style: str, output: str, save_every: int, report: str | None, plot: str | None,
-                 quiet: bool, **options: Any) -> None:
-    """Stylize CONTENT with the style of STYLE (Gatys et al.) and write OUTPUT."""
+def transfer_cmd(content: str, style: tuple[str, ...], output: str, save_every: int, report: str | None,
+                 plot: str | None, quiet: bool, **options: Any) -> None:
+    """Stylize CONTENT with the style of STYLE (Gatys et al.) and write OUTPUT. Several STYLE
+    images are blended (--style-blend)."""
     from .io.image import check_output_path, save_image
     from .report import plot_history, write_json
     from .transfer import TransferConfig, transfer
 
-    out = check_output_path(output, [content, style])
+    from .presets import preset_config
+
+    out = check_output_path(output, [content, *style])
     for extra, sfx in ((report, [".json"]), (plot, [".png", ".svg", ".pdf"])):
         if extra:
-            check_output_path(extra, [content, style, output], suffixes=sfx)
-    cfg = TransferConfig(**options).validated()
+            check_output_path(extra, [content, *style, output], suffixes=sfx)
+    # The preset fills in only what was not given on the command line.
+    ctx = click.get_current_context()
+    explicit = {k: v for k, v in options.items()
+                if ctx.get_parameter_source(k) is not click.core.ParameterSource.DEFAULT}
+    cfg = preset_config(options["preset"], **explicit).validated()
 
     def snapshot(ev) -> None:
         if save_every and ev.iter % save_every == 0 and ev.image is not None:
@@ -126,7 +133,7 @@ def transfer_cmd(content: str, style: str, output: str, save_every: int, report:
         def callback(ev):
             bar.update(ev)
             snapshot(ev)
-        result = transfer(content, style, config=cfg, callback=callback)
+        result = transfer(content, list(style), config=cfg, callback=callback)
     result.save(out)
     if report:
         write_json(result.report(), report)
@@ -167,6 +174,9 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(130)
     sys.exit(rv if isinstance(rv, int) else 0)
 
+
+from .texture import texture_cmd as _texture_cmd  # noqa: E402  (its module imports the engine)
+cli.add_command(_texture_cmd)
 
 if __name__ == "__main__":
     main()
