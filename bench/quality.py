@@ -77,7 +77,7 @@ def cmd_pairs(a) -> None:
     for pair in a.pairs.split(","):
         cname, sname = pair.split(":")
         c, s = IMAGES / cname, IMAGES / sname
-        tag = f"{Path(cname).stem}_{Path(sname).stem.split('-')[0]}"
+        tag = f"{Path(cname).stem}_{Path(sname).stem.replace('-', '_').split('_')[0]}"
         ours, classic, ref = out / f"ours_{tag}.png", out / f"classic_{tag}.png", out / f"ref_{tag}.png"
         info = {"pair": pair, "machine": machine()}
         if not ref.exists():
