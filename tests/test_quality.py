@@ -95,13 +95,13 @@ def test_plan_tile_untiled_when_it_fits_tiles_or_refuses(tiny_net):
 
 def test_transfer_refuses_what_cannot_fit(tiny_net):
     with pytest.raises(ResourceError, match="GiB"):
-        transfer(gradient_image(48, 64), gradient_image(48, 64, 1), net=tiny_net, size=64, iters=1, max_memory=0.001)
+        transfer(gradient_image(48, 64), gradient_image(48, 64, 1), feature_net=tiny_net, size=64, iters=1, max_memory=0.001)
 
 
 def test_tiled_transfer_matches_untiled(tiny_net):
     c, s = gradient_image(48, 64), gradient_image(64, 64, seed=3)
-    a = transfer(c, s, net=tiny_net, size=64, iters=3, preset="classic")
-    b = transfer(c, s, net=tiny_net, size=64, iters=3, preset="classic", tile=32)
+    a = transfer(c, s, feature_net=tiny_net, size=64, iters=3, preset="classic")
+    b = transfer(c, s, feature_net=tiny_net, size=64, iters=3, preset="classic", tile=32)
     assert b.state["tiles"] == [32]
     assert (a.image - b.image).abs().max() < 2e-3
 
@@ -224,7 +224,7 @@ def test_presets_fill_in_and_explicit_options_win():
 
 def test_transfer_uses_preset_and_pyramid_levels(tiny_net):
     seen = []
-    r = transfer(gradient_image(48, 64), gradient_image(64, 64, 3), net=tiny_net, size=64, iters=12,
+    r = transfer(gradient_image(48, 64), gradient_image(64, 64, 3), feature_net=tiny_net, size=64, iters=12,
                  pyramid_start=32, callback=lambda ev: seen.append((ev.level, ev.levels)))
     assert r.config.preset == "balanced" and r.config.beta == PRESETS["balanced"]["beta"]
     assert [lv["shape"] for lv in r.state["levels"]] == [[34, 45], [48, 64]]  # 24 x 32 is below relu5_1's need
@@ -234,7 +234,7 @@ def test_transfer_uses_preset_and_pyramid_levels(tiny_net):
 
 def test_style_loss_w2_and_ema_lower_the_style_loss(tiny_net):
     c, s = gradient_image(48, 64), gradient_image(64, 64, 3).flip(2)
-    r = transfer(c, s, net=tiny_net, size=64, iters=15, style_loss="w2", ema=0.5, preset="classic")
+    r = transfer(c, s, feature_net=tiny_net, size=64, iters=15, style_loss="w2", ema=0.5, preset="classic")
     assert r.history[-1]["style"] < 0.7 * r.history[0]["style"]
 
 
@@ -244,11 +244,11 @@ def test_bad_quality_options_are_one_line_errors(tiny_net):
                       ({"regions": "nomask"}, "MASK=STYLE"), ({"ema": 1.0}, "ema"), ({"style_loss": "l1"}, "style loss"),
                       ({"preserve_color": "sepia"}, "preserve-color")):
         with pytest.raises(ConfigError, match=msg):
-            transfer(c, s, net=tiny_net, size=64, iters=1, **opts)
+            transfer(c, s, feature_net=tiny_net, size=64, iters=1, **opts)
     with pytest.raises(ConfigError, match="2 weights for 1 style"):
-        transfer(c, s, net=tiny_net, size=64, iters=1, style_blend=(1, 2))
+        transfer(c, s, feature_net=tiny_net, size=64, iters=1, style_blend=(1, 2))
     with pytest.raises(InputError, match="style-scale"):
-        transfer(c, s, net=tiny_net, size=64, iters=1, style_scale=0.1)
+        transfer(c, s, feature_net=tiny_net, size=64, iters=1, style_scale=0.1)
 
 
 # --- colour ---------------------------------------------------------------------------------------
@@ -278,17 +278,17 @@ def test_color_preservation_keeps_the_content_chroma(tiny_net):
     c, s = _coloured(48, 64, (0.9, 0.3, 0.1), 0), _coloured(64, 64, (0.1, 0.3, 0.95), 3)
     chroma = lambda x: rgb_to_yiq(x)[:, 1:].reshape(2, -1)
     cc = chroma(c)
-    plain = chroma(transfer(c, s, net=tiny_net, size=64, iters=15, preset="classic", beta=1e6).image)
-    lum = chroma(transfer(c, s, net=tiny_net, size=64, iters=15, preset="classic", beta=1e6,
+    plain = chroma(transfer(c, s, feature_net=tiny_net, size=64, iters=15, preset="classic", beta=1e6).image)
+    lum = chroma(transfer(c, s, feature_net=tiny_net, size=64, iters=15, preset="classic", beta=1e6,
                           preserve_color="luminance").image)
-    hist = chroma(transfer(c, s, net=tiny_net, size=64, iters=15, preset="classic", beta=1e6,
+    hist = chroma(transfer(c, s, feature_net=tiny_net, size=64, iters=15, preset="classic", beta=1e6,
                            preserve_color="histogram").image)
     err = lambda a: float((a.mean(1) - cc.mean(1)).abs().sum() + (a.std(1) - cc.std(1)).abs().sum())
     # luminance mode: the output's I and Q are the content's (up to clamping to 0..1)
     assert err(lum) < 0.02
     assert err(hist) < 0.5 * err(plain)
     assert err(plain) > 0.1  # the plain transfer did take the style's blue
-    half = chroma(transfer(c, s, net=tiny_net, size=64, iters=15, preset="classic", beta=1e6,
+    half = chroma(transfer(c, s, feature_net=tiny_net, size=64, iters=15, preset="classic", beta=1e6,
                            preserve_color="luminance", color_strength=0.5).image)
     assert err(lum) < err(half) < err(plain)
 
@@ -301,13 +301,13 @@ def test_mask_keeps_content_and_regions_take_their_styles(tiny_net, tmp_path):
     keep = torch.zeros(1, 3, 48, 64)
     keep[..., :, :24] = 1
     save_image(keep, tmp_path / "keep.png")
-    r = transfer(c, s, net=tiny_net, size=64, iters=8, preset="classic", beta=1e6, init="noise",
+    r = transfer(c, s, feature_net=tiny_net, size=64, iters=8, preset="classic", beta=1e6, init="noise",
                  mask=str(tmp_path / "keep.png"))
     assert (r.image[..., :, :20] - c[..., :, :20]).abs().max() < 0.01  # kept (8-bit mask round trip)
     assert (r.image[..., :, 40:] - c[..., :, 40:]).abs().mean() > 0.05  # stylized
     save_image(1 - keep, tmp_path / "right.png")
     save_image(_coloured(64, 64, (0.1, 0.9, 0.1), 4), tmp_path / "green.png")
-    r2 = transfer(c, s, net=tiny_net, size=64, iters=8, preset="classic",
+    r2 = transfer(c, s, feature_net=tiny_net, size=64, iters=8, preset="classic",
                   regions=f"{tmp_path / 'right.png'}={tmp_path / 'green.png'}")
     assert r2.image.shape == (1, 3, 48, 64) and r2.history[-1]["style"] < r2.history[0]["style"]
 
@@ -323,8 +323,8 @@ def _seam_ratio(x: torch.Tensor) -> float:
 
 def test_tileable_texture_has_no_seam(tiny_net):
     style = gradient_image(64, 64, 7)
-    tile = texture(style, size=64, tileable=True, net=tiny_net, iters=16, pyramid_start=32, seed=1)
-    free = texture(style, size=64, tileable=False, net=tiny_net, iters=16, pyramid_start=32, seed=1)
+    tile = texture(style, size=64, tileable=True, feature_net=tiny_net, iters=16, pyramid_start=32, seed=1)
+    free = texture(style, size=64, tileable=False, feature_net=tiny_net, iters=16, pyramid_start=32, seed=1)
     assert tile.image.shape == (1, 3, 64, 64)
     assert _seam_ratio(tile.image) < 1.5
     assert _seam_ratio(free.image) > 1.5 * _seam_ratio(tile.image)

@@ -6,6 +6,7 @@ in one place. Every error a user can cause ends as one line on stderr and exit c
 from __future__ import annotations
 
 import dataclasses
+import signal
 import sys
 from pathlib import Path
 from typing import Any
@@ -63,7 +64,11 @@ class ProgressBar:
         self.task = None
 
     def __enter__(self):
-        if not self.quiet:
+        return self
+
+    def _start(self) -> None:
+        # Started on the first event, so errors raised while setting up print without a bar.
+        if not self.quiet and self.progress is None:
             from rich.console import Console
             from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
             self.progress = Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
@@ -71,9 +76,9 @@ class ProgressBar:
                                      TimeRemainingColumn(), console=Console(stderr=True))
             self.progress.__enter__()
             self.task = self.progress.add_task(self.label, total=self.total, losses="")
-        return self
 
     def update(self, ev) -> None:
+        self._start()
         if self.progress is None:
             return
         losses = "  ".join(f"{k} {v:.3g}" for k, v in ev.losses.items() if k in ("content", "style", "total"))
@@ -104,11 +109,17 @@ def _transfer_config_cls():
 @click.option("--save-every", type=int, default=0, help="also save a snapshot every N iterations (OUT.iterNNNN.png)")
 @click.option("--report", type=click.Path(dir_okay=False), default=None, help="write a JSON run report here")
 @click.option("--plot", type=click.Path(dir_okay=False), default=None, help="write a loss-curve plot here (.png/.svg)")
+@click.option("--resume", type=click.Path(dir_okay=False), default=None,
+              help="continue a stopped run from its checkpoint (OUT.ckpt), with the same inputs and options")
 @click.option("-q", "--quiet", is_flag=True, help="no progress bar")
 def transfer_cmd(content: str, style: tuple[str, ...], output: str, save_every: int, report: str | None,
-                 plot: str | None, quiet: bool, **options: Any) -> None:
+                 plot: str | None, resume: str | None, quiet: bool, **options: Any) -> None:
     """Stylize CONTENT with the style of STYLE (Gatys et al.) and write OUTPUT. Several STYLE
-    images are blended (--style-blend)."""
+    images are blended (--style-blend).
+
+    Ctrl-C (or SIGTERM) stops the run cleanly: the best image so far goes to OUTPUT and a
+    checkpoint to OUTPUT.ckpt, which --resume continues.
+    """
     from .io.image import check_output_path, save_image
     from .report import plot_history, write_json
     from .transfer import TransferConfig, transfer
@@ -119,31 +130,89 @@ def transfer_cmd(content: str, style: tuple[str, ...], output: str, save_every: 
     for extra, sfx in ((report, [".json"]), (plot, [".png", ".svg", ".pdf"])):
         if extra:
             check_output_path(extra, [content, *style, output], suffixes=sfx)
-    # The preset fills in only what was not given on the command line.
+    # The preset fills in only the options not given on the command line.
     ctx = click.get_current_context()
     explicit = {k: v for k, v in options.items()
                 if ctx.get_parameter_source(k) is not click.core.ParameterSource.DEFAULT}
     cfg = preset_config(options["preset"], **explicit).validated()
+    ckpt_path = out.with_name(out.name + ".ckpt")
+    checkpoint = load_checkpoint(resume) if resume else None
 
     def snapshot(ev) -> None:
         if save_every and ev.iter % save_every == 0 and ev.image is not None:
             save_image(ev.image, out.with_name(f"{out.stem}.iter{ev.iter:04d}{out.suffix}"))
 
-    with ProgressBar(cfg.iters, "stylizing", quiet) as bar:
+    with StopSignals() as stop, ProgressBar(cfg.iters, "stylizing", quiet) as bar:
         def callback(ev):
             bar.update(ev)
             snapshot(ev)
-        result = transfer(content, list(style), config=cfg, callback=callback)
+            return stop.requested
+        result = transfer(content, list(style), config=cfg, callback=callback, checkpoint=checkpoint)
     result.save(out)
+    if result.stopped == "cancelled":
+        save_checkpoint(result.checkpoint(), ckpt_path)
+    elif ckpt_path.exists() and resume:
+        ckpt_path.unlink()
     if report:
         write_json(result.report(), report)
     if plot:
         plot_history(result.history, plot)
     if result.stopped == "nan":
         click.echo(f"stylegram: warning: {result.message}", err=True)
+    if result.stopped == "cancelled":
+        click.echo(f"stylegram: stopped at iteration {len(result.history)}: wrote the image so far to {out} and a "
+                   f"checkpoint to {ckpt_path}; continue with the same command plus --resume {ckpt_path}", err=True)
+        sys.exit(130)
     if not quiet:
         click.echo(f"wrote {out} ({result.evals} evaluations, {result.seconds_optimize:.1f} s, "
                    f"{result.s_per_eval:.3f} s/eval on {result.device})", err=True)
+
+
+class StopSignals:
+    """Turns the first SIGINT/SIGTERM into a stop request (the run ends cleanly and saves); a
+    second SIGINT aborts at once."""
+
+    def __init__(self) -> None:
+        self.requested = False
+        self._old: dict = {}
+
+    def _handle(self, signum, frame) -> None:
+        if self.requested and signum == signal.SIGINT:
+            raise KeyboardInterrupt
+        self.requested = True
+
+    def __enter__(self) -> "StopSignals":
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            try:
+                self._old[sig] = signal.signal(sig, self._handle)
+            except ValueError:  # not the main thread (e.g. embedded): no handlers
+                pass
+        return self
+
+    def __exit__(self, *exc) -> None:
+        for sig, old in self._old.items():
+            signal.signal(sig, old)
+
+
+def save_checkpoint(ckpt: dict, path: Path) -> None:
+    import torch
+    from .io.image import write_atomic
+    write_atomic(path, lambda tmp: torch.save(ckpt, tmp))
+
+
+def load_checkpoint(path: str) -> dict:
+    """Read a checkpoint safely (tensors and plain values only; no code is unpickled)."""
+    import torch
+    from .errors import InputError
+    if not Path(path).is_file():
+        raise InputError(f"{path}: checkpoint not found")
+    try:
+        ckpt = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as e:
+        raise InputError(f"{path}: not a readable stylegram checkpoint ({type(e).__name__})") from None
+    if not isinstance(ckpt, dict) or ckpt.get("kind") != "stylegram-transfer":
+        raise InputError(f"{path}: not a stylegram transfer checkpoint")
+    return ckpt
 
 
 @cli.command("nets")

@@ -99,18 +99,28 @@ class PyramidResult:
 
 def run_pyramid(make_level: Callable[[int], Level], n_levels: int, x0: Callable[[tuple[int, int]], torch.Tensor], *,
                 optimizer: str = "lbfgs", lr: float | None = None, callback: Callback | None = None, ema: float = 0.0,
-                circular: bool = False, post: Callable[[torch.Tensor], torch.Tensor] | None = None) -> PyramidResult:
+                circular: bool = False, post: Callable[[torch.Tensor], torch.Tensor] | None = None,
+                resume: dict | None = None) -> PyramidResult:
     """Run ``optimize`` level by level. ``make_level(k)`` builds level k (called just before it runs,
     so only one level's targets live at a time); ``x0(shape)`` gives the first level's start image.
     ``ema`` in [0, 1): the level's result is the exponential moving average of its iterates
     (started at the first), which smooths the last steps' noise. ``post`` maps each level's result (e.g. to
-    re-impose kept regions). A callback returning True stops the whole pyramid ('cancelled')."""
+    re-impose kept regions). A callback returning True stops the whole pyramid ('cancelled'); the
+    result's state then records the level, so ``resume`` ({'level', 'x', 'state', 'iter'} from a
+    stopped run) continues at that level and iteration."""
     x = None
     out = PyramidResult(x=torch.empty(0))
     t0 = time.perf_counter()
-    for k in range(n_levels):
+    first = resume["level"] if resume else 0
+    for k in range(first, n_levels):
         level = make_level(k)
-        start = x0(level.shape) if x is None else resize(x, level.shape, circular=circular).clamp(0, 1)
+        opt_state, start_iter = None, 0
+        if resume and k == first:
+            start, opt_state, start_iter = resume["x"], resume["state"], int(resume["iter"])
+        elif x is None:
+            start = x0(level.shape)
+        else:
+            start = resize(x, level.shape, circular=circular).clamp(0, 1)
         avg = {"x": None, "n": 0}
 
         def cb(ev: Iterate, k=k) -> bool | None:
@@ -120,7 +130,7 @@ def run_pyramid(make_level: Callable[[int], Level], n_levels: int, x0: Callable[
             return callback(ev) if callback is not None else None
 
         res: OptimizeResult = optimize(start, level.loss_fn, optimizer=optimizer, iters=level.iters, lr=lr,
-                                       callback=cb, level=k, levels=n_levels)
+                                       callback=cb, level=k, levels=n_levels, start_iter=start_iter, state=opt_state)
         x = res.x
         if ema and avg["x"] is not None and res.stopped != "nan":
             x = avg["x"]  # started at the first iterate, not at zero: no bias to correct
@@ -131,7 +141,7 @@ def run_pyramid(make_level: Callable[[int], Level], n_levels: int, x0: Callable[
         out.evals += res.evals
         out.per_level.append({"level": k, "shape": list(level.shape), "iters": level.iters, "evals": res.evals,
                               "seconds": round(res.seconds, 3)})
-        out.state = res.state
+        out.state = {**res.state, "level": k}
         if res.stopped:
             out.stopped, out.message = res.stopped, res.message
             if res.stopped == "cancelled":

@@ -18,7 +18,7 @@ TEXTURE_DEFAULTS = {"init": "noise", "pyramid_start": 128, "iters": 400, "beta":
 
 
 def texture(style: Any, *, size: int = 512, tileable: bool = False, config: TransferConfig | None = None,
-            callback: Callback | None = None, net: FeatureNet | None = None, **options: Any) -> TransferResult:
+            callback: Callback | None = None, feature_net: FeatureNet | None = None, **options: Any) -> TransferResult:
     """Synthesize a size x size texture from ``style`` (path, PIL image or tensor in 0..1; or a
     list of them, blended by ``style_blend``). ``options`` are TransferConfig fields; the style
     ones apply (style_layers, style_loss, style_scale, iters, optimizer, seed, ...). With
@@ -28,7 +28,7 @@ def texture(style: Any, *, size: int = 512, tileable: bool = False, config: Tran
     base = config or TransferConfig(**TEXTURE_DEFAULTS)
     cfg = dataclasses.replace(base, size=int(size), **options).validated()
     blank = torch.full((1, 3, cfg.size, cfg.size), 0.5)
-    return _stylize(blank, _as_list(style), cfg, callback=callback, net=net, t_start=t0, content_weight=False,
+    return _stylize(blank, _as_list(style), cfg, callback=callback, net=feature_net, t_start=t0, content_weight=False,
                     circular=tileable)
 
 

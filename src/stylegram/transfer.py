@@ -15,9 +15,9 @@ from typing import Any
 import torch
 
 from . import __version__
-from .device import check_fits, resolve_device
+from .device import available_bytes, check_fits, resolve_device
 from .errors import ConfigError, InputError, choices_error
-from .io.image import load_image, save_image
+from .io.image import load_image, resize_longest, resized_shape, save_image
 from .losses import CONTENT_NORMS, StyleObjective, parse_layer_weights, scaled_gram
 from .nets import FeatureNet, build_net
 from .optimize import OPTIMIZERS, Callback, OptimizeResult, lbfgs_history, optimize
@@ -28,6 +28,7 @@ from .presets import PRESETS as _PRESETS
 PRESET_NAMES = tuple(_PRESETS)
 
 INITS = ("content", "noise", "blend")
+PRECISIONS = ("fp32", "bf16")
 DEFAULT_STYLE_LAYERS = (("relu1_1", 0.2), ("relu2_1", 0.2), ("relu3_1", 0.2), ("relu4_1", 0.2), ("relu5_1", 0.2))
 
 
@@ -41,11 +42,11 @@ class TransferConfig:
     studio build their options from these fields; ``transfer(**options)`` takes them too."""
 
     size: int = _opt(512, "longest side of the output, px")
-    iters: int = _opt(300, "optimizer iterations")
+    iters: int = _opt(200, "optimizer iterations")
     optimizer: str = _opt("lbfgs", "gd (the course's plain gradient descent), adam or lbfgs", choices=OPTIMIZERS)
     lr: float | None = _opt(None, "step size; default per optimizer (lbfgs 1, adam 0.02, gd 2e-4)")
     alpha: float = _opt(1.0, "content weight")
-    beta: float = _opt(1e4, "style weight")
+    beta: float = _opt(100.0, "style weight")
     gamma: float = _opt(0.0, "total-variation weight (smoothness)")
     content_layers: tuple[str, ...] = _opt(("relu4_2",), "content layer(s), comma-separated")
     style_layers: tuple[tuple[str, float], ...] = _opt(DEFAULT_STYLE_LAYERS, "style layers with lambda weights, e.g. relu1_1:0.2,relu2_1:0.2")
@@ -58,6 +59,8 @@ class TransferConfig:
     net: str = _opt("vgg16-hed", "feature net (see `stylegram nets`)")
     weights: str | None = _opt(None, "weights file for the net (.safetensors, .pth, .h5) instead of the default")
     max_pixels: int = _opt(100_000_000, "refuse input images larger than this many pixels")
+    precision: str = _opt("fp32", "fp32, or bf16 (autocast: faster on CPUs with AVX512-BF16/AMX and on GPUs)",
+                          choices=PRECISIONS)
     # Quality and control (issue 3). ``preset`` fills in what the user did not give (see presets.py).
     preset: str = _opt("balanced", "named settings filling in the options not given: subtle, balanced and strong "
                               "(pyramid from 128 px, --iters 400, --beta 1e4 / 1e5 / 1e6) or classic (the defaults shown here)",
@@ -129,6 +132,14 @@ class TransferResult:
     stopped: str | None = None
     message: str = ""
     state: dict = field(default_factory=dict, repr=False)
+    x: torch.Tensor | None = field(default=None, repr=False)  # the unclamped optimizer iterate
+
+    def checkpoint(self) -> dict:
+        """Everything needed to resume this run: a dict of tensors and plain values that
+        ``torch.save`` writes and ``torch.load(weights_only=True)`` reads back safely."""
+        return {"kind": "stylegram-transfer", "params": self.config.to_dict(),
+                "x": self.x if self.x is not None else self.image, "state": self.state,
+                "iter": self.state.get("iter", len(self.history)), "history": self.history}
 
     @property
     def s_per_eval(self) -> float:
@@ -185,6 +196,19 @@ def estimate_transfer_bytes(net: FeatureNet, shape: tuple[int, ...], optimizer: 
     return activation_bytes(net, shape) + extra + 200 * 2**20
 
 
+def largest_fitting_size(net: FeatureNet, hw: tuple[int, int], optimizer: str, budget: int) -> int:
+    """The largest --size (longest side, px) whose estimated transfer fits ``budget`` bytes, or 0."""
+    lo, hi = 0, 1 << 16
+    while hi - lo > 8:
+        mid = (lo + hi) // 2
+        shape = (1, 3, *resized_shape(int(hw[0]), int(hw[1]), mid))
+        if estimate_transfer_bytes(net, shape, optimizer) <= budget:
+            lo = mid
+        else:
+            hi = mid
+    return lo // 8 * 8
+
+
 def _init_image(cfg: TransferConfig, content: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
     if cfg.init == "content":
         return content.clone()
@@ -197,8 +221,123 @@ def _init_image(cfg: TransferConfig, content: torch.Tensor, gen: torch.Generator
     return torch.nn.functional.interpolate(img, size=content.shape[-2:], mode="bilinear", align_corners=False).clamp(0, 1)
 
 
+def fast_forward(net: FeatureNet, device: torch.device, precision: str = "fp32"):
+    """``net``'s forward arranged for speed: channels-last memory (oneDNN/cuDNN's preferred
+    layout for 3 x 3 convolutions) and, for ``precision='bf16'``, autocast. Activations come back
+    in the compute dtype; the losses upcast to float32 before their sums. (Weights stored
+    channels-last save a conversion per call; ``transfer`` does that for the nets it builds.)"""
+    use_bf16 = precision == "bf16"
+
+    def forward(x: torch.Tensor, taps):
+        x = x.contiguous(memory_format=torch.channels_last)
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_bf16):
+            return net(x, taps)
+    return forward
+
+
 def _min_side(net: FeatureNet, layers: list[str]) -> int:
     return max(net.info[l].jump for l in layers) * 2
+
+
+def _transfer_single(content: Any, style: Any, *, config: TransferConfig | None = None, callback: Callback | None = None,
+                     feature_net: FeatureNet | None = None, checkpoint: dict | None = None,
+                     **options: Any) -> TransferResult:
+    """Stylize ``content`` with ``style`` by optimizing the pixels of G (Gatys et al.).
+
+    content, style: paths, PIL images or tensors (3, H, W) / (1, 3, H, W) in 0..1. ``options`` are
+    TransferConfig fields (e.g. ``size=256, iters=100, optimizer='adam'``) and override ``config``.
+    ``feature_net`` lets a caller reuse a built FeatureNet (or bring their own). ``callback(Iterate)``
+    sees every iteration and stops the run by returning True. ``checkpoint`` (from
+    ``TransferResult.checkpoint()`` of a stopped run with the same inputs and options) resumes it:
+    on the CPU with the same seed the result equals that of an uninterrupted run.
+    Returns a TransferResult with the image (1, 3, H, W) in 0..1.
+    """
+    t_start = time.perf_counter()
+    cfg = config or TransferConfig()
+    unknown = set(options) - {f.name for f in dataclasses.fields(TransferConfig)}
+    if unknown:
+        raise choices_error("option", sorted(unknown)[0], [f.name for f in dataclasses.fields(TransferConfig)])
+    cfg = dataclasses.replace(cfg, **options).validated()
+    device = resolve_device(cfg.device)
+    content_layers = list(cfg.content_layers)
+    style_weights = cfg.style_weights
+    layers = content_layers + [l for l in style_weights if l not in content_layers]
+
+    if feature_net is None:
+        net = build_net(cfg.net, layers=layers, pooling=cfg.pooling, weights=cfg.weights, seed=cfg.seed)
+        net.to(memory_format=torch.channels_last)
+    else:
+        net = feature_net
+        net.check_layers(layers)
+    net = net.to(device)
+
+    c = load_image(content, None, max_pixels=cfg.max_pixels, name="content")
+    s = load_image(style, None, max_pixels=cfg.max_pixels, name="style")
+    out_shape = (1, 3, *resized_shape(*c.shape[-2:], cfg.size))
+    # Refuse before allocating anything at the output size, naming a size that would fit.
+    need_bytes = estimate_transfer_bytes(net, out_shape, cfg.optimizer)
+    if need_bytes > min(available_bytes(device), cfg.max_memory * 2**30) and checkpoint is None:
+        # Too large for one pass: the tiled engine (quality.py's _stylize) computes it exactly, tile by tile.
+        return _stylize(content, [style], cfg, callback=callback, net=net, t_start=t_start)
+    if need_bytes > available_bytes(device):
+        fits = largest_fitting_size(net, c.shape[-2:], cfg.optimizer, available_bytes(device))
+        check_fits(need_bytes, device, f"a {out_shape[-1]} x {out_shape[-2]} px transfer",
+                   f"use --size {fits} or less" if fits else "free some memory")
+    c, s = resize_longest(c, cfg.size), resize_longest(s, cfg.size)
+    need = _min_side(net, layers)
+    for what, src, t in (("content", content, c), ("style", style, s)):
+        if min(t.shape[-2:]) < need:
+            label = src if isinstance(src, (str, os.PathLike)) else what
+            raise InputError(f"{label}: at --size {cfg.size} the {what} image is {t.shape[-1]} x {t.shape[-2]} px, but "
+                             f"layer {max(layers, key=lambda l: net.info[l].jump)} needs at least {need} px on each side; "
+                             "crop it to a less extreme aspect ratio or raise --size")
+    c, s = c.to(device), s.to(device)
+
+    with torch.no_grad():
+        # Targets always in float32: they are computed once and anchor every evaluation.
+        fc = net(c, content_layers)
+        fs = net(s, list(style_weights))
+        objective = StyleObjective({l: fc[l] for l in content_layers},
+                                   {l: scaled_gram(fs[l]) for l in style_weights}, style_weights,
+                                   alpha=cfg.alpha, beta=cfg.beta, gamma=cfg.gamma, content_norm=cfg.content_norm)
+        del fc, fs
+
+    run_net = fast_forward(net, device, cfg.precision)
+
+    def loss_fn(x: torch.Tensor) -> dict[str, torch.Tensor]:
+        return objective.terms(run_net(x, objective.layers), x)
+
+    previous: list[dict] = []
+    if checkpoint is not None:
+        x0, state, start, previous = _check_checkpoint(checkpoint, cfg, c)
+        x0 = x0.to(device)
+    else:
+        x0, state, start = _init_image(cfg, c, torch.Generator().manual_seed(cfg.seed)), None, 0
+    res: OptimizeResult = optimize(x0, loss_fn, optimizer=cfg.optimizer, iters=cfg.iters, lr=cfg.lr,
+                                   callback=callback, start_iter=start, state=state)
+    return TransferResult(image=res.x.detach().clamp(0, 1).cpu(), history=previous + res.history,
+                          evals=res.evals, seconds_optimize=res.seconds,
+                          seconds_total=time.perf_counter() - t_start, config=cfg, device=str(device),
+                          stopped=res.stopped, message=res.message, state=res.state, x=res.x.detach())
+
+
+# Options that may differ between a stopped run and its resumption.
+_RESUMABLE = {"iters", "device"}
+
+
+def _check_checkpoint(ckpt: dict, cfg: TransferConfig, content: torch.Tensor):
+    try:
+        params, x, state, it = ckpt["params"], ckpt["x"], ckpt["state"], int(ckpt["iter"])
+    except (KeyError, TypeError, ValueError):
+        raise InputError("checkpoint: not a stylegram transfer checkpoint") from None
+    now = cfg.to_dict()
+    for k, v in params.items():
+        if k not in _RESUMABLE and now.get(k) != v:
+            raise ConfigError(f"checkpoint: option {k} was {v!r} in the stopped run, now {now.get(k)!r}; "
+                              "resume with the same options")
+    if content is not None and tuple(x.shape) != tuple(content.shape):
+        raise ConfigError(f"checkpoint: image is {tuple(x.shape)}, this run's is {tuple(content.shape)}; same inputs and --size needed")
+    return x, state, it, list(ckpt.get("history", []))
 
 
 def _validate_quality(cfg: TransferConfig) -> dict:
@@ -285,18 +424,21 @@ def _as_list(x: Any) -> list:
 
 
 def transfer(content: Any, style: Any, *, config: TransferConfig | None = None, callback: Callback | None = None,
-             net: FeatureNet | None = None, **options: Any) -> TransferResult:
+             feature_net: FeatureNet | None = None, checkpoint: dict | None = None,
+             **options: Any) -> TransferResult:
     """Stylize ``content`` with ``style`` by optimizing the pixels of G (Gatys et al.).
 
     content: a path, PIL image or tensor (3, H, W) / (1, 3, H, W) in 0..1; style: one such, or a
     list of them (blended by ``style_blend``). ``options`` are TransferConfig fields (e.g.
     ``size=256, preset='strong', preserve_color='luminance'``) and override ``config``; without
-    ``config`` the preset (default 'balanced') fills in the rest. ``net`` lets a caller reuse a
-    built FeatureNet. ``callback(Iterate)`` sees every iteration (``level``/``levels`` tell the
-    pyramid level) and stops the run by returning True. Returns a TransferResult with the image
-    (1, 3, H, W) in 0..1.
+    ``config`` the preset (default 'balanced') fills in the options not given. ``feature_net`` lets
+    a caller reuse a built FeatureNet (or bring their own). ``callback(Iterate)`` sees every
+    iteration (``level``/``levels``: the pyramid level) and stops the run by returning True.
+    ``checkpoint`` (from ``TransferResult.checkpoint()`` of a stopped run with the same inputs and
+    options) resumes it. Returns a TransferResult with the image (1, 3, H, W) in 0..1.
     """
     from .presets import preset_config
+    from .pyramid import pyramid_sizes
     t_start = time.perf_counter()
     unknown = set(options) - {f.name for f in dataclasses.fields(TransferConfig)}
     if unknown:
@@ -305,7 +447,16 @@ def transfer(content: Any, style: Any, *, config: TransferConfig | None = None, 
         cfg = preset_config(options.get("preset", TransferConfig.preset), **options).validated()
     else:
         cfg = dataclasses.replace(config, **options).validated()
-    return _stylize(content, _as_list(style), cfg, callback=callback, net=net, t_start=t_start)
+    styles = _as_list(style)
+    simple = (len(pyramid_sizes(cfg.size, cfg.pyramid_start)) == 1 and cfg.style_loss == "gram" and len(styles) == 1
+              and cfg.style_scale == 1.0 and cfg.preserve_color == "none" and not cfg.mask and not cfg.regions
+              and not cfg.ema and not cfg.tile)
+    if simple:
+        # One level with the course's loss: the foundation's engine (which hands over to the tiled
+        # one when the output is too large for one pass).
+        return _transfer_single(content, styles[0], config=cfg, callback=callback, feature_net=feature_net,
+                                checkpoint=checkpoint)
+    return _stylize(content, styles, cfg, callback=callback, net=feature_net, t_start=t_start, checkpoint=checkpoint)
 
 
 def _load_mask(src: Any, hw: tuple[int, int], cfg: TransferConfig, what: str) -> torch.Tensor:
@@ -315,12 +466,14 @@ def _load_mask(src: Any, hw: tuple[int, int], cfg: TransferConfig, what: str) ->
 
 
 def _stylize(content: Any, styles: list, cfg: TransferConfig, *, callback: Callback | None, net: FeatureNet | None,
-             t_start: float, content_weight: bool = True, circular: bool = False) -> TransferResult:
-    """The engine: pyramid levels of single-level optimizations (see pyramid.py). Without
-    ``content_weight`` the content only gives the shape and start image (texture synthesis);
-    ``circular`` makes the output wrap around seamlessly (tileable)."""
+             t_start: float, content_weight: bool = True, circular: bool = False,
+             checkpoint: dict | None = None) -> TransferResult:
+    """The engine: pyramid levels of single-level optimizations (see pyramid.py), tiled where a
+    level is too large for one pass. Without ``content_weight`` the content only gives the shape and
+    start image (texture synthesis); ``circular`` makes the output wrap around (tileable)."""
     from . import color
-    from .device import available_bytes
+    from .errors import ResourceError
+    from .io.image import resized_shape
     from .objective import Objective, layer_guide, style_targets
     from .pyramid import Level, level_iters, level_shape, pyramid_sizes, resize, run_pyramid
     from .tiling import TiledEvaluator, image_statistics, tiled_loss_fn
@@ -331,6 +484,7 @@ def _stylize(content: Any, styles: list, cfg: TransferConfig, *, callback: Callb
     layers = content_layers + [l for l in style_weights if l not in content_layers]
     if net is None:
         net = build_net(cfg.net, layers=layers, pooling=cfg.pooling, weights=cfg.weights, seed=cfg.seed)
+        net.to(memory_format=torch.channels_last)
     else:
         net.check_layers(layers)
     net = net.to(device)
@@ -342,17 +496,10 @@ def _stylize(content: Any, styles: list, cfg: TransferConfig, *, callback: Callb
     blend = cfg.style_blend or tuple(1.0 for _ in styles)
     if len(blend) != len(styles):
         raise ConfigError(f"style_blend has {len(blend)} weights for {len(styles)} style images; give one per style image")
-    # Inputs are decoded once at full resolution (bounded by max_pixels), then resized per level.
-    c_full = load_image(content, cfg.size, max_pixels=cfg.max_pixels, name="content")
-    s_full = [load_image(s, max_pixels=cfg.max_pixels, name="style") for s in styles]
-    regions = []
-    for r in cfg.regions:
-        mpath, _, spath = r.partition("=")
-        regions.append((_load_mask(mpath, tuple(c_full.shape[-2:]), cfg, "region mask"),
-                        load_image(spath, max_pixels=cfg.max_pixels, name="style")))
-    keep = _load_mask(cfg.mask, tuple(c_full.shape[-2:]), cfg, "mask") if cfg.mask else None
-
-    hw = tuple(c_full.shape[-2:])
+    # Inputs are decoded at their own resolution (bounded by max_pixels) and resized per level, after
+    # the memory check: nothing is allocated at the output size before it is known to fit.
+    c_native = load_image(content, None, max_pixels=cfg.max_pixels, name="content")
+    hw = resized_shape(*c_native.shape[-2:], cfg.size)
     sizes = pyramid_sizes(cfg.size, cfg.pyramid_start)
     iters = level_iters(sizes, cfg.iters)
     shapes = [level_shape(hw, s) for s in sizes]
@@ -371,14 +518,38 @@ def _stylize(content: Any, styles: list, cfg: TransferConfig, *, callback: Callb
     ok = [i for i, sh in enumerate(shapes) if min(sh) >= need]
     sizes, iters, shapes = [sizes[i] for i in ok], [iters[i] for i in ok], [shapes[i] for i in ok]
     budget = int(min(cfg.max_memory * 2**30, available_bytes(device)))
-    tiles = [plan_tile(net, layers, (1, 3, *sh), cfg.optimizer, budget, cfg.tile) for sh in shapes]
-    if circular and any(t is not None for t in tiles):
-        from .errors import ResourceError
-        raise ResourceError(f"a tileable {shapes[-1][1]} x {shapes[-1][0]} px texture needs about "
-                            f"{estimate_transfer_bytes(net, (1, 3, *shapes[-1]), cfg.optimizer) / 2**30:.1f} GiB, above the "
-                            f"budget of {budget / 2**30:.1f} GiB, and tileable textures are not tiled; lower --size")
-    check_fits(estimate_transfer_bytes(net, (1, 3, *shapes[-1]), cfg.optimizer) if tiles[-1] is None else 0, device,
-               f"a {hw[1]} x {hw[0]} px transfer", "lower --size or --max-memory")
+    try:
+        tiles = [plan_tile(net, layers, (1, 3, *sh), cfg.optimizer, budget, cfg.tile) for sh in shapes]
+        if circular and tiles[-1] is not None:
+            raise ResourceError("tileable textures are not tiled")
+    except ResourceError:
+        def fits(side: int) -> bool:
+            sh = resized_shape(*hw, side)
+            if estimate_transfer_bytes(net, (1, 3, *sh), cfg.optimizer) <= budget:
+                return True
+            try:
+                return not circular and plan_tile(net, layers, (1, 3, *sh), cfg.optimizer, budget) is not None
+            except ResourceError:
+                return False
+        lo, hi = 0, max(hw)
+        while hi - lo > 8:
+            mid = (lo + hi) // 2
+            lo, hi = (mid, hi) if fits(mid) else (lo, mid)
+        raise ResourceError(f"a {hw[1]} x {hw[0]} px {'texture' if not content_weight else 'transfer'} "
+                            f"({'untiled' if circular else 'even in tiles'}, within --max-memory {cfg.max_memory:g}) needs about "
+                            f"{estimate_transfer_bytes(net, (1, 3, *hw), cfg.optimizer) / 2**30:.1f} GiB but "
+                            f"{device.type} has {budget / 2**30:.1f} GiB free; "
+                            + (f"use --size {lo // 8 * 8} or less" if lo >= need else "free some memory")) from None
+    c_full = resize(c_native, hw).clamp(0, 1)
+    del c_native
+    s_full = [load_image(s, max_pixels=cfg.max_pixels, name="style") for s in styles]
+    regions = []
+    for r in cfg.regions:
+        mpath, _, spath = r.partition("=")
+        regions.append((_load_mask(mpath, hw, cfg, "region mask"),
+                        load_image(spath, max_pixels=cfg.max_pixels, name="style")))
+    keep = _load_mask(cfg.mask, hw, cfg, "mask") if cfg.mask else None
+    run_net = fast_forward(net, device, cfg.precision)
 
     def style_image(s: torch.Tensor, shape: tuple[int, int]) -> torch.Tensor:
         side = max(1, round(max(shape) * cfg.style_scale))
@@ -429,7 +600,7 @@ def _stylize(content: Any, styles: list, cfg: TransferConfig, *, callback: Callb
                               content_norm=cfg.content_norm)
         if tile is None:
             def inner(x: torch.Tensor) -> dict[str, torch.Tensor]:
-                return objective.terms(net(x, objective.layers), x)
+                return objective.terms(run_net(x, objective.layers), x)
         else:
             inner = tiled_loss_fn(TiledEvaluator(net, objective, (1, 3, *shape), tile))
         state["c_in"], state["c"] = c_in, c
@@ -453,14 +624,21 @@ def _stylize(content: Any, styles: list, cfg: TransferConfig, *, callback: Callb
     def x0(shape: tuple[int, int]) -> torch.Tensor:
         return _init_image(cfg, state["c_in"], gen)
 
+    resume, previous = None, []
+    if checkpoint is not None:
+        x_ck, st_ck, it_ck, previous = _check_checkpoint(checkpoint, cfg, None)
+        level_ck = int(st_ck.get("level", len(shapes) - 1)) if isinstance(st_ck, dict) else len(shapes) - 1
+        if not 0 <= level_ck < len(shapes) or tuple(x_ck.shape[-2:]) != tuple(shapes[level_ck]):
+            raise ConfigError("checkpoint: its image does not match this run's levels; same inputs and --size needed")
+        resume = {"level": level_ck, "x": x_ck.to(device), "state": st_ck, "iter": it_ck}
     res = run_pyramid(make_level, len(shapes), x0, optimizer=cfg.optimizer, lr=cfg.lr, callback=callback,
-                      ema=cfg.ema, post=post, circular=circular)
+                      ema=cfg.ema, post=post, circular=circular, resume=resume)
     out = res.x.detach().clamp(0, 1).cpu()
     out = color.finish(cfg.preserve_color, cfg.color_strength, out, state["c"].cpu())
     if keep is not None:
         k = state["keep"].cpu()
         out = k * state["c"].cpu() + (1 - k) * out
-    return TransferResult(image=out.clamp(0, 1), history=res.history, evals=res.evals,
+    return TransferResult(image=out.clamp(0, 1), history=previous + res.history, evals=res.evals,
                           seconds_optimize=res.seconds, seconds_total=time.perf_counter() - t_start,
                           config=cfg, device=str(device), stopped=res.stopped, message=res.message,
-                          state={**res.state, "levels": res.per_level, "tiles": tiles})
+                          state={**res.state, "levels": res.per_level, "tiles": tiles}, x=res.x.detach())

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import tempfile
 import warnings
 from collections.abc import Callable, Iterable
@@ -47,6 +48,7 @@ def read_image(path: str | os.PathLike, *, max_pixels: int = DEFAULT_MAX_PIXELS)
         if p.stat().st_size == 0:
             raise InputError(f"{_name(path)}: file is empty (0 bytes); give a real image file")
         with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # Pillow's chatter about corrupt EXIF and the like
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             im = Image.open(p)
             w, h = im.size
@@ -58,8 +60,10 @@ def read_image(path: str | os.PathLike, *, max_pixels: int = DEFAULT_MAX_PIXELS)
     except InputError:
         raise
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as e:
-        raise InputError(f"{_name(path)}: refused as a possible decompression bomb ({e}); "
-                         "downscale the image first") from None
+        m = re.search(r"\((\d+) pixels\)", str(e))
+        size = f" of {int(m.group(1)) / 1e6:.0f} Mpx" if m else ""
+        raise InputError(f"{_name(path)}: refused: an image{size} could be a decompression bomb (limit "
+                         f"{max_pixels / 1e6:.0f} Mpx); downscale it first") from None
     except UnidentifiedImageError:
         raise InputError(f"{_name(path)}: not an image file Pillow can read (PNG, JPEG, WebP, TIFF, ...)") from None
     except PermissionError:
@@ -72,7 +76,9 @@ def read_image(path: str | os.PathLike, *, max_pixels: int = DEFAULT_MAX_PIXELS)
 def _to_rgb(im: Image.Image) -> Image.Image:
     """Upright RGB (mode 'RGB', or float 'F'-based RGB for 16-bit data kept as an array)."""
     try:
-        im = ImageOps.exif_transpose(im)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            im = ImageOps.exif_transpose(im)
     except Exception:  # broken EXIF must not cost the picture
         pass
     if im.mode in ("I;16", "I;16B", "I;16L", "I", "F"):
@@ -105,13 +111,19 @@ class _ArrayImage:
         return self.arr.shape[1], self.arr.shape[0]
 
 
-def _resize_longest(t: torch.Tensor, size: int | None) -> torch.Tensor:
-    """Resize (1, 3, H, W) so that max(H, W) == size, keeping the aspect ratio (antialiased)."""
+def resized_shape(h: int, w: int, size: int | None) -> tuple[int, int]:
+    """(H, W) after scaling so that the longest side is ``size`` px (aspect ratio kept)."""
     if size is None:
-        return t
-    h, w = t.shape[-2:]
+        return h, w
     s = size / max(h, w)
-    nh, nw = max(1, round(h * s)), max(1, round(w * s))
+    return max(1, round(h * s)), max(1, round(w * s))
+
+
+def resize_longest(t: torch.Tensor, size: int | None) -> torch.Tensor:
+    """Resize (1, C, H, W) so that max(H, W) == size, keeping the aspect ratio (antialiased)."""
+    h, w = t.shape[-2:]
+    nh, nw = resized_shape(h, w, size)
+    s = nh / h
     if (nh, nw) == (h, w):
         return t
     return torch.nn.functional.interpolate(t, size=(nh, nw), mode="bicubic", align_corners=False,
@@ -161,7 +173,7 @@ def load_image(src: "str | os.PathLike | Image.Image | torch.Tensor", size: int 
         t = pil_to_tensor(read_image(src, max_pixels=max_pixels))
     else:
         raise InputError(f"{name}: cannot use a {type(src).__name__}; give a path, a PIL image or a tensor")
-    return _resize_longest(t, size)
+    return resize_longest(t, size)
 
 
 def check_output_path(out: str | os.PathLike, inputs: Iterable[str | os.PathLike] = (),

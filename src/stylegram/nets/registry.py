@@ -98,6 +98,8 @@ def default_registry() -> NetRegistry:
                        _tv_builder(TV_VGG19), offline=False, layers=v19))
     r.register(NetSpec("random", "VGG16 architecture with seeded He-normal weights (tests, textures)",
                        _build_random, layers=v16))
+    r.register(NetSpec("random-tiny", "random VGG16 at 1/8 width: instant, for tests and trying options",
+                       lambda **kw: _build_random(**{**kw, "width": 0.125}), layers=v16))
     return r
 
 

@@ -1,0 +1,106 @@
+"""Image I/O: every file of the hostile corpus ends in a clear error or a correct result."""
+import json
+import os
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from stylegram.errors import ConfigError, InputError
+from stylegram.io.image import check_output_path, load_image, save_image, write_atomic
+
+CORRECT = {  # file -> (check on the loaded (1, 3, H, W) tensor)
+    "animated.gif": None, "cmyk.jpg": None, "exif_rotated.jpg": "portrait", "gray16.png": "gray",
+    "jpeg_named.png": None, "palette_alpha.png": None, "rgba_half_transparent.png": None, "tiny_1x1.png": "flat",
+}
+ERRORS = {
+    "decompression_bomb.png": "decompression bomb", "not_an_image.png": "not an image file",
+    "truncated.jpg": "truncated or corrupt", "zero_bytes.jpg": "file is empty",
+}
+
+
+@pytest.mark.parametrize("name", sorted(CORRECT))
+def test_bad_corpus_converted(shared, name):
+    t = load_image(shared / "data" / "bad" / name, 64)
+    assert t.shape[:2] == (1, 3) and max(t.shape[-2:]) == 64
+    assert 0 <= t.min() and t.max() <= 1 and torch.isfinite(t).all()
+    kind = CORRECT[name]
+    if kind == "portrait":  # EXIF orientation applied: the stored landscape pixels come out upright
+        assert t.shape[-2] > t.shape[-1]
+    if kind == "gray":  # 16-bit grey keeps its full range and stays grey
+        assert t.max() > 0.9 and torch.allclose(t[0, 0], t[0, 1])
+    if kind == "flat":
+        assert t.flatten(2).std(dim=2).max() < 1e-3  # one colour everywhere
+
+
+@pytest.mark.parametrize("name", sorted(ERRORS))
+def test_bad_corpus_errors(shared, name):
+    with pytest.raises(InputError) as e:
+        load_image(shared / "data" / "bad" / name, 64)
+    msg = str(e.value)
+    assert ERRORS[name] in msg and name in msg and "\n" not in msg
+
+
+def test_missing_and_folder(tmp_path):
+    with pytest.raises(InputError, match="file not found"):
+        load_image(tmp_path / "nope.png")
+    with pytest.raises(InputError, match="is a folder"):
+        load_image(tmp_path)
+
+
+def test_sixteen_bit_scale(tmp_path):
+    arr = np.array([[0, 32768], [65535, 16384]], dtype=np.uint16)
+    Image.fromarray(arr).save(tmp_path / "g16.png")
+    t = load_image(tmp_path / "g16.png")
+    assert t[0, 0].flatten().tolist() == pytest.approx([0, 32768 / 65535, 1.0, 16384 / 65535], abs=1e-6)
+
+
+def test_alpha_over_white(tmp_path):
+    Image.new("RGBA", (4, 4), (0, 0, 0, 0)).save(tmp_path / "clear.png")
+    assert load_image(tmp_path / "clear.png").min().item() == 1.0
+
+
+def test_resize_longest_side():
+    t = load_image(torch.rand(3, 30, 60), 20)
+    assert t.shape == (1, 3, 10, 20)
+
+
+def test_tensor_with_nan_refused():
+    x = torch.rand(3, 8, 8)
+    x[0, 0, 0] = float("nan")
+    with pytest.raises(InputError, match="NaN"):
+        load_image(x)
+
+
+def test_save_png_metadata_roundtrip(tmp_path):
+    p = tmp_path / "o.png"
+    save_image(torch.rand(1, 3, 8, 8), p, metadata={"alpha": 1.0})
+    im = Image.open(p)
+    assert json.loads(im.text["stylegram"]) == {"alpha": 1.0}
+    assert [f for f in os.listdir(tmp_path)] == ["o.png"]  # no temp file left
+
+
+def test_write_atomic_keeps_old_file_on_failure(tmp_path):
+    p = tmp_path / "o.txt"
+    p.write_text("old")
+
+    def fail(tmp):
+        tmp.write_text("half")
+        raise OSError(28, "No space left on device")
+
+    with pytest.raises(OSError):
+        write_atomic(p, fail)
+    assert p.read_text() == "old" and os.listdir(tmp_path) == ["o.txt"]
+
+
+def test_output_path_checks(tmp_path):
+    src = tmp_path / "in.png"
+    Image.new("RGB", (4, 4)).save(src)
+    with pytest.raises(ConfigError, match="also an input"):
+        check_output_path(src, [src])
+    with pytest.raises(ConfigError, match="does not exist"):
+        check_output_path(tmp_path / "missing" / "o.png")
+    with pytest.raises(ConfigError, match="unknown output type"):
+        check_output_path(tmp_path / "o.gifx")
+    assert check_output_path(tmp_path / "o.png", [src]) == tmp_path / "o.png"

@@ -1,0 +1,81 @@
+"""The course's formulas, checked against hand computations on tiny arrays."""
+import math
+
+import pytest
+import torch
+
+from stylegram.errors import ConfigError
+from stylegram.losses import (StyleObjective, content_loss, gram, parse_layer_weights, scaled_gram,
+                              style_layer_loss, style_layer_loss_from_grams, tv_loss)
+
+
+def test_gram_by_hand():
+    # one image, 2 channels, 2 x 2 positions: a_k = [1, 2, 3, 4], a_k' = [0, 1, 0, 1]
+    a = torch.tensor([[[[1.0, 2.0], [3.0, 4.0]], [[0.0, 1.0], [0.0, 1.0]]]])
+    g = gram(a)
+    assert g.shape == (1, 2, 2)
+    assert g[0].tolist() == [[1 + 4 + 9 + 16, 0 + 2 + 0 + 4], [6, 0 + 1 + 0 + 1]]
+
+
+def test_gram_is_loop_definition():
+    a = torch.randn(1, 3, 4, 5, dtype=torch.float64)
+    g = gram(a)
+    for k in range(3):
+        for kk in range(3):
+            want = sum(a[0, k, i, j] * a[0, kk, i, j] for i in range(4) for j in range(5))
+            assert g[0, k, kk].item() == pytest.approx(want.item(), rel=1e-12)
+
+
+def test_content_loss_norms_by_hand():
+    a = torch.tensor([[[[1.0, 2.0]], [[3.0, 5.0]]]])  # B=1, C=2, H=1, W=2
+    t = torch.zeros_like(a)
+    assert content_loss(a, t, "sum").item() == 1 + 4 + 9 + 25
+    assert content_loss(a, t, "mean").item() == pytest.approx(39 / 4)
+    assert content_loss(a, t, "course").item() == pytest.approx(39 / (4 * 1 * 2 * 2))
+    with pytest.raises(ConfigError, match="valid: sum, mean, course"):
+        content_loss(a, t, "max")
+
+
+def test_style_layer_loss_matches_course_formula():
+    g = torch.Generator().manual_seed(1)
+    s = torch.rand(1, 4, 3, 5, generator=g, dtype=torch.float64)
+    x = torch.rand(1, 4, 3, 5, generator=g, dtype=torch.float64)
+    n_h, n_w, n_c = 3, 5, 4
+    gs, gg = gram(s)[0], gram(x)[0]
+    by_hand = sum((gs[k, kk] - gg[k, kk]) ** 2 for k in range(4) for kk in range(4)) / (2 * n_h * n_w * n_c) ** 2
+    assert style_layer_loss(x, scaled_gram(s)).item() == pytest.approx(by_hand.item(), rel=1e-10)
+    assert style_layer_loss_from_grams(gram(x), gram(s), n_h * n_w, n_c).item() == pytest.approx(by_hand.item(), rel=1e-10)
+
+
+@pytest.mark.parametrize("spatial", [(7,), (3, 5), (2, 3, 4)])
+def test_losses_are_dimension_generic(spatial):
+    a = torch.rand(1, 3, *spatial, dtype=torch.float64)
+    b = torch.rand(1, 3, *spatial, dtype=torch.float64)
+    n = math.prod(spatial)
+    fa, fb = a.reshape(3, n), b.reshape(3, n)
+    assert torch.allclose(gram(a)[0], fa @ fa.T)
+    want = ((fa @ fa.T - fb @ fb.T) ** 2).sum() / (2 * n * 3) ** 2
+    assert style_layer_loss(a, scaled_gram(b)).item() == pytest.approx(want.item(), rel=1e-10)
+    assert content_loss(a, b, "course").item() == pytest.approx(((a - b) ** 2).sum().item() / (4 * 3 * n))
+
+
+def test_tv_by_hand():
+    x = torch.tensor([[[[0.0, 1.0], [2.0, 4.0]]]])  # vertical diffs 2, 3; horizontal 1, 2
+    assert tv_loss(x).item() == pytest.approx((4 + 9) / 2 + (1 + 4) / 2)
+    assert tv_loss(torch.ones(1, 3, 5, 5)).item() == 0
+
+
+def test_objective_combines_weights():
+    a = torch.rand(1, 2, 4, 4)
+    obj = StyleObjective({"c": torch.zeros_like(a)}, {"s": torch.zeros(1, 2, 2)}, {"s": 0.5},
+                         alpha=2.0, beta=3.0, gamma=0.0, content_norm="sum")
+    t = obj.terms({"c": a, "s": a}, torch.rand(1, 3, 8, 8))
+    assert t["content"].item() == pytest.approx((a ** 2).sum().item())
+    assert t["style"].item() == pytest.approx(0.5 * (scaled_gram(a) ** 2).sum().item())
+    assert t["total"].item() == pytest.approx(2 * t["content"].item() + 3 * t["style"].item())
+
+
+def test_parse_layer_weights():
+    assert parse_layer_weights("relu1_1:0.2, relu2_1") == {"relu1_1": 0.2, "relu2_1": 1.0}
+    with pytest.raises(ConfigError, match="not a number"):
+        parse_layer_weights("relu1_1:heavy")

@@ -1,0 +1,165 @@
+"""Feature nets: named layers, truncation, real weight loaders, hashes, receptive fields."""
+import h5py
+import numpy as np
+import pytest
+import torch
+from safetensors.torch import save_file
+
+from stylegram.errors import ConfigError, WeightsError
+from stylegram.nets import FeatureNet, NetRegistry, NetSpec, build_net, default_registry
+from stylegram.nets import vgg
+from stylegram.nets.weights import (HED_VGG16, TV_VGG16, download_torchvision, hed_h5_path, load_hed,
+                                    read_hed_h5, read_state_file, tensors_sha256)
+
+
+def test_layer_names_and_truncation(tiny_net):
+    names = vgg.layer_names("vgg16")
+    assert names[:5] == ["conv1_1", "relu1_1", "conv1_2", "relu1_2", "pool1"]
+    assert "relu5_4" in vgg.layer_names("vgg19") and "relu5_4" not in names
+    t = tiny_net.truncated(["relu2_1", "relu1_1"])
+    assert t.layer_names[-1] == "relu2_1"
+    out = t(torch.rand(1, 3, 32, 32), ["relu1_1", "relu2_1"])
+    assert out["relu1_1"].shape == (1, 8, 32, 32) and out["relu2_1"].shape == (1, 16, 16, 16)
+
+
+def test_frozen_and_eval(tiny_net):
+    assert not any(p.requires_grad for p in tiny_net.parameters())
+    tiny_net.train()
+    assert not tiny_net.training
+
+
+def test_unknown_layer_lists_valid_ones():
+    with pytest.raises(ConfigError, match="unknown layer .*'relu9_1'.*valid: conv1_1, relu1_1"):
+        build_net("random", layers=["relu9_1"])
+
+
+def test_registry_refuses_duplicates_and_unknown():
+    r = default_registry()
+    with pytest.raises(ConfigError, match="already registered"):
+        r.register(NetSpec("random", "again", lambda **k: None))
+    with pytest.raises(ConfigError, match="unknown net 'alexnet'; valid: vgg16-hed, vgg16, vgg19, random, random-tiny"):
+        r.get("alexnet")
+    assert NetRegistry().names() == []
+
+
+def test_pooling_choice():
+    net = build_net("random", layers=["pool1"], pooling="avg", width=0.125)
+    assert isinstance(net.body["pool1"], torch.nn.AvgPool2d)
+    with pytest.raises(ConfigError, match="pooling"):
+        build_net("random", layers=["pool1"], pooling="median")
+
+
+def test_random_net_is_seeded():
+    a = build_net("random", layers=["conv1_1"], seed=3, width=0.125)
+    b = build_net("random", layers=["conv1_1"], seed=3, width=0.125)
+    c = build_net("random", layers=["conv1_1"], seed=4, width=0.125)
+    assert torch.equal(a.body["conv1_1"].weight, b.body["conv1_1"].weight)
+    assert not torch.equal(a.body["conv1_1"].weight, c.body["conv1_1"].weight)
+
+
+def test_hed_h5_from_installed_wheel(tmp_path):
+    """The real loader on the real file: Keras layout -> (out, in, 3, 3), pinned digests hold."""
+    path = hed_h5_path()
+    state = read_hed_h5(path)
+    assert state["conv1_1.weight"].shape == (64, 3, 3, 3) and state["conv5_3.bias"].shape == (512,)
+    with h5py.File(path, "r") as f:  # kernel H x W x in x out -> out x in x H x W
+        k = np.asarray(f["block3/layers/conv2d_2/vars/0"])
+    assert torch.equal(state["conv3_3.weight"][7, 5], torch.from_numpy(k[:, :, 5, 7]))
+    assert tensors_sha256(state) == HED_VGG16.tensors_sha256
+    cached = load_hed(tmp_path)  # converts and caches
+    assert list(tmp_path.glob("*.safetensors")) and tensors_sha256(cached) == HED_VGG16.tensors_sha256
+    assert tensors_sha256(load_hed(tmp_path)) == HED_VGG16.tensors_sha256  # from the cache
+
+
+def test_hed_cache_corruption_is_rebuilt(tmp_path):
+    load_hed(tmp_path)
+    (f,) = tmp_path.glob("*.safetensors")
+    f.write_bytes(b"garbage")
+    assert tensors_sha256(load_hed(tmp_path)) == HED_VGG16.tensors_sha256
+
+
+def test_hed_hash_mismatch(tmp_path):
+    fake = tmp_path / "fake.h5"
+    with h5py.File(fake, "w") as f:
+        f["block1/layers/conv2d/vars/0"] = np.zeros((3, 3, 3, 64), np.float32)
+    with pytest.raises(WeightsError, match="does not match the pinned"):
+        load_hed(tmp_path / "cache", h5_path=fake)
+
+
+def _torchvision_state(arch: str) -> dict:
+    """A random state dict in torchvision's exact key layout (features.N.weight/bias + classifier)."""
+    g = torch.Generator().manual_seed(0)
+    sd = {}
+    c_in = 3
+    idx = vgg.torchvision_index(arch)
+    for n in vgg.conv_names(arch):
+        c_out = vgg.WIDTHS[int(n[0]) - 1]
+        sd[f"features.{idx[n]}.weight"] = torch.randn(c_out, c_in, 3, 3, generator=g)
+        sd[f"features.{idx[n]}.bias"] = torch.randn(c_out, generator=g)
+        c_in = c_out
+    sd["classifier.0.weight"] = torch.zeros(4, 4)
+    return sd
+
+
+@pytest.mark.parametrize("arch", ["vgg16", "vgg19"])
+@pytest.mark.parametrize("fmt", ["pth", "safetensors"])
+def test_torchvision_layout_loader(tmp_path, arch, fmt):
+    sd = _torchvision_state(arch)
+    p = tmp_path / f"w.{fmt}"
+    torch.save(sd, p) if fmt == "pth" else save_file(sd, str(p))
+    last = "relu5_4" if arch == "vgg19" else "relu5_3"
+    net = build_net(arch, weights=p, layers=[last])
+    i = vgg.torchvision_index(arch)["5_1"]
+    assert torch.equal(net.body["conv5_1"].weight, sd[f"features.{i}.weight"])
+    x = torch.rand(1, 3, 32, 32)
+    # torchvision's input convention: ImageNet mean/std on RGB in 0..1
+    pre = net.preprocess(x)
+    want = (x - torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1)) / torch.tensor([0.229, 0.224, 0.225]).view(1, 3, 1, 1)
+    assert torch.allclose(pre, want, atol=1e-6)
+
+
+def test_torchvision_missing_key(tmp_path):
+    sd = _torchvision_state("vgg16")
+    del sd["features.28.bias"]
+    torch.save(sd, tmp_path / "w.pth")
+    with pytest.raises(WeightsError, match="no weights for conv5_3"):
+        build_net("vgg16", weights=tmp_path / "w.pth")
+
+
+def test_download_hash_mismatch_without_network(tmp_path):
+    (tmp_path / "vgg16-397923af.pth").write_bytes(b"not the real file")
+    with pytest.raises(WeightsError, match="does not match vgg16's 397923af"):
+        download_torchvision(TV_VGG16, tmp_path)
+
+
+def test_evil_pickle_never_executes(shared):
+    import os
+    marker = "/tmp/stylegram_pickle_executed"
+    if os.path.exists(marker):
+        os.remove(marker)
+    with pytest.raises(WeightsError, match="refused"):
+        read_state_file(shared / "data" / "bad" / "evil_weights.pth")
+    with pytest.raises(WeightsError, match="refused"):
+        build_net("vgg16", weights=shared / "data" / "bad" / "evil_weights.pth")
+    assert not os.path.exists(marker)
+
+
+def test_random_bytes_safetensors(shared):
+    with pytest.raises(WeightsError, match="not a valid safetensors file"):
+        read_state_file(shared / "data" / "bad" / "random_bytes.safetensors")
+
+
+def test_caffe_input_convention(hed_net):
+    x = torch.rand(1, 3, 4, 4)
+    want = x[:, [2, 1, 0]] * 255 - torch.tensor([103.939, 116.779, 123.68]).view(1, 3, 1, 1)
+    assert torch.allclose(hed_net.preprocess(x), want, atol=1e-4)
+
+
+def test_layer_info_matches_output_shapes(tiny_net):
+    x = torch.rand(1, 3, 64, 64)
+    out = tiny_net(x)
+    for name, a in out.items():
+        info = tiny_net.info[name]
+        assert a.shape[1] == info.channels
+        assert a.shape[-1] == 64 // info.jump
+    assert tiny_net.info["relu1_1"].rf_size == 3 and tiny_net.info["relu5_1"].rf_size == 132

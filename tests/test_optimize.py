@@ -1,0 +1,81 @@
+"""The optimization loop: losses fall for every optimizer, pixels stay in range, faults recover."""
+import math
+
+import pytest
+import torch
+
+from stylegram.errors import ConfigError
+from stylegram.optimize import optimize
+
+TARGET = torch.linspace(0.1, 0.9, 48).reshape(1, 3, 4, 4)
+
+
+def quadratic(x):
+    d = ((x - TARGET) ** 2).sum() * 10
+    return {"content": d, "style": d * 0, "total": d}
+
+
+@pytest.mark.parametrize("name,iters", [("lbfgs", 15), ("adam", 200), ("gd", 200)])
+def test_each_optimizer_reduces_loss(name, iters):
+    lr = {"gd": 0.02}.get(name)
+    res = optimize(torch.zeros(1, 3, 4, 4), quadratic, optimizer=name, iters=iters, lr=lr)
+    first, last = res.history[0]["total"], res.history[-1]["total"]
+    assert last < 1e-2 * first
+    assert res.x.min() >= 0 and res.x.max() <= 1
+    assert len(res.history) == iters and res.history[-1]["iter"] == iters
+    assert res.evals >= iters + 1
+
+
+def test_bounds_are_projected():
+    far = lambda x: {"total": ((x - 5.0) ** 2).sum()}
+    res = optimize(torch.full((1, 3, 2, 2), 0.5), far, optimizer="lbfgs", iters=5)
+    assert torch.allclose(res.x, torch.ones_like(res.x))
+
+
+def test_unknown_optimizer():
+    with pytest.raises(ConfigError, match="valid: lbfgs, adam, gd"):
+        optimize(torch.zeros(1, 3, 2, 2), quadratic, optimizer="sgd")
+
+
+def test_callback_cancels():
+    seen = []
+    res = optimize(torch.zeros(1, 3, 4, 4), quadratic, optimizer="adam", iters=50,
+                   callback=lambda ev: seen.append(ev.iter) or ev.iter == 7)
+    assert res.stopped == "cancelled" and seen == list(range(1, 8)) and len(res.history) == 7
+
+
+@pytest.mark.parametrize("name", ["adam", "gd", "lbfgs"])
+def test_nan_fault_steps_back_and_recovers(name):
+    calls = {"n": 0}
+
+    def faulty(x):
+        calls["n"] += 1
+        t = quadratic(x)
+        if calls["n"] in (6, 7):  # two injected faults
+            t = {k: v * float("nan") for k, v in t.items()}
+        return t
+
+    res = optimize(torch.zeros(1, 3, 4, 4), faulty, optimizer=name, iters=30, lr={"gd": 0.02}.get(name))
+    assert res.stopped is None and len(res.history) == 30
+    assert all(math.isfinite(h["total"]) for h in res.history)
+    assert torch.isfinite(res.x).all()
+
+
+def test_persistent_nan_gives_up_with_last_good_image():
+    calls = {"n": 0}
+
+    def broken(x):
+        calls["n"] += 1
+        t = quadratic(x)
+        return {k: v * float("nan") for k, v in t.items()} if calls["n"] > 4 else t
+
+    res = optimize(torch.zeros(1, 3, 4, 4), broken, optimizer="adam", iters=30, max_recoveries=2)
+    assert res.stopped == "nan" and "NaN" in res.message
+    assert len(res.history) == 3 and torch.isfinite(res.x).all()
+
+
+def test_resume_gives_the_same_result():
+    full = optimize(torch.zeros(1, 3, 4, 4), quadratic, optimizer="lbfgs", iters=12)
+    half = optimize(torch.zeros(1, 3, 4, 4), quadratic, optimizer="lbfgs", iters=6)
+    rest = optimize(half.x, quadratic, optimizer="lbfgs", iters=12, start_iter=6, state=half.state)
+    assert torch.allclose(rest.x, full.x, atol=1e-6)

@@ -1,0 +1,135 @@
+"""The transfer API and the `stylegram transfer` command, on tiny images and random nets."""
+import json
+import subprocess
+import sys
+
+import pytest
+import torch
+from PIL import Image
+
+import stylegram
+from stylegram.errors import ConfigError, InputError
+from tests.conftest import gradient_image
+
+
+def tiny(**kw):
+    return {**dict(net="random-tiny", size=48, iters=12, device="cpu"), **kw}
+
+
+@pytest.fixture
+def pair(tmp_path):
+    c, s = tmp_path / "c.png", tmp_path / "s.png"
+    stylegram.save_image(gradient_image(48, 64, 0), c)
+    stylegram.save_image(torch.rand(1, 3, 48, 48, generator=torch.Generator().manual_seed(1)), s)
+    return c, s
+
+
+def test_transfer_accepts_paths_pil_and_tensors(pair):
+    c, s = pair
+    a = stylegram.transfer(c, s, **tiny())
+    b = stylegram.transfer(Image.open(c), Image.open(s), **tiny())
+    t = stylegram.transfer(stylegram.load_image(c), stylegram.load_image(s)[0], **tiny())
+    assert a.image.shape == (1, 3, 36, 48) and 0 <= a.image.min() and a.image.max() <= 1
+    assert torch.allclose(a.image, b.image, atol=1e-5) and torch.allclose(a.image, t.image, atol=1e-5)
+
+
+def test_style_loss_falls_and_history_complete(pair):
+    res = stylegram.transfer(*pair, **tiny(iters=30))
+    h = res.history
+    assert len(h) == 30 and [e["iter"] for e in h] == list(range(1, 31))
+    assert set(h[0]) >= {"iter", "content", "style", "tv", "total"}
+    assert h[-1]["style"] < h[0]["style"] / 10
+    assert res.evals >= 30 and res.seconds_optimize > 0 and res.s_per_eval > 0
+
+
+@pytest.mark.parametrize("init", ["noise", "blend", "content"])
+def test_seeded_runs_reproduce(pair, init):
+    a = stylegram.transfer(*pair, **tiny(init=init, seed=5, optimizer="adam"))
+    b = stylegram.transfer(*pair, **tiny(init=init, seed=5, optimizer="adam"))
+    assert torch.equal(a.image, b.image)
+
+
+def test_bad_options(pair):
+    with pytest.raises(ConfigError, match="unknown option 'iterations'"):
+        stylegram.transfer(*pair, iterations=3)
+    with pytest.raises(ConfigError, match="valid: lbfgs, adam, gd"):
+        stylegram.transfer(*pair, **tiny(optimizer="sgd"))
+    with pytest.raises(ConfigError, match="unknown layer"):
+        stylegram.transfer(*pair, **tiny(content_layers="relu4_9"))
+
+
+def test_too_flat_image_is_refused(tmp_path, pair):
+    flat = tmp_path / "flat.png"
+    Image.new("RGB", (400, 2)).save(flat)
+    with pytest.raises(InputError, match="needs at least 32 px"):
+        stylegram.transfer(flat, pair[1], **tiny())
+
+
+def test_oversized_run_refused_before_allocating(pair):
+    from stylegram.errors import ResourceError
+    with pytest.raises(ResourceError, match=r"GiB but cpu has .* GiB free; use --size \d+ or less"):
+        stylegram.transfer(*pair, net="random-tiny", size=200_000, iters=1, device="cpu")
+
+
+def run_cli(*args, cwd=None):
+    return subprocess.run([sys.executable, "-m", "stylegram", *map(str, args)], capture_output=True, text=True, cwd=cwd)
+
+
+def test_cli_transfer_report_and_metadata(pair, tmp_path):
+    out, rep, plot = tmp_path / "o.png", tmp_path / "r.json", tmp_path / "loss.png"
+    p = run_cli("transfer", *pair, "-o", out, "--net", "random-tiny", "--size", 48, "--iters", 6, "--report", rep,
+                "--plot", plot, "--save-every", 3, "--device", "cpu")
+    assert p.returncode == 0, p.stderr
+    r = json.loads(rep.read_text())
+    for key in ("params", "versions", "device", "evals", "seconds_optimize", "s_per_eval", "history"):
+        assert key in r
+    assert r["params"]["iters"] == 6 and r["params"]["net"] == "random-tiny"
+    assert [h["iter"] for h in r["history"]] == list(range(1, 7))
+    assert all(set(h) >= {"iter", "content", "style", "tv", "total"} for h in r["history"])
+    meta = json.loads(Image.open(out).text["stylegram"])
+    assert meta["params"]["size"] == 48
+    assert (tmp_path / "o.iter0003.png").exists() and (tmp_path / "o.iter0006.png").exists()
+    assert Image.open(plot).size[0] > 100
+
+
+@pytest.mark.parametrize("case,needle", [
+    ("missing", "file not found"), ("zero", "file is empty"), ("notimage", "not an image file"),
+    ("same", "also an input"), ("nofolder", "does not exist"), ("layer", "unknown layer"),
+])
+def test_cli_user_errors_are_one_line_exit_2(pair, tmp_path, case, needle):
+    c, s = pair
+    out = tmp_path / "o.png"
+    extra = []
+    if case == "missing":
+        c = tmp_path / "nope.jpg"
+    elif case == "zero":
+        c = tmp_path / "zero.jpg"
+        c.write_bytes(b"")
+    elif case == "notimage":
+        c = tmp_path / "text.png"
+        c.write_text("hello")
+    elif case == "same":
+        out = c
+    elif case == "nofolder":
+        out = tmp_path / "missing" / "o.png"
+    elif case == "layer":
+        extra = ["--style-layers", "relu1_1:1,relu7_1:1"]
+    p = run_cli("transfer", c, s, "-o", out, "--net", "random-tiny", "--size", 48, "--iters", 2, "-q", *extra)
+    assert p.returncode == 2
+    lines = [l for l in p.stderr.splitlines() if l.strip()]
+    assert len(lines) == 1 and needle in lines[0] and "Traceback" not in p.stderr
+    if case != "same":
+        assert not out.exists()
+
+
+def test_cli_nets():
+    p = run_cli("nets")
+    assert p.returncode == 0 and "vgg16-hed" in p.stdout and "random" in p.stdout
+
+
+@pytest.mark.slow
+def test_real_weights_end_to_end(tmp_path, examples):
+    """The default net and defaults at a small size: the style loss falls at least 10x."""
+    res = stylegram.transfer(examples / "tubingen.jpg", examples / "starry_night.jpg", size=96, iters=40, device="cpu")
+    assert res.history[-1]["style"] < res.history[0]["style"] / 10
+    assert res.image.shape[-1] == 96
