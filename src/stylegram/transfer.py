@@ -448,6 +448,9 @@ def transfer(content: Any, style: Any, *, config: TransferConfig | None = None, 
     else:
         cfg = dataclasses.replace(config, **options).validated()
     styles = _as_list(style)
+    if cfg.style_blend and len(cfg.style_blend) != len(styles):
+        raise ConfigError(f"style_blend has {len(cfg.style_blend)} weights for {len(styles)} style images; "
+                          "give one per style image")
     simple = (len(pyramid_sizes(cfg.size, cfg.pyramid_start)) == 1 and cfg.style_loss == "gram" and len(styles) == 1
               and cfg.style_scale == 1.0 and cfg.preserve_color == "none" and not cfg.mask and not cfg.regions
               and not cfg.ema and not cfg.tile)
