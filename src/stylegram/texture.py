@@ -14,7 +14,7 @@ from .nets import FeatureNet
 from .optimize import Callback
 from .transfer import TransferConfig, TransferResult, _as_list, _stylize
 
-TEXTURE_DEFAULTS = {"init": "noise", "pyramid_start": 128, "iters": 400, "beta": 1e5, "alpha": 0.0}
+TEXTURE_DEFAULTS = {"init": "noise", "pyramid_start": 128, "iters": 200, "beta": 1.0, "alpha": 0.0}
 
 
 def texture(style: Any, *, size: int = 512, tileable: bool = False, config: TransferConfig | None = None,
