@@ -5,7 +5,8 @@
       at 500 evaluations (its output is reused when already under --out), all judged by
       ../shared/bench/judge.py --size 512; writes side-by-side images.
   python bench/quality.py scale  [--pair tubingen.jpg:starry_night.jpg]
-      the default preset at 512 px and at 1024 px: seconds, evaluations, judged at 512 px.
+      the default preset at 512 px and at 1024 px: wall and CPU seconds, evaluations, judged at 512 px.
+  Runs whose image and .json already exist under --out are reused (--force in pairs reruns them).
   python bench/quality.py memory [--size 2048] [--iters 2]
       one run at --size in a child process; its peak RSS (ru_maxrss).
 
@@ -49,12 +50,24 @@ def judge(content: Path, style: Path, outputs: list[Path], size: int = 512) -> d
 
 
 def run_ours(content: Path, style: Path, out: Path, **options) -> dict:
+    """One stylegram run in this process; wall and CPU seconds (CPU time is the fairer measure on a
+    shared machine), evaluations, per-level breakdown. Also written beside the image as .json."""
     from stylegram import transfer
-    t = time.perf_counter()
+    t, ru0 = time.perf_counter(), resource.getrusage(resource.RUSAGE_SELF)
     r = transfer(str(content), str(style), **options)
-    secs = time.perf_counter() - t
+    secs, ru = time.perf_counter() - t, resource.getrusage(resource.RUSAGE_SELF)
     r.save(out)
-    return {"seconds": round(secs, 1), "evals": r.evals, "levels": r.state.get("levels"), "preset": r.config.preset}
+    info = {"size": r.config.size, "wall_seconds": round(secs, 1),
+            "cpu_seconds": round(ru.ru_utime + ru.ru_stime - ru0.ru_utime - ru0.ru_stime, 1), "evals": r.evals,
+            "preset": r.config.preset, "beta": r.config.beta, "peak_rss_gib": round(ru.ru_maxrss / 2**20, 3),
+            "levels": r.state.get("levels"), "tiles": r.state.get("tiles")}
+    out.with_suffix(".json").write_text(json.dumps(info))
+    return info
+
+
+def cached(out: Path) -> dict | None:
+    j = out.with_suffix(".json")
+    return json.loads(j.read_text().splitlines()[-1]) if out.exists() and j.exists() and j.read_text().strip() else None
 
 
 def side_by_side(paths: list[Path], labels: list[str], out: Path, height: int = 256) -> None:
@@ -85,10 +98,9 @@ def cmd_pairs(a) -> None:
             r = subprocess.run([PY, str(SHARED / "bench" / "reference_gatys.py"), str(c), str(s), str(a.size), "500",
                                 str(ref), "lbfgs", "cpu"], capture_output=True, text=True, check=True)
             info["reference"] = {**json.loads(r.stdout.splitlines()[-1]), "wall": round(time.perf_counter() - t, 1)}
-        if not ours.exists() or a.force:
-            info["ours"] = run_ours(c, s, ours, size=a.size)
-        if not a.skip_classic and (not classic.exists() or a.force):
-            info["classic"] = run_ours(c, s, classic, size=a.size, preset="classic")
+        info["ours"] = (not a.force and cached(ours)) or run_ours(c, s, ours, size=a.size)
+        if not a.skip_classic:
+            info["classic"] = (not a.force and cached(classic)) or run_ours(c, s, classic, size=a.size, preset="classic")
         outputs = [p for p in (ref, classic, ours) if p.exists()]
         scores = judge(c, s, outputs, 512)
         info["judge"] = {p.stem.split("_")[0]: {k: v for k, v in scores[str(p)].items() if k != "output"} for p in outputs}
@@ -106,13 +118,14 @@ def cmd_scale(a) -> None:
     res = {"pair": a.pair, "machine": machine()}
     paths = []
     for size in (512, 1024):
-        p = out / f"scale_{size}.png"
-        res[str(size)] = run_ours(c, s, p, size=size)
+        p = out / (f"ours_{a.tag}.png" if size == 512 else f"scale_{size}_{a.tag}.png")
+        res[str(size)] = cached(p) or run_ours(c, s, p, size=size)
         paths.append(p)
-    res["ratio_seconds"] = round(res["1024"]["seconds"] / res["512"]["seconds"], 3)
+    res["ratio_cpu_seconds"] = round(res["1024"]["cpu_seconds"] / res["512"]["cpu_seconds"], 3)
+    res["ratio_wall_seconds"] = round(res["1024"]["wall_seconds"] / res["512"]["wall_seconds"], 3)
     scores = judge(c, s, paths, 512)
     res["judge_at_512"] = {p.stem: {k: v for k, v in scores[str(p)].items() if k != "output"} for p in paths}
-    side_by_side([paths[0], paths[1]], ["512 px", "1024 px (shown at 512)"], out / "side_scale.jpg")
+    side_by_side([paths[0], paths[1]], ["512 px", "1024 px"], out / f"side_scale_{a.tag}.jpg", height=384)
     emit(res)
 
 
@@ -122,7 +135,7 @@ def cmd_memory(a) -> None:
             f"r = transfer({str(IMAGES / 'tubingen.jpg')!r}, {str(IMAGES / 'starry_night.jpg')!r}, size={a.size}, "
             f"iters={a.iters}, device='cpu'); r.save({str(out)!r}); "
             "print(json.dumps({'seconds': round(time.perf_counter() - t, 1), 'evals': r.evals, "
-            "'tiles': r.state['tiles'], 'levels': r.state['levels']}))")
+            "'tiles': r.state['tiles'], 'levels': r.state['levels'], 'lbfgs_pairs_kept': len(r.state['optimizer']['s'])}))")
     env = {**os.environ, "PYTHONPATH": str(REPO / "src")}
     r = subprocess.run([PY, "-c", code], capture_output=True, text=True, env=env)
     peak_kib = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
@@ -142,6 +155,7 @@ def main() -> None:
     p.set_defaults(f=cmd_pairs)
     p = sub.add_parser("scale")
     p.add_argument("--pair", default="tubingen.jpg:starry_night.jpg")
+    p.add_argument("--tag", default="tubingen_starry")
     p.set_defaults(f=cmd_scale)
     p = sub.add_parser("memory")
     p.add_argument("--size", type=int, default=2048)
