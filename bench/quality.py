@@ -93,7 +93,7 @@ def cmd_pairs(a) -> None:
         tag = f"{Path(cname).stem}_{Path(sname).stem.replace('-', '_').split('_')[0]}"
         ours, classic, ref = out / f"ours_{tag}.png", out / f"classic_{tag}.png", out / f"ref_{tag}.png"
         info = {"pair": pair, "machine": machine()}
-        if not ref.exists():
+        if not ref.exists() and not a.no_reference:
             t = time.perf_counter()
             r = subprocess.run([PY, str(SHARED / "bench" / "reference_gatys.py"), str(c), str(s), str(a.size), "500",
                                 str(ref), "lbfgs", "cpu"], capture_output=True, text=True, check=True)
@@ -151,6 +151,7 @@ def main() -> None:
     p.add_argument("--pairs", default="tubingen.jpg:starry_night.jpg,chelsea.png:woman-with-hat-matisse.jpg")
     p.add_argument("--size", type=int, default=512)
     p.add_argument("--skip-classic", action="store_true")
+    p.add_argument("--no-reference", action="store_true", help="judge without the reference if its image is missing")
     p.add_argument("--force", action="store_true", help="rerun ours/classic even if their images exist")
     p.set_defaults(f=cmd_pairs)
     p = sub.add_parser("scale")
