@@ -345,3 +345,14 @@ def test_cli_texture_and_preset(tmp_path):
     with pytest.raises(SystemExit) as e:
         main(["transfer", str(style), str(style), "-o", str(tmp_path / "o.png"), "--preset", "loud", "-q"])
     assert e.value.code == 2
+
+
+def test_pyramid_run_stopped_and_resumed_equals_uninterrupted(tiny_net):
+    c, s = gradient_image(48, 64), gradient_image(64, 64, seed=3)
+    kw = dict(feature_net=tiny_net, size=64, iters=12, pyramid_start=32, device="cpu")
+    full = transfer(c, s, **kw)
+    stopped = transfer(c, s, callback=lambda ev: ev.level == 1 and ev.iter == 3, **kw)
+    assert stopped.stopped == "cancelled" and stopped.state["level"] == 1
+    resumed = transfer(c, s, checkpoint=stopped.checkpoint(), **kw)
+    assert resumed.stopped is None and len(resumed.history) == len(full.history)
+    assert (resumed.image - full.image).abs().max() < 1e-5
