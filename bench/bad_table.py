@@ -33,6 +33,69 @@ def _entries(tmp: Path) -> dict[str, Callable[[Path], list[str]]]:
     }
 
 
+def studio_rows(files: list[Path], tmp: Path) -> list[tuple[str, str, str]]:
+    """Each file uploaded to the studio (`stylegram serve`, on 127.0.0.1) as a content image; an
+    accepted one also runs a 2-iteration job. Outcome as for the CLI: 'ok', 'error: <the message
+    the page shows>', or 'FAIL' (HTTP 500, a traceback, several lines, a failed job)."""
+    import http.client
+    import json
+    import socket
+    import threading
+    import time
+
+    try:
+        import uvicorn
+
+        from stylegram.web.app import StudioSettings, create_app
+    except ImportError:
+        return []
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    app = create_app(StudioSettings(data_dir=tmp / "studio", port=port, devices=["cpu"]))
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="error"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    while not server.started:
+        time.sleep(0.05)
+
+    def call(method: str, path: str, body: bytes | None = None, headers: dict | None = None) -> tuple[int, dict]:
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
+        try:
+            conn.request(method, path, body=body, headers={"X-Stylegram-Token": app.state.token, **(headers or {})})
+            r = conn.getresponse()
+            return r.status, json.loads(r.read() or b"{}")
+        finally:
+            conn.close()
+
+    rows = []
+    name = "studio (upload, then a job)"
+    try:
+        for f in files:
+            status, body = call("POST", "/api/uploads", f.read_bytes(), {"X-File-Name": f.name})
+            msg = str(body.get("error", ""))
+            if status >= 500 or "Traceback" in msg or "\n" in msg:
+                rows.append((f.name, name, f"FAIL (HTTP {status})"))
+            elif status != 200:
+                rows.append((f.name, name, "error: " + msg.replace("|", "/")))
+            else:
+                job = {"content": body["source"], "style": "example:starry_night", "net": "random-tiny",
+                       "size": 64, "iters": 2}
+                status, job = call("POST", "/api/jobs", json.dumps(job).encode(), {"Content-Type": "application/json"})
+                while status == 201 and job["status"] in ("queued", "running"):
+                    time.sleep(0.1)
+                    status, job = call("GET", f"/api/jobs/{job['id']}")
+                    status = 201 if status == 200 else status
+                ok = status == 201 and job["status"] == "done"
+                rows.append((f.name, name, "ok" if ok else f"FAIL (job {job.get('status')}: {job.get('message')})"))
+            print(f"{f.name:28s} {name:24s} {rows[-1][2]}", file=sys.stderr, flush=True)
+    finally:
+        app.state.hub.close()
+        server.should_exit = True
+        thread.join(10)
+    return rows
+
+
 def classify(proc: subprocess.CompletedProcess, out_files: list[Path]) -> str:
     err = [l for l in proc.stderr.splitlines() if l.strip()]
     if "Traceback" in proc.stderr:
@@ -66,6 +129,7 @@ def main() -> None:
                                       timeout=600, env={**os.environ, "PYTHONWARNINGS": "ignore"})
                 rows.append((f.name, name, classify(proc, list(tmp.iterdir()))))
                 print(f"{f.name:28s} {name:24s} {rows[-1][2]}", file=sys.stderr, flush=True)
+        rows += studio_rows(files, tmp)
     marker = Path("/tmp/stylegram_pickle_executed")
     lines = ["| file | entry point | outcome |", "| --- | --- | --- |"]
     lines += [f"| {f} | {e} | {o} |" for f, e, o in rows]

@@ -1,7 +1,6 @@
 """Shared fixtures: tiny random-weight nets and small images, so tests never download anything."""
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest
@@ -43,6 +42,16 @@ def shared() -> Path:
 @pytest.fixture
 def examples() -> Path:
     return REPO / "examples"
+
+
+@pytest.fixture
+def pair(tmp_path):
+    """A small content photo stand-in and a noise 'painting', written as PNG files."""
+    from stylegram import save_image
+    c, s = tmp_path / "c.png", tmp_path / "s.png"
+    save_image(gradient_image(48, 64, 0), c)
+    save_image(torch.rand(1, 3, 48, 48, generator=torch.Generator().manual_seed(1)), s)
+    return c, s
 
 
 def gradient_image(h: int = 48, w: int = 64, seed: int = 0) -> torch.Tensor:

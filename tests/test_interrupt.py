@@ -1,6 +1,5 @@
 """Interruptions lose nothing: SIGINT/SIGTERM save the image so far and a checkpoint that resumes to
 the same result; kill -9 never leaves a half-written output."""
-import os
 import signal
 import subprocess
 import sys
@@ -12,17 +11,8 @@ import torch
 from PIL import Image
 
 import stylegram
-from tests.conftest import gradient_image
 
 ARGS = ["--net", "random-tiny", "--size", "48", "--iters", "40", "--device", "cpu", "--seed", "3", "-q"]
-
-
-@pytest.fixture
-def pair(tmp_path):
-    c, s = tmp_path / "c.png", tmp_path / "s.png"
-    stylegram.save_image(gradient_image(48, 64, 0), c)
-    stylegram.save_image(torch.rand(1, 3, 48, 48, generator=torch.Generator().manual_seed(1)), s)
-    return c, s
 
 
 def cli(*args):

@@ -6,7 +6,7 @@ import torch
 from safetensors.torch import save_file
 
 from stylegram.errors import ConfigError, WeightsError
-from stylegram.nets import FeatureNet, NetRegistry, NetSpec, build_net, default_registry
+from stylegram.nets import NetRegistry, NetSpec, build_net, default_registry
 from stylegram.nets import vgg
 from stylegram.nets.weights import (HED_VGG16, TV_VGG16, download_torchvision, hed_h5_path, load_hed,
                                     read_hed_h5, read_state_file, tensors_sha256)

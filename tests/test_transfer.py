@@ -9,19 +9,10 @@ from PIL import Image
 
 import stylegram
 from stylegram.errors import ConfigError, InputError
-from tests.conftest import gradient_image
 
 
 def tiny(**kw):
     return {**dict(net="random-tiny", size=48, iters=12, device="cpu"), **kw}
-
-
-@pytest.fixture
-def pair(tmp_path):
-    c, s = tmp_path / "c.png", tmp_path / "s.png"
-    stylegram.save_image(gradient_image(48, 64, 0), c)
-    stylegram.save_image(torch.rand(1, 3, 48, 48, generator=torch.Generator().manual_seed(1)), s)
-    return c, s
 
 
 def test_transfer_accepts_paths_pil_and_tensors(pair):

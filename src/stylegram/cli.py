@@ -225,6 +225,10 @@ def nets_cmd() -> None:
         click.echo(f"{name:12s} {'offline ' if spec.offline else 'download'}  {spec.description}")
 
 
+from .web.command import serve_cmd  # noqa: E402  (imports click only; the web stack loads on use)
+cli.add_command(serve_cmd)
+
+
 def main(argv: list[str] | None = None) -> None:
     """Console entry point: runs the CLI, turning user errors into one line and exit code 2."""
     try:

@@ -111,11 +111,19 @@ class LBFGS:
     is what enters the curvature memory, so clamping does not corrupt it.
     """
 
-    def __init__(self, lr: float, bounds: tuple[float, float], history: int = 50, c1: float = 1e-4, max_ls: int = 8):
+    def __init__(self, lr: float, bounds: tuple[float, float], history: int = 50, c1: float = 1e-4, max_ls: int = 8,
+                 first_move: float = 0.02):
         self.lr, self.bounds, self.history, self.c1, self.max_ls = lr, bounds, history, c1, max_ls
+        self.first_move = first_move
         self.s: list[torch.Tensor] = []
         self.y: list[torch.Tensor] = []
         self.h_diag = 1.0
+
+    def _first_step(self, g: torch.Tensor) -> float:
+        """Step length along -g before any curvature is known: the largest pixel moves by
+        ``first_move`` (torch.optim.LBFGS's 1/|g|_1 rule shrinks with the image size, and on a
+        512 px image takes hundreds of iterations to start)."""
+        return self.lr * self.first_move / max(float(g.abs().max()), 1e-12)
 
     def _direction(self, g: torch.Tensor) -> torch.Tensor:
         q = -g
@@ -133,15 +141,14 @@ class LBFGS:
 
     def step(self, x, f, g, evaluate):
         if not self.s:
-            d = -g
-            t = self.lr * min(1.0, 1.0 / max(float(g.abs().sum()), 1e-12))
+            d, t = -g, self._first_step(g)
         else:
             d = self._direction(g)
             t = self.lr
         gtd = float((g * d).sum())
         if not gtd < 0:  # not a descent direction: forget the curvature and restart
             self.s.clear(), self.y.clear()
-            d, t = -g, self.lr * min(1.0, 1.0 / max(float(g.abs().sum()), 1e-12))
+            d, t = -g, self._first_step(g)
         f0 = float(f["total"])
         for _ in range(self.max_ls):
             x_new = (x + t * d).clamp_(*self.bounds)
@@ -156,7 +163,9 @@ class LBFGS:
                 return x_new, terms, g_new  # let the loop's guard handle it
         s, y = x_new - x, g_new - g
         ys = float((y * s).sum())
-        if ys > 1e-10:
+        # Curvature pairs are kept when s.y is positive relative to their sizes: an absolute
+        # threshold would reject every pair of the small steps of large images.
+        if ys > 1e-10 * float(s.norm() * y.norm()) and ys > 0:
             if len(self.s) >= self.history:
                 self.s.pop(0), self.y.pop(0)
             self.s.append(s)

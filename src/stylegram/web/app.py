@@ -1,0 +1,447 @@
+"""The studio's web app (FastAPI): pages, uploads, jobs, live progress as server-sent events.
+
+Security model, for a server meant for one person on 127.0.0.1:
+- Host header must name this server (DNS-rebinding pages cannot reach it under another name).
+- Every state-changing request (POST, DELETE) needs the per-process token from the page in the
+  ``X-Stylegram-Token`` header (a cross-site form cannot set headers; a cross-site fetch that
+  tries is stopped by CORS, which this server never allows), and a cross-site ``Origin`` or
+  ``Sec-Fetch-Site`` is refused outright.
+- Request bodies have a size limit, checked before they are read; uploads are checked by
+  content; no client-supplied name ever becomes a path (ids are generated and matched by regex;
+  files under --explore-dir are resolved and must stay inside it).
+"""
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import mimetypes
+import secrets
+import shutil
+import threading
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Response, StreamingResponse
+from starlette.concurrency import run_in_threadpool
+
+from ..errors import ConfigError, InputError, StylegramError
+from .jobs import Job, JobQueue
+from .options import Limits, form_schema, parse_job_request
+from .uploads import UploadStore
+
+log = logging.getLogger("stylegram.studio")
+STATIC = Path(__file__).with_name("static")
+EXAMPLES = STATIC / "examples"
+EXAMPLE_NAMES = {"tubingen": "Tübingen (photo)", "starry_night": "The Starry Night (painting)"}
+EXPLORE_SUFFIXES = {".png", ".jpg", ".jpeg", ".webp", ".gif", ".svg", ".html", ".htm", ".json", ".css", ".txt"}
+PAGE_CSP = ("default-src 'self'; img-src 'self' blob: data:; style-src 'self'; script-src 'self'; "
+            "connect-src 'self'; frame-src 'self'; frame-ancestors 'self'; form-action 'none'; base-uri 'none'")
+# Files from --explore-dir are shown as they are, but sandboxed with scripts off: a report can show
+# its pictures and links, but cannot run code against the studio's API.
+EXPLORE_CSP = "sandbox allow-same-origin allow-popups allow-popups-to-escape-sandbox; frame-ancestors 'self'"
+
+
+@dataclass
+class StudioSettings:
+    """Everything ``stylegram serve`` can set."""
+
+    data_dir: Path
+    host: str = "127.0.0.1"
+    port: int = 8765
+    devices: list[str] = field(default_factory=lambda: ["auto"])
+    explore_dir: Path | None = None
+    max_upload_bytes: int = 20 * 2**20
+    max_json_bytes: int = 64 * 2**10
+    max_pixels: int = 40_000_000
+    max_queued: int = 50
+    max_event_clients: int = 32
+    torch_threads: int | None = None
+    limits: Limits = field(default_factory=Limits)
+
+    def allowed_hosts(self) -> set[str]:
+        names = {"127.0.0.1", "localhost", "[::1]", self.host if ":" not in self.host else f"[{self.host}]"}
+        if self.host in ("0.0.0.0", "::"):  # any interface: the names a user can reach it by are unknown
+            return set()
+        return {f"{n}:{self.port}" for n in names} | (names if self.port == 80 else set())
+
+
+class EventHub:
+    """Fans out events from worker threads to the page's event streams (asyncio queues)."""
+
+    def __init__(self, max_clients: int):
+        self.loop: asyncio.AbstractEventLoop | None = None
+        self.clients: set[asyncio.Queue] = set()
+        self.max_clients = max_clients
+
+    def close(self) -> None:
+        """End every open event stream (the server is stopping); safe from any thread."""
+        self.publish({"type": "_close"})
+
+    def publish(self, event: dict) -> None:
+        if self.loop is not None and not self.loop.is_closed():
+            try:
+                self.loop.call_soon_threadsafe(self._fanout, event)
+            except RuntimeError:  # loop closing
+                pass
+
+    def _fanout(self, event: dict) -> None:
+        for q in list(self.clients):
+            try:
+                q.put_nowait(event)
+            except asyncio.QueueFull:  # a slow page: it gets a fresh snapshot instead
+                q.overflow = True  # type: ignore[attr-defined]
+
+
+def _error(status: int, msg: str):
+    return JSONResponse({"error": msg}, status_code=status)
+
+
+def create_app(settings: StudioSettings):
+    """Build the FastAPI app for ``settings``; workers start with the app and stop with it."""
+    from ..device import resolve_device
+
+    root = Path(settings.data_dir)
+    root.mkdir(parents=True, exist_ok=True)
+    token = secrets.token_urlsafe(24)
+    hub = EventHub(settings.max_event_clients)
+    devices = [str(resolve_device(d)) for d in settings.devices]
+    queue = JobQueue(root / "jobs", devices, hub.publish, max_queued=settings.max_queued,
+                     torch_threads=settings.torch_threads)
+    uploads = UploadStore(root / "uploads", max_pixels=settings.max_pixels, min_side=settings.limits.min_size)
+    gram_cache: dict = {}
+    gram_lock = threading.Lock()
+    allowed_hosts = settings.allowed_hosts()
+    explore_root = Path(settings.explore_dir).resolve() if settings.explore_dir else None
+
+    @asynccontextmanager
+    async def lifespan(app):
+        hub.loop = asyncio.get_running_loop()
+        queue.start()
+        try:
+            yield
+        finally:
+            await run_in_threadpool(queue.stop)
+
+    app = FastAPI(title="stylegram studio", lifespan=lifespan, docs_url=None, redoc_url=None, openapi_url=None)
+    app.state.token = token
+    app.state.queue = queue
+    app.state.hub = hub
+    app.state.settings = settings
+
+    @app.middleware("http")
+    async def guard(request: Request, call_next):
+        host = request.headers.get("host", "")
+        if allowed_hosts and host not in allowed_hosts:
+            return _error(421, f"unknown host {host[:60]!r}; open the studio at http://{settings.host}:{settings.port}/")
+        method = request.method
+        if method not in ("GET", "HEAD"):
+            origin = request.headers.get("origin")
+            site = request.headers.get("sec-fetch-site")
+            if method not in ("POST", "DELETE"):
+                return _error(405, f"method {method} is not allowed")
+            # same origin: the page's own scheme://host:port, i.e. what the (checked) Host header names
+            if origin is not None and origin != f"http://{host}":
+                return _error(403, "cross-site request refused")
+            if site is not None and site not in ("same-origin", "none"):
+                return _error(403, "cross-site request refused")
+            if not secrets.compare_digest(request.headers.get("x-stylegram-token", ""), token):
+                return _error(403, "missing or wrong X-Stylegram-Token header; reload the studio page")
+            if "chunked" in request.headers.get("transfer-encoding", "").lower():
+                return _error(411, "send the request with a Content-Length")
+            limit = settings.max_upload_bytes if request.url.path == "/api/uploads" else settings.max_json_bytes
+            try:
+                length = int(request.headers.get("content-length", "0"))
+            except ValueError:
+                return _error(400, "malformed Content-Length")
+            if length < 0:
+                return _error(400, "malformed Content-Length")
+            if length > limit:
+                return _error(413, f"request of {length} bytes is above the limit of {limit} bytes"
+                                   + ("; upload a smaller image" if limit == settings.max_upload_bytes else ""))
+        response = await call_next(request)
+        response.headers.setdefault("X-Content-Type-Options", "nosniff")
+        response.headers.setdefault("Referrer-Policy", "no-referrer")
+        response.headers.setdefault("Cross-Origin-Resource-Policy", "same-origin")
+        response.headers.setdefault("Content-Security-Policy", PAGE_CSP)
+        return response
+
+    async def read_body(request: Request, limit: int) -> bytes:
+        body = bytearray()
+        async for chunk in request.stream():
+            body += chunk
+            if len(body) > limit:
+                raise InputError(f"request body is above the limit of {limit} bytes")
+        return bytes(body)
+
+    @app.exception_handler(StylegramError)
+    async def user_error(request: Request, exc: StylegramError):
+        return _error(400, str(exc))
+
+    @app.exception_handler(RequestValidationError)
+    async def bad_request(request: Request, exc: RequestValidationError):
+        errs = exc.errors()
+        where = ".".join(str(x) for x in errs[0].get("loc", ())) if errs else "request"
+        return _error(400, f"{where}: {errs[0].get('msg', 'invalid') if errs else 'invalid request'}")
+
+    @app.exception_handler(404)
+    async def not_found(request: Request, exc):
+        return _error(404, "not found")
+
+    @app.exception_handler(405)
+    async def not_allowed(request: Request, exc):
+        return _error(405, "method not allowed")
+
+    @app.exception_handler(Exception)
+    async def internal(request: Request, exc: Exception):
+        log.exception("internal error on %s", request.url.path)
+        return _error(500, f"internal error ({type(exc).__name__}); see the server log")
+
+    # -- pages ------------------------------------------------------------------------------------
+    @app.get("/", response_class=HTMLResponse)
+    async def index():
+        html = (STATIC / "index.html").read_text(encoding="utf-8").replace("{{TOKEN}}", token)
+        return HTMLResponse(html, headers={"Cache-Control": "no-store"})
+
+    @app.get("/static/{name}")
+    async def static(name: str):
+        if name not in ("studio.js", "studio.css", "favicon.svg"):
+            return _error(404, "not found")
+        return FileResponse(STATIC / name, headers={"Cache-Control": "no-cache"})
+
+    @app.get("/examples/{name}")
+    async def example(name: str):
+        if name.removesuffix(".jpg") not in EXAMPLE_NAMES:
+            return _error(404, "not found")
+        return FileResponse(EXAMPLES / f"{name.removesuffix('.jpg')}.jpg")
+
+    # -- API --------------------------------------------------------------------------------------
+    @app.get("/api/config")
+    async def config():
+        return {"form": form_schema(settings.limits), "devices": devices,
+                "examples": [{"id": f"example:{k}", "name": v, "url": f"/examples/{k}.jpg"} for k, v in EXAMPLE_NAMES.items()],
+                "max_upload_bytes": settings.max_upload_bytes, "explore_dir": bool(explore_root)}
+
+    @app.post("/api/uploads")
+    async def upload(request: Request):
+        data = await read_body(request, settings.max_upload_bytes)
+        name = request.headers.get("x-file-name") or request.query_params.get("name")
+        try:
+            from urllib.parse import unquote
+            name = unquote(name) if name else None
+        except Exception:
+            name = None
+        meta = await run_in_threadpool(uploads.add, data, name)
+        return {**meta, "url": f"/api/uploads/{meta['id']}/thumb.png", "source": f"upload:{meta['id']}"}
+
+    @app.get("/api/uploads/{uid}/thumb.png")
+    async def upload_thumb(uid: str):
+        p = uploads.thumb_path(uid)
+        return FileResponse(p) if p is not None and p.exists() else _error(404, "not found")
+
+    def source_path(src: str) -> tuple[Path, str]:
+        kind, _, ident = src.partition(":")
+        if kind == "example" and ident in EXAMPLE_NAMES:
+            return EXAMPLES / f"{ident}.jpg", EXAMPLE_NAMES[ident]
+        if kind == "upload":
+            meta = uploads.get(ident)
+            if meta is not None:
+                return uploads.root / ident / meta["file"], meta["name"]
+        raise InputError(f"{src}: unknown image; upload it again")
+
+    @app.post("/api/jobs")
+    async def submit(request: Request):
+        if not request.headers.get("content-type", "").startswith("application/json"):
+            return _error(415, "send the job as JSON (Content-Type: application/json)")
+        body = await read_body(request, settings.max_json_bytes)
+        try:
+            params = json.loads(body)
+        except (ValueError, UnicodeDecodeError):
+            return _error(400, "the request body is not valid JSON")
+        form, options = parse_job_request(params, settings.limits)
+        inputs = {role: source_path(form[role]) for role in ("content", "style")}
+        job_id, folder = queue.new_folder()
+        try:
+            files = {}
+            for role, (src, _) in inputs.items():
+                files[role] = role + src.suffix.lower()
+                shutil.copyfile(src, folder / files[role])
+            job = Job(id=job_id, folder=folder, form=form, options=options, files=files,
+                      names={role: shown for role, (_, shown) in inputs.items()})
+            queue.submit(job)
+        except BaseException:
+            shutil.rmtree(folder, ignore_errors=True)
+            raise
+        return JSONResponse(job.summary(queue.position(job.id)), status_code=201)
+
+    @app.get("/api/jobs")
+    async def jobs():
+        return {"jobs": queue.summaries()}
+
+    @app.get("/api/jobs/{job_id}")
+    async def job_detail(job_id: str):
+        job = queue.get(job_id)
+        return job.summary(queue.position(job_id), history=True) if job else _error(404, "no such job")
+
+    @app.post("/api/jobs/{job_id}/cancel")
+    async def cancel(job_id: str):
+        job = queue.cancel(job_id)
+        return job.summary(queue.position(job_id)) if job else _error(404, "no such job")
+
+    @app.delete("/api/jobs/{job_id}")
+    async def delete(job_id: str):
+        return {"deleted": job_id} if await run_in_threadpool(queue.delete, job_id) else _error(404, "no such job")
+
+    @app.get("/api/jobs/{job_id}/preview.png")
+    async def preview(job_id: str):
+        job = queue.get(job_id)
+        if job is None:
+            return _error(404, "no such job")
+        data = job.preview
+        if data is not None:
+            return Response(data, media_type="image/png", headers={"Cache-Control": "no-store"})
+        if "result" in job.files and (job.folder / job.files["result"]).exists():
+            return FileResponse(job.folder / job.files["result"], headers={"Cache-Control": "no-store"})
+        return _error(404, "no preview yet")
+
+    @app.get("/api/jobs/{job_id}/files/{name}")
+    async def job_file(job_id: str, name: str, download: int = 0):
+        job = queue.get(job_id)
+        if job is None or name not in job.files.values() or not (job.folder / name).is_file():
+            return _error(404, "not found")
+        headers = {}
+        if download:
+            headers["Content-Disposition"] = f'attachment; filename="stylegram-{job_id}-{name}"'
+        return FileResponse(job.folder / name, headers=headers)
+
+    @app.get("/api/events")
+    async def events(request: Request):
+        if len(hub.clients) >= hub.max_clients:
+            return _error(503, "too many open studio pages; close some")
+        q: asyncio.Queue = asyncio.Queue(maxsize=1000)
+        q.overflow = False  # type: ignore[attr-defined]
+        hub.clients.add(q)
+
+        async def stream():
+            try:
+                yield f"event: snapshot\ndata: {json.dumps({'jobs': queue.summaries()})}\n\n"
+                while True:
+                    try:
+                        ev = await asyncio.wait_for(q.get(), timeout=15)
+                    except asyncio.TimeoutError:
+                        if await request.is_disconnected():
+                            return
+                        yield ": keep-alive\n\n"
+                        continue
+                    if ev["type"] == "_close":
+                        return
+                    if q.overflow:  # type: ignore[attr-defined]
+                        while not q.empty():
+                            q.get_nowait()
+                        q.overflow = False  # type: ignore[attr-defined]
+                        yield f"event: snapshot\ndata: {json.dumps({'jobs': queue.summaries()})}\n\n"
+                        continue
+                    yield f"event: {ev['type']}\ndata: {json.dumps(ev)}\n\n"
+            finally:
+                hub.clients.discard(q)
+
+        return StreamingResponse(stream(), media_type="text/event-stream",
+                                 headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"})
+
+    # -- explore ----------------------------------------------------------------------------------
+    @app.get("/api/explore")
+    async def explore_list():
+        if explore_root is None:
+            return {"dir": None, "files": [],
+                    "message": "no explorer run shown: start the studio with --explore-dir FOLDER "
+                               "(the output folder of `stylegram explore units`)"}
+        if not explore_root.is_dir():
+            return {"dir": explore_root.name, "files": [], "message": f"{explore_root.name}: folder not found"}
+
+        def scan():
+            out = []
+            for p in sorted(explore_root.rglob("*")):
+                if len(out) >= 1000:
+                    break
+                try:
+                    r = p.resolve()
+                except OSError:
+                    continue
+                # the sheets (PNG) and reports (HTML); the per-unit JPEGs are reached through the report
+                if p.is_file() and p.suffix.lower() in (".png", ".html", ".htm") and r.is_relative_to(explore_root):
+                    rel = p.relative_to(explore_root).as_posix()
+                    out.append({"path": rel, "kind": "html" if p.suffix.lower() in (".html", ".htm") else "image",
+                                "bytes": p.stat().st_size})
+            return out
+        files = await run_in_threadpool(scan)
+        return {"dir": explore_root.name, "files": files,
+                "message": "" if files else f"{explore_root.name}: no PNG or HTML files in this folder"}
+
+    @app.get("/explore/files/{rel:path}")
+    async def explore_file(rel: str):
+        if explore_root is None:
+            return _error(404, "not found")
+        try:
+            p = (explore_root / rel).resolve()
+        except (OSError, ValueError):
+            return _error(404, "not found")
+        if not p.is_relative_to(explore_root) or not p.is_file() or p.suffix.lower() not in EXPLORE_SUFFIXES:
+            return _error(404, "not found")
+        media = mimetypes.guess_type(p.name)[0] or "application/octet-stream"
+        return FileResponse(p, media_type=media, headers={"Content-Security-Policy": EXPLORE_CSP})
+
+    @app.post("/api/gram")
+    async def gram_view(request: Request):
+        body = await read_body(request, settings.max_json_bytes)
+        try:
+            params = json.loads(body)
+        except (ValueError, UnicodeDecodeError):
+            return _error(400, "the request body is not valid JSON")
+        if not isinstance(params, dict) or set(params) - {"image", "net", "size"}:
+            return _error(400, "send {\"image\": ..., \"net\": ..., \"size\": ...}")
+        from .options import SOURCE_RE, offline_nets
+        src = params.get("image")
+        if not isinstance(src, str) or not SOURCE_RE.match(src):
+            return _error(400, "image: choose an example or upload an image first")
+        net_name = params.get("net", "vgg16-hed")
+        if net_name not in offline_nets():
+            raise ConfigError(f"unknown net {net_name!r}; valid: {', '.join(offline_nets())}")
+        size = params.get("size", 256)
+        if not isinstance(size, int) or isinstance(size, bool) or not 32 <= size <= 512:
+            return _error(400, "size: must be an integer between 32 and 512")
+        path, shown = source_path(src)
+        kind, _, ident = src.partition(":")
+        out_dir = (uploads.root / ident) if kind == "upload" else (root / "gram" / ident)
+        out_dir.mkdir(parents=True, exist_ok=True)
+
+        def compute():
+            from .gramview import GRAM_LAYERS, gram_heatmaps
+            with gram_lock:  # one at a time: it shares the CPU with the running job
+                key = (net_name,)
+                if key not in gram_cache:
+                    from ..nets import build_net
+                    gram_cache.clear()
+                    gram_cache[key] = build_net(net_name, layers=list(GRAM_LAYERS))
+                return gram_heatmaps(path, out_dir, net_name=net_name, size=size, net=gram_cache[key])
+        layers = await run_in_threadpool(compute)
+        for l in layers:
+            l["url"] = f"/api/gram/{kind}/{ident}/{l['file']}"
+        return {"image": shown, "net": net_name, "size": size, "layers": layers}
+
+    @app.get("/api/gram/{kind}/{ident}/{name}")
+    async def gram_file(kind: str, ident: str, name: str):
+        import re
+        if not re.match(r"^gram_[a-z0-9-]+_\d+_relu\d_\d\.png$", name):
+            return _error(404, "not found")
+        if kind == "upload" and uploads.get(ident) is not None:
+            p = uploads.root / ident / name
+        elif kind == "example" and ident in EXAMPLE_NAMES:
+            p = root / "gram" / ident / name
+        else:
+            return _error(404, "not found")
+        return FileResponse(p) if p.is_file() else _error(404, "not found")
+
+    return app

@@ -1,0 +1,77 @@
+"""``stylegram serve``: start the studio. Only click is imported here; the web stack loads when the
+command runs, so ``stylegram --help`` stays fast."""
+from __future__ import annotations
+
+import ipaddress
+import os
+from pathlib import Path
+
+import click
+
+from ..errors import ConfigError
+
+
+def default_data_dir() -> Path:
+    """Where the studio keeps uploads and jobs: $STYLEGRAM_STUDIO_DIR, else ~/.cache/stylegram/studio."""
+    env = os.environ.get("STYLEGRAM_STUDIO_DIR")
+    if env:
+        return Path(env)
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "stylegram" / "studio"
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+@click.command("serve")
+@click.option("--host", default="127.0.0.1", show_default=True,
+              help="address to listen on; anything but loopback lets other machines use the studio")
+@click.option("--port", default=8765, show_default=True, type=click.IntRange(1, 65535))
+@click.option("--data-dir", type=click.Path(file_okay=False), default=None,
+              help="folder for uploads and job results [default: $STYLEGRAM_STUDIO_DIR or ~/.cache/stylegram/studio]")
+@click.option("--explore-dir", type=click.Path(file_okay=False), default=None,
+              help="output folder of a finished `stylegram explore units` run, shown on the Explore page")
+@click.option("--device", "devices", multiple=True, default=("auto",), show_default=True,
+              help="device to run jobs on; repeat for one worker per device (e.g. --device cuda:0 --device cuda:1)")
+@click.option("--max-upload-mb", default=20.0, show_default=True, type=click.FloatRange(0.01, 1024),
+              help="largest accepted upload")
+@click.option("--threads", type=click.IntRange(1, 256), default=None,
+              help="CPU threads per job (torch.set_num_threads); default: torch's choice")
+def serve_cmd(host: str, port: int, data_dir: str | None, explore_dir: str | None, devices: tuple[str, ...],
+              max_upload_mb: float, threads: int | None) -> None:
+    """Start the studio, a local web app: transfer with a live preview, explore, Gram view."""
+    try:
+        import uvicorn  # noqa: F401  (checked here, used by run_server)
+
+        from .app import StudioSettings, create_app
+    except ImportError as e:
+        raise ConfigError(f"the studio needs fastapi and uvicorn ({e}); pip install fastapi uvicorn") from None
+    if not is_loopback(host):
+        click.echo(f"stylegram: warning: serving on {host}: anyone who can reach this machine on port {port} "
+                   "can upload files and run jobs; there is no login. Use --host 127.0.0.1 unless you mean it.",
+                   err=True)
+    settings = StudioSettings(data_dir=Path(data_dir) if data_dir else default_data_dir(), host=host, port=port,
+                              devices=list(devices), explore_dir=Path(explore_dir) if explore_dir else None,
+                              max_upload_bytes=int(max_upload_mb * 2**20), torch_threads=threads)
+    app = create_app(settings)
+    shown = f"[{host}]" if ":" in host else host
+    click.echo(f"stylegram studio: http://{shown}:{port}/  (data in {settings.data_dir}; Ctrl-C stops)", err=True)
+    run_server(app, host, port)
+
+
+def run_server(app, host: str, port: int) -> None:
+    """Serve ``app`` until Ctrl-C/SIGTERM; open event streams are closed at once so it stops quickly."""
+    import uvicorn
+
+    class Server(uvicorn.Server):
+        def handle_exit(self, sig, frame) -> None:
+            app.state.hub.close()
+            super().handle_exit(sig, frame)
+
+    Server(uvicorn.Config(app, host=host, port=port, log_level="warning", timeout_graceful_shutdown=3)).run()

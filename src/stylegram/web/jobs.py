@@ -1,0 +1,333 @@
+"""The studio's job queue: one worker thread per device runs ``stylegram.transfer`` on one job at a
+time; the others wait in order. Each job owns a folder ``jobs/<16 hex>/`` with its inputs, its
+result, a run report and ``job.json``; finished jobs are reloaded when the studio restarts and stay
+until deleted."""
+from __future__ import annotations
+
+import collections
+import io
+import json
+import logging
+import re
+import secrets
+import shutil
+import threading
+import time
+import traceback
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ..errors import ConfigError, StylegramError
+from ..io.image import write_atomic
+
+log = logging.getLogger("stylegram.studio")
+JOB_ID_RE = re.compile(r"^[0-9a-f]{16}$")
+FINISHED = ("done", "cancelled", "failed", "interrupted")
+HISTORY_POINTS = 400
+
+
+@dataclass
+class Job:
+    """One transfer request and everything the page shows about it."""
+
+    id: str
+    folder: Path
+    form: dict
+    options: dict
+    names: dict  # role -> display name of the input
+    files: dict = field(default_factory=dict)  # role -> file name inside ``folder``
+    status: str = "queued"
+    message: str = ""
+    created: float = field(default_factory=time.time)
+    started: float | None = None
+    finished: float | None = None
+    iter: int = 0
+    losses: dict = field(default_factory=dict)
+    history: list = field(default_factory=list)
+    device: str = ""
+    preview_version: int = 0
+    preview: bytes | None = field(default=None, repr=False)
+    cancel: threading.Event = field(default_factory=threading.Event, repr=False)
+
+    def summary(self, position: int | None = None, history: bool | None = None) -> dict:
+        """JSON-able state for the page (no image bytes). The loss history (up to HISTORY_POINTS
+        points) comes with it when ``history`` is True, or by default while the job runs."""
+        d = {"id": self.id, "status": self.status, "message": self.message, "form": self.form,
+             "names": self.names, "files": self.files, "created": self.created, "started": self.started,
+             "finished": self.finished, "iter": self.iter, "iters": self.form.get("iters", 0),
+             "losses": self.losses, "device": self.device, "preview": self.preview_version, "position": position}
+        if history or (history is None and self.status == "running"):
+            d["history"] = list(self.history)
+        return d
+
+    def save_state(self) -> None:
+        state = {k: v for k, v in self.summary(history=True).items() if k not in ("preview", "position")}
+        state["options"] = self.options
+        text = json.dumps(state, default=str)
+        write_atomic(self.folder / "job.json", lambda tmp: Path(tmp).write_text(text))
+
+
+def _thin(history: list[dict]) -> list[dict]:
+    """Keep at most HISTORY_POINTS points for the page's plot (every other one, repeatedly)."""
+    while len(history) > HISTORY_POINTS:
+        history = history[::2]
+    return history
+
+
+def png_bytes(image) -> bytes:
+    """Tensor (1, 3, H, W) in 0..1 -> PNG bytes, for the live preview."""
+    from ..io.image import tensor_to_pil
+    buf = io.BytesIO()
+    tensor_to_pil(image).save(buf, format="PNG", compress_level=1)
+    return buf.getvalue()
+
+
+def keep_content_colors(result_png: Path, content: Path, size: tuple[int, int]) -> None:
+    """Colour preservation where the engine has none: the result's luminance (Y) with the
+    content's chroma (Cb, Cr), as in Gatys et al. 2017's luminance-only transfer, done by Pillow."""
+    from PIL import Image
+
+    from ..io.image import load_image, tensor_to_pil
+    with Image.open(result_png) as r:
+        y = r.convert("YCbCr").split()[0]
+        info = dict(r.info)
+    c = tensor_to_pil(load_image(content)).resize(size, Image.BICUBIC).convert("YCbCr")
+    merged = Image.merge("YCbCr", (y, *c.split()[1:])).convert("RGB")
+    from PIL import PngImagePlugin
+    pnginfo = PngImagePlugin.PngInfo()
+    for k, v in info.items():
+        if isinstance(v, str):
+            pnginfo.add_text(k, v)
+    write_atomic(result_png, lambda tmp: merged.save(tmp, format="PNG", pnginfo=pnginfo))
+
+
+class JobQueue:
+    """FIFO queue of jobs with one worker thread per device.
+
+    ``publish(event)`` is called (from worker threads) with {"type": "job", "job": summary} on every
+    status change and {"type": "progress", ...} while a job runs.
+    """
+
+    def __init__(self, root: Path, devices: list[str], publish: Callable[[dict], None], *,
+                 max_queued: int = 50, torch_threads: int | None = None):
+        self.root = Path(root)
+        self.root.mkdir(parents=True, exist_ok=True)
+        self.devices = devices
+        self.publish = publish
+        self.max_queued = max_queued
+        self.torch_threads = torch_threads
+        self.jobs: dict[str, Job] = {}
+        self.waiting: collections.deque[str] = collections.deque()
+        self.cond = threading.Condition()
+        self.threads: list[threading.Thread] = []
+        self.stopping = False
+        self._load()
+
+    # -- persistence ------------------------------------------------------------------------------
+    def _load(self) -> None:
+        """Reload the jobs of an earlier session; a job that was queued or running then is 'interrupted'."""
+        for folder in sorted(self.root.iterdir()):
+            if not (folder.is_dir() and JOB_ID_RE.match(folder.name)):
+                continue
+            try:
+                s = json.loads((folder / "job.json").read_text())
+                job = Job(id=folder.name, folder=folder, form=s["form"], options=s.get("options", {}),
+                          names=s["names"], files=s.get("files", {}), status=s["status"], message=s.get("message", ""),
+                          created=s.get("created", 0.0), started=s.get("started"), finished=s.get("finished"),
+                          iter=s.get("iter", 0), losses=s.get("losses", {}), history=s.get("history", []),
+                          device=s.get("device", ""))
+            except (OSError, ValueError, KeyError, TypeError):
+                log.warning("skipping unreadable job folder %s", folder)
+                continue
+            if job.status not in FINISHED:
+                job.status, job.message = "interrupted", "the studio stopped while this job was waiting or running"
+                job.save_state()
+            self.jobs[job.id] = job
+
+    # -- public -----------------------------------------------------------------------------------
+    def start(self) -> None:
+        for dev in self.devices:
+            t = threading.Thread(target=self._work, args=(dev,), name=f"stylegram-worker-{dev}", daemon=True)
+            t.start()
+            self.threads.append(t)
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """Cancel the running jobs (their last image is kept) and stop the workers."""
+        with self.cond:
+            self.stopping = True
+            for job in self.jobs.values():
+                if job.status == "running":
+                    job.cancel.set()
+            self.cond.notify_all()
+        for t in self.threads:
+            t.join(timeout)
+
+    def new_folder(self) -> tuple[str, Path]:
+        job_id = secrets.token_hex(8)
+        folder = self.root / job_id
+        folder.mkdir()
+        return job_id, folder
+
+    def submit(self, job: Job) -> Job:
+        with self.cond:
+            if len(self.waiting) >= self.max_queued:
+                shutil.rmtree(job.folder, ignore_errors=True)
+                raise ConfigError(f"the queue is full ({self.max_queued} jobs waiting); wait for some to finish")
+            job.save_state()
+            self.jobs[job.id] = job
+            self.waiting.append(job.id)
+            self.cond.notify()
+        self._publish_queue()
+        return job
+
+    def position(self, job_id: str) -> int | None:
+        try:
+            return self.waiting.index(job_id) + 1
+        except ValueError:
+            return None
+
+    def summaries(self) -> list[dict]:
+        with self.cond:
+            return [j.summary(self.position(j.id)) for j in sorted(self.jobs.values(), key=lambda j: j.created)]
+
+    def get(self, job_id: str) -> Job | None:
+        return self.jobs.get(job_id) if JOB_ID_RE.match(job_id or "") else None
+
+    def cancel(self, job_id: str) -> Job | None:
+        """Cancel a waiting job (it leaves the queue) or a running one (it keeps its last image)."""
+        with self.cond:
+            job = self.get(job_id)
+            if job is None:
+                return None
+            if job.status == "queued":
+                self.waiting.remove(job.id)
+                job.status, job.message, job.finished = "cancelled", "cancelled before it started", time.time()
+                job.save_state()
+            elif job.status == "running":
+                job.cancel.set()
+        self._publish_queue()
+        return job
+
+    def delete(self, job_id: str) -> bool:
+        """Forget a job and remove its folder; a running job is cancelled first."""
+        with self.cond:
+            job = self.get(job_id)
+            if job is None:
+                return False
+            if job.status == "queued":
+                self.waiting.remove(job.id)
+            job.cancel.set()
+            del self.jobs[job.id]
+            running = job.status == "running"
+        if not running:  # a running job's worker removes the folder when it stops
+            shutil.rmtree(job.folder, ignore_errors=True)
+        self.publish({"type": "deleted", "id": job_id})
+        self._publish_queue()
+        return True
+
+    # -- workers ----------------------------------------------------------------------------------
+    def _publish_queue(self) -> None:
+        with self.cond:
+            events = [{"type": "job", "job": self.jobs[i].summary(n + 1)} for n, i in enumerate(self.waiting)]
+        for ev in events:
+            self.publish(ev)
+
+    def _work(self, device: str) -> None:
+        nets: dict[tuple, Any] = {}
+        if self.torch_threads:
+            import torch
+            torch.set_num_threads(self.torch_threads)
+        while True:
+            with self.cond:
+                while not self.waiting and not self.stopping:
+                    self.cond.wait()
+                if self.stopping:
+                    return
+                job = self.jobs[self.waiting.popleft()]
+                job.status, job.started, job.device = "running", time.time(), device
+            self._publish_queue()
+            self.publish({"type": "job", "job": job.summary()})
+            try:
+                self._run(job, device, nets)
+            except StylegramError as e:
+                job.status, job.message = "failed", self._shown(job, str(e))
+            except Exception as e:  # a bug must not kill the worker; the page gets one line
+                log.error("job %s failed:\n%s", job.id, traceback.format_exc())
+                job.status, job.message = "failed", f"internal error ({type(e).__name__}: {e}); see the server log"
+            job.finished = time.time()
+            job.preview = None
+            if job.id not in self.jobs:  # deleted while running
+                shutil.rmtree(job.folder, ignore_errors=True)
+                continue
+            try:
+                job.save_state()
+            except OSError as e:
+                job.status, job.message = "failed", f"could not write the job's files ({e})"
+            self.publish({"type": "job", "job": job.summary()})
+
+    @staticmethod
+    def _shown(job: Job, message: str) -> str:
+        """A message with the job's file paths replaced by the names the user knows them by."""
+        for role, name in job.files.items():
+            message = message.replace(str(job.folder / name), job.names.get(role, role))
+        return message.replace(str(job.folder), "job folder")
+
+    def _net(self, nets: dict, options: dict, layers: list[str]):
+        from ..nets import build_net
+        # the seed only changes the weights of seeded random nets
+        key = (options["net"], options.get("pooling", "max"), tuple(layers),
+               options.get("seed", 0) if options["net"] == "random" else None)
+        if key not in nets:
+            nets.clear()  # one net per worker: the studio runs one job at a time per device
+            nets[key] = build_net(options["net"], layers=layers, pooling=options.get("pooling", "max"),
+                                  seed=options.get("seed", 0))
+        return nets[key]
+
+    def _run(self, job: Job, device: str, nets: dict) -> None:
+        from .. import transfer
+        from ..report import write_json
+        from ..transfer import TransferConfig
+
+        cfg = TransferConfig(device=device, **job.options).validated()
+        layers = list(cfg.content_layers) + [l for l in cfg.style_weights if l not in cfg.content_layers]
+        net = self._net(nets, job.options, layers)
+        every = max(1, min(10, cfg.iters // 50))
+        last = {"t": 0.0}
+
+        def callback(ev) -> bool:
+            job.iter = ev.iter
+            job.losses = {k: float(v) for k, v in ev.losses.items()}
+            job.history.append({"iter": ev.iter, **job.losses})
+            job.history = _thin(job.history)
+            now = time.monotonic()
+            # every few iterations, at most 20 per second, and always the last one
+            preview = ev.image is not None and (
+                ev.iter >= ev.iters or (ev.iter % every == 0 and now - last["t"] > 0.05))
+            if preview:
+                last["t"] = now
+                job.preview = png_bytes(ev.image)
+                job.preview_version += 1
+            self.publish({"type": "progress", "id": job.id, "iter": ev.iter, "iters": ev.iters,
+                          "losses": job.losses, "preview": job.preview_version})
+            return job.cancel.is_set()
+
+        result = transfer(job.folder / job.files["content"], job.folder / job.files["style"], config=cfg,
+                          callback=callback, feature_net=net)
+        result.save(job.folder / "result.png")
+        if job.form.get("preserve_color") and "preserve_color" not in job.options:
+            keep_content_colors(job.folder / "result.png", job.folder / job.files["content"],
+                                (result.image.shape[-1], result.image.shape[-2]))
+        job.files["result"] = "result.png"
+        write_json({**result.report(), "studio": {"form": job.form, "inputs": job.names}}, job.folder / "report.json")
+        job.files["report"] = "report.json"
+        job.preview = None
+        job.preview_version += 1
+        if result.stopped == "cancelled":
+            why = "the studio was stopped" if self.stopping else "cancelled"
+            job.status, job.message = "cancelled", f"{why} at iteration {job.iter}; the last image is kept"
+        elif result.stopped == "nan":
+            job.status, job.message = "done", result.message
+        else:
+            job.status, job.message = "done", f"{result.evals} evaluations in {result.seconds_optimize:.1f} s on {result.device}"

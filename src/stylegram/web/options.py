@@ -1,0 +1,129 @@
+"""What the studio's transfer form may ask for, and how it becomes ``transfer(**options)``.
+
+The form has a handful of fields (preset, size, iterations, style strength, colour, seed, net);
+everything else comes from ``TransferConfig``'s defaults, so the studio and the CLI agree.
+"""
+from __future__ import annotations
+
+import dataclasses
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from ..errors import ConfigError, choices_error
+
+# Named starting points for the form. Each only overrides TransferConfig fields; the form's own
+# size/iters fields win over the preset's.
+PRESETS: dict[str, dict[str, Any]] = {
+    "draft": {"optimizer": "adam", "iters": 150, "size": 256},
+    "balanced": {"optimizer": "lbfgs", "iters": 300, "size": 512},
+    "fine": {"optimizer": "lbfgs", "iters": 500, "size": 768},
+}
+DEFAULT_PRESET = "balanced"
+SOURCE_RE = re.compile(r"^(upload:[0-9a-f]{32}|example:[a-z0-9_]{1,40})$")
+
+
+@dataclass(frozen=True)
+class Limits:
+    """What one studio request may ask for: bounds keep a shared machine responsive."""
+
+    max_size: int = 2048
+    max_iters: int = 5000
+    min_size: int = 32
+
+
+def presets() -> tuple[dict[str, dict[str, Any]], str]:
+    """(presets, default name). The engine's own presets where TransferConfig has a ``preset``
+    field with choices (each then only fills the form's size and iterations and is passed on by
+    name); otherwise the studio's PRESETS."""
+    from ..transfer import TransferConfig
+    fld = {f.name: f for f in dataclasses.fields(TransferConfig)}.get("preset")
+    choices = tuple(fld.metadata.get("choices", ())) if fld is not None else ()
+    if choices:
+        return ({name: {"preset": name, "size": TransferConfig.size, "iters": TransferConfig.iters}
+                 for name in choices}, fld.default if fld.default in choices else choices[0])
+    return PRESETS, DEFAULT_PRESET
+
+
+def offline_nets() -> list[str]:
+    """Nets the studio offers: those that need no download (the studio never fetches weights)."""
+    from ..nets.registry import default_registry
+    reg = default_registry()
+    return [n for n in reg.names() if reg.get(n).offline]
+
+
+def form_schema(limits: Limits) -> dict:
+    """The form's fields with defaults and bounds, for the page to render."""
+    from ..transfer import TransferConfig
+    table, default = presets()
+    return {
+        "presets": {k: {"size": v["size"], "iters": v["iters"]} for k, v in table.items()},
+        "preset": default,
+        "nets": offline_nets(),
+        "net": TransferConfig.net,
+        "size": {"min": limits.min_size, "max": limits.max_size, "default": table[default]["size"]},
+        "iters": {"min": 1, "max": limits.max_iters, "default": table[default]["iters"]},
+        "style_strength": {"min": 0.01, "max": 100.0, "default": 1.0},
+        "seed": TransferConfig.seed,
+    }
+
+
+def _num(params: dict, key: str, kind: type, lo: float, hi: float, default: Any) -> Any:
+    v = params.get(key, default)
+    if isinstance(v, bool) or not isinstance(v, (int, float)) or (kind is int and int(v) != v):
+        raise ConfigError(f"{key} {v!r}: must be {'an integer' if kind is int else 'a number'} between {lo:g} and {hi:g}")
+    if not lo <= v <= hi:
+        raise ConfigError(f"{key} {v!r}: must be between {lo:g} and {hi:g}")
+    return kind(v)
+
+
+def parse_job_request(params: Any, limits: Limits) -> tuple[dict, dict]:
+    """Check a job request (decoded JSON) and return (form values, transfer options).
+
+    Raises ConfigError (one line) for unknown keys, wrong types and out-of-range values.
+    """
+    from ..transfer import TransferConfig
+    if not isinstance(params, dict):
+        raise ConfigError("the request body must be a JSON object")
+    allowed = {"content", "style", "preset", "size", "iters", "style_strength", "preserve_color", "seed", "net"}
+    extra = sorted(set(params) - allowed)
+    if extra:
+        raise choices_error("field", extra[0], sorted(allowed))
+    for role in ("content", "style"):
+        src = params.get(role)
+        if not isinstance(src, str) or not SOURCE_RE.match(src):
+            raise ConfigError(f"{role}: choose an example or upload an image first")
+    table, default = presets()
+    preset = params.get("preset", default)
+    if not isinstance(preset, str) or preset not in table:
+        raise choices_error("preset", preset, table)
+    base = table[preset]
+    form = {
+        "content": params["content"], "style": params["style"], "preset": preset,
+        "size": _num(params, "size", int, limits.min_size, limits.max_size, base["size"]),
+        "iters": _num(params, "iters", int, 1, limits.max_iters, base["iters"]),
+        "style_strength": _num(params, "style_strength", float, 0.01, 100.0, 1.0),
+        "seed": _num(params, "seed", int, 0, 2**31 - 1, 0),
+        "preserve_color": params.get("preserve_color", False),
+        "net": params.get("net", TransferConfig.net),
+    }
+    if not isinstance(form["preserve_color"], bool):
+        raise ConfigError("preserve_color: must be true or false")
+    nets = offline_nets()
+    if form["net"] not in nets:
+        raise choices_error("net", form["net"], nets)
+    options = {k: v for k, v in base.items() if k not in ("size", "iters")}
+    options.update(size=form["size"], iters=form["iters"], seed=form["seed"], net=form["net"],
+                   beta=TransferConfig.beta * form["style_strength"])
+    fields = {f.name: f for f in dataclasses.fields(TransferConfig)}
+    if form["preserve_color"] and "preserve_color" in fields:
+        # The engine's own colour preservation, where it has one (issue 3).
+        choices = fields["preserve_color"].metadata.get("choices", ())
+        options["preserve_color"] = "luminance" if "luminance" in choices else True
+    return form, options
+
+
+def engine_preserves_color() -> bool:
+    """True when TransferConfig has its own colour preservation option."""
+    from ..transfer import TransferConfig
+    return any(f.name == "preserve_color" for f in dataclasses.fields(TransferConfig))

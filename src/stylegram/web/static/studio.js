@@ -1,0 +1,312 @@
+// stylegram studio: a small page over the studio's JSON API and its event stream.
+// Everything that shows server data uses textContent or attributes, never innerHTML.
+"use strict";
+
+const TOKEN = document.querySelector('meta[name="stylegram-token"]').content;
+const $ = (id) => document.getElementById(id);
+const state = { config: null, sources: { content: null, style: null, gram: null }, jobs: new Map(),
+                current: null, previewShown: {}, uploads: 0, lastUpload: null };
+window.studio = state;  // for the browser tests and the curious
+
+function el(tag, attrs = {}, ...children) {
+  const e = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs)) {
+    if (k === "class") e.className = v; else if (k === "text") e.textContent = v;
+    else if (k.startsWith("on")) e.addEventListener(k.slice(2), v); else e.setAttribute(k, v);
+  }
+  for (const c of children) if (c) e.append(c);
+  return e;
+}
+
+async function api(method, url, body, headers = {}) {
+  const opts = { method, headers: { ...headers }, credentials: "same-origin" };
+  if (method !== "GET") opts.headers["X-Stylegram-Token"] = TOKEN;
+  if (body !== undefined) {
+    if (body instanceof Blob) opts.body = body;
+    else { opts.body = JSON.stringify(body); opts.headers["Content-Type"] = "application/json"; }
+  }
+  let resp;
+  try { resp = await fetch(url, opts); } catch (e) { throw new Error("the studio server is not reachable"); }
+  let data = null;
+  try { data = await resp.json(); } catch (e) { data = null; }
+  if (!resp.ok) throw new Error((data && data.error) || `request failed (HTTP ${resp.status})`);
+  return data;
+}
+
+function showError(id, msg) { const e = $(id); e.textContent = msg || ""; e.hidden = !msg; }
+
+// ---- inputs ---------------------------------------------------------------------------------
+function setSource(role, src) {
+  state.sources[role] = src;
+  if (role === "gram") { $("gram-name").textContent = src.name; $("gram-go").disabled = false; return; }
+  const img = $(role + "-thumb");
+  img.src = src.url; img.hidden = false;
+  $(role + "-hint").hidden = true;
+  $(role + "-name").textContent = src.name;
+}
+
+async function uploadFile(role, file) {
+  const errId = role + "-error";
+  showError(errId, "");
+  if (!file) return;
+  const limit = state.config ? state.config.max_upload_bytes : Infinity;
+  if (file.size > limit) {
+    showError(errId, `${file.name}: ${(file.size / 1048576).toFixed(1)} MB is above the upload limit of ` +
+                     `${(limit / 1048576).toFixed(1)} MB; choose a smaller image`);
+    state.lastUpload = { role, ok: false, message: $(errId).textContent }; state.uploads += 1;
+    return;
+  }
+  $(role === "gram" ? "gram-name" : role + "-name").dataset.busy = "1";
+  try {
+    const meta = await api("POST", "/api/uploads", file, { "X-File-Name": encodeURIComponent(file.name) });
+    setSource(role, { source: meta.source, url: meta.url, name: `${meta.name} (${meta.width} × ${meta.height})` });
+    state.lastUpload = { role, ok: true, message: "" };
+  } catch (e) {
+    showError(errId, e.message);
+    state.lastUpload = { role, ok: false, message: e.message };
+  } finally {
+    state.uploads += 1;
+    delete $(role === "gram" ? "gram-name" : role + "-name").dataset.busy;
+  }
+}
+
+function setupPicker(role) {
+  const input = $(role + "-file");
+  input.addEventListener("change", () => { uploadFile(role, input.files[0]); input.value = ""; });
+  const drop = $(role + "-drop");
+  if (drop) {
+    drop.addEventListener("dragover", (ev) => { ev.preventDefault(); drop.classList.add("over"); });
+    drop.addEventListener("dragleave", () => drop.classList.remove("over"));
+    drop.addEventListener("drop", (ev) => {
+      ev.preventDefault(); drop.classList.remove("over");
+      if (ev.dataTransfer.files.length) uploadFile(role, ev.dataTransfer.files[0]);
+    });
+  }
+  const box = $(role + "-examples");
+  for (const ex of state.config.examples) {
+    box.append(el("button", { type: "button", "data-source": ex.id, text: ex.name.split(" (")[0],
+      onclick: () => { showError(role + "-error", ""); setSource(role, { source: ex.id, url: ex.url, name: ex.name }); } }));
+  }
+}
+
+// ---- options --------------------------------------------------------------------------------
+function fillOptions() {
+  const f = state.config.form;
+  for (const name of Object.keys(f.presets)) $("preset").append(el("option", { value: name, text: name }));
+  $("preset").value = f.preset;
+  for (const id of ["net", "gram-net"]) {
+    for (const n of f.nets) $(id).append(el("option", { value: n, text: n }));
+    $(id).value = f.net;
+  }
+  $("size").min = f.size.min; $("size").max = f.size.max; $("size").value = f.size.default;
+  $("iters").min = f.iters.min; $("iters").max = f.iters.max; $("iters").value = f.iters.default;
+  $("preset").addEventListener("change", () => {
+    const p = f.presets[$("preset").value];
+    $("size").value = p.size; $("iters").value = p.iters;
+  });
+  const strength = () => Math.pow(10, parseFloat($("strength").value));
+  $("strength").addEventListener("input", () => { $("strength-out").textContent = fmt(strength()) + "×"; });
+  $("options").addEventListener("submit", async (ev) => {
+    ev.preventDefault();
+    showError("form-error", "");
+    const s = state.sources;
+    if (!s.content || !s.style) { showError("form-error", "Choose a content and a style image first."); return; }
+    const body = { content: s.content.source, style: s.style.source, preset: $("preset").value, net: $("net").value,
+                   size: parseInt($("size").value, 10), iters: parseInt($("iters").value, 10),
+                   style_strength: Math.round(strength() * 1000) / 1000, preserve_color: $("preserve-color").checked,
+                   seed: parseInt($("seed").value, 10) };
+    try {
+      const job = await api("POST", "/api/jobs", body);
+      state.current = job.id;
+      upsertJob(job);
+      $("preview").hidden = true; $("preview-hint").hidden = false;
+      $("preview-hint").textContent = "Waiting for the first picture…";
+      drawPlot();
+    } catch (e) { showError("form-error", e.message); }
+  });
+  $("cancel").addEventListener("click", async () => {
+    if (!state.current) return;
+    try { upsertJob(await api("POST", `/api/jobs/${state.current}/cancel`)); }
+    catch (e) { showError("form-error", e.message); }
+  });
+}
+
+// ---- jobs, live preview, plot -----------------------------------------------------------------
+function fmt(x) { return (x === undefined || x === null) ? "–" : (Math.abs(x) >= 1000 || (Math.abs(x) < 0.01 && x !== 0)) ? x.toExponential(2) : (+x.toPrecision(3)).toString(); }
+
+function describe(job) {
+  if (job.status === "queued") return `waiting in the queue, position ${job.position}`;
+  if (job.status === "running") return `running on ${job.device}: iteration ${job.iter} / ${job.iters}` +
+                                       (job.losses.total !== undefined ? `, loss ${fmt(job.losses.total)}` : "");
+  return `${job.status}` + (job.message ? `: ${job.message}` : "");
+}
+
+function upsertJob(job) {
+  const old = state.jobs.get(job.id);
+  // summaries carry the loss history only while a job runs; keep what the progress events built
+  if (old && old.history && (!job.history || job.history.length < old.history.length)) job.history = old.history;
+  state.jobs.set(job.id, job);
+  renderCard(job);
+  if (job.id === state.current) showCurrent(job);
+}
+
+function showCurrent(job) {
+  $("status").textContent = describe(job);
+  $("status").dataset.status = job.status;
+  $("cancel").disabled = !(job.status === "queued" || job.status === "running");
+  if (job.preview && state.previewShown[job.id] !== job.preview) {
+    state.previewShown[job.id] = job.preview;
+    const img = $("preview");
+    img.src = `/api/jobs/${job.id}/preview.png?v=${job.preview}`;
+    img.dataset.version = job.preview;
+    img.hidden = false; $("preview-hint").hidden = true;
+  }
+  drawPlot();
+}
+
+function onProgress(ev) {
+  const job = state.jobs.get(ev.id);
+  if (!job) return;
+  job.iter = ev.iter; job.losses = ev.losses; job.preview = ev.preview; job.status = "running";
+  job.history = job.history || [];
+  job.history.push({ iter: ev.iter, ...ev.losses });
+  if (ev.id === state.current) showCurrent(job);
+  const card = document.querySelector(`.card[data-id="${ev.id}"] .state`);
+  if (card) card.textContent = describe(job);
+}
+
+function drawPlot() {
+  const c = $("lossplot"), g = c.getContext("2d");
+  g.clearRect(0, 0, c.width, c.height);
+  const job = state.current && state.jobs.get(state.current);
+  const hist = (job && job.history) || [];
+  const terms = [["total", "#1d1d1f"], ["content", "#3b5ba9"], ["style", "#c0612b"]];
+  const pad = { l: 48, r: 8, t: 10, b: 24 }, w = c.width - pad.l - pad.r, h = c.height - pad.t - pad.b;
+  g.strokeStyle = "#ccc"; g.strokeRect(pad.l, pad.t, w, h);
+  g.fillStyle = "#6b6b70"; g.font = "11px sans-serif";
+  g.fillText("iteration", pad.l + w / 2 - 20, c.height - 6);
+  if (hist.length < 2) { g.fillText("the loss curve appears here", pad.l + 10, pad.t + 20); return; }
+  let lo = Infinity, hi = -Infinity;
+  for (const p of hist) for (const [t] of terms) if (p[t] > 0) { lo = Math.min(lo, Math.log10(p[t])); hi = Math.max(hi, Math.log10(p[t])); }
+  if (!isFinite(lo)) return;
+  if (hi - lo < 1e-6) { hi += 0.5; lo -= 0.5; }
+  const x0 = hist[0].iter, x1 = Math.max(hist[hist.length - 1].iter, x0 + 1);
+  const X = (i) => pad.l + (i - x0) / (x1 - x0) * w, Y = (v) => pad.t + (hi - Math.log10(v)) / (hi - lo) * h;
+  g.fillText("1e" + hi.toFixed(1), 4, pad.t + 10); g.fillText("1e" + lo.toFixed(1), 4, pad.t + h);
+  terms.forEach(([t, colour], k) => {
+    g.strokeStyle = colour; g.beginPath(); let started = false;
+    for (const p of hist) { if (!(p[t] > 0)) continue; const x = X(p.iter), y = Y(p[t]); if (started) g.lineTo(x, y); else { g.moveTo(x, y); started = true; } }
+    g.stroke(); g.fillStyle = colour; g.fillText(t, pad.l + 8 + k * 60, pad.t + h - 6);
+  });
+}
+
+function renderCard(job) {
+  let card = document.querySelector(`.card[data-id="${job.id}"]`);
+  const fresh = el("div", { class: `card ${job.status}`, "data-id": job.id, "data-status": job.status });
+  const f = job.form;
+  if (job.files.result) fresh.append(el("img", { src: `/api/jobs/${job.id}/files/${job.files.result}?t=${job.finished}`, alt: "result" }));
+  fresh.append(el("div", { class: "state", text: describe(job) }));
+  fresh.append(el("div", { class: "params", text: `${job.names.content} × ${job.names.style}` }));
+  fresh.append(el("div", { class: "params", text: `${f.preset}, ${f.size} px, ${f.iters} it, strength ${fmt(f.style_strength)}, ` +
+                           `${f.preserve_color ? "content colours, " : ""}seed ${f.seed}, ${f.net}` }));
+  const links = el("div", { class: "links" });
+  if (job.files.result) links.append(el("a", { href: `/api/jobs/${job.id}/files/${job.files.result}?download=1`, class: "download", text: "result.png" }));
+  if (job.files.report) links.append(el("a", { href: `/api/jobs/${job.id}/files/${job.files.report}?download=1`, text: "report.json" }));
+  if (job.status === "queued" || job.status === "running") {
+    links.append(el("button", { type: "button", class: "cancel", text: "Cancel",
+      onclick: async () => { try { upsertJob(await api("POST", `/api/jobs/${job.id}/cancel`)); } catch (e) { alert(e.message); } } }));
+  } else {
+    links.append(el("button", { type: "button", class: "delete", text: "Delete",
+      onclick: async () => { try { await api("DELETE", `/api/jobs/${job.id}`); removeJob(job.id); } catch (e) { alert(e.message); } } }));
+  }
+  fresh.append(links);
+  if (card) card.replaceWith(fresh); else $("gallery").prepend(fresh);
+  $("gallery-empty").hidden = state.jobs.size > 0;
+}
+
+function removeJob(id) {
+  state.jobs.delete(id);
+  const card = document.querySelector(`.card[data-id="${id}"]`);
+  if (card) card.remove();
+  $("gallery-empty").hidden = state.jobs.size > 0;
+}
+
+function connect() {
+  const es = new EventSource("/api/events");
+  es.addEventListener("open", () => { $("conn").textContent = "connected"; });
+  es.addEventListener("error", () => { $("conn").textContent = "reconnecting…"; });
+  es.addEventListener("snapshot", (m) => {
+    const data = JSON.parse(m.data);
+    const seen = new Set();
+    for (const job of data.jobs) { seen.add(job.id); upsertJob(job); }
+    // a page opened while a job runs follows that job
+    if (!state.current) {
+      const running = data.jobs.find((j) => j.status === "running");
+      if (running) { state.current = running.id; showCurrent(running); }
+    }
+    for (const id of [...state.jobs.keys()]) if (!seen.has(id)) removeJob(id);
+  });
+  es.addEventListener("job", (m) => upsertJob(JSON.parse(m.data).job));
+  es.addEventListener("progress", (m) => onProgress(JSON.parse(m.data)));
+  es.addEventListener("deleted", (m) => removeJob(JSON.parse(m.data).id));
+}
+
+// ---- explore --------------------------------------------------------------------------------
+async function loadExplore() {
+  let data;
+  try { data = await api("GET", "/api/explore"); } catch (e) { $("explore-message").textContent = e.message; return; }
+  $("explore-message").textContent = data.message || `Files of ${data.dir}:`;
+  const reports = $("explore-reports"), sheets = $("explore-sheets");
+  reports.replaceChildren(); sheets.replaceChildren();
+  const htmls = data.files.filter((f) => f.kind === "html");
+  for (const f of htmls) {
+    const href = "/explore/files/" + f.path.split("/").map(encodeURIComponent).join("/");
+    reports.append(el("p", {}, el("a", { href, target: "_blank", rel: "noopener", text: f.path })));
+  }
+  if (htmls.length) {
+    const main = htmls.find((f) => /(^|\/)index\.html?$/.test(f.path)) || htmls[0];
+    reports.append(el("iframe", { src: "/explore/files/" + main.path.split("/").map(encodeURIComponent).join("/"),
+                                  title: main.path, sandbox: "allow-same-origin allow-popups allow-popups-to-escape-sandbox" }));
+  }
+  for (const f of data.files.filter((f) => f.kind === "image").slice(0, 200)) {
+    const href = "/explore/files/" + f.path.split("/").map(encodeURIComponent).join("/");
+    sheets.append(el("figure", {}, el("a", { href, target: "_blank", rel: "noopener" }, el("img", { src: href, alt: f.path, loading: "lazy" })),
+                     el("figcaption", { text: f.path })));
+  }
+}
+
+function setupGram() {
+  setupPicker("gram");
+  $("gram-go").addEventListener("click", async () => {
+    showError("gram-error", "");
+    const src = state.sources.gram;
+    if (!src) return;
+    $("gram-go").disabled = true;
+    $("gram-out").replaceChildren(el("p", { class: "hint", text: "computing…" }));
+    try {
+      const data = await api("POST", "/api/gram", { image: src.source, net: $("gram-net").value, size: 256 });
+      $("gram-out").replaceChildren(...data.layers.map((l) => el("figure", { class: "gram" },
+        el("img", { src: l.url, alt: `Gram matrix at ${l.layer}` }),
+        el("figcaption", { text: `${l.layer}: ${l.channels} × ${l.channels}, max G/N ${fmt(l.max)}` }))));
+    } catch (e) { $("gram-out").replaceChildren(); showError("gram-error", e.message); }
+    finally { $("gram-go").disabled = false; }
+  });
+}
+
+function showPage(name) {
+  for (const p of ["transfer", "explore"]) {
+    $("page-" + p).hidden = p !== name;
+    $("tab-" + p).classList.toggle("active", p === name);
+  }
+  if (name === "explore") loadExplore();
+}
+
+async function main() {
+  try { state.config = await api("GET", "/api/config"); }
+  catch (e) { $("conn").textContent = e.message; return; }
+  document.querySelectorAll(".tab").forEach((t) => t.addEventListener("click", () => showPage(t.dataset.page)));
+  setupPicker("content"); setupPicker("style"); fillOptions(); setupGram(); drawPlot();
+  connect();
+  document.body.dataset.ready = "1";
+}
+main();

@@ -1,0 +1,282 @@
+"""The studio driven in headless Chromium: upload, live preview, gallery, cancel, bad uploads,
+the Explore page. Screenshots go to out/screenshots/ (the copies in docs/studio/ come from it).
+
+Needs Debian's chromium and chromium-driver (.ci/install-browser) and selenium. Outside CI the
+test skips when they are absent; with CI=true it fails instead.
+"""
+from __future__ import annotations
+
+import os
+import shutil
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+from studio_support import StudioServer
+
+REPO = Path(__file__).resolve().parents[1]
+SCREENSHOTS = REPO / "out" / "screenshots"
+CHROME_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                "--disable-dev-shm-usage", "--window-size=1280,1300", "--hide-scrollbars"]
+
+
+def _browser_or_skip() -> tuple[str, str]:
+    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
+    driver = shutil.which("chromedriver")
+    try:
+        import selenium  # noqa: F401  (only whether it is there)
+        missing = [n for n, p in (("chromium", chromium), ("chromedriver", driver)) if not p]
+    except ImportError:
+        missing = ["selenium (pip install selenium)"]
+    if missing:
+        reason = f"{' and '.join(missing)} not installed; run .ci/install-browser (as root) to get them"
+        if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
+            pytest.fail("browser test cannot run in CI: " + reason)
+        pytest.skip(reason)
+    return chromium, driver
+
+
+@pytest.fixture(scope="module")
+def explore_dir(tmp_path_factory) -> Path:
+    """A stand-in for a finished `explore units` run: an HTML report and a few unit sheets."""
+    d = tmp_path_factory.mktemp("explore")
+    (d / "sheets").mkdir()
+    for i, layer in enumerate(("conv1_1", "conv3_1")):
+        im = Image.new("RGB", (192, 128), (40 + 80 * i, 90, 160))
+        for k in range(6):
+            im.paste((200, 40 * k, 255 - 40 * k), (8 + 30 * k, 8, 32 + 30 * k, 120))
+        im.save(d / "sheets" / f"{layer}.png")
+    (d / "index.html").write_text("<!doctype html><title>units</title><h1>Unit report</h1>"
+                                  "<p>Top patches per unit.</p><img src='sheets/conv1_1.png'>")
+    return d
+
+
+@pytest.fixture(scope="module")
+def studio(tmp_path_factory, explore_dir):
+    with StudioServer(tmp_path_factory.mktemp("studio"), explore_dir=explore_dir) as srv:
+        yield srv
+
+
+@pytest.fixture(scope="module")
+def browser(tmp_path_factory):
+    chromium, driver_path = _browser_or_skip()
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+    os.environ.setdefault("SE_OFFLINE", "true")  # selenium must never try to download a driver
+    opts = webdriver.ChromeOptions()
+    opts.binary_location = chromium
+    for flag in CHROME_FLAGS + [f"--user-data-dir={tmp_path_factory.mktemp('chromium-profile')}"]:
+        opts.add_argument(flag)
+    drv = webdriver.Chrome(service=Service(driver_path), options=opts)
+    drv.set_page_load_timeout(30)
+    yield drv
+    drv.quit()
+
+
+def wait(drv, cond, timeout: float = 60, what: str = "condition"):
+    from selenium.webdriver.support.ui import WebDriverWait
+    try:
+        return WebDriverWait(drv, timeout, poll_frequency=0.1).until(lambda d: cond(d))
+    except Exception as e:
+        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+        drv.save_screenshot(str(SCREENSHOTS / "failure.png"))
+        raise AssertionError(f"timed out waiting for {what}; screenshot in out/screenshots/failure.png") from e
+
+
+def js(drv, script: str, *args):
+    return drv.execute_script(script, *args)
+
+
+def upload(drv, role: str, path: Path) -> dict:
+    """Choose ``path`` in the page's file picker for ``role``; returns the page's upload outcome."""
+    from selenium.webdriver.common.by import By
+    before = js(drv, "return window.studio.uploads")
+    drv.find_element(By.ID, f"{role}-file").send_keys(str(path))
+    wait(drv, lambda d: js(d, "return window.studio.uploads") > before, 30, f"upload of {path.name}")
+    return js(drv, "return window.studio.lastUpload")
+
+
+def set_field(drv, element_id: str, value) -> None:
+    js(drv, "const e = document.getElementById(arguments[0]); e.value = arguments[1];"
+            "e.dispatchEvent(new Event('change'))", element_id, str(value))
+
+
+def card_status(drv, job_id: str) -> str | None:
+    return js(drv, "const c = document.querySelector(`.card[data-id='${arguments[0]}']`);"
+                   "return c ? c.dataset.status : null", job_id)
+
+
+def test_transfer_page_flow(studio, browser, tmp_path):
+    """Upload (picker and drop), a bad upload, a 20-iteration run with a changing preview, the
+    gallery, a queued job's position, cancelling from a card and from the form."""
+    from selenium.webdriver.common.by import By
+    drv = browser
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    drv.get(studio.url + "/")
+    wait(drv, lambda d: js(d, "return document.body.dataset.ready === '1'"), 30, "the page to load")
+    wait(drv, lambda d: "connected" in d.find_element(By.ID, "conn").text, 30, "the event stream")
+
+    # upload the example images through the file pickers
+    examples = REPO / "src" / "stylegram" / "web" / "static" / "examples"
+    assert upload(drv, "content", examples / "tubingen.jpg")["ok"]
+    assert upload(drv, "style", examples / "starry_night.jpg")["ok"]
+    assert "tubingen.jpg" in drv.find_element(By.ID, "content-name").text
+    assert drv.find_element(By.ID, "content-thumb").is_displayed()
+
+    # drag and drop onto the style box works too (a File built in the page, dropped by script)
+    before = js(drv, "return window.studio.uploads")
+    drv.execute_async_script("""const done = arguments[arguments.length - 1];
+        fetch('/examples/starry_night.jpg').then(r => r.blob()).then(b => {
+          const dt = new DataTransfer();
+          dt.items.add(new File([b], 'dropped.jpg', {type: 'image/jpeg'}));
+          document.getElementById('style-drop').dispatchEvent(new DragEvent('drop', {dataTransfer: dt, bubbles: true, cancelable: true}));
+          done(true);
+        });""")
+    wait(drv, lambda d: js(d, "return window.studio.uploads") > before, 30, "the dropped upload")
+    assert js(drv, "return window.studio.lastUpload.ok")
+    assert drv.find_element(By.ID, "style-name").text.startswith("dropped.jpg (512")
+
+    # a bad upload: a clear message on the page, and the chosen image stays
+    bad = tmp_path / "holiday.png"
+    bad.write_bytes(b"this is not a picture at all")
+    thumb_before = drv.find_element(By.ID, "content-thumb").get_attribute("src")
+    outcome = upload(drv, "content", bad)
+    assert not outcome["ok"]
+    err = drv.find_element(By.ID, "content-error")
+    assert err.is_displayed()
+    assert err.text.startswith("holiday.png: not an image file"), err.text
+    assert drv.find_element(By.ID, "content-thumb").get_attribute("src") == thumb_before
+    assert "tubingen.jpg" in drv.find_element(By.ID, "content-name").text
+
+    # run 20 iterations at 64 px on the random net; record every preview the page shows
+    js(drv, "window.__previews = []; new MutationObserver(() => window.__previews.push("
+            "document.getElementById('preview').src)).observe(document.getElementById('preview'),"
+            "{attributes: true, attributeFilter: ['src']})")
+    set_field(drv, "net", "random")
+    set_field(drv, "size", 64)
+    set_field(drv, "iters", 20)
+    drv.find_element(By.ID, "start").click()
+    wait(drv, lambda d: js(d, "return window.studio.current"), 20, "the job to be accepted")
+    job1 = js(drv, "return window.studio.current")
+    wait(drv, lambda d: card_status(d, job1) == "done", 120, "the first job to finish")
+    previews = js(drv, "return window.__previews")
+    assert len(set(previews)) >= 3, f"the preview changed only {len(set(previews))} times: {previews}"
+    # the result is in the gallery with a download link to a 64 px PNG
+    link = drv.find_element(By.CSS_SELECTOR, f".card[data-id='{job1}'] a.download").get_attribute("href")
+    with urllib.request.urlopen(link, timeout=10) as r:
+        png = r.read()
+    out = tmp_path / "result.png"
+    out.write_bytes(png)
+    with Image.open(out) as im:
+        assert im.format == "PNG" and max(im.size) == 64
+    assert drv.find_element(By.CSS_SELECTOR, f".card[data-id='{job1}'] img").is_displayed()
+    assert "done" in drv.find_element(By.ID, "status").text
+    assert js(drv, "return window.studio.jobs.get(arguments[0]).history.length", job1) >= 20
+
+    # a second, long run: screenshot mid-run, then cancel it; its last image stays in the gallery
+    set_field(drv, "iters", 3000)
+    drv.find_element(By.ID, "start").click()
+    wait(drv, lambda d: js(d, "return window.studio.current") != job1, 20, "the second job")
+    job2 = js(drv, "return window.studio.current")
+    wait(drv, lambda d: js(d, "const j = window.studio.jobs.get(arguments[0]); return j && j.iter >= 8 && j.preview >= 3",
+                           job2), 120, "the second job to show progress")
+    time.sleep(0.5)  # let the preview image load before the screenshot
+    drv.save_screenshot(str(SCREENSHOTS / "transfer_midrun.png"))
+    assert drv.find_element(By.ID, "preview").is_displayed()
+    assert "running" in drv.find_element(By.ID, "status").text
+    # a third job waits in the queue with its position shown
+    set_field(drv, "iters", 5)
+    drv.find_element(By.ID, "start").click()
+    wait(drv, lambda d: js(d, "return window.studio.current") != job2, 20, "the third job")
+    job3 = js(drv, "return window.studio.current")
+    wait(drv, lambda d: "waiting in the queue, position 1" in d.find_element(By.ID, "status").text, 20,
+         "the queue position")
+    assert card_status(drv, job3) == "queued"
+    # cancel the running job from its card: it keeps its last image, and the queued one runs
+    drv.find_element(By.CSS_SELECTOR, f".card[data-id='{job2}'] button.cancel").click()
+    wait(drv, lambda d: card_status(d, job2) == "cancelled", 60, "the second job to stop")
+    job = studio.json("GET", f"/api/jobs/{job2}")[1]
+    assert 8 <= job["iter"] < 3000 and job["files"]["result"] == "result.png"
+    assert drv.find_element(By.CSS_SELECTOR, f".card[data-id='{job2}'] img").is_displayed()
+    wait(drv, lambda d: card_status(d, job3) == "done", 60, "the third job to finish")
+    # the Cancel button under the form cancels the page's current job: start one and stop it
+    set_field(drv, "iters", 3000)
+    drv.find_element(By.ID, "start").click()
+    wait(drv, lambda d: js(d, "return window.studio.current") != job3, 20, "the fourth job")
+    job4 = js(drv, "return window.studio.current")
+    wait(drv, lambda d: js(d, "const j = window.studio.jobs.get(arguments[0]); return j && j.iter >= 2", job4), 60,
+         "the fourth job to run")
+    drv.find_element(By.ID, "cancel").click()
+    wait(drv, lambda d: card_status(d, job4) == "cancelled", 60, "the fourth job to stop")
+    assert drv.find_element(By.ID, "cancel").get_attribute("disabled") is not None
+    assert "cancelled at iteration" in drv.find_element(By.ID, "status").text
+    drv.save_screenshot(str(SCREENSHOTS / "transfer_gallery.png"))
+
+
+def test_explore_page(studio, browser):
+    from selenium.webdriver.common.by import By
+    drv = browser
+    drv.get(studio.url + "/")
+    wait(drv, lambda d: js(d, "return document.body.dataset.ready === '1'"), 30, "the page to load")
+    drv.find_element(By.ID, "tab-explore").click()
+    wait(drv, lambda d: len(d.find_elements(By.CSS_SELECTOR, "#explore-sheets img")) == 2, 20, "the unit sheets")
+    wait(drv, lambda d: d.find_elements(By.CSS_SELECTOR, "#explore-reports iframe"), 20, "the report")
+    # the report's own picture loads inside its sandboxed frame
+    drv.switch_to.frame(drv.find_element(By.CSS_SELECTOR, "#explore-reports iframe"))
+    wait(drv, lambda d: js(d, "const i = document.querySelector('img'); return i && i.complete && i.naturalWidth > 0"),
+         20, "the report's picture")
+    drv.switch_to.default_content()
+    # every sheet image loaded (naturalWidth > 0)
+    wait(drv, lambda d: js(d, "return [...document.querySelectorAll('#explore-sheets img')].every(i => i.naturalWidth > 0)"),
+         20, "the sheet images")
+    # Gram view of an uploaded style image, on the random net
+    examples = REPO / "src" / "stylegram" / "web" / "static" / "examples"
+    assert upload(drv, "gram", examples / "starry_night.jpg")["ok"]
+    set_field(drv, "gram-net", "vgg16-hed")
+    drv.find_element(By.ID, "gram-go").click()
+    wait(drv, lambda d: js(d, "const i = [...document.querySelectorAll('#gram-out img')];"
+                              "return i.length === 5 && i.every(x => x.naturalWidth > 0)"), 90, "the Gram heatmaps")
+    captions = [e.text for e in drv.find_elements(By.CSS_SELECTOR, "#gram-out figcaption")]
+    assert captions[0].startswith("relu1_1: 64 × 64") and captions[-1].startswith("relu5_1: 512 × 512"), captions
+    size = drv.get_window_size()
+    drv.set_window_size(1280, 1450)  # the whole Explore page, Gram heatmaps included
+    time.sleep(0.3)
+    drv.save_screenshot(str(SCREENSHOTS / "explore.png"))
+    drv.set_window_size(size["width"], size["height"])
+
+
+def test_bad_files_get_a_message_on_the_page(studio, browser, shared, tmp_path):
+    """Every file of ../shared/data/bad chosen in the page: accepted, or one clear line on the page."""
+    import json
+    from selenium.webdriver.common.by import By
+    drv = browser
+    drv.get(studio.url + "/")
+    wait(drv, lambda d: js(d, "return document.body.dataset.ready === '1'"), 30, "the page to load")
+    marker = Path("/tmp/stylegram_pickle_executed")
+    marker.unlink(missing_ok=True)
+    rows = []
+    for f in sorted((shared / "data" / "bad").iterdir()):
+        outcome = upload(drv, "content", f)
+        if outcome["ok"]:
+            rows.append({"file": f.name, "outcome": "accepted", "message": drv.find_element(By.ID, "content-name").text})
+            continue
+        shown = drv.find_element(By.ID, "content-error").text
+        assert shown == outcome["message"] and shown.startswith(f.name + ":"), (f.name, shown)
+        assert "\n" not in shown and "Traceback" not in shown and len(shown) < 300, (f.name, shown)
+        rows.append({"file": f.name, "outcome": "refused", "message": shown})
+    assert not marker.exists(), "the pickle file was executed"
+    expected_refused = {"not_an_image.png", "zero_bytes.jpg", "truncated.jpg", "decompression_bomb.png",
+                        "evil_weights.pth", "random_bytes.safetensors", "tiny_1x1.png", "extreme_aspect_4000x2.png"}
+    refused = {r["file"] for r in rows if r["outcome"] == "refused"}
+    assert expected_refused <= refused, expected_refused - refused
+    assert {"cmyk.jpg", "exif_rotated.jpg", "gray16.png", "palette_alpha.png"} <= {r["file"] for r in rows if r["outcome"] == "accepted"}
+    out = REPO / "out"
+    out.mkdir(exist_ok=True)
+    (out / "studio_bad_uploads.json").write_text(json.dumps(rows, indent=1))
+    table = ["| file | studio (upload in the page) | message shown |", "| --- | --- | --- |"]
+    table += [f"| {r['file']} | {r['outcome']} | {r['message'].replace('|', '/')} |" for r in rows]
+    (out / "studio_bad_uploads.md").write_text("\n".join(table) + "\n")

@@ -1,0 +1,398 @@
+"""The studio's HTTP API on a real server on 127.0.0.1: jobs and previews, load (20 concurrent
+uploads, 3 queued jobs), refused requests (size, malformed, path traversal, cross-site), bad files,
+restarts. Bounded: small images, the random net at 32-64 px, every wait has a timeout."""
+from __future__ import annotations
+
+import io
+import json
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from studio_support import StudioServer, page_token
+
+pytest.importorskip("fastapi")
+pytest.importorskip("uvicorn")
+
+EXAMPLES = Path(__file__).resolve().parents[1] / "src" / "stylegram" / "web" / "static" / "examples"
+
+
+def png(seed: int, size: tuple[int, int] = (48, 40)) -> bytes:
+    rng = np.random.default_rng(seed)
+    buf = io.BytesIO()
+    Image.fromarray(rng.integers(0, 255, (size[1], size[0], 3), dtype=np.uint8)).save(buf, format="PNG")
+    return buf.getvalue()
+
+
+@pytest.fixture(scope="module")
+def explore_dir(tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp("explore-root")
+    d = root / "run"
+    d.mkdir()
+    Image.new("RGB", (20, 20), (1, 2, 3)).save(d / "sheet.png")
+    (d / "index.html").write_text("<h1>report</h1>")
+    (root / "secret.png").write_bytes(png(1))  # beside, not inside, the explore folder
+    (d / "escape.png").symlink_to(root / "secret.png")
+    return d
+
+
+@pytest.fixture(scope="module")
+def studio(tmp_path_factory, explore_dir):
+    with StudioServer(tmp_path_factory.mktemp("studio"), explore_dir=explore_dir, max_upload_bytes=300_000,
+                      max_queued=10) as srv:
+        yield srv
+
+
+def job_body(**kw) -> dict:
+    return {"content": "example:tubingen", "style": "example:starry_night", "net": "random", "size": 64, "iters": 4,
+            **kw}
+
+
+def test_page_carries_a_token_and_security_headers(studio):
+    status, headers, body = studio.request("GET", "/")
+    assert status == 200
+    assert page_token(body.decode()) == studio.token
+    assert "default-src 'self'" in headers["content-security-policy"]
+    assert headers["x-content-type-options"] == "nosniff"
+    # nothing on the page comes from another host
+    assert "http://" not in body.decode() and "https://" not in body.decode()
+    for name in ("studio.js", "studio.css"):
+        status, _, text = studio.request("GET", f"/static/{name}")
+        assert status == 200 and b"https://" not in text and b"http://" not in text
+
+
+def test_job_runs_streams_previews_and_keeps_result(studio):
+    status, up = studio.upload((EXAMPLES / "tubingen.jpg").read_bytes(), "t.jpg")
+    assert status == 200 and up["width"] == 512 and up["format"] == "JPEG"
+    status, job = studio.json("POST", "/api/jobs", job_body(content=up["source"], iters=30, size=64))
+    assert status == 201 and job["status"] in ("queued", "running")
+    previews = set()
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        s, _, data = studio.request("GET", f"/api/jobs/{job['id']}/preview.png")
+        if s == 200:
+            previews.add(data)
+        if studio.json("GET", f"/api/jobs/{job['id']}")[1]["status"] == "done":
+            break
+        time.sleep(0.05)
+    done = studio.wait_job(job["id"])
+    assert done["status"] == "done" and done["iter"] == 30
+    assert len(previews) >= 2, "the preview did not change while the job ran"
+    assert done["history"][-1]["total"] < done["history"][0]["total"]
+    s, _, data = studio.request("GET", f"/api/jobs/{job['id']}/files/result.png")
+    im = Image.open(io.BytesIO(data))
+    assert s == 200 and im.size == (64, 48)
+    s, headers, data = studio.request("GET", f"/api/jobs/{job['id']}/files/report.json?download=1")
+    report = json.loads(data)
+    assert "attachment" in headers["content-disposition"]
+    assert report["params"]["iters"] == 30 and report["studio"]["inputs"]["content"] == "t.jpg"
+
+
+def test_load_20_uploads_and_3_queued_jobs(studio):
+    t0 = time.monotonic()
+    with ThreadPoolExecutor(20) as pool:
+        results = list(pool.map(lambda i: studio.upload(png(i), f"img{i}.png"), range(20)))
+    assert [s for s, _ in results] == [200] * 20
+    ids = {r["id"] for _, r in results}
+    assert len(ids) == 20
+    assert all((r["width"], r["height"]) == (48, 40) for _, r in results)
+    # the stored bytes are exactly what was sent
+    store = studio.app.state.queue.root.parent / "uploads"
+    for i, (_, r) in enumerate(results):
+        assert (store / r["id"] / r["file"]).read_bytes() == png(i)
+    # three jobs at once: one runs, two wait with their positions shown
+    with ThreadPoolExecutor(3) as pool:
+        jobs = list(pool.map(lambda r: studio.json("POST", "/api/jobs", job_body(content=r[1]["source"], seed=1)),
+                             results[:3]))
+    assert [s for s, _ in jobs] == [201] * 3
+    listed = {j["id"]: j for j in studio.json("GET", "/api/jobs")[1]["jobs"]}
+    positions = sorted(listed[j["id"]]["position"] or 0 for _, j in jobs)
+    assert positions in ([0, 1, 2], [0, 0, 1], [0, 0, 0], [1, 2, 3]), positions
+    finished = [studio.wait_job(j["id"], timeout=120) for _, j in jobs]
+    assert [f["status"] for f in finished] == ["done"] * 3, [f["message"] for f in finished]
+    for f in finished:
+        s, _, data = studio.request("GET", f"/api/jobs/{f['id']}/files/result.png")
+        assert s == 200 and Image.open(io.BytesIO(data)).size == (64, 53)
+    # one device, one job at a time: the runs did not overlap
+    spans = sorted((f["started"], f["finished"]) for f in finished)
+    assert all(a[1] <= b[0] + 1e-3 for a, b in zip(spans, spans[1:])), spans
+    assert time.monotonic() - t0 < 120
+
+
+def test_oversized_and_malformed_requests_are_refused(studio):
+    big = png(0, (400, 400))
+    assert len(big) > 300_000
+    s, body = studio.upload(big, "big.png")
+    assert s == 413 and "above the limit" in body["error"]
+    # a lying Content-Length is refused before any body is read
+    s, _, _ = studio.request("POST", "/api/uploads", b"", headers={"Content-Length": str(10**12)})
+    assert s == 413
+    s, _, _ = studio.request("POST", "/api/uploads", b"x", headers={"Content-Length": "-5"})
+    assert s == 400
+    s, _, _ = studio.request("POST", "/api/uploads", b"", headers={"Transfer-Encoding": "chunked"})
+    assert s == 411
+    s, body = studio.json("POST", "/api/jobs", b'{"content": ', headers={"Content-Type": "application/json"})
+    assert s == 400 and body["error"] == "the request body is not valid JSON"
+    s, body = studio.json("POST", "/api/jobs", b"[1, 2]", headers={"Content-Type": "application/json"})
+    assert s == 400 and "JSON object" in body["error"]
+    s, body = studio.json("POST", "/api/jobs", job_body(), headers={"Content-Type": "text/plain"})
+    assert s == 415
+    for bad, words in [({"size": 10**6}, "size"), ({"iters": -1}, "iters"), ({"size": "64"}, "size"),
+                       ({"net": "vgg19"}, "net"), ({"content": "../../etc/passwd"}, "content"),
+                       ({"content": "upload:" + "0" * 32}, "unknown image"), ({"preset": "x"}, "preset"),
+                       ({"evil": 1}, "field"), ({"preserve_color": "yes"}, "preserve_color"),
+                       ({"style_strength": float("nan")}, "style_strength")]:
+        s, body = studio.json("POST", "/api/jobs", json.dumps(job_body(**bad)).encode(),
+                              headers={"Content-Type": "application/json"})
+        assert s == 400 and words in body["error"] and "\n" not in body["error"], (bad, body)
+    s, body = studio.json("POST", "/api/jobs", b"{" + b'"a":' * 10 + b"1", headers={"Content-Type": "application/json"})
+    assert s == 400
+    s, _ = studio.json("PUT", "/api/jobs", job_body())
+    assert s == 405
+    s, body = studio.json("GET", "/api/jobs/not-a-job")
+    assert s == 404 and body == {"error": "no such job"}
+    # nothing was created by any of these
+    assert all(j["status"] != "queued" for j in studio.json("GET", "/api/jobs")[1]["jobs"])
+
+
+@pytest.mark.parametrize("path", [
+    "/explore/files/../../secret.png", "/explore/files/%2e%2e/secret.png", "/explore/files/..%2fsecret.png",
+    "/explore/files/escape.png", "/explore/files//etc/passwd", "/explore/files/%2fetc%2fpasswd",
+    "/explore/files/....//secret.png", "/api/jobs/..%2f..%2fuploads/files/x", "/static/..%2fapp.py",
+    "/static/../app.py", "/examples/..%2f..%2fapp.py", "/api/uploads/..%2f..%2fjobs/thumb.png",
+    "/api/gram/upload/..%2f..%2f/gram_x_1_relu1_1.png", "/explore/files/sheet.png%00.html",
+])
+def test_path_traversal_fails(studio, path):
+    status, _, body = studio.request("GET", path)
+    assert status in (400, 404), (path, status)
+    assert b"secret" not in body and b"root:" not in body and b"import" not in body
+
+
+def test_explore_files_inside_the_folder_are_served(studio):
+    status, headers, body = studio.request("GET", "/explore/files/sheet.png")
+    assert status == 200 and body[:4] == b"\x89PNG"
+    status, headers, _ = studio.request("GET", "/explore/files/index.html")
+    assert status == 200 and "sandbox" in headers["content-security-policy"]
+    status, listing = studio.json("GET", "/api/explore")
+    assert sorted(f["path"] for f in listing["files"]) == ["index.html", "sheet.png"]  # not the escaping link
+
+
+def test_job_failure_is_one_line_with_user_names(studio):
+    s, job = studio.json("POST", "/api/jobs", job_body(size=32))
+    failed = studio.wait_job(job["id"])
+    assert failed["status"] == "failed"
+    msg = failed["message"]
+    assert msg.startswith("Tübingen (photo): at --size 32 the content image is 32 x 24 px"), msg
+    assert str(studio.settings.data_dir) not in msg and "\n" not in msg
+
+
+def test_job_files_only_by_generated_name(studio):
+    s, job = studio.json("POST", "/api/jobs", job_body(iters=1))
+    studio.wait_job(job["id"])
+    for name in ("job.json", "..%2fjob.json", "../job.json", "result.png%2f..", "RESULT.PNG"):
+        s, _, _ = studio.request("GET", f"/api/jobs/{job['id']}/files/{name}")
+        assert s == 404, name
+
+
+def test_cross_site_requests_are_refused(studio):
+    body = json.dumps(job_body()).encode()
+    ct = {"Content-Type": "application/json"}
+    s, resp = studio.json("POST", "/api/jobs", body, headers=ct, token=False)
+    assert s == 403 and "X-Stylegram-Token" in resp["error"]
+    s, _ = studio.json("POST", "/api/jobs", body, headers={**ct, "X-Stylegram-Token": "guess"}, token=False)
+    assert s == 403
+    s, _ = studio.json("POST", "/api/jobs", body, headers={**ct, "Origin": "http://evil.example"})
+    assert s == 403
+    s, _ = studio.json("POST", "/api/jobs", body, headers={**ct, "Origin": "null"})
+    assert s == 403
+    s, _ = studio.json("POST", "/api/jobs", body, headers={**ct, "Sec-Fetch-Site": "cross-site"})
+    assert s == 403
+    s, _ = studio.json("DELETE", "/api/jobs/0123456789abcdef", token=False)
+    assert s == 403
+    # a classic form post (no custom header possible) is refused
+    s, _ = studio.json("POST", "/api/uploads", b"a=b", headers={"Content-Type": "application/x-www-form-urlencoded",
+                                                                "Origin": "http://evil.example"}, token=False)
+    assert s == 403
+    # DNS rebinding: another host name is refused even for reads
+    s, _, _ = studio.request("GET", "/api/jobs", headers={"Host": "evil.example:80"})
+    assert s == 421
+    # no CORS: a preflight gets no permission
+    s, headers, _ = studio.request("OPTIONS", "/api/jobs", headers={"Origin": "http://evil.example",
+                                                                    "Access-Control-Request-Method": "POST"}, token=False)
+    assert "access-control-allow-origin" not in headers and s >= 400
+    # same origin with the token works
+    s, job = studio.json("POST", "/api/jobs", body, headers={**ct, "Origin": studio.url, "Sec-Fetch-Site": "same-origin"})
+    assert s == 201
+    studio.wait_job(job["id"])
+
+
+def test_cancel_delete_and_queue_limit(studio):
+    s, long_job = studio.json("POST", "/api/jobs", job_body(iters=3000))
+    s, waiting = studio.json("POST", "/api/jobs", job_body(iters=2))
+    assert studio.json("GET", f"/api/jobs/{waiting['id']}")[1]["position"] == 1
+    s, c = studio.json("POST", f"/api/jobs/{waiting['id']}/cancel")
+    assert c["status"] == "cancelled" and c["position"] is None
+    studio.wait_job(long_job["id"], ("running",), 60)
+    deadline = time.monotonic() + 60
+    while studio.json("GET", f"/api/jobs/{long_job['id']}")[1]["iter"] < 2 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    studio.json("POST", f"/api/jobs/{long_job['id']}/cancel")
+    stopped = studio.wait_job(long_job["id"], timeout=60)
+    assert stopped["status"] == "cancelled" and 2 <= stopped["iter"] < 3000 and "result" in stopped["files"]
+    folder = studio.app.state.queue.root / long_job["id"]
+    assert (folder / "result.png").exists()
+    s, _ = studio.json("DELETE", f"/api/jobs/{long_job['id']}")
+    assert s == 200 and not folder.exists()
+    assert studio.json("GET", f"/api/jobs/{long_job['id']}")[0] == 404
+
+
+def test_bad_files_get_one_line_messages(studio, shared):
+    marker = Path("/tmp/stylegram_pickle_executed")
+    marker.unlink(missing_ok=True)
+    accepted = []
+    for f in sorted((shared / "data" / "bad").iterdir()):
+        data = f.read_bytes()
+        if len(data) > studio.settings.max_upload_bytes:
+            continue
+        s, body = studio.upload(data, f.name)
+        assert s in (200, 400), (f.name, s, body)
+        if s == 400:
+            assert body["error"].startswith(f.name + ":") and "\n" not in body["error"], body
+            assert "Traceback" not in body["error"] and str(studio.settings.data_dir) not in body["error"]
+        else:  # accepted: it must also give a correct result as a content image
+            accepted.append((f.name, body))
+    assert not marker.exists()
+    assert len(accepted) >= 4
+    jobs = [studio.json("POST", "/api/jobs", job_body(content=meta["source"], iters=1))[1] for _, meta in accepted]
+    for (name, meta), job in zip(accepted, jobs):
+        done = studio.wait_job(job["id"], timeout=60)
+        assert done["status"] == "done", (name, done["message"])
+        s, _, data = studio.request("GET", f"/api/jobs/{job['id']}/files/result.png")
+        im = Image.open(io.BytesIO(data))
+        assert max(im.size) == 64 and im.mode == "RGB"
+        # orientation and aspect ratio follow the upload (EXIF applied)
+        assert (im.size[0] >= im.size[1]) == (meta["width"] >= meta["height"]), name
+
+
+def test_finished_jobs_survive_a_restart(tmp_path):
+    with StudioServer(tmp_path) as srv:
+        s, job = srv.json("POST", "/api/jobs", job_body(iters=2, preserve_color=True))
+        done = srv.wait_job(job["id"])
+    with StudioServer(tmp_path) as srv:
+        again = srv.json("GET", f"/api/jobs/{job['id']}")[1]
+        assert again["status"] == "done" and again["files"] == done["files"]
+        s, _, data = srv.request("GET", f"/api/jobs/{job['id']}/files/result.png")
+        assert s == 200
+    # preserve_color kept the content's chroma: result Cb/Cr equal the content's, resized
+    res = Image.open(io.BytesIO(data)).convert("YCbCr")
+    content = Image.open(EXAMPLES / "tubingen.jpg").convert("RGB").resize(res.size, Image.BICUBIC).convert("YCbCr")
+    for k in (1, 2):
+        a = np.asarray(res.split()[k], dtype=float)
+        b = np.asarray(content.split()[k], dtype=float)
+        assert np.abs(a - b).mean() < 3.0
+
+
+def test_host_other_than_loopback_warns(tmp_path, monkeypatch):
+    from click.testing import CliRunner
+
+    from stylegram.web import command
+    from stylegram.web.command import is_loopback, serve_cmd
+    assert is_loopback("127.0.0.1") and is_loopback("::1") and is_loopback("localhost")
+    assert not is_loopback("0.0.0.0") and not is_loopback("192.168.1.2")
+    ran = []
+    monkeypatch.setattr(command, "run_server", lambda app, host, port: ran.append((host, port)))
+    r = CliRunner().invoke(serve_cmd, ["--data-dir", str(tmp_path), "--port", "9999"])
+    assert r.exit_code == 0 and ran[-1] == ("127.0.0.1", 9999) and "warning" not in r.output
+    r = CliRunner().invoke(serve_cmd, ["--data-dir", str(tmp_path), "--host", "0.0.0.0"])
+    assert r.exit_code == 0 and ran[-1] == ("0.0.0.0", 8765)
+    assert "warning: serving on 0.0.0.0" in r.output
+
+
+def test_any_interface_still_refuses_cross_site(tmp_path):
+    """With --host 0.0.0.0 the Host names are unknown, but Origin must still match the Host."""
+    with StudioServer(tmp_path, host="0.0.0.0") as srv:
+        body, ct = json.dumps(job_body(iters=1)).encode(), {"Content-Type": "application/json"}
+        s, _ = srv.json("POST", "/api/jobs", body, headers={**ct, "Origin": "http://evil.example"})
+        assert s == 403
+        s, _ = srv.json("POST", "/api/jobs", body, headers={**ct, "Host": "evil.example", "Origin": srv.url})
+        assert s == 403
+        s, job = srv.json("POST", "/api/jobs", body, headers={**ct, "Origin": srv.url})
+        assert s == 201
+        srv.wait_job(job["id"])
+
+
+def test_display_names_and_job_options_by_hand():
+    from stylegram.errors import ConfigError
+    from stylegram.transfer import TransferConfig
+    from stylegram.web.options import Limits, parse_job_request
+    from stylegram.web.uploads import display_name
+    assert display_name("../../etc/passwd") == "passwd"
+    assert display_name("C:\\Users\\me\\cat.png") == "cat.png"
+    assert display_name("a\x00b\x1b[31mc\n.png") == "ab[31mc.png"
+    assert display_name("") == "upload" and display_name(None) == "upload"
+    assert len(display_name("x" * 500)) == 80
+    form, opts = parse_job_request(job_body(style_strength=2.5, preset="draft", size=100, iters=7), Limits())
+    assert opts["beta"] == TransferConfig.beta * 2.5 and opts["optimizer"] == "adam"
+    assert (opts["size"], opts["iters"], opts["net"], opts["seed"]) == (100, 7, "random", 0)
+    assert form["preset"] == "draft" and form["preserve_color"] is False
+    # every produced option is a TransferConfig field
+    TransferConfig(**opts).validated()
+    for bad in ({"size": True}, {"iters": 1.5}, {"seed": -1}, {"size": 31}, {"size": 2049}):
+        with pytest.raises(ConfigError):
+            parse_job_request(job_body(**bad), Limits())
+
+
+def test_event_stream_reports_queue_progress_and_result(studio):
+    import http.client
+    conn = http.client.HTTPConnection("127.0.0.1", studio.port, timeout=60)
+    conn.request("GET", "/api/events")
+    resp = conn.getresponse()
+    assert resp.status == 200 and resp.getheader("content-type").startswith("text/event-stream")
+    assert resp.readline() == b"event: snapshot\n"
+    s, job = studio.json("POST", "/api/jobs", job_body(iters=6))
+    events, deadline = [], time.monotonic() + 60
+    try:
+        while time.monotonic() < deadline:
+            line = resp.readline()
+            if line.startswith(b"data: "):
+                ev = json.loads(line[6:])
+                if "type" not in ev:  # a snapshot
+                    continue
+                if ev.get("id") == job["id"] or ev.get("job", {}).get("id") == job["id"]:
+                    events.append(ev)
+                if ev["type"] == "job" and ev["job"]["id"] == job["id"] and ev["job"]["status"] == "done":
+                    break
+    finally:
+        conn.close()
+    kinds = [e["type"] if e["type"] == "progress" else e["job"]["status"] for e in events]
+    assert kinds[0] in ("queued", "running") and kinds[-1] == "done"
+    iters = [e["iter"] for e in events if e["type"] == "progress"]
+    assert iters == list(range(1, 7))
+    previews = [e["preview"] for e in events if e["type"] == "progress"]
+    assert previews == sorted(previews) and previews[-1] >= 2
+    assert events[-1]["job"]["files"]["result"] == "result.png" and "history" not in events[-1]["job"]
+
+
+def test_engine_presets_and_colour_option_are_used_when_the_engine_has_them(monkeypatch):
+    """When TransferConfig grows `preset` / `preserve_color` fields, the studio passes them on."""
+    import dataclasses
+    import importlib
+
+    from stylegram.web.options import Limits, engine_preserves_color, form_schema, parse_job_request
+    module = importlib.import_module("stylegram.transfer")  # the package attribute is the function
+    base = module.TransferConfig
+    grown = dataclasses.make_dataclass("Grown", [
+        ("preset", str, dataclasses.field(default="balanced", metadata={"choices": ("subtle", "balanced", "strong")})),
+        ("preserve_color", str, dataclasses.field(default="none", metadata={"choices": ("none", "luminance")}))],
+        bases=(base,), frozen=True)
+    monkeypatch.setattr(module, "TransferConfig", grown)
+    assert list(form_schema(Limits())["presets"]) == ["subtle", "balanced", "strong"]
+    assert form_schema(Limits())["preset"] == "balanced" and engine_preserves_color()
+    form, opts = parse_job_request(job_body(preset="strong", preserve_color=True), Limits())
+    assert opts["preset"] == "strong" and opts["preserve_color"] == "luminance"
+    with pytest.raises(Exception, match="preset"):
+        parse_job_request(job_body(preset="draft"), Limits())
