@@ -133,13 +133,13 @@ def cmd_memory(a) -> None:
     out = Path(a.out) / f"memory_{a.size}.png"
     code = ("import sys, json, time; from stylegram import transfer; t = time.perf_counter(); "
             f"r = transfer({str(IMAGES / 'tubingen.jpg')!r}, {str(IMAGES / 'starry_night.jpg')!r}, size={a.size}, "
-            f"iters={a.iters}, device='cpu'); r.save({str(out)!r}); "
+            f"iters={a.iters}, pyramid_start={a.pyramid_start}, device='cpu'); r.save({str(out)!r}); "
             "print(json.dumps({'seconds': round(time.perf_counter() - t, 1), 'evals': r.evals, "
             "'tiles': r.state['tiles'], 'levels': r.state['levels'], 'lbfgs_pairs_kept': len(r.state['optimizer']['s'])}))")
     env = {**os.environ, "PYTHONPATH": str(REPO / "src")}
     r = subprocess.run([PY, "-c", code], capture_output=True, text=True, env=env)
     peak_kib = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-    emit({"size": a.size, "iters_first_level": a.iters, "rc": r.returncode, "peak_rss_gib": round(peak_kib / 2**20, 3),
+    emit({"size": a.size, "iters_first_level": a.iters, "pyramid_start": a.pyramid_start, "rc": r.returncode, "peak_rss_gib": round(peak_kib / 2**20, 3),
           "run": json.loads(r.stdout.splitlines()[-1]) if r.returncode == 0 else r.stderr[-2000:], "machine": machine()})
 
 
@@ -161,6 +161,7 @@ def main() -> None:
     p = sub.add_parser("memory")
     p.add_argument("--size", type=int, default=2048)
     p.add_argument("--iters", type=int, default=2)
+    p.add_argument("--pyramid-start", type=int, default=128, help="0: only the --size level (cheapest way to its peak)")
     p.set_defaults(f=cmd_memory)
     a = ap.parse_args()
     Path(a.out).mkdir(parents=True, exist_ok=True)
