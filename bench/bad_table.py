@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -20,6 +21,8 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 BAD = REPO.parent / "shared" / "data" / "bad"
 IMG = REPO / "examples" / "starry_night.jpg"
+AUDIO = REPO.parent / "shared" / "data" / "audio" / "rain_texture.wav"
+VIDEO = REPO / "tests" / "data" / "tiny.mp4"  # written by the media tests' helper if missing
 FAST = ["--size", "64", "--iters", "2", "--net", "random-tiny", "-q", "--device", "cpu"]
 
 
@@ -30,7 +33,34 @@ def _entries(tmp: Path) -> dict[str, Callable[[Path], list[str]]]:
         "transfer (style)": lambda f: ["transfer", str(IMG), str(f), "-o", str(tmp / "o.png"), *FAST],
         "transfer --weights": lambda f: ["transfer", str(IMG), str(IMG), "-o", str(tmp / "o.png"), "--size", "64",
                                          "--iters", "1", "--net", "vgg16", "--weights", str(f), "-q", "--device", "cpu"],
+        "explore units (folder)": lambda f: ["explore", "units", "--images", str(_alone(f, tmp)), "-o", str(tmp / "units"),
+                                             "--net", "random-tiny", "--layers", "relu1_1,relu2_1", "--size", "64", "-q"],
+        "explore activations": lambda f: ["explore", "activations", str(f), "--layer", "relu1_1", "-o",
+                                          str(tmp / "a.png"), "--net", "random-tiny", "--size", "64"],
+        "explore gram": lambda f: ["explore", "gram", str(f), "-o", str(tmp / "gram"), "--net", "random-tiny",
+                                   "--size", "64"],
+        "explore reconstruct": lambda f: ["explore", "reconstruct", str(f), "-o", str(tmp / "r.png"), "--net",
+                                          "random-tiny", "--size", "64", "--iters", "1", "--blocks", "1", "-q"],
+        "texture": lambda f: ["texture", str(f), "-o", str(tmp / "t.png"), "--size", "64", "--iters", "2",
+                              "--net", "random-tiny", "-q"],
+        "audio (content)": lambda f: ["audio", str(f), str(AUDIO), "-o", str(tmp / "o.wav"), "--iters", "2", "-q"],
+        "audio-texture": lambda f: ["audio-texture", str(f), "-o", str(tmp / "o.wav"), "--seconds", "1",
+                                    "--iters", "2", "-q"],
+        "volume (content)": lambda f: ["volume", str(f), str(IMG), "-o", str(tmp / "o.npy"), "--iters", "2", "-q"],
+        "solid-texture": lambda f: ["solid-texture", str(f), "-o", str(tmp / "o.npy"), "--size", "16", "--iters", "2",
+                                    "-q"],
+        "video (style)": lambda f: ["video", str(VIDEO), str(f), "-o", str(tmp / "o.mp4"), "--iters", "1", "-q"],
     }
+
+
+def _alone(f: Path, tmp: Path) -> Path:
+    """A folder holding only ``f`` (for entry points that take a folder of images)."""
+    d = tmp / "alone"
+    d.mkdir(exist_ok=True)
+    for old in d.iterdir():
+        old.unlink()
+    (d / f.name).symlink_to(f)
+    return d
 
 
 def studio_rows(files: list[Path], tmp: Path) -> list[tuple[str, str, str]]:
@@ -124,7 +154,7 @@ def main() -> None:
                 continue
             for f in files:
                 for p in tmp.iterdir():
-                    p.unlink() if p.is_file() else None
+                    shutil.rmtree(p) if p.is_dir() else p.unlink()
                 proc = subprocess.run([sys.executable, "-m", "stylegram", *build(f)], capture_output=True, text=True,
                                       timeout=600, env={**os.environ, "PYTHONWARNINGS": "ignore"})
                 rows.append((f.name, name, classify(proc, list(tmp.iterdir()))))

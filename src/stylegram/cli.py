@@ -227,6 +227,15 @@ def nets_cmd() -> None:
 
 from .web.command import serve_cmd  # noqa: E402  (imports click only; the web stack loads on use)
 cli.add_command(serve_cmd)
+from .explore.cli import explore  # noqa: E402  (imports click only; torch work happens on use)
+cli.add_command(explore)
+from . import media_cli  # noqa: E402  (imports only click at load; the media code loads per command)
+cli.add_command(media_cli.audio_cmd)
+cli.add_command(media_cli.audio_texture_cmd)
+cli.add_command(media_cli.signal_texture_cmd)
+cli.add_command(media_cli.volume_cmd)
+cli.add_command(media_cli.solid_texture_cmd)
+cli.add_command(media_cli.video_cmd)
 
 
 def main(argv: list[str] | None = None) -> None:

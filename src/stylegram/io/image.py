@@ -212,6 +212,10 @@ def write_atomic(path: str | os.PathLike, write: Callable[[Path], None]) -> None
         write(tmp_p)
         with open(tmp_p, "rb+") as f:
             os.fsync(f.fileno())
+        # mkstemp creates 0600; give the file the permissions a plain open() would have.
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp_p, 0o666 & ~umask)
         os.replace(tmp_p, path)
     except BaseException:
         tmp_p.unlink(missing_ok=True)

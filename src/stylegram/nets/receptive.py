@@ -53,3 +53,121 @@ def receptive_fields(layers: Sequence[tuple[str, nn.Module]], in_channels: int =
             ch = m.out_channels
         out[name] = LayerInfo(name=name, channels=ch, jump=jump, rf_size=rf, rf_start=start)
     return out
+
+
+_MAX_TO_AVG = {nn.MaxPool1d: nn.AvgPool1d, nn.MaxPool2d: nn.AvgPool2d, nn.MaxPool3d: nn.AvgPool3d,
+               nn.AdaptiveMaxPool1d: nn.AdaptiveAvgPool1d, nn.AdaptiveMaxPool2d: nn.AdaptiveAvgPool2d,
+               nn.AdaptiveMaxPool3d: nn.AdaptiveAvgPool3d}
+
+
+def _linearized(net: nn.Module) -> nn.Module:
+    """A float64 copy of ``net`` in which every path from input to output carries a positive weight.
+
+    Convolutions get constant weights 1/fan_in and zero bias, batch norms become identities and max
+    poolings become average poolings of the same geometry: on a positive input every activation is
+    then positive, every ReLU passes its gradient, and a unit's input gradient is non-zero exactly on
+    its receptive field. (With the real weights, ReLUs and max pooling zero parts of the field.)
+    """
+    import copy
+
+    import torch
+
+    probe = copy.deepcopy(net).to(torch.float64)
+    if hasattr(probe, "preprocess"):
+        probe.preprocess = nn.Identity()
+    for parent in list(probe.modules()):
+        for key, m in list(parent._modules.items()):
+            if m is None:
+                continue
+            t = type(m)
+            if t in (nn.MaxPool1d, nn.MaxPool2d, nn.MaxPool3d):
+                if _first(m.dilation) != 1:
+                    raise ValueError("the gradient probe cannot linearize a dilated max pooling")
+                stride = m.stride if m.stride is not None else m.kernel_size
+                setattr(parent, key, _MAX_TO_AVG[t](m.kernel_size, stride, m.padding, ceil_mode=m.ceil_mode,
+                                                    count_include_pad=True))
+            elif t in _MAX_TO_AVG:
+                setattr(parent, key, _MAX_TO_AVG[t](m.output_size))
+    with torch.no_grad():
+        for m in probe.modules():
+            if isinstance(m, (nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.Linear)):
+                m.weight.fill_(1.0 / m.weight[0].numel())
+                if m.bias is not None:
+                    m.bias.zero_()
+            elif isinstance(m, nn.modules.batchnorm._BatchNorm):
+                if m.running_mean is not None:
+                    m.running_mean.zero_()
+                    m.running_var.fill_(1.0 - m.eps)
+                if m.affine:
+                    m.weight.fill_(1.0)
+                    m.bias.zero_()
+    return probe.eval().requires_grad_(False)
+
+
+def gradient_probe(net: nn.Module, layer: str, shape: Sequence[int], unit: Sequence[int] | None = None,
+                   *, in_channels: int = 3, linearize: bool = True) -> list[tuple[int, int]]:
+    """The input region that unit ``unit`` of ``layer`` depends on, found by backpropagation.
+
+    ``net`` is called as ``net(x, [layer])`` and returns {layer: (1, C, *spatial)} (a FeatureNet or
+    a HookedNet); ``shape`` is the input's spatial shape, ``unit`` the unit's spatial index (default:
+    the centre of the layer's map). Returns one half-open ``(start, stop)`` per spatial axis: the
+    bounding box of the input pixels with non-zero gradient, clipped to the input. With
+    ``linearize`` (default) the probe runs on a linearized copy (see ``_linearized``) and so measures
+    the full receptive field; without it, the real net's active part of it.
+    """
+    probe = _linearized(net) if linearize else net
+    return _probe_boxes(probe, layer, shape, [unit], in_channels, linearize)[0]
+
+
+def _probe_boxes(probe: nn.Module, layer: str, shape: Sequence[int], units: list, in_channels: int,
+                 float64: bool = True) -> list[list[tuple[int, int]]]:
+    import torch
+
+    # float64: the gradient at the far corners of a deep field is a product of many small weights.
+    dtype = torch.float64 if float64 else torch.float32
+    x = torch.ones((1, in_channels, *shape), dtype=dtype, requires_grad=True)
+    boxes = []
+    with torch.enable_grad():
+        out = probe(x, [layer])[layer]
+        for i, unit in enumerate(units):
+            if unit is None:
+                unit = [s // 2 for s in out.shape[2:]]
+            (g,) = torch.autograd.grad(out[(0, slice(None), *unit)].sum(), x, retain_graph=i + 1 < len(units))
+            mask = g.abs().sum(dim=(0, 1)) > 0
+            box = []
+            for axis in range(mask.dim()):
+                other = tuple(a for a in range(mask.dim()) if a != axis)
+                hit = mask.any(dim=other) if other else mask
+                idx = torch.nonzero(hit).flatten()
+                if idx.numel() == 0:
+                    raise ValueError(f"unit {tuple(unit)} of layer {layer!r} has zero gradient everywhere")
+                box.append((int(idx[0]), int(idx[-1]) + 1))
+            boxes.append(box)
+    return boxes
+
+
+def probe_layer_info(net: nn.Module, layer: str, size: int = 224, *, in_channels: int = 3,
+                     dims: int = 2) -> LayerInfo:
+    """LayerInfo of ``layer`` measured by two gradient probes, for nets whose geometry cannot be read
+    from a chain of modules (branches, functional pooling, hooks on any model).
+
+    Probes two neighbouring units near the middle of a ``size``-px input; raises ValueError if the
+    field does not fit inside the input (give a larger ``size``).
+    """
+    import torch
+
+    probe = _linearized(net)
+    with torch.no_grad():
+        out = probe(torch.ones((1, in_channels) + (size,) * dims, dtype=torch.float64), [layer])[layer]
+    n = out.shape[2]
+    if n < 2:
+        raise ValueError(f"layer {layer!r} has a {n}-unit map at {size} px; probe with a larger size")
+    u = max(0, n // 2 - 1)
+    a, b = (bx[0] for bx in _probe_boxes(probe, layer, (size,) * dims, [[u] * dims, [u + 1] * dims], in_channels))
+    if a[0] == 0 or b[1] == size:
+        raise ValueError(f"the receptive field of layer {layer!r} reaches the border of a {size}-px probe; "
+                         "probe with a larger size")
+    jump = b[0] - a[0]
+    rf = a[1] - a[0]
+    centre = a[0] + (rf - 1) / 2
+    return LayerInfo(name=layer, channels=int(out.shape[1]), jump=jump, rf_size=rf, rf_start=centre - u * jump)

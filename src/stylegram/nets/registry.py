@@ -11,7 +11,7 @@ import torch
 from ..errors import ConfigError, WeightsError, choices_error
 from . import vgg
 from .features import FeatureNet, InputConvention
-from .random import random_vgg
+from .random import inflate, random_bank, random_vgg
 from .weights import HED_VGG16, TV_VGG16, TV_VGG19, WeightSpec, download_torchvision, load_hed, read_state_file, to_conv_state
 
 
@@ -86,6 +86,17 @@ def _build_random(*, pooling: str = "max", upto: str | None = None, seed: int = 
     return random_vgg(arch, seed=seed, pooling=pooling, width=width, upto=upto)
 
 
+def _bank_builder(dims: int) -> Callable[..., FeatureNet]:
+    def build(*, seed: int = 0, in_channels: int = 3, widths: tuple[int, ...] | None = None,
+              filters: int | None = None, **_: object) -> FeatureNet:
+        return random_bank(dims, in_channels=in_channels, widths=widths, filters=filters, seed=seed)
+    return build
+
+
+def _build_hed_3d(**kwargs: object) -> FeatureNet:
+    return inflate(_build_hed(**kwargs))
+
+
 def default_registry() -> NetRegistry:
     """A fresh registry holding stylegram's built-in nets."""
     r = NetRegistry()
@@ -100,6 +111,11 @@ def default_registry() -> NetRegistry:
                        _build_random, layers=v16))
     r.register(NetSpec("random-tiny", "random VGG16 at 1/8 width: instant, for tests and trying options",
                        lambda **kw: _build_random(**{**kw, "width": 0.125}), layers=v16))
+    for d, what in ((1, "sound (frequency bins as channels), signals"), (2, "image textures"), (3, "volumes")):
+        r.register(NetSpec(f"bank{d}d", f"{d}D seeded random conv bank, one layer, several kernel widths ({what})",
+                           _bank_builder(d), dims=d, layers=("conv", "relu")))
+    r.register(NetSpec("vgg16-hed-3d", "EXPERIMENTAL: vgg16-hed inflated to 3D (kernels repeated along depth / 3)",
+                       _build_hed_3d, dims=3, layers=v16))
     return r
 
 

@@ -1,0 +1,66 @@
+"""The channel maps of one image at one layer, as a grid of small heatmaps."""
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import numpy as np
+import torch
+
+from ..errors import ConfigError, choices_error
+
+NORMS = ("channel", "layer")
+
+
+def activation_maps(image: torch.Tensor, net, layer: str) -> torch.Tensor:
+    """Activations of ``layer`` for ``image`` (1, 3, H, W) in 0..1 -> (C, h, w) float32 on the CPU."""
+    if hasattr(net, "check_layers"):
+        net.check_layers([layer])
+    with torch.inference_mode():
+        return net(image, [layer])[layer][0].float().cpu()
+
+
+def colorize(x: np.ndarray, cmap: str = "viridis") -> np.ndarray:
+    """Values in 0..1, any shape -> uint8 (..., 3) through a matplotlib colormap."""
+    import matplotlib
+    lut = (matplotlib.colormaps[cmap](np.linspace(0, 1, 256))[:, :3] * 255).astype(np.uint8)
+    return lut[np.clip(np.nan_to_num(x) * 255, 0, 255).astype(np.int64)]
+
+
+def activation_grid(maps: torch.Tensor, *, channels: Sequence[int] | None = None, cols: int | None = None,
+                    norm: str = "channel", tile: int | None = None, gap: int = 2, cmap: str = "viridis",
+                    clip: float = 99.5) -> np.ndarray:
+    """Tile channel maps (C, h, w) into one uint8 (H, W, 3) image, channel 0 top left, row by row.
+
+    ``norm='channel'`` scales each map to its own 0..``clip`` percentile (shows every channel's
+    pattern); ``'layer'`` uses one scale for all (shows which channels are strong). ``tile`` enlarges each
+    map (nearest neighbours) to that many px; ``channels`` picks a subset in the given order.
+    """
+    if norm not in NORMS:
+        raise choices_error("normalization", norm, NORMS)
+    if maps.dim() != 3:
+        raise ConfigError(f"activation maps must be (C, h, w), got shape {tuple(maps.shape)}")
+    if channels is not None:
+        bad = [c for c in channels if not 0 <= c < maps.shape[0]]
+        if bad:
+            raise ConfigError(f"channel {bad[0]} does not exist; this layer has channels 0..{maps.shape[0] - 1}")
+        maps = maps[list(channels)]
+    c, h, w = maps.shape
+    m = maps.clamp_min(0) if float(maps.min()) >= 0 else maps - maps.amin(dim=(1, 2), keepdim=True)
+    # scale to a high percentile rather than the maximum: one hot pixel would darken a whole map
+    flat = m.flatten(1) if norm == "channel" else m.flatten()[None]
+    i = max(0, math.ceil(clip / 100 * flat.shape[1]) - 1)
+    top = flat.sort(dim=1).values[:, i].view(-1, 1, 1).expand(c, 1, 1)
+    m = (m / top.clamp_min(1e-12)).numpy()
+    if tile and tile != h:
+        s = max(1, round(tile / max(h, w)))
+        m = m.repeat(s, axis=1).repeat(s, axis=2)
+        h, w = m.shape[1:]
+    cols = cols or math.ceil(math.sqrt(c))
+    rows = math.ceil(c / cols)
+    out = np.full((rows * (h + gap) - gap, cols * (w + gap) - gap, 3), 255, np.uint8)
+    rgb = colorize(m, cmap)
+    for i in range(c):
+        r, q = divmod(i, cols)
+        out[r * (h + gap): r * (h + gap) + h, q * (w + gap): q * (w + gap) + w] = rgb[i]
+    return out

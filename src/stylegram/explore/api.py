@@ -1,0 +1,102 @@
+"""The explorer's high-level API: one call per question a user asks of a net."""
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Sequence
+
+import torch
+
+from ..errors import ConfigError
+from ..types import Iterate
+from .render import write_report
+from .scan import UnitScan, scan_units
+
+DEFAULT_LAYERS = ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")
+
+
+def resolve_net(net, layers: Sequence[str], *, pooling: str = "max", weights: str | None = None, seed: int = 0):
+    """A FeatureNet from a registry name (truncated after the deepest of ``layers``), or ``net``
+    itself (a FeatureNet / HookedNet) after checking ``layers``."""
+    if isinstance(net, str):
+        from ..nets import build_net
+        return build_net(net, layers=list(layers), pooling=pooling, weights=weights, seed=seed)
+    if not hasattr(net, "info"):
+        raise ConfigError(f"net of type {type(net).__name__}: give a net name, a FeatureNet, or wrap a model "
+                          "with stylegram.explore.HookedNet(model, layers)")
+    if hasattr(net, "check_layers"):
+        net.check_layers(layers)
+    return net
+
+
+def explore_units(images: str | os.PathLike | Sequence[str], out_dir: str | os.PathLike | None = None, *,
+                  net="vgg16-hed", layers: Sequence[str] = DEFAULT_LAYERS, size: int = 224, batch_size: int = 16,
+                  k: int = 9, per_image: int = 1, min_inside: float = 0.5, precision: str = "auto", rule: str = "selective",
+                  n_units: int = 9, seed: int = 0, indices: dict[str, Sequence[int]] | None = None,
+                  patch_px: int = 64, all_units: bool = True, cache: str | os.PathLike | None = None,
+                  threads: int | None = None, root: str | os.PathLike | None = None,
+                  callback: Callable[[Iterate], "bool | None"] | None = None,
+                  progress: Callable[[str, int, int], None] | None = None) -> tuple[UnitScan, dict | None]:
+    """Scan ``images`` (a folder, searched recursively, or a list of paths) with ``net`` (a name, a
+    FeatureNet or a HookedNet) and, if ``out_dir`` is given, write the sheets and HTML report there.
+
+    Each image is seen as a centre ``size`` x ``size`` square. See ``scan_units`` for the scan's
+    options and ``write_report`` for the rendering ones. Returns (scan, report summary or None).
+    """
+    if threads:
+        torch.set_num_threads(int(threads))
+    fnet = resolve_net(net, layers, seed=seed)
+    scan = scan_units(fnet, images, layers, size=size, batch_size=batch_size, k=k, per_image=per_image, min_inside=min_inside,
+                      precision=precision, cache=cache, callback=callback, root=root)
+    summary = None
+    if out_dir is not None:
+        summary = write_report(scan, out_dir, rule=rule, n_units=n_units, seed=seed, indices=indices,
+                               patch_px=patch_px, all_units=all_units, progress=progress)
+    return scan, summary
+
+
+def _load(src, size: int | None, name: str, device: str | torch.device = "cpu") -> torch.Tensor:
+    from ..io.image import load_image
+    return load_image(src, size, name=name).to(device)
+
+
+def explore_activations(image, layer: str, *, net="vgg16-hed", size: int = 256, channels: Sequence[int] | None = None,
+                        cols: int | None = None, norm: str = "channel", tile: int | None = 48):
+    """Channel maps of one ``image`` (path, PIL image or tensor; longest side ``size``) at ``layer``.
+    Returns (maps (C, h, w) float32, grid uint8 (H, W, 3))."""
+    from .activations import activation_grid, activation_maps
+    fnet = resolve_net(net, [layer])
+    maps = activation_maps(_load(image, size, "image"), fnet, layer)
+    return maps, activation_grid(maps, channels=channels, cols=cols, norm=norm, tile=tile)
+
+
+def explore_gram(style, *, net="vgg16-hed", layers: Sequence[str] = DEFAULT_LAYERS, size: int = 256,
+                 generated=None, scan: "UnitScan | str | os.PathLike | None" = None, n_pairs: int = 6,
+                 patch_px: int = 40):
+    """The Gram view of a style image (see ``gram.gram_view``) and its figures. ``scan``: a UnitScan
+    (or its cache file) of the same net whose top patches illustrate each channel of a pair.
+    Returns ({layer: LayerGram}, {figure name: PIL image})."""
+    from .gram import gram_figures, gram_view
+    fnet = resolve_net(net, layers)
+    s = _load(style, size, "style")
+    g = _load(generated, size, "generated") if generated is not None else None
+    if isinstance(scan, (str, os.PathLike)):
+        scan = UnitScan.load(scan)
+    if scan is not None and scan.net_name != getattr(fnet, "name", scan.net_name):
+        raise ConfigError(f"the scan was made with net {scan.net_name!r}, not {fnet.name!r}; use --net {scan.net_name}")
+    views = gram_view(s, fnet, list(layers), generated=g, n_pairs=n_pairs)
+    return views, gram_figures(views, s, scan=scan, patch_px=patch_px)
+
+
+def explore_reconstruct(image, *, net="vgg16-hed", size: int = 128, kind: str = "relu", blocks: int = 5,
+                        iters: int = 200, optimizer: str = "lbfgs", seed: int = 0, tile: int = 200,
+                        callback: Callable[[str, Iterate], "bool | None"] | None = None):
+    """Gatys et al.'s Figure 1 for ``image`` (longest side ``size``): content reconstructions from
+    kind1_1 ... and style reconstructions from {kind1_1}, {kind1_1, kind2_1}, ...
+    Returns ({'content': [...], 'style': [...]} of Reconstruction, figure PIL image)."""
+    from .reconstruct import figure_layers, reconstruction_figure, reconstructions
+    content, _ = figure_layers(kind, blocks)
+    fnet = resolve_net(net, content)
+    x = _load(image, size, "image")
+    rows = reconstructions(x, fnet, kind=kind, blocks=blocks, iters=iters, optimizer=optimizer, seed=seed,
+                           callback=callback)
+    return rows, reconstruction_figure(x, rows, tile=tile)

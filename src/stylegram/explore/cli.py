@@ -1,0 +1,201 @@
+"""`stylegram explore ...`: argument parsing -> explore API -> files. No maths here."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from ..errors import ConfigError
+
+_LAYERS = "relu1_1,relu2_1,relu3_1,relu4_1,relu5_1"
+
+
+def _split(s: str) -> list[str]:
+    return [p.strip() for p in s.split(",") if p.strip()]
+
+
+def _indices(s: str | None) -> list[int] | None:
+    if not s:
+        return None
+    try:
+        return [int(v) for v in _split(s)]
+    except ValueError:
+        raise ConfigError(f"--units {s!r}: give unit indices separated by commas, e.g. 0,5,17") from None
+
+
+def _out_dir(path: str) -> Path:
+    p = Path(path)
+    if p.exists() and not p.is_dir():
+        raise ConfigError(f"{path}: exists and is not a folder; give a folder for the output")
+    if not p.parent.is_dir():
+        raise ConfigError(f"{path}: folder {p.parent} does not exist; create it first")
+    p.mkdir(exist_ok=True)
+    return p
+
+
+class _Bar:
+    """A rich progress bar for stages with a known total."""
+
+    def __init__(self, quiet: bool):
+        self.quiet = quiet
+        self.progress = None
+        self.tasks: dict[str, int] = {}
+
+    def __enter__(self):
+        if not self.quiet:
+            from rich.console import Console
+            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+            self.progress = Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
+                                     TextColumn("{task.fields[note]}"), TimeElapsedColumn(), TextColumn("eta"),
+                                     TimeRemainingColumn(), console=Console(stderr=True))
+            self.progress.__enter__()
+        return self
+
+    def __call__(self, stage: str, done: int, total: int, note: str = "") -> None:
+        if self.progress is None:
+            return
+        if stage not in self.tasks:
+            self.tasks[stage] = self.progress.add_task(stage, total=total, note=note)
+        self.progress.update(self.tasks[stage], completed=done, total=total, note=note)
+
+    def __exit__(self, *exc):
+        if self.progress is not None:
+            self.progress.__exit__(*exc)
+
+
+_net_option = click.option("--net", default="vgg16-hed", show_default=True, help="feature net (see `stylegram nets`)")
+_quiet_option = click.option("-q", "--quiet", is_flag=True, help="no progress bar")
+
+
+@click.group("explore")
+def explore() -> None:
+    """See what the units and layers of a ConvNet respond to."""
+
+
+@explore.command("units")
+@_net_option
+@click.option("--layers", default=_LAYERS, show_default=True, help="layers to scan, comma-separated")
+@click.option("--images", required=True, type=click.Path(file_okay=False), help="folder of images (searched recursively)")
+@click.option("-o", "--output", required=True, type=click.Path(), help="output folder (sheets, units/, index.html, scan cache)")
+@click.option("--size", default=224, show_default=True, help="each image is seen as its centre SIZE x SIZE px square")
+@click.option("--batch-size", default=16, show_default=True, help="images per forward pass")
+@click.option("--top", "k", default=9, show_default=True, help="top activations kept per unit")
+@click.option("--per-image", default=1, show_default=True, help="at most this many of a unit's top patches from one image")
+@click.option("--min-inside", default=0.5, show_default=True,
+              help="rank only units whose field lies at least this fraction (area) inside the image")
+@click.option("--precision", type=click.Choice(["auto", "fp32", "bf16"]), default="auto", show_default=True,
+              help="bf16 autocast is about twice as fast on CPUs with bf16 units; auto uses it where native")
+@click.option("--rule", type=click.Choice(["selective", "strongest", "random"]), default="selective", show_default=True,
+              help="which units the sheets show (ignored with --units)")
+@click.option("--units", default=None, help="unit indices for the sheets, comma-separated (same for every layer)")
+@click.option("--n-units", default=9, show_default=True, help="units per sheet")
+@click.option("--seed", default=0, show_default=True, help="seed for --rule random")
+@click.option("--patch-px", default=64, show_default=True, help="side of each patch in the sheets and report")
+@click.option("--sheets-only", is_flag=True, help="HTML shows only the sheets' units, not every unit")
+@click.option("--cache", default=None, type=click.Path(dir_okay=False),
+              help="scan cache to resume from and save to [default: OUTPUT/scan.safetensors]")
+@click.option("--threads", default=None, type=int, help="CPU threads for torch")
+@_quiet_option
+def units_cmd(net: str, layers: str, images: str, output: str, size: int, batch_size: int, k: int, per_image: int, min_inside: float,
+              precision: str, rule: str, units: str | None, n_units: int, seed: int, patch_px: int,
+              sheets_only: bool, cache: str | None, threads: int | None, quiet: bool) -> None:
+    """Top image patches of every unit of LAYERS over a folder of images, as sheets and an HTML report."""
+    from .api import explore_units
+
+    out = _out_dir(output)
+    layer_list = _split(layers)
+    idx = _indices(units)
+    with _Bar(quiet) as bar:
+        def cb(ev):
+            bar("scanning", ev.iter, ev.iters, ev.note)
+        scan, summary = explore_units(images, out, net=net, layers=layer_list, size=size, batch_size=batch_size, k=k,
+                                      per_image=per_image, min_inside=min_inside, precision=precision, rule="indices" if idx else rule,
+                                      n_units=n_units, seed=seed, indices={l: idx for l in layer_list} if idx else None,
+                                      patch_px=patch_px, all_units=not sheets_only,
+                                      cache=cache or out / "scan.safetensors", threads=threads, callback=cb,
+                                      progress=lambda s, d, n: bar(s, d, n))
+    if not quiet:
+        click.echo(f"scanned {len(scan.files)} images ({len(scan.skipped)} skipped) in {scan.seconds:.1f} s; "
+                   f"wrote {summary['html']}", err=True)
+
+
+def _save_png(img, path: Path) -> None:
+    from PIL import Image
+
+    from ..io.image import save_image
+    save_image(img if isinstance(img, Image.Image) else Image.fromarray(img), path)
+
+
+@explore.command("activations")
+@click.argument("image", type=click.Path(dir_okay=False))
+@click.option("--layer", required=True, help="layer whose channel maps to show, e.g. relu2_1")
+@click.option("-o", "--output", required=True, type=click.Path(dir_okay=False), help="output image (.png, ...)")
+@_net_option
+@click.option("--size", default=256, show_default=True, help="longest side of the image, px")
+@click.option("--channels", default=None, help="channel indices to show, comma-separated (default: all)")
+@click.option("--cols", default=None, type=int, help="maps per row (default: a square grid)")
+@click.option("--norm", type=click.Choice(["channel", "layer"]), default="channel", show_default=True,
+              help="scale each map to its own maximum, or all to the layer's")
+@click.option("--tile", default=48, show_default=True, help="enlarge each map to about this many px")
+def activations_cmd(image: str, layer: str, output: str, net: str, size: int, channels: str | None, cols: int | None,
+                    norm: str, tile: int) -> None:
+    """The channel maps of one IMAGE at one layer, as a grid."""
+    from ..io.image import check_output_path
+    from .api import explore_activations
+    out = check_output_path(output, [image])
+    maps, grid = explore_activations(image, layer, net=net, size=size, channels=_indices(channels), cols=cols,
+                                     norm=norm, tile=tile)
+    _save_png(grid, out)
+    click.echo(f"wrote {out} ({maps.shape[0]} maps of {maps.shape[1]} x {maps.shape[2]})", err=True)
+
+
+@explore.command("gram")
+@click.argument("style", type=click.Path(dir_okay=False))
+@click.option("-o", "--output", required=True, type=click.Path(), help="output folder")
+@_net_option
+@click.option("--layers", default=_LAYERS, show_default=True, help="style layers, comma-separated")
+@click.option("--size", default=256, show_default=True, help="longest side of the images, px")
+@click.option("--generated", default=None, type=click.Path(dir_okay=False), help="a generated image: also show the difference")
+@click.option("--scan", default=None, type=click.Path(dir_okay=False),
+              help="scan.safetensors from `explore units` with the same net: shows each channel's top patches")
+@click.option("--pairs", default=6, show_default=True, help="most correlated channel pairs to show per layer")
+def gram_cmd(style: str, output: str, net: str, layers: str, size: int, generated: str | None, scan: str | None,
+             pairs: int) -> None:
+    """Style matrices of STYLE as heatmaps, their most correlated channel pairs and where they fire."""
+    from ..report import write_json
+    from .api import explore_gram
+    out = _out_dir(output)
+    views, figs = explore_gram(style, net=net, layers=_split(layers), size=size, generated=generated, scan=scan,
+                               n_pairs=pairs)
+    for name, fig in figs.items():
+        _save_png(fig, out / f"{name}.png")
+    write_json({l: {"pairs": v.pairs, "order": v.order.tolist(), "style_loss": v.style_loss}
+                for l, v in views.items()}, out / "gram.json")
+    click.echo(f"wrote {len(figs)} figures and gram.json to {out}", err=True)
+
+
+@explore.command("reconstruct")
+@click.argument("image", type=click.Path(dir_okay=False))
+@click.option("-o", "--output", required=True, type=click.Path(dir_okay=False), help="output figure (.png, ...)")
+@_net_option
+@click.option("--size", default=128, show_default=True, help="longest side of the reconstructions, px")
+@click.option("--iters", default=200, show_default=True, help="optimizer iterations per reconstruction")
+@click.option("--optimizer", type=click.Choice(["lbfgs", "adam", "gd"]), default="lbfgs", show_default=True)
+@click.option("--kind", type=click.Choice(["relu", "conv"]), default="relu", show_default=True,
+              help="match reluN_1 (Gatys's Caffe conv blobs are rectified in place) or the pre-ReLU convN_1")
+@click.option("--blocks", default=5, show_default=True, help="how many layers per row (1_1 .. N_1)")
+@click.option("--seed", default=0, show_default=True, help="seed of the starting noise")
+@_quiet_option
+def reconstruct_cmd(image: str, output: str, net: str, size: int, iters: int, optimizer: str, kind: str, blocks: int,
+                    seed: int, quiet: bool) -> None:
+    """Gatys et al.'s Figure 1: reconstruct IMAGE from noise by matching only the content of one
+    layer (top row) or only the style of growing sets of layers (bottom row)."""
+    from ..io.image import check_output_path
+    from .api import explore_reconstruct
+    out = check_output_path(output, [image])
+    with _Bar(quiet) as bar:
+        _, fig = explore_reconstruct(image, net=net, size=size, kind=kind, blocks=blocks, iters=iters,
+                                     optimizer=optimizer, seed=seed,
+                                     callback=lambda label, ev: bar(label, ev.iter, ev.iters))
+    _save_png(fig, out)
+    click.echo(f"wrote {out}", err=True)

@@ -1,0 +1,227 @@
+"""The Gram view: style matrices as heatmaps, their most correlated channel pairs, and where in the
+style image each pair fires together. The link between units and style transfer: the style loss
+compares exactly these matrices."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+import numpy as np
+import torch
+
+from ..errors import ConfigError
+from ..losses import gram, scaled_gram, style_layer_loss
+
+if TYPE_CHECKING:  # Pillow is imported where pictures are made
+    from PIL import Image
+
+
+@dataclass
+class LayerGram:
+    """One layer's style matrix for one image.
+
+    ``gram`` (C, C): G / N, the mean over positions of a_k a_k' (comparable across image sizes);
+    ``corr`` (C, C): G_kk' / sqrt(G_kk G_k'k') (0 for silent channels); ``order`` (C,): a channel
+    permutation that puts correlated channels next to each other; ``pairs``: the most correlated
+    pairs (k, k', corr); ``act`` (C, h, w): the activations, for co-firing maps. With a generated
+    image: ``diff`` (C, C) = G(S)/N_S - G(G)/N_G and ``style_loss`` = J_style[l] of the course.
+    """
+
+    layer: str
+    gram: torch.Tensor
+    corr: torch.Tensor
+    order: torch.Tensor
+    pairs: list[tuple[int, int, float]]
+    act: torch.Tensor
+    diff: torch.Tensor | None = None
+    style_loss: float | None = None
+    extra: dict = field(default_factory=dict)
+
+
+def correlation(g: torch.Tensor) -> torch.Tensor:
+    """Cosine correlation of a Gram matrix (C, C); rows and columns of silent channels are 0."""
+    d = g.diagonal().clamp_min(0).sqrt()
+    live = d > 0
+    r = g / (d[:, None] * d[None, :]).clamp_min(1e-30)
+    return r * (live[:, None] & live[None, :])
+
+
+def seriation(corr: torch.Tensor) -> torch.Tensor:
+    """A channel order (C,) that places correlated channels side by side: channels sorted by the
+    Fiedler vector (2nd eigenvector of the graph Laplacian) of the positive correlations; silent
+    channels last. Deterministic (the vector's sign is fixed)."""
+    c = corr.shape[0]
+    live = corr.diagonal() > 0
+    idx = torch.nonzero(live).flatten()
+    if idx.numel() < 3:
+        return torch.cat([idx, torch.nonzero(~live).flatten()])
+    w = corr[idx][:, idx].double().clamp_min(0)
+    w.fill_diagonal_(0)
+    lap = torch.diag(w.sum(1)) - w
+    _, vecs = torch.linalg.eigh(lap)
+    f = vecs[:, 1]
+    if f[f.abs().argmax()] < 0:
+        f = -f
+    order = idx[torch.argsort(f, stable=True)]
+    return torch.cat([order, torch.nonzero(~live).flatten()]).to(torch.int64) if c else order
+
+
+def top_pairs(g: torch.Tensor, n: int = 6, min_energy: float = 0.05) -> list[tuple[int, int, float]]:
+    """The ``n`` most correlated channel pairs (k < k', corr) among channels whose energy G_kk is at
+    least ``min_energy`` of the largest (near-silent channels correlate perfectly by accident)."""
+    corr = correlation(g)
+    d = g.diagonal()
+    ok = d >= min_energy * float(d.max().clamp_min(1e-30))
+    mask = torch.triu(ok[:, None] & ok[None, :], diagonal=1)
+    vals = torch.where(mask, corr, torch.full_like(corr, -2.0)).flatten()
+    k = min(n, int(mask.sum()))
+    if k == 0:
+        return []
+    v, i = vals.topk(k)
+    c = g.shape[0]
+    return [(int(j) // c, int(j) % c, float(x)) for x, j in zip(v, i)]
+
+
+def cofire_map(act: torch.Tensor, k: int, k2: int) -> torch.Tensor:
+    """Where channels k and k' fire together: a_k * a_k' over positions (h, w), scaled to 0..1.
+    Summed over positions, this map is G_kk'."""
+    m = (act[k] * act[k2]).clamp_min(0)
+    return m / m.max().clamp_min(1e-30)
+
+
+def gram_view(style: torch.Tensor, net, layers: list[str], *, generated: torch.Tensor | None = None,
+              n_pairs: int = 6) -> dict[str, LayerGram]:
+    """Style matrices of ``style`` (1, 3, H, W) in 0..1 at ``layers`` of ``net`` (a FeatureNet or
+    HookedNet); with ``generated`` (1, 3, H', W'), also their difference and the style loss per layer.
+    Returns {layer: LayerGram}."""
+    if hasattr(net, "check_layers"):
+        net.check_layers(layers)
+    with torch.inference_mode():
+        fs = net(style, layers)
+        fg = net(generated, layers) if generated is not None else None
+    out: dict[str, LayerGram] = {}
+    for l in layers:
+        a = fs[l].float()
+        if a.dim() != 4:
+            raise ConfigError(f"layer {l}: the Gram view needs 2D maps (1, C, h, w), got {tuple(a.shape)}")
+        n = a.shape[2] * a.shape[3]
+        g = gram(a)[0] / n
+        corr = correlation(g)
+        lg = LayerGram(layer=l, gram=g, corr=corr, order=seriation(corr), pairs=top_pairs(g, n_pairs), act=a[0])
+        if fg is not None:
+            b = fg[l].float()
+            lg.diff = g - gram(b)[0] / (b.shape[2] * b.shape[3])
+            lg.style_loss = float(style_layer_loss(b, scaled_gram(a)))
+        out[l] = lg
+    return out
+
+
+def heatmap(m: torch.Tensor, order: torch.Tensor, px: int = 384, diverging: bool = False) -> np.ndarray:
+    """A (C, C) matrix in the given channel order as a uint8 (px, px, 3) image: magma of the
+    square-rooted magnitude (the diagonal dominates otherwise), or a red-blue map for differences."""
+    from PIL import Image
+
+    from .activations import colorize
+    m = m[order][:, order].float()
+    if diverging:
+        s = float(m.abs().max().clamp_min(1e-30))
+        x = (m.sign() * (m.abs() / s).sqrt() + 1) / 2
+        rgb = colorize(x.numpy(), "RdBu_r")
+    else:
+        x = (m.clamp_min(0) / m.max().clamp_min(1e-30)).sqrt()
+        rgb = colorize(x.numpy(), "magma")
+    return np.asarray(Image.fromarray(rgb).resize((px, px), Image.Resampling.NEAREST))
+
+
+def overlay(image: torch.Tensor, heat: torch.Tensor, alpha: float = 0.85) -> np.ndarray:
+    """Blend a (h, w) map in 0..1, upsampled to ``image`` (1, 3, H, W), over the image -> uint8."""
+    from .activations import colorize
+    hh = torch.nn.functional.interpolate(heat[None, None], size=image.shape[-2:], mode="bilinear",
+                                         align_corners=False)[0, 0].clamp(0, 1)
+    base = image[0].permute(1, 2, 0).numpy() * 0.4
+    col = colorize(hh.numpy(), "inferno").astype(np.float32) / 255
+    w = (alpha * hh.sqrt().numpy())[..., None]  # sqrt: weak co-firing stays visible
+    return ((base * (1 - w) + col * w).clip(0, 1) * 255 + 0.5).astype(np.uint8)
+
+
+def _labelled(tiles: list[tuple[str, np.ndarray]], gap: int = 10, title: str = "") -> "Image.Image":
+    """One row of images, each under its label (all padded to the tallest)."""
+    from PIL import Image, ImageDraw
+
+    from .render import _font
+    lab, head = 18, (24 if title else 0)
+    h = max((t.shape[0] for _, t in tiles), default=0)
+    w = max(sum(t.shape[1] for _, t in tiles) + gap * (len(tiles) + 1), 420 if title else 0)
+    if not tiles:
+        lab = 0
+    im = Image.new("RGB", (w, h + lab + head + 2 * gap), (255, 255, 255))
+    d = ImageDraw.Draw(im)
+    if title:
+        d.text((gap, 6), title, fill=(0, 0, 0), font=_font(14))
+    x = gap
+    for text, t in tiles:
+        d.text((x, head + gap), text, fill=(40, 40, 40), font=_font(12))
+        im.paste(Image.fromarray(t), (x, head + gap + lab))
+        x += t.shape[1] + gap
+    return im
+
+
+def _stack(rows: list["Image.Image"]) -> "Image.Image":
+    from PIL import Image
+    w = max(r.size[0] for r in rows)
+    out = Image.new("RGB", (w, sum(r.size[1] for r in rows)), (255, 255, 255))
+    y = 0
+    for r in rows:
+        out.paste(r, (0, y))
+        y += r.size[1]
+    return out
+
+
+def gram_figures(views: dict[str, LayerGram], style: torch.Tensor, *, scan=None, patch_px: int = 40,
+                 heat_px: int = 384) -> dict[str, "Image.Image"]:
+    """Pictures of a gram_view: ``gram_<layer>`` (the style matrix in seriated channel order, and
+    with a generated image its difference) and ``pairs_<layer>`` (for each top pair: each channel's
+    top patches from ``scan`` if it holds the layer, else its map on the style image, and where the
+    pair fires together). Returns {name: PIL image}."""
+    from .patches import gather_patches, scan_loader
+    from .render import unit_grid
+
+    figs: dict[str, "Image.Image"] = {}
+    for l, v in views.items():
+        tiles = [(f"G/N of the style image, channels seriated ({v.gram.shape[0]})", heatmap(v.gram, v.order, heat_px))]
+        if v.diff is not None:
+            tiles.append((f"G(S)/N - G(G)/N   (J_style = {v.style_loss:.3g})", heatmap(v.diff, v.order, heat_px, True)))
+        figs[f"gram_{l}"] = _labelled(tiles, title=f"{l}: style matrix")
+        use_scan = scan is not None and l in scan.layers
+        patches = {}
+        if use_scan:
+            t = scan.layers[l]
+            if t.channels != v.gram.shape[0]:
+                raise ConfigError(f"the scan's {l} has {t.channels} units but the net's has {v.gram.shape[0]}; "
+                                  "use a scan made with the same net")
+            chans = sorted({c for k, k2, _ in v.pairs for c in (k, k2)})
+            reqs = [(int(t.image[c, r]), l, c, r, t.pos[c, r].tolist()) for c in chans for r in range(t.k)]
+            patches = gather_patches(reqs, scan.info, scan_loader(scan), patch_px)
+        blank = np.full((patch_px, patch_px, 3), 255, np.uint8)
+        side = 3 * patch_px + 4
+        rows = []
+        for k, k2, r in v.pairs:
+            tiles = []
+            for c in (k, k2):
+                if use_scan:
+                    tiles.append((f"ch {c}: top {scan.layers[l].k}", unit_grid([patches.get((l, c, i), blank) for i in range(scan.layers[l].k)], patch_px)))
+                else:
+                    m = v.act[c].clamp_min(0)
+                    tiles.append((f"ch {c} on style", _fit(overlay(style, m / m.max().clamp_min(1e-30)), side)))
+            tiles.append((f"both (r={r:.2f})", _fit(overlay(style, cofire_map(v.act, k, k2)), side)))
+            rows.append(_labelled(tiles))
+        if rows:
+            figs[f"pairs_{l}"] = _stack([_labelled([], title=f"{l}: the most correlated channel pairs")] + rows)
+    return figs
+
+
+def _fit(img: np.ndarray, side: int) -> np.ndarray:
+    from PIL import Image
+    h, w = img.shape[:2]
+    s = side / max(h, w)
+    return np.asarray(Image.fromarray(img).resize((max(1, round(w * s)), max(1, round(h * s))), Image.Resampling.BILINEAR))

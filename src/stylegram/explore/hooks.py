@@ -1,0 +1,96 @@
+"""Explore any PyTorch model: tap named submodules with forward hooks.
+
+``HookedNet(model, layers)`` behaves like a FeatureNet for the explorer: ``net(x, taps)`` returns
+{name: activation}, stopping the model's forward as soon as the last requested tap has fired, and
+``net.info`` holds each layer's receptive field, measured once by gradient probes (the model need
+not be a chain, so the arithmetic of ``nets.receptive`` does not apply). Hooks live only for the
+duration of one call.
+"""
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+
+import torch
+from torch import nn
+
+from ..errors import choices_error
+from ..types import LayerInfo
+
+
+class _Stop(Exception):
+    pass
+
+
+class HookedNet(nn.Module):
+    """Taps the outputs of named submodules of ``model`` (names as in ``model.named_modules()``).
+
+    ``preprocess`` maps RGB in 0..1 to the model's input (e.g. ``nets.InputConvention`` with the
+    ImageNet mean/std). Receptive fields are probed at ``probe_size`` px on first use of ``info``.
+    The model is frozen and put in eval mode. Tap modules that run once per forward: a module
+    used several times (torchvision's shared ``relu`` in a ResNet block) is tapped at its first
+    call; tap the block, or a module of its own, instead.
+    """
+
+    def __init__(self, model: nn.Module, layers: Sequence[str], preprocess: nn.Module | None = None, *,
+                 name: str | None = None, probe_size: int = 224, in_channels: int = 3):
+        super().__init__()
+        self.model = model.eval().requires_grad_(False)
+        self.preprocess = preprocess if preprocess is not None else nn.Identity()
+        self.name = name or type(model).__name__
+        self.probe_size = probe_size
+        self.in_channels = in_channels
+        self.dims = 2
+        modules = dict(model.named_modules())
+        for l in layers:
+            if l not in modules or l == "":
+                raise choices_error(f"layer of {self.name}:", l, [n for n in modules if n])
+        self._layers = list(layers)
+        self._info: dict[str, LayerInfo] | None = None
+
+    @property
+    def layer_names(self) -> list[str]:
+        return list(self._layers)
+
+    def check_layers(self, names: Iterable[str]) -> list[str]:
+        names = list(names)
+        for n in names:
+            if n not in self._layers:
+                raise choices_error(f"layer for net {self.name!r}:", n, self._layers)
+        return names
+
+    @property
+    def info(self) -> dict[str, LayerInfo]:
+        if self._info is None:
+            from ..nets.receptive import probe_layer_info
+            self._info = {l: probe_layer_info(self, l, self.probe_size, in_channels=self.in_channels)
+                          for l in self._layers}
+        return self._info
+
+    def train(self, mode: bool = True) -> "HookedNet":
+        return super().train(False)
+
+    def forward(self, x: torch.Tensor, taps: Sequence[str] | None = None) -> dict[str, torch.Tensor]:
+        want = list(self._layers if taps is None else taps)
+        self.check_layers(want)
+        out: dict[str, torch.Tensor] = {}
+        modules = dict(self.model.named_modules())
+        handles = []
+
+        def hook_for(name: str):
+            def hook(_m, _inp, output):
+                out[name] = output
+                if len(out) == len(want):
+                    raise _Stop  # nothing after the last tap is needed
+            return hook
+
+        try:
+            for n in want:
+                handles.append(modules[n].register_forward_hook(hook_for(n)))
+            try:
+                self.model(self.preprocess(x))
+            except _Stop:
+                pass
+        finally:
+            for h in handles:
+                h.remove()
+        return out

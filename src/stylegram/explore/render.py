@@ -1,0 +1,223 @@
+"""Pictures of what units see: 3 x 3 grids of a unit's top patches, sheets of 9 units per layer
+(as on the course slide), and one HTML report with every layer and every unit."""
+from __future__ import annotations
+
+import html
+import os
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+import torch
+
+from ..errors import ConfigError, choices_error
+from .patches import gather_patches, scan_loader
+from .topk import UnitTopK
+
+if TYPE_CHECKING:  # Pillow is imported where pictures are made
+    from PIL import Image
+
+UNIT_RULES = ("selective", "random", "strongest", "indices")
+_BG = (255, 255, 255)
+
+
+def choose_units(topk: UnitTopK, rule: str = "selective", n: int = 9, *, seed: int = 0,
+                 indices: Sequence[int] | None = None) -> list[int]:
+    """Which units to show. 'selective': among the units whose top activation is at least the
+    layer's median, the ``n`` highest ``UnitTopK.selectivity`` (top patches that stand out most
+    from the unit's typical peak); 'strongest': the highest top-1 activation;
+    'random': ``n`` live units drawn with ``seed``; 'indices': ``indices`` as given."""
+    c = topk.channels
+    if rule == "indices" or indices:
+        if not indices:
+            raise ConfigError("unit rule 'indices' needs unit indices, e.g. --units 0,5,17")
+        bad = [i for i in indices if not 0 <= int(i) < c]
+        if bad:
+            raise ConfigError(f"unit {bad[0]} does not exist; this layer has units 0..{c - 1}")
+        return [int(i) for i in indices]
+    if rule == "selective":
+        # Among the stronger half only: the z-score alone favours weak units whose rare peaks are
+        # noise (deep layers) and the rare pure colours (layer 1) over edges.
+        top1 = topk.values[:, 0]
+        live = top1 > 0
+        strong = live & (top1 >= top1[live].median()) if bool(live.any()) else live
+        sel = torch.where(strong, topk.selectivity(), torch.full_like(top1, -1e9))
+        return sel.argsort(descending=True, stable=True)[:n].tolist()
+    if rule == "strongest":
+        return topk.values[:, 0].argsort(descending=True, stable=True)[:n].tolist()
+    if rule == "random":
+        live = torch.nonzero(topk.values[:, 0] > 0).flatten()
+        pool = live if live.numel() >= n else torch.arange(c)
+        g = torch.Generator().manual_seed(int(seed))
+        return sorted(pool[torch.randperm(pool.numel(), generator=g)[:n]].tolist())
+    raise choices_error("unit rule", rule, UNIT_RULES)
+
+
+def unit_grid(patches: Sequence[np.ndarray], px: int, gap: int = 2, cols: int = 3) -> np.ndarray:
+    """Tile up to ``cols * cols`` uint8 (px, px, 3) patches row by row, best first -> uint8 image."""
+    rows = max(1, -(-max(len(patches), 1) // cols))
+    h, w = rows * px + (rows - 1) * gap, cols * px + (cols - 1) * gap
+    out = np.full((h, w, 3), 255, np.uint8)
+    for i, p in enumerate(patches):
+        r, c = divmod(i, cols)
+        out[r * (px + gap): r * (px + gap) + px, c * (px + gap): c * (px + gap) + px] = p
+    return out
+
+
+def _font(size: int):
+    from PIL import ImageFont
+    try:
+        return ImageFont.load_default(size=size)
+    except TypeError:  # Pillow < 10.1
+        return ImageFont.load_default()
+
+
+def layer_sheet(grids: Sequence[np.ndarray], labels: Sequence[str], title: str, cols: int = 3,
+                gap: int = 14) -> "Image.Image":
+    """Arrange unit grids (each uint8 (h, w, 3), all the same size) ``cols`` per row, each under its
+    label, with a title line: the course's slide for one layer."""
+    from PIL import Image, ImageDraw
+
+    gh, gw = grids[0].shape[:2]
+    lab = 18
+    rows = -(-len(grids) // cols)
+    head = 28
+    W = cols * gw + (cols + 1) * gap
+    H = head + rows * (gh + lab) + (rows + 1) * gap
+    sheet = Image.new("RGB", (W, H), _BG)
+    d = ImageDraw.Draw(sheet)
+    d.text((gap, 6), title, fill=(0, 0, 0), font=_font(15))
+    for i, (g, text) in enumerate(zip(grids, labels)):
+        r, c = divmod(i, cols)
+        x = gap + c * (gw + gap)
+        y = head + gap + r * (gh + lab + gap)
+        d.text((x, y), text, fill=(40, 40, 40), font=_font(12))
+        sheet.paste(Image.fromarray(g), (x, y + lab))
+    return sheet
+
+
+def histogram_svg(counts: Sequence[int], top: float, marks: Sequence[float] = (), w: int = 180, h: int = 60) -> str:
+    """A small inline SVG bar chart of a histogram over [0, top); ``marks`` (e.g. the top-k values)
+    are drawn as red ticks. Log-scaled heights so rare peaks stay visible."""
+    counts = [int(c) for c in counts]
+    n = len(counts)
+    peak = max(np.log1p(max(counts)), 1e-9) if counts else 1.0
+    bw = w / max(n, 1)
+    parts = [f'<svg class="hist" width="{w}" height="{h + 12}" viewBox="0 0 {w} {h + 12}">']
+    for i, c in enumerate(counts):
+        bh = h * np.log1p(c) / peak if c else 0
+        parts.append(f'<rect x="{i * bw:.1f}" y="{h - bh:.1f}" width="{max(bw - 1, 1):.1f}" height="{bh:.1f}" fill="#5b7fa6"/>')
+    for m in marks:
+        if top > 0 and m > 0:
+            x = min(m / top, 1) * w
+            parts.append(f'<line x1="{x:.1f}" y1="{h}" x2="{x:.1f}" y2="{h - 10}" stroke="#c0392b"/>')
+    parts.append(f'<text x="0" y="{h + 11}" font-size="9">0</text>')
+    parts.append(f'<text x="{w}" y="{h + 11}" font-size="9" text-anchor="end">{top:.3g}</text></svg>')
+    return "".join(parts)
+
+
+def _save_image(arr_or_img, path: Path, quality: int = 88, durable: bool = True) -> None:
+    """Write a PNG/JPEG via a temporary file and a rename. ``durable=False`` skips the fsync: for the
+    report's thousands of small unit images, where fsync would dominate the run time."""
+    from PIL import Image
+
+    from ..io.image import write_atomic
+    im = arr_or_img if isinstance(arr_or_img, Image.Image) else Image.fromarray(arr_or_img)
+    fmt = "JPEG" if path.suffix.lower() in (".jpg", ".jpeg") else "PNG"
+    kw = {"quality": quality} if fmt == "JPEG" else {}
+    if durable:
+        write_atomic(path, lambda tmp: im.save(tmp, format=fmt, **kw))
+    else:
+        tmp = path.with_name(f".{path.name}.part")
+        im.save(tmp, format=fmt, **kw)
+        os.replace(tmp, path)
+
+
+def write_report(scan, out_dir: str | os.PathLike, *, rule: str = "selective", n_units: int = 9, seed: int = 0,
+                 indices: dict[str, Sequence[int]] | None = None, patch_px: int = 64, all_units: bool = True,
+                 progress: Callable[[str, int, int], None] | None = None) -> dict:
+    """Render a UnitScan into ``out_dir``: ``sheet_<layer>.png`` (9 chosen units, 3 x 3 patches
+    each), ``units/<layer>/uNNNN.jpg`` (every unit's top patches) and ``index.html`` (all layers, the
+    receptive-field table, each unit's top patches, histogram of per-image peaks and image names).
+
+    ``rule``/``n_units``/``seed``/``indices`` (per layer) choose the sheet's units (see
+    ``choose_units``); ``all_units=False`` limits the HTML to the sheet's units. Returns a summary
+    dict (paths, chosen units, counts). ``progress(stage, done, total)`` reports the cropping.
+    """
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    chosen: dict[str, list[int]] = {}
+    for l, t in scan.layers.items():
+        chosen[l] = choose_units(t, rule, n_units, seed=seed, indices=(indices or {}).get(l))
+    shown = {l: (list(range(t.channels)) if all_units else chosen[l]) for l, t in scan.layers.items()}
+    requests = []
+    for l, t in scan.layers.items():
+        for u in sorted(set(shown[l]) | set(chosen[l])):
+            for r in range(t.k):
+                requests.append((int(t.image[u, r]), l, u, r, t.pos[u, r].tolist()))
+    patches = gather_patches(requests, scan.info, scan_loader(scan), patch_px,
+                             progress=(lambda d, n: progress("cropping", d, n)) if progress else None)
+    blank = np.full((patch_px, patch_px, 3), 255, np.uint8)
+    summary: dict = {"out_dir": str(out), "sheets": {}, "chosen": chosen, "rule": rule, "images": len(scan.files),
+                     "skipped": len(scan.skipped), "size": scan.size}
+    sections = []
+    for l, t in scan.layers.items():
+        info = scan.info[l]
+
+        def grid(u: int) -> np.ndarray:
+            return unit_grid([patches.get((l, u, r), blank) for r in range(t.k)], patch_px)
+
+        title = (f"{l}: {len(chosen[l])} {rule} units, top {t.k} patches each "
+                 f"(field {info.rf_size} px of a {scan.size}-px view, shown at {patch_px} px)")
+        sheet = layer_sheet([grid(u) for u in chosen[l]], [f"unit {u}  max {float(t.values[u, 0]):.3g}" for u in chosen[l]], title)
+        sheet_path = out / f"sheet_{l}.png"
+        _save_image(sheet, sheet_path)
+        summary["sheets"][l] = str(sheet_path)
+        udir = out / "units" / l
+        udir.mkdir(parents=True, exist_ok=True)
+        sel = t.selectivity()
+        order = sorted(shown[l], key=lambda u: -float(sel[u]))
+        dead = int((t.values[:, 0] <= 0).sum())
+        cards = []
+        for u in order:
+            _save_image(grid(u), udir / f"u{u:04d}.jpg", durable=False)
+            names = []
+            for r in range(t.k):
+                i = int(t.image[u, r])
+                if i >= 0:
+                    names.append(f"{html.escape(scan.files[i])} ({float(t.values[u, r]):.3g})")
+            hist = histogram_svg(t.hist[u].tolist(), float(t.top[u]), t.values[u].clamp_min(0).tolist())
+            cards.append(
+                f'<div class="unit" id="{l}-{u}"><div class="uh">unit {u} &middot; sel {float(sel[u]):.2f} '
+                f'&middot; mean peak {float(t.mean()[u]):.3g}</div>'
+                f'<img loading="lazy" src="units/{l}/u{u:04d}.jpg" width="{3 * patch_px + 4}">{hist}'
+                f'<details><summary>images</summary><ol>{"".join(f"<li>{n}</li>" for n in names)}</ol></details></div>')
+        sections.append(
+            f'<h2 id="{l}">{l}</h2><p>{t.channels} units ({dead} never active), field {info.rf_size} px, '
+            f'stride {info.jump} px. Sheet: {len(chosen[l])} units by rule <b>{rule}</b>.</p>'
+            f'<img class="sheet" src="sheet_{l}.png"><h3>every unit, most selective first</h3>'
+            f'<div class="units">{"".join(cards)}</div>')
+    rows = "".join(
+        f"<tr><td><a href='#{l}'>{l}</a></td><td>{t.channels}</td><td>{scan.info[l].jump}</td>"
+        f"<td>{scan.info[l].rf_size}</td><td>{scan.info[l].rf_start:g}</td>"
+        f"<td>{scan.size // scan.info[l].jump}</td></tr>" for l, t in scan.layers.items())
+    page = f"""<!doctype html><html><head><meta charset="utf-8"><title>stylegram explore: {html.escape(scan.net_name)}</title>
+<style>body{{font-family:sans-serif;margin:1.5em;max-width:1400px}} table{{border-collapse:collapse}}
+td,th{{border:1px solid #ccc;padding:2px 8px;text-align:right}} .units{{display:flex;flex-wrap:wrap;gap:10px}}
+.unit{{border:1px solid #ddd;padding:4px;width:{3 * patch_px + 12}px;font-size:11px}} .unit img{{display:block}}
+.sheet{{max-width:100%}} details{{font-size:10px}} ol{{padding-left:1.4em;margin:2px}}</style></head><body>
+<h1>What the units of {html.escape(scan.net_name)} respond to</h1>
+<p>{len(scan.files)} images under <code>{html.escape(str(scan.root))}</code> ({len(scan.skipped)} unreadable, skipped),
+each shown to the net as a centre {scan.size} x {scan.size} px square. For every unit: the {next(iter(scan.layers.values())).k}
+image patches (receptive fields, grey where the field reaches past the image border) with the highest activation,
+at most {next(iter(scan.layers.values())).per_image} per image, among units whose field lies at least
+{scan.min_inside:.0%} inside the view; the histogram is of each image's peak activation for
+the unit (log counts; red ticks: the top patches). Selectivity = (mean of the top activations - mean peak) / std of peaks.</p>
+<h2>Receptive fields</h2><table><tr><th>layer</th><th>units</th><th>stride (px)</th><th>field (px)</th>
+<th>centre of unit 0 (px)</th><th>map side</th></tr>{rows}</table>
+{"".join(sections)}</body></html>"""
+    from ..io.image import write_atomic
+    write_atomic(out / "index.html", lambda tmp: Path(tmp).write_text(page, encoding="utf-8"))
+    summary["html"] = str(out / "index.html")
+    return summary

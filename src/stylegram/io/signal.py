@@ -1,0 +1,110 @@
+"""Multichannel 1D signals (ECG, sensors) in and out: .npy and .csv arrays of channels x samples.
+
+A signal tensor is (1, C, N): C channels, N samples, float32 in the file's units.
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ..errors import ConfigError, InputError
+from .image import write_atomic
+
+SIGNAL_SUFFIXES = (".npy", ".csv")
+
+
+def load_signal(path: str | os.PathLike) -> torch.Tensor:
+    """Read a .npy or .csv array as (1, C, N) float32.
+
+    A 1D array is one channel. A 2D array is channels x samples; one with more rows than columns
+    (the usual CSV layout, a column per channel) is read as samples x channels. Raises InputError
+    for missing, unreadable, empty, non-finite or >2D arrays.
+    """
+    p = Path(path)
+    if not p.is_file():
+        raise InputError(f"{path}: file not found; check the path")
+    suffix = p.suffix.lower()
+    try:
+        if suffix == ".npy":
+            a = np.load(p, allow_pickle=False)
+        elif suffix == ".csv":
+            a = np.loadtxt(p, delimiter=",", dtype=np.float64, ndmin=2, comments="#")
+            if a.shape[1] == 1:
+                a = a[:, 0]
+        else:
+            raise InputError(f"{path}: unknown signal type {suffix!r}; use .npy or .csv")
+    except InputError:
+        raise
+    except (ValueError, OSError) as e:
+        raise InputError(f"{path}: not a numeric {suffix} array ({str(e).splitlines()[0][:100]})") from None
+    if a.dtype.kind not in "fiub":
+        raise InputError(f"{path}: array of {a.dtype} is not numeric")
+    a = np.asarray(a, dtype=np.float32)
+    if a.ndim == 1:
+        a = a[None]
+    if a.ndim != 2:
+        raise InputError(f"{path}: array has {a.ndim} axes {a.shape}; a signal is channels x samples")
+    if a.shape[0] > a.shape[1]:
+        a = a.T
+    if a.size == 0 or a.shape[1] < 2:
+        raise InputError(f"{path}: signal has no samples {a.shape}; give at least a few samples per channel")
+    if not np.isfinite(a).all():
+        raise InputError(f"{path}: contains {int((~np.isfinite(a)).sum())} NaN/Inf value(s); fill them first")
+    return torch.from_numpy(np.ascontiguousarray(a))[None]
+
+
+def ecg_from_dicom(path: str | os.PathLike, group: int = 0) -> tuple[torch.Tensor, float]:
+    """A DICOM waveform (e.g. pydicom's 12-lead waveform_ecg.dcm) as (1, leads, samples) float32
+    in its units (usually uV) and the sampling rate in Hz."""
+    import pydicom
+    from pydicom.errors import InvalidDicomError
+
+    try:
+        ds = pydicom.dcmread(str(path))
+        arr = ds.waveform_array(group)
+        rate = float(ds.WaveformSequence[group].SamplingFrequency)
+    except (InvalidDicomError, AttributeError, KeyError, IndexError, OSError) as e:
+        raise InputError(f"{path}: no DICOM waveform (group {group}) readable ({type(e).__name__})") from None
+    return torch.from_numpy(np.ascontiguousarray(arr.T, dtype=np.float32))[None], rate
+
+
+def save_signal(x: torch.Tensor, path: str | os.PathLike) -> None:
+    """Write (1, C, N) or (C, N) as .npy (C, N) or .csv (N rows, C columns), atomically."""
+    a = x.detach().cpu().float().reshape(-1, x.shape[-1]).numpy()
+    suffix = Path(path).suffix.lower()
+    if suffix == ".npy":
+        write_atomic(path, lambda tmp: np.save(open(tmp, "wb"), a))
+    elif suffix == ".csv":
+        write_atomic(path, lambda tmp: np.savetxt(tmp, a.T, delimiter=",", fmt="%.6g"))
+    else:
+        raise ConfigError(f"{path}: unknown signal output type {suffix!r}; use .npy or .csv")
+
+
+def plot_signals(signals: dict[str, torch.Tensor], path: str | os.PathLike, *, rate: float | None = None,
+                 max_channels: int = 12) -> None:
+    """Plot each named (1, C, N) signal as a column of stacked channels (PNG/SVG/PDF)."""
+    import matplotlib
+    matplotlib.use("Agg", force=False)
+    from matplotlib.figure import Figure
+
+    names = list(signals)
+    c = min(max(s.shape[1] for s in signals.values()), max_channels)
+    fig = Figure(figsize=(5 * len(names), 0.9 * c + 1), dpi=100)
+    axes = fig.subplots(c, len(names), squeeze=False, sharey="row")
+    for j, name in enumerate(names):
+        s = signals[name].detach().cpu().float().reshape(-1, signals[name].shape[-1]).numpy()
+        t = np.arange(s.shape[1]) / rate if rate else np.arange(s.shape[1])
+        for i in range(c):
+            ax = axes[i][j]
+            if i < s.shape[0]:
+                ax.plot(t, s[i], lw=0.6)
+            ax.tick_params(labelsize=6)
+            if i == 0:
+                ax.set_title(name)
+        axes[-1][j].set_xlabel("time (s)" if rate else "sample")
+    fig.tight_layout()
+    suffix = Path(path).suffix.lstrip(".").lower() or "png"
+    write_atomic(path, lambda tmp: fig.savefig(tmp, format=suffix))

@@ -1,0 +1,141 @@
+"""Video in and out through imageio-ffmpeg's bundled ffmpeg binary, and the folder of finished
+frames that lets a stopped run resume.
+
+Frames are tensors (1, 3, H, W) in 0..1; a clip is a list of them plus its frame rate.
+"""
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ..errors import ConfigError, InputError
+from .image import load_image, save_image, write_atomic
+
+VIDEO_SUFFIXES = (".mp4", ".mov", ".mkv", ".avi", ".webm", ".gif")
+WRITE_SUFFIXES = (".mp4", ".mkv", ".mov")
+
+
+def read_video(path: str | os.PathLike, *, size: int | None = None, max_frames: int | None = None,
+               every: int = 1) -> tuple[list[torch.Tensor], float]:
+    """Decode a video into frames (1, 3, H, W) in 0..1, longest side ``size`` px (even sides, as
+    H.264 needs), keeping every ``every``-th of the first ``max_frames`` frames. Returns
+    (frames, fps). Raises InputError for missing, empty or undecodable files."""
+    import imageio_ffmpeg
+
+    p = Path(path)
+    if not p.is_file():
+        raise InputError(f"{path}: file not found; check the path")
+    if p.stat().st_size == 0:
+        raise InputError(f"{path}: file is empty (0 bytes)")
+    frames: list[torch.Tensor] = []
+    if p.suffix.lower() == ".gif":
+        return _read_gif(p, size, max_frames, every)
+    try:
+        gen = imageio_ffmpeg.read_frames(str(p), pix_fmt="rgb24")
+        meta = next(gen)
+        w, h = meta["size"]
+        fps = float(meta.get("fps") or 25.0)
+        for i, buf in enumerate(gen):
+            if max_frames is not None and i >= max_frames:
+                break
+            if i % every:
+                continue
+            a = np.frombuffer(buf, dtype=np.uint8).reshape(h, w, 3)
+            frames.append(torch.from_numpy(a.copy()).permute(2, 0, 1)[None].float() / 255.0)
+        gen.close()
+    except (OSError, RuntimeError, StopIteration, KeyError) as e:
+        first = str(e).strip().splitlines()[0][:100] if str(e).strip() else type(e).__name__
+        raise InputError(f"{path}: not a video ffmpeg can decode ({first})") from None
+    return _finish(frames, path, size, h, w, fps, every)
+
+
+def _read_gif(p: Path, size: int | None, max_frames: int | None, every: int) -> tuple[list[torch.Tensor], float]:
+    import imageio.v3 as iio
+
+    try:
+        arr = iio.imread(p, index=None)
+        meta = iio.immeta(p)
+    except Exception as e:  # imageio wraps Pillow's many error kinds
+        raise InputError(f"{p}: not a GIF imageio can decode ({type(e).__name__})") from None
+    if arr.ndim == 3:
+        arr = arr[None]
+    arr = arr[: max_frames or len(arr): every, ..., :3]
+    frames = [torch.from_numpy(np.ascontiguousarray(a)).permute(2, 0, 1)[None].float() / 255.0 for a in arr]
+    fps = 1000.0 / float(meta.get("duration") or 100)
+    return _finish(frames, p, size, arr.shape[1], arr.shape[2], fps, every)
+
+
+def _finish(frames: list[torch.Tensor], path, size: int | None, h: int, w: int, fps: float,
+            every: int) -> tuple[list[torch.Tensor], float]:
+    if not frames:
+        raise InputError(f"{path}: video has no frames")
+    if size is not None:
+        s = size / max(h, w)
+        nh, nw = max(2, round(h * s / 2) * 2), max(2, round(w * s / 2) * 2)
+        frames = [torch.nn.functional.interpolate(f, size=(nh, nw), mode="bilinear", align_corners=False,
+                                                  antialias=s < 1).clamp(0, 1) for f in frames]
+    else:
+        frames = [f[..., : f.shape[-2] // 2 * 2, : f.shape[-1] // 2 * 2] for f in frames]
+    return frames, fps / every
+
+
+def write_video(frames: list[torch.Tensor], path: str | os.PathLike, fps: float, *, quality: int = 18) -> None:
+    """Encode frames (1, 3, H, W) in 0..1 (even sides) as H.264 (yuv420p), atomically."""
+    import imageio_ffmpeg
+
+    if Path(path).suffix.lower() not in WRITE_SUFFIXES:
+        raise ConfigError(f"{path}: unknown video output type; use one of {', '.join(WRITE_SUFFIXES)}")
+    if not frames:
+        raise ConfigError(f"{path}: no frames to write")
+    h, w = frames[0].shape[-2:]
+
+    def write(tmp: Path) -> None:
+        wr = imageio_ffmpeg.write_frames(str(tmp), (w, h), fps=fps, codec="libx264", pix_fmt_out="yuv420p",
+                                         macro_block_size=2, quality=None,
+                                         output_params=["-crf", str(quality), "-f", Path(path).suffix.lstrip(".").replace("mkv", "matroska")],
+                                         ffmpeg_log_level="error")
+        wr.send(None)
+        for f in frames:
+            a = (f.detach().cpu().clamp(0, 1)[0].permute(1, 2, 0) * 255).round().to(torch.uint8).numpy()
+            wr.send(np.ascontiguousarray(a))
+        wr.close()
+    write_atomic(path, write)
+
+
+class FrameStore:
+    """The finished frames of a run, as PNGs in a folder beside the output, plus the settings they
+    were made with: a stopped run resumes from them, a run with other settings refuses to mix."""
+
+    def __init__(self, folder: str | os.PathLike, settings: dict):
+        self.folder = Path(folder)
+        self.settings = json.loads(json.dumps(settings, default=str))
+        meta = self.folder / "settings.json"
+        if meta.is_file():
+            old = json.loads(meta.read_text())
+            if old != self.settings:
+                changed = sorted(k for k in set(old) | set(self.settings) if old.get(k) != self.settings.get(k))
+                raise ConfigError(f"{self.folder}: holds frames made with other settings ({', '.join(changed)}); "
+                                  "delete the folder or pass --restart")
+        else:
+            self.folder.mkdir(parents=True, exist_ok=True)
+            text = json.dumps(self.settings, indent=1)
+            write_atomic(meta, lambda tmp: Path(tmp).write_text(text))
+
+    def path(self, i: int) -> Path:
+        return self.folder / f"frame_{i:05d}.png"
+
+    def done(self) -> dict[int, torch.Tensor]:
+        """{index: frame (1, 3, H, W)} for each finished frame on disk, consecutive from 0."""
+        out: dict[int, torch.Tensor] = {}
+        i = 0
+        while self.path(i).is_file():
+            out[i] = load_image(self.path(i))
+            i += 1
+        return out
+
+    def save(self, i: int, frame: torch.Tensor) -> None:
+        save_image(frame, self.path(i))

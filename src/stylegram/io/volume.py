@@ -1,0 +1,225 @@
+"""Volumes in and out: NIfTI (nibabel), .npy arrays and DICOM series (pydicom); intensity
+windowing to 0..1 and back; the affine (voxel -> world, mm) is carried through; PNG previews of
+the three orthogonal mid-slices.
+
+A volume tensor is (1, C, D0, D1, D2) in 0..1, axes in the file's array order (C = 1 for scans,
+3 for colour solid textures).
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ..errors import ConfigError, InputError
+from .image import write_atomic
+
+VOLUME_SUFFIXES = (".nii", ".nii.gz", ".npy")
+
+
+@dataclass(frozen=True)
+class Volume:
+    """data: float32 array (D0, D1, D2) in the file's units (or (D0, D1, D2, 3) for colour);
+    affine: 4 x 4 voxel-to-world matrix (mm); source: the file it came from."""
+
+    data: np.ndarray
+    affine: np.ndarray = field(default_factory=lambda: np.eye(4))
+    source: str = ""
+
+    @property
+    def spacing(self) -> tuple[float, float, float]:
+        """Voxel size along each array axis, mm (the column norms of the affine)."""
+        return tuple(float(v) for v in np.linalg.norm(self.affine[:3, :3], axis=0))
+
+
+def suffix_of(path: str | os.PathLike) -> str:
+    name = str(path).lower()
+    return ".nii.gz" if name.endswith(".nii.gz") else Path(name).suffix
+
+
+def _check(a: np.ndarray, path: str | os.PathLike) -> np.ndarray:
+    if a.dtype.kind not in "fiub":
+        raise InputError(f"{path}: array of {a.dtype} is not numeric")
+    if a.ndim == 4 and a.shape[3] == 1:
+        a = a[..., 0]
+    if a.ndim == 4 and a.shape[3] > 1:
+        # A 4D series (fMRI, multi-echo): keep the first volume rather than guessing.
+        a = a[..., 0]
+    if a.ndim != 3:
+        shape = " x ".join(map(str, a.shape))
+        raise InputError(f"{path}: array is {a.ndim}D ({shape}), a volume needs 3 axes; "
+                         "for a 2D image use `stylegram transfer`")
+    if min(a.shape) < 2:
+        raise InputError(f"{path}: volume {a.shape} is flat along one axis; give at least 2 voxels per axis")
+    a = np.asarray(a, dtype=np.float32)
+    bad = int((~np.isfinite(a)).sum())
+    if bad:
+        raise InputError(f"{path}: volume contains {bad} NaN/Inf voxel(s); fill or mask them before styling")
+    return a
+
+
+def _read_dicom_series(paths: list[Path], where: str | os.PathLike) -> Volume:
+    import pydicom
+    from pydicom.errors import InvalidDicomError
+
+    slices = []
+    for p in paths:
+        try:
+            ds = pydicom.dcmread(str(p))
+            px = ds.pixel_array.astype(np.float32)
+        except (InvalidDicomError, AttributeError, OSError, ValueError, RuntimeError) as e:
+            raise InputError(f"{p}: not a readable DICOM image ({type(e).__name__}); remove it from {where}") from None
+        px = px * float(getattr(ds, "RescaleSlope", 1) or 1) + float(getattr(ds, "RescaleIntercept", 0) or 0)
+        slices.append((ds, px))
+    if len(slices) == 1 and slices[0][1].ndim == 3:  # one multi-frame file
+        ds, data = slices[0]
+        thick = float(getattr(ds, "SliceThickness", 1) or 1)
+        ps = [float(v) for v in getattr(ds, "PixelSpacing", [1, 1])]
+        return Volume(_check(data, where), np.diag([thick, ps[0], ps[1], 1.0]), str(where))
+    if len(slices) < 2:
+        raise InputError(f"{where}: one DICOM slice is an image, not a volume; give the folder of the whole series")
+
+    def pos(item):
+        ds = item[0]
+        ipp = getattr(ds, "ImagePositionPatient", None)
+        return float(ipp[2]) if ipp is not None else float(getattr(ds, "InstanceNumber", 0) or 0)
+
+    slices.sort(key=pos)
+    shapes = {s[1].shape for s in slices}
+    if len(shapes) != 1:
+        raise InputError(f"{where}: DICOM slices have different sizes {sorted(shapes)}; is it one series?")
+    data = np.stack([s[1] for s in slices])
+    ds0 = slices[0][0]
+    ps = [float(v) for v in getattr(ds0, "PixelSpacing", [1, 1])]
+    gap = abs(pos(slices[1]) - pos(slices[0])) or float(getattr(ds0, "SliceThickness", 1) or 1)
+    affine = np.diag([gap, ps[0], ps[1], 1.0])
+    ipp = getattr(ds0, "ImagePositionPatient", None)
+    if ipp is not None:
+        affine[:3, 3] = [float(ipp[2]), float(ipp[1]), float(ipp[0])]
+    return Volume(_check(data, where), affine, str(where))
+
+
+def load_volume(path: str | os.PathLike) -> Volume:
+    """Read a NIfTI file (.nii, .nii.gz), a .npy array, or a DICOM series (a folder of .dcm files,
+    or one multi-frame .dcm). Raises InputError (one line) for missing, unreadable, non-3D or
+    non-finite data."""
+    p = Path(path)
+    if p.is_dir():
+        files = sorted(f for f in p.iterdir() if f.is_file() and not f.name.startswith("."))
+        if not files:
+            raise InputError(f"{path}: folder is empty; give a DICOM series folder or a volume file")
+        return _read_dicom_series(files, path)
+    if not p.is_file():
+        raise InputError(f"{path}: file not found; check the path")
+    if p.stat().st_size == 0:
+        raise InputError(f"{path}: file is empty (0 bytes)")
+    sfx = suffix_of(p)
+    if sfx == ".npy":
+        try:
+            a = np.load(p, allow_pickle=False)
+        except (ValueError, OSError) as e:
+            raise InputError(f"{path}: not a readable .npy array ({str(e).splitlines()[0][:100]})") from None
+        return Volume(_check(a, path), np.eye(4), str(path))
+    if sfx in (".nii", ".nii.gz"):
+        import nibabel as nib
+        try:
+            img = nib.load(str(p))
+            a = np.asarray(img.dataobj, dtype=np.float32)
+        except Exception as e:  # nibabel raises many kinds for corrupt headers
+            raise InputError(f"{path}: not a readable NIfTI file ({type(e).__name__}: {str(e)[:80]})") from None
+        return Volume(_check(a, path), np.asarray(img.affine, dtype=np.float64), str(path))
+    if sfx == ".dcm":
+        return _read_dicom_series([p], path)
+    raise InputError(f"{path}: unknown volume type {sfx!r}; use .nii, .nii.gz, .npy or a DICOM folder")
+
+
+def window(vol: Volume, center: float | None = None, width: float | None = None,
+           percentiles: tuple[float, float] = (0.5, 99.5)) -> tuple[torch.Tensor, tuple[float, float]]:
+    """Intensity windowing: data -> tensor (1, 1, D0, D1, D2) in 0..1, values outside the window
+    clipped. The window is center +- width/2 (e.g. CT soft tissue 40, 400 HU), else the given
+    percentiles of the data. Returns the tensor and (low, high) for ``unwindow``."""
+    a = vol.data
+    if center is not None and width is not None:
+        if not width > 0:
+            raise ConfigError(f"window width {width}: must be positive")
+        lo, hi = center - width / 2, center + width / 2
+    else:
+        lo, hi = (float(v) for v in np.percentile(a, percentiles))
+        if hi <= lo:
+            lo, hi = float(a.min()), float(a.max())
+        if hi <= lo:
+            raise InputError(f"{vol.source or 'volume'}: all voxels equal {lo:g}; nothing to style")
+    t = torch.from_numpy(np.clip((a - lo) / (hi - lo), 0, 1).astype(np.float32))
+    return t[None, None], (lo, hi)
+
+
+def unwindow(x: torch.Tensor, lo_hi: tuple[float, float]) -> np.ndarray:
+    """(1, 1, D0, D1, D2) in 0..1 -> float32 array (D0, D1, D2) in the original units."""
+    lo, hi = lo_hi
+    return (x.detach().cpu().float()[0, 0].numpy() * (hi - lo) + lo).astype(np.float32)
+
+
+def resize_volume(x: torch.Tensor, size: int, affine: np.ndarray | None = None) -> tuple[torch.Tensor, np.ndarray]:
+    """Trilinear resize of (1, C, D0, D1, D2) so that its longest axis is ``size`` voxels; the
+    affine's voxel axes are stretched by the same factors so the world geometry is unchanged."""
+    shape = x.shape[2:]
+    s = size / max(shape)
+    new = tuple(max(2, round(n * s)) for n in shape)
+    aff = np.array(affine if affine is not None else np.eye(4), dtype=np.float64)
+    if new == tuple(shape):
+        return x, aff
+    y = torch.nn.functional.interpolate(x, size=new, mode="trilinear", align_corners=False)
+    factors = [o / n for o, n in zip(shape, new)]
+    aff[:3, :3] = aff[:3, :3] * np.array(factors)[None, :]
+    return y, aff
+
+
+def save_volume(data: np.ndarray, path: str | os.PathLike, affine: np.ndarray | None = None) -> None:
+    """Write an array (D0, D1, D2) or (D0, D1, D2, 3) as NIfTI (with ``affine``) or .npy, atomically."""
+    sfx = suffix_of(path)
+    aff = np.eye(4) if affine is None else np.asarray(affine, dtype=np.float64)
+    if sfx == ".npy":
+        write_atomic(path, lambda tmp: np.save(open(tmp, "wb"), np.asarray(data)))
+    elif sfx in (".nii", ".nii.gz"):
+        import nibabel as nib
+        img = nib.Nifti1Image(np.asarray(data, dtype=np.float32), aff)
+        img.header.set_xyzt_units("mm")
+        p = Path(path)
+
+        def write(tmp: Path) -> None:
+            # nibabel picks gzip from the name, so write under a name that ends like the target.
+            real = tmp.with_name(tmp.name + (".nii.gz" if sfx == ".nii.gz" else ".nii"))
+            nib.save(img, str(real))
+            os.replace(real, tmp)
+        write_atomic(p, write)
+    else:
+        raise ConfigError(f"{path}: unknown volume output type {sfx!r}; use .nii, .nii.gz or .npy")
+
+
+def mid_slices(x: torch.Tensor) -> list[torch.Tensor]:
+    """The three orthogonal mid-slices of (1, C, D0, D1, D2) as (1, C, h, w) images."""
+    d0, d1, d2 = x.shape[2:]
+    return [x[:, :, d0 // 2], x[:, :, :, d1 // 2], x[:, :, :, :, d2 // 2]]
+
+
+def save_previews(x: torch.Tensor, stem: str | os.PathLike, *, upscale: int = 1) -> list[Path]:
+    """PNGs STEM.axis0.png, .axis1.png, .axis2.png of the mid-slices of (1, C, D0, D1, D2) in 0..1
+    (grey volumes as grey pictures), nearest-neighbour upscaled by ``upscale``. Returns the paths."""
+    from .image import save_image
+    out = []
+    for i, s in enumerate(mid_slices(x.detach().cpu().float().clamp(0, 1))):
+        if s.shape[1] == 1:
+            s = s.expand(1, 3, *s.shape[2:])
+        if upscale > 1:
+            s = torch.nn.functional.interpolate(s, scale_factor=upscale, mode="nearest")
+        p = Path(f"{stem}.axis{i}.png")
+        save_image(s, p)
+        out.append(p)
+    return out
+
+
+def with_data(vol: Volume, data: np.ndarray, affine: np.ndarray | None = None) -> Volume:
+    return replace(vol, data=data, affine=vol.affine if affine is None else affine)

@@ -1,0 +1,488 @@
+"""The dimension-generic engine: style transfer and texture synthesis of any (1, C, *spatial)
+tensor (sound spectrograms, signals, images, volumes, video frames) through one code path.
+
+media tensor -> FeatureNet (same dims, or a net one dimension lower applied to slices along
+chosen axes) -> Gram/content losses (losses.py) -> optimize.optimize -> MediaResult. The I/O
+modules (io/audio.py, io/signal.py, io/volume.py, io/video.py) only turn files into tensors and
+back; the library never prints or writes files.
+"""
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+
+import torch
+
+from .errors import ConfigError, InputError
+from .losses import content_loss, scaled_gram, style_layer_loss, tv_loss
+from .nets import FeatureNet
+from .optimize import Callback, optimize
+
+ExtraTerms = Callable[[torch.Tensor], Mapping[str, torch.Tensor]]
+INF = float("inf")
+
+
+@dataclass
+class MediaResult:
+    """x: the result (1, C, *spatial) on the CPU; history: one dict per iteration (losses,
+    evals, seconds); initial: the loss terms at the start tensor; stopped/message as in
+    optimize.OptimizeResult."""
+
+    x: torch.Tensor
+    history: list[dict]
+    initial: dict[str, float]
+    evals: int
+    seconds: float
+    stopped: str | None = None
+    message: str = ""
+    state: dict = field(default_factory=dict, repr=False)
+
+    @property
+    def final(self) -> dict[str, float]:
+        """The loss terms after the last iteration (``initial`` if none ran)."""
+        return {k: v for k, v in self.history[-1].items() if k not in ("iter", "evals", "seconds")} if self.history else self.initial
+
+    def style_drop(self) -> float:
+        """initial style loss / final style loss (how many times the Gram loss fell)."""
+        return self.initial.get("style", 0.0) / max(self.final.get("style", 0.0), 1e-30)
+
+
+def _adapt_channels(x: torch.Tensor, want: int) -> torch.Tensor:
+    """Feed 1-channel media to a 3-channel net by repetition, 3-channel media to a 1-channel net
+    by averaging; anything else must match."""
+    c = x.shape[1]
+    if c == want:
+        return x
+    if c == 1:
+        return x.expand(x.shape[0], want, *x.shape[2:])
+    if want == 1:
+        return x.mean(1, keepdim=True)
+    raise ConfigError(f"the net takes {want} channels but the media has {c}; use a net built for {c} channels")
+
+
+def activations(net: FeatureNet, x: torch.Tensor, taps: Sequence[str], axes: Sequence[int] = (0, 1, 2),
+                picks: Mapping[int, torch.Tensor] | None = None) -> dict[str, list[torch.Tensor]]:
+    """{layer: [view activations]} of media x (B=1, C, *spatial) through ``net``.
+
+    If the net has as many spatial dims as x, one view: net(x). If it has one fewer (a 2D net on a
+    volume or a video clip), one view per axis in ``axes``: x is cut into slices across that axis,
+    the slices go through the net as a batch, and the view is (1, C', S, *rest) so that Gram
+    matrices pool all slices' positions. ``picks`` {axis: slice indices} takes only some slices
+    (stochastic slicing for big volumes).
+    """
+    d = x.dim() - 2
+    x = _adapt_channels(x, net.in_channels)
+    taps = list(taps)
+    if d == net.dims:
+        f = net(x, taps)
+        return {t: [f[t]] for t in taps}
+    if d != net.dims + 1:
+        raise ConfigError(f"a {net.dims}D net cannot read {d}D media; use a {d}D or {d - 1}D net")
+    out: dict[str, list[torch.Tensor]] = {t: [] for t in taps}
+    for ax in axes:
+        s = x[0].movedim(1 + ax, 0)  # (S, C, *rest)
+        if picks is not None and ax in picks:
+            s = s[picks[ax]]
+        f = net(s.contiguous(), taps)
+        for t in taps:
+            out[t].append(f[t].transpose(0, 1).unsqueeze(0))
+    return out
+
+
+def style_targets(net: FeatureNet, style: torch.Tensor | Sequence[torch.Tensor], layers: Sequence[str],
+                  axes: Sequence[int] = (0, 1, 2)) -> dict[str, torch.Tensor]:
+    """{layer: scaled Gram (1, C', C')} of one or several style exemplars, averaged over exemplars
+    and views. Each exemplar is (1, C, *spatial) with the net's dims or one more (sliced)."""
+    styles = [style] if isinstance(style, torch.Tensor) else list(style)
+    acc: dict[str, torch.Tensor] = {}
+    with torch.no_grad():
+        for s in styles:
+            f = activations(net, s, layers, axes)
+            for l, views in f.items():
+                g = sum(scaled_gram(v) for v in views) / len(views)
+                acc[l] = acc.get(l, 0) + g / len(styles)
+    return acc
+
+
+def synthesize(net: FeatureNet, style: torch.Tensor | Sequence[torch.Tensor] | None, *,
+               content: torch.Tensor | None = None, init: torch.Tensor | None = None,
+               shape: Sequence[int] | None = None, style_layers: Mapping[str, float] | None = None,
+               content_layers: Sequence[str] = (), alpha: float = 1.0, beta: float = 1.0, gamma: float = 0.0,
+               iters: int = 100, optimizer: str = "lbfgs", lr: float | None = None,
+               bounds: tuple[float, float] = (0.0, 1.0), seed: int = 0, axes: Sequence[int] = (0, 1, 2),
+               slices_per_axis: int | None = None, extra_terms: ExtraTerms | None = None,
+               style_grams: Mapping[str, torch.Tensor] | None = None, noise: tuple[float, float] | None = None,
+               normalize: bool = True, callback: Callback | None = None) -> MediaResult:
+    """Optimize media x (1, C, *spatial) so that its Gram matrices on ``style_layers`` match the
+    style's and (if ``content`` is given) its activations on ``content_layers`` match the content's.
+
+    J(x) = alpha sum J_content + beta sum_l lambda_l J_style[l] + gamma TV(x) + sum(extra_terms(x)),
+    the course's losses on (B, C, *spatial) tensors (for sliced views: averaged over the axes).
+    The start is ``init``, else the content, else uniform noise in ``noise`` (default ``bounds``,
+    or 0..1 if unbounded) of ``shape``. ``slices_per_axis`` picks that many random slices per axis
+    at every evaluation (use optimizer='adam' then: the loss is stochastic). ``style_grams`` gives
+    precomputed targets instead of ``style``. ``normalize`` rescales the optimized total so that it
+starts at x.numel() (the reported terms stay raw): a loss that is a mean over N values then has
+per-value gradients of order 1, where L-BFGS's absolute curvature test (y's > 1e-10) and first
+step (|step|_1 = 1) work; raw Gram losses of wide banks, ~0.1 over 1e5 values, leave it stuck. Returns a MediaResult with x on the CPU.
+    """
+    style_layers = dict(style_layers or {"relu": 1.0})
+    content_layers = list(content_layers) if content is not None else []
+    net.check_layers(list(style_layers) + content_layers)
+    if style_grams is None:
+        if style is None:
+            raise ConfigError("synthesize needs a style exemplar or precomputed style_grams")
+        style_grams = style_targets(net, style, list(style_layers), axes)
+    targets = dict(style_grams)
+    gen = torch.Generator().manual_seed(int(seed))
+    if init is not None:
+        x0 = init
+    elif content is not None:
+        x0 = content
+    else:
+        if shape is None:
+            raise ConfigError("synthesize needs content, init or an output shape")
+        lo, hi = noise or (bounds if all(abs(b) < INF for b in bounds) else (0.0, 1.0))
+        x0 = lo + (hi - lo) * torch.rand(tuple(shape), generator=gen)
+    if x0.dim() < 3 or x0.shape[0] != 1:
+        raise ConfigError(f"media tensors are (1, C, *spatial); got shape {tuple(x0.shape)}")
+    x0 = x0.detach().float()
+    with torch.no_grad():
+        content_targets = activations(net, content.float(), content_layers, axes) if content_layers else {}
+    taps = list(dict.fromkeys(content_layers + list(style_layers)))
+    d = x0.dim() - 2
+    pick_gen = torch.Generator().manual_seed(int(seed) + 1)
+
+    def picks() -> dict[int, torch.Tensor] | None:
+        if not slices_per_axis or d != net.dims + 1:
+            return None
+        return {ax: torch.randperm(x0.shape[2 + ax], generator=pick_gen)[:slices_per_axis] for ax in axes}
+
+    def loss_fn(x: torch.Tensor) -> dict[str, torch.Tensor]:
+        p = picks()
+        f = activations(net, x, taps, axes, p)
+        zero = x.new_zeros(())
+        js = zero
+        for l, w in style_layers.items():
+            views = f[l]
+            js = js + w * sum(style_layer_loss(v.float(), targets[l]) for v in views) / len(views)
+        jc = zero
+        for l in content_layers:
+            views, tviews = f[l], content_targets[l]
+            if p is not None:
+                tviews = [t.index_select(2, p[ax]) for t, ax in zip(tviews, axes)]
+            jc = jc + sum(content_loss(v.float(), t, "course") for v, t in zip(views, tviews)) / len(views)
+        tv = tv_loss(x) if gamma else zero
+        terms = {"content": jc, "style": js, "tv": tv}
+        total = alpha * jc + beta * js + gamma * tv
+        if extra_terms is not None:
+            for k, v in extra_terms(x).items():
+                terms[k] = v
+                total = total + v
+        terms["total"] = total / scale
+        return terms
+
+    scale = 1.0
+    with torch.no_grad():
+        initial = {k: float(v) for k, v in loss_fn(x0.clamp(*bounds)).items()}
+    if normalize and initial["total"] > 0:
+        scale = initial["total"] / x0.numel()
+    if iters == 0:
+        return MediaResult(x=x0.clamp(*bounds).cpu(), history=[], initial=initial, evals=1, seconds=0.0)
+    res = optimize(x0, loss_fn, optimizer=optimizer, iters=iters, lr=lr, bounds=bounds, callback=callback)
+    for h in res.history:
+        h["total"] *= scale
+    return MediaResult(x=res.x.detach().cpu(), history=res.history, initial=initial, evals=res.evals,
+                       seconds=res.seconds, stopped=res.stopped, message=res.message, state=res.state)
+
+
+def texture(net: FeatureNet, style: torch.Tensor | Sequence[torch.Tensor], shape: Sequence[int],
+            **kwargs) -> MediaResult:
+    """Texture synthesis: ``synthesize`` from seeded noise of ``shape`` (1, C, *spatial) with style
+    losses only."""
+    return synthesize(net, style, shape=shape, **kwargs)
+
+
+def stylize(net: FeatureNet, content: torch.Tensor, style: torch.Tensor | Sequence[torch.Tensor],
+            **kwargs) -> MediaResult:
+    """Style transfer: ``synthesize`` starting from the content (Grinstein et al. 2018 found that
+    best for sound) with content and style losses."""
+    kwargs.setdefault("content_layers", ("relu",) if "relu" in net.layer_names else ("relu4_2",))
+    return synthesize(net, style, content=content, **kwargs)
+
+
+def check_finite(t: torch.Tensor, what: str) -> None:
+    """Raise InputError if media ``t`` holds NaN or Inf values (``what`` names the file)."""
+    bad = (~torch.isfinite(t)).sum().item()
+    if bad:
+        raise InputError(f"{what}: contains {bad} NaN/Inf value(s); fill or mask them before styling")
+
+
+# ---------------------------------------------------------------------------------------------
+# Sound: spectrograms (1, F, T) through a 1D bank whose channels are the frequency bins.
+
+@dataclass
+class AudioResult:
+    """samples (N,) float32 at ``rate`` Hz; log_mag (1, F, T) the optimized spectrogram; run: the
+    MediaResult of the optimization (history, initial/final losses)."""
+
+    samples: torch.Tensor
+    rate: int
+    log_mag: torch.Tensor
+    run: MediaResult
+
+
+def audio_net(bins: int, *, filters: int = 512, widths: Sequence[int] = (3, 5, 7, 11), seed: int = 0,
+              broadband: float = 1.0) -> FeatureNet:
+    """The 1D random bank for spectrograms with ``bins`` frequency channels (with a broadband
+    component per tap so that it sees the loudness envelope; see ``random_bank``)."""
+    from .nets.random import random_bank
+    return random_bank(1, in_channels=bins, widths=tuple(widths), filters=filters, seed=seed, broadband=broadband)
+
+
+def audio_texture(style: torch.Tensor, rate: int, seconds: float, *, net: FeatureNet | None = None,
+                  iters: int = 200, optimizer: str = "lbfgs", seed: int = 0, gl_iters: int = 100,
+                  filters: int = 512, callback: Callback | None = None) -> AudioResult:
+    """A new sound of ``seconds`` s with the texture statistics (1D Gram matrices of a random
+    conv bank over the log-magnitude STFT) of ``style`` samples (N,) at ``rate`` Hz."""
+    from .io.audio import griffin_lim, spectrogram
+    if not seconds > 0:
+        raise ConfigError(f"seconds {seconds}: must be positive")
+    s = spectrogram(style, rate)
+    frames = int(round(seconds * rate / s.hop)) + 1
+    net = net or audio_net(s.log_mag.shape[1], filters=filters, seed=seed)
+    # Start from noise with the style's mean and spread per frequency bin: the long-term spectrum
+    # is right from the start and the Gram loss works on the structure over time. (From noise
+    # far quieter than the style, the Gram loss is concave along the gradient and L-BFGS crawls.)
+    m, sd = s.log_mag.mean(2, keepdim=True), s.log_mag.std(2, keepdim=True)
+    gen = torch.Generator().manual_seed(int(seed))
+    init = (m + sd * torch.randn((1, s.log_mag.shape[1], frames), generator=gen)).clamp_min(0)
+    run = synthesize(net, s.log_mag, init=init, iters=iters, optimizer=optimizer, bounds=(0.0, INF), seed=seed,
+                     callback=callback)
+    y = griffin_lim(run.x, s.n_fft, s.hop, iters=gl_iters, seed=seed, length=int(seconds * rate))
+    return AudioResult(y, rate, run.x, run)
+
+
+def audio_transfer(content: torch.Tensor, style: torch.Tensor, rate: int, *, net: FeatureNet | None = None,
+                   alpha: float = 1.0, beta: float = 1e3, iters: int = 200, optimizer: str = "lbfgs",
+                   seed: int = 0, gl_iters: int = 100, filters: int = 512,
+                   callback: Callback | None = None) -> AudioResult:
+    """Style transfer of sound: the content's spectrogram is optimized (starting from itself) to
+    keep its bank activations and take the style's Gram matrices. Samples (N,) at ``rate`` Hz."""
+    from .io.audio import griffin_lim, spectrogram
+    c, s = spectrogram(content, rate), spectrogram(style, rate)
+    net = net or audio_net(c.log_mag.shape[1], filters=filters, seed=seed)
+    run = stylize(net, c.log_mag, s.log_mag, content_layers=("relu",), alpha=alpha, beta=beta, iters=iters,
+                  optimizer=optimizer, bounds=(0.0, INF), seed=seed, callback=callback)
+    y = griffin_lim(run.x, c.n_fft, c.hop, iters=gl_iters, seed=seed, length=len(content))
+    return AudioResult(y, rate, run.x, run)
+
+
+# ---------------------------------------------------------------------------------------------
+# Video: frame by frame with a 2D net, each frame starting from the previous result.
+
+@dataclass
+class VideoResult:
+    """frames: the stylized frames (1, 3, H, W) in 0..1; flicker: mean |O_t - O_t-1| divided by
+    the input's mean |I_t - I_t-1| (1 = as much change as the input, lower = steadier);
+    runs: one MediaResult per frame computed in this call (resumed frames have none)."""
+
+    frames: list[torch.Tensor]
+    flicker: float
+    runs: dict[int, MediaResult]
+
+
+def flicker(outputs: Sequence[torch.Tensor], inputs: Sequence[torch.Tensor]) -> float:
+    """The flicker figure: mean over t of |O_t - O_t-1| divided by the same for the input frames."""
+    if len(outputs) < 2:
+        return 0.0
+    num = sum(float((b - a).abs().mean()) for a, b in zip(outputs[:-1], outputs[1:]))
+    den = sum(float((b - a).abs().mean()) for a, b in zip(inputs[:-1], inputs[1:]))
+    return num / max(den, 1e-12)
+
+
+def temporal_mask(frame: torch.Tensor, prev_frame: torch.Tensor, sigma: float = 0.05) -> torch.Tensor:
+    """(1, 1, H, W) weights: 1 where the input did not change between frames, falling to 0 where
+    it did (there the output must be free to follow the motion: no optical flow here)."""
+    return torch.exp(-(frame - prev_frame).abs().mean(1, keepdim=True) / sigma)
+
+
+def video_transfer(frames: Sequence[torch.Tensor], style: torch.Tensor, net: FeatureNet, *,
+                   temporal: float = 1e3, independent: bool = False, done: Mapping[int, torch.Tensor] | None = None,
+                   on_frame: Callable[[int, torch.Tensor], None] | None = None, iters: int = 50,
+                   first_iters: int | None = None, style_layers: Mapping[str, float] | None = None,
+                   content_layers: Sequence[str] = ("relu4_2",), alpha: float = 1.0, beta: float = 1e4,
+                   optimizer: str = "lbfgs", seed: int = 0, callback: Callback | None = None) -> VideoResult:
+    """Stylize frames (1, 3, H, W) in 0..1 one by one with a 2D net.
+
+    Frame t starts from the previous result plus the input's change (I_t - I_t-1) and pays a
+    temporal loss ``temporal`` * L0 * mean(mask * (x - O_t-1)^2) / mean(mask), where mask is
+    ``temporal_mask`` and L0 the frame's loss at its start (so a masked mean squared change of
+    1 / ``temporal`` costs as much as the whole start loss).
+    ``independent`` stylizes every frame from its own content without the temporal loss (the
+    baseline flicker is measured against). ``done`` {index: frame} are finished frames to reuse
+    (resume); ``on_frame(i, frame)`` is called as each new frame is finished. The first frame runs
+    ``first_iters`` (default 2 x iters) iterations.
+    """
+    style_layers = dict(style_layers or {"relu1_1": 0.2, "relu2_1": 0.2, "relu3_1": 0.2, "relu4_1": 0.2, "relu5_1": 0.2})
+    net.check_layers(list(style_layers) + list(content_layers))
+    grams = style_targets(net, style, list(style_layers))
+    done = dict(done or {})
+    out: list[torch.Tensor] = []
+    runs: dict[int, MediaResult] = {}
+    for i, f in enumerate(frames):
+        if i in done:
+            out.append(done[i])
+            continue
+        first = i == 0 or independent
+        extra = None
+        init = f
+        if not first:
+            prev_out, prev_in = out[-1], frames[i - 1]
+            init = (prev_out + (f - prev_in)).clamp(0, 1)
+            mask = temporal_mask(f, prev_in)
+            norm = float(mask.mean()) + 1e-6
+            probe = synthesize(net, None, content=f, init=init, style_grams=grams, style_layers=style_layers,
+                               content_layers=content_layers, alpha=alpha, beta=beta, iters=0)
+            # In units of the frame's start loss, so the weight means the same at any resolution
+            # and for any style weights.
+            unit = probe.initial["total"]
+
+            def extra(x: torch.Tensor, prev_out=prev_out, mask=mask, norm=norm, unit=unit) -> dict[str, torch.Tensor]:
+                return {"temporal": temporal * unit * (mask * (x - prev_out).pow(2)).mean() / norm}
+        res = synthesize(net, None, content=f, init=init, style_grams=grams, style_layers=style_layers,
+                         content_layers=content_layers, alpha=alpha, beta=beta, extra_terms=extra,
+                         iters=(first_iters or 2 * iters) if i == 0 else iters, optimizer=optimizer, seed=seed,
+                         callback=callback)
+        frame = res.x.clamp(0, 1)
+        out.append(frame)
+        runs[i] = res
+        if on_frame is not None:
+            on_frame(i, frame)
+    return VideoResult(out, flicker(out, list(frames)), runs)
+
+
+# ---------------------------------------------------------------------------------------------
+# Volumes: a 2D net on slices along all three axes (or a 3D net on the whole volume).
+
+# Up to relu3_1 (receptive field 24 px): relu4_1 would double the cost of every slice on a CPU.
+SOLID_STYLE_LAYERS = {"relu1_1": 1.0, "relu2_1": 1.0, "relu3_1": 1.0}
+
+
+def solid_texture(exemplar: torch.Tensor, size: int, net: FeatureNet, *, channels: int | None = None,
+                  style_layers: Mapping[str, float] | None = None, iters: int = 60,
+                  slices_per_axis: int | None = 4, optimizer: str = "adam", lr: float | None = 0.03,
+                  levels: int = 2, coarse_iters: int = 100, full_slices_up_to: int = 32, tv: float = 0.5,
+                  seed: int = 0, callback: Callback | None = None) -> MediaResult:
+    """A solid texture (1, C, size, size, size) in 0..1 whose slices along all three axes have the
+    Gram statistics of the 2D ``exemplar`` (1, C, H, W) (Kopf et al.'s solid textures by way of
+    Gatys' Gram matrices).
+
+    Coarse to fine over ``levels`` cube sizes (size / 2^k, exemplar scaled alike): cubes up to
+    ``full_slices_up_to`` voxels use every slice and L-BFGS for ``coarse_iters`` iterations;
+    the finer ones see ``slices_per_axis`` random slices per axis per step (stochastic: Adam, ``lr``)
+    for ``iters`` iterations, which is what makes a 64^3 cube affordable on a CPU. ``initial`` of
+    the result is the loss of the first level's start, ``final`` the last level's end, each on the
+    slices of its level.
+    """
+    c = channels or exemplar.shape[1]
+    layers = dict(style_layers or {l: w for l, w in SOLID_STYLE_LAYERS.items() if l in net.layer_names} or {"relu": 1.0})
+    sizes = [max(8, size >> k) for k in reversed(range(max(1, levels)))]
+    sizes = sorted(set(sizes[:-1])) + [size]
+    gen = torch.Generator().manual_seed(int(seed))
+    x = None
+    first: MediaResult | None = None
+    history: list[dict] = []
+    evals, seconds = 0, 0.0
+    for lvl, s in enumerate(sizes):
+        ex = exemplar
+        if s != size:
+            f = s / size
+            ex = torch.nn.functional.interpolate(exemplar, scale_factor=f, mode="bilinear", antialias=True,
+                                                 align_corners=False).clamp(0, 1)
+        if x is None:
+            # Gaussian noise with the exemplar's per-channel mean and std: the colours are right
+            # from the start and the optimizer spends its steps on structure.
+            flat = ex.reshape(ex.shape[1], -1)
+            mean, std = flat.mean(1), flat.std(1)
+            if mean.numel() != c:
+                mean, std = mean.mean().expand(c), std.mean().expand(c)
+            view = (1, c, 1, 1, 1)
+            # One noise field for all channels: luminance noise, not colour speckle (which the
+            # optimizer would first have to remove).
+            x = (mean.view(view) + std.view(view) * torch.randn((1, 1, s, s, s), generator=gen)).clamp(0, 1)
+        else:
+            x = torch.nn.functional.interpolate(x, size=(s, s, s), mode="trilinear", align_corners=False)
+        full = s <= full_slices_up_to
+        cb = None
+        if callback is not None:
+            def cb(ev, lvl=lvl):
+                return callback(dataclasses.replace(ev, level=lvl, levels=len(sizes)))
+        n = coarse_iters if full and s != size else iters
+        if full or tv <= 0:
+            r = synthesize(net, ex, init=x, style_layers=layers, iters=n, optimizer="lbfgs" if full else optimizer,
+                           lr=None if full else lr, slices_per_axis=None if full else slices_per_axis,
+                           seed=seed + lvl, callback=cb)
+        else:
+            # First half without TV, then TV weighted against the speckle that half left (calibrated
+            # at the start of the second half: weighting it against the smooth upsampled cube gives
+            # a TV weight so large that it blurs the bricks away, as measured).
+            r0 = synthesize(net, ex, init=x, style_layers=layers, iters=n // 2, optimizer=optimizer, lr=lr,
+                            slices_per_axis=slices_per_axis, seed=seed + lvl, callback=cb)
+            gamma = tv * r0.final["style"] / max(float(tv_loss(r0.x)), 1e-12)
+            r = synthesize(net, ex, init=r0.x, style_layers=layers, iters=n - n // 2, optimizer=optimizer,
+                           lr=None if lr is None else lr * 2 / 3, gamma=gamma, slices_per_axis=slices_per_axis,
+                           seed=seed + lvl + 100, callback=cb)
+            history += [{**h, "level": lvl, "size": s} for h in r0.history]
+            evals += r0.evals
+            seconds += r0.seconds
+        x = r.x
+        first = first or r
+        history += [{**h, "level": lvl, "size": s} for h in r.history]
+        evals += r.evals
+        seconds += r.seconds
+    return MediaResult(x=x, history=history, initial=first.initial, evals=evals, seconds=seconds,
+                       stopped=r.stopped, message=r.message)
+
+
+def volume_transfer(content: torch.Tensor, style: torch.Tensor | Sequence[torch.Tensor], net: FeatureNet, *,
+                    style_layers: Mapping[str, float] | None = None, content_layers: Sequence[str] | None = None,
+                    alpha: float = 1.0, beta: float = 1e4, iters: int = 150, slices_per_axis: int | None = 8,
+                    optimizer: str = "adam", lr: float | None = 0.02, seed: int = 0,
+                    callback: Callback | None = None) -> MediaResult:
+    """Style transfer of a volume (1, C, D0, D1, D2) in 0..1, starting from it: content loss on
+    ``content_layers`` and Gram losses on ``style_layers``, both on slices along the three axes
+    for a 2D net (style a 2D image or a 3D exemplar), or on the whole volume for a 3D net."""
+    layers = dict(style_layers or {l: w for l, w in SOLID_STYLE_LAYERS.items() if l in net.layer_names} or {"relu": 1.0})
+    if content_layers is None:
+        content_layers = [l for l in ("relu4_2", "relu3_2", "relu") if l in net.layer_names][:1]
+    return stylize(net, content, style, style_layers=layers, content_layers=content_layers, alpha=alpha,
+                   beta=beta, iters=iters, optimizer=optimizer, lr=lr, slices_per_axis=slices_per_axis,
+                   seed=seed, callback=callback)
+
+
+# ---------------------------------------------------------------------------------------------
+# Other 1D signals: channels x samples, standardized per channel.
+
+def signal_texture(signal: torch.Tensor, length: int, *, net: FeatureNet | None = None, iters: int = 150,
+                   filters: int = 256, widths: Sequence[int] = (3, 7, 15, 31), optimizer: str = "lbfgs",
+                   seed: int = 0, callback: Callback | None = None) -> tuple[torch.Tensor, MediaResult]:
+    """A new signal (1, C, length) with the texture statistics of ``signal`` (1, C, N): each
+    channel is standardized (zero mean, unit std), a 1D random bank over all channels gives the
+    Gram matrices, the result is mapped back to the signal's units. Returns (signal, run)."""
+    from .nets.random import random_bank
+    if length < 2:
+        raise ConfigError(f"length {length}: must be at least 2 samples")
+    mean = signal.mean(-1, keepdim=True)
+    std = signal.std(-1, keepdim=True).clamp_min(1e-8)
+    z = (signal - mean) / std
+    net = net or random_bank(1, in_channels=signal.shape[1], widths=tuple(widths), filters=filters, seed=seed)
+    lo, hi = float(z.min()), float(z.max())
+    # Bounded by the exemplar's range (with a margin): spikes like ECG R waves stay plausible.
+    margin = 0.1 * (hi - lo)
+    gen = torch.Generator().manual_seed(int(seed))
+    init = torch.randn((1, signal.shape[1], length), generator=gen).clamp(lo, hi)
+    run = synthesize(net, z, init=init, iters=iters, optimizer=optimizer, bounds=(lo - margin, hi + margin),
+                     seed=seed, callback=callback)
+    return run.x * std + mean, run

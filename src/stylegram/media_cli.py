@@ -1,0 +1,338 @@
+"""The media commands of `stylegram`: audio, audio-texture, signal-texture, volume, solid-texture
+and video. Arguments -> io (files to tensors) -> media engine -> io (tensors to files); no maths.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from .cli import ProgressBar
+
+
+def _check_out(out: str, inputs: list[str], suffixes) -> Path:
+    from .io.image import check_output_path
+    return check_output_path(out, inputs, suffixes=list(suffixes))
+
+
+def _stem(out: Path) -> str:
+    name = str(out)
+    for sfx in (".nii.gz", out.suffix):
+        if name.lower().endswith(sfx):
+            return name[: len(name) - len(sfx)]
+    return name
+
+
+def _report(path: str | None, data: dict) -> None:
+    if path:
+        from .report import write_json
+        write_json(data, path)
+
+
+def _run_summary(run) -> dict:
+    return {"initial": run.initial, "final": run.final, "style_drop": run.style_drop(), "evals": run.evals,
+            "seconds_optimize": round(run.seconds, 3), "stopped": run.stopped, "message": run.message,
+            "history": run.history}
+
+
+_common = [
+    click.option("--iters", type=int, default=None, help="optimizer iterations (default per command)"),
+    click.option("--seed", type=int, default=0, show_default=True, help="random seed (nets, noise)"),
+    click.option("--report", type=click.Path(dir_okay=False), default=None, help="write a JSON run report here"),
+    click.option("-q", "--quiet", is_flag=True, help="no progress bar"),
+]
+
+
+def common(f):
+    for opt in reversed(_common):
+        f = opt(f)
+    return f
+
+
+# ------------------------------------------------------------------------------------- sound
+
+def _audio_outputs(out: Path, rate: int, hop: int, spectra: dict, quiet: bool) -> list[Path]:
+    from .io.audio import save_spectrogram_png
+    paths = []
+    top = max(float(s.max()) for s in spectra.values())
+    import numpy as np
+    vmax = 20 * float(np.log10(np.expm1(top) + 1e-4))
+    for name, s in spectra.items():
+        p = Path(f"{_stem(out)}.{name}.png")
+        save_spectrogram_png(s, rate, hop, p, title=f"{name}: {out.name}", vmax=vmax)
+        paths.append(p)
+    if not quiet:
+        click.echo("spectrograms: " + ", ".join(map(str, paths)), err=True)
+    return paths
+
+
+@click.command("audio")
+@click.argument("content", type=click.Path(dir_okay=False))
+@click.argument("style", type=click.Path(dir_okay=False))
+@click.option("-o", "--output", required=True, type=click.Path(dir_okay=False), help="output .wav (16-bit)")
+@click.option("--rate", type=int, default=22050, show_default=True, help="sample rate to work at, Hz")
+@click.option("--alpha", type=float, default=1.0, show_default=True, help="content weight")
+@click.option("--beta", type=float, default=1e3, show_default=True, help="style weight")
+@click.option("--filters", type=int, default=512, show_default=True, help="filters of the random 1D bank")
+@click.option("--max-seconds", type=float, default=30.0, show_default=True, help="read at most this much of each input")
+@common
+def audio_cmd(content, style, output, rate, alpha, beta, filters, max_seconds, iters, seed, report, quiet):
+    """Give the sound CONTENT the texture of STYLE (log-STFT, 1D random bank, Griffin-Lim).
+    Writes OUTPUT.wav and spectrogram PNGs beside it (OUT.content.png, .style.png, .result.png)."""
+    import torch
+
+    from .io.audio import load_audio, save_wav, spectrogram
+    from .media import audio_transfer
+
+    out = _check_out(output, [content, style], [".wav"])
+    c, _ = load_audio(content, rate, seconds=max_seconds, allow_silent=True)
+    s, _ = load_audio(style, rate, seconds=max_seconds)
+    iters = iters or 100
+    with ProgressBar(iters, "audio", quiet) as bar:
+        res = audio_transfer(torch.from_numpy(c), torch.from_numpy(s), rate, alpha=alpha, beta=beta, iters=iters,
+                             seed=seed, filters=filters, callback=bar.update)
+    save_wav(res.samples, rate, out)
+    cs, ss = spectrogram(c, rate), spectrogram(s, rate)
+    _audio_outputs(out, rate, cs.hop, {"content": cs.log_mag, "style": ss.log_mag, "result": res.log_mag}, quiet)
+    _report(report, {"command": "audio", "rate": rate, **_run_summary(res.run)})
+    if not quiet:
+        click.echo(f"wrote {out} ({res.run.evals} evaluations, {res.run.seconds:.1f} s)", err=True)
+
+
+@click.command("audio-texture")
+@click.argument("style", type=click.Path(dir_okay=False))
+@click.option("-o", "--output", required=True, type=click.Path(dir_okay=False), help="output .wav (16-bit)")
+@click.option("--seconds", type=float, default=10.0, show_default=True, help="length of the new sound")
+@click.option("--rate", type=int, default=22050, show_default=True, help="sample rate to work at, Hz")
+@click.option("--filters", type=int, default=512, show_default=True, help="filters of the random 1D bank")
+@click.option("--max-seconds", type=float, default=30.0, show_default=True, help="read at most this much of STYLE")
+@common
+def audio_texture_cmd(style, output, seconds, rate, filters, max_seconds, iters, seed, report, quiet):
+    """Synthesize SECONDS of new sound with the texture of STYLE (Ulyanov & Lebedev 2016).
+    Writes OUTPUT.wav and spectrogram PNGs (OUT.style.png, OUT.result.png)."""
+    import torch
+
+    from .io.audio import load_audio, save_wav, spectral_stats, spectrogram
+    from .media import audio_texture
+
+    out = _check_out(output, [style], [".wav"])
+    s, _ = load_audio(style, rate, seconds=max_seconds)
+    iters = iters or 100
+    with ProgressBar(iters, "audio texture", quiet) as bar:
+        res = audio_texture(torch.from_numpy(s), rate, seconds, iters=iters, seed=seed, filters=filters,
+                            callback=bar.update)
+    save_wav(res.samples, rate, out)
+    ss = spectrogram(s, rate)
+    _audio_outputs(out, rate, ss.hop, {"style": ss.log_mag, "result": res.log_mag}, quiet)
+    _report(report, {"command": "audio-texture", "rate": rate, "seconds": seconds,
+                     "stats_style": spectral_stats(ss.log_mag),
+                     "stats_result": spectral_stats(spectrogram(res.samples.numpy(), rate).log_mag),
+                     **_run_summary(res.run)})
+    if not quiet:
+        click.echo(f"wrote {out}: Gram loss fell {res.run.style_drop():.0f}x in {res.run.seconds:.1f} s", err=True)
+
+
+# ------------------------------------------------------------------------------------ signals
+
+@click.command("signal-texture")
+@click.argument("signal", type=click.Path(dir_okay=False))
+@click.option("-o", "--output", required=True, type=click.Path(dir_okay=False), help="output .npy (C x N) or .csv")
+@click.option("--length", type=int, default=None, help="samples of the new signal (default: as the input)")
+@click.option("--rate", type=float, default=None, help="sample rate for the plot's time axis, Hz (DICOM: read)")
+@click.option("--plot", type=click.Path(dir_okay=False), default=None, help="plot input and result here (.png)")
+@click.option("--filters", type=int, default=256, show_default=True, help="filters of the random 1D bank")
+@common
+def signal_texture_cmd(signal, output, length, rate, plot, filters, iters, seed, report, quiet):
+    """Synthesize a new multichannel signal with the texture of SIGNAL (.npy / .csv channels x
+    samples, or a DICOM waveform such as a 12-lead ECG)."""
+    from .io.signal import ecg_from_dicom, load_signal, plot_signals, save_signal
+    from .media import signal_texture
+
+    out = _check_out(output, [signal], [".npy", ".csv"])
+    if plot:
+        _check_out(plot, [signal, output], [".png", ".svg", ".pdf"])
+    if signal.lower().endswith(".dcm"):
+        x, r = ecg_from_dicom(signal)
+        rate = rate or r
+    else:
+        x = load_signal(signal)
+    iters = iters or 150
+    with ProgressBar(iters, "signal texture", quiet) as bar:
+        y, run = signal_texture(x, length or x.shape[-1], iters=iters, filters=filters, seed=seed, callback=bar.update)
+    save_signal(y, out)
+    if plot:
+        plot_signals({"input": x, "texture": y}, plot, rate=rate)
+    _report(report, {"command": "signal-texture", "channels": x.shape[1], **_run_summary(run)})
+    if not quiet:
+        click.echo(f"wrote {out} ({y.shape[1]} x {y.shape[2]}): Gram loss fell {run.style_drop():.0f}x", err=True)
+
+
+# ------------------------------------------------------------------------------------ volumes
+
+def _net_for_volume(name: str, seed: int, width: float):
+    from .nets import build_net
+    from .nets.random import random_vgg
+    if name == "random":
+        return random_vgg(seed=seed, width=width, upto="relu4_2")
+    return build_net(name, layers=["relu4_2"] if name.startswith("vgg") else None, seed=seed)
+
+
+_volume_net = click.option("--net", default="vgg16-hed", show_default=True,
+                           help="2D net applied to slices (vgg16-hed, random), or a 3D net (vgg16-hed-3d, experimental)")
+_volume_width = click.option("--width", type=float, default=0.25, show_default=True, help="channel scale of --net random")
+
+
+@click.command("volume")
+@click.argument("content", type=click.Path())
+@click.argument("style", type=click.Path())
+@click.option("-o", "--output", required=True, type=click.Path(dir_okay=False), help="output .nii, .nii.gz or .npy")
+@click.option("--size", type=int, default=64, show_default=True, help="longest axis of the styled volume, voxels")
+@click.option("--window", default=None, help="intensity window CENTER,WIDTH in the file's units (default: 0.5-99.5 percentiles)")
+@click.option("--slices", type=int, default=8, show_default=True, help="random slices per axis per step (0 = all)")
+@click.option("--beta", type=float, default=1e4, show_default=True, help="style weight (content weight 1)")
+@_volume_net
+@_volume_width
+@common
+def volume_cmd(content, style, output, size, window, slices, beta, net, width, iters, seed, report, quiet):
+    """Style the volume CONTENT (NIfTI, .npy or a DICOM series folder) with STYLE: a 2D image
+    (Gram losses on slices along all three axes) or another volume. Keeps the content's affine
+    (spacing scaled to --size) and writes OUT.axis{0,1,2}.png mid-slice previews."""
+    from .errors import ConfigError
+    from .io.image import load_image
+    from .io.volume import load_volume, resize_volume, save_previews, save_volume, suffix_of, unwindow
+    from .io.volume import window as window_fn
+    from .media import volume_transfer
+
+    out = _check_out(output, [content, style], [".nii", ".gz", ".npy"])
+    if suffix_of(out) not in (".nii", ".nii.gz", ".npy"):
+        raise ConfigError(f"{output}: unknown volume output type; use .nii, .nii.gz or .npy")
+    center = width_w = None
+    if window:
+        try:
+            center, width_w = (float(v) for v in window.split(","))
+        except ValueError:
+            raise ConfigError(f"--window {window!r}: write CENTER,WIDTH, e.g. 40,400") from None
+    vol = load_volume(content)
+    x, lo_hi = window_fn(vol, center, width_w)
+    x, affine = resize_volume(x, size, vol.affine)
+    if Path(style).is_dir() or suffix_of(style) in (".nii", ".nii.gz", ".npy", ".dcm"):
+        sv = load_volume(style)
+        s, _ = window_fn(sv)
+        s, _ = resize_volume(s, size)
+    else:
+        s = load_image(style, max(size * 2, 64)).mean(1, keepdim=True)
+    fnet = _net_for_volume(net, seed, width)
+    iters = iters or 150
+    with ProgressBar(iters, "volume", quiet) as bar:
+        run = volume_transfer(x, s, fnet, beta=beta, iters=iters, slices_per_axis=slices or None, seed=seed,
+                              callback=bar.update)
+    save_volume(unwindow(run.x, lo_hi), out, affine)
+    previews = save_previews(run.x, _stem(out), upscale=max(1, 256 // size))
+    _report(report, {"command": "volume", "shape": list(run.x.shape), "affine": affine.tolist(),
+                     "window": list(lo_hi), "previews": [str(p) for p in previews], **_run_summary(run)})
+    if not quiet:
+        click.echo(f"wrote {out}; previews {', '.join(map(str, previews))}", err=True)
+
+
+@click.command("solid-texture")
+@click.argument("exemplar", type=click.Path(dir_okay=False))
+@click.option("-o", "--output", required=True, type=click.Path(dir_okay=False), help="output .npy (D x H x W x 3), .nii or .nii.gz")
+@click.option("--size", type=int, default=64, show_default=True, help="side of the cube, voxels")
+@click.option("--style-size", type=int, default=128, show_default=True, help="longest side the exemplar is scaled to, px")
+@click.option("--slices", type=int, default=4, show_default=True, help="random slices per axis per step of the levels above 32^3 (0 = all)")
+@click.option("--lr", type=float, default=0.03, show_default=True, help="Adam step size")
+@click.option("--levels", type=int, default=2, show_default=True, help="coarse-to-fine levels (cube size halved per level)")
+@click.option("--coarse-iters", type=int, default=100, show_default=True,
+              help="L-BFGS iterations (every slice) of the levels up to 32^3")
+@click.option("--tv", type=float, default=0.5, show_default=True,
+              help="total-variation weight of the levels above 32^3, relative to their start style loss")
+@_volume_net
+@_volume_width
+@common
+def solid_texture_cmd(exemplar, output, size, style_size, slices, lr, levels, coarse_iters, tv, net, width, iters, seed,
+                      report, quiet):
+    """Make a colour solid texture whose slices along all three axes look like the 2D EXEMPLAR.
+    Writes the volume and OUT.axis{0,1,2}.png mid-slice previews."""
+    from .errors import ConfigError
+    from .io.image import load_image
+    from .io.volume import save_previews, save_volume, suffix_of
+    from .media import solid_texture
+
+    out = _check_out(output, [exemplar], [".nii", ".gz", ".npy"])
+    if suffix_of(out) not in (".nii", ".nii.gz", ".npy"):
+        raise ConfigError(f"{output}: unknown volume output type; use .nii, .nii.gz or .npy")
+    ex = load_image(exemplar, style_size)
+    fnet = _net_for_volume(net, seed, width)
+    iters = iters or 60
+    with ProgressBar(iters, "solid texture", quiet) as bar:
+        run = solid_texture(ex, size, fnet, iters=iters, slices_per_axis=slices or None, lr=lr, levels=levels,
+                            coarse_iters=coarse_iters, tv=tv, seed=seed, callback=bar.update)
+    save_volume(run.x[0].permute(1, 2, 3, 0).numpy(), out)
+    previews = save_previews(run.x, _stem(out), upscale=max(1, 256 // size))
+    _report(report, {"command": "solid-texture", "previews": [str(p) for p in previews], **_run_summary(run)})
+    if not quiet:
+        click.echo(f"wrote {out}: Gram loss fell {run.style_drop():.1f}x; previews {', '.join(map(str, previews))}", err=True)
+
+
+# -------------------------------------------------------------------------------------- video
+
+@click.command("video")
+@click.argument("video", type=click.Path(dir_okay=False))
+@click.argument("style", type=click.Path(dir_okay=False))
+@click.option("-o", "--output", required=True, type=click.Path(dir_okay=False), help="output .mp4 / .mkv / .mov")
+@click.option("--size", type=int, default=256, show_default=True, help="longest side of the frames, px")
+@click.option("--max-frames", type=int, default=None, help="stylize only the first N frames")
+@click.option("--temporal", type=float, default=1e3, show_default=True,
+              help="temporal loss weight (in units of each frame's start loss)")
+@click.option("--independent", is_flag=True, help="stylize frames independently (no warm start, no temporal loss)")
+@click.option("--restart", is_flag=True, help="discard finished frames of an earlier run of this output")
+@click.option("--beta", type=float, default=1e4, show_default=True, help="style weight (content weight 1)")
+@click.option("--net", default="vgg16-hed", show_default=True, help="2D feature net (see `stylegram nets`)")
+@_volume_width
+@common
+def video_cmd(video, style, output, size, max_frames, temporal, independent, restart, beta, net, width, iters, seed,
+              report, quiet):
+    """Stylize VIDEO with STYLE frame by frame; each frame starts from the previous result and a
+    temporal loss keeps it steady. Finished frames are kept in OUT.frames/ so a stopped run resumes.
+    The report gives the flicker figure (output frame change / input frame change)."""
+    import shutil
+
+    from .io.image import load_image
+    from .io.video import WRITE_SUFFIXES, FrameStore, read_video, write_video
+    from .media import video_transfer
+    from .nets import build_net
+    from .nets.random import random_vgg
+    from .types import Iterate
+
+    out = _check_out(output, [video, style], WRITE_SUFFIXES)
+    frames, fps = read_video(video, size=size, max_frames=max_frames)
+    s = load_image(style, size)
+    iters = iters or 50
+    folder = Path(f"{_stem(out)}.frames")
+    if restart and folder.is_dir():
+        shutil.rmtree(folder)
+    store = FrameStore(folder, {"video": str(Path(video).resolve()), "style": str(Path(style).resolve()),
+                                "size": size, "temporal": temporal, "independent": independent, "beta": beta,
+                                "net": net, "width": width, "iters": iters, "seed": seed})
+    done = {i: f for i, f in store.done().items() if i < len(frames)}
+    fnet = random_vgg(seed=seed, width=width) if net == "random" else build_net(net, seed=seed)
+    total = len(frames) - len(done)
+    with ProgressBar(total, "video frames", quiet) as bar:
+        count = [0]
+
+        def on_frame(i, f):
+            store.save(i, f)
+            count[0] += 1
+            bar.update(Iterate(iter=count[0], iters=total, evals=0, seconds=0.0, losses={}))
+        res = video_transfer(frames, s, fnet, temporal=temporal, independent=independent, done=done,
+                             on_frame=on_frame, iters=iters, beta=beta, seed=seed)
+    write_video(res.frames, out, fps)
+    _report(report, {"command": "video", "frames": len(frames), "resumed_frames": len(done), "fps": fps,
+                     "flicker": res.flicker, "temporal": temporal, "independent": independent,
+                     "per_frame": {i: {"initial": r.initial, "final": r.final, "seconds": r.seconds}
+                                   for i, r in res.runs.items()}})
+    if not quiet:
+        click.echo(f"wrote {out} ({len(frames)} frames, {len(done)} resumed); flicker {res.flicker:.3f}", err=True)
+
+
+COMMANDS = (audio_cmd, audio_texture_cmd, signal_texture_cmd, volume_cmd, solid_texture_cmd, video_cmd)

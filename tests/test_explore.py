@@ -1,0 +1,384 @@
+"""The explorer: receptive fields against gradient probes, streaming top-k, crops, scans, reports.
+
+Tiny random nets and 32-64 px images throughout."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+from torch import nn
+
+from stylegram.errors import ConfigError, InputError
+from stylegram.explore import (HookedNet, UnitScan, UnitTopK, choose_units, crop_box, scan_units, unit_box,
+                               write_report)
+from stylegram.explore.scan import inside_mask, list_images, load_view
+from stylegram.nets import FeatureNet
+from stylegram.nets.receptive import gradient_probe, probe_layer_info, receptive_fields
+from stylegram.types import LayerInfo
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _one_thread():
+    """Tiny tensors: a second OpenMP thread only spins, and on a loaded machine it costs 10-100x."""
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
+# ---------------------------------------------------------------- receptive fields vs gradient probe
+
+@pytest.mark.parametrize("layer,size", [("relu1_1", 16), ("pool1", 24), ("relu2_1", 32), ("pool2", 40),
+                                        ("relu3_1", 48), ("relu4_1", 96)])
+def test_vgg_receptive_fields_match_gradient_probe(tiny_net, layer, size):
+    net = tiny_net.truncated([layer])
+    measured = probe_layer_info(net, layer, size)
+    a = tiny_net.info[layer]
+    assert (measured.jump, measured.rf_size, measured.rf_start) == (a.jump, a.rf_size, a.rf_start)
+
+
+def test_vgg16_relu5_1_field_by_hand(tiny_net):
+    # 3 convs per block after pool: 1 + 2*(1+1) ... written out: conv1_1 3, conv1_2 5, pool1 6,
+    # conv2_x 10, 14, pool2 16, conv3_x 24, 32, 40, pool3 44, conv4_x 60, 76, 92, pool4 100, conv5_1 132
+    i = tiny_net.info["relu5_1"]
+    assert (i.jump, i.rf_size, i.rf_start) == (16, 132, 7.5)
+
+
+def _odd_chain():
+    return [("c1", nn.Conv2d(3, 4, 5, stride=2, padding=1)), ("r1", nn.ReLU()),
+            ("p1", nn.MaxPool2d(3, stride=2, padding=1)),
+            ("c2", nn.Conv2d(4, 4, 3, padding=2, dilation=2)), ("r2", nn.ReLU()),
+            ("p2", nn.AvgPool2d(2)), ("c3", nn.Conv2d(4, 5, 3, stride=1, padding=0))]
+
+
+@pytest.mark.parametrize("layer", ["c1", "p1", "c2", "p2", "c3"])
+def test_strides_padding_dilation_match_probe(layer):
+    torch.manual_seed(0)
+    net = FeatureNet("odd", _odd_chain())
+    got = probe_layer_info(net, layer, 96)
+    a = net.info[layer]
+    assert (got.jump, got.rf_size, got.rf_start) == (a.jump, a.rf_size, a.rf_start)
+
+
+def test_hooked_net_on_user_model_matches_chain():
+    torch.manual_seed(0)
+    model = nn.Sequential(*[m for _, m in _odd_chain()])
+    hooked = HookedNet(model, ["1", "2", "6"], name="mine", probe_size=64)
+    chain = receptive_fields([(str(i), m) for i, (_, m) in enumerate(_odd_chain())])
+    for l in ["2", "6"]:
+        h, c = hooked.info[l], chain[l]
+        assert (h.jump, h.rf_size, h.rf_start) == (c.jump, c.rf_size, c.rf_start)
+    x = torch.rand(2, 3, 40, 40)
+    out = hooked(x, ["2"])
+    assert set(out) == {"2"} and out["2"].shape == model[:3](x).shape
+    assert not any(m._forward_hooks for m in model.modules())  # hooks removed
+    with pytest.raises(ConfigError, match="valid"):
+        HookedNet(model, ["nope"])
+
+
+# ---------------------------------------------------------------- streaming top-k
+
+def test_topk_streaming_equals_brute_force():
+    g = torch.Generator().manual_seed(1)
+    acts = torch.randn(23, 4, 5, 6, generator=g)
+    t = UnitTopK(4, k=5, per_image=1)
+    for s in range(0, 23, 7):
+        t.update(acts[s:s + 7], s)
+    peak, arg = acts.flatten(2).max(2)  # (N, C)
+    for c in range(4):
+        v, img = peak[:, c].topk(5)
+        assert torch.allclose(t.values[c], v)
+        assert t.image[c].tolist() == img.tolist()
+        for r in range(5):
+            y, x = t.pos[c, r].tolist()
+            assert acts[img[r], c, y, x] == v[r]
+    assert t.n == 23 and t.hist.sum(1).tolist() == [23] * 4
+    assert torch.allclose(t.mean(), peak.mean(0).double())
+
+
+def test_topk_per_image_allows_several_from_one_image():
+    a = torch.zeros(1, 1, 3, 3)
+    a[0, 0, 0, 0], a[0, 0, 2, 1] = 5.0, 4.0
+    t = UnitTopK(1, k=3, per_image=2)
+    t.update(a, 0)
+    assert t.values[0, :2].tolist() == [5.0, 4.0] and t.pos[0, :2].tolist() == [[0, 0], [2, 1]]
+    assert t.image[0].tolist() == [0, 0, -1]  # third slot still empty
+
+
+def test_histogram_doubles_its_range_exactly():
+    t = UnitTopK(1, k=1, bins=4)
+    t.update(torch.tensor([1.0, 0.5, 0.0]).view(3, 1, 1, 1), 0)
+    top = float(t.top[0])
+    assert top == pytest.approx(1.0001)
+    assert t.hist[0].tolist() == [1, 1, 0, 1]  # bins of 0.250025: 0 -> 0, 0.5 -> 1 (just below 2), 1 -> 3
+    t.update(torch.tensor([3.0]).view(1, 1, 1, 1), 3)  # range doubles twice: 4.0004, bins of 1.0001
+    assert float(t.top[0]) == pytest.approx(4 * 1.0001)
+    assert t.hist[0].tolist() == [3, 0, 1, 0]  # merged: {0,0.5,1} in bin 0, 3 in bin 2
+
+
+def test_selectivity_and_unit_rules():
+    t = UnitTopK(3, k=2)
+    a = torch.zeros(10, 3, 1, 1)
+    a[:, 0] = 1.0  # answers every image alike
+    a[0, 1] = 9.0  # fires for one image
+    t.update(a, 0)  # unit 2 is dead
+    s = t.selectivity()
+    assert s[1] > 1 and s[0] == pytest.approx(0, abs=1e-3) and s[2] == 0
+    assert choose_units(t, "selective", 1) == [1]
+    assert choose_units(t, "strongest", 2) == [1, 0]
+    assert choose_units(t, "random", 2, seed=3) == choose_units(t, "random", 2, seed=3)
+    assert choose_units(t, "indices", indices=[2, 0]) == [2, 0]
+    with pytest.raises(ConfigError, match="0..2"):
+        choose_units(t, "indices", indices=[3])
+    with pytest.raises(ConfigError, match="valid"):
+        choose_units(t, "best", 1)
+
+
+# ---------------------------------------------------------------- crops
+
+def test_unit_box_and_padded_crop_by_hand():
+    info = LayerInfo("pool1", 8, jump=2, rf_size=6, rf_start=0.5)
+    assert unit_box(info, [0, 3]) == [(-2, 4), (4, 10)]
+    img = torch.arange(2 * 5 * 5, dtype=torch.float32).view(2, 5, 5)
+    c = crop_box(img, [(-2, 2), (3, 6)], fill=-1)
+    assert c.shape == (2, 4, 3)
+    assert (c[:, :2] == -1).all() and (c[:, :, 2] == -1).all()  # above and right of the image: fill
+    assert torch.equal(c[:, 2:, :2], img[:, 0:2, 3:5])  # the window is not shifted
+
+
+def test_inside_mask_keeps_units_whose_field_is_mostly_inside():
+    info = LayerInfo("x", 1, jump=4, rf_size=24, rf_start=1.5)
+    m = inside_mask(info, (8, 8), 32, 0.5)
+    assert m is not None and m.shape == (8, 8) and not m[0, 0] and m[3, 3]
+    assert inside_mask(info, (8, 8), 32, 0.0) is None
+
+
+# ---------------------------------------------------------------- scans on synthetic images
+
+SQUARES = {"a.png": (8, 40), "b.png": (30, 12), "sub/c.png": (44, 44), "sub/d.png": (20, 26)}
+SQ = 6
+
+
+def _write_squares(root: Path, size: int = 64) -> None:
+    for name, (y, x) in SQUARES.items():
+        arr = np.full((size, size, 3), 128, np.uint8)
+        arr[y:y + SQ, x:x + SQ] = 255
+        (root / name).parent.mkdir(parents=True, exist_ok=True)
+        Image.fromarray(arr).save(root / name)
+    Image.fromarray(np.full((size, size, 3), 128, np.uint8)).save(root / "grey.png")
+    (root / "broken.jpg").write_bytes(b"not a jpeg at all")
+
+
+@pytest.fixture
+def squares(tmp_path):
+    _write_squares(tmp_path / "imgs")
+    return tmp_path / "imgs"
+
+
+def test_top_patch_contains_the_square_and_matches_probe(tiny_net, squares):
+    layer = "relu3_1"
+    net = tiny_net.truncated([layer])
+    scan = scan_units(net, squares, [layer], size=64, batch_size=2, k=3)
+    assert scan.files == ["a.png", "b.png", "broken.jpg", "grey.png", "sub/c.png", "sub/d.png"]
+    assert scan.skipped == ["broken.jpg"]
+    t = scan.layers[layer]
+    active = torch.nonzero(t.values[:, 0] > 0).flatten().tolist()
+    assert active  # grey is 0 after the net's centring, so only the squares excite anything
+    for u in active:
+        name = scan.files[int(t.image[u, 0])]
+        assert name in SQUARES
+        (y0, y1), (x0, x1) = unit_box(scan.info[layer], t.pos[u, 0].tolist())
+        y, x = SQUARES[name]
+        assert y0 < y + SQ and y < y1 and x0 < x + SQ and x < x1  # every active unit's field overlaps it
+    best = int(t.values[:, 0].argmax())
+    pos = t.pos[best, 0].tolist()
+    box = unit_box(scan.info[layer], pos)
+    name = scan.files[int(t.image[best, 0])]
+    y, x = SQUARES[name]
+    assert box[0][0] <= y and y + SQ <= box[0][1] and box[1][0] <= x and x + SQ <= box[1][1]
+    patch = crop_box(load_view(squares / name, 64), box)
+    assert patch.shape == (3, 24, 24) and (patch > 0.99).all(0).sum() == SQ * SQ  # the whole square is in it
+    # the crop geometry is the gradient probe's region (clipped to the image)
+    probe = gradient_probe(net, layer, (64, 64), pos)
+    assert probe == [(max(a, 0), min(b, 64)) for a, b in box]
+    real = gradient_probe(net, layer, (64, 64), pos, linearize=False)  # the real net sees a part of it
+    assert all(pa >= ba and pb <= bb for (pa, pb), (ba, bb) in zip(real, probe))
+
+
+def test_scan_resumes_from_cache_and_equals_one_pass(tiny_net, squares, tmp_path):
+    net = tiny_net.truncated(["relu2_1"])
+    full = scan_units(net, squares, ["relu1_1", "relu2_1"], size=32, batch_size=2)
+    cache = tmp_path / "scan.safetensors"
+    calls = []
+    part = scan_units(net, squares, ["relu1_1", "relu2_1"], size=32, batch_size=2, cache=cache,
+                      callback=lambda ev: calls.append(ev.iter) or True)
+    assert calls == [2] and not part.complete and cache.is_file()
+    resumed = scan_units(net, squares, ["relu1_1", "relu2_1"], size=32, batch_size=2, cache=cache)
+    assert resumed.complete and resumed.skipped == ["broken.jpg"]
+    for l in ("relu1_1", "relu2_1"):
+        assert torch.equal(resumed.layers[l].values, full.layers[l].values)
+        assert torch.equal(resumed.layers[l].image, full.layers[l].image)
+        assert torch.equal(resumed.layers[l].hist, full.layers[l].hist)
+    with pytest.raises(ConfigError, match="other settings"):
+        scan_units(net, squares, ["relu1_1"], size=32, cache=cache)
+
+
+def test_scan_errors_are_one_line(tiny_net, tmp_path):
+    with pytest.raises(InputError, match="no image files"):
+        list_images(tmp_path)
+    with pytest.raises(InputError, match="not a folder"):
+        list_images(tmp_path / "missing")
+    with pytest.raises(ConfigError, match="valid"):
+        scan_units(tiny_net, tmp_path, ["relu9_9"])
+    (tmp_path / "x.safetensors").write_bytes(b"junk")
+    with pytest.raises(InputError, match="not a stylegram scan"):
+        UnitScan.load(tmp_path / "x.safetensors")
+
+
+def test_report_writes_sheets_units_and_html(tiny_net, squares, tmp_path):
+    scan = scan_units(tiny_net.truncated(["relu2_1"]), squares, ["relu1_1", "relu2_1"], size=32, batch_size=4)
+    out = tmp_path / "rep"
+    summary = write_report(scan, out, rule="strongest", n_units=4, patch_px=16)
+    sheet = Image.open(summary["sheets"]["relu2_1"])
+    assert sheet.size[0] > 3 * (3 * 16) and sheet.mode == "RGB"
+    assert len(list((out / "units" / "relu1_1").glob("u*.jpg"))) == scan.layers["relu1_1"].channels
+    page = (out / "index.html").read_text()
+    assert "relu2_1" in page and "Receptive fields" in page and "sub/c.png" in page and "<svg" in page
+    assert summary["skipped"] == 1 and len(summary["chosen"]["relu1_1"]) == 4
+
+
+def test_cli_units_end_to_end(squares, tmp_path, capsys):
+    from stylegram.cli import main
+    out = tmp_path / "cli"
+    with pytest.raises(SystemExit) as e:
+        main(["explore", "units", "--net", "random", "--layers", "relu1_1,relu2_1", "--images", str(squares),
+              "-o", str(out), "--size", "32", "--patch-px", "12", "--sheets-only", "-q"])
+    assert e.value.code == 0
+    assert (out / "index.html").is_file() and (out / "sheet_relu2_1.png").is_file() and (out / "scan.safetensors").is_file()
+    with pytest.raises(SystemExit) as e:
+        main(["explore", "units", "--net", "random", "--layers", "relu1_1", "--images", str(tmp_path / "none"),
+              "-o", str(out), "-q"])
+    assert e.value.code == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "stylegram: error:" in err[0]
+
+
+# ---------------------------------------------------------------- activations, Gram view, reconstructions
+
+def test_activation_grid_layout_and_norms(tiny_net):
+    from stylegram.explore import activation_grid, activation_maps
+    from conftest import gradient_image
+    maps = activation_maps(gradient_image(32, 32), tiny_net, "relu1_1")
+    assert maps.shape == (8, 32, 32) and maps.min() >= 0
+    g = activation_grid(maps, cols=4, gap=2)
+    assert g.shape == (2 * 32 + 2, 4 * 32 + 3 * 2, 3) and g.dtype == np.uint8
+    m = torch.zeros(2, 2, 2)
+    m[0, 0, 0], m[1, 0, 0] = 1.0, 4.0
+    per_channel = activation_grid(m, cols=2, gap=0, cmap="gray")
+    per_layer = activation_grid(m, cols=2, gap=0, norm="layer", cmap="gray")
+    assert per_channel[0, 0, 0] == per_channel[0, 2, 0] == 255  # each channel's max is white
+    assert per_layer[0, 0, 0] == 63 and per_layer[0, 2, 0] == 255  # 1/4 of the layer's max
+    with pytest.raises(ConfigError, match="0..1"):
+        activation_grid(m, channels=[2])
+
+
+def test_gram_view_by_hand():
+    from stylegram.explore.gram import correlation, cofire_map, seriation, top_pairs
+    a = torch.zeros(1, 4, 2, 2)
+    a[0, 0] = torch.tensor([[1.0, 0.0], [0.0, 1.0]])
+    a[0, 1] = torch.tensor([[2.0, 0.0], [0.0, 2.0]])  # fires exactly with channel 0
+    a[0, 2] = torch.tensor([[0.0, 1.0], [1.0, 0.0]])  # never with channel 0
+    g = (a.reshape(4, 4) @ a.reshape(4, 4).T) / 4
+    assert g[0, 1] == pytest.approx(1.0) and g[0, 2] == 0
+    r = correlation(g)
+    assert r[0, 1] == pytest.approx(1.0) and r[0, 2] == 0 and r[3].abs().sum() == 0  # silent channel 3
+    assert top_pairs(g, 1) == [(0, 1, pytest.approx(1.0))]
+    order = seriation(r).tolist()
+    assert sorted(order) == [0, 1, 2, 3] and order[-1] == 3 and abs(order.index(0) - order.index(1)) == 1
+    assert torch.equal(cofire_map(a[0], 0, 1), torch.tensor([[1.0, 0.0], [0.0, 1.0]]))
+
+
+def test_gram_view_with_generated_and_figures(tiny_net, squares):
+    from stylegram.explore import gram_figures, gram_view
+    from conftest import gradient_image
+    s, gimg = gradient_image(32, 40, seed=1), gradient_image(32, 40, seed=2)
+    views = gram_view(s, tiny_net, ["relu1_1", "relu2_1"], generated=gimg, n_pairs=3)
+    v = views["relu2_1"]
+    assert v.gram.shape == (16, 16) and torch.allclose(v.gram, v.gram.T)
+    assert len(v.pairs) == 3 and all(k < k2 and -1 <= r <= 1 + 1e-5 for k, k2, r in v.pairs)
+    assert v.style_loss > 0 and v.diff.shape == (16, 16)
+    same = gram_view(s, tiny_net, ["relu2_1"], generated=s)["relu2_1"]
+    assert same.style_loss == pytest.approx(0, abs=1e-9) and same.diff.abs().max() == 0
+    scan = scan_units(tiny_net.truncated(["relu2_1"]), squares, ["relu2_1"], size=32)
+    figs = gram_figures(views, s, scan=scan, patch_px=12)
+    assert set(figs) == {"gram_relu1_1", "gram_relu2_1", "pairs_relu1_1", "pairs_relu2_1"}
+    assert figs["pairs_relu2_1"].size[1] > 3 * 36
+
+
+def test_reconstructions_lower_their_losses(tiny_net):
+    from stylegram.explore import reconstruct, reconstruction_figure, reconstructions
+    from conftest import gradient_image
+    img = gradient_image(24, 24)
+    rc = reconstruct(img, tiny_net, content_layer="relu2_1", iters=8)
+    rs = reconstruct(img, tiny_net, style_layers=["relu1_1", "relu2_1"], iters=8)
+    for r in (rc, rs):
+        assert r.image.shape == img.shape and 0 <= float(r.image.min()) and float(r.image.max()) <= 1
+        assert r.losses[-1] < 0.5 * r.losses[0]
+    assert rc.label == "content of relu2_1" and rs.label == "style of {1_1, 2_1}"
+    rows = reconstructions(img, tiny_net, blocks=2, iters=1)
+    assert [r.layers for r in rows["style"]] == [("relu1_1",), ("relu1_1", "relu2_1")]
+    fig = reconstruction_figure(img, rows, tile=40)
+    assert fig.size == (10 + 3 * 50, 10 + 2 * (40 + 18 + 10))
+    with pytest.raises(ValueError):
+        reconstruct(img, tiny_net, iters=1)
+
+
+def test_hooked_user_model_scans_like_a_featurenet(squares):
+    """Any model: tap modules of a plain nn.Sequential by name and scan a folder with it."""
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Conv2d(3, 6, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2), nn.Conv2d(6, 5, 3, padding=1), nn.ReLU())
+    net = HookedNet(model, ["1", "4"], name="mine", probe_size=32)
+    assert (net.info["4"].jump, net.info["4"].rf_size) == (2, 8)
+    scan = scan_units(net, squares, ["1", "4"], size=32, k=2, precision="fp32")
+    assert scan.layers["4"].channels == 5 and scan.net_name == "mine"
+    a = model[:5](load_view(squares / scan.files[int(scan.layers["4"].image[0, 0])], 32)[None])
+    assert float(scan.layers["4"].values[0, 0]) == pytest.approx(float(a[0, 0].max()), rel=1e-5)
+
+
+def test_cli_activations_gram_reconstruct(tmp_path, capsys):
+    from stylegram.cli import main
+    from stylegram.io import save_image
+    from conftest import gradient_image
+    img = tmp_path / "in.png"
+    save_image(gradient_image(32, 32), img)
+    for argv in (["explore", "activations", str(img), "--layer", "relu1_2", "-o", str(tmp_path / "a.png"),
+                  "--net", "random", "--size", "32", "--tile", "16"],
+                 ["explore", "gram", str(img), "-o", str(tmp_path / "g"), "--net", "random", "--layers", "relu1_1",
+                  "--size", "32", "--generated", str(img), "--pairs", "2"],
+                 ["explore", "reconstruct", str(img), "-o", str(tmp_path / "r.png"), "--net", "random", "--size", "32",
+                  "--iters", "1", "--blocks", "1", "-q"]):
+        with pytest.raises(SystemExit) as e:
+            main(argv)
+        assert e.value.code == 0, argv
+    assert Image.open(tmp_path / "a.png").size[0] > 64
+    g = json.loads((tmp_path / "g" / "gram.json").read_text())
+    assert g["relu1_1"]["style_loss"] == pytest.approx(0, abs=1e-9) and len(g["relu1_1"]["pairs"]) == 2
+    assert (tmp_path / "g" / "pairs_relu1_1.png").is_file() and (tmp_path / "r.png").is_file()
+    with pytest.raises(SystemExit) as e:
+        main(["explore", "activations", str(img), "--layer", "relu9", "-o", str(tmp_path / "b.png"), "--net", "random"])
+    assert e.value.code == 2 and "valid" in capsys.readouterr().err
+
+
+def test_bf16_scan_finds_the_same_top_images(tiny_net, squares):
+    net = tiny_net.truncated(["relu2_1"])
+    a = scan_units(net, squares, ["relu2_1"], size=32, precision="fp32", channels_last=False)
+    b = scan_units(net, squares, ["relu2_1"], size=32, precision="bf16")
+    t, u = a.layers["relu2_1"], b.layers["relu2_1"]
+    live = t.values[:, 0] > 0
+    assert torch.allclose(t.values[live, 0], u.values[live, 0], rtol=2e-2)
+    assert (t.image[live, 0] == u.image[live, 0]).float().mean() > 0.8
+    assert b.precision == "bf16" and net.body["conv1_1"].weight.is_contiguous()  # caller's net untouched

@@ -1,0 +1,357 @@
+"""The dimension-generic engine and the media paths (sound, signals, volumes, video) on tiny
+inputs: hand-computed losses in 1D/3D, nets per dimension, losses that fall, files in and out,
+and one-line errors for the broken files in ../shared/data/bad."""
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from stylegram.errors import ConfigError, InputError
+from stylegram.losses import gram, scaled_gram, style_layer_loss, style_layer_loss_from_grams, tv_loss
+from stylegram.media import activations, flicker, style_targets, synthesize, texture, video_transfer
+from stylegram.nets.random import inflate, random_bank, random_vgg
+
+
+def run_cli(args):
+    """Run `stylegram ARGS`; returns (exit code, stderr text)."""
+    import contextlib
+    import io
+
+    from stylegram.cli import main
+    err = io.StringIO()
+    with contextlib.redirect_stderr(err):
+        try:
+            main(list(args) + ["-q"] if args and args[0] != "--help" else list(args))
+            code = 0
+        except SystemExit as e:
+            code = e.code
+    return code, err.getvalue()
+
+
+@pytest.fixture(scope="module")
+def tiny2d():
+    return random_vgg(seed=0, width=0.125, upto="relu2_1")
+
+
+# ------------------------------------------------------------------------ losses in 1D/2D/3D
+
+def test_gram_1d_and_3d_match_hand_sums():
+    a1 = torch.arange(12.0).reshape(1, 2, 6)
+    f = a1[0]
+    want = torch.tensor([[float((f[0] * f[0]).sum()), float((f[0] * f[1]).sum())],
+                         [float((f[1] * f[0]).sum()), float((f[1] * f[1]).sum())]])
+    assert torch.equal(gram(a1)[0], want)
+    a3 = torch.arange(16.0).reshape(1, 2, 2, 2, 2) / 10
+    v = a3[0].reshape(2, -1)
+    assert torch.allclose(gram(a3)[0], v @ v.T)
+    # J_style = 1/(2 N nC)^2 sum (G(S) - G(G))^2 with N the product of spatial sizes (8), nC = 2.
+    b3 = a3.flip(-1) * 0.5
+    hand = ((gram(a3) - gram(b3)) ** 2).sum() / (2 * 8 * 2) ** 2
+    assert torch.allclose(style_layer_loss(b3, scaled_gram(a3)), hand, rtol=1e-5)
+    assert torch.allclose(style_layer_loss_from_grams(gram(b3), gram(a3), 8, 2), hand, rtol=1e-5)
+
+
+def test_tv_1d_3d_hand_and_2d_unchanged():
+    x1 = torch.tensor([[[0.0, 1.0, 3.0]]])
+    assert float(tv_loss(x1)) == pytest.approx((1 + 4) / 2)
+    x3 = torch.zeros(1, 1, 2, 2, 2)
+    x3[0, 0, 1] = 1.0  # a step along the first axis only: 4 differences of 1 among 4
+    assert float(tv_loss(x3)) == pytest.approx(1.0)
+    x2 = torch.rand(1, 3, 5, 7, generator=torch.Generator().manual_seed(1))
+    dh = (x2[..., 1:, :] - x2[..., :-1, :]).pow(2).mean()
+    dw = (x2[..., :, 1:] - x2[..., :, :-1]).pow(2).mean()
+    assert float(tv_loss(x2)) == pytest.approx(float(dh + dw), rel=1e-6)
+    s2 = torch.rand(1, 4, 6, 5, generator=torch.Generator().manual_seed(2))
+    g2 = torch.rand(1, 4, 6, 5, generator=torch.Generator().manual_seed(3))
+    f_s, f_g = s2.reshape(4, -1), g2.reshape(4, -1)
+    hand = ((f_s @ f_s.T - f_g @ f_g.T) ** 2).sum() / (2 * 30 * 4) ** 2
+    assert float(style_layer_loss(g2, scaled_gram(s2))) == pytest.approx(float(hand), rel=1e-5)
+
+
+# ------------------------------------------------------------------------------- nets per dim
+
+@pytest.mark.parametrize("dims", [1, 2, 3])
+def test_random_bank_shapes_seed_and_widths(dims):
+    net = random_bank(dims, in_channels=2, widths=(1, 3), filters=4, seed=5)
+    x = torch.rand((1, 2) + (6,) * dims)
+    y = net(x)["relu"]
+    assert y.shape == (1, 4) + (6,) * dims and (y >= 0).all()
+    assert torch.equal(net.body.conv.weight, random_bank(dims, in_channels=2, widths=(1, 3), filters=4, seed=5).body.conv.weight)
+    w = net.body.conv.weight
+    # The first half of the filters is 1 wide: zero everywhere but the centre tap.
+    centre = (slice(0, 2), slice(None)) + (1,) * dims
+    assert float(w.abs().sum()) > float(w[centre].abs().sum()) > 0
+    assert float(w[:2].abs().sum()) == pytest.approx(float(w[centre].abs().sum()))
+    assert net.info["relu"].rf_size == 3 and net.info["relu"].channels == 4 and net.dims == dims
+
+
+def test_registry_has_banks_and_inflated_vgg(tiny2d):
+    from stylegram.nets import build_net, list_nets
+    assert {"bank1d", "bank2d", "bank3d", "vgg16-hed-3d"} <= set(list_nets())
+    net = build_net("bank1d", in_channels=5, filters=8, seed=1)
+    assert net.dims == 1 and net(torch.rand(1, 5, 20))["relu"].shape == (1, 8, 20)
+    with pytest.raises(ConfigError, match="valid: conv, relu"):
+        build_net("bank3d", layers=["relu1_1"])
+    net3 = inflate(tiny2d)
+    x = torch.rand(1, 3, 12, 12)
+    want = tiny2d(x)["relu1_1"]
+    got = net3(x[:, :, None].repeat(1, 1, 5, 1, 1))["relu1_1"]
+    assert net3.dims == 3 and torch.allclose(got[:, :, 2], want, atol=1e-5)
+
+
+def test_2d_net_on_volume_slices(tiny2d):
+    v = torch.rand(1, 1, 4, 6, 8)
+    f = activations(tiny2d, v, ["relu1_1"])
+    # One view per axis, slices pooled into the first spatial axis; grey repeated to RGB.
+    assert [t.shape for t in f["relu1_1"]] == [(1, 8, 4, 6, 8), (1, 8, 6, 4, 8), (1, 8, 8, 4, 6)]
+    direct = tiny2d(v[:, :, 1].expand(1, 3, 6, 8))["relu1_1"]
+    assert torch.allclose(f["relu1_1"][0][:, :, 1], direct, atol=1e-6)
+    with pytest.raises(ConfigError, match="cannot read 1D media"):
+        activations(tiny2d, torch.rand(1, 3, 10), ["relu1_1"])
+
+
+# -------------------------------------------------------------------------------- the engine
+
+def test_texture_1d_loss_falls_and_is_seeded():
+    net = random_bank(1, in_channels=3, filters=32, seed=0)
+    style = torch.sin(torch.linspace(0, 20, 64))[None, None].repeat(1, 3, 1) * 0.5 + 0.5
+    r1 = texture(net, style, (1, 3, 48), iters=30)
+    r2 = texture(net, style, (1, 3, 48), iters=30)
+    assert r1.style_drop() > 10 and torch.equal(r1.x, r2.x)
+    assert r1.x.shape == (1, 3, 48) and r1.x.min() >= 0 and r1.x.max() <= 1
+
+
+def test_stylize_3d_with_content_and_stochastic_slices(tiny2d):
+    g = torch.Generator().manual_seed(0)
+    content = torch.rand(1, 1, 16, 16, 16, generator=g)
+    stripes = (torch.sin(torch.arange(32.0) / 2)[None, :] * 0.5 + 0.5).expand(32, 32)
+    style = torch.stack([stripes, stripes.T, 0.5 * stripes])[None]
+    kw = dict(style_layers={"relu1_1": 1, "relu2_1": 1}, content_layers=["relu2_1"], beta=1e3)
+    r = synthesize(tiny2d, style, content=content, iters=10, optimizer="adam", lr=0.02, slices_per_axis=4, **kw)
+    assert r.x.shape == (1, 1, 16, 16, 16)
+    # Judge by the full loss over every slice, not the last random pick.
+    start = synthesize(tiny2d, style, content=content, iters=0, **kw).initial
+    end = synthesize(tiny2d, style, content=content, init=r.x, iters=0, **kw).initial
+    assert end["style"] < start["style"] / 2 and end["total"] < start["total"] / 2
+
+
+# ------------------------------------------------------------------------------------ sound
+
+def _write_wav(path, seconds=1.0, rate=8000, channels=1, seed=0):
+    import soundfile as sf
+    t = np.arange(int(seconds * rate)) / rate
+    rng = np.random.default_rng(seed)
+    y = 0.3 * np.sin(2 * np.pi * 440 * t) * (1 + np.sin(2 * np.pi * 3 * t)) / 2 + 0.05 * rng.standard_normal(t.size)
+    sf.write(str(path), np.repeat(y[:, None], channels, 1).astype(np.float32), rate, subtype="PCM_16")
+    return y
+
+
+def test_audio_roundtrip_resample_and_griffin_lim(tmp_path):
+    from stylegram.io.audio import griffin_lim, load_audio, save_wav, spectrogram
+    _write_wav(tmp_path / "a.wav", 1.0, 8000, channels=2)
+    y, sr = load_audio(tmp_path / "a.wav", 4000)
+    assert sr == 4000 and y.shape == (4000,) and y.dtype == np.float32
+    s = spectrogram(y, sr)
+    assert s.log_mag.shape == (1, 513, 4000 // 256 + 1) and float(s.log_mag.min()) >= 0
+    back = griffin_lim(s.log_mag, iters=30, length=len(y))
+    # Phase recovered well enough that the magnitudes match far better than noise would.
+    err = (spectrogram(back.numpy(), sr).log_mag - s.log_mag).abs().mean() / s.log_mag.mean()
+    assert float(err) < 0.2
+    save_wav(back, sr, tmp_path / "b.wav")
+    import soundfile as sf
+    info = sf.info(str(tmp_path / "b.wav"))
+    assert info.subtype == "PCM_16" and info.frames == 4000 and info.samplerate == 4000
+
+
+def test_audio_texture_and_transfer_cli(tmp_path):
+    _write_wav(tmp_path / "style.wav", 1.0, 8000, seed=1)
+    _write_wav(tmp_path / "content.wav", 1.0, 8000, seed=2)
+    out = tmp_path / "tex.wav"
+    code, err = run_cli(["audio-texture", str(tmp_path / "style.wav"), "-o", str(out), "--seconds", "1",
+                         "--rate", "8000", "--filters", "32", "--iters", "15", "--report", str(tmp_path / "r.json")])
+    assert code == 0, err
+    rep = json.loads((tmp_path / "r.json").read_text())
+    assert rep["style_drop"] > 10
+    import soundfile as sf
+    assert sf.info(str(out)).frames == 8000
+    assert (tmp_path / "tex.style.png").stat().st_size > 1000 and (tmp_path / "tex.result.png").is_file()
+    code, err = run_cli(["audio", str(tmp_path / "content.wav"), str(tmp_path / "style.wav"), "-o",
+                         str(tmp_path / "st.wav"), "--rate", "8000", "--filters", "32", "--iters", "10",
+                         "--report", str(tmp_path / "r2.json")])
+    assert code == 0, err
+    rep = json.loads((tmp_path / "r2.json").read_text())
+    assert rep["final"]["total"] < rep["initial"]["total"]
+    assert (tmp_path / "st.content.png").is_file()
+
+
+@pytest.mark.parametrize("name,message", [
+    ("empty.wav", "contains no samples"),
+    ("not_audio.wav", "not an audio file soundfile can read"),
+    ("silence.wav", "is silent"),
+])
+def test_bad_audio_one_line_errors(shared, tmp_path, name, message):
+    from stylegram.io.audio import load_audio
+    with pytest.raises(InputError, match=message):
+        load_audio(shared / "data" / "bad" / name)
+    code, err = run_cli(["audio-texture", str(shared / "data" / "bad" / name), "-o", str(tmp_path / "o.wav")])
+    assert code == 2 and err.count("\n") == 1 and message in err and "Traceback" not in err
+
+
+def test_bad_audio_that_is_fine(shared):
+    from stylegram.io.audio import load_audio
+    y, sr = load_audio(shared / "data" / "bad" / "stereo_48k.wav")  # mixed to mono, resampled
+    assert sr == 22050 and y.ndim == 1 and len(y) == 2 * 22050
+    y, _ = load_audio(shared / "data" / "bad" / "silence.wav", allow_silent=True)  # fine as a content
+    assert len(y) == 3 * 22050 and np.abs(y).max() < 1e-4
+
+
+# ---------------------------------------------------------------------------------- signals
+
+def test_signal_texture_csv_and_ecg(tmp_path):
+    import pydicom.data
+
+    from stylegram.io.signal import ecg_from_dicom, load_signal
+    t = np.arange(300)
+    rows = np.stack([np.sin(t / 5.0), np.sign(np.sin(t / 11.0))], 1)  # samples x channels, as CSVs are
+    np.savetxt(tmp_path / "s.csv", rows, delimiter=",")
+    x = load_signal(tmp_path / "s.csv")
+    assert x.shape == (1, 2, 300)
+    code, err = run_cli(["signal-texture", str(tmp_path / "s.csv"), "-o", str(tmp_path / "o.npy"), "--length", "200",
+                         "--filters", "32", "--iters", "20", "--plot", str(tmp_path / "p.png"),
+                         "--report", str(tmp_path / "r.json")])
+    assert code == 0, err
+    assert np.load(tmp_path / "o.npy").shape == (2, 200) and (tmp_path / "p.png").is_file()
+    assert json.loads((tmp_path / "r.json").read_text())["style_drop"] > 10
+    ecg, rate = ecg_from_dicom(pydicom.data.get_testdata_file("waveform_ecg.dcm"))
+    assert ecg.shape == (1, 12, 10000) and rate == 1000
+    np.save(tmp_path / "bad.npy", np.array([[1.0, np.nan, 2.0]]))
+    with pytest.raises(InputError, match="NaN"):
+        load_signal(tmp_path / "bad.npy")
+
+
+# ---------------------------------------------------------------------------------- volumes
+
+def test_volume_io_nifti_npy_dicom(tmp_path):
+    import nibabel as nib
+    import pydicom
+    import pydicom.data
+
+    from stylegram.io.volume import load_volume, resize_volume, save_volume, unwindow, window
+    a = np.random.default_rng(0).normal(100, 20, (16, 16, 16)).astype(np.float32)
+    aff = np.diag([2.0, 1.5, 3.0, 1.0])
+    aff[:3, 3] = [10, 20, 30]
+    nib.save(nib.Nifti1Image(a, aff), str(tmp_path / "v.nii.gz"))
+    vol = load_volume(tmp_path / "v.nii.gz")
+    assert np.allclose(vol.affine, aff) and vol.spacing == (2.0, 1.5, 3.0)
+    x, lo_hi = window(vol, 100, 80)
+    assert x.shape == (1, 1, 16, 16, 16) and float(x.min()) == 0 and float(x.max()) == 1
+    assert np.allclose(unwindow(window(vol, 100, 1000)[0], (-400, 600)), a, atol=1e-3)
+    y, aff2 = resize_volume(x, 8, vol.affine)
+    assert y.shape == (1, 1, 8, 8, 8) and np.allclose(np.diag(aff2)[:3], [4.0, 3.0, 6.0]) and np.allclose(aff2[:3, 3], aff[:3, 3])
+    save_volume(a, tmp_path / "o.nii", aff2)
+    assert np.allclose(nib.load(str(tmp_path / "o.nii")).affine, aff2)
+    src = pydicom.dcmread(pydicom.data.get_testdata_file("CT_small.dcm"))
+    folder = tmp_path / "series"
+    folder.mkdir()
+    for k in (2, 0, 1):  # written out of order: the reader sorts by position
+        src.ImagePositionPatient = [0.0, 0.0, 5.0 * k]
+        src.InstanceNumber = k + 1
+        src.save_as(str(folder / f"s{k}.dcm"))
+    ser = load_volume(folder)
+    assert ser.data.shape == (3, 128, 128) and ser.spacing[0] == pytest.approx(5.0)
+    assert ser.spacing[1] == pytest.approx(0.661468)
+
+
+@pytest.mark.parametrize("name,message", [("volume_2d_not_3d.npy", "array is 2D \\(32 x 32\\), a volume needs 3 axes"),
+                                          ("volume_with_nan.npy", "contains 1 NaN/Inf voxel")])
+def test_bad_volumes_one_line_errors(shared, tmp_path, name, message):
+    from stylegram.io.volume import load_volume
+    with pytest.raises(InputError, match=message):
+        load_volume(shared / "data" / "bad" / name)
+    code, err = run_cli(["volume", str(shared / "data" / "bad" / name), str(shared / "data" / "images" / "brick.png"),
+                         "-o", str(tmp_path / "o.npy")])
+    assert code == 2 and err.count("\n") == 1 and "Traceback" not in err
+
+
+def test_volume_and_solid_texture_cli(tmp_path, shared):
+    import nibabel as nib
+    g = np.random.default_rng(1)
+    a = (g.random((16, 16, 16)) * 1000).astype(np.float32)
+    aff = np.diag([0.5, 0.5, 2.0, 1.0])
+    nib.save(nib.Nifti1Image(a, aff), str(tmp_path / "c.nii"))
+    style = shared / "data" / "images" / "brick.png"
+    code, err = run_cli(["volume", str(tmp_path / "c.nii"), str(style), "-o", str(tmp_path / "o.nii.gz"),
+                         "--size", "16", "--net", "random", "--width", "0.125", "--iters", "6",
+                         "--report", str(tmp_path / "r.json")])
+    assert code == 0, err
+    out = nib.load(str(tmp_path / "o.nii.gz"))
+    assert out.shape == (16, 16, 16) and np.allclose(out.affine, aff)
+    rep = json.loads((tmp_path / "r.json").read_text())
+    assert rep["final"]["style"] < rep["initial"]["style"]
+    assert all((tmp_path / f"o.axis{i}.png").is_file() for i in range(3))
+    code, err = run_cli(["solid-texture", str(style), "-o", str(tmp_path / "s.npy"), "--size", "16",
+                         "--style-size", "32", "--net", "random", "--width", "0.125", "--iters", "10", "--levels", "1",
+                         "--coarse-iters", "5",
+                         "--report", str(tmp_path / "r2.json")])
+    assert code == 0, err
+    assert np.load(tmp_path / "s.npy").shape == (16, 16, 16, 3)
+    rep = json.loads((tmp_path / "r2.json").read_text())
+    assert rep["final"]["style"] < rep["initial"]["style"] / 2
+
+
+# ------------------------------------------------------------------------------------ video
+
+def _moving_frames(n=8, size=64):
+    g = torch.Generator().manual_seed(0)
+    big = torch.nn.functional.interpolate(torch.rand(1, 3, 16, 32, generator=g), size=(size, size * 2), mode="bilinear")
+    return [big[..., 2 * t: 2 * t + size].contiguous() for t in range(n)]
+
+
+def test_flicker_figure_by_hand():
+    a, b, c = torch.zeros(1, 3, 2, 2), torch.ones(1, 3, 2, 2), torch.zeros(1, 3, 2, 2)
+    assert flicker([a, b * 0.5, c], [a, b, c]) == pytest.approx(0.5)
+
+
+def test_video_temporal_loss_and_resume(tmp_path, tiny2d):
+    from stylegram.io.video import read_video, write_video
+    frames = _moving_frames()
+    write_video(frames, tmp_path / "in.mp4", 8)
+    back, fps = read_video(tmp_path / "in.mp4")
+    assert len(back) == 8 and back[0].shape == (1, 3, 64, 64) and fps == pytest.approx(8)
+    assert float((back[3] - frames[3]).abs().mean()) < 0.05
+    style = torch.rand(1, 3, 32, 32, generator=torch.Generator().manual_seed(3))
+    layers = {"relu1_1": 1.0, "relu2_1": 1.0}
+    r = video_transfer(frames[:2], style, tiny2d, style_layers=layers, content_layers=["relu2_1"], iters=4, beta=1e3)
+    assert "temporal" in r.runs[1].final and all(v.final["style"] < v.initial["style"] for v in r.runs.values())
+    stem = tmp_path / "out"
+    args = ["video", str(tmp_path / "in.mp4"), str(tmp_path / "style.png"), "-o", f"{stem}.mp4", "--size", "64",
+            "--net", "random", "--width", "0.125", "--iters", "2"]
+    from stylegram.io.image import save_image
+    save_image(style, tmp_path / "style.png")
+    code, err = run_cli(args + ["--max-frames", "4"])
+    assert code == 0, err
+    assert len(list((tmp_path / "out.frames").glob("frame_*.png"))) == 4
+    code, err = run_cli(args + ["--report", str(tmp_path / "r.json")])
+    assert code == 0, err
+    rep = json.loads((tmp_path / "r.json").read_text())
+    assert rep["frames"] == 8 and rep["resumed_frames"] == 4 and math.isfinite(rep["flicker"])
+    assert sorted(rep["per_frame"]) == ["4", "5", "6", "7"]
+    assert all(v["final"]["total"] < v["initial"]["total"] for v in rep["per_frame"].values())
+    assert len(read_video(f"{stem}.mp4")[0]) == 8
+    code, err = run_cli(args + ["--temporal", "5"])  # other settings: refuses to mix frames
+    assert code == 2 and "other settings (temporal)" in err
+
+
+def test_solid_texture_coarse_to_fine_with_tv(tiny2d):
+    from stylegram.media import solid_texture
+    ex = torch.rand(1, 3, 32, 32, generator=torch.Generator().manual_seed(0))
+    r = solid_texture(ex, 16, tiny2d, levels=2, full_slices_up_to=8, coarse_iters=4, iters=4,
+                      style_layers={"relu1_1": 1.0, "relu2_1": 1.0})
+    assert r.x.shape == (1, 3, 16, 16, 16) and 0 <= float(r.x.min()) and float(r.x.max()) <= 1
+    assert [h["size"] for h in r.history] == [8] * 4 + [16] * 4
+    level0 = [h["style"] for h in r.history if h["level"] == 0]
+    assert level0[-1] < r.initial["style"] and r.final["tv"] > 0  # the fine level's second half has TV
