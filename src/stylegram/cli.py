@@ -103,7 +103,7 @@ def _transfer_config_cls():
 
 @cli.command("transfer")
 @click.argument("content", type=click.Path(dir_okay=False))
-@click.argument("style", type=click.Path(dir_okay=False))
+@click.argument("style", nargs=-1, required=True, type=click.Path(dir_okay=False))
 @click.option("-o", "--output", required=True, type=click.Path(dir_okay=False), help="output image (.png, .jpg, ...)")
 @config_options(_transfer_config_cls())
 @click.option("--save-every", type=int, default=0, help="also save a snapshot every N iterations (OUT.iterNNNN.png)")
@@ -112,9 +112,10 @@ def _transfer_config_cls():
 @click.option("--resume", type=click.Path(dir_okay=False), default=None,
               help="continue a stopped run from its checkpoint (OUT.ckpt), with the same inputs and options")
 @click.option("-q", "--quiet", is_flag=True, help="no progress bar")
-def transfer_cmd(content: str, style: str, output: str, save_every: int, report: str | None, plot: str | None,
-                 resume: str | None, quiet: bool, **options: Any) -> None:
-    """Stylize CONTENT with the style of STYLE (Gatys et al.) and write OUTPUT.
+def transfer_cmd(content: str, style: tuple[str, ...], output: str, save_every: int, report: str | None,
+                 plot: str | None, resume: str | None, quiet: bool, **options: Any) -> None:
+    """Stylize CONTENT with the style of STYLE (Gatys et al.) and write OUTPUT. Several STYLE
+    images are blended (--style-blend).
 
     Ctrl-C (or SIGTERM) stops the run cleanly: the best image so far goes to OUTPUT and a
     checkpoint to OUTPUT.ckpt, which --resume continues.
@@ -123,11 +124,17 @@ def transfer_cmd(content: str, style: str, output: str, save_every: int, report:
     from .report import plot_history, write_json
     from .transfer import TransferConfig, transfer
 
-    out = check_output_path(output, [content, style])
+    from .presets import preset_config
+
+    out = check_output_path(output, [content, *style])
     for extra, sfx in ((report, [".json"]), (plot, [".png", ".svg", ".pdf"])):
         if extra:
-            check_output_path(extra, [content, style, output], suffixes=sfx)
-    cfg = TransferConfig(**options).validated()
+            check_output_path(extra, [content, *style, output], suffixes=sfx)
+    # The preset fills in only the options not given on the command line.
+    ctx = click.get_current_context()
+    explicit = {k: v for k, v in options.items()
+                if ctx.get_parameter_source(k) is not click.core.ParameterSource.DEFAULT}
+    cfg = preset_config(options["preset"], **explicit).validated()
     ckpt_path = out.with_name(out.name + ".ckpt")
     checkpoint = load_checkpoint(resume) if resume else None
 
@@ -140,7 +147,7 @@ def transfer_cmd(content: str, style: str, output: str, save_every: int, report:
             bar.update(ev)
             snapshot(ev)
             return stop.requested
-        result = transfer(content, style, config=cfg, callback=callback, checkpoint=checkpoint)
+        result = transfer(content, list(style), config=cfg, callback=callback, checkpoint=checkpoint)
     result.save(out)
     if result.stopped == "cancelled":
         save_checkpoint(result.checkpoint(), ckpt_path)
@@ -249,6 +256,9 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(130)
     sys.exit(rv if isinstance(rv, int) else 0)
 
+
+from .texture import texture_cmd as _texture_cmd  # noqa: E402  (its module imports the engine)
+cli.add_command(_texture_cmd)
 
 if __name__ == "__main__":
     main()

@@ -21,6 +21,11 @@ from .io.image import load_image, resize_longest, resized_shape, save_image
 from .losses import CONTENT_NORMS, StyleObjective, parse_layer_weights, scaled_gram
 from .nets import FeatureNet, build_net
 from .optimize import OPTIMIZERS, Callback, OptimizeResult, lbfgs_history, optimize
+from .color import PRESERVE_COLOR
+from .objective import STYLE_LOSSES
+from .presets import PRESETS as _PRESETS
+
+PRESET_NAMES = tuple(_PRESETS)
 
 INITS = ("content", "noise", "blend")
 PRECISIONS = ("fp32", "bf16")
@@ -56,6 +61,22 @@ class TransferConfig:
     max_pixels: int = _opt(100_000_000, "refuse input images larger than this many pixels")
     precision: str = _opt("fp32", "fp32, or bf16 (autocast: faster on CPUs with AVX512-BF16/AMX and on GPUs)",
                           choices=PRECISIONS)
+    # Quality and control (issue 3). ``preset`` fills in what the user did not give (see presets.py).
+    preset: str = _opt("balanced", "named settings filling in the options not given: subtle, balanced and strong "
+                              "(pyramid from 128 px, --iters 200 at the first level, --beta 0.01 / 0.1 / 1) or classic (one level, the defaults shown here)",
+                              choices=PRESET_NAMES)
+    pyramid_start: int = _opt(0, "coarse-to-fine: longest side of the first level, px (0: one level at --size); "
+                                 "with a pyramid, --iters counts the first level's iterations")
+    style_loss: str = _opt("gram", "style loss: gram (the course's) or w2 (mean and covariance, Wasserstein-2)", choices=STYLE_LOSSES)
+    style_blend: tuple[float, ...] = _opt((), "blend weights of several style images, e.g. 0.7,0.3 (default: equal)")
+    style_scale: float = _opt(1.0, "size of the style image relative to the output (above 1: finer style features, below 1: coarser)")
+    preserve_color: str = _opt("none", "keep the content's colours: none, luminance (transfer on luminance only) or histogram (match the style's colours first)", choices=PRESERVE_COLOR)
+    color_strength: float = _opt(1.0, "strength of --preserve-color, 0..1")
+    mask: str | None = _opt(None, "image whose white areas keep the content unchanged (grey: partly)")
+    regions: tuple[str, ...] = _opt((), "per-region styles: MASK=STYLE pairs, comma-separated; each mask's white area takes that style")
+    ema: float = _opt(0.0, "average the iterates with this decay (0: off; e.g. 0.9 smooths optimizer noise)")
+    tile: int = _opt(0, "tile side in px for outputs too large for one pass (0: automatic, only when needed)")
+    max_memory: float = _opt(8.0, "memory budget in GiB; larger work is tiled, or refused with the estimate")
 
     def validated(self) -> "TransferConfig":
         """Normalize list-like fields and check every value; raises ConfigError."""
@@ -82,7 +103,7 @@ class TransferConfig:
         content = tuple(c.strip() for c in content if c.strip())
         sl = self.style_layers
         style = parse_layer_weights(dict(sl) if isinstance(sl, tuple) and sl and isinstance(sl[0], tuple) else sl)
-        return dataclasses.replace(self, content_layers=content, style_layers=tuple(style.items()))
+        return dataclasses.replace(self, content_layers=content, style_layers=tuple(style.items()), **_validate_quality(self))
 
     @property
     def style_weights(self) -> dict[str, float]:
@@ -218,9 +239,9 @@ def _min_side(net: FeatureNet, layers: list[str]) -> int:
     return max(net.info[l].jump for l in layers) * 2
 
 
-def transfer(content: Any, style: Any, *, config: TransferConfig | None = None, callback: Callback | None = None,
-             feature_net: FeatureNet | None = None, checkpoint: dict | None = None,
-             **options: Any) -> TransferResult:
+def _transfer_single(content: Any, style: Any, *, config: TransferConfig | None = None, callback: Callback | None = None,
+                     feature_net: FeatureNet | None = None, checkpoint: dict | None = None,
+                     **options: Any) -> TransferResult:
     """Stylize ``content`` with ``style`` by optimizing the pixels of G (Gatys et al.).
 
     content, style: paths, PIL images or tensors (3, H, W) / (1, 3, H, W) in 0..1. ``options`` are
@@ -255,6 +276,9 @@ def transfer(content: Any, style: Any, *, config: TransferConfig | None = None, 
     out_shape = (1, 3, *resized_shape(*c.shape[-2:], cfg.size))
     # Refuse before allocating anything at the output size, naming a size that would fit.
     need_bytes = estimate_transfer_bytes(net, out_shape, cfg.optimizer)
+    if need_bytes > min(available_bytes(device), cfg.max_memory * 2**30) and checkpoint is None:
+        # Too large for one pass: the tiled engine (quality.py's _stylize) computes it exactly, tile by tile.
+        return _stylize(content, [style], cfg, callback=callback, net=net, t_start=t_start)
     if need_bytes > available_bytes(device):
         fits = largest_fitting_size(net, c.shape[-2:], cfg.optimizer, available_bytes(device))
         check_fits(need_bytes, device, f"a {out_shape[-1]} x {out_shape[-2]} px transfer",
@@ -311,6 +335,313 @@ def _check_checkpoint(ckpt: dict, cfg: TransferConfig, content: torch.Tensor):
         if k not in _RESUMABLE and now.get(k) != v:
             raise ConfigError(f"checkpoint: option {k} was {v!r} in the stopped run, now {now.get(k)!r}; "
                               "resume with the same options")
-    if tuple(x.shape) != tuple(content.shape):
+    if content is not None and tuple(x.shape) != tuple(content.shape):
         raise ConfigError(f"checkpoint: image is {tuple(x.shape)}, this run's is {tuple(content.shape)}; same inputs and --size needed")
     return x, state, it, list(ckpt.get("history", []))
+
+
+def _validate_quality(cfg: TransferConfig) -> dict:
+    """Check and normalize the quality options; returns the normalized fields."""
+    from .color import check_strength
+    if cfg.preset not in _PRESETS:
+        raise choices_error("preset", cfg.preset, _PRESETS)
+    if cfg.style_loss not in STYLE_LOSSES:
+        raise choices_error("style loss", cfg.style_loss, STYLE_LOSSES)
+    check_strength(cfg.preserve_color, cfg.color_strength)
+    if not isinstance(cfg.pyramid_start, int) or cfg.pyramid_start < 0:
+        raise ConfigError(f"pyramid_start {cfg.pyramid_start!r}: must be 0 (off) or a size in px")
+    if 0 < cfg.pyramid_start < 16:
+        raise ConfigError(f"pyramid_start {cfg.pyramid_start}: must be 0 (off) or at least 16 px")
+    if not 0.05 <= cfg.style_scale <= 8:
+        raise ConfigError(f"style_scale {cfg.style_scale}: must be between 0.05 and 8")
+    if not 0 <= cfg.ema < 1:
+        raise ConfigError(f"ema {cfg.ema}: must be 0 (off) or a decay below 1, e.g. 0.9")
+    if cfg.tile < 0:
+        raise ConfigError(f"tile {cfg.tile}: must be 0 (automatic) or a size in px")
+    if not cfg.max_memory > 0:
+        raise ConfigError(f"max_memory {cfg.max_memory}: must be a positive number of GiB")
+    blend = cfg.style_blend
+    if isinstance(blend, str):
+        try:
+            blend = tuple(float(b) for b in blend.split(",") if b.strip())
+        except ValueError:
+            raise ConfigError(f"style_blend {cfg.style_blend!r}: write numbers separated by commas, e.g. 0.7,0.3") from None
+    blend = tuple(float(b) for b in blend)
+    if any(b < 0 for b in blend) or (blend and sum(blend) <= 0):
+        raise ConfigError(f"style_blend {cfg.style_blend!r}: weights must be non-negative and not all zero")
+    regions = cfg.regions
+    if isinstance(regions, str):
+        regions = tuple(r.strip() for r in regions.split(",") if r.strip())
+    for r in regions:
+        m, eq, st = str(r).partition("=")
+        if not eq or not m or not st:
+            raise ConfigError(f"region {r!r}: write MASK=STYLE, e.g. sky.png=starry_night.jpg")
+    return {"style_blend": blend, "regions": tuple(regions)}
+
+
+def plan_tile(net: FeatureNet, layers: list[str], shape: tuple[int, ...], optimizer: str, budget: int,
+              tile: int = 0) -> int | None:
+    """None when a run on ``shape`` (1, 3, H, W) fits ``budget`` bytes in one pass, else the tile
+    side (px) to use: ``tile`` if given, otherwise the largest that fits. Raises ResourceError,
+    with the estimate, when not even a small tile fits."""
+    from .errors import ResourceError
+    from .tiling import tile_geometry
+    if tile:
+        return int(tile)
+    need = estimate_transfer_bytes(net, shape, optimizer)
+    if need <= budget:
+        return None
+    h, w = shape[-2:]
+    align, margin = tile_geometry(net, layers)
+    fixed = estimate_transfer_bytes(net, shape, optimizer) - activation_bytes(net, shape)
+    t = (max(h, w) // align) * align
+    while t >= 4 * align:
+        padded = (1, 3, min(h, t + 2 * margin), min(w, t + 2 * margin))
+        if fixed + activation_bytes(net, padded) <= budget:
+            return t
+        t -= align
+    small = fixed + activation_bytes(net, (1, 3, min(h, 4 * align + 2 * margin), min(w, 4 * align + 2 * margin)))
+    raise ResourceError(f"a {w} x {h} px transfer needs about {need / 2**30:.1f} GiB in one pass and about "
+                        f"{small / 2**30:.1f} GiB even in the smallest tiles, above the budget of "
+                        f"{budget / 2**30:.1f} GiB; lower --size or raise --max-memory")
+
+
+def circular_net(net: FeatureNet) -> FeatureNet:
+    """The same net (weights shared) with circular padding in every convolution: the image is
+    treated as wrapping around, so features see no border (tileable textures)."""
+    import copy
+    layers = []
+    for name, m in net.body.items():
+        if isinstance(m, (torch.nn.Conv1d, torch.nn.Conv2d, torch.nn.Conv3d)):
+            m = copy.copy(m)  # shallow: shares the parameters
+            m.padding_mode = "circular"
+        layers.append((name, m))
+    return FeatureNet(net.name, layers, net.preprocess, dims=net.dims, in_channels=net.in_channels)
+
+
+def _as_list(x: Any) -> list:
+    return list(x) if isinstance(x, (list, tuple)) else [x]
+
+
+def transfer(content: Any, style: Any, *, config: TransferConfig | None = None, callback: Callback | None = None,
+             feature_net: FeatureNet | None = None, checkpoint: dict | None = None,
+             **options: Any) -> TransferResult:
+    """Stylize ``content`` with ``style`` by optimizing the pixels of G (Gatys et al.).
+
+    content: a path, PIL image or tensor (3, H, W) / (1, 3, H, W) in 0..1; style: one such, or a
+    list of them (blended by ``style_blend``). ``options`` are TransferConfig fields (e.g.
+    ``size=256, preset='strong', preserve_color='luminance'``) and override ``config``; without
+    ``config`` the preset (default 'balanced') fills in the options not given. ``feature_net`` lets
+    a caller reuse a built FeatureNet (or bring their own). ``callback(Iterate)`` sees every
+    iteration (``level``/``levels``: the pyramid level) and stops the run by returning True.
+    ``checkpoint`` (from ``TransferResult.checkpoint()`` of a stopped run with the same inputs and
+    options) resumes it. Returns a TransferResult with the image (1, 3, H, W) in 0..1.
+    """
+    from .presets import preset_config
+    from .pyramid import pyramid_sizes
+    t_start = time.perf_counter()
+    unknown = set(options) - {f.name for f in dataclasses.fields(TransferConfig)}
+    if unknown:
+        raise choices_error("option", sorted(unknown)[0], [f.name for f in dataclasses.fields(TransferConfig)])
+    if config is None:
+        cfg = preset_config(options.get("preset", TransferConfig.preset), **options).validated()
+    else:
+        cfg = dataclasses.replace(config, **options).validated()
+    styles = _as_list(style)
+    if cfg.style_blend and len(cfg.style_blend) != len(styles):
+        raise ConfigError(f"style_blend has {len(cfg.style_blend)} weights for {len(styles)} style images; "
+                          "give one per style image")
+    simple = (len(pyramid_sizes(cfg.size, cfg.pyramid_start)) == 1 and cfg.style_loss == "gram" and len(styles) == 1
+              and cfg.style_scale == 1.0 and cfg.preserve_color == "none" and not cfg.mask and not cfg.regions
+              and not cfg.ema and not cfg.tile)
+    if simple:
+        # One level with the course's loss: the foundation's engine (which hands over to the tiled
+        # one when the output is too large for one pass).
+        return _transfer_single(content, styles[0], config=cfg, callback=callback, feature_net=feature_net,
+                                checkpoint=checkpoint)
+    return _stylize(content, styles, cfg, callback=callback, net=feature_net, t_start=t_start, checkpoint=checkpoint)
+
+
+def _load_mask(src: Any, hw: tuple[int, int], cfg: TransferConfig, what: str) -> torch.Tensor:
+    m = load_image(src, max_pixels=cfg.max_pixels, name=what)
+    m = m.mean(1, keepdim=True)
+    return torch.nn.functional.interpolate(m, size=hw, mode="area" if m.shape[-1] > hw[1] else "bilinear").clamp(0, 1)
+
+
+def _stylize(content: Any, styles: list, cfg: TransferConfig, *, callback: Callback | None, net: FeatureNet | None,
+             t_start: float, content_weight: bool = True, circular: bool = False,
+             checkpoint: dict | None = None) -> TransferResult:
+    """The engine: pyramid levels of single-level optimizations (see pyramid.py), tiled where a
+    level is too large for one pass. Without ``content_weight`` the content only gives the shape and
+    start image (texture synthesis); ``circular`` makes the output wrap around (tileable)."""
+    from . import color
+    from .errors import ResourceError
+    from .io.image import resized_shape
+    from .objective import Objective, layer_guide, style_targets
+    from .pyramid import Level, level_iters, level_shape, pyramid_sizes, resize, run_pyramid
+    from .tiling import TiledEvaluator, image_statistics, tiled_loss_fn
+
+    device = resolve_device(cfg.device)
+    content_layers = list(cfg.content_layers) if content_weight else []
+    style_weights = cfg.style_weights
+    layers = content_layers + [l for l in style_weights if l not in content_layers]
+    if net is None:
+        net = build_net(cfg.net, layers=layers, pooling=cfg.pooling, weights=cfg.weights, seed=cfg.seed)
+        net.to(memory_format=torch.channels_last)
+    else:
+        net.check_layers(layers)
+    net = net.to(device)
+    if circular:
+        net = circular_net(net)
+
+    if not styles:
+        raise ConfigError("no style image given")
+    blend = cfg.style_blend or tuple(1.0 for _ in styles)
+    if len(blend) != len(styles):
+        raise ConfigError(f"style_blend has {len(blend)} weights for {len(styles)} style images; give one per style image")
+    # Inputs are decoded at their own resolution (bounded by max_pixels) and resized per level, after
+    # the memory check: nothing is allocated at the output size before it is known to fit.
+    c_native = load_image(content, None, max_pixels=cfg.max_pixels, name="content")
+    hw = resized_shape(*c_native.shape[-2:], cfg.size)
+    sizes = pyramid_sizes(cfg.size, cfg.pyramid_start)
+    iters = level_iters(sizes, cfg.iters)
+    shapes = [level_shape(hw, s) for s in sizes]
+    shapes[-1] = hw
+    if circular:
+        # Every pooling window must tile the wrapped image exactly: sides are multiples of the stride.
+        align = max(net.info[l].jump for l in layers)
+        shapes = [tuple(max(align, round(d / align) * align) for d in sh) for sh in shapes]
+    need = _min_side(net, layers)
+    if min(hw) < need:
+        label = content if isinstance(content, (str, os.PathLike)) else "content"
+        raise InputError(f"{label}: at --size {cfg.size} the content image is {hw[1]} x {hw[0]} px, but "
+                         f"layer {max(layers, key=lambda l: net.info[l].jump)} needs at least {need} px on each side; "
+                         "crop it to a less extreme aspect ratio or raise --size")
+    # Levels too small for the deepest layer are skipped.
+    ok = [i for i, sh in enumerate(shapes) if min(sh) >= need]
+    sizes, iters, shapes = [sizes[i] for i in ok], [iters[i] for i in ok], [shapes[i] for i in ok]
+    budget = int(min(cfg.max_memory * 2**30, available_bytes(device)))
+    try:
+        tiles = [plan_tile(net, layers, (1, 3, *sh), cfg.optimizer, budget, cfg.tile) for sh in shapes]
+        if circular and tiles[-1] is not None:
+            raise ResourceError("tileable textures are not tiled")
+    except ResourceError:
+        def fits(side: int) -> bool:
+            sh = resized_shape(*hw, side)
+            if estimate_transfer_bytes(net, (1, 3, *sh), cfg.optimizer) <= budget:
+                return True
+            try:
+                return not circular and plan_tile(net, layers, (1, 3, *sh), cfg.optimizer, budget) is not None
+            except ResourceError:
+                return False
+        lo, hi = 0, max(hw)
+        while hi - lo > 8:
+            mid = (lo + hi) // 2
+            lo, hi = (mid, hi) if fits(mid) else (lo, mid)
+        raise ResourceError(f"a {hw[1]} x {hw[0]} px {'texture' if not content_weight else 'transfer'} "
+                            f"({'untiled' if circular else 'even in tiles'}, within --max-memory {cfg.max_memory:g}) needs about "
+                            f"{estimate_transfer_bytes(net, (1, 3, *hw), cfg.optimizer) / 2**30:.1f} GiB but "
+                            f"{device.type} has {budget / 2**30:.1f} GiB free; "
+                            + (f"use --size {lo // 8 * 8} or less" if lo >= need else "free some memory")) from None
+    c_full = resize(c_native, hw).clamp(0, 1)
+    del c_native
+    s_full = [load_image(s, max_pixels=cfg.max_pixels, name="style") for s in styles]
+    regions = []
+    for r in cfg.regions:
+        mpath, _, spath = r.partition("=")
+        regions.append((_load_mask(mpath, hw, cfg, "region mask"),
+                        load_image(spath, max_pixels=cfg.max_pixels, name="style")))
+    keep = _load_mask(cfg.mask, hw, cfg, "mask") if cfg.mask else None
+    run_net = fast_forward(net, device, cfg.precision)
+
+    def style_image(s: torch.Tensor, shape: tuple[int, int]) -> torch.Tensor:
+        side = max(1, round(max(shape) * cfg.style_scale))
+        t = resize(s, level_shape(s.shape[-2:], side)).clamp(0, 1)
+        if min(t.shape[-2:]) < need:
+            raise InputError(f"style: at --size {cfg.size} and --style-scale {cfg.style_scale} the style image is "
+                             f"{t.shape[-1]} x {t.shape[-2]} px, but the net needs at least {need} px on each side; "
+                             "raise --style-scale or --size, or crop the style image")
+        return t
+
+    state: dict = {}
+
+    def make_level(k: int) -> Level:
+        shape, tile = shapes[k], tiles[k]
+        c = resize(c_full, shape, circular=circular).clamp(0, 1)
+        ss = [style_image(s, shape) for s in s_full]
+        c_in, ss_in = color.prepare(cfg.preserve_color, cfg.color_strength, c, ss)
+        c_in = c_in.to(device)
+        guides_base = torch.ones(1, 1, *shape)
+        if keep is not None:
+            guides_base = guides_base * (1 - resize(keep, shape, ).clamp(0, 1))
+        region_masks = [resize(m, shape).clamp(0, 1) for m, _ in regions]
+        main_area = guides_base.clone()
+        for m in region_masks:
+            main_area = main_area * (1 - m)
+        moments_layers = list(style_weights)
+        _, kept = image_statistics(net, c_in, [], content_layers, tile)
+        feat_shapes = {l: net.info[l] for l in layers}
+        lshape = {l: (shape[0] // feat_shapes[l].jump, shape[1] // feat_shapes[l].jump) for l in layers}
+
+        def guides(mask: torch.Tensor | None):
+            if mask is None:
+                return None
+            return {l: layer_guide(mask, lshape[l]).to(device) for l in style_weights}
+
+        terms = []
+        whole = keep is None and not regions
+        moms = [image_statistics(net, s.to(device), moments_layers, [], tile)[0] for s in ss_in]
+        if whole or float(main_area.mean()) > 1e-3:
+            terms += style_targets(moms, blend, style_weights, beta=cfg.beta, kind=cfg.style_loss,
+                                   out_guides=None if whole else guides(main_area))
+        for m, (_, rs) in zip(region_masks, regions):
+            rs_in = color.prepare(cfg.preserve_color, cfg.color_strength, c, [style_image(rs, shape)])[1][0]
+            mom = image_statistics(net, rs_in.to(device), moments_layers, [], tile)[0]
+            terms += style_targets([mom], [1.0], style_weights, beta=cfg.beta, kind=cfg.style_loss,
+                                   out_guides=guides(m * guides_base))
+        objective = Objective(kept, terms, alpha=cfg.alpha if content_weight else 0.0, gamma=cfg.gamma,
+                              content_norm=cfg.content_norm)
+        if tile is None:
+            def inner(x: torch.Tensor) -> dict[str, torch.Tensor]:
+                return objective.terms(run_net(x, objective.layers), x)
+        else:
+            inner = tiled_loss_fn(TiledEvaluator(net, objective, (1, 3, *shape), tile))
+        state["c_in"], state["c"] = c_in, c
+        if keep is None:
+            return Level(inner, shape, iters[k])
+        km = resize(keep, shape).clamp(0, 1).to(device)
+        state["keep"] = km
+
+        def composite(y: torch.Tensor) -> dict[str, torch.Tensor]:
+            # Kept areas are not free variables: x = m c + (1 - m) y, optimized over y.
+            return inner(km * c_in + (1 - km) * y)
+        return Level(composite, shape, iters[k])
+
+    def post(x: torch.Tensor) -> torch.Tensor:
+        if keep is None:
+            return x
+        return state["keep"] * state["c_in"] + (1 - state["keep"]) * x
+
+    gen = torch.Generator().manual_seed(cfg.seed)
+
+    def x0(shape: tuple[int, int]) -> torch.Tensor:
+        return _init_image(cfg, state["c_in"], gen)
+
+    resume, previous = None, []
+    if checkpoint is not None:
+        x_ck, st_ck, it_ck, previous = _check_checkpoint(checkpoint, cfg, None)
+        level_ck = int(st_ck.get("level", len(shapes) - 1)) if isinstance(st_ck, dict) else len(shapes) - 1
+        if not 0 <= level_ck < len(shapes) or tuple(x_ck.shape[-2:]) != tuple(shapes[level_ck]):
+            raise ConfigError("checkpoint: its image does not match this run's levels; same inputs and --size needed")
+        resume = {"level": level_ck, "x": x_ck.to(device), "state": st_ck, "iter": it_ck}
+    res = run_pyramid(make_level, len(shapes), x0, optimizer=cfg.optimizer, lr=cfg.lr, callback=callback,
+                      ema=cfg.ema, post=post, circular=circular, resume=resume)
+    out = res.x.detach().clamp(0, 1).cpu()
+    out = color.finish(cfg.preserve_color, cfg.color_strength, out, state["c"].cpu())
+    if keep is not None:
+        k = state["keep"].cpu()
+        out = k * state["c"].cpu() + (1 - k) * out
+    return TransferResult(image=out.clamp(0, 1), history=previous + res.history, evals=res.evals,
+                          seconds_optimize=res.seconds, seconds_total=time.perf_counter() - t_start,
+                          config=cfg, device=str(device), stopped=res.stopped, message=res.message,
+                          state={**res.state, "levels": res.per_level, "tiles": tiles}, x=res.x.detach())

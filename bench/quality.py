@@ -1,0 +1,172 @@
+"""Quality benchmarks of issue 3; each subcommand prints JSON lines and writes images under --out.
+
+  python bench/quality.py pairs  [--pairs tubingen.jpg:starry_night.jpg,...] [--size 512] [--skip-classic]
+      default preset vs the foundation's defaults (--preset classic) vs ../shared/bench/reference_gatys.py
+      at 500 evaluations (its output is reused when already under --out), all judged by
+      ../shared/bench/judge.py --size 512; writes side-by-side images.
+  python bench/quality.py scale  [--pair tubingen.jpg:starry_night.jpg]
+      the default preset at 512 px and at 1024 px: wall and CPU seconds, evaluations, judged at 512 px.
+  Runs whose image and .json already exist under --out are reused (--force in pairs reruns them).
+  python bench/quality.py memory [--size 2048] [--iters 2]
+      one run at --size in a child process; its peak RSS (ru_maxrss).
+
+Run with the shared venv: PYTHONPATH=src /work/main/.venv/bin/python bench/quality.py ...
+Timings on a shared 2-core machine are noisy.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import resource
+import subprocess
+import sys
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED = Path(os.environ.get("STYLEGRAM_SHARED", REPO.parent / "shared"))
+if not SHARED.is_dir():
+    SHARED = Path("/work/shared")
+IMAGES = SHARED / "data" / "images"
+PY = sys.executable
+
+
+def emit(d: dict) -> None:
+    print(json.dumps(d), flush=True)
+
+
+def machine() -> dict:
+    return {"machine": platform.machine(), "cpus": os.cpu_count(), "python": platform.python_version(),
+            "date": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%MZ")}
+
+
+def judge(content: Path, style: Path, outputs: list[Path], size: int = 512) -> dict[str, dict]:
+    r = subprocess.run([PY, str(SHARED / "bench" / "judge.py"), str(content), str(style), *map(str, outputs),
+                        "--size", str(size), "--json"], capture_output=True, text=True, check=True)
+    return {json.loads(l)["output"]: json.loads(l) for l in r.stdout.splitlines() if l.startswith("{")}
+
+
+def run_ours(content: Path, style: Path, out: Path, **options) -> dict:
+    """One stylegram run in this process; wall and CPU seconds (CPU time is the fairer measure on a
+    shared machine), evaluations, per-level breakdown. Also written beside the image as .json."""
+    from stylegram import transfer
+    t, ru0 = time.perf_counter(), resource.getrusage(resource.RUSAGE_SELF)
+    r = transfer(str(content), str(style), **options)
+    secs, ru = time.perf_counter() - t, resource.getrusage(resource.RUSAGE_SELF)
+    r.save(out)
+    info = {"size": r.config.size, "wall_seconds": round(secs, 1),
+            "cpu_seconds": round(ru.ru_utime + ru.ru_stime - ru0.ru_utime - ru0.ru_stime, 1), "evals": r.evals,
+            "preset": r.config.preset, "beta": r.config.beta, "peak_rss_gib": round(ru.ru_maxrss / 2**20, 3),
+            "levels": r.state.get("levels"), "tiles": r.state.get("tiles")}
+    out.with_suffix(".json").write_text(json.dumps(info))
+    return info
+
+
+def cached(out: Path) -> dict | None:
+    j = out.with_suffix(".json")
+    return json.loads(j.read_text().splitlines()[-1]) if out.exists() and j.exists() and j.read_text().strip() else None
+
+
+def side_by_side(paths: list[Path], labels: list[str], out: Path, height: int = 256) -> None:
+    from PIL import Image, ImageDraw
+    ims = [Image.open(p).convert("RGB") for p in paths]
+    ims = [im.resize((round(im.width * height / im.height), height), Image.LANCZOS) for im in ims]
+    sheet = Image.new("RGB", (sum(im.width for im in ims) + 4 * (len(ims) - 1), height + 18), "white")
+    x = 0
+    draw = ImageDraw.Draw(sheet)
+    for im, label in zip(ims, labels):
+        sheet.paste(im, (x, 18))
+        draw.text((x + 4, 3), label, fill="black")
+        x += im.width + 4
+    sheet.save(out, quality=88)
+
+
+def cmd_pairs(a) -> None:
+    out = Path(a.out)
+    rows = []
+    for pair in a.pairs.split(","):
+        cname, sname = pair.split(":")
+        c, s = IMAGES / cname, IMAGES / sname
+        tag = f"{Path(cname).stem}_{Path(sname).stem.replace('-', '_').split('_')[0]}"
+        ours, classic, ref = out / f"ours_{tag}.png", out / f"classic_{tag}.png", out / f"ref_{tag}.png"
+        info = {"pair": pair, "machine": machine()}
+        if not ref.exists() and not a.no_reference:
+            t = time.perf_counter()
+            r = subprocess.run([PY, str(SHARED / "bench" / "reference_gatys.py"), str(c), str(s), str(a.size), "500",
+                                str(ref), "lbfgs", "cpu"], capture_output=True, text=True, check=True)
+            info["reference"] = {**json.loads(r.stdout.splitlines()[-1]), "wall": round(time.perf_counter() - t, 1)}
+        info["ours"] = (not a.force and cached(ours)) or run_ours(c, s, ours, size=a.size)
+        if not a.skip_classic:
+            info["classic"] = (not a.force and cached(classic)) or run_ours(c, s, classic, size=a.size, preset="classic")
+        outputs = [p for p in (ref, classic, ours) if p.exists()]
+        scores = judge(c, s, outputs, 512)
+        info["judge"] = {p.stem.split("_")[0]: {k: v for k, v in scores[str(p)].items() if k != "output"} for p in outputs}
+        side_by_side([c, s, *outputs], ["content", "style", *[p.stem.split("_")[0] for p in outputs]],
+                     out / f"side_{tag}.jpg")
+        info["side_by_side"] = str(out / f"side_{tag}.jpg")
+        emit(info)
+        rows.append(info)
+
+
+def cmd_scale(a) -> None:
+    out = Path(a.out)
+    cname, sname = a.pair.split(":")
+    c, s = IMAGES / cname, IMAGES / sname
+    res = {"pair": a.pair, "machine": machine()}
+    paths = []
+    for size in (512, 1024):
+        p = out / (f"ours_{a.tag}.png" if size == 512 else f"scale_{size}_{a.tag}.png")
+        res[str(size)] = cached(p) or run_ours(c, s, p, size=size)
+        paths.append(p)
+    res["ratio_cpu_seconds"] = round(res["1024"]["cpu_seconds"] / res["512"]["cpu_seconds"], 3)
+    res["ratio_wall_seconds"] = round(res["1024"]["wall_seconds"] / res["512"]["wall_seconds"], 3)
+    scores = judge(c, s, paths, 512)
+    res["judge_at_512"] = {p.stem: {k: v for k, v in scores[str(p)].items() if k != "output"} for p in paths}
+    side_by_side([paths[0], paths[1]], ["512 px", "1024 px"], out / f"side_scale_{a.tag}.jpg", height=384)
+    emit(res)
+
+
+def cmd_memory(a) -> None:
+    out = Path(a.out) / f"memory_{a.size}.png"
+    code = ("import sys, json, time; from stylegram import transfer; t = time.perf_counter(); "
+            f"r = transfer({str(IMAGES / 'tubingen.jpg')!r}, {str(IMAGES / 'starry_night.jpg')!r}, size={a.size}, "
+            f"iters={a.iters}, pyramid_start={a.pyramid_start}, device='cpu'); r.save({str(out)!r}); "
+            "print(json.dumps({'seconds': round(time.perf_counter() - t, 1), 'evals': r.evals, "
+            "'tiles': r.state['tiles'], 'levels': r.state['levels'], 'lbfgs_pairs_kept': len(r.state['optimizer']['s'])}))")
+    env = {**os.environ, "PYTHONPATH": str(REPO / "src")}
+    r = subprocess.run([PY, "-c", code], capture_output=True, text=True, env=env)
+    peak_kib = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    emit({"size": a.size, "iters_first_level": a.iters, "pyramid_start": a.pyramid_start, "rc": r.returncode, "peak_rss_gib": round(peak_kib / 2**20, 3),
+          "run": json.loads(r.stdout.splitlines()[-1]) if r.returncode == 0 else r.stderr[-2000:], "machine": machine()})
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--out", default=str(REPO / "bench" / "results" / "quality"))
+    sub = ap.add_subparsers(dest="cmd", required=True)
+    p = sub.add_parser("pairs")
+    p.add_argument("--pairs", default="tubingen.jpg:starry_night.jpg,chelsea.png:woman-with-hat-matisse.jpg")
+    p.add_argument("--size", type=int, default=512)
+    p.add_argument("--skip-classic", action="store_true")
+    p.add_argument("--no-reference", action="store_true", help="judge without the reference if its image is missing")
+    p.add_argument("--force", action="store_true", help="rerun ours/classic even if their images exist")
+    p.set_defaults(f=cmd_pairs)
+    p = sub.add_parser("scale")
+    p.add_argument("--pair", default="tubingen.jpg:starry_night.jpg")
+    p.add_argument("--tag", default="tubingen_starry")
+    p.set_defaults(f=cmd_scale)
+    p = sub.add_parser("memory")
+    p.add_argument("--size", type=int, default=2048)
+    p.add_argument("--iters", type=int, default=2)
+    p.add_argument("--pyramid-start", type=int, default=128, help="0: only the --size level (cheapest way to its peak)")
+    p.set_defaults(f=cmd_memory)
+    a = ap.parse_args()
+    Path(a.out).mkdir(parents=True, exist_ok=True)
+    a.f(a)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,151 @@
+"""Coarse-to-fine driver: optimize at about 128 px, upsample, continue, up to the target size.
+
+Sizes grow by about sqrt(2) per level; each level starts from the upsampled result of the last.
+Level k of size s_k gets ``iters * (s_0 / s_k)^2`` iterations (at least ``MIN_LEVEL_ITERS``), so
+every level costs about the same number of pixel-evaluations: the coarse levels, where the layout
+of the style is decided, get most of the iterations, and each doubling of the output's side adds
+two cheap levels instead of quadrupling the cost. A small preview and a print-size render then
+share their composition, because both are decided at the same small levels.
+"""
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+import torch
+import torch.nn.functional as F
+
+from .optimize import Callback, OptimizeResult, optimize
+from .types import Iterate
+
+STEP = math.sqrt(2.0)
+MIN_LEVEL_ITERS = 8
+
+
+def pyramid_sizes(size: int, start: int = 128, step: float = STEP) -> list[int]:
+    """Longest sides of the levels, smallest first, ending at ``size``: [128, 181, 256, 362, 512]
+    for size 512. start <= 0, or a size not above start, gives one level."""
+    if start <= 0 or size <= start:
+        return [int(size)]
+    n = max(1, round(math.log(size / start) / math.log(step)))
+    return [int(round(size / step ** k)) for k in range(n, -1, -1)]
+
+
+def level_iters(sizes: Sequence[int], iters: int, min_iters: int = MIN_LEVEL_ITERS) -> list[int]:
+    """Iterations per level: ``iters`` at the first, scaled by (s_0 / s_k)^2 above it (equal
+    pixel-cost per level), never below ``min_iters`` (nor above ``iters``). One level: ``iters``."""
+    if len(sizes) == 1:
+        return [int(iters)]
+    if iters <= 0:
+        return [0] * len(sizes)
+    return [int(min(iters, max(min_iters, round(iters * (sizes[0] / s) ** 2)))) for s in sizes]
+
+
+def level_shape(hw: Sequence[int], size: int) -> tuple[int, int]:
+    """(h, w) with the longest side ``size`` and the aspect ratio of ``hw``."""
+    h, w = int(hw[0]), int(hw[1])
+    s = size / max(h, w)
+    return max(1, round(h * s)), max(1, round(w * s))
+
+
+def resize(x: torch.Tensor, hw: Sequence[int], *, circular: bool = False) -> torch.Tensor:
+    """Resize (B, C, H, W) to ``hw``: antialiased bicubic down, bicubic up. ``circular`` treats the
+    image as wrapping around (for tileable textures), so no seam appears at the borders."""
+    hw = (int(hw[0]), int(hw[1]))
+    if tuple(x.shape[-2:]) == hw:
+        return x
+    if not circular:
+        down = hw[0] < x.shape[-2] or hw[1] < x.shape[-1]
+        return F.interpolate(x, size=hw, mode="bicubic", align_corners=False, antialias=down)
+    h, w = x.shape[-2:]
+    p = 4  # enough wrap-around context for the bicubic kernel at any scale used here
+    xp = F.pad(x, (p, p, p, p), mode="circular")
+    sy, sx = hw[0] / h, hw[1] / w
+    big = (round((h + 2 * p) * sy), round((w + 2 * p) * sx))
+    down = sy < 1 or sx < 1
+    y = F.interpolate(xp, size=big, mode="bicubic", align_corners=False, antialias=down)
+    oy, ox = round(p * sy), round(p * sx)
+    y = y[..., oy:oy + hw[0], ox:ox + hw[1]]
+    if tuple(y.shape[-2:]) != hw:  # rounding: fall back on a plain resize of the cropped result
+        y = F.interpolate(y, size=hw, mode="bilinear", align_corners=False)
+    return y
+
+
+@dataclass
+class Level:
+    """What one level needs: its loss function over x (1, C, h, w), and how to start."""
+
+    loss_fn: Callable[[torch.Tensor], dict[str, torch.Tensor]]
+    shape: tuple[int, int]
+    iters: int
+
+
+@dataclass
+class PyramidResult:
+    """x: the final image at the last level's shape; history: every level's iterations with a
+    'level' key; evals and seconds summed over levels; per_level: (size, iters, evals, seconds)."""
+
+    x: torch.Tensor
+    history: list[dict] = field(default_factory=list)
+    evals: int = 0
+    seconds: float = 0.0
+    stopped: str | None = None
+    message: str = ""
+    state: dict = field(default_factory=dict)
+    per_level: list[dict] = field(default_factory=list)
+
+
+def run_pyramid(make_level: Callable[[int], Level], n_levels: int, x0: Callable[[tuple[int, int]], torch.Tensor], *,
+                optimizer: str = "lbfgs", lr: float | None = None, callback: Callback | None = None, ema: float = 0.0,
+                circular: bool = False, post: Callable[[torch.Tensor], torch.Tensor] | None = None,
+                resume: dict | None = None) -> PyramidResult:
+    """Run ``optimize`` level by level. ``make_level(k)`` builds level k (called just before it runs,
+    so only one level's targets live at a time); ``x0(shape)`` gives the first level's start image.
+    ``ema`` in [0, 1): the level's result is the exponential moving average of its iterates
+    (started at the first), which smooths the last steps' noise. ``post`` maps each level's result (e.g. to
+    re-impose kept regions). A callback returning True stops the whole pyramid ('cancelled'); the
+    result's state then records the level, so ``resume`` ({'level', 'x', 'state', 'iter'} from a
+    stopped run) continues at that level and iteration."""
+    x = None
+    out = PyramidResult(x=torch.empty(0))
+    t0 = time.perf_counter()
+    first = resume["level"] if resume else 0
+    for k in range(first, n_levels):
+        level = make_level(k)
+        opt_state, start_iter = None, 0
+        if resume and k == first:
+            start, opt_state, start_iter = resume["x"], resume["state"], int(resume["iter"])
+        elif x is None:
+            start = x0(level.shape)
+        else:
+            start = resize(x, level.shape, circular=circular).clamp(0, 1)
+        avg = {"x": None, "n": 0}
+
+        def cb(ev: Iterate, k=k) -> bool | None:
+            if ema:
+                avg["n"] += 1
+                avg["x"] = ev.image.detach().clone() if avg["x"] is None else avg["x"].mul_(ema).add_(ev.image.detach(), alpha=1 - ema)
+            return callback(ev) if callback is not None else None
+
+        res: OptimizeResult = optimize(start, level.loss_fn, optimizer=optimizer, iters=level.iters, lr=lr,
+                                       callback=cb, level=k, levels=n_levels, start_iter=start_iter, state=opt_state)
+        x = res.x
+        if ema and avg["x"] is not None and res.stopped != "nan":
+            x = avg["x"]  # started at the first iterate, not at zero: no bias to correct
+        if post is not None:
+            x = post(x)
+        for h in res.history:
+            out.history.append({**h, "level": k})
+        out.evals += res.evals
+        out.per_level.append({"level": k, "shape": list(level.shape), "iters": level.iters, "evals": res.evals,
+                              "seconds": round(res.seconds, 3)})
+        out.state = {**res.state, "level": k}
+        if res.stopped:
+            out.stopped, out.message = res.stopped, res.message
+            if res.stopped == "cancelled":
+                break
+    out.x = x if x is not None else torch.empty(0)
+    out.seconds = time.perf_counter() - t0
+    return out

@@ -1,0 +1,218 @@
+"""Tile-by-tile evaluation of the objective and its gradient, for outputs too large for one pass.
+
+The style statistics (Gram matrices, moments) are sums over positions and the content loss is a
+sum over positions, so they are accumulated tile by tile. Each tile is run through the net with a
+margin of the deepest layer's receptive field around it, and only the activations whose receptive
+fields lie inside the padded tile (or are cut by the image border exactly as on the whole image)
+are kept, so the sums are exact: there is nothing to blend and no seam. Tile corners sit on
+multiples of the deepest layer's stride so that pooling windows line up with the whole image's.
+
+The gradient takes two passes per evaluation: the first (no autograd) sums the statistics S, from
+which dJ/dS follows; the second runs each tile with autograd and back-propagates
+<dJ/dS, S_tile> + alpha J_content(tile), whose gradients add up to dJ/dx. Memory is that of one
+padded tile, whatever the output size.
+"""
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import torch
+
+from .losses import tv_loss
+from .nets import FeatureNet
+from .objective import Objective
+
+
+@dataclass(frozen=True)
+class Tile:
+    """interior (y0, y1, x0, x1): the output pixels this tile owns; padded: the region run through
+    the net (interior plus the margin, clipped to the image)."""
+
+    interior: tuple[int, int, int, int]
+    padded: tuple[int, int, int, int]
+
+
+def tile_geometry(net: FeatureNet, layers: Sequence[str]) -> tuple[int, int]:
+    """(align, margin) in pixels for ``layers``: align is the deepest stride; margin covers half the
+    largest receptive field plus one stride, rounded up to a multiple of align."""
+    align = max(net.info[l].jump for l in layers)
+    reach = max(net.info[l].rf_size / 2 + net.info[l].jump for l in layers)
+    return align, int(math.ceil(reach / align) * align)
+
+
+def make_tiles(h: int, w: int, tile: int, align: int, margin: int) -> list[Tile]:
+    """Cover an h x w image with interiors of about ``tile`` px (multiples of ``align``)."""
+    step = max(align, (int(tile) // align) * align)
+
+    def cuts(n: int) -> list[tuple[int, int]]:
+        edges = list(range(0, n, step))
+        spans = [(a, min(a + step, n)) for a in edges]
+        if len(spans) > 1 and spans[-1][1] - spans[-1][0] < align:  # a sliver: merge it
+            spans[-2] = (spans[-2][0], n)
+            spans.pop()
+        return spans
+
+    out = []
+    for y0, y1 in cuts(h):
+        for x0, x1 in cuts(w):
+            out.append(Tile((y0, y1, x0, x1), (max(0, y0 - margin), min(h, y1 + margin),
+                                               max(0, x0 - margin), min(w, x1 + margin))))
+    return out
+
+
+def _crops(feats: dict[str, torch.Tensor], tile: Tile, net: FeatureNet, image_hw: tuple[int, int],
+           full_shape: dict[str, tuple[int, int]]):
+    """Crop each layer's activations of a padded tile to the positions the tile owns.
+    Returns ({layer: crop}, {layer: (y0, y1, x0, x1) in the whole layer})."""
+    y0, y1, x0, x1 = tile.interior
+    py0, _, px0, _ = tile.padded
+    crops, boxes = {}, {}
+    for l, a in feats.items():
+        j = net.info[l].jump
+        H, W = full_shape[l]
+        # A tile at the bottom or right border also owns the positions of the floor-divided remainder.
+        gy0, gx0 = y0 // j, x0 // j
+        gy1 = H if y1 >= image_hw[0] else y1 // j
+        gx1 = W if x1 >= image_hw[1] else x1 // j
+        ly0, lx0 = gy0 - py0 // j, gx0 - px0 // j
+        crops[l] = a[..., ly0:ly0 + (gy1 - gy0), lx0:lx0 + (gx1 - gx0)]
+        boxes[l] = (gy0, gy1, gx0, gx1)
+    return crops, boxes
+
+
+def layer_shapes(net: FeatureNet, layers: Sequence[str], h: int, w: int) -> dict[str, tuple[int, int]]:
+    """Spatial shape of each layer for an h x w input (VGG: convs keep size, pools floor-halve)."""
+    out = {}
+    for l in layers:
+        j = net.info[l].jump
+        out[l] = (h // j, w // j)
+    return out
+
+
+class TiledEvaluator:
+    """Evaluates an Objective and its gradient on an image (1, 3, H, W) tile by tile."""
+
+    def __init__(self, net: FeatureNet, objective: Objective, shape: Sequence[int], tile: int):
+        self.net, self.objective = net, objective
+        self.layers = objective.layers
+        h, w = shape[-2:]
+        self.align, self.margin = tile_geometry(net, self.layers)
+        self.tiles = make_tiles(h, w, tile, self.align, self.margin)
+        self.image_hw = (h, w)
+        self.full_shape = layer_shapes(net, self.layers, h, w)
+        self.full_positions = {l: s[0] * s[1] for l, s in self.full_shape.items()}
+
+    def _run(self, x: torch.Tensor, tile: Tile):
+        py0, py1, px0, px1 = tile.padded
+        feats = self.net(x[..., py0:py1, px0:px1], self.layers)
+        return _crops(feats, tile, self.net, self.image_hw, self.full_shape)
+
+    @torch.no_grad()
+    def stats(self, x: torch.Tensor) -> list[tuple[torch.Tensor, torch.Tensor | None]]:
+        """The whole image's style statistics, summed tile by tile."""
+        total = None
+        for tile in self.tiles:
+            crops, boxes = self._run(x, tile)
+            part = self.objective.partial_stats(crops, boxes, self.full_positions)
+            total = part if total is None else [(a + b, None if c is None else c + d)
+                                                for (a, c), (b, d) in zip(total, part)]
+        return total or []
+
+    def loss_and_grad(self, x: torch.Tensor) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
+        """(terms, dJ/dx) at x; terms as Objective.terms: 'content', 'style', 'tv', 'total'."""
+        obj = self.objective
+        x = x.detach()
+        stats = self.stats(x)
+        leaves = [(s.clone().requires_grad_(True), None if f is None else f.clone().requires_grad_(True)) for s, f in stats]
+        with torch.enable_grad():
+            js = obj.style_from_stats(leaves)
+            flat = [t for pair in leaves for t in pair if t is not None]
+            dstats = torch.autograd.grad(js, flat, allow_unused=True) if flat and js.requires_grad else [None] * len(flat)
+        dstats = [torch.zeros_like(t) if d is None else d for t, d in zip(flat, dstats)]
+        grad = torch.zeros_like(x)
+        jc = x.new_zeros(())
+        for tile in self.tiles:
+            py0, py1, px0, px1 = tile.padded
+            xt = x[..., py0:py1, px0:px1].clone().requires_grad_(True)
+            with torch.enable_grad():
+                feats = self.net(xt, self.layers)
+                crops, boxes = _crops(feats, tile, self.net, self.image_hw, self.full_shape)
+                surrogate = xt.new_zeros(())
+                if obj.style_terms:
+                    part = obj.partial_stats(crops, boxes, self.full_positions)
+                    flat_part = [t for pair in part for t in pair if t is not None]
+                    surrogate = surrogate + sum((d * p).sum() for d, p in zip(dstats, flat_part))
+                if obj.content_targets and obj.alpha:
+                    c = obj.content_partial(crops, boxes)
+                    surrogate = surrogate + obj.alpha * c
+                    jc = jc + c.detach()
+                if surrogate.requires_grad:
+                    (g,) = torch.autograd.grad(surrogate, xt)
+                    grad[..., py0:py1, px0:px1] += g
+        tv = x.new_zeros(())
+        if obj.gamma:
+            with torch.enable_grad():
+                xg = x.clone().requires_grad_(True)
+                tv_t = tv_loss(xg)
+                (g,) = torch.autograd.grad(obj.gamma * tv_t, xg)
+            grad += g
+            tv = tv_t.detach()
+        js = js.detach().float()
+        return {"content": jc, "style": js, "tv": tv, "total": obj.alpha * jc + js + obj.gamma * tv}, grad
+
+
+class _TiledLoss(torch.autograd.Function):
+    """Makes a TiledEvaluator look like an ordinary differentiable loss to the optimizer loop."""
+
+    @staticmethod
+    def forward(ctx, x, evaluator, box):
+        terms, grad = evaluator.loss_and_grad(x)
+        ctx.save_for_backward(grad)
+        box["terms"] = terms
+        return terms["total"].clone()
+
+    @staticmethod
+    def backward(ctx, grad_out):
+        (grad,) = ctx.saved_tensors
+        return grad_out * grad, None, None
+
+
+def tiled_loss_fn(evaluator: TiledEvaluator):
+    """loss_fn(x) -> terms for ``optimize``: 'total' carries the tiled gradient through autograd."""
+    def loss_fn(x: torch.Tensor) -> dict[str, torch.Tensor]:
+        box: dict = {}
+        total = _TiledLoss.apply(x, evaluator, box)
+        return {**{k: v for k, v in box["terms"].items() if k != "total"}, "total": total}
+    return loss_fn
+
+
+@torch.no_grad()
+def image_statistics(net: FeatureNet, x: torch.Tensor, moment_layers: Sequence[str], keep_layers: Sequence[str],
+                     tile: int | None) -> tuple[dict, dict[str, torch.Tensor]]:
+    """Without autograd: ({layer: layer_moments} for ``moment_layers``, {layer: whole activation}
+    for ``keep_layers``) of x (1, 3, H, W), tile by tile when ``tile`` is given (exactly equal)."""
+    from .objective import add_moments, layer_moments
+    layers = list(dict.fromkeys(list(moment_layers) + list(keep_layers)))
+    if not layers:
+        return {}, {}
+    h, w = x.shape[-2:]
+    if not tile:
+        feats = net(x, layers)
+        return ({l: layer_moments(feats[l]) for l in moment_layers}, {l: feats[l] for l in keep_layers})
+    align, margin = tile_geometry(net, layers)
+    shapes = layer_shapes(net, layers, h, w)
+    moments: dict = {l: None for l in moment_layers}
+    kept: dict[str, torch.Tensor] = {}
+    for t in make_tiles(h, w, tile, align, margin):
+        py0, py1, px0, px1 = t.padded
+        crops, boxes = _crops(net(x[..., py0:py1, px0:px1], layers), t, net, (h, w), shapes)
+        for l in moment_layers:
+            moments[l] = add_moments(moments[l], layer_moments(crops[l]))
+        for l in keep_layers:
+            if l not in kept:
+                kept[l] = x.new_zeros((1, crops[l].shape[1], *shapes[l]))
+            y0, y1, x0, x1 = boxes[l]
+            kept[l][..., y0:y1, x0:x1] = crops[l]
+    return moments, kept

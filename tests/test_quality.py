@@ -1,0 +1,358 @@
+"""Quality and control (issue 3): tiling, pyramid, presets, style options, colour, masks, textures.
+
+Tiny random-weight nets and images of 32-96 px, so the whole file runs in well under a minute."""
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+from conftest import gradient_image
+from stylegram import ConfigError, InputError, ResourceError, transfer
+from stylegram.color import (finish, luminance, match_color_histogram, match_luminance, prepare, rgb_to_yiq,
+                             yiq_to_rgb)
+from stylegram.losses import (guided_scaled_gram, mean_cov, scaled_gram, sqrtm_psd, style_layer_loss,
+                              w2_style_layer_loss)
+from stylegram.objective import Objective, layer_guide, layer_moments, style_targets
+from stylegram.presets import PRESETS, preset_config
+from stylegram.pyramid import level_iters, pyramid_sizes, resize
+from stylegram.texture import texture
+from stylegram.tiling import TiledEvaluator, image_statistics, make_tiles, tile_geometry
+from stylegram.transfer import TransferConfig, plan_tile
+
+LAYERS = {"relu1_1": 0.2, "relu2_1": 0.2, "relu3_1": 0.2, "relu4_1": 0.2, "relu5_1": 0.2}
+
+
+def rel(a: torch.Tensor, b: torch.Tensor) -> float:
+    return float((a - b).norm() / b.norm())
+
+
+def _objective(net, content, style, kind="gram", guide=None):
+    fc = net(content, ["relu4_2", *LAYERS])
+    fs = net(style, list(LAYERS))
+    guides = {l: layer_guide(guide, fc[l].shape[2:]) for l in LAYERS} if guide is not None else None
+    terms = style_targets([{l: layer_moments(fs[l]) for l in LAYERS}], [1.0], LAYERS, beta=1e3, kind=kind,
+                          out_guides=guides)
+    return Objective({"relu4_2": fc["relu4_2"]}, terms, alpha=1.0, gamma=0.5)
+
+
+# --- tiling -------------------------------------------------------------------------------------
+
+def test_tiled_gram_and_gradient_equal_untiled(tiny_net):
+    net = tiny_net
+    g = torch.Generator().manual_seed(0)
+    content = torch.rand(1, 3, 96, 120, generator=g)
+    style = torch.rand(1, 3, 80, 96, generator=g)
+    x = torch.rand(1, 3, 96, 120, generator=g)
+    # The Gram matrices themselves, summed over tiles
+    whole, _ = image_statistics(net, x, list(LAYERS), [], None)
+    tiled, _ = image_statistics(net, x, list(LAYERS), [], 32)
+    for l in LAYERS:
+        assert rel(tiled[l][1], whole[l][1]) < 1e-4
+        assert tiled[l][2] == whole[l][2]
+        assert rel(tiled[l][1] / (2 * tiled[l][2] * tiled[l][1].shape[-1]), scaled_gram(net(x, [l])[l])) < 1e-4
+    # ... and the loss and its gradient, for the course's Gram loss, guided Grams and W2
+    mask = torch.zeros(1, 1, 96, 120)
+    mask[..., :, :70] = 1
+    for kind, guide in (("gram", None), ("gram", mask), ("w2", None)):
+        obj = _objective(net, content, style, kind, guide)
+        xr = x.clone().requires_grad_(True)
+        terms = obj.terms(net(xr, obj.layers), xr)
+        (grad,) = torch.autograd.grad(terms["total"], xr)
+        ev = TiledEvaluator(net, obj, x.shape, tile=32)
+        assert len(ev.tiles) == 12
+        tterms, tgrad = ev.loss_and_grad(x)
+        for k in ("content", "style", "tv", "total"):
+            want = float(terms[k].detach())
+            assert abs(float(tterms[k]) - want) <= 1e-4 * abs(want), (kind, k)
+        assert rel(tgrad, grad) < 1e-4, kind
+
+
+def test_tiles_cover_the_image_once_and_align():
+    tiles = make_tiles(150, 170, 48, 16, 96)
+    cover = torch.zeros(150, 170)
+    for t in tiles:
+        y0, y1, x0, x1 = t.interior
+        assert y0 % 16 == 0 and x0 % 16 == 0 and t.padded[0] % 16 == 0 and t.padded[2] % 16 == 0
+        cover[y0:y1, x0:x1] += 1
+    assert torch.equal(cover, torch.ones(150, 170))
+
+
+def test_tile_geometry_covers_receptive_field(tiny_net):
+    align, margin = tile_geometry(tiny_net, list(LAYERS))
+    assert align == 16 and margin % 16 == 0 and margin >= tiny_net.info["relu5_1"].rf_size / 2
+
+
+def test_plan_tile_untiled_when_it_fits_tiles_or_refuses(tiny_net):
+    layers = ["relu4_2", *LAYERS]
+    assert plan_tile(tiny_net, layers, (1, 3, 64, 64), "lbfgs", 2**34) is None
+    t = plan_tile(tiny_net, layers, (1, 3, 2048, 2048), "adam", int(0.7 * 2**30))
+    assert t is not None and t % 16 == 0 and 64 <= t < 2048
+    with pytest.raises(ResourceError, match=r"GiB.*--max-memory"):
+        plan_tile(tiny_net, layers, (1, 3, 2048, 2048), "lbfgs", 2**20)
+
+
+def test_transfer_refuses_what_cannot_fit(tiny_net):
+    with pytest.raises(ResourceError, match="GiB"):
+        transfer(gradient_image(48, 64), gradient_image(48, 64, 1), feature_net=tiny_net, size=64, iters=1, max_memory=0.001)
+
+
+def test_tiled_transfer_matches_untiled(tiny_net):
+    c, s = gradient_image(48, 64), gradient_image(64, 64, seed=3)
+    a = transfer(c, s, feature_net=tiny_net, size=64, iters=3, preset="classic")
+    b = transfer(c, s, feature_net=tiny_net, size=64, iters=3, preset="classic", tile=32)
+    assert b.state["tiles"] == [32]
+    assert (a.image - b.image).abs().max() < 2e-3
+
+
+# --- losses added for quality ------------------------------------------------------------------
+
+def test_guided_gram_with_ones_is_the_course_gram():
+    a = torch.rand(2, 5, 6, 7)
+    assert torch.allclose(guided_scaled_gram(a, torch.ones(1, 1, 6, 7)), scaled_gram(a), atol=1e-6)
+    # a half mask: the Gram of the kept half, normalized by its own area
+    g = torch.zeros(1, 1, 6, 7)
+    g[..., :3, :] = 1
+    assert torch.allclose(guided_scaled_gram(a, g), scaled_gram(a[..., :3, :]), atol=1e-6)
+
+
+def test_gram_per_position_is_resolution_independent():
+    a = torch.rand(1, 4, 5, 6)
+    assert torch.allclose(scaled_gram(a.repeat(1, 1, 2, 2)), scaled_gram(a), atol=1e-6)
+    m, c = mean_cov(a.repeat(1, 1, 3, 2))
+    m1, c1 = mean_cov(a)
+    assert torch.allclose(m, m1, atol=1e-6) and torch.allclose(c, c1, atol=1e-6)
+
+
+def test_mean_cov_by_hand():
+    a = torch.tensor([[[[1.0, 3.0]], [[2.0, 2.0]]]])  # (1, 2, 1, 2)
+    m, c = mean_cov(a)
+    assert torch.allclose(m, torch.tensor([[2.0, 2.0]]))
+    assert torch.allclose(c, torch.tensor([[[1.0, 0.0], [0.0, 0.0]]]))
+
+
+def test_w2_zero_at_target_positive_elsewhere_and_differentiable():
+    g = torch.Generator().manual_seed(0)
+    s = torch.rand(1, 6, 8, 8, generator=g)
+    ms, cs = mean_cov(s)
+    root = sqrtm_psd(cs)
+    assert torch.allclose(root @ root, cs, atol=1e-5)
+    assert float(w2_style_layer_loss(s, ms, cs, root)) < 1e-3
+    x = torch.rand(1, 6, 8, 8, generator=g).mul(2).requires_grad_(True)
+    loss = w2_style_layer_loss(x, ms, cs, root)
+    assert float(loss) > 0.05
+    (grad,) = torch.autograd.grad(loss, x)
+    assert torch.isfinite(grad).all() and grad.abs().sum() > 0
+    # a few gradient steps lower it
+    y = x.detach().clone()
+    for _ in range(30):
+        y.requires_grad_(True)
+        (gy,) = torch.autograd.grad(w2_style_layer_loss(y, ms, cs, root), y)
+        y = (y - 20.0 * gy).detach()
+    assert float(w2_style_layer_loss(y, ms, cs, root)) < 0.5 * float(loss)
+
+
+def test_w2_mean_shift_by_hand():
+    # Same covariance, means differing by d in every channel: W2^2 = |d|^2, divided by nC.
+    a = torch.randn(1, 3, 10, 10)
+    m, c = mean_cov(a)
+    loss = w2_style_layer_loss(a + 0.5, m, c, sqrtm_psd(c))
+    assert abs(float(loss) - 0.25) < 2e-3
+
+
+def test_style_blend_mixes_second_moments(tiny_net):
+    s1, s2 = gradient_image(32, 32, 1), gradient_image(32, 32, 2).flip(1)
+    m1 = {l: layer_moments(a) for l, a in tiny_net(s1, list(LAYERS)).items()}
+    m2 = {l: layer_moments(a) for l, a in tiny_net(s2, list(LAYERS)).items()}
+    t = style_targets([m1, m2], [3, 1], LAYERS, beta=1.0)
+    a1, a2 = tiny_net(s1, ["relu2_1"])["relu2_1"], tiny_net(s2, ["relu2_1"])["relu2_1"]
+    want = 0.75 * scaled_gram(a1) + 0.25 * scaled_gram(a2)
+    assert torch.allclose(t[1].gram, want, rtol=1e-5, atol=1e-7)
+    with pytest.raises(ConfigError, match="one non-negative weight per style image"):
+        style_targets([m1, m2], [1.0], LAYERS, beta=1.0)
+
+
+def test_single_style_gram_target_is_the_course_target(tiny_net):
+    s = gradient_image(40, 48, 5)
+    f = tiny_net(s, list(LAYERS))
+    t = style_targets([{l: layer_moments(a) for l, a in f.items()}], [1.0], LAYERS, beta=2.0)
+    for term in t:
+        assert torch.allclose(term.gram, scaled_gram(f[term.layer]), rtol=1e-5, atol=1e-8)
+        assert term.weight == pytest.approx(2.0 * LAYERS[term.layer])
+    obj = Objective({}, t, alpha=0.0)
+    x = gradient_image(40, 48, 6)
+    fx = tiny_net(x, list(LAYERS))
+    course = sum(2.0 * lam * style_layer_loss(fx[l], scaled_gram(f[l])) for l, lam in LAYERS.items())
+    assert float(obj.terms(fx, x)["style"]) == pytest.approx(float(course), rel=1e-5)
+
+
+# --- pyramid and presets ------------------------------------------------------------------------
+
+def test_pyramid_sizes_and_iterations():
+    assert pyramid_sizes(512) == [128, 181, 256, 362, 512]
+    assert pyramid_sizes(1024) == [128, 181, 256, 362, 512, 724, 1024]
+    assert pyramid_sizes(100) == [100] and pyramid_sizes(512, 0) == [512]
+    it = level_iters(pyramid_sizes(512), 400)
+    assert it == [400, 200, 100, 50, 25]
+    # equal pixel cost per level: a 1024 px run is the 512 px run plus two levels of the same cost
+    it2 = level_iters(pyramid_sizes(1024), 400)
+    assert it2[:5] == it and it2[5:] == [round(400 * (128 / 724) ** 2), 8]
+    assert level_iters([512], 300) == [300]
+
+
+def test_resize_circular_has_no_seam():
+    g = torch.Generator().manual_seed(0)
+    x = torch.rand(1, 3, 16, 16, generator=g)
+    y = resize(x, (32, 32), circular=True)
+    # upsampling a periodic image equals upsampling the tiled image, cropped
+    big = resize(x.repeat(1, 1, 3, 3), (96, 96))
+    assert (y - big[..., 32:64, 32:64]).abs().max() < 1e-5
+
+
+def test_presets_fill_in_and_explicit_options_win():
+    assert TransferConfig().preset == "balanced"
+    bal = preset_config("balanced")
+    assert bal.pyramid_start == 128 and bal.beta == PRESETS["balanced"]["beta"]
+    assert preset_config("strong").beta > bal.beta > preset_config("subtle").beta
+    assert preset_config("balanced", beta=7.0).beta == 7.0
+    classic = preset_config("classic")
+    assert classic.pyramid_start == 0 and classic.beta == TransferConfig().beta
+    with pytest.raises(ConfigError, match="unknown preset 'loud'; valid: subtle, balanced, strong, classic"):
+        preset_config("loud")
+
+
+def test_transfer_uses_preset_and_pyramid_levels(tiny_net):
+    seen = []
+    r = transfer(gradient_image(48, 64), gradient_image(64, 64, 3), feature_net=tiny_net, size=64, iters=12,
+                 pyramid_start=32, callback=lambda ev: seen.append((ev.level, ev.levels)))
+    assert r.config.preset == "balanced" and r.config.beta == PRESETS["balanced"]["beta"]
+    assert [lv["shape"] for lv in r.state["levels"]] == [[34, 45], [48, 64]]  # 24 x 32 is below relu5_1's need
+    assert {s[1] for s in seen} == {2} and seen[-1][0] == 1
+    assert r.image.shape == (1, 3, 48, 64) and 0 <= float(r.image.min()) and float(r.image.max()) <= 1
+
+
+def test_style_loss_w2_and_ema_lower_the_style_loss(tiny_net):
+    c, s = gradient_image(48, 64), gradient_image(64, 64, 3).flip(2)
+    r = transfer(c, s, feature_net=tiny_net, size=64, iters=15, style_loss="w2", ema=0.5, preset="classic")
+    assert r.history[-1]["style"] < 0.7 * r.history[0]["style"]
+
+
+def test_bad_quality_options_are_one_line_errors(tiny_net):
+    c, s = gradient_image(48, 64), gradient_image(64, 64, 3)
+    for opts, msg in (({"style_blend": "1,x"}, "style_blend"), ({"color_strength": 1.5}, "between 0 and 1"),
+                      ({"regions": "nomask"}, "MASK=STYLE"), ({"ema": 1.0}, "ema"), ({"style_loss": "l1"}, "style loss"),
+                      ({"preserve_color": "sepia"}, "preserve-color")):
+        with pytest.raises(ConfigError, match=msg):
+            transfer(c, s, feature_net=tiny_net, size=64, iters=1, **opts)
+    with pytest.raises(ConfigError, match="2 weights for 1 style"):
+        transfer(c, s, feature_net=tiny_net, size=64, iters=1, style_blend=(1, 2))
+    with pytest.raises(InputError, match="style-scale"):
+        transfer(c, s, feature_net=tiny_net, size=64, iters=1, style_scale=0.1)
+
+
+# --- colour ---------------------------------------------------------------------------------------
+
+def _coloured(h, w, rgb, seed):
+    base = gradient_image(h, w, seed)
+    return (0.5 * base + 0.5 * torch.tensor(rgb).view(1, 3, 1, 1)).clamp(0, 1)
+
+
+def test_yiq_round_trip_and_histogram_matching_by_hand():
+    x = torch.rand(1, 3, 8, 8)
+    assert torch.allclose(yiq_to_rgb(rgb_to_yiq(x)), x, atol=1e-5)
+    c, s = _coloured(32, 32, (0.9, 0.2, 0.1), 0), _coloured(32, 32, (0.1, 0.3, 0.9), 1)
+    m = match_color_histogram(s, c)
+    fc, fm = c.reshape(3, -1), m.reshape(3, -1)
+    assert torch.allclose(fm.mean(1), fc.mean(1), atol=2e-3)
+    assert torch.allclose(torch.cov(fm), torch.cov(fc), atol=2e-3)
+    ml = match_luminance(s, c)
+    assert float(ml.mean()) == pytest.approx(float(luminance(c).mean()), abs=1e-3)
+    assert float(ml.std()) == pytest.approx(float(luminance(c).std()), abs=2e-3)
+    # strength 0 changes nothing
+    c0, (s0,) = prepare("luminance", 0.0, c, [s])
+    assert c0 is c and s0 is s and finish("luminance", 0.0, s, c) is s
+
+
+def test_color_preservation_keeps_the_content_chroma(tiny_net):
+    c, s = _coloured(48, 64, (0.9, 0.3, 0.1), 0), _coloured(64, 64, (0.1, 0.3, 0.95), 3)
+    chroma = lambda x: rgb_to_yiq(x)[:, 1:].reshape(2, -1)
+    cc = chroma(c)
+    plain = chroma(transfer(c, s, feature_net=tiny_net, size=64, iters=15, preset="classic", beta=1e6).image)
+    lum = chroma(transfer(c, s, feature_net=tiny_net, size=64, iters=15, preset="classic", beta=1e6,
+                          preserve_color="luminance").image)
+    hist = chroma(transfer(c, s, feature_net=tiny_net, size=64, iters=15, preset="classic", beta=1e6,
+                           preserve_color="histogram").image)
+    err = lambda a: float((a.mean(1) - cc.mean(1)).abs().sum() + (a.std(1) - cc.std(1)).abs().sum())
+    # luminance mode: the output's I and Q are the content's (up to clamping to 0..1)
+    assert err(lum) < 0.02
+    assert err(hist) < 0.5 * err(plain)
+    assert err(plain) > 0.1  # the plain transfer did take the style's blue
+    half = chroma(transfer(c, s, feature_net=tiny_net, size=64, iters=15, preset="classic", beta=1e6,
+                           preserve_color="luminance", color_strength=0.5).image)
+    assert err(lum) < err(half) < err(plain)
+
+
+# --- masks and regions ------------------------------------------------------------------------------
+
+def test_mask_keeps_content_and_regions_take_their_styles(tiny_net, tmp_path):
+    from stylegram.io.image import save_image
+    c, s = gradient_image(48, 64), gradient_image(64, 64, 3).flip(1)
+    keep = torch.zeros(1, 3, 48, 64)
+    keep[..., :, :24] = 1
+    save_image(keep, tmp_path / "keep.png")
+    r = transfer(c, s, feature_net=tiny_net, size=64, iters=8, preset="classic", beta=1e6, init="noise",
+                 mask=str(tmp_path / "keep.png"))
+    assert (r.image[..., :, :20] - c[..., :, :20]).abs().max() < 0.01  # kept (8-bit mask round trip)
+    assert (r.image[..., :, 40:] - c[..., :, 40:]).abs().mean() > 0.05  # stylized
+    save_image(1 - keep, tmp_path / "right.png")
+    save_image(_coloured(64, 64, (0.1, 0.9, 0.1), 4), tmp_path / "green.png")
+    r2 = transfer(c, s, feature_net=tiny_net, size=64, iters=8, preset="classic",
+                  regions=f"{tmp_path / 'right.png'}={tmp_path / 'green.png'}")
+    assert r2.image.shape == (1, 3, 48, 64) and r2.history[-1]["style"] < r2.history[0]["style"]
+
+
+# --- textures -----------------------------------------------------------------------------------------
+
+def _seam_ratio(x: torch.Tensor) -> float:
+    """Wrap-around edge difference over the mean difference of neighbouring interior columns/rows."""
+    wrap = ((x[..., :, 0] - x[..., :, -1]).abs().mean() + (x[..., 0, :] - x[..., -1, :]).abs().mean()) / 2
+    inner = ((x[..., :, 1:] - x[..., :, :-1]).abs().mean() + (x[..., 1:, :] - x[..., :-1, :]).abs().mean()) / 2
+    return float(wrap / inner)
+
+
+def test_tileable_texture_has_no_seam(tiny_net):
+    style = gradient_image(64, 64, 7)
+    tile = texture(style, size=64, tileable=True, feature_net=tiny_net, iters=16, pyramid_start=32, seed=1)
+    free = texture(style, size=64, tileable=False, feature_net=tiny_net, iters=16, pyramid_start=32, seed=1)
+    assert tile.image.shape == (1, 3, 64, 64)
+    assert _seam_ratio(tile.image) < 1.5
+    assert _seam_ratio(free.image) > 1.5 * _seam_ratio(tile.image)
+    assert tile.history[-1]["content"] == 0.0
+
+
+def test_cli_texture_and_preset(tmp_path):
+    from stylegram.cli import main
+    from stylegram.io.image import save_image
+    style = tmp_path / "style.png"
+    save_image(gradient_image(48, 48, 9), style)
+    out = tmp_path / "tex.png"
+    with pytest.raises(SystemExit) as e:
+        main(["texture", str(style), "-o", str(out), "--size", "44", "--tileable", "--iters", "3", "--net", "random", "-q"])
+    assert e.value.code == 0 and out.exists()
+    from PIL import Image
+    assert Image.open(out).size == (48, 48)  # rounded to a multiple of 16 px
+    with pytest.raises(SystemExit) as e:
+        main(["transfer", str(style), str(style), "-o", str(tmp_path / "o.png"), "--preset", "loud", "-q"])
+    assert e.value.code == 2
+
+
+def test_pyramid_run_stopped_and_resumed_equals_uninterrupted(tiny_net):
+    c, s = gradient_image(48, 64), gradient_image(64, 64, seed=3)
+    kw = dict(feature_net=tiny_net, size=64, iters=12, pyramid_start=32, device="cpu")
+    full = transfer(c, s, **kw)
+    stopped = transfer(c, s, callback=lambda ev: ev.level == 1 and ev.iter == 3, **kw)
+    assert stopped.stopped == "cancelled" and stopped.state["level"] == 1
+    resumed = transfer(c, s, checkpoint=stopped.checkpoint(), **kw)
+    assert resumed.stopped is None and len(resumed.history) == len(full.history)
+    assert (resumed.image - full.image).abs().max() < 1e-5
