@@ -335,10 +335,11 @@ def test_display_names_and_job_options_by_hand():
     assert display_name("a\x00b\x1b[31mc\n.png") == "ab[31mc.png"
     assert display_name("") == "upload" and display_name(None) == "upload"
     assert len(display_name("x" * 500)) == 80
-    form, opts = parse_job_request(job_body(style_strength=2.5, preset="draft", size=100, iters=7), Limits())
-    assert opts["beta"] == TransferConfig.beta * 2.5 and opts["optimizer"] == "adam"
+    from stylegram.presets import preset_options
+    form, opts = parse_job_request(job_body(style_strength=2.5, preset="strong", size=100, iters=7), Limits())
+    assert opts["beta"] == preset_options("strong")["beta"] * 2.5 and opts["preset"] == "strong"
     assert (opts["size"], opts["iters"], opts["net"], opts["seed"]) == (100, 7, "random", 0)
-    assert form["preset"] == "draft" and form["preserve_color"] is False
+    assert form["preset"] == "strong" and form["preserve_color"] is False
     # every produced option is a TransferConfig field
     TransferConfig(**opts).validated()
     for bad in ({"size": True}, {"iters": 1.5}, {"seed": -1}, {"size": 31}, {"size": 2049}):

@@ -290,7 +290,13 @@ class JobQueue:
         from ..report import write_json
         from ..transfer import TransferConfig
 
-        cfg = TransferConfig(device=device, **job.options).validated()
+        opts = dict(job.options)
+        name = opts.pop("preset", None)
+        if name is not None:  # the engine's preset fills in what the form did not set
+            from ..presets import preset_config
+            cfg = preset_config(name, device=device, **opts).validated()
+        else:
+            cfg = TransferConfig(device=device, **opts).validated()
         layers = list(cfg.content_layers) + [l for l in cfg.style_weights if l not in cfg.content_layers]
         net = self._net(nets, job.options, layers)
         every = max(1, min(10, cfg.iters // 50))

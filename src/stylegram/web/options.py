@@ -113,8 +113,12 @@ def parse_job_request(params: Any, limits: Limits) -> tuple[dict, dict]:
     if form["net"] not in nets:
         raise choices_error("net", form["net"], nets)
     options = {k: v for k, v in base.items() if k not in ("size", "iters")}
+    base_beta = TransferConfig.beta
+    if "preset" in base:  # the engine's preset sets the style weight that the strength scales
+        from ..presets import preset_options
+        base_beta = preset_options(base["preset"]).get("beta", TransferConfig.beta)
     options.update(size=form["size"], iters=form["iters"], seed=form["seed"], net=form["net"],
-                   beta=TransferConfig.beta * form["style_strength"])
+                   beta=base_beta * form["style_strength"])
     fields = {f.name: f for f in dataclasses.fields(TransferConfig)}
     if form["preserve_color"] and "preserve_color" in fields:
         # The engine's own colour preservation, where it has one (issue 3).
