@@ -43,13 +43,16 @@ def _entries(tmp: Path) -> dict[str, Callable[[Path], list[str]]]:
                                           "random-tiny", "--size", "64", "--iters", "1", "--blocks", "1", "-q"],
         "texture": lambda f: ["texture", str(f), "-o", str(tmp / "t.png"), "--size", "64", "--iters", "2",
                               "--net", "random-tiny", "-q"],
-        "audio (content)": lambda f: ["audio", str(f), str(AUDIO), "-o", str(tmp / "o.wav"), "--iters", "2", "-q"],
+        "audio (content)": lambda f: ["audio", str(f), str(AUDIO), "-o", str(tmp / "o.wav"), "--iters", "2",
+                                      "--filters", "16", "--max-seconds", "1", "-q"],
         "audio-texture": lambda f: ["audio-texture", str(f), "-o", str(tmp / "o.wav"), "--seconds", "1",
-                                    "--iters", "2", "-q"],
-        "volume (content)": lambda f: ["volume", str(f), str(IMG), "-o", str(tmp / "o.npy"), "--iters", "2", "-q"],
+                                    "--iters", "2", "--filters", "16", "--max-seconds", "1", "-q"],
+        "volume (content)": lambda f: ["volume", str(f), str(IMG), "-o", str(tmp / "o.npy"), "--iters", "2",
+                                       "--size", "16", "--net", "random", "--width", "0.125", "-q"],
         "solid-texture": lambda f: ["solid-texture", str(f), "-o", str(tmp / "o.npy"), "--size", "16", "--iters", "2",
-                                    "-q"],
-        "video (style)": lambda f: ["video", str(VIDEO), str(f), "-o", str(tmp / "o.mp4"), "--iters", "1", "-q"],
+                                    "--levels", "1", "--net", "random", "--width", "0.125", "-q"],
+        "video (style)": lambda f: ["video", str(VIDEO), str(f), "-o", str(tmp / "o.mp4"), "--iters", "1",
+                                    "--size", "32", "--max-frames", "2", "--net", "random", "--width", "0.125", "-q"],
     }
 
 
