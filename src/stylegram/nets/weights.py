@@ -188,10 +188,10 @@ def read_state_file(path: str | os.PathLike) -> dict[str, torch.Tensor]:
     if suffix in (".pth", ".pt", ".bin", ".ckpt"):
         try:
             obj = torch.load(str(p), map_location="cpu", weights_only=True)
-        except Exception as e:
-            first = str(e).strip().splitlines()[0][:120] if str(e).strip() else type(e).__name__
-            raise WeightsError(f"{path}: refused: not a plain tensor checkpoint loadable without running code "
-                               f"({first}); convert it to .safetensors") from None
+        except Exception:
+            # torch's own message is many lines about its defaults; the user needs the verdict.
+            raise WeightsError(f"{path}: refused: not a plain tensor checkpoint (loading it would need to run "
+                               "pickled code, which stylegram never does); convert it to .safetensors") from None
         if isinstance(obj, dict) and "state_dict" in obj and isinstance(obj["state_dict"], dict):
             obj = obj["state_dict"]
         if not isinstance(obj, dict) or not all(isinstance(v, torch.Tensor) for v in obj.values()):
