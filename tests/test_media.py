@@ -12,7 +12,7 @@ import torch
 
 from stylegram.errors import ConfigError, InputError
 from stylegram.losses import gram, scaled_gram, style_layer_loss, style_layer_loss_from_grams, tv_loss
-from stylegram.media import activations, flicker, style_targets, synthesize, texture, video_transfer
+from stylegram.media import activations, flicker, synthesize, texture, video_transfer
 from stylegram.nets.random import inflate, random_bank, random_vgg
 
 

@@ -3,7 +3,6 @@
 Tiny random-weight nets and images of 32-96 px, so the whole file runs in well under a minute."""
 from __future__ import annotations
 
-import math
 
 import pytest
 import torch

@@ -122,7 +122,7 @@ def transfer_cmd(content: str, style: tuple[str, ...], output: str, save_every: 
     """
     from .io.image import check_output_path, save_image
     from .report import plot_history, write_json
-    from .transfer import TransferConfig, transfer
+    from .transfer import transfer
 
     from .presets import preset_config
 

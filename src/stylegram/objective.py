@@ -15,7 +15,7 @@ import torch
 import torch.nn.functional as F
 
 from .errors import ConfigError, choices_error
-from .losses import (CONTENT_NORMS, content_loss, guided_scaled_gram, mean_cov, positions, scaled_gram,
+from .losses import (CONTENT_NORMS, content_loss, guided_scaled_gram, mean_cov, positions,
                      sqrtm_psd, style_layer_loss, tv_loss, w2_from_moments)
 
 STYLE_LOSSES = ("gram", "w2")

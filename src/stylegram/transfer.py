@@ -235,10 +235,6 @@ def fast_forward(net: FeatureNet, device: torch.device, precision: str = "fp32")
     return forward
 
 
-def _min_side(net: FeatureNet, layers: list[str]) -> int:
-    return max(net.info[l].jump for l in layers) * 2
-
-
 def _transfer_single(content: Any, style: Any, *, config: TransferConfig | None = None, callback: Callback | None = None,
                      feature_net: FeatureNet | None = None, checkpoint: dict | None = None,
                      **options: Any) -> TransferResult:
@@ -284,12 +280,9 @@ def _transfer_single(content: Any, style: Any, *, config: TransferConfig | None 
         check_fits(need_bytes, device, f"a {out_shape[-1]} x {out_shape[-2]} px transfer",
                    f"use --size {fits} or less" if fits else "free some memory")
     c, s = resize_longest(c, cfg.size), resize_longest(s, cfg.size)
-    need = _min_side(net, layers)
     for what, src, t in (("content", content, c), ("style", style, s)):
-        if min(t.shape[-2:]) < need:
-            label = src if isinstance(src, (str, os.PathLike)) else what
-            raise InputError(f"{label}: at --size {cfg.size} the {what} image is {t.shape[-1]} x {t.shape[-2]} px, but "
-                             f"layer {max(layers, key=lambda l: net.info[l].jump)} needs at least {need} px on each side; "
+        label = src if isinstance(src, (str, os.PathLike)) else what
+        net.check_input_size(t.shape[-2:], layers, f"{label}: at --size {cfg.size} the {what} image",
                              "crop it to a less extreme aspect ratio or raise --size")
     c, s = c.to(device), s.to(device)
 
@@ -511,11 +504,9 @@ def _stylize(content: Any, styles: list, cfg: TransferConfig, *, callback: Callb
         # Every pooling window must tile the wrapped image exactly: sides are multiples of the stride.
         align = max(net.info[l].jump for l in layers)
         shapes = [tuple(max(align, round(d / align) * align) for d in sh) for sh in shapes]
-    need = _min_side(net, layers)
-    if min(hw) < need:
-        label = content if isinstance(content, (str, os.PathLike)) else "content"
-        raise InputError(f"{label}: at --size {cfg.size} the content image is {hw[1]} x {hw[0]} px, but "
-                         f"layer {max(layers, key=lambda l: net.info[l].jump)} needs at least {need} px on each side; "
+    need = net.min_side(layers)
+    label = content if isinstance(content, (str, os.PathLike)) else "content"
+    net.check_input_size(hw, layers, f"{label}: at --size {cfg.size} the content image",
                          "crop it to a less extreme aspect ratio or raise --size")
     # Levels too small for the deepest layer are skipped.
     ok = [i for i, sh in enumerate(shapes) if min(sh) >= need]

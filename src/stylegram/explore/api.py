@@ -54,9 +54,17 @@ def explore_units(images: str | os.PathLike | Sequence[str], out_dir: str | os.P
     return scan, summary
 
 
-def _load(src, size: int | None, name: str, device: str | torch.device = "cpu") -> torch.Tensor:
+def _load(src, size: int | None, name: str, net: object, layers: Sequence[str],
+          device: str | torch.device = "cpu") -> torch.Tensor:
+    """Load an image for ``net``, refusing (one line) one too small for ``layers``."""
     from ..io.image import load_image
-    return load_image(src, size, name=name).to(device)
+    x = load_image(src, size, name=name)
+    label = src if isinstance(src, (str, os.PathLike)) else name
+    check = getattr(net, "check_input_size", None)  # FeatureNets know their receptive fields
+    if check is not None:
+        check(x.shape[-2:], layers, f"{label}: at --size {size} the {name}",
+              "crop it to a less extreme aspect ratio or raise --size")
+    return x.to(device)
 
 
 def explore_activations(image, layer: str, *, net="vgg16-hed", size: int = 256, channels: Sequence[int] | None = None,
@@ -65,7 +73,7 @@ def explore_activations(image, layer: str, *, net="vgg16-hed", size: int = 256, 
     Returns (maps (C, h, w) float32, grid uint8 (H, W, 3))."""
     from .activations import activation_grid, activation_maps
     fnet = resolve_net(net, [layer])
-    maps = activation_maps(_load(image, size, "image"), fnet, layer)
+    maps = activation_maps(_load(image, size, "image", fnet, [layer]), fnet, layer)
     return maps, activation_grid(maps, channels=channels, cols=cols, norm=norm, tile=tile)
 
 
@@ -77,8 +85,8 @@ def explore_gram(style, *, net="vgg16-hed", layers: Sequence[str] = DEFAULT_LAYE
     Returns ({layer: LayerGram}, {figure name: PIL image})."""
     from .gram import gram_figures, gram_view
     fnet = resolve_net(net, layers)
-    s = _load(style, size, "style")
-    g = _load(generated, size, "generated") if generated is not None else None
+    s = _load(style, size, "style", fnet, layers)
+    g = _load(generated, size, "generated", fnet, layers) if generated is not None else None
     if isinstance(scan, (str, os.PathLike)):
         scan = UnitScan.load(scan)
     if scan is not None and scan.net_name != getattr(fnet, "name", scan.net_name):
@@ -96,7 +104,7 @@ def explore_reconstruct(image, *, net="vgg16-hed", size: int = 128, kind: str = 
     from .reconstruct import figure_layers, reconstruction_figure, reconstructions
     content, _ = figure_layers(kind, blocks)
     fnet = resolve_net(net, content)
-    x = _load(image, size, "image")
+    x = _load(image, size, "image", fnet, content)
     rows = reconstructions(x, fnet, kind=kind, blocks=blocks, iters=iters, optimizer=optimizer, seed=seed,
                            callback=callback)
     return rows, reconstruction_figure(x, rows, tile=tile)

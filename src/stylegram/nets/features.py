@@ -74,6 +74,22 @@ class FeatureNet(nn.Module):
                 raise choices_error(f"layer for net {self.name!r}:", n, self.layer_names)
         return names
 
+    def min_side(self, layers: Iterable[str]) -> int:
+        """The smallest input side (px) for which every pooling before the deepest of ``layers``
+        still has an output: twice the deepest layer's cumulative stride."""
+        return 2 * max(self.info[l].jump for l in self.check_layers(layers))
+
+    def check_input_size(self, spatial: Sequence[int], layers: Iterable[str], label: str, hint: str) -> None:
+        """Raise InputError (one line: ``label``, the size, the need, ``hint``) when media of
+        spatial size ``spatial`` is too small along some axis for ``layers``."""
+        layers = list(layers)
+        need = self.min_side(layers)
+        if min(spatial) < need:
+            from ..errors import InputError
+            deepest = max(layers, key=lambda l: self.info[l].jump)
+            size = " x ".join(str(int(d)) for d in reversed(list(spatial)))
+            raise InputError(f"{label} is {size} px, but layer {deepest} needs at least {need} px on each side; {hint}")
+
     def truncated(self, taps: Iterable[str]) -> "FeatureNet":
         """A view of this net that stops after the deepest of ``taps`` (modules are shared)."""
         taps = self.check_layers(taps)
