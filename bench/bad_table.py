@@ -144,7 +144,10 @@ def classify(proc: subprocess.CompletedProcess, out_files: list[Path]) -> str:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--out", default=None)
+    ap.add_argument("--entries", default=None, help="only these entry points (comma-separated names)")
+    ap.add_argument("--update", default=None, help="merge the new rows into this existing table and rewrite it")
     a = ap.parse_args()
+    only = set(a.entries.split(",")) if a.entries else None
     files = sorted(BAD.iterdir())
     rows = []
     with tempfile.TemporaryDirectory() as d:
@@ -152,6 +155,8 @@ def main() -> None:
         entries = _entries(tmp)
         avail = subprocess.run([sys.executable, "-m", "stylegram", "--help"], capture_output=True, text=True).stdout
         for name, build in entries.items():
+            if only is not None and name not in only:
+                continue
             cmd = build(files[0])[0]
             if f" {cmd} " not in avail and f"  {cmd}" not in avail:
                 continue
@@ -162,8 +167,14 @@ def main() -> None:
                                       timeout=600, env={**os.environ, "PYTHONWARNINGS": "ignore"})
                 rows.append((f.name, name, classify(proc, list(tmp.iterdir()))))
                 print(f"{f.name:28s} {name:24s} {rows[-1][2]}", file=sys.stderr, flush=True)
-        rows += studio_rows(files, tmp)
+        if only is None or "studio" in only:
+            rows += studio_rows(files, tmp)
     marker = Path("/tmp/stylegram_pickle_executed")
+    if a.update:  # keep the other rows of an earlier full run, in their order
+        new = {(f, e): o for f, e, o in rows}
+        old = [l.split(" | ") for l in Path(a.update).read_text().splitlines() if l.startswith("| ") and "---" not in l][1:]
+        merged = [(c[0][2:], c[1], new.pop((c[0][2:], c[1]), " | ".join(c[2:])[:-2])) for c in old]
+        rows = merged + [(f, e, o) for (f, e), o in new.items()]
     lines = ["| file | entry point | outcome |", "| --- | --- | --- |"]
     lines += [f"| {f} | {e} | {o} |" for f, e, o in rows]
     lines.append("")
