@@ -79,3 +79,35 @@ def test_resume_gives_the_same_result():
     half = optimize(torch.zeros(1, 3, 4, 4), quadratic, optimizer="lbfgs", iters=6)
     rest = optimize(half.x, quadratic, optimizer="lbfgs", iters=12, start_iter=6, state=half.state)
     assert torch.allclose(rest.x, full.x, atol=1e-6)
+
+
+def test_sparse_checks_give_the_same_result_and_fewer_records():
+    every = optimize(torch.zeros(1, 3, 4, 4), quadratic, optimizer="adam", iters=40)
+    sparse = optimize(torch.zeros(1, 3, 4, 4), quadratic, optimizer="adam", iters=40, check_every=15)
+    assert torch.equal(every.x, sparse.x) and sparse.evals == every.evals == 41
+    assert [h["iter"] for h in sparse.history] == [15, 30, 40]  # every 15th and the last
+
+
+def test_sparse_checks_roll_back_to_the_last_check_on_nan():
+    calls = {"n": 0}
+
+    def faulty(x):
+        calls["n"] += 1
+        t = quadratic(x)
+        return {k: v * float("nan") for k, v in t.items()} if calls["n"] == 13 else t
+
+    res = optimize(torch.zeros(1, 3, 4, 4), faulty, optimizer="adam", iters=30, check_every=5)
+    assert res.stopped is None and [h["iter"] for h in res.history] == [5, 10, 15, 20, 25, 30]
+    assert all(math.isfinite(h["total"]) for h in res.history) and torch.isfinite(res.x).all()
+    assert res.evals == 31 + 5  # the fault (iteration 12) shows at the check of 15: 11..15 run twice
+
+
+def test_compiled_step_matches_eager():
+    # torch.compile of the evaluation step (--compile on) on the CPU: needs a C++ compiler
+    import shutil
+    if shutil.which("cc") is None and shutil.which("gcc") is None:
+        pytest.skip("no C++ compiler for torch.compile's CPU backend")
+    from stylegram.transfer import compiled
+    eager = optimize(torch.zeros(1, 3, 4, 4), quadratic, optimizer="adam", iters=5)
+    comp = optimize(torch.zeros(1, 3, 4, 4), compiled(quadratic, "on"), optimizer="adam", iters=5)
+    assert torch.allclose(eager.x, comp.x, atol=1e-5)

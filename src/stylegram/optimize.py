@@ -199,13 +199,18 @@ def make_optimizer(name: str, lr: float | None, bounds: tuple[float, float], num
 def optimize(x0: torch.Tensor, loss_fn: LossFn, *, optimizer: str = "lbfgs", iters: int = 100,
              lr: float | None = None, bounds: tuple[float, float] = (0.0, 1.0),
              callback: Callback | None = None, max_recoveries: int = 3, start_iter: int = 0,
-             state: dict | None = None, level: int = 0, levels: int = 1) -> OptimizeResult:
+             state: dict | None = None, level: int = 0, levels: int = 1, check_every: int = 1) -> OptimizeResult:
     """Minimize ``loss_fn(x)['total']`` over x, starting from x0 (not modified).
 
     x0: (1, C, *spatial) in ``bounds``. Each iteration calls ``callback(Iterate)``; a True return
     stops the run ('cancelled'). A NaN or Inf loss or gradient rolls back to the last good x and
     halves the step size, up to ``max_recoveries`` times, then stops ('nan') with that last good x.
     ``state``/``start_iter`` resume a run from ``OptimizeResult.state``.
+
+    ``check_every`` N > 1 reads the losses back (the NaN check, history and callback) only every
+    N iterations and at the last one: on a GPU each read waits for the device to finish, and
+    reading every step leaves it idle while Python queues the next step. A fault then rolls back
+    to the last check.
     """
     evaluate = _Evaluator(loss_fn)
     opt = make_optimizer(optimizer, lr, bounds, x0.numel())
@@ -221,10 +226,12 @@ def optimize(x0: torch.Tensor, loss_fn: LossFn, *, optimizer: str = "lbfgs", ite
     if not _finite(terms, g):
         return OptimizeResult(x=x, evals=evaluate.count, stopped="nan",
                               message="the loss is NaN or Inf at the start image; check the inputs and weights")
-    it = start_iter
+    check_every = max(1, int(check_every))
+    it = good_it = start_iter
     while it < iters:
         x_new, terms_new, g_new = opt.step(x, terms, g, evaluate)
-        if not _finite(terms_new, g_new):
+        check = (it + 1) % check_every == 0 or it + 1 == iters
+        if check and not _finite(terms_new, g_new):
             recoveries += 1
             if recoveries > max_recoveries:
                 stopped = "nan"
@@ -232,11 +239,14 @@ def optimize(x0: torch.Tensor, loss_fn: LossFn, *, optimizer: str = "lbfgs", ite
                            "reductions; kept the last good image (lower --lr or the loss weights)")
                 break
             x, terms, g = good[0].clone(), good[1], good[2]
+            it = good_it
             opt = make_optimizer(optimizer, opt.lr * 0.5, bounds, x0.numel())
             continue
         x, terms, g = x_new, terms_new, g_new
-        good = (x, terms, g)
         it += 1
+        if not check:
+            continue
+        good, good_it = (x, terms, g), it
         losses = {k: float(v) for k, v in terms.items()}
         history.append({"iter": it, "evals": evaluate.count, "seconds": round(time.perf_counter() - t0, 4), **losses})
         if callback is not None:
@@ -246,10 +256,19 @@ def optimize(x0: torch.Tensor, loss_fn: LossFn, *, optimizer: str = "lbfgs", ite
             if callback(ev):
                 stopped = "cancelled"
                 break
+    if stopped == "nan":
+        x = good[0]
+    _sync(x)
     seconds = time.perf_counter() - t0
     return OptimizeResult(x=x.detach(), history=history, evals=evaluate.count, seconds=seconds,
                           stopped=stopped, message=message,
                           state={"optimizer": opt.state_dict(), "iter": it, "optimizer_name": optimizer})
+
+
+def _sync(x: torch.Tensor) -> None:
+    """Wait for queued GPU work, so that timings count it."""
+    if x.device.type == "cuda":
+        torch.cuda.synchronize(x.device)
 
 
 def _finite(terms: dict[str, torch.Tensor], g: torch.Tensor) -> bool:

@@ -100,14 +100,15 @@ class PyramidResult:
 def run_pyramid(make_level: Callable[[int], Level], n_levels: int, x0: Callable[[tuple[int, int]], torch.Tensor], *,
                 optimizer: str = "lbfgs", lr: float | None = None, callback: Callback | None = None, ema: float = 0.0,
                 circular: bool = False, post: Callable[[torch.Tensor], torch.Tensor] | None = None,
-                resume: dict | None = None) -> PyramidResult:
+                resume: dict | None = None, check_every: int = 1) -> PyramidResult:
     """Run ``optimize`` level by level. ``make_level(k)`` builds level k (called just before it runs,
     so only one level's targets live at a time); ``x0(shape)`` gives the first level's start image.
     ``ema`` in [0, 1): the level's result is the exponential moving average of its iterates
     (started at the first), which smooths the last steps' noise. ``post`` maps each level's result (e.g. to
     re-impose kept regions). A callback returning True stops the whole pyramid ('cancelled'); the
     result's state then records the level, so ``resume`` ({'level', 'x', 'state', 'iter'} from a
-    stopped run) continues at that level and iteration."""
+    stopped run) continues at that level and iteration. ``check_every``: see ``optimize`` (the EMA
+    then averages the checked iterates)."""
     x = None
     out = PyramidResult(x=torch.empty(0))
     t0 = time.perf_counter()
@@ -130,7 +131,8 @@ def run_pyramid(make_level: Callable[[int], Level], n_levels: int, x0: Callable[
             return callback(ev) if callback is not None else None
 
         res: OptimizeResult = optimize(start, level.loss_fn, optimizer=optimizer, iters=level.iters, lr=lr,
-                                       callback=cb, level=k, levels=n_levels, start_iter=start_iter, state=opt_state)
+                                       callback=cb, level=k, levels=n_levels, start_iter=start_iter, state=opt_state,
+                                       check_every=check_every)
         x = res.x
         if ema and avg["x"] is not None and res.stopped != "nan":
             x = avg["x"]  # started at the first iterate, not at zero: no bias to correct

@@ -10,6 +10,7 @@ import os
 import platform
 import time
 from dataclasses import dataclass, field
+from collections.abc import Callable
 from typing import Any
 
 import torch
@@ -29,6 +30,7 @@ PRESET_NAMES = tuple(_PRESETS)
 
 INITS = ("content", "noise", "blend")
 PRECISIONS = ("fp32", "bf16")
+COMPILE_MODES = ("off", "on", "graphs")
 DEFAULT_STYLE_LAYERS = (("relu1_1", 0.2), ("relu2_1", 0.2), ("relu3_1", 0.2), ("relu4_1", 0.2), ("relu5_1", 0.2))
 
 
@@ -61,6 +63,9 @@ class TransferConfig:
     max_pixels: int = _opt(100_000_000, "refuse input images larger than this many pixels")
     precision: str = _opt("fp32", "fp32, or bf16 (autocast: faster on CPUs with AVX512-BF16/AMX and on GPUs)",
                           choices=PRECISIONS)
+    check_every: int = _opt(0, "read the losses back every N iterations (0: automatic, every one on the CPU, every 25 on a GPU)")
+    compile: str = _opt("off", "torch.compile the evaluation step: off, on, or graphs (also CUDA graphs; GPU, static sizes). "
+                               "The first iterations compile (tens of seconds)", choices=("off", "on", "graphs"))
     # Quality and control (issue 3). ``preset`` fills in what the user did not give (see presets.py).
     preset: str = _opt("balanced", "named settings filling in the options not given: subtle, balanced and strong "
                               "(pyramid from 128 px, --iters 200 at the first level, --beta 0.01 / 0.1 / 1) or classic (one level, the defaults shown here)",
@@ -95,6 +100,10 @@ class TransferConfig:
         for k in ("alpha", "beta", "gamma"):
             if getattr(self, k) < 0:
                 raise ConfigError(f"{k} {getattr(self, k)}: must be 0 or more")
+        if self.compile not in COMPILE_MODES:
+            raise choices_error("compile mode", self.compile, COMPILE_MODES)
+        if not isinstance(self.check_every, int) or self.check_every < 0:
+            raise ConfigError(f"check_every {self.check_every!r}: must be 0 (automatic) or a number of iterations")
         if self.init not in INITS and not os.path.exists(str(self.init)):
             raise ConfigError(f"init {self.init!r}: not one of {', '.join(INITS)} and not an existing image file")
         if not 0 <= self.init_noise <= 1:
@@ -221,6 +230,19 @@ def _init_image(cfg: TransferConfig, content: torch.Tensor, gen: torch.Generator
     return torch.nn.functional.interpolate(img, size=content.shape[-2:], mode="bilinear", align_corners=False).clamp(0, 1)
 
 
+def check_interval(cfg: "TransferConfig", device: torch.device) -> int:
+    """Iterations between reads of the loss (see ``optimize``'s check_every)."""
+    return cfg.check_every or (1 if device.type == "cpu" else 25)
+
+
+def compiled(loss_fn: Callable, mode: str) -> Callable:
+    """``loss_fn`` through torch.compile (``mode`` 'on') or also captured in CUDA graphs ('graphs').
+    Shapes are static within a level, so each pyramid level compiles once."""
+    if mode == "off":
+        return loss_fn
+    return torch.compile(loss_fn, mode="reduce-overhead" if mode == "graphs" else None, dynamic=False)
+
+
 def fast_forward(net: FeatureNet, device: torch.device, precision: str = "fp32"):
     """``net``'s forward arranged for speed: channels-last memory (oneDNN/cuDNN's preferred
     layout for 3 x 3 convolutions) and, for ``precision='bf16'``, autocast. Activations come back
@@ -299,6 +321,7 @@ def _transfer_single(content: Any, style: Any, *, config: TransferConfig | None 
 
     def loss_fn(x: torch.Tensor) -> dict[str, torch.Tensor]:
         return objective.terms(run_net(x, objective.layers), x)
+    loss_fn = compiled(loss_fn, cfg.compile)
 
     previous: list[dict] = []
     if checkpoint is not None:
@@ -307,7 +330,8 @@ def _transfer_single(content: Any, style: Any, *, config: TransferConfig | None 
     else:
         x0, state, start = _init_image(cfg, c, torch.Generator().manual_seed(cfg.seed)), None, 0
     res: OptimizeResult = optimize(x0, loss_fn, optimizer=cfg.optimizer, iters=cfg.iters, lr=cfg.lr,
-                                   callback=callback, start_iter=start, state=state)
+                                   callback=callback, start_iter=start, state=state,
+                                   check_every=check_interval(cfg, device))
     return TransferResult(image=res.x.detach().clamp(0, 1).cpu(), history=previous + res.history,
                           evals=res.evals, seconds_optimize=res.seconds,
                           seconds_total=time.perf_counter() - t_start, config=cfg, device=str(device),
@@ -315,7 +339,7 @@ def _transfer_single(content: Any, style: Any, *, config: TransferConfig | None 
 
 
 # Options that may differ between a stopped run and its resumption.
-_RESUMABLE = {"iters", "device"}
+_RESUMABLE = {"iters", "device", "check_every", "compile"}
 
 
 def _check_checkpoint(ckpt: dict, cfg: TransferConfig, content: torch.Tensor):
@@ -595,6 +619,7 @@ def _stylize(content: Any, styles: list, cfg: TransferConfig, *, callback: Callb
         if tile is None:
             def inner(x: torch.Tensor) -> dict[str, torch.Tensor]:
                 return objective.terms(run_net(x, objective.layers), x)
+            inner = compiled(inner, cfg.compile)
         else:
             inner = tiled_loss_fn(TiledEvaluator(net, objective, (1, 3, *shape), tile))
         state["c_in"], state["c"] = c_in, c
@@ -626,7 +651,8 @@ def _stylize(content: Any, styles: list, cfg: TransferConfig, *, callback: Callb
             raise ConfigError("checkpoint: its image does not match this run's levels; same inputs and --size needed")
         resume = {"level": level_ck, "x": x_ck.to(device), "state": st_ck, "iter": it_ck}
     res = run_pyramid(make_level, len(shapes), x0, optimizer=cfg.optimizer, lr=cfg.lr, callback=callback,
-                      ema=cfg.ema, post=post, circular=circular, resume=resume)
+                      ema=cfg.ema, post=post, circular=circular, resume=resume,
+                      check_every=check_interval(cfg, device))
     out = res.x.detach().clamp(0, 1).cpu()
     out = color.finish(cfg.preserve_color, cfg.color_strength, out, state["c"].cpu())
     if keep is not None:
