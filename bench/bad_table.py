@@ -26,7 +26,7 @@ VIDEO = REPO / "tests" / "data" / "tiny.mp4"  # written by the media tests' help
 FAST = ["--size", "64", "--iters", "2", "--net", "random-tiny", "-q", "--device", "cpu"]
 
 
-def _entries(tmp: Path) -> dict[str, Callable[[Path], list[str]]]:
+def _entries(tmp: Path, fixtures: Path) -> dict[str, Callable[[Path], list[str]]]:
     """Entry point name -> argv builder for a bad file. Commands absent from this build are skipped."""
     return {
         "transfer (content)": lambda f: ["transfer", str(f), str(IMG), "-o", str(tmp / "o.png"), *FAST],
@@ -53,7 +53,28 @@ def _entries(tmp: Path) -> dict[str, Callable[[Path], list[str]]]:
                                     "--levels", "1", "--net", "random", "--width", "0.125", "-q"],
         "video (style)": lambda f: ["video", str(VIDEO), str(f), "-o", str(tmp / "o.mp4"), "--iters", "1",
                                     "--size", "32", "--max-frames", "2", "--net", "random", "--width", "0.125", "-q"],
+        "audio (style)": lambda f: ["audio", str(AUDIO), str(f), "-o", str(tmp / "o.wav"), "--iters", "2",
+                                    "--filters", "16", "--max-seconds", "1", "-q"],
+        "volume (style)": lambda f: ["volume", str(_volume(fixtures)), str(f), "-o", str(tmp / "o.npy"), "--iters", "2",
+                                     "--size", "16", "--net", "random", "--width", "0.125", "-q"],
+        "signal-texture": lambda f: ["signal-texture", str(f), "-o", str(tmp / "o.npy"), "--length", "256",
+                                     "--iters", "2", "--filters", "16", "-q"],
+        # The Python API (bench/_api_probe.py): a StylegramError is its clean, one-line refusal.
+        "API transfer() (content)": lambda f: [API, "content", str(f), str(IMG)],
+        "API transfer() (style)": lambda f: [API, "style", str(f), str(IMG)],
     }
+
+
+API = "api"
+
+
+def _volume(d: Path) -> Path:
+    """A 16^3 .npy content volume (written once)."""
+    p = d / "vol16.npy"
+    if not p.exists():
+        import numpy as np
+        np.save(p, np.random.default_rng(0).random((16, 16, 16), dtype=np.float32))
+    return p
 
 
 def _alone(f: Path, tmp: Path) -> Path:
@@ -152,18 +173,23 @@ def main() -> None:
     rows = []
     with tempfile.TemporaryDirectory() as d:
         tmp = Path(d)
-        entries = _entries(tmp)
+        entries = _entries(tmp / "work", tmp / "fixtures")
+        (tmp / "fixtures").mkdir()
+        tmp = tmp / "work"
+        tmp.mkdir()
         avail = subprocess.run([sys.executable, "-m", "stylegram", "--help"], capture_output=True, text=True).stdout
         for name, build in entries.items():
             if only is not None and name not in only:
                 continue
             cmd = build(files[0])[0]
-            if f" {cmd} " not in avail and f"  {cmd}" not in avail:
+            if cmd != API and f" {cmd} " not in avail and f"  {cmd}" not in avail:
                 continue
             for f in files:
                 for p in tmp.iterdir():
                     shutil.rmtree(p) if p.is_dir() else p.unlink()
-                proc = subprocess.run([sys.executable, "-m", "stylegram", *build(f)], capture_output=True, text=True,
+                argv = build(f)
+                argv = [str(REPO / "bench" / "_api_probe.py"), *argv[1:]] if argv[0] == API else ["-m", "stylegram", *argv]
+                proc = subprocess.run([sys.executable, *argv], capture_output=True, text=True,
                                       timeout=600, env={**os.environ, "PYTHONWARNINGS": "ignore"})
                 rows.append((f.name, name, classify(proc, list(tmp.iterdir()))))
                 print(f"{f.name:28s} {name:24s} {rows[-1][2]}", file=sys.stderr, flush=True)

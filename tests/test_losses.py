@@ -79,3 +79,23 @@ def test_parse_layer_weights():
     assert parse_layer_weights("relu1_1:0.2, relu2_1") == {"relu1_1": 0.2, "relu2_1": 1.0}
     with pytest.raises(ConfigError, match="not a number"):
         parse_layer_weights("relu1_1:heavy")
+
+
+@pytest.mark.parametrize("shape", [(2, 3, 5), (1, 4, 3, 5), (2, 3, 2, 3, 4)])
+@pytest.mark.parametrize("channels_last", [False, True])
+def test_scaled_gram_value_and_gradient_match_the_plain_formula(shape, channels_last):
+    # scaled_gram has its own backward (one product); check it against autograd's on G / (2 N nC).
+    torch.manual_seed(0)
+    a = torch.randn(shape, dtype=torch.float64)
+    if channels_last and len(shape) >= 4:
+        a = a.contiguous(memory_format=torch.channels_last if len(shape) == 4 else torch.channels_last_3d)
+    a.requires_grad_(True)
+    w = torch.randn(shape[0], shape[1], shape[1], dtype=torch.float64)
+    n = math.prod(shape[2:])
+    f = a.reshape(shape[0], shape[1], -1)
+    plain = torch.bmm(f, f.transpose(1, 2)) / (2 * n * shape[1])
+    (g_plain,) = torch.autograd.grad((plain * w).sum(), a)
+    ours = scaled_gram(a)
+    (g_ours,) = torch.autograd.grad((ours * w).sum(), a)
+    assert torch.allclose(ours, plain, rtol=1e-12) and torch.allclose(g_ours, g_plain, rtol=1e-10)
+    assert torch.autograd.gradcheck(lambda t: scaled_gram(t), (a,))

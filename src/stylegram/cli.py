@@ -54,16 +54,27 @@ def _format_layers(layers: tuple) -> str:
 
 
 class ProgressBar:
-    """A rich progress bar fed by Iterate records: iteration, live losses, elapsed and ETA."""
+    """A rich progress bar fed by Iterate records: iteration, live losses, elapsed and ETA.
 
-    def __init__(self, total: int, label: str, quiet: bool = False):
+    With ``stoppable``, the first Ctrl-C or SIGTERM inside the ``with`` block becomes a stop
+    request: ``update`` returns True (as a callback, that ends the run cleanly with its result so
+    far) and ``stopped`` stays True for the command to report (see ``exit_if_stopped``)."""
+
+    def __init__(self, total: int, label: str, quiet: bool = False, stoppable: bool = False):
         self.quiet = quiet
         self.total = total
         self.label = label
         self.progress = None
         self.task = None
+        self._signals = StopSignals() if stoppable else None
+
+    @property
+    def stopped(self) -> bool:
+        return bool(self._signals and self._signals.requested)
 
     def __enter__(self):
+        if self._signals is not None:
+            self._signals.__enter__()
         return self
 
     def _start(self) -> None:
@@ -77,17 +88,27 @@ class ProgressBar:
             self.progress.__enter__()
             self.task = self.progress.add_task(self.label, total=self.total, losses="")
 
-    def update(self, ev) -> None:
+    def update(self, ev) -> bool:
         self._start()
         if self.progress is None:
-            return
+            return self.stopped
         losses = "  ".join(f"{k} {v:.3g}" for k, v in ev.losses.items() if k in ("content", "style", "total"))
         desc = self.label if ev.levels <= 1 else f"{self.label} {ev.level + 1}/{ev.levels}"
         self.progress.update(self.task, completed=ev.iter, total=ev.iters, losses=losses, description=desc)
+        return self.stopped
 
     def __exit__(self, *exc):
         if self.progress is not None:
             self.progress.__exit__(*exc)
+        if self._signals is not None:
+            self._signals.__exit__(*exc)
+
+
+def exit_if_stopped(bar: ProgressBar, wrote: str) -> None:
+    """After a stoppable run has saved its outputs: if it was stopped, say so and exit 130."""
+    if bar.stopped:
+        click.echo(f"stylegram: stopped early: wrote the result so far to {wrote}", err=True)
+        sys.exit(130)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
@@ -243,7 +264,8 @@ def main(argv: list[str] | None = None) -> None:
     try:
         rv = cli.main(args=argv, prog_name="stylegram", standalone_mode=False)
     except StylegramError as e:
-        click.echo(f"stylegram: error: {e}", err=True)
+        # One line, whatever a library underneath put in the message.
+        click.echo("stylegram: error: " + " ".join(str(e).split()), err=True)
         sys.exit(EXIT_USER_ERROR)
     except click.exceptions.Abort:
         click.echo("stylegram: aborted", err=True)

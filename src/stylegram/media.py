@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from types import MappingProxyType
 
 import torch
 
@@ -308,11 +309,15 @@ def temporal_mask(frame: torch.Tensor, prev_frame: torch.Tensor, sigma: float = 
     return torch.exp(-(frame - prev_frame).abs().mean(1, keepdim=True) / sigma)
 
 
+VIDEO_STYLE_LAYERS = MappingProxyType({"relu1_1": 0.2, "relu2_1": 0.2, "relu3_1": 0.2, "relu4_1": 0.2, "relu5_1": 0.2})
+VIDEO_CONTENT_LAYERS = ("relu4_2",)
+
+
 def video_transfer(frames: Sequence[torch.Tensor], style: torch.Tensor, net: FeatureNet, *,
                    temporal: float = 1e3, independent: bool = False, done: Mapping[int, torch.Tensor] | None = None,
                    on_frame: Callable[[int, torch.Tensor], None] | None = None, iters: int = 50,
                    first_iters: int | None = None, style_layers: Mapping[str, float] | None = None,
-                   content_layers: Sequence[str] = ("relu4_2",), alpha: float = 1.0, beta: float = 1e4,
+                   content_layers: Sequence[str] = VIDEO_CONTENT_LAYERS, alpha: float = 1.0, beta: float = 1e4,
                    optimizer: str = "lbfgs", seed: int = 0, callback: Callback | None = None) -> VideoResult:
     """Stylize frames (1, 3, H, W) in 0..1 one by one with a 2D net.
 
@@ -325,7 +330,7 @@ def video_transfer(frames: Sequence[torch.Tensor], style: torch.Tensor, net: Fea
     (resume); ``on_frame(i, frame)`` is called as each new frame is finished. The first frame runs
     ``first_iters`` (default 2 x iters) iterations.
     """
-    style_layers = dict(style_layers or {"relu1_1": 0.2, "relu2_1": 0.2, "relu3_1": 0.2, "relu4_1": 0.2, "relu5_1": 0.2})
+    style_layers = dict(style_layers or VIDEO_STYLE_LAYERS)
     net.check_layers(list(style_layers) + list(content_layers))
     grams = style_targets(net, style, list(style_layers))
     done = dict(done or {})
@@ -374,7 +379,7 @@ def solid_texture(exemplar: torch.Tensor, size: int, net: FeatureNet, *, channel
                   style_layers: Mapping[str, float] | None = None, iters: int = 60,
                   slices_per_axis: int | None = 4, optimizer: str = "adam", lr: float | None = 0.03,
                   levels: int = 2, coarse_iters: int = 100, full_slices_up_to: int = 32, tv: float = 0.5,
-                  seed: int = 0, callback: Callback | None = None) -> MediaResult:
+                  seed: int = 0, callback: Callback | None = None, name: str = "the exemplar") -> MediaResult:
     """A solid texture (1, C, size, size, size) in 0..1 whose slices along all three axes have the
     Gram statistics of the 2D ``exemplar`` (1, C, H, W) (Kopf et al.'s solid textures by way of
     Gatys' Gram matrices).
@@ -390,6 +395,11 @@ def solid_texture(exemplar: torch.Tensor, size: int, net: FeatureNet, *, channel
     layers = dict(style_layers or {l: w for l, w in SOLID_STYLE_LAYERS.items() if l in net.layer_names} or {"relu": 1.0})
     sizes = [max(8, size >> k) for k in reversed(range(max(1, levels)))]
     sizes = sorted(set(sizes[:-1])) + [size]
+    # The coarsest level sees the exemplar scaled by sizes[0] / size: it must still fill the layers.
+    f0 = sizes[0] / size
+    net.check_input_size([max(0, int(d * f0)) for d in exemplar.shape[2:]], layers,
+                         f"{name}: scaled for the {sizes[0]}^3 level, the exemplar",
+                         "crop it to a less extreme aspect ratio, or raise --style-size or lower --levels")
     gen = torch.Generator().manual_seed(int(seed))
     x = None
     first: MediaResult | None = None
@@ -446,6 +456,11 @@ def solid_texture(exemplar: torch.Tensor, size: int, net: FeatureNet, *, channel
                        stopped=r.stopped, message=r.message)
 
 
+def volume_style_layers(net: FeatureNet) -> dict[str, float]:
+    """The style layers (with weights) that volume styling uses on ``net`` by default."""
+    return {l: w for l, w in SOLID_STYLE_LAYERS.items() if l in net.layer_names} or {"relu": 1.0}
+
+
 def volume_transfer(content: torch.Tensor, style: torch.Tensor | Sequence[torch.Tensor], net: FeatureNet, *,
                     style_layers: Mapping[str, float] | None = None, content_layers: Sequence[str] | None = None,
                     alpha: float = 1.0, beta: float = 1e4, iters: int = 150, slices_per_axis: int | None = 8,
@@ -454,7 +469,7 @@ def volume_transfer(content: torch.Tensor, style: torch.Tensor | Sequence[torch.
     """Style transfer of a volume (1, C, D0, D1, D2) in 0..1, starting from it: content loss on
     ``content_layers`` and Gram losses on ``style_layers``, both on slices along the three axes
     for a 2D net (style a 2D image or a 3D exemplar), or on the whole volume for a 3D net."""
-    layers = dict(style_layers or {l: w for l, w in SOLID_STYLE_LAYERS.items() if l in net.layer_names} or {"relu": 1.0})
+    layers = dict(style_layers or volume_style_layers(net))
     if content_layers is None:
         content_layers = [l for l in ("relu4_2", "relu3_2", "relu") if l in net.layer_names][:1]
     return stylize(net, content, style, style_layers=layers, content_layers=content_layers, alpha=alpha,

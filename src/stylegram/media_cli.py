@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from .cli import ProgressBar
+from .cli import ProgressBar, exit_if_stopped
 
 
 def _check_out(out: str, inputs: list[str], suffixes) -> Path:
@@ -88,7 +88,7 @@ def audio_cmd(content, style, output, rate, alpha, beta, filters, max_seconds, i
     c, _ = load_audio(content, rate, seconds=max_seconds, allow_silent=True)
     s, _ = load_audio(style, rate, seconds=max_seconds)
     iters = iters or 100
-    with ProgressBar(iters, "audio", quiet) as bar:
+    with ProgressBar(iters, "audio", quiet, stoppable=True) as bar:
         res = audio_transfer(torch.from_numpy(c), torch.from_numpy(s), rate, alpha=alpha, beta=beta, iters=iters,
                              seed=seed, filters=filters, callback=bar.update)
     save_wav(res.samples, rate, out)
@@ -97,6 +97,7 @@ def audio_cmd(content, style, output, rate, alpha, beta, filters, max_seconds, i
     _report(report, {"command": "audio", "rate": rate, **_run_summary(res.run)})
     if not quiet:
         click.echo(f"wrote {out} ({res.run.evals} evaluations, {res.run.seconds:.1f} s)", err=True)
+    exit_if_stopped(bar, str(out))
 
 
 @click.command("audio-texture")
@@ -118,7 +119,7 @@ def audio_texture_cmd(style, output, seconds, rate, filters, max_seconds, iters,
     out = _check_out(output, [style], [".wav"])
     s, _ = load_audio(style, rate, seconds=max_seconds)
     iters = iters or 100
-    with ProgressBar(iters, "audio texture", quiet) as bar:
+    with ProgressBar(iters, "audio texture", quiet, stoppable=True) as bar:
         res = audio_texture(torch.from_numpy(s), rate, seconds, iters=iters, seed=seed, filters=filters,
                             callback=bar.update)
     save_wav(res.samples, rate, out)
@@ -130,6 +131,7 @@ def audio_texture_cmd(style, output, seconds, rate, filters, max_seconds, iters,
                      **_run_summary(res.run)})
     if not quiet:
         click.echo(f"wrote {out}: Gram loss fell {res.run.style_drop():.0f}x in {res.run.seconds:.1f} s", err=True)
+    exit_if_stopped(bar, str(out))
 
 
 # ------------------------------------------------------------------------------------ signals
@@ -157,7 +159,7 @@ def signal_texture_cmd(signal, output, length, rate, plot, filters, iters, seed,
     else:
         x = load_signal(signal)
     iters = iters or 150
-    with ProgressBar(iters, "signal texture", quiet) as bar:
+    with ProgressBar(iters, "signal texture", quiet, stoppable=True) as bar:
         y, run = signal_texture(x, length or x.shape[-1], iters=iters, filters=filters, seed=seed, callback=bar.update)
     save_signal(y, out)
     if plot:
@@ -165,6 +167,7 @@ def signal_texture_cmd(signal, output, length, rate, plot, filters, iters, seed,
     _report(report, {"command": "signal-texture", "channels": x.shape[1], **_run_summary(run)})
     if not quiet:
         click.echo(f"wrote {out} ({y.shape[1]} x {y.shape[2]}): Gram loss fell {run.style_drop():.0f}x", err=True)
+    exit_if_stopped(bar, str(out))
 
 
 # ------------------------------------------------------------------------------------ volumes
@@ -201,7 +204,7 @@ def volume_cmd(content, style, output, size, window, slices, beta, net, width, i
     from .io.image import load_image
     from .io.volume import load_volume, resize_volume, save_previews, save_volume, suffix_of, unwindow
     from .io.volume import window as window_fn
-    from .media import volume_transfer
+    from .media import volume_style_layers, volume_transfer
 
     out = _check_out(output, [content, style], [".nii", ".gz", ".npy"])
     if suffix_of(out) not in (".nii", ".nii.gz", ".npy"):
@@ -222,8 +225,11 @@ def volume_cmd(content, style, output, size, window, slices, beta, net, width, i
     else:
         s = load_image(style, max(size * 2, 64)).mean(1, keepdim=True)
     fnet = _net_for_volume(net, seed, width)
+    if s.dim() == fnet.dims + 2:  # a 2D style image for a 2D net: it must fill the style layers
+        fnet.check_input_size(s.shape[2:], volume_style_layers(fnet), f"{style}: the style image",
+                              "crop it to a less extreme aspect ratio")
     iters = iters or 150
-    with ProgressBar(iters, "volume", quiet) as bar:
+    with ProgressBar(iters, "volume", quiet, stoppable=True) as bar:
         run = volume_transfer(x, s, fnet, beta=beta, iters=iters, slices_per_axis=slices or None, seed=seed,
                               callback=bar.update)
     save_volume(unwindow(run.x, lo_hi), out, affine)
@@ -232,6 +238,7 @@ def volume_cmd(content, style, output, size, window, slices, beta, net, width, i
                      "window": list(lo_hi), "previews": [str(p) for p in previews], **_run_summary(run)})
     if not quiet:
         click.echo(f"wrote {out}; previews {', '.join(map(str, previews))}", err=True)
+    exit_if_stopped(bar, str(out))
 
 
 @click.command("solid-texture")
@@ -264,14 +271,15 @@ def solid_texture_cmd(exemplar, output, size, style_size, slices, lr, levels, co
     ex = load_image(exemplar, style_size)
     fnet = _net_for_volume(net, seed, width)
     iters = iters or 60
-    with ProgressBar(iters, "solid texture", quiet) as bar:
+    with ProgressBar(iters, "solid texture", quiet, stoppable=True) as bar:
         run = solid_texture(ex, size, fnet, iters=iters, slices_per_axis=slices or None, lr=lr, levels=levels,
-                            coarse_iters=coarse_iters, tv=tv, seed=seed, callback=bar.update)
+                            coarse_iters=coarse_iters, tv=tv, seed=seed, callback=bar.update, name=exemplar)
     save_volume(run.x[0].permute(1, 2, 3, 0).numpy(), out)
     previews = save_previews(run.x, _stem(out), upscale=max(1, 256 // size))
     _report(report, {"command": "solid-texture", "previews": [str(p) for p in previews], **_run_summary(run)})
     if not quiet:
         click.echo(f"wrote {out}: Gram loss fell {run.style_drop():.1f}x; previews {', '.join(map(str, previews))}", err=True)
+    exit_if_stopped(bar, str(out))
 
 
 # -------------------------------------------------------------------------------------- video
@@ -299,7 +307,7 @@ def video_cmd(video, style, output, size, max_frames, temporal, independent, res
 
     from .io.image import load_image
     from .io.video import WRITE_SUFFIXES, FrameStore, read_video, write_video
-    from .media import video_transfer
+    from .media import VIDEO_CONTENT_LAYERS, VIDEO_STYLE_LAYERS, video_transfer
     from .nets import build_net
     from .nets.random import random_vgg
     from .types import Iterate
@@ -316,6 +324,10 @@ def video_cmd(video, style, output, size, max_frames, temporal, independent, res
                                 "net": net, "width": width, "iters": iters, "seed": seed})
     done = {i: f for i, f in store.done().items() if i < len(frames)}
     fnet = random_vgg(seed=seed, width=width) if net == "random" else build_net(net, seed=seed)
+    layers = list(VIDEO_STYLE_LAYERS) + list(VIDEO_CONTENT_LAYERS)
+    hint = "crop it to a less extreme aspect ratio or raise --size"
+    fnet.check_input_size(s.shape[-2:], layers, f"{style}: at --size {size} the style image", hint)
+    fnet.check_input_size(frames[0].shape[-2:], layers, f"{video}: at --size {size} each frame", hint)
     total = len(frames) - len(done)
     with ProgressBar(total, "video frames", quiet) as bar:
         count = [0]

@@ -52,11 +52,11 @@ def texture_cmd(style: tuple[str, ...], output: str, size: int, tileable: bool, 
                 style_blend: str, style_scale: float, seed: int, device: str, net_name: str, max_memory: float,
                 quiet: bool) -> None:
     """Synthesize a texture with the style of STYLE (one or more images) from noise."""
-    from .cli import ProgressBar
+    from .cli import ProgressBar, exit_if_stopped
     from .io.image import check_output_path
 
     out = check_output_path(output, list(style))
-    with ProgressBar(iters, "texture", quiet) as bar:
+    with ProgressBar(iters, "texture", quiet, stoppable=True) as bar:
         result = texture(list(style), size=size, tileable=tileable, callback=bar.update,
                          config=TransferConfig(**{**TEXTURE_DEFAULTS, "net": net_name}), iters=iters,
                          style_loss=style_loss, style_blend=style_blend, style_scale=style_scale, seed=seed,
@@ -65,3 +65,4 @@ def texture_cmd(style: tuple[str, ...], output: str, size: int, tileable: bool, 
     if not quiet:
         h, w = result.image.shape[-2:]
         click.echo(f"wrote {out} ({w} x {h} px, {result.evals} evaluations, {result.seconds_optimize:.1f} s)", err=True)
+    exit_if_stopped(bar, str(out))

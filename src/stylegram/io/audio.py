@@ -7,7 +7,9 @@ spatial axis is the T frames (Ulyanov & Lebedev 2016), values log(1 + |STFT|) >=
 """
 from __future__ import annotations
 
+import contextlib
 import os
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -53,6 +55,25 @@ def resample(y: np.ndarray, rate_in: int, rate_out: int) -> np.ndarray:
     return (np.fft.irfft(out_spec, n_out) * (n_out / len(y))).astype(np.float32)
 
 
+@contextlib.contextmanager
+def _native_stderr_silenced():
+    """Silence file descriptor 2 while native decoders probe a file: libmpg123 prints warnings
+    about non-MP3 bytes straight to it, which would break the one-line error promise."""
+    try:
+        sys.stderr.flush()
+        saved = os.dup(2)
+    except (OSError, ValueError, AttributeError):
+        yield
+        return
+    try:
+        with open(os.devnull, "w") as null:
+            os.dup2(null.fileno(), 2)
+            yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+
+
 def load_audio(path: str | os.PathLike, rate: int = DEFAULT_RATE, *, seconds: float | None = None,
                allow_silent: bool = False) -> tuple[np.ndarray, int]:
     """Read a WAV/FLAC/OGG file as mono float32 samples (N,) in -1..1 at ``rate`` Hz.
@@ -68,12 +89,15 @@ def load_audio(path: str | os.PathLike, rate: int = DEFAULT_RATE, *, seconds: fl
     if p.stat().st_size == 0:
         raise InputError(f"{path}: file is empty (0 bytes); give a WAV, FLAC or OGG file")
     try:
-        info = sf.info(str(p))
-        frames = -1 if seconds is None else int(seconds * info.samplerate) + 1
-        data, sr = sf.read(str(p), frames=frames, dtype="float32", always_2d=True)
+        with _native_stderr_silenced():
+            info = sf.info(str(p))
+            frames = -1 if seconds is None else int(seconds * info.samplerate) + 1
+            data, sr = sf.read(str(p), frames=frames, dtype="float32", always_2d=True)
     except (sf.LibsndfileError, RuntimeError, ValueError) as e:
-        first = str(e).split(":")[-1].strip() or type(e).__name__
-        raise InputError(f"{path}: not an audio file soundfile can read ({first}); use WAV, FLAC or OGG") from None
+        reason = " ".join(str(e).split()).split(":")[-1].strip() or type(e).__name__
+        # libsndfile says "File does not exist or is not a regular file" of files it cannot parse.
+        reason = "" if "does not exist" in reason else f" ({reason})"
+        raise InputError(f"{path}: not an audio file soundfile can read{reason}; use WAV, FLAC or OGG") from None
     if data.shape[0] == 0:
         raise InputError(f"{path}: contains no samples (0 s of sound); give a file with sound in it")
     y = data.mean(axis=1)
