@@ -97,7 +97,9 @@ def ours(size: int, evals: int, warmup: int, device: str, variant: str, weights:
     row = {"impl": "stylegram", "variant": variant, "size": size, "evals_timed": n,
            "s_per_eval": round(spe, 5), f"seconds_per_{evals}_evals": round(spe * evals, 3),
            "seconds_run_total": round(wall, 3), "evals_total": r.evals, "warmup_iters": warmup,
-           "final_losses": {k: v for k, v in end.items() if k in ("content", "style", "total")}}
+           "final_losses": {k: v for k, v in end.items() if k in ("content", "style", "total")},
+           # A fast run that does not optimize is no result: the style loss must fall.
+           "style_drop": round(hist[0]["style"] / max(end["style"], 1e-30), 1)}
     if device == "cuda":
         row["peak_gpu_mib"] = round(torch.cuda.max_memory_allocated() / 2**20)
     if keep is not None:

@@ -212,7 +212,7 @@ def test_resize_circular_has_no_seam():
 def test_presets_fill_in_and_explicit_options_win():
     assert TransferConfig().preset == "balanced"
     bal = preset_config("balanced")
-    assert bal.pyramid_start == 128 and bal.beta == PRESETS["balanced"]["beta"]
+    assert bal.pyramid_start == 256 and bal.beta == PRESETS["balanced"]["beta"]
     assert preset_config("strong").beta > bal.beta > preset_config("subtle").beta
     assert preset_config("balanced", beta=7.0).beta == 7.0
     classic = preset_config("classic")

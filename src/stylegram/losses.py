@@ -76,6 +76,12 @@ def scaled_gram(a: torch.Tensor) -> torch.Tensor:
     in, so that J_style[l] = sum (scaled_gram(S) - scaled_gram(G))^2 without forming huge numbers."""
     b, c = a.shape[:2]
     scale = 1.0 / (2.0 * positions(a) * c)
+    if torch.compiler.is_compiling():
+        # Under torch.compile the plain product, whose backward the compiler derives and fuses
+        # itself. (The hand-written backward gave zero style gradients in compiled CUDA graphs on
+        # torch 2.11: bench/results/gpu_speed_h100_2026-11-26_run2.json.)
+        f = a.reshape(b, c, -1)
+        return torch.bmm(f, f.transpose(1, 2)) * scale
     last = a.movedim(1, -1)
     if a.dim() > 2 and last.is_contiguous() and not a.is_contiguous():
         return _ScaledGram.apply(last.reshape(b, -1, c), scale, True)

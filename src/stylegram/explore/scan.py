@@ -288,4 +288,8 @@ def scan_units(net, images: str | os.PathLike | Sequence[str], layers: Sequence[
                 break
     if cache is not None:
         scan.save(cache)
+    if scan.complete and scan.skipped and len(scan.skipped) == len(files):
+        raise InputError(f"{root_s or 'the image list'}: none of its {len(files)} image file(s) could be read "
+                         f"(first: {scan.skipped[0]}); "
+                         "check the files or point --images at another folder")
     return scan
