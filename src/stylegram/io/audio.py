@@ -105,7 +105,8 @@ def load_audio(path: str | os.PathLike, rate: int = DEFAULT_RATE, *, seconds: fl
         raise InputError(f"{path}: contains NaN/Inf samples; re-export it")
     if not allow_silent and float(np.abs(y).max()) < SILENCE_PEAK:
         raise InputError(f"{path}: is silent (peak {float(np.abs(y).max()):.1e}); a style or texture needs audible sound")
-    return resample(y, int(sr), int(rate)), int(rate)
+    # Band-limited resampling rings past full scale on hard edges; the samples promise -1..1.
+    return np.clip(resample(y, int(sr), int(rate)), -1.0, 1.0), int(rate)
 
 
 def _window(n_fft: int) -> torch.Tensor:
