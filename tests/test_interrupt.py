@@ -102,12 +102,13 @@ def wait_for_handler(proc, signum=signal.SIGTERM, timeout=120.0):
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
-@pytest.mark.parametrize("command", ["texture", "audio-texture", "signal-texture"])
+@pytest.mark.parametrize("command", ["texture", "audio-texture", "signal-texture", "explore reconstruct"])
 def test_signal_stops_media_and_texture_runs_with_the_result_so_far(command, tmp_path):
-    if command == "texture":
+    if command in ("texture", "explore reconstruct"):
         src = tmp_path / "s.png"
         Image.fromarray((np.random.default_rng(0).random((48, 48, 3)) * 255).astype(np.uint8)).save(src)
-        out, extra = tmp_path / "o.png", ["--size", "48", "--net", "random-tiny", "--device", "cpu"]
+        out, extra = tmp_path / "o.png", ["--size", "48", "--net", "random-tiny"]
+        extra += ["--device", "cpu"] if command == "texture" else ["--blocks", "2"]
     elif command == "audio-texture":
         import soundfile as sf
         src = tmp_path / "s.wav"
@@ -117,10 +118,10 @@ def test_signal_stops_media_and_texture_runs_with_the_result_so_far(command, tmp
         src = tmp_path / "s.npy"
         np.save(src, np.random.default_rng(0).standard_normal((2, 400)).astype(np.float32))
         out, extra = tmp_path / "o.npy", ["--filters", "16"]
-    proc = subprocess.Popen(cli(command, src, "-o", out, "--iters", 100000, "-q", *extra),
+    proc = subprocess.Popen(cli(*command.split(), src, "-o", out, "--iters", 100000, "-q", *extra),
                             stderr=subprocess.PIPE, text=True)
     wait_for_handler(proc)
     proc.send_signal(signal.SIGTERM)
     _, err = proc.communicate(timeout=120)
     assert proc.returncode == 130, err
-    assert out.exists() and "stopped early: wrote the result so far" in err
+    assert out.exists() and "stopped early: wrote the" in err

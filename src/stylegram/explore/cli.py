@@ -1,6 +1,7 @@
 """`stylegram explore ...`: argument parsing -> explore API -> files. No maths here."""
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import click
@@ -190,12 +191,18 @@ def reconstruct_cmd(image: str, output: str, net: str, size: int, iters: int, op
                     seed: int, quiet: bool) -> None:
     """Gatys et al.'s Figure 1: reconstruct IMAGE from noise by matching only the content of one
     layer (top row) or only the style of growing sets of layers (bottom row)."""
+    from ..cli import StopSignals
     from ..io.image import check_output_path
     from .api import explore_reconstruct
     out = check_output_path(output, [image])
-    with _Bar(quiet) as bar:
+    with StopSignals() as stop, _Bar(quiet) as bar:
+        def progress(label: str, ev) -> bool:
+            bar(label, ev.iter, ev.iters)
+            return stop.requested  # Ctrl-C / SIGTERM: finish every panel at once, keep the figure
         _, fig = explore_reconstruct(image, net=net, size=size, kind=kind, blocks=blocks, iters=iters,
-                                     optimizer=optimizer, seed=seed,
-                                     callback=lambda label, ev: bar(label, ev.iter, ev.iters))
+                                     optimizer=optimizer, seed=seed, callback=progress)
     _save_png(fig, out)
+    if stop.requested:
+        click.echo(f"stylegram: stopped early: wrote the figure so far to {out}", err=True)
+        sys.exit(130)
     click.echo(f"wrote {out}", err=True)
