@@ -355,3 +355,33 @@ def test_pyramid_run_stopped_and_resumed_equals_uninterrupted(tiny_net):
     resumed = transfer(c, s, checkpoint=stopped.checkpoint(), **kw)
     assert resumed.stopped is None and len(resumed.history) == len(full.history)
     assert (resumed.image - full.image).abs().max() < 1e-5
+
+
+def test_pyramid_restore_adjusts_each_upsampled_start():
+    from stylegram.pyramid import Level, run_pyramid
+    made, starts = [], []
+
+    def make_level(k):
+        made.append(k)
+        shape = [(4, 6), (8, 12)][k]
+
+        def loss(x):
+            starts.append(x.detach().clone()) if len(starts) == k else None
+            d = (x * 0).sum()
+            return {"total": d, "style": d, "content": d}
+        return Level(loss, shape, 0)
+
+    def restore(start):
+        assert made == [0, 1]  # called after its level was made (its content is known)
+        return start + 0.25
+
+    x0 = torch.full((1, 3, 4, 6), 0.5)
+    res = run_pyramid(make_level, 2, lambda shape: x0, restore=restore)
+    assert torch.allclose(starts[1], torch.full((1, 3, 8, 12), 0.75)) and torch.allclose(res.x, starts[1])
+
+
+def test_transfer_with_and_without_pyramid_detail(tiny_net):
+    c, s = gradient_image(48, 64, seed=1), gradient_image(48, 64, seed=2)
+    on = transfer(c, s, feature_net=tiny_net, size=64, pyramid_start=32, iters=4, seed=0)
+    off = transfer(c, s, feature_net=tiny_net, size=64, pyramid_start=32, iters=4, seed=0, pyramid_detail=False)
+    assert on.image.shape == off.image.shape == (1, 3, 48, 64) and not torch.equal(on.image, off.image)

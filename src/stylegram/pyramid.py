@@ -100,7 +100,8 @@ class PyramidResult:
 def run_pyramid(make_level: Callable[[int], Level], n_levels: int, x0: Callable[[tuple[int, int]], torch.Tensor], *,
                 optimizer: str = "lbfgs", lr: float | None = None, callback: Callback | None = None, ema: float = 0.0,
                 circular: bool = False, post: Callable[[torch.Tensor], torch.Tensor] | None = None,
-                resume: dict | None = None, check_every: int = 1) -> PyramidResult:
+                resume: dict | None = None, check_every: int = 1,
+                restore: Callable[[torch.Tensor], torch.Tensor] | None = None) -> PyramidResult:
     """Run ``optimize`` level by level. ``make_level(k)`` builds level k (called just before it runs,
     so only one level's targets live at a time); ``x0(shape)`` gives the first level's start image.
     ``ema`` in [0, 1): the level's result is the exponential moving average of its iterates
@@ -108,7 +109,8 @@ def run_pyramid(make_level: Callable[[int], Level], n_levels: int, x0: Callable[
     re-impose kept regions). A callback returning True stops the whole pyramid ('cancelled'); the
     result's state then records the level, so ``resume`` ({'level', 'x', 'state', 'iter'} from a
     stopped run) continues at that level and iteration. ``check_every``: see ``optimize`` (the EMA
-    then averages the checked iterates)."""
+    then averages the checked iterates). ``restore(start)`` adjusts each upsampled start image
+    (after ``make_level`` of its level has run), e.g. to put back the content's fine detail."""
     x = None
     out = PyramidResult(x=torch.empty(0))
     t0 = time.perf_counter()
@@ -121,7 +123,10 @@ def run_pyramid(make_level: Callable[[int], Level], n_levels: int, x0: Callable[
         elif x is None:
             start = x0(level.shape)
         else:
-            start = resize(x, level.shape, circular=circular).clamp(0, 1)
+            start = resize(x, level.shape, circular=circular)
+            if restore is not None:
+                start = restore(start)
+            start = start.clamp(0, 1)
         avg = {"x": None, "n": 0}
 
         def cb(ev: Iterate, k=k) -> bool | None:

@@ -80,6 +80,8 @@ class TransferConfig:
     mask: str | None = _opt(None, "image whose white areas keep the content unchanged (grey: partly)")
     regions: tuple[str, ...] = _opt((), "per-region styles: MASK=STYLE pairs, comma-separated; each mask's white area takes that style")
     ema: float = _opt(0.0, "average the iterates with this decay (0: off; e.g. 0.9 smooths optimizer noise)")
+    pyramid_detail: bool = _opt(True, "at each pyramid level, add back the content's fine detail that upsampling "
+                                      "the last level's result cannot have (off: plain upsampling)")
     tile: int = _opt(0, "tile side in px for outputs too large for one pass (0: automatic, only when needed)")
     max_memory: float = _opt(8.0, "memory budget in GiB; larger work is tiled, or refused with the estimate")
 
@@ -586,6 +588,7 @@ def _stylize(content: Any, styles: list, cfg: TransferConfig, *, callback: Callb
         ss = [style_image(s, shape) for s in s_full]
         c_in, ss_in = color.prepare(cfg.preserve_color, cfg.color_strength, c, ss)
         c_in = c_in.to(device)
+        state["c_prev"] = state.get("c_in")
         guides_base = torch.ones(1, 1, *shape)
         if keep is not None:
             guides_base = guides_base * (1 - resize(keep, shape, ).clamp(0, 1))
@@ -650,9 +653,19 @@ def _stylize(content: Any, styles: list, cfg: TransferConfig, *, callback: Callb
         if not 0 <= level_ck < len(shapes) or tuple(x_ck.shape[-2:]) != tuple(shapes[level_ck]):
             raise ConfigError("checkpoint: its image does not match this run's levels; same inputs and --size needed")
         resume = {"level": level_ck, "x": x_ck.to(device), "state": st_ck, "iter": it_ck}
+    def restore(start: torch.Tensor) -> torch.Tensor:
+        # The last level's result, upsampled, is as blurry as the content would be: add the detail
+        # (Laplacian band) the content has at this level and lacked at the last one. The optimizer
+        # then restyles those edges instead of having to recreate them from the content loss.
+        prev, now = state.get("c_prev"), state["c_in"]
+        if prev is None or prev.shape[1] != start.shape[1]:
+            return start
+        return start + (now - resize(prev, now.shape[-2:]))
+
+    use_detail = cfg.pyramid_detail and content_weight and not circular
     res = run_pyramid(make_level, len(shapes), x0, optimizer=cfg.optimizer, lr=cfg.lr, callback=callback,
                       ema=cfg.ema, post=post, circular=circular, resume=resume,
-                      check_every=check_interval(cfg, device))
+                      check_every=check_interval(cfg, device), restore=restore if use_detail else None)
     out = res.x.detach().clamp(0, 1).cpu()
     out = color.finish(cfg.preserve_color, cfg.color_strength, out, state["c"].cpu())
     if keep is not None:
