@@ -346,6 +346,18 @@ def test_video_temporal_loss_and_resume(tmp_path, tiny2d):
     assert code == 2 and "other settings (temporal)" in err
 
 
+def test_solid_texture_of_a_grey_exemplar_is_grey(tiny2d):
+    from stylegram.media import is_grey, solid_texture
+    g = torch.rand(1, 1, 32, 32, generator=torch.Generator().manual_seed(0))
+    ex = g.expand(1, 3, 32, 32)
+    assert is_grey(ex) and not is_grey(torch.cat([g, g, g * 0.9], 1))
+    r = solid_texture(ex, 8, tiny2d, levels=1, iters=3, style_layers={"relu1_1": 1.0})
+    # One channel optimized and repeated: exactly equal channels, no colour speckle.
+    assert r.x.shape == (1, 3, 8, 8, 8)
+    assert torch.equal(r.x[:, 0], r.x[:, 1]) and torch.equal(r.x[:, 1], r.x[:, 2])
+    assert r.final["style"] < r.initial["style"]
+
+
 def test_solid_texture_coarse_to_fine_with_tv(tiny2d):
     from stylegram.media import solid_texture
     ex = torch.rand(1, 3, 32, 32, generator=torch.Generator().manual_seed(0))

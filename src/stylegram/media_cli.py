@@ -246,20 +246,20 @@ def volume_cmd(content, style, output, size, window, slices, beta, net, width, i
 @click.option("-o", "--output", required=True, type=click.Path(dir_okay=False), help="output .npy (D x H x W x 3), .nii or .nii.gz")
 @click.option("--size", type=int, default=64, show_default=True, help="side of the cube, voxels")
 @click.option("--style-size", type=int, default=128, show_default=True, help="longest side the exemplar is scaled to, px")
-@click.option("--slices", type=int, default=4, show_default=True, help="random slices per axis per step of the levels above 32^3 (0 = all)")
+@click.option("--slices", type=int, default=4, show_default=True, help="random slices per axis per step of the levels above 64^3 (0 = all)")
 @click.option("--lr", type=float, default=0.03, show_default=True, help="Adam step size")
 @click.option("--levels", type=int, default=2, show_default=True, help="coarse-to-fine levels (cube size halved per level)")
 @click.option("--coarse-iters", type=int, default=100, show_default=True,
-              help="L-BFGS iterations (every slice) of the levels up to 32^3")
+              help="L-BFGS iterations (every slice) of the levels below the last, up to 64^3")
 @click.option("--tv", type=float, default=0.5, show_default=True,
-              help="total-variation weight of the levels above 32^3, relative to their start style loss")
+              help="total-variation weight of the random-slice levels (above 64^3), relative to their start style loss")
 @_volume_net
 @_volume_width
 @common
 def solid_texture_cmd(exemplar, output, size, style_size, slices, lr, levels, coarse_iters, tv, net, width, iters, seed,
                       report, quiet):
-    """Make a colour solid texture whose slices along all three axes look like the 2D EXEMPLAR.
-    Writes the volume and OUT.axis{0,1,2}.png mid-slice previews."""
+    """Make a solid texture whose slices along all three axes look like the 2D EXEMPLAR (a grey
+    exemplar gives a grey cube). Writes the volume and OUT.axis{0,1,2}.png mid-slice previews."""
     from .errors import ConfigError
     from .io.image import load_image
     from .io.volume import save_previews, save_volume, suffix_of
@@ -270,7 +270,7 @@ def solid_texture_cmd(exemplar, output, size, style_size, slices, lr, levels, co
         raise ConfigError(f"{output}: unknown volume output type; use .nii, .nii.gz or .npy")
     ex = load_image(exemplar, style_size)
     fnet = _net_for_volume(net, seed, width)
-    iters = iters or 60
+    iters = iters or 100
     with ProgressBar(iters, "solid texture", quiet, stoppable=True) as bar:
         run = solid_texture(ex, size, fnet, iters=iters, slices_per_axis=slices or None, lr=lr, levels=levels,
                             coarse_iters=coarse_iters, tv=tv, seed=seed, callback=bar.update, name=exemplar)
