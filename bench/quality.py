@@ -117,15 +117,19 @@ def cmd_scale(a) -> None:
     c, s = IMAGES / cname, IMAGES / sname
     res = {"pair": a.pair, "machine": machine()}
     paths = []
+    extra = {} if a.pyramid_keep is None else {"pyramid_keep": a.pyramid_keep}
     for size in (512, 1024):
-        p = out / (f"ours_{a.tag}.png" if size == 512 else f"scale_{size}_{a.tag}.png")
-        res[str(size)] = cached(p) or run_ours(c, s, p, size=size)
+        keep = "" if a.pyramid_keep is None else f"keep{a.pyramid_keep}_"
+        p = out / (f"ours_{a.tag}.png" if size == 512 else f"scale_{size}_{keep}{a.tag}.png")
+        res[str(size)] = cached(p) or run_ours(c, s, p, size=size, **(extra if size > 512 else {}))
         paths.append(p)
+    res["options_1024"] = extra
     res["ratio_cpu_seconds"] = round(res["1024"]["cpu_seconds"] / res["512"]["cpu_seconds"], 3)
     res["ratio_wall_seconds"] = round(res["1024"]["wall_seconds"] / res["512"]["wall_seconds"], 3)
     scores = judge(c, s, paths, 512)
     res["judge_at_512"] = {p.stem: {k: v for k, v in scores[str(p)].items() if k != "output"} for p in paths}
-    side_by_side([paths[0], paths[1]], ["512 px", "1024 px"], out / f"side_scale_{a.tag}.jpg", height=384)
+    if a.pyramid_keep is None:
+        side_by_side([paths[0], paths[1]], ["512 px", "1024 px"], out / f"side_scale_{a.tag}.jpg", height=384)
     emit(res)
 
 
@@ -157,6 +161,7 @@ def main() -> None:
     p = sub.add_parser("scale")
     p.add_argument("--pair", default="tubingen.jpg:starry_night.jpg")
     p.add_argument("--tag", default="tubingen_starry")
+    p.add_argument("--pyramid-keep", type=int, default=None, help="run the 1024 px output with this --pyramid-keep (0: off)")
     p.set_defaults(f=cmd_scale)
     p = sub.add_parser("memory")
     p.add_argument("--size", type=int, default=2048)

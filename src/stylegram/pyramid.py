@@ -6,6 +6,12 @@ every level costs about the same number of pixel-evaluations: the coarse levels,
 of the style is decided, get most of the iterations, and each doubling of the output's side adds
 two cheap levels instead of quadrupling the cost. A small preview and a print-size render then
 share their composition, because both are decided at the same small levels.
+
+Levels from ``pin_from`` on only add detail: their image is x = y + up(anchor - down(y)) over the
+optimized y, where the anchor is the result of the level below ``pin_from``, so x downsampled to
+the anchor's size is that result (up to the resampling kernels), and they get half the
+iterations. Without it the few iterations of a 1024 px level still move the picture at 512 px
+(judged there: content 0.266 against the 512 px run's 0.141, tubingen x starry_night).
 """
 from __future__ import annotations
 
@@ -33,14 +39,20 @@ def pyramid_sizes(size: int, start: int = 128, step: float = STEP) -> list[int]:
     return [int(round(size / step ** k)) for k in range(n, -1, -1)]
 
 
-def level_iters(sizes: Sequence[int], iters: int, min_iters: int = MIN_LEVEL_ITERS) -> list[int]:
+def level_iters(sizes: Sequence[int], iters: int, min_iters: int = MIN_LEVEL_ITERS,
+                pin_from: int | None = None) -> list[int]:
     """Iterations per level: ``iters`` at the first, scaled by (s_0 / s_k)^2 above it (equal
-    pixel-cost per level), never below ``min_iters`` (nor above ``iters``). One level: ``iters``."""
+    pixel-cost per level), halved from level ``pin_from`` on (those only add detail), never below
+    ``min_iters`` (nor above ``iters``). One level: ``iters``."""
     if len(sizes) == 1:
         return [int(iters)]
     if iters <= 0:
         return [0] * len(sizes)
-    return [int(min(iters, max(min_iters, round(iters * (sizes[0] / s) ** 2)))) for s in sizes]
+    out = []
+    for k, s in enumerate(sizes):
+        n = iters * (sizes[0] / s) ** 2 * (0.5 if pin_from is not None and k >= max(1, pin_from) else 1.0)
+        out.append(int(min(iters, max(min_iters, round(n)))))
+    return out
 
 
 def level_shape(hw: Sequence[int], size: int) -> tuple[int, int]:
@@ -97,11 +109,23 @@ class PyramidResult:
     per_level: list[dict] = field(default_factory=list)
 
 
+def pinned(y: torch.Tensor, prev: torch.Tensor, *, circular: bool = False, rounds: int = 3) -> torch.Tensor:
+    """y (B, C, H, W) with its low band replaced by ``prev`` (B, C, h, w), h <= H: y + up(e), where e
+    is refined by ``rounds`` of back-projection (Irani and Peleg) so that down(result) = prev: bicubic
+    up then antialiased down loses part of prev's top octave, and each round puts back most of the
+    rest. Linear in y, so gradients flow through it."""
+    hw, out = prev.shape[-2:], y
+    for _ in range(max(1, rounds)):
+        out = out + resize(prev - resize(out, hw, circular=circular), y.shape[-2:], circular=circular)
+    return out
+
+
 def run_pyramid(make_level: Callable[[int], Level], n_levels: int, x0: Callable[[tuple[int, int]], torch.Tensor], *,
                 optimizer: str = "lbfgs", lr: float | None = None, callback: Callback | None = None, ema: float = 0.0,
                 circular: bool = False, post: Callable[[torch.Tensor], torch.Tensor] | None = None,
                 resume: dict | None = None, check_every: int = 1,
-                restore: Callable[[torch.Tensor], torch.Tensor] | None = None) -> PyramidResult:
+                restore: Callable[[torch.Tensor], torch.Tensor] | None = None,
+                pin_from: int | None = None) -> PyramidResult:
     """Run ``optimize`` level by level. ``make_level(k)`` builds level k (called just before it runs,
     so only one level's targets live at a time); ``x0(shape)`` gives the first level's start image.
     ``ema`` in [0, 1): the level's result is the exponential moving average of its iterates
@@ -110,16 +134,22 @@ def run_pyramid(make_level: Callable[[int], Level], n_levels: int, x0: Callable[
     result's state then records the level, so ``resume`` ({'level', 'x', 'state', 'iter'} from a
     stopped run) continues at that level and iteration. ``check_every``: see ``optimize`` (the EMA
     then averages the checked iterates). ``restore(start)`` adjusts each upsampled start image
-    (after ``make_level`` of its level has run), e.g. to put back the content's fine detail."""
-    x = None
+    (after ``make_level`` of its level has run), e.g. to put back the content's fine detail.
+    ``pin_from``: levels k >= pin_from (k > 0) keep the result of level pin_from - 1 as their low
+    band (see ``pinned``); the optimizer's variable is then y, kept in the state as 'iterate' with
+    the 'pin' for resumption. ``make_level`` sets their iterations (see ``level_iters``)."""
+    x = anchor = None
     out = PyramidResult(x=torch.empty(0))
     t0 = time.perf_counter()
     first = resume["level"] if resume else 0
     for k in range(first, n_levels):
         level = make_level(k)
         opt_state, start_iter = None, 0
+        pin = anchor if (pin_from is not None and k >= max(1, pin_from)) else None
         if resume and k == first:
             start, opt_state, start_iter = resume["x"], resume["state"], int(resume["iter"])
+            if isinstance(opt_state, dict) and opt_state.get("pin") is not None:
+                start, pin = opt_state["iterate"], opt_state["pin"]
         elif x is None:
             start = x0(level.shape)
         else:
@@ -135,20 +165,31 @@ def run_pyramid(make_level: Callable[[int], Level], n_levels: int, x0: Callable[
                 avg["x"] = ev.image.detach().clone() if avg["x"] is None else avg["x"].mul_(ema).add_(ev.image.detach(), alpha=1 - ema)
             return callback(ev) if callback is not None else None
 
-        res: OptimizeResult = optimize(start, level.loss_fn, optimizer=optimizer, iters=level.iters, lr=lr,
+        loss_fn = level.loss_fn
+        if pin is not None:
+            def loss_fn(y: torch.Tensor, f=level.loss_fn, p=pin) -> dict[str, torch.Tensor]:
+                return f(pinned(y, p, circular=circular))
+        res: OptimizeResult = optimize(start, loss_fn, optimizer=optimizer, iters=level.iters, lr=lr,
                                        callback=cb, level=k, levels=n_levels, start_iter=start_iter, state=opt_state,
                                        check_every=check_every)
         x = res.x
         if ema and avg["x"] is not None and res.stopped != "nan":
             x = avg["x"]  # started at the first iterate, not at zero: no bias to correct
+        iterate = x
+        if pin is not None:
+            x = pinned(x, pin, circular=circular)
         if post is not None:
             x = post(x)
+        if pin_from is not None and k == max(1, pin_from) - 1:
+            anchor = x.detach()
         for h in res.history:
             out.history.append({**h, "level": k})
         out.evals += res.evals
         out.per_level.append({"level": k, "shape": list(level.shape), "iters": level.iters, "evals": res.evals,
                               "seconds": round(res.seconds, 3)})
         out.state = {**res.state, "level": k}
+        if pin is not None:
+            out.state.update(pin=pin.detach(), iterate=iterate.detach())
         if res.stopped:
             out.stopped, out.message = res.stopped, res.message
             if res.stopped == "cancelled":

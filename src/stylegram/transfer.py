@@ -82,6 +82,8 @@ class TransferConfig:
     ema: float = _opt(0.0, "average the iterates with this decay (0: off; e.g. 0.9 smooths optimizer noise)")
     pyramid_detail: bool = _opt(True, "at each pyramid level, add back the content's fine detail that upsampling "
                                       "the last level's result cannot have (off: plain upsampling)")
+    pyramid_keep: int = _opt(512, "pyramid levels above this size (px) only add detail: each keeps the level below as its "
+                                  "downsampled picture, so a large render looks like its preview at this size (0: off)")
     tile: int = _opt(0, "tile side in px for outputs too large for one pass (0: automatic, only when needed)")
     max_memory: float = _opt(8.0, "memory budget in GiB; larger work is tiled, or refused with the estimate")
 
@@ -371,6 +373,8 @@ def _validate_quality(cfg: TransferConfig) -> dict:
         raise ConfigError(f"pyramid_start {cfg.pyramid_start!r}: must be 0 (off) or a size in px")
     if 0 < cfg.pyramid_start < 16:
         raise ConfigError(f"pyramid_start {cfg.pyramid_start}: must be 0 (off) or at least 16 px")
+    if not isinstance(cfg.pyramid_keep, int) or cfg.pyramid_keep < 0:
+        raise ConfigError(f"pyramid_keep {cfg.pyramid_keep!r}: must be 0 (off) or a size in px")
     if not 0.05 <= cfg.style_scale <= 8:
         raise ConfigError(f"style_scale {cfg.style_scale}: must be between 0.05 and 8")
     if not 0 <= cfg.ema < 1:
@@ -523,7 +527,9 @@ def _stylize(content: Any, styles: list, cfg: TransferConfig, *, callback: Callb
     c_native = load_image(content, None, max_pixels=cfg.max_pixels, name="content")
     hw = resized_shape(*c_native.shape[-2:], cfg.size)
     sizes = pyramid_sizes(cfg.size, cfg.pyramid_start)
-    iters = level_iters(sizes, cfg.iters)
+    # Levels above --pyramid-keep only add detail to the picture decided at that size (pyramid.py).
+    detail = [bool(cfg.pyramid_keep) and k > 0 and s > cfg.pyramid_keep for k, s in enumerate(sizes)]
+    iters = level_iters(sizes, cfg.iters, pin_from=detail.index(True) if any(detail) else None)
     shapes = [level_shape(hw, s) for s in sizes]
     shapes[-1] = hw
     if circular:
@@ -537,6 +543,7 @@ def _stylize(content: Any, styles: list, cfg: TransferConfig, *, callback: Callb
     # Levels too small for the deepest layer are skipped.
     ok = [i for i, sh in enumerate(shapes) if min(sh) >= need]
     sizes, iters, shapes = [sizes[i] for i in ok], [iters[i] for i in ok], [shapes[i] for i in ok]
+    pin_from = next((k for k, i in enumerate(ok) if detail[i] and k > 0), None)
     budget = int(min(cfg.max_memory * 2**30, available_bytes(device)))
     try:
         tiles = [plan_tile(net, layers, (1, 3, *sh), cfg.optimizer, budget, cfg.tile) for sh in shapes]
@@ -665,7 +672,8 @@ def _stylize(content: Any, styles: list, cfg: TransferConfig, *, callback: Callb
     use_detail = cfg.pyramid_detail and content_weight and not circular
     res = run_pyramid(make_level, len(shapes), x0, optimizer=cfg.optimizer, lr=cfg.lr, callback=callback,
                       ema=cfg.ema, post=post, circular=circular, resume=resume,
-                      check_every=check_interval(cfg, device), restore=restore if use_detail else None)
+                      check_every=check_interval(cfg, device), restore=restore if use_detail else None,
+                      pin_from=pin_from)
     out = res.x.detach().clamp(0, 1).cpu()
     out = color.finish(cfg.preserve_color, cfg.color_strength, out, state["c"].cpu())
     if keep is not None:
