@@ -179,6 +179,9 @@ def test_audio_texture_and_transfer_cli(tmp_path):
     import soundfile as sf
     assert sf.info(str(out)).frames == 8000
     assert (tmp_path / "tex.style.png").stat().st_size > 1000 and (tmp_path / "tex.result.png").is_file()
+    assert rep["n_fft"] == 512  # textures: shorter windows than the transfer's 1024 keep drops sharp
+    code, err = run_cli(["audio-texture", str(tmp_path / "style.wav"), "-o", str(out), "--n-fft", "300"])
+    assert code == 2 and "n_fft 300: must be a power of two" in err and "\n" not in err.strip()
     code, err = run_cli(["audio", str(tmp_path / "content.wav"), str(tmp_path / "style.wav"), "-o",
                          str(tmp_path / "st.wav"), "--rate", "8000", "--filters", "32", "--iters", "10",
                          "--report", str(tmp_path / "r2.json")])

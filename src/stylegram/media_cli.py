@@ -107,8 +107,10 @@ def audio_cmd(content, style, output, rate, alpha, beta, filters, max_seconds, i
 @click.option("--rate", type=int, default=22050, show_default=True, help="sample rate to work at, Hz")
 @click.option("--filters", type=int, default=512, show_default=True, help="filters of the random 1D bank")
 @click.option("--max-seconds", type=float, default=30.0, show_default=True, help="read at most this much of STYLE")
+@click.option("--n-fft", type=int, default=512, show_default=True,
+              help="STFT window, samples (hop: a quarter); shorter windows keep short sounds such as drops sharper")
 @common
-def audio_texture_cmd(style, output, seconds, rate, filters, max_seconds, iters, seed, report, quiet):
+def audio_texture_cmd(style, output, seconds, rate, filters, max_seconds, n_fft, iters, seed, report, quiet):
     """Synthesize SECONDS of new sound with the texture of STYLE (Ulyanov & Lebedev 2016).
     Writes OUTPUT.wav and spectrogram PNGs (OUT.style.png, OUT.result.png)."""
     import torch
@@ -121,13 +123,14 @@ def audio_texture_cmd(style, output, seconds, rate, filters, max_seconds, iters,
     iters = iters or 100
     with ProgressBar(iters, "audio texture", quiet, stoppable=True) as bar:
         res = audio_texture(torch.from_numpy(s), rate, seconds, iters=iters, seed=seed, filters=filters,
-                            callback=bar.update)
+                            n_fft=n_fft, callback=bar.update)
     save_wav(res.samples, rate, out)
-    ss = spectrogram(s, rate)
+    ss = spectrogram(s, rate, n_fft, n_fft // 4)
     _audio_outputs(out, rate, ss.hop, {"style": ss.log_mag, "result": res.log_mag}, quiet)
     _report(report, {"command": "audio-texture", "rate": rate, "seconds": seconds,
                      "stats_style": spectral_stats(ss.log_mag),
-                     "stats_result": spectral_stats(spectrogram(res.samples.numpy(), rate).log_mag),
+                     "n_fft": n_fft,
+                     "stats_result": spectral_stats(spectrogram(res.samples.numpy(), rate, n_fft, n_fft // 4).log_mag),
                      **_run_summary(res.run)})
     if not quiet:
         click.echo(f"wrote {out}: Gram loss fell {res.run.style_drop():.0f}x in {res.run.seconds:.1f} s", err=True)
