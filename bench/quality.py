@@ -4,14 +4,16 @@
       default preset vs the foundation's defaults (--preset classic) vs ../shared/bench/reference_gatys.py
       at 500 evaluations (its output is reused when already under --out), all judged by
       ../shared/bench/judge.py --size 512; writes side-by-side images.
-  python bench/quality.py scale  [--pair tubingen.jpg:starry_night.jpg]
+  python bench/quality.py scale  [--pair tubingen.jpg:starry_night.jpg] [--pyramid-keep N]
       the default preset at 512 px and at 1024 px: wall and CPU seconds, evaluations, judged at 512 px.
   Runs whose image and .json already exist under --out are reused (--force in pairs reruns them).
-  python bench/quality.py memory [--size 2048] [--iters 2]
+  python bench/quality.py beta   [--pair tubingen.jpg:starry_night.jpg] [--betas 1.0,...]
+      the default pyramid at other style weights, judged at 512 px (where the trade-off curve passes).
+  python bench/quality.py memory [--size 2048] [--iters 2] [--pyramid-start 128]
       one run at --size in a child process; its peak RSS (ru_maxrss).
 
-Run with the shared venv: PYTHONPATH=src /work/main/.venv/bin/python bench/quality.py ...
-Timings on a shared 2-core machine are noisy.
+Run from the repository root: PYTHONPATH=src .venv/bin/python bench/quality.py ...
+Timings on a 2-core machine are only comparable when nothing else runs.
 """
 from __future__ import annotations
 
@@ -133,6 +135,18 @@ def cmd_scale(a) -> None:
     emit(res)
 
 
+def cmd_beta(a) -> None:
+    """The default pyramid at other style weights, judged: where the trade-off curve passes."""
+    out = Path(a.out)
+    cname, sname = a.pair.split(":")
+    c, s = IMAGES / cname, IMAGES / sname
+    for beta in (float(b) for b in a.betas.split(",")):
+        p = out / f"beta{beta:g}_{a.tag}.png"
+        info = run_ours(c, s, p, size=a.size, beta=beta)
+        scores = judge(c, s, [p], 512)[str(p)]
+        emit({"beta": beta, "run": info, "judge": {k: v for k, v in scores.items() if k != "output"}})
+
+
 def cmd_memory(a) -> None:
     out = Path(a.out) / f"memory_{a.size}.png"
     code = ("import sys, json, time; from stylegram import transfer; t = time.perf_counter(); "
@@ -163,6 +177,12 @@ def main() -> None:
     p.add_argument("--tag", default="tubingen_starry")
     p.add_argument("--pyramid-keep", type=int, default=None, help="run the 1024 px output with this --pyramid-keep (0: off)")
     p.set_defaults(f=cmd_scale)
+    p = sub.add_parser("beta")
+    p.add_argument("--pair", default="tubingen.jpg:starry_night.jpg")
+    p.add_argument("--tag", default="tubingen_starry")
+    p.add_argument("--betas", default="1.0")
+    p.add_argument("--size", type=int, default=512)
+    p.set_defaults(f=cmd_beta)
     p = sub.add_parser("memory")
     p.add_argument("--size", type=int, default=2048)
     p.add_argument("--iters", type=int, default=2)
