@@ -261,7 +261,7 @@ def audio_texture(style: torch.Tensor, rate: int, seconds: float, *, net: Featur
         raise ConfigError(f"seconds {seconds}: must be positive")
     if n_fft < 64 or n_fft & (n_fft - 1):
         raise ConfigError(f"n_fft {n_fft}: must be a power of two of at least 64")
-    s = spectrogram(style, rate, n_fft, n_fft // 4)
+    s = spectrogram(style, rate, n_fft)
     frames = int(round(seconds * rate / s.hop)) + 1
     net = net or audio_net(s.log_mag.shape[1], filters=filters, seed=seed)
     # Start from noise with the style's mean and spread per frequency bin: the long-term spectrum
@@ -408,7 +408,7 @@ def solid_texture(exemplar: torch.Tensor, size: int, net: FeatureNet, *, channel
     if grey:
         exemplar = exemplar.mean(1, keepdim=True)
     c = channels or exemplar.shape[1]
-    layers = dict(style_layers or {l: w for l, w in SOLID_STYLE_LAYERS.items() if l in net.layer_names} or {"relu": 1.0})
+    layers = dict(style_layers or volume_style_layers(net))
     sizes = [max(8, size >> k) for k in reversed(range(max(1, levels)))]
     sizes = sorted(set(sizes[:-1])) + [size]
     # The coarsest level sees the exemplar scaled by sizes[0] / size: it must still fill the layers.

@@ -125,12 +125,12 @@ def audio_texture_cmd(style, output, seconds, rate, filters, max_seconds, n_fft,
         res = audio_texture(torch.from_numpy(s), rate, seconds, iters=iters, seed=seed, filters=filters,
                             n_fft=n_fft, callback=bar.update)
     save_wav(res.samples, rate, out)
-    ss = spectrogram(s, rate, n_fft, n_fft // 4)
+    ss = spectrogram(s, rate, n_fft)
     _audio_outputs(out, rate, ss.hop, {"style": ss.log_mag, "result": res.log_mag}, quiet)
     _report(report, {"command": "audio-texture", "rate": rate, "seconds": seconds,
                      "stats_style": spectral_stats(ss.log_mag),
                      "n_fft": n_fft,
-                     "stats_result": spectral_stats(spectrogram(res.samples.numpy(), rate, n_fft, n_fft // 4).log_mag),
+                     "stats_result": spectral_stats(spectrogram(res.samples.numpy(), rate, n_fft).log_mag),
                      **_run_summary(res.run)})
     if not quiet:
         click.echo(f"wrote {out}: Gram loss fell {res.run.style_drop():.0f}x in {res.run.seconds:.1f} s", err=True)

@@ -139,13 +139,14 @@ def run_pyramid(make_level: Callable[[int], Level], n_levels: int, x0: Callable[
     band (see ``pinned``); the optimizer's variable is then y, kept in the state as 'iterate' with
     the 'pin' for resumption. ``make_level`` sets their iterations (see ``level_iters``)."""
     x = anchor = None
+    pin_at = None if pin_from is None else max(1, pin_from)  # level 0 has nothing below it
     out = PyramidResult(x=torch.empty(0))
     t0 = time.perf_counter()
     first = resume["level"] if resume else 0
     for k in range(first, n_levels):
         level = make_level(k)
         opt_state, start_iter = None, 0
-        pin = anchor if (pin_from is not None and k >= max(1, pin_from)) else None
+        pin = anchor if pin_at is not None and k >= pin_at else None
         if resume and k == first:
             start, opt_state, start_iter = resume["x"], resume["state"], int(resume["iter"])
             if isinstance(opt_state, dict) and opt_state.get("pin") is not None:
@@ -180,7 +181,7 @@ def run_pyramid(make_level: Callable[[int], Level], n_levels: int, x0: Callable[
             x = pinned(x, pin, circular=circular)
         if post is not None:
             x = post(x)
-        if pin_from is not None and k == max(1, pin_from) - 1:
+        if pin_at is not None and k == pin_at - 1:
             anchor = x.detach()
         for h in res.history:
             out.history.append({**h, "level": k})

@@ -113,8 +113,10 @@ def _window(n_fft: int) -> torch.Tensor:
     return torch.hann_window(n_fft, dtype=torch.float32)
 
 
-def spectrogram(y: np.ndarray | torch.Tensor, rate: int, n_fft: int = N_FFT, hop: int = HOP) -> Spectrogram:
-    """Samples (N,) -> Spectrogram with log_mag (1, n_fft/2 + 1, frames) = log(1 + |STFT|)."""
+def spectrogram(y: np.ndarray | torch.Tensor, rate: int, n_fft: int = N_FFT, hop: int | None = None) -> Spectrogram:
+    """Samples (N,) -> Spectrogram with log_mag (1, n_fft/2 + 1, frames) = log(1 + |STFT|); hop
+    defaults to n_fft / 4 (HOP for the default window)."""
+    hop = hop or n_fft // 4
     t = torch.as_tensor(np.asarray(y, dtype=np.float32))
     if t.numel() < n_fft:
         t = torch.nn.functional.pad(t, (0, n_fft - t.numel()))
