@@ -8,7 +8,10 @@
       the default preset at 512 px and at 1024 px: wall and CPU seconds, evaluations, judged at 512 px.
   Runs whose image and .json already exist under --out are reused (--force in pairs reruns them).
   python bench/quality.py beta   [--pair tubingen.jpg:starry_night.jpg] [--betas 1.0,...]
-      the default pyramid at other style weights, judged at 512 px (where the trade-off curve passes).
+      the default pyramid at other style weights (--content-norm, --style-norm: course or relative), judged at 512 px.
+  python bench/quality.py front  [--pair tubingen.jpg:starry_night.jpg] [--betas 0.003,0.01,...]
+      the trade-off curve (content vs swd) over those betas, with the reference and classic on it:
+      front_<tag>.json and front_<tag>.png (runs already under --out are reused).
   python bench/quality.py memory [--size 2048] [--iters 2] [--pyramid-start 128]
       one run at --size in a child process; its peak RSS (ru_maxrss).
 
@@ -92,7 +95,7 @@ def cmd_pairs(a) -> None:
     for pair in a.pairs.split(","):
         cname, sname = pair.split(":")
         c, s = IMAGES / cname, IMAGES / sname
-        tag = f"{Path(cname).stem}_{Path(sname).stem.replace('-', '_').split('_')[0]}"
+        tag = tag_of(pair)
         ours, classic, ref = out / f"ours_{tag}.png", out / f"classic_{tag}.png", out / f"ref_{tag}.png"
         info = {"pair": pair, "machine": machine()}
         if not ref.exists() and not a.no_reference:
@@ -140,11 +143,95 @@ def cmd_beta(a) -> None:
     out = Path(a.out)
     cname, sname = a.pair.split(":")
     c, s = IMAGES / cname, IMAGES / sname
+    opts, norm = norms(a)
     for beta in (float(b) for b in a.betas.split(",")):
-        p = out / f"beta{beta:g}_{a.tag}.png"
-        info = run_ours(c, s, p, size=a.size, beta=beta)
+        p = out / f"beta{beta:g}_{norm}_{a.tag}.png"
+        info = run_ours(c, s, p, size=a.size, beta=beta, **opts)
         scores = judge(c, s, [p], 512)[str(p)]
         emit({"beta": beta, "run": info, "judge": {k: v for k, v in scores.items() if k != "output"}})
+
+
+def norms(a) -> tuple[dict, str]:
+    """The content and style normalizations asked for (default: the default preset's), as
+    options and as a file label such as 'relative-course' (content norm, style norm)."""
+    from stylegram.presets import DEFAULT_PRESET, PRESETS
+    preset = PRESETS[DEFAULT_PRESET]
+    opts = {"content_norm": a.content_norm or preset.get("content_norm", "course"),
+            "style_norm": a.style_norm or preset.get("style_norm", "course")}
+    return opts, f"{opts['content_norm']}-{opts['style_norm']}"
+
+
+def default_beta(opts: dict) -> float | None:
+    """The default preset's beta where these are its normalizations (else None)."""
+    from stylegram.presets import DEFAULT_PRESET, PRESETS
+    preset = PRESETS[DEFAULT_PRESET]
+    same = all(preset.get(k, "course") == v for k, v in opts.items())
+    return preset["beta"] if same else None
+
+
+def tag_of(pair: str) -> str:
+    cname, sname = pair.split(":")
+    return f"{Path(cname).stem}_{Path(sname).stem.replace('-', '_').split('_')[0]}"
+
+
+def cmd_front(a) -> None:
+    """Our engine's content-vs-swd curve over beta, beside the reference's and classic's points.
+    The issue's rule (lower swd at equal or lower content) reads off it: a comparator is beaten
+    where the curve passes below and left of its point."""
+    out = Path(a.out)
+    cname, sname = a.pair.split(":")
+    c, s, tag = IMAGES / cname, IMAGES / sname, a.tag or tag_of(a.pair)
+    betas = sorted(float(b) for b in a.betas.split(","))
+    opts, norm = norms(a)
+    paths = {}
+    for beta in betas:
+        p = out / f"beta{beta:g}_{norm}_{tag}.png"
+        if not cached(p):
+            run_ours(c, s, p, size=a.size, beta=beta, **opts)
+        paths[beta] = p
+    others = {k: out / f"{k}_{tag}.png" for k in ("ref", "classic") if (out / f"{k}_{tag}.png").exists()}
+    scores = judge(c, s, [*paths.values(), *others.values()], 512)
+    strip = lambda d: {k: v for k, v in d.items() if k != "output"}
+    res = {"pair": a.pair, "norms": opts, "default_beta": default_beta(opts), "machine": machine(),
+           "curve": [{"beta": b, "image": p.name, **strip(scores[str(p)])} for b, p in paths.items()],
+           **{k: {"image": p.name, **strip(scores[str(p)])} for k, p in others.items()}}
+    for k in others:
+        # the smallest swd the curve reaches at or below the comparator's content figure
+        ok = [pt for pt in res["curve"] if pt["content"] <= res[k]["content"]]
+        best = min(ok, key=lambda pt: pt["swd"]) if ok else None
+        res[f"beats_{k}"] = {"at_beta": best and best["beta"], "swd": best and best["swd"],
+                             "beaten": bool(best and best["swd"] < res[k]["swd"])}
+    (out / f"front_{norm}_{tag}.json").write_text(json.dumps(res, indent=1))
+    plot_front(res, out / f"front_{norm}_{tag}.png")
+    emit(res)
+
+
+def plot_front(res: dict, path: Path) -> None:
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    fig, ax = plt.subplots(figsize=(6.4, 4.4), dpi=120)
+    xs, ys = [p["content"] for p in res["curve"]], [p["swd"] for p in res["curve"]]
+    ax.plot(xs, ys, "o-", color="tab:blue", label="stylegram pyramid, norms {content_norm}/{style_norm}, beta varied".format(**res["norms"]))
+    for p in res["curve"]:
+        ax.annotate(f"{p['beta']:g}" + (" (default)" if p["beta"] == res["default_beta"] else ""), (p["content"], p["swd"]),
+                    textcoords="offset points", xytext=(6, 4), fontsize=8)
+    for k, (colour, label) in {"ref": ("tab:red", "reference_gatys.py, 500 evals"),
+                               "classic": ("tab:green", "--preset classic")}.items():
+        if k in res:
+            x, y = res[k]["content"], res[k]["swd"]
+            ax.plot([x], [y], "s", color=colour, label=label)
+            # where a point beats it: at or left of its content, below its swd
+            ax.fill_between([0, x], 0, y, color=colour, alpha=0.08)
+    ax.set_xlim(0, max(xs + [res.get(k, {}).get("content", 0) for k in ("ref", "classic")]) * 1.1)
+    ax.set_ylim(0, max(ys + [res.get(k, {}).get("swd", 0) for k in ("ref", "classic")]) * 1.15)
+    ax.set_xlabel("content figure (judge.py, lower keeps more of the photo)")
+    ax.set_ylabel("swd (judge.py, lower is closer to the painting)")
+    ax.set_title(f"{res['pair']} at 512 px: shaded = beats that point", fontsize=9)
+    ax.legend(fontsize=8, loc="upper right")
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
 
 
 def cmd_memory(a) -> None:
@@ -182,7 +269,17 @@ def main() -> None:
     p.add_argument("--tag", default="tubingen_starry")
     p.add_argument("--betas", default="1.0")
     p.add_argument("--size", type=int, default=512)
+    p.add_argument("--content-norm", choices=("course", "relative"), default=None, help="default: the default preset's")
+    p.add_argument("--style-norm", choices=("course", "relative"), default=None, help="default: the default preset's")
     p.set_defaults(f=cmd_beta)
+    p = sub.add_parser("front")
+    p.add_argument("--pair", default="tubingen.jpg:starry_night.jpg")
+    p.add_argument("--tag", default=None, help="file tag (default: from the pair, e.g. tubingen_starry)")
+    p.add_argument("--betas", default="0.003,0.01,0.02,0.025,0.03,0.1,0.3,1")
+    p.add_argument("--size", type=int, default=512)
+    p.add_argument("--content-norm", choices=("course", "relative"), default=None, help="default: the default preset's")
+    p.add_argument("--style-norm", choices=("course", "relative"), default=None, help="default: the default preset's")
+    p.set_defaults(f=cmd_front)
     p = sub.add_parser("memory")
     p.add_argument("--size", type=int, default=2048)
     p.add_argument("--iters", type=int, default=2)

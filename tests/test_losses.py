@@ -32,7 +32,12 @@ def test_content_loss_norms_by_hand():
     assert content_loss(a, t, "sum").item() == 1 + 4 + 9 + 25
     assert content_loss(a, t, "mean").item() == pytest.approx(39 / 4)
     assert content_loss(a, t, "course").item() == pytest.approx(39 / (4 * 1 * 2 * 2))
-    with pytest.raises(ConfigError, match="valid: sum, mean, course"):
+    # relative: ||a - t||^2 / ||t||^2; a blank activation against the target loses all of it
+    target = torch.tensor([[[[1.0, 1.0]], [[2.0, 4.0]]]])  # ||t||^2 = 22
+    assert content_loss(a, target, "relative").item() == pytest.approx((0 + 1 + 1 + 1) / 22)
+    assert content_loss(torch.zeros_like(a), target, "relative").item() == pytest.approx(1.0)
+    assert content_loss(10 * a, 10 * target, "relative").item() == pytest.approx(3 / 22)
+    with pytest.raises(ConfigError, match="valid: sum, mean, course, relative"):
         content_loss(a, t, "max")
 
 

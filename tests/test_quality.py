@@ -27,13 +27,13 @@ def rel(a: torch.Tensor, b: torch.Tensor) -> float:
     return float((a - b).norm() / b.norm())
 
 
-def _objective(net, content, style, kind="gram", guide=None):
+def _objective(net, content, style, kind="gram", guide=None, norm="course"):
     fc = net(content, ["relu4_2", *LAYERS])
     fs = net(style, list(LAYERS))
     guides = {l: layer_guide(guide, fc[l].shape[2:]) for l in LAYERS} if guide is not None else None
     terms = style_targets([{l: layer_moments(fs[l]) for l in LAYERS}], [1.0], LAYERS, beta=1e3, kind=kind,
-                          out_guides=guides)
-    return Objective({"relu4_2": fc["relu4_2"]}, terms, alpha=1.0, gamma=0.5)
+                          out_guides=guides, norm=norm)
+    return Objective({"relu4_2": fc["relu4_2"]}, terms, alpha=1.0, gamma=0.5, content_norm=norm)
 
 
 # --- tiling -------------------------------------------------------------------------------------
@@ -51,11 +51,13 @@ def test_tiled_gram_and_gradient_equal_untiled(tiny_net):
         assert rel(tiled[l][1], whole[l][1]) < 1e-4
         assert tiled[l][2] == whole[l][2]
         assert rel(tiled[l][1] / (2 * tiled[l][2] * tiled[l][1].shape[-1]), scaled_gram(net(x, [l])[l])) < 1e-4
-    # ... and the loss and its gradient, for the course's Gram loss, guided Grams and W2
+    # ... and the loss and its gradient, for the course's Gram loss, guided Grams and W2, with the
+    # course's normalizations and the relative ones
     mask = torch.zeros(1, 1, 96, 120)
     mask[..., :, :70] = 1
-    for kind, guide in (("gram", None), ("gram", mask), ("w2", None)):
-        obj = _objective(net, content, style, kind, guide)
+    for kind, guide, norm in (("gram", None, "course"), ("gram", mask, "course"), ("w2", None, "course"),
+                              ("gram", mask, "relative"), ("w2", None, "relative")):
+        obj = _objective(net, content, style, kind, guide, norm)
         xr = x.clone().requires_grad_(True)
         terms = obj.terms(net(xr, obj.layers), xr)
         (grad,) = torch.autograd.grad(terms["total"], xr)
@@ -190,6 +192,37 @@ def test_single_style_gram_target_is_the_course_target(tiny_net):
     fx = tiny_net(x, list(LAYERS))
     course = sum(2.0 * lam * style_layer_loss(fx[l], scaled_gram(f[l])) for l, lam in LAYERS.items())
     assert float(obj.terms(fx, x)["style"]) == pytest.approx(float(course), rel=1e-5)
+
+
+def test_relative_style_norm_gives_each_layer_its_share(tiny_net):
+    """norm='relative': a blank (all-zero) output costs exactly beta * lambda_l per layer, for Gram
+    and W2, and the loss does not change when style and output features are scaled together."""
+    s = gradient_image(40, 48, 5)
+    f = tiny_net(s, list(LAYERS))
+    moms = [{l: layer_moments(a) for l, a in f.items()}]
+    zeros = {l: torch.zeros_like(a) for l, a in f.items()}
+    blank = torch.zeros(1, 3, 40, 48)
+    for kind in ("gram", "w2"):
+        t = style_targets(moms, [1.0], LAYERS, beta=3.0, kind=kind, norm="relative")
+        obj = Objective({}, t, alpha=0.0)
+        for term in t:
+            alone = Objective({}, [term], alpha=0.0)
+            assert float(alone.terms(zeros, blank)["style"]) == pytest.approx(3.0 * LAYERS[term.layer], rel=1e-4)
+        assert float(obj.terms(zeros, blank)["style"]) == pytest.approx(3.0, rel=1e-4)
+    # Gram, by hand: weight = beta * lambda / |G(S)/(2 N nC)|^2
+    t = style_targets(moms, [1.0], LAYERS, beta=3.0, norm="relative")
+    for term in t:
+        assert term.weight == pytest.approx(3.0 * LAYERS[term.layer] / float(scaled_gram(f[term.layer]).pow(2).sum()),
+                                            rel=1e-5)
+    # scale-free: features 10x brighter in style and output give the same relative loss
+    x = gradient_image(40, 48, 6)
+    fx = tiny_net(x, list(LAYERS))
+    t10 = style_targets([{l: layer_moments(10 * a) for l, a in f.items()}], [1.0], LAYERS, beta=3.0, norm="relative")
+    one = float(Objective({}, t, alpha=0.0).terms(fx, x)["style"])
+    ten = float(Objective({}, t10, alpha=0.0).terms({l: 10 * a for l, a in fx.items()}, x)["style"])
+    assert ten == pytest.approx(one, rel=1e-4)
+    with pytest.raises(ConfigError, match="style normalization"):
+        style_targets(moms, [1.0], LAYERS, beta=1.0, norm="loud")
 
 
 # --- pyramid and presets ------------------------------------------------------------------------

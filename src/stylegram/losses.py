@@ -21,7 +21,7 @@ import torch
 
 from .errors import ConfigError, choices_error
 
-CONTENT_NORMS = ("sum", "mean", "course")
+CONTENT_NORMS = ("sum", "mean", "course", "relative")
 
 
 def _check_activation(a: torch.Tensor, what: str) -> None:
@@ -90,7 +90,9 @@ def scaled_gram(a: torch.Tensor) -> torch.Tensor:
 
 def content_loss(a: torch.Tensor, target: torch.Tensor, norm: str = "sum") -> torch.Tensor:
     """J_content = ||a - target||^2 with normalization ``norm``: 'sum' (as defined), 'mean'
-    (divided by B C N), or 'course' (divided by 4 nC N per image). Shapes (B, C, *spatial)."""
+    (divided by B C N), 'course' (divided by 4 nC N per image) or 'relative' (divided by
+    ||target||^2: the fraction of the content's feature energy lost, 1 for a blank activation, so
+    one alpha : beta balance means the same for a busy photo and a quiet one). Shapes (B, C, *spatial)."""
     if a.shape != target.shape:
         raise ConfigError(f"content_loss: activation shape {tuple(a.shape)} != target shape {tuple(target.shape)}")
     sq = (a - target).pow(2).sum()
@@ -100,6 +102,8 @@ def content_loss(a: torch.Tensor, target: torch.Tensor, norm: str = "sum") -> to
         return sq / a.numel()
     if norm == "course":
         return sq / (4.0 * a.shape[1] * positions(a))
+    if norm == "relative":
+        return sq / target.pow(2).sum().clamp_min(1e-12)
     raise choices_error("content normalization", norm, CONTENT_NORMS)
 
 

@@ -19,6 +19,14 @@ from .losses import (CONTENT_NORMS, content_loss, guided_scaled_gram, mean_cov, 
                      sqrtm_psd, style_layer_loss, tv_loss, w2_from_moments)
 
 STYLE_LOSSES = ("gram", "w2")
+# How a style layer's loss is weighted. course: beta * lambda_l times the course's J_style[l], whose
+# 1/(2 nH nW nC)^2 leaves the layers' losses orders of magnitude apart (tubingen against Starry
+# Night at 256 px, at the content image: relu1_1 1e5, relu2_1 6e5, relu3_1 2e4, relu4_1 1e3,
+# relu5_1 50), so with equal lambdas the deep layers, which carry the painting's larger strokes,
+# hardly count. relative: each layer's loss is divided by its loss for a blank (all-zero)
+# activation - |target|^2 for Gram, about (|mean|^2 + tr(cov)) / nC for W2 - so lambda_l is the
+# layer's true share, and beta does not depend on the style image's contrast.
+STYLE_NORMS = ("course", "relative")
 # The W2 loss is about 250 times smaller than the course's Gram loss for the same pair of images
 # (measured at the content image against the style, tubingen/starry_night and chelsea/matisse at
 # 128 px: 1.1e5 vs 350-500); scaling it by this lets one --beta mean about the same for both.
@@ -63,17 +71,20 @@ def add_moments(m1, m2):
 
 def style_targets(style_moments: Sequence[Mapping[str, tuple[torch.Tensor, torch.Tensor, int]]], blend: Sequence[float],
                   layer_weights: Mapping[str, float], *, beta: float, kind: str = "gram",
-                  out_guides: Mapping[str, torch.Tensor] | None = None) -> list[StyleTerm]:
+                  out_guides: Mapping[str, torch.Tensor] | None = None, norm: str = "course") -> list[StyleTerm]:
     """Style terms for one region from one or more style images.
 
     style_moments: per style image {layer: layer_moments(a(S))}; blend: one weight per style image
     (non-negative, normalized to sum 1). Blending mixes the styles' feature distributions: the
     targets are the mixture's second moments (Gram) or its mean and covariance (W2). For one style
     the Gram target equals ``scaled_gram(a(S))``, G / (2 N nC). out_guides: {layer: guide over the
-    output (1, 1, *spatial)} for a per-region style.
+    output (1, 1, *spatial)} for a per-region style. norm: 'course' (weight beta * lambda_l) or
+    'relative' (also divided by the term's loss for an all-zero activation; see STYLE_NORMS).
     """
     if kind not in STYLE_LOSSES:
         raise choices_error("style loss", kind, STYLE_LOSSES)
+    if norm not in STYLE_NORMS:
+        raise choices_error("style normalization", norm, STYLE_NORMS)
     if len(blend) != len(style_moments) or any(w < 0 for w in blend) or sum(blend) <= 0:
         raise ConfigError(f"style blend weights {list(blend)}: need one non-negative weight per style image "
                           f"({len(style_moments)}), not all zero")
@@ -90,11 +101,18 @@ def style_targets(style_moments: Sequence[Mapping[str, tuple[torch.Tensor, torch
         c = second.shape[-1]
         if kind == "gram":
             # sum a a^T / (2 N nC) = (per-position second moment) / (2 nC): the course's scaled Gram
-            terms.append(StyleTerm(layer, beta * lam, "gram", g_out, gram=second / (2.0 * c)))
+            target = second / (2.0 * c)
+            blank = float(target.pow(2).sum()) if norm == "relative" else 1.0
+            terms.append(StyleTerm(layer, beta * lam / max(blank, 1e-30), "gram", g_out, gram=target))
         else:
             cov = second - mean[:, :, None] * mean[:, None, :]
-            terms.append(StyleTerm(layer, W2_SCALE * beta * lam, "w2", g_out, mean=mean, cov=cov,
-                                   cov_sqrt=sqrtm_psd(cov)))
+            root = sqrtm_psd(cov)
+            if norm == "course":
+                scale = W2_SCALE
+            else:  # the loss of an all-zero activation: about (|mean|^2 + tr(cov)) / nC
+                scale = 1.0 / max(float(w2_from_moments(torch.zeros_like(mean), torch.zeros_like(cov), mean, cov, root)),
+                                  1e-30)
+            terms.append(StyleTerm(layer, scale * beta * lam, "w2", g_out, mean=mean, cov=cov, cov_sqrt=root))
     return terms
 
 
@@ -194,5 +212,7 @@ class Objective:
                 sq = sq / target.numel()
             elif self.content_norm == "course":
                 sq = sq / (4.0 * target.shape[1] * positions(target))
+            elif self.content_norm == "relative":
+                sq = sq / target.pow(2).sum().clamp_min(1e-12)
             total = sq if total is None else total + sq
         return total if total is not None else torch.zeros(())

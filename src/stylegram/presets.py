@@ -26,11 +26,12 @@ DEFAULT_PRESET = "balanced"
 # 0.38, swd 0.21); starting at 256 px, balanced (beta 0.01) judges content 0.149, gram 0.179,
 # swd 0.260 at 512 px: better on all three than the plain reference's 500 L-BFGS evaluations
 # (0.175, 0.201, 0.330). The three presets differ in beta only.
-_COMMON = {"pyramid_start": 256, "iters": 200, "alpha": 1.0, "optimizer": "lbfgs", "init": "content"}
+_COMMON = {"pyramid_start": 256, "iters": 200, "alpha": 1.0, "optimizer": "lbfgs", "init": "content",
+           "content_norm": "relative"}
 PRESETS: Mapping[str, Mapping[str, Any]] = MappingProxyType({
-    "subtle": MappingProxyType({**_COMMON, "beta": 0.003}),
-    "balanced": MappingProxyType({**_COMMON, "beta": 0.01}),
-    "strong": MappingProxyType({**_COMMON, "beta": 0.1}),
+    "subtle": MappingProxyType({**_COMMON, "beta": 0.0003}),
+    "balanced": MappingProxyType({**_COMMON, "beta": 0.001}),
+    "strong": MappingProxyType({**_COMMON, "beta": 0.01}),
     "classic": MappingProxyType({"pyramid_start": 0}),
 })
 

@@ -23,7 +23,7 @@ from .losses import CONTENT_NORMS, StyleObjective, parse_layer_weights, scaled_g
 from .nets import FeatureNet, build_net
 from .optimize import OPTIMIZERS, Callback, OptimizeResult, lbfgs_history, optimize
 from .color import PRESERVE_COLOR
-from .objective import STYLE_LOSSES
+from .objective import STYLE_LOSSES, STYLE_NORMS
 from .presets import PRESETS as _PRESETS
 
 PRESET_NAMES = tuple(_PRESETS)
@@ -52,7 +52,8 @@ class TransferConfig:
     gamma: float = _opt(0.0, "total-variation weight (smoothness)")
     content_layers: tuple[str, ...] = _opt(("relu4_2",), "content layer(s), comma-separated")
     style_layers: tuple[tuple[str, float], ...] = _opt(DEFAULT_STYLE_LAYERS, "style layers with lambda weights, e.g. relu1_1:0.2,relu2_1:0.2")
-    content_norm: str = _opt("course", "content loss normalization: sum, mean or course (1/(4 nH nW nC))", choices=CONTENT_NORMS)
+    content_norm: str = _opt("course", "content loss normalization: sum, mean, course (1/(4 nH nW nC)) or relative (1/||a(C)||^2: "
+                                         "the fraction of the photo's features lost)", choices=CONTENT_NORMS)
     pooling: str = _opt("max", "pooling in the feature net: max or avg", choices=("max", "avg"))
     init: str = _opt("content", "start image: content, noise, blend, or a path to an image")
     init_noise: float = _opt(0.5, "for init=blend: fraction of noise mixed into the content")
@@ -73,6 +74,9 @@ class TransferConfig:
     pyramid_start: int = _opt(0, "coarse-to-fine: longest side of the first level, px (0: one level at --size); "
                                  "with a pyramid, --iters counts the first level's iterations")
     style_loss: str = _opt("gram", "style loss: gram (the course's) or w2 (mean and covariance, Wasserstein-2)", choices=STYLE_LOSSES)
+    style_norm: str = _opt("course", "style layer weighting: course (beta * lambda times the course's J_style, "
+                                     "in which the deep layers hardly count) or relative (each layer's loss divided by its "
+                                     "loss for a blank image, so lambda is its share)", choices=STYLE_NORMS)
     style_blend: tuple[float, ...] = _opt((), "blend weights of several style images, e.g. 0.7,0.3 (default: equal)")
     style_scale: float = _opt(1.0, "size of the style image relative to the output (above 1: finer style features, below 1: coarser)")
     preserve_color: str = _opt("none", "keep the content's colours: none, luminance (transfer on luminance only) or histogram (match the style's colours first)", choices=PRESERVE_COLOR)
@@ -368,6 +372,8 @@ def _validate_quality(cfg: TransferConfig) -> dict:
         raise choices_error("preset", cfg.preset, _PRESETS)
     if cfg.style_loss not in STYLE_LOSSES:
         raise choices_error("style loss", cfg.style_loss, STYLE_LOSSES)
+    if cfg.style_norm not in STYLE_NORMS:
+        raise choices_error("style normalization", cfg.style_norm, STYLE_NORMS)
     check_strength(cfg.preserve_color, cfg.color_strength)
     if not isinstance(cfg.pyramid_start, int) or cfg.pyramid_start < 0:
         raise ConfigError(f"pyramid_start {cfg.pyramid_start!r}: must be 0 (off) or a size in px")
@@ -474,7 +480,8 @@ def transfer(content: Any, style: Any, *, config: TransferConfig | None = None, 
     if cfg.style_blend and len(cfg.style_blend) != len(styles):
         raise ConfigError(f"style_blend has {len(cfg.style_blend)} weights for {len(styles)} style images; "
                           "give one per style image")
-    simple = (len(pyramid_sizes(cfg.size, cfg.pyramid_start)) == 1 and cfg.style_loss == "gram" and len(styles) == 1
+    simple = (len(pyramid_sizes(cfg.size, cfg.pyramid_start)) == 1 and cfg.style_loss == "gram"
+              and cfg.style_norm == "course" and len(styles) == 1
               and cfg.style_scale == 1.0 and cfg.preserve_color == "none" and not cfg.mask and not cfg.regions
               and not cfg.ema and not cfg.tile)
     if simple:
@@ -618,12 +625,12 @@ def _stylize(content: Any, styles: list, cfg: TransferConfig, *, callback: Callb
         moms = [image_statistics(net, s.to(device), moments_layers, [], tile)[0] for s in ss_in]
         if whole or float(main_area.mean()) > 1e-3:
             terms += style_targets(moms, blend, style_weights, beta=cfg.beta, kind=cfg.style_loss,
-                                   out_guides=None if whole else guides(main_area))
+                                   out_guides=None if whole else guides(main_area), norm=cfg.style_norm)
         for m, (_, rs) in zip(region_masks, regions):
             rs_in = color.prepare(cfg.preserve_color, cfg.color_strength, c, [style_image(rs, shape)])[1][0]
             mom = image_statistics(net, rs_in.to(device), moments_layers, [], tile)[0]
             terms += style_targets([mom], [1.0], style_weights, beta=cfg.beta, kind=cfg.style_loss,
-                                   out_guides=guides(m * guides_base))
+                                   out_guides=guides(m * guides_base), norm=cfg.style_norm)
         objective = Objective(kept, terms, alpha=cfg.alpha if content_weight else 0.0, gamma=cfg.gamma,
                               content_norm=cfg.content_norm)
         if tile is None:
