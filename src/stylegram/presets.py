@@ -1,8 +1,8 @@
 """Named, frozen settings for ``stylegram transfer --preset``.
 
 A preset fills in the options a user did not give; options given explicitly always win. Every
-preset's weights are resolution-independent: the content loss uses the course's 1/(4 N nC)
-normalization and the Gram targets G/(2 N nC), both per position, and the pyramid decides the
+preset's weights are resolution-independent: the content loss is relative (divided by the
+content's own feature energy ||a(C)||^2) and the Gram targets are G/(2 N nC), per position, and the pyramid decides the
 layout at the same small sizes whatever the output size, so one preset gives the same look at
 256 px and at 2048 px. ``classic`` is the foundation's single-level run (TransferConfig's own
 defaults), kept for comparison.
@@ -18,14 +18,18 @@ from .errors import choices_error
 
 DEFAULT_PRESET = "balanced"
 
-# Calibrated on tubingen x starry_night with ../shared/bench/judge.py at 512 px. With the course's
-# normalizations the style term at the content image is ~1e5 x beta and the content term at most
-# ~30, so the single-level default (beta 100) keeps the content only through its start image and
-# few iterations. In the pyramid beta truly sets the balance. Starting at 128 px, the final level
-# gets too few iterations to bring back the detail lost at the small levels (beta 0.01: content
-# 0.38, swd 0.21); starting at 256 px, balanced (beta 0.01) judges content 0.149, gram 0.179,
-# swd 0.260 at 512 px: better on all three than the plain reference's 500 L-BFGS evaluations
-# (0.175, 0.201, 0.330). The three presets differ in beta only.
+# Calibrated with ../shared/bench/judge.py at 512 px (bench/quality.py; figures in
+# bench/results/quality/README.md). With the course's normalizations the style term at the content
+# image is ~1e5 x beta and the content term at most ~30, so the single-level default (beta 100)
+# keeps the content only through its start image and few iterations. In the pyramid beta truly
+# sets the balance, and it starts at 256 px: from 128 px the final level gets too few iterations
+# to bring back the detail lost at the small levels (judge's content 0.38 instead of 0.14).
+# The presets use the relative content loss (||a(G) - a(C)||^2 / ||a(C)||^2) so that a photo with
+# strong features (astronaut, coffee) is not stylized less than a quiet one at the same beta:
+# with the course's content loss, beta 0.01 judged content 0.141 on tubingen but 0.085 on
+# astronaut. balanced (beta 0.001) judges 0.152 / 0.170 / 0.256 (content / gram / swd) on
+# tubingen x starry_night, against the plain reference's 500 L-BFGS evaluations: 0.175 / 0.201 /
+# 0.330. The three presets differ in beta only.
 _COMMON = {"pyramid_start": 256, "iters": 200, "alpha": 1.0, "optimizer": "lbfgs", "init": "content",
            "content_norm": "relative"}
 PRESETS: Mapping[str, Mapping[str, Any]] = MappingProxyType({

@@ -69,7 +69,7 @@ class TransferConfig:
                                "The first iterations compile (tens of seconds)", choices=("off", "on", "graphs"))
     # Quality and control (issue 3). ``preset`` fills in what the user did not give (see presets.py).
     preset: str = _opt("balanced", "named settings filling in the options not given: subtle, balanced and strong "
-                              "(pyramid from 256 px, --iters 200 at the first level, --beta 0.003 / 0.01 / 0.1) or classic (one level, the defaults shown here)",
+                              "(pyramid from 256 px, --iters 200 at the first level, --content-norm relative, --beta 0.0003 / 0.001 / 0.01) or classic (one level, the defaults shown here)",
                               choices=PRESET_NAMES)
     pyramid_start: int = _opt(0, "coarse-to-fine: longest side of the first level, px (0: one level at --size); "
                                  "with a pyramid, --iters counts the first level's iterations")
