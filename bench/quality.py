@@ -202,17 +202,32 @@ def cmd_front(a) -> None:
         res[f"beats_{k}"] = {"at_beta": best and best["beta"], "swd": best and best["swd"],
                              "beaten": bool(best and best["swd"] < res[k]["swd"])}
     (out / f"front_{norm}_{tag}.json").write_text(json.dumps(res, indent=1))
-    plot_front(res, out / f"front_{norm}_{tag}.png")
+    others_curves = {}
+    for f in sorted(out.glob(f"front_*_{tag}.json")):
+        other = json.loads(f.read_text())
+        label = "{content_norm}/{style_norm}".format(**other["norms"])
+        if other["norms"] != opts:
+            others_curves[label] = other["curve"]
+    plot_front(res, out / f"front_{norm}_{tag}.png", others_curves)
     emit(res)
 
 
-def plot_front(res: dict, path: Path) -> None:
+def plot_front(res: dict, path: Path, others: dict[str, list[dict]] | None = None) -> None:
+    """content (x) vs swd (y): this run's curve, curves of other normalizations (grey, dashed),
+    the reference's and classic's points and the regions where a point beats them."""
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     fig, ax = plt.subplots(figsize=(6.4, 4.4), dpi=120)
     xs, ys = [p["content"] for p in res["curve"]], [p["swd"] for p in res["curve"]]
     ax.plot(xs, ys, "o-", color="tab:blue", label="stylegram pyramid, norms {content_norm}/{style_norm}, beta varied".format(**res["norms"]))
+    for label, curve in (others or {}).items():
+        ax.plot([p["content"] for p in curve], [p["swd"] for p in curve], "o--", color="grey", alpha=0.6,
+                markersize=4, label=f"norms {label}, beta varied")
+        for p in curve:
+            ax.annotate(f"{p['beta']:g}", (p["content"], p["swd"]), textcoords="offset points", xytext=(5, -10),
+                        fontsize=7, color="grey")
+        xs, ys = xs + [p["content"] for p in curve], ys + [p["swd"] for p in curve]
     for p in res["curve"]:
         ax.annotate(f"{p['beta']:g}" + (" (default)" if p["beta"] == res["default_beta"] else ""), (p["content"], p["swd"]),
                     textcoords="offset points", xytext=(6, 4), fontsize=8)
