@@ -265,6 +265,8 @@ def test_transfer_uses_preset_and_pyramid_levels(tiny_net):
     r = transfer(gradient_image(48, 64), gradient_image(64, 64, 3), feature_net=tiny_net, size=64, iters=12,
                  pyramid_start=32, callback=lambda ev: seen.append((ev.level, ev.levels)))
     assert r.config.preset == "balanced" and r.config.beta == PRESETS["balanced"]["beta"]
+    # the presets weigh the photo by the fraction of its features lost; classic keeps the course's loss
+    assert r.config.content_norm == "relative" and preset_config("classic").content_norm == "course"
     assert [lv["shape"] for lv in r.state["levels"]] == [[34, 45], [48, 64]]  # 24 x 32 is below relu5_1's need
     assert {s[1] for s in seen} == {2} and seen[-1][0] == 1
     assert r.image.shape == (1, 3, 48, 64) and 0 <= float(r.image.min()) and float(r.image.max()) <= 1
@@ -283,6 +285,8 @@ def test_bad_quality_options_are_one_line_errors(tiny_net):
                       ({"preserve_color": "sepia"}, "preserve-color")):
         with pytest.raises(ConfigError, match=msg):
             transfer(c, s, feature_net=tiny_net, size=64, iters=1, **opts)
+    with pytest.raises(ConfigError, match="style normalization 'loud'"):
+        transfer(c, s, feature_net=tiny_net, size=64, iters=1, style_norm="loud")
     with pytest.raises(ConfigError, match="2 weights for 1 style"):
         transfer(c, s, feature_net=tiny_net, size=64, iters=1, style_blend=(1, 2))
     with pytest.raises(InputError, match="style-scale"):
