@@ -95,15 +95,20 @@ def content_loss(a: torch.Tensor, target: torch.Tensor, norm: str = "sum") -> to
     one alpha : beta balance means the same for a busy photo and a quiet one). Shapes (B, C, *spatial)."""
     if a.shape != target.shape:
         raise ConfigError(f"content_loss: activation shape {tuple(a.shape)} != target shape {tuple(target.shape)}")
-    sq = (a - target).pow(2).sum()
+    return (a - target).pow(2).sum() / content_divisor(target, norm)
+
+
+def content_divisor(target: torch.Tensor, norm: str) -> torch.Tensor | float:
+    """What ``content_loss`` divides the sum of squares by, from the whole target (B, C, *spatial);
+    the tiled objective divides each tile's sum by the same."""
     if norm == "sum":
-        return sq
+        return 1.0
     if norm == "mean":
-        return sq / a.numel()
+        return float(target.numel())
     if norm == "course":
-        return sq / (4.0 * a.shape[1] * positions(a))
+        return 4.0 * target.shape[1] * positions(target)
     if norm == "relative":
-        return sq / target.pow(2).sum().clamp_min(1e-12)
+        return target.pow(2).sum().clamp_min(1e-12)
     raise choices_error("content normalization", norm, CONTENT_NORMS)
 
 

@@ -15,7 +15,7 @@ import torch
 import torch.nn.functional as F
 
 from .errors import ConfigError, choices_error
-from .losses import (CONTENT_NORMS, content_loss, guided_scaled_gram, mean_cov, positions,
+from .losses import (CONTENT_NORMS, content_divisor, content_loss, guided_scaled_gram, mean_cov,
                      sqrtm_psd, style_layer_loss, tv_loss, w2_from_moments)
 
 STYLE_LOSSES = ("gram", "w2")
@@ -207,12 +207,6 @@ class Objective:
         for l, target in self.content_targets.items():
             y0, y1, x0, x1 = boxes[l]
             a = crops[l].float()
-            sq = (a - target[..., y0:y1, x0:x1]).pow(2).sum()
-            if self.content_norm == "mean":
-                sq = sq / target.numel()
-            elif self.content_norm == "course":
-                sq = sq / (4.0 * target.shape[1] * positions(target))
-            elif self.content_norm == "relative":
-                sq = sq / target.pow(2).sum().clamp_min(1e-12)
+            sq = (a - target[..., y0:y1, x0:x1]).pow(2).sum() / content_divisor(target, self.content_norm)
             total = sq if total is None else total + sq
         return total if total is not None else torch.zeros(())
