@@ -51,7 +51,8 @@ def machine() -> dict:
 def judge(content: Path, style: Path, outputs: list[Path], size: int = 512) -> dict[str, dict]:
     r = subprocess.run([PY, str(SHARED / "bench" / "judge.py"), str(content), str(style), *map(str, outputs),
                         "--size", str(size), "--json"], capture_output=True, text=True, check=True)
-    return {json.loads(l)["output"]: json.loads(l) for l in r.stdout.splitlines() if l.startswith("{")}
+    rows = (json.loads(l) for l in r.stdout.splitlines() if l.startswith("{"))
+    return {d.pop("output"): d for d in rows}  # output path -> its figures
 
 
 def run_ours(content: Path, style: Path, out: Path, **options) -> dict:
@@ -108,7 +109,7 @@ def cmd_pairs(a) -> None:
             info["classic"] = (not a.force and cached(classic)) or run_ours(c, s, classic, size=a.size, preset="classic")
         outputs = [p for p in (ref, classic, ours) if p.exists()]
         scores = judge(c, s, outputs, 512)
-        info["judge"] = {p.stem.split("_")[0]: {k: v for k, v in scores[str(p)].items() if k != "output"} for p in outputs}
+        info["judge"] = {p.stem.split("_")[0]: scores[str(p)] for p in outputs}
         side_by_side([c, s, *outputs], ["content", "style", *[p.stem.split("_")[0] for p in outputs]],
                      out / f"side_{tag}.jpg")
         info["side_by_side"] = str(out / f"side_{tag}.jpg")
@@ -132,7 +133,7 @@ def cmd_scale(a) -> None:
     res["ratio_cpu_seconds"] = round(res["1024"]["cpu_seconds"] / res["512"]["cpu_seconds"], 3)
     res["ratio_wall_seconds"] = round(res["1024"]["wall_seconds"] / res["512"]["wall_seconds"], 3)
     scores = judge(c, s, paths, 512)
-    res["judge_at_512"] = {p.stem: {k: v for k, v in scores[str(p)].items() if k != "output"} for p in paths}
+    res["judge_at_512"] = {p.stem: scores[str(p)] for p in paths}
     if a.pyramid_keep is None:
         side_by_side([paths[0], paths[1]], ["512 px", "1024 px"], out / f"side_scale_{a.tag}.jpg", height=384)
     emit(res)
@@ -148,7 +149,7 @@ def cmd_beta(a) -> None:
         p = out / f"beta{beta:g}_{norm}_{a.tag}.png"
         info = run_ours(c, s, p, size=a.size, beta=beta, **opts)
         scores = judge(c, s, [p], 512)[str(p)]
-        emit({"beta": beta, "run": info, "judge": {k: v for k, v in scores.items() if k != "output"}})
+        emit({"beta": beta, "run": info, "judge": scores})
 
 
 def norms(a) -> tuple[dict, str]:
@@ -191,10 +192,9 @@ def cmd_front(a) -> None:
         paths[beta] = p
     others = {k: out / f"{k}_{tag}.png" for k in ("ref", "classic") if (out / f"{k}_{tag}.png").exists()}
     scores = judge(c, s, [*paths.values(), *others.values()], 512)
-    strip = lambda d: {k: v for k, v in d.items() if k != "output"}
     res = {"pair": a.pair, "norms": opts, "default_beta": default_beta(opts), "machine": machine(),
-           "curve": [{"beta": b, "image": p.name, **strip(scores[str(p)])} for b, p in paths.items()],
-           **{k: {"image": p.name, **strip(scores[str(p)])} for k, p in others.items()}}
+           "curve": [{"beta": b, "image": p.name, **scores[str(p)]} for b, p in paths.items()],
+           **{k: {"image": p.name, **scores[str(p)]} for k, p in others.items()}}
     for k in others:
         # the smallest swd the curve reaches at or below the comparator's content figure
         ok = [pt for pt in res["curve"] if pt["content"] <= res[k]["content"]]
@@ -279,22 +279,16 @@ def main() -> None:
     p.add_argument("--tag", default="tubingen_starry")
     p.add_argument("--pyramid-keep", type=int, default=None, help="run the 1024 px output with this --pyramid-keep (0: off)")
     p.set_defaults(f=cmd_scale)
-    p = sub.add_parser("beta")
-    p.add_argument("--pair", default="tubingen.jpg:starry_night.jpg")
-    p.add_argument("--tag", default="tubingen_starry")
-    p.add_argument("--betas", default="1.0")
-    p.add_argument("--size", type=int, default=512)
-    p.add_argument("--content-norm", choices=("course", "relative"), default=None, help="default: the default preset's")
-    p.add_argument("--style-norm", choices=("course", "relative"), default=None, help="default: the default preset's")
-    p.set_defaults(f=cmd_beta)
-    p = sub.add_parser("front")
-    p.add_argument("--pair", default="tubingen.jpg:starry_night.jpg")
-    p.add_argument("--tag", default=None, help="file tag (default: from the pair, e.g. tubingen_starry)")
-    p.add_argument("--betas", default="0.003,0.01,0.02,0.025,0.03,0.1,0.3,1")
-    p.add_argument("--size", type=int, default=512)
-    p.add_argument("--content-norm", choices=("course", "relative"), default=None, help="default: the default preset's")
-    p.add_argument("--style-norm", choices=("course", "relative"), default=None, help="default: the default preset's")
-    p.set_defaults(f=cmd_front)
+    for name, f, tag, betas in (("beta", cmd_beta, "tubingen_starry", "1.0"),
+                                ("front", cmd_front, None, "0.003,0.01,0.02,0.025,0.03,0.1,0.3,1")):
+        p = sub.add_parser(name)
+        p.add_argument("--pair", default="tubingen.jpg:starry_night.jpg")
+        p.add_argument("--tag", default=tag, help="file tag (front's default: from the pair, e.g. tubingen_starry)")
+        p.add_argument("--betas", default=betas)
+        p.add_argument("--size", type=int, default=512)
+        p.add_argument("--content-norm", choices=("course", "relative"), default=None, help="default: the default preset's")
+        p.add_argument("--style-norm", choices=("course", "relative"), default=None, help="default: the default preset's")
+        p.set_defaults(f=f)
     p = sub.add_parser("memory")
     p.add_argument("--size", type=int, default=2048)
     p.add_argument("--iters", type=int, default=2)
