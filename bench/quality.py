@@ -158,15 +158,17 @@ def norms(a) -> tuple[dict, str]:
     from stylegram.presets import DEFAULT_PRESET, PRESETS
     preset = PRESETS[DEFAULT_PRESET]
     opts = {"content_norm": a.content_norm or preset.get("content_norm", "course"),
-            "style_norm": a.style_norm or preset.get("style_norm", "course")}
-    return opts, f"{opts['content_norm']}-{opts['style_norm']}"
+            "style_norm": a.style_norm or preset.get("style_norm", "course"),
+            "style_loss": a.style_loss or preset.get("style_loss", "gram")}
+    label = f"{opts['content_norm']}-{opts['style_norm']}"
+    return opts, label if opts["style_loss"] == "gram" else f"{label}-{opts['style_loss']}"
 
 
 def default_beta(opts: dict) -> float | None:
     """The default preset's beta where these are its normalizations (else None)."""
     from stylegram.presets import DEFAULT_PRESET, PRESETS
     preset = PRESETS[DEFAULT_PRESET]
-    same = all(preset.get(k, "course") == v for k, v in opts.items())
+    same = all(preset.get(k, "gram" if k == "style_loss" else "course") == v for k, v in opts.items())
     return preset["beta"] if same else None
 
 
@@ -205,7 +207,8 @@ def cmd_front(a) -> None:
     others_curves = {}
     for f in sorted(out.glob(f"front_*_{tag}.json")):
         other = json.loads(f.read_text())
-        label = "{content_norm}/{style_norm}".format(**other["norms"])
+        label = "{content_norm}/{style_norm}".format(**other["norms"]) + (
+            "/" + other["norms"]["style_loss"] if other["norms"].get("style_loss", "gram") != "gram" else "")
         if other["norms"] != opts:
             others_curves[label] = other["curve"]
     plot_front(res, out / f"front_{norm}_{tag}.png", others_curves)
@@ -220,7 +223,8 @@ def plot_front(res: dict, path: Path, others: dict[str, list[dict]] | None = Non
     import matplotlib.pyplot as plt
     fig, ax = plt.subplots(figsize=(6.4, 4.4), dpi=120)
     xs, ys = [p["content"] for p in res["curve"]], [p["swd"] for p in res["curve"]]
-    ax.plot(xs, ys, "o-", color="tab:blue", label="stylegram pyramid, norms {content_norm}/{style_norm}, beta varied".format(**res["norms"]))
+    ax.plot(xs, ys, "o-", color="tab:blue", label="stylegram pyramid, {content_norm}/{style_norm}/{loss}, beta varied".format(
+        loss=res["norms"].get("style_loss", "gram"), **res["norms"]))
     for label, curve in (others or {}).items():
         ax.plot([p["content"] for p in curve], [p["swd"] for p in curve], "o--", color="grey", alpha=0.6,
                 markersize=4, label=f"norms {label}, beta varied")
@@ -288,6 +292,7 @@ def main() -> None:
         p.add_argument("--size", type=int, default=512)
         p.add_argument("--content-norm", choices=("course", "relative"), default=None, help="default: the default preset's")
         p.add_argument("--style-norm", choices=("course", "relative"), default=None, help="default: the default preset's")
+        p.add_argument("--style-loss", choices=("gram", "w2", "swd"), default=None, help="default: the default preset's")
         p.set_defaults(f=f)
     p = sub.add_parser("memory")
     p.add_argument("--size", type=int, default=2048)

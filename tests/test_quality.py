@@ -11,8 +11,8 @@ from conftest import gradient_image
 from stylegram import ConfigError, InputError, ResourceError, transfer
 from stylegram.color import (finish, luminance, match_color_histogram, match_luminance, prepare, rgb_to_yiq,
                              yiq_to_rgb)
-from stylegram.losses import (guided_scaled_gram, mean_cov, scaled_gram, sqrtm_psd, style_layer_loss,
-                              w2_style_layer_loss)
+from stylegram.losses import (guided_scaled_gram, mean_cov, random_directions, resample_sorted, scaled_gram,
+                              sliced_targets, sliced_w2, sqrtm_psd, style_layer_loss, w2_style_layer_loss)
 from stylegram.objective import Objective, layer_guide, layer_moments, style_targets
 from stylegram.presets import PRESETS, preset_config
 from stylegram.pyramid import level_iters, pyramid_sizes, resize
@@ -32,7 +32,7 @@ def _objective(net, content, style, kind="gram", guide=None, norm="course"):
     fs = net(style, list(LAYERS))
     guides = {l: layer_guide(guide, fc[l].shape[2:]) for l in LAYERS} if guide is not None else None
     terms = style_targets([{l: layer_moments(fs[l]) for l in LAYERS}], [1.0], LAYERS, beta=1e3, kind=kind,
-                          out_guides=guides, norm=norm)
+                          out_guides=guides, norm=norm, style_feats=[fs])
     return Objective({"relu4_2": fc["relu4_2"]}, terms, alpha=1.0, gamma=0.5, content_norm=norm)
 
 
@@ -168,6 +168,46 @@ def test_w2_mean_shift_by_hand():
     assert abs(float(loss) - 0.25) < 2e-3
 
 
+def test_sliced_w2_by_hand():
+    # One channel: the only directions are +1 and -1, and 1D optimal transport pairs sorted values.
+    a = torch.tensor([3.0, 0.0, 2.0, 1.0]).view(1, 1, 2, 2)
+    d = random_directions(1, 1, torch.Generator().manual_seed(0))
+    assert abs(float(d)) == 1.0
+    same_size = sliced_targets([torch.tensor([1.0, 3.0, 1.0, 3.0]).view(1, 1, 2, 2)], [1.0], d, quantiles=4)
+    assert float(sliced_w2(a, d, same_size)) == pytest.approx(0.5)  # sorted 0 1 2 3 vs 1 1 3 3
+    # a 2-position style read at 4 mid-quantiles: 1, 1.5, 2.5, 3 (linear between its samples)
+    assert torch.allclose(resample_sorted(torch.tensor([[1.0, 3.0]]), 4), torch.tensor([[1.0, 1.5, 2.5, 3.0]]))
+    two = sliced_targets([torch.tensor([1.0, 3.0]).view(1, 1, 1, 2)], [1.0], d, quantiles=2)
+    assert float(sliced_w2(a, d, two)) == pytest.approx((1 + 0.25 + 0.25 + 0) / 4)
+
+
+def test_sliced_w2_mean_shift_guides_and_blends():
+    g = torch.Generator().manual_seed(1)
+    s = torch.randn(1, 4, 6, 8, generator=g)
+    d = random_directions(4, 16, g)
+    t = sliced_targets([s], [1.0], d, quantiles=48)
+    assert float(sliced_w2(s, d, t)) < 1e-10
+    # a shift m moves every projection on d_k by d_k . m: the loss is the mean of (d_k . m)^2
+    m = torch.tensor([0.5, -1.0, 0.0, 2.0])
+    want = float((d.t() @ m).pow(2).mean())
+    assert float(sliced_w2(s + m.view(1, 4, 1, 1), d, t)) == pytest.approx(want, rel=1e-5)
+    # a guide of ones is no guide; a half guide is the loss of that half alone
+    x = torch.randn(1, 4, 6, 8, generator=g)
+    assert float(sliced_w2(x, d, t, torch.ones(1, 1, 6, 8))) == pytest.approx(float(sliced_w2(x, d, t)), rel=1e-5)
+    half = torch.zeros(1, 1, 6, 8)
+    half[..., :3, :] = 1
+    assert float(sliced_w2(x, d, t, half)) == pytest.approx(float(sliced_w2(x[..., :3, :], d, t)), rel=1e-5)
+    # a blend of two styles 1:1 is the distribution of their positions pooled
+    s2 = torch.randn(1, 4, 6, 8, generator=g) * 3
+    pooled = sliced_targets([torch.cat([s, s2], dim=3)], [1.0], d, quantiles=96)
+    assert torch.allclose(sliced_targets([s, s2], [1.0, 1.0], d, quantiles=96), pooled, atol=1e-6)
+    # differentiable, and a gradient step lowers it
+    y = x.clone().requires_grad_(True)
+    loss = sliced_w2(y, d, t)
+    (gy,) = torch.autograd.grad(loss, y)
+    assert float(sliced_w2(x - 0.5 * gy / gy.norm() * x.norm() * 0.1, d, t)) < float(loss)
+
+
 def test_style_blend_mixes_second_moments(tiny_net):
     s1, s2 = gradient_image(32, 32, 1), gradient_image(32, 32, 2).flip(1)
     m1 = {l: layer_moments(a) for l, a in tiny_net(s1, list(LAYERS)).items()}
@@ -195,20 +235,21 @@ def test_single_style_gram_target_is_the_course_target(tiny_net):
 
 
 def test_relative_style_norm_gives_each_layer_its_share(tiny_net):
-    """norm='relative': a blank (all-zero) output costs exactly beta * lambda_l per layer, for Gram
-    and W2, and the loss does not change when style and output features are scaled together."""
+    """norm='relative': a blank (all-zero) output costs exactly beta * lambda_l per layer, for Gram,
+    W2 and the sliced loss, and the loss does not change when style and output features are scaled together."""
     s = gradient_image(40, 48, 5)
     f = tiny_net(s, list(LAYERS))
     moms = [{l: layer_moments(a) for l, a in f.items()}]
     zeros = {l: torch.zeros_like(a) for l, a in f.items()}
     blank = torch.zeros(1, 3, 40, 48)
-    for kind in ("gram", "w2"):
-        t = style_targets(moms, [1.0], LAYERS, beta=3.0, kind=kind, norm="relative")
+    for kind in ("gram", "w2", "swd"):
+        t = style_targets(moms, [1.0], LAYERS, beta=3.0, kind=kind, norm="relative", style_feats=[f])
         obj = Objective({}, t, alpha=0.0)
+        tol = 1e-4
         for term in t:
             alone = Objective({}, [term], alpha=0.0)
-            assert float(alone.terms(zeros, blank)["style"]) == pytest.approx(3.0 * LAYERS[term.layer], rel=1e-4)
-        assert float(obj.terms(zeros, blank)["style"]) == pytest.approx(3.0, rel=1e-4)
+            assert float(alone.terms(zeros, blank)["style"]) == pytest.approx(3.0 * LAYERS[term.layer], rel=tol)
+        assert float(obj.terms(zeros, blank)["style"]) == pytest.approx(3.0, rel=tol)
     # Gram, by hand: weight = beta * lambda / |G(S)/(2 N nC)|^2
     t = style_targets(moms, [1.0], LAYERS, beta=3.0, norm="relative")
     for term in t:
@@ -276,6 +317,25 @@ def test_style_loss_w2_and_ema_lower_the_style_loss(tiny_net):
     c, s = gradient_image(48, 64), gradient_image(64, 64, 3).flip(2)
     r = transfer(c, s, feature_net=tiny_net, size=64, iters=15, style_loss="w2", ema=0.5, preset="classic")
     assert r.history[-1]["style"] < 0.7 * r.history[0]["style"]
+
+
+def test_style_loss_swd_lowers_the_style_loss_and_refuses_tiles(tiny_net, tmp_path):
+    from stylegram.io.image import save_image
+    c, s = gradient_image(48, 64), gradient_image(64, 64, 3).flip(2)
+    r = transfer(c, s, feature_net=tiny_net, size=64, iters=15, style_loss="swd", preset="classic", beta=1.0)
+    assert r.history[-1]["style"] < 0.7 * r.history[0]["style"]
+    # the same seed draws the same directions: reproducible
+    again = transfer(c, s, feature_net=tiny_net, size=64, iters=15, style_loss="swd", preset="classic", beta=1.0)
+    assert torch.equal(r.image, again.image)
+    # a per-region style (guided sliced loss) runs too
+    m = torch.zeros(1, 3, 48, 64)
+    m[..., :, 32:] = 1
+    save_image(m, tmp_path / "keep.png")
+    g = transfer(c, s, feature_net=tiny_net, size=64, iters=3, style_loss="swd", preset="classic",
+                 mask=str(tmp_path / "keep.png"))
+    assert g.image.shape == (1, 3, 48, 64)
+    with pytest.raises(ResourceError, match=r"--style-loss swd works in one pass only.*use --size \d+ or less"):
+        transfer(c, s, feature_net=tiny_net, size=64, iters=1, style_loss="swd", tile=32)
 
 
 def test_bad_quality_options_are_one_line_errors(tiny_net):

@@ -265,3 +265,80 @@ def w2_style_layer_loss(a: torch.Tensor, target_mean: torch.Tensor, target_cov: 
     Unlike the Gram loss it separates the mean from the spread of the features."""
     mean, cov = mean_cov(a.float(), guide)
     return w2_from_moments(mean, cov, target_mean, target_cov, target_cov_sqrt)
+
+
+# --- Sliced Wasserstein style loss (Heitz et al. 2021, "A Sliced Wasserstein Loss for Neural
+# Texture Synthesis"). Gram matrices and mean-and-covariance see only the first two moments of a
+# layer's feature distribution; the sliced distance compares the whole distribution, one random
+# direction at a time, where 1D optimal transport is a sort. ---
+
+def random_directions(channels: int, count: int, gen: torch.Generator) -> torch.Tensor:
+    """``count`` random unit vectors in R^channels as the columns of a (channels, count) matrix."""
+    d = torch.randn(channels, count, generator=gen)
+    return d / d.norm(dim=0, keepdim=True)
+
+
+def resample_sorted(sorted_values: torch.Tensor, n: int) -> torch.Tensor:
+    """The quantile function given by sorted samples (K, M), read at the n mid-quantiles
+    (i + 1/2) / n, i = 0..n-1, by linear interpolation: (K, n). With n == M it is the input."""
+    m = sorted_values.shape[-1]
+    if n == m:
+        return sorted_values
+    pos = ((torch.arange(n, dtype=torch.float64) + 0.5) * (m / n) - 0.5).clamp(0, m - 1)
+    lo = pos.floor().long()
+    hi = (lo + 1).clamp_max(m - 1)
+    frac = (pos - lo).to(sorted_values.dtype)
+    return sorted_values[..., lo] * (1 - frac) + sorted_values[..., hi] * frac
+
+
+def sliced_targets(activations: Sequence[torch.Tensor], blend: Sequence[float], directions: torch.Tensor,
+                   quantiles: int = 65536) -> torch.Tensor:
+    """The style's sorted projections (K, Q): the quantile function, at Q mid-quantiles, of the
+    features of one or more style images (each (1, C, *spatial)) projected on ``directions``
+    (C, K). Several images make a mixture: image i contributes a share blend[i] (normalized) of
+    the Q samples. Q bounds the memory whatever the style image's size; with fewer positions than
+    Q in all, the samples are kept as they are (no interpolation)."""
+    total = float(sum(blend))
+    q = min(int(quantiles), sum(a[0, 0].numel() for a in activations))
+    parts = []
+    for a, w in zip(activations, blend):
+        share = round(q * float(w) / total)
+        if share <= 0:
+            continue
+        f = a.float().reshape(a.shape[1], -1)
+        proj = (directions.t().to(f.dtype) @ f).sort(dim=1).values
+        parts.append(resample_sorted(proj, share))
+    return torch.cat(parts, dim=1).sort(dim=1).values
+
+
+def sliced_w2(a: torch.Tensor, directions: torch.Tensor, target_sorted: torch.Tensor,
+              guide: torch.Tensor | None = None) -> torch.Tensor:
+    """Sliced Wasserstein-2 style loss: the squared distance between the distribution of the
+    features a (1, C, *spatial) and the style's, averaged over the K directions (C, K):
+
+        1/K sum_k 1/N sum_i (sort(a^T d_k)_i - q_k((i + 1/2) / N))^2
+
+    where q_k is the style's quantile function along d_k (``sliced_targets``, (K, Q)). Per
+    position, so independent of image size; about W2^2 / C for Gaussian features. With a guide
+    (1, 1, *spatial) in 0..1 each position counts by its weight, and the quantile levels are the
+    sorted weights' mid-cumulative sums (weighted optimal transport in 1D)."""
+    c = a.shape[1]
+    f = a.float().reshape(c, -1)
+    proj = directions.t().to(f.dtype) @ f  # (K, N)
+    if guide is None:
+        values = proj.sort(dim=1).values
+        target = resample_sorted(target_sorted, values.shape[1])
+        return (values - target).pow(2).mean()
+    w = guide.reshape(-1).to(f.dtype)
+    w = w / w.sum().clamp_min(1e-6)
+    values, order = proj.sort(dim=1)
+    ws = w[order]
+    with torch.no_grad():
+        levels = (ws.cumsum(1) - 0.5 * ws).clamp(0, 1)
+        q = target_sorted.shape[1]
+        pos = (levels * q - 0.5).clamp(0, q - 1)
+        lo = pos.floor().long()
+        hi = (lo + 1).clamp_max(q - 1)
+        frac = pos - lo
+        target = target_sorted.gather(1, lo) * (1 - frac) + target_sorted.gather(1, hi) * frac
+    return (ws * (values - target).pow(2)).sum() / values.shape[0]

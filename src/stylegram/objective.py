@@ -1,10 +1,13 @@
 """The full style-transfer objective with the quality options: several styles blended, per-region
-styles over masks (guided Gram matrices), the course's Gram loss or a mean-and-covariance (W2) loss.
+styles over masks (guided Gram matrices), the course's Gram loss, a mean-and-covariance (W2) loss
+or a sliced Wasserstein (SWD) loss.
 
 Every style statistic is a weighted sum over positions, so the objective can be evaluated on the
 whole image at once (``terms``) or tile by tile (``partial_stats`` + ``style_from_stats`` +
 ``content_partial``, used by ``tiling``), with the same result. Unguided Gram terms on the whole
-image use ``losses.style_layer_loss`` itself: the course's formula, unchanged.
+image use ``losses.style_layer_loss`` itself: the course's formula, unchanged. The sliced
+Wasserstein loss is not a sum over positions (it sorts them all at once), so it is whole-image
+only: ``transfer`` refuses it where a level would need tiles.
 """
 from __future__ import annotations
 
@@ -16,9 +19,10 @@ import torch.nn.functional as F
 
 from .errors import ConfigError, choices_error
 from .losses import (CONTENT_NORMS, content_divisor, content_loss, guided_scaled_gram, mean_cov,
-                     sqrtm_psd, style_layer_loss, tv_loss, w2_from_moments)
+                     random_directions, sliced_targets, sliced_w2, sqrtm_psd, style_layer_loss, tv_loss,
+                     w2_from_moments)
 
-STYLE_LOSSES = ("gram", "w2")
+STYLE_LOSSES = ("gram", "w2", "swd")
 # How a style layer's loss is weighted. course: beta * lambda_l times the course's J_style[l], whose
 # 1/(2 nH nW nC)^2 leaves the layers' losses orders of magnitude apart (tubingen against Starry
 # Night at 256 px, at the content image: relu1_1 1e5, relu2_1 6e5, relu3_1 2e4, relu4_1 1e3,
@@ -31,6 +35,8 @@ STYLE_NORMS = ("course", "relative")
 # (measured at the content image against the style, tubingen/starry_night and chelsea/matisse at
 # 128 px: 1.1e5 vs 350-500); scaling it by this lets one --beta mean about the same for both.
 W2_SCALE = 250.0
+# The sliced loss is about W2^2 / nC, like the W2 loss above, so it takes the same scale.
+SWD_SCALE = W2_SCALE
 
 
 @dataclass
@@ -38,7 +44,8 @@ class StyleTerm:
     """One style term: layer, weight (beta * lambda_l, blend weights already folded into the
     target), kind 'gram' or 'w2', an optional guide (1, 1, *layer spatial) over the output, and the
     target: ``gram`` (1, C, C) scaled as ``scaled_gram``; or ``mean`` (1, C), ``cov`` and
-    ``cov_sqrt`` (1, C, C)."""
+    ``cov_sqrt`` (1, C, C); or, for 'swd', ``directions`` (C, K) and the style's sorted
+    projections ``sorted`` (K, Q)."""
 
     layer: str
     weight: float
@@ -48,6 +55,8 @@ class StyleTerm:
     mean: torch.Tensor | None = None
     cov: torch.Tensor | None = None
     cov_sqrt: torch.Tensor | None = None
+    directions: torch.Tensor | None = None
+    sorted: torch.Tensor | None = None
 
 
 def layer_guide(mask: torch.Tensor, spatial: Sequence[int]) -> torch.Tensor:
@@ -71,7 +80,9 @@ def add_moments(m1, m2):
 
 def style_targets(style_moments: Sequence[Mapping[str, tuple[torch.Tensor, torch.Tensor, int]]], blend: Sequence[float],
                   layer_weights: Mapping[str, float], *, beta: float, kind: str = "gram",
-                  out_guides: Mapping[str, torch.Tensor] | None = None, norm: str = "course") -> list[StyleTerm]:
+                  out_guides: Mapping[str, torch.Tensor] | None = None, norm: str = "course",
+                  style_feats: Sequence[Mapping[str, torch.Tensor]] | None = None,
+                  seed: int = 0) -> list[StyleTerm]:
     """Style terms for one region from one or more style images.
 
     style_moments: per style image {layer: layer_moments(a(S))}; blend: one weight per style image
@@ -80,6 +91,8 @@ def style_targets(style_moments: Sequence[Mapping[str, tuple[torch.Tensor, torch
     the Gram target equals ``scaled_gram(a(S))``, G / (2 N nC). out_guides: {layer: guide over the
     output (1, 1, *spatial)} for a per-region style. norm: 'course' (weight beta * lambda_l) or
     'relative' (also divided by the term's loss for an all-zero activation; see STYLE_NORMS).
+    For 'swd', style_feats: per style image {layer: activation (1, C, *spatial)}, and ``seed``
+    draws the nC random directions of each layer (fixed for the run: L-BFGS needs one function).
     """
     if kind not in STYLE_LOSSES:
         raise choices_error("style loss", kind, STYLE_LOSSES)
@@ -90,6 +103,9 @@ def style_targets(style_moments: Sequence[Mapping[str, tuple[torch.Tensor, torch
                           f"({len(style_moments)}), not all zero")
     total = float(sum(blend))
     ws = [float(w) / total for w in blend]
+    if kind == "swd" and (style_feats is None or len(style_feats) != len(style_moments)):
+        raise ConfigError("the sliced Wasserstein loss needs the style images' activations (style_feats)")
+    gen = torch.Generator().manual_seed(int(seed))
     terms = []
     for layer, lam in layer_weights.items():
         g_out = out_guides.get(layer) if out_guides else None
@@ -104,6 +120,12 @@ def style_targets(style_moments: Sequence[Mapping[str, tuple[torch.Tensor, torch
             target = second / (2.0 * c)
             blank = float(target.pow(2).sum()) if norm == "relative" else 1.0
             terms.append(StyleTerm(layer, beta * lam / max(blank, 1e-30), "gram", g_out, gram=target))
+        elif kind == "swd":
+            dirs = random_directions(c, c, gen).to(second.device)
+            target = sliced_targets([f[layer] for f in style_feats], ws, dirs)
+            # blank: every projection 0, so the loss is the mean square of the style's projections
+            scale = SWD_SCALE if norm == "course" else 1.0 / max(float(target.pow(2).mean()), 1e-30)
+            terms.append(StyleTerm(layer, scale * beta * lam, "swd", g_out, directions=dirs, sorted=target))
         else:
             cov = second - mean[:, :, None] * mean[:, None, :]
             root = sqrtm_psd(cov)
@@ -147,6 +169,8 @@ class Objective:
             if t.guide is None:
                 return style_layer_loss(a, t.gram)  # the course's J_style[l], exactly
             return (guided_scaled_gram(a, t.guide) - t.gram).pow(2).sum()
+        if t.kind == "swd":
+            return sliced_w2(a, t.directions, t.sorted, t.guide)
         mean, cov = mean_cov(a, t.guide)
         return w2_from_moments(mean, cov, t.mean, t.cov, t.cov_sqrt)
 
@@ -170,6 +194,9 @@ class Objective:
         (y0, y1, x0, x1)} where the crop lies in the whole layer; full_positions: {layer: N}."""
         out = []
         for t in self.style_terms:
+            if t.kind == "swd":
+                raise ConfigError("the sliced Wasserstein style loss (swd) is not computed in tiles; "
+                                  "use a smaller --size or --style-loss gram or w2")
             a = crops[t.layer].float()
             c = a.shape[1]
             f = a.reshape(1, c, -1)

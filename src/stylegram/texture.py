@@ -39,8 +39,8 @@ def texture(style: Any, *, size: int = 512, tileable: bool = False, config: Tran
 @click.option("--tileable", is_flag=True, help="wrap around seamlessly (circular padding); sides become multiples of 16 px")
 @click.option("--iters", type=int, default=TEXTURE_DEFAULTS["iters"], show_default=True,
               help="iterations at the first (128 px) level; larger levels get fewer")
-@click.option("--style-loss", type=click.Choice(["gram", "w2"]), default="gram", show_default=True,
-              help="gram (the course's) or w2 (mean and covariance)")
+@click.option("--style-loss", type=click.Choice(["gram", "w2", "swd"]), default="gram", show_default=True,
+              help="gram (the course's), w2 (mean and covariance) or swd (sliced Wasserstein)")
 @click.option("--style-blend", default="", help="blend weights of several style images, e.g. 0.7,0.3")
 @click.option("--style-scale", type=float, default=1.0, show_default=True, help="style image size relative to the output")
 @click.option("--seed", type=int, default=0, show_default=True, help="random seed of the start noise")

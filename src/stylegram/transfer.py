@@ -10,7 +10,7 @@ import os
 import platform
 import time
 from dataclasses import dataclass, field
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import torch
@@ -73,7 +73,8 @@ class TransferConfig:
                               choices=PRESET_NAMES)
     pyramid_start: int = _opt(0, "coarse-to-fine: longest side of the first level, px (0: one level at --size); "
                                  "with a pyramid, --iters counts the first level's iterations")
-    style_loss: str = _opt("gram", "style loss: gram (the course's) or w2 (mean and covariance, Wasserstein-2)", choices=STYLE_LOSSES)
+    style_loss: str = _opt("gram", "style loss: gram (the course's), w2 (mean and covariance, Wasserstein-2) or swd "
+                                     "(sliced Wasserstein: the whole feature distribution)", choices=STYLE_LOSSES)
     style_norm: str = _opt("course", "style layer weighting: course (beta * lambda times the course's J_style, "
                                      "in which the deep layers hardly count) or relative (each layer's loss divided by its "
                                      "loss for a blank image, so lambda is its share)", choices=STYLE_NORMS)
@@ -211,6 +212,20 @@ def estimate_transfer_bytes(net: FeatureNet, shape: tuple[int, ...], optimizer: 
         numel *= s
     extra = {"lbfgs": 2 * lbfgs_history(numel) + 4, "adam": 4, "gd": 2}[optimizer] * numel * 4
     return activation_bytes(net, shape) + extra + 200 * 2**20
+
+
+def sliced_loss_bytes(net: FeatureNet, style_layers: Sequence[str], shape: tuple[int, ...]) -> int:
+    """Extra bytes the sliced Wasserstein loss takes on media ``shape``: per style layer and
+    direction (nC of them) and position, the projection, its sorted values and int64 order, the
+    style's quantiles read at each position and the gradients (about 32 bytes)."""
+    total = 0
+    for l in style_layers:
+        info = net.info[l]
+        n = info.channels  # nC directions, one projection each per position
+        for s in shape[2:]:
+            n *= max(1, s // info.jump)
+        total += n
+    return total * 32
 
 
 def largest_fitting_size(net: FeatureNet, hw: tuple[int, int], optimizer: str, budget: int) -> int:
@@ -574,6 +589,20 @@ def _stylize(content: Any, styles: list, cfg: TransferConfig, *, callback: Callb
                             f"{estimate_transfer_bytes(net, (1, 3, *hw), cfg.optimizer) / 2**30:.1f} GiB but "
                             f"{device.type} has {budget / 2**30:.1f} GiB free; "
                             + (f"use --size {lo // 8 * 8} or less" if lo >= need else "free some memory")) from None
+    if cfg.style_loss == "swd":
+        # The sliced loss sorts all positions at once: it is not a sum over tiles, and its sorts
+        # are large; refuse before any level has run rather than at the level that does not fit.
+        def swd_fits(sh: tuple[int, ...]) -> bool:
+            return (estimate_transfer_bytes(net, (1, 3, *sh), cfg.optimizer)
+                    + sliced_loss_bytes(net, list(style_weights), (1, 3, *sh))) <= budget
+        if any(t is not None for t in tiles) or not swd_fits(shapes[-1]):
+            lo, hi = 0, max(hw)
+            while hi - lo > 8:
+                mid = (lo + hi) // 2
+                lo, hi = (mid, hi) if swd_fits(resized_shape(*hw, mid)) else (lo, mid)
+            raise ResourceError(f"--style-loss swd works in one pass only and a {hw[1]} x {hw[0]} px output would need "
+                                f"about {(estimate_transfer_bytes(net, (1, 3, *hw), cfg.optimizer) + sliced_loss_bytes(net, list(style_weights), (1, 3, *hw))) / 2**30:.1f} GiB "
+                                f"(--max-memory {cfg.max_memory:g}); use --size {lo // 8 * 8} or less, or --style-loss gram or w2, which tile")
     c_full = resize(c_native, hw).clamp(0, 1)
     del c_native
     s_full = [load_image(s, max_pixels=cfg.max_pixels, name="style") for s in styles]
@@ -622,15 +651,21 @@ def _stylize(content: Any, styles: list, cfg: TransferConfig, *, callback: Callb
 
         terms = []
         whole = keep is None and not regions
-        moms = [image_statistics(net, s.to(device), moments_layers, [], tile)[0] for s in ss_in]
+        # The sliced loss needs the style's activations themselves, the others only their moments.
+        feat_layers = moments_layers if cfg.style_loss == "swd" else []
+        # One set of random directions per level (seeded), the same for every region's style.
+        level_seed = cfg.seed * 1_000_003 + k
+        stats = [image_statistics(net, s.to(device), moments_layers, feat_layers, tile) for s in ss_in]
         if whole or float(main_area.mean()) > 1e-3:
-            terms += style_targets(moms, blend, style_weights, beta=cfg.beta, kind=cfg.style_loss,
-                                   out_guides=None if whole else guides(main_area), norm=cfg.style_norm)
+            terms += style_targets([m for m, _ in stats], blend, style_weights, beta=cfg.beta, kind=cfg.style_loss,
+                                   out_guides=None if whole else guides(main_area), norm=cfg.style_norm,
+                                   style_feats=[f for _, f in stats], seed=level_seed)
         for m, (_, rs) in zip(region_masks, regions):
             rs_in = color.prepare(cfg.preserve_color, cfg.color_strength, c, [style_image(rs, shape)])[1][0]
-            mom = image_statistics(net, rs_in.to(device), moments_layers, [], tile)[0]
+            mom, feats = image_statistics(net, rs_in.to(device), moments_layers, feat_layers, tile)
             terms += style_targets([mom], [1.0], style_weights, beta=cfg.beta, kind=cfg.style_loss,
-                                   out_guides=guides(m * guides_base), norm=cfg.style_norm)
+                                   out_guides=guides(m * guides_base), norm=cfg.style_norm,
+                                   style_feats=[feats], seed=level_seed)
         objective = Objective(kept, terms, alpha=cfg.alpha if content_weight else 0.0, gamma=cfg.gamma,
                               content_norm=cfg.content_norm)
         if tile is None:
