@@ -69,7 +69,9 @@ class TransferConfig:
                                "The first iterations compile (tens of seconds)", choices=("off", "on", "graphs"))
     # Quality and control (issue 3). ``preset`` fills in what the user did not give (see presets.py).
     preset: str = _opt("balanced", "named settings filling in the options not given: subtle, balanced and strong "
-                              "(pyramid from 256 px, --iters 200 at the first level, --content-norm relative, --beta 0.0003 / 0.001 / 0.01) or classic (one level, the defaults shown here)",
+                              "(pyramid from 256 px, --iters 200 at the first level, --content-norm relative, --beta 0.0003 / 0.001 / 0.01), "
+                              "sliced (balanced's pyramid with --style-loss swd --style-norm relative --beta 10: closer to the painting, "
+                              "slower, up to about 1000 px) or classic (one level, the defaults shown here)",
                               choices=PRESET_NAMES)
     pyramid_start: int = _opt(0, "coarse-to-fine: longest side of the first level, px (0: one level at --size); "
                                  "with a pyramid, --iters counts the first level's iterations")
@@ -592,17 +594,17 @@ def _stylize(content: Any, styles: list, cfg: TransferConfig, *, callback: Callb
     if cfg.style_loss == "swd":
         # The sliced loss sorts all positions at once: it is not a sum over tiles, and its sorts
         # are large; refuse before any level has run rather than at the level that does not fit.
-        def swd_fits(sh: tuple[int, ...]) -> bool:
+        def swd_bytes(sh: tuple[int, ...]) -> int:
             return (estimate_transfer_bytes(net, (1, 3, *sh), cfg.optimizer)
-                    + sliced_loss_bytes(net, list(style_weights), (1, 3, *sh))) <= budget
-        if any(t is not None for t in tiles) or not swd_fits(shapes[-1]):
+                    + sliced_loss_bytes(net, list(style_weights), (1, 3, *sh)))
+        if any(t is not None for t in tiles) or swd_bytes(shapes[-1]) > budget:
             lo, hi = 0, max(hw)
             while hi - lo > 8:
                 mid = (lo + hi) // 2
-                lo, hi = (mid, hi) if swd_fits(resized_shape(*hw, mid)) else (lo, mid)
+                lo, hi = (mid, hi) if swd_bytes(resized_shape(*hw, mid)) <= budget else (lo, mid)
             raise ResourceError(f"--style-loss swd works in one pass only and a {hw[1]} x {hw[0]} px output would need "
-                                f"about {(estimate_transfer_bytes(net, (1, 3, *hw), cfg.optimizer) + sliced_loss_bytes(net, list(style_weights), (1, 3, *hw))) / 2**30:.1f} GiB "
-                                f"(--max-memory {cfg.max_memory:g}); use --size {lo // 8 * 8} or less, or --style-loss gram or w2, which tile")
+                                f"about {swd_bytes(hw) / 2**30:.1f} GiB (--max-memory {cfg.max_memory:g}); "
+                                f"use --size {lo // 8 * 8} or less, or --style-loss gram or w2, which tile")
     c_full = resize(c_native, hw).clamp(0, 1)
     del c_native
     s_full = [load_image(s, max_pixels=cfg.max_pixels, name="style") for s in styles]
