@@ -1,6 +1,6 @@
 """Quality benchmarks of issue 3; each subcommand prints JSON lines and writes images under --out.
 
-  python bench/quality.py pairs  [--pairs tubingen.jpg:starry_night.jpg,...] [--size 512] [--skip-classic]
+  python bench/quality.py pairs  [--pairs tubingen.jpg:starry_night.jpg,...] [--size 512] [--skip-classic] [--presets sliced]
       default preset vs the foundation's defaults (--preset classic) vs ../shared/bench/reference_gatys.py
       at 500 evaluations (its output is reused when already under --out), all judged by
       ../shared/bench/judge.py --size 512; writes side-by-side images.
@@ -107,13 +107,18 @@ def cmd_pairs(a) -> None:
         info["ours"] = (not a.force and cached(ours)) or run_ours(c, s, ours, size=a.size)
         if not a.skip_classic:
             info["classic"] = (not a.force and cached(classic)) or run_ours(c, s, classic, size=a.size, preset="classic")
-        outputs = [p for p in (ref, classic, ours) if p.exists()]
+        extra = [out / f"{name}_{tag}.png" for name in a.presets.split(",") if name]
+        for name, p in zip((n for n in a.presets.split(",") if n), extra):
+            info[name] = (not a.force and cached(p)) or run_ours(c, s, p, size=a.size, preset=name)
+        outputs = [p for p in (ref, classic, ours, *extra) if p.exists()]
         scores = judge(c, s, outputs, 512)
         info["judge"] = {p.stem.split("_")[0]: scores[str(p)] for p in outputs}
         side_by_side([c, s, *outputs], ["content", "style", *[p.stem.split("_")[0] for p in outputs]],
                      out / f"side_{tag}.jpg")
         info["side_by_side"] = str(out / f"side_{tag}.jpg")
         emit(info)
+        with open(out / f"pairs_{tag}.jsonl", "a") as f:  # history: the last line is the latest run
+            f.write(json.dumps(info) + "\n")
         rows.append(info)
 
 
@@ -277,6 +282,8 @@ def main() -> None:
     p.add_argument("--skip-classic", action="store_true")
     p.add_argument("--no-reference", action="store_true", help="judge without the reference if its image is missing")
     p.add_argument("--force", action="store_true", help="rerun ours/classic even if their images exist")
+    p.add_argument("--presets", default="", help="other presets to run and judge beside the default, e.g. sliced "
+                   "(images <preset>_<pair>.png)")
     p.set_defaults(f=cmd_pairs)
     p = sub.add_parser("scale")
     p.add_argument("--pair", default="tubingen.jpg:starry_night.jpg")
