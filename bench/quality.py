@@ -12,6 +12,8 @@
   python bench/quality.py front  [--pair tubingen.jpg:starry_night.jpg] [--betas 0.003,0.01,...]
       the trade-off curve (content vs swd) over those betas, with the reference and classic on it:
       front_<tag>.json and front_<tag>.png (runs already under --out are reused).
+  python bench/quality.py sheet  [--pairs tubingen.jpg:starry_night.jpg,...]
+      sheet_<tag>.jpg: content, style, reference, classic, default and sliced side by side (existing images only).
   python bench/quality.py memory [--size 2048] [--iters 2] [--pyramid-start 128]
       one run at --size in a child process; its peak RSS (ru_maxrss).
 
@@ -258,6 +260,21 @@ def plot_front(res: dict, path: Path, others: dict[str, list[dict]] | None = Non
     plt.close(fig)
 
 
+def cmd_sheet(a) -> None:
+    """One side-by-side image per pair of every result already under --out: content, style, the
+    reference, classic, the default and the sliced preset (its beta-10 run from `front`)."""
+    out = Path(a.out)
+    for pair in a.pairs.split(","):
+        cname, sname = pair.split(":")
+        tag = tag_of(pair)
+        named = {"reference": out / f"ref_{tag}.png", "classic": out / f"classic_{tag}.png",
+                 "balanced (default)": out / f"ours_{tag}.png",
+                 "sliced": out / f"beta10_relative-relative-swd_{tag}.png"}
+        have = {k: p for k, p in named.items() if p.exists()}
+        side_by_side([IMAGES / cname, IMAGES / sname, *have.values()], ["content", "style", *have], out / f"sheet_{tag}.jpg")
+        emit({"pair": pair, "sheet": str(out / f"sheet_{tag}.jpg"), "images": list(have)})
+
+
 def cmd_memory(a) -> None:
     out = Path(a.out) / f"memory_{a.size}.png"
     code = ("import sys, json, time; from stylegram import transfer; t = time.perf_counter(); "
@@ -301,6 +318,9 @@ def main() -> None:
         p.add_argument("--style-norm", choices=("course", "relative"), default=None, help="default: the default preset's")
         p.add_argument("--style-loss", choices=("gram", "w2", "swd"), default=None, help="default: the default preset's")
         p.set_defaults(f=f)
+    p = sub.add_parser("sheet")
+    p.add_argument("--pairs", default="tubingen.jpg:starry_night.jpg")
+    p.set_defaults(f=cmd_sheet)
     p = sub.add_parser("memory")
     p.add_argument("--size", type=int, default=2048)
     p.add_argument("--iters", type=int, default=2)
