@@ -40,7 +40,7 @@ PRESETS: Mapping[str, Mapping[str, Any]] = MappingProxyType({
     # layer's features, not only its Gram matrix: at about balanced's content figure it scores far
     # better on the judge (tubingen x starry_night 0.140 / 0.064 / 0.233 against balanced's
     # 0.152 / 0.170 / 0.256; astronaut 0.097 / 0.041 / 0.184 against 0.101 / 0.088 / 0.303).
-    # Not the default: it takes about 1.8x the time and is not computed in tiles (up to about
+    # Not the default: it takes about 1.7x the time and is not computed in tiles (up to about
     # 1000 px within 8 GiB), and the issue keeps the course's Gram loss as the default loss.
     "sliced": MappingProxyType({**_COMMON, "beta": 10.0, "style_loss": "swd", "style_norm": "relative"}),
     "classic": MappingProxyType({"pyramid_start": 0}),
