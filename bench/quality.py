@@ -109,10 +109,10 @@ def cmd_pairs(a) -> None:
         info["ours"] = (not a.force and cached(ours)) or run_ours(c, s, ours, size=a.size)
         if not a.skip_classic:
             info["classic"] = (not a.force and cached(classic)) or run_ours(c, s, classic, size=a.size, preset="classic")
-        extra = [out / f"{name}_{tag}.png" for name in a.presets.split(",") if name]
-        for name, p in zip((n for n in a.presets.split(",") if n), extra):
+        extra = {name: out / f"{name}_{tag}.png" for name in a.presets.split(",") if name}
+        for name, p in extra.items():
             info[name] = (not a.force and cached(p)) or run_ours(c, s, p, size=a.size, preset=name)
-        outputs = [p for p in (ref, classic, ours, *extra) if p.exists()]
+        outputs = [p for p in (ref, classic, ours, *extra.values()) if p.exists()]
         scores = judge(c, s, outputs, 512)
         info["judge"] = {p.stem.split("_")[0]: scores[str(p)] for p in outputs}
         side_by_side([c, s, *outputs], ["content", "style", *[p.stem.split("_")[0] for p in outputs]],

@@ -12,14 +12,14 @@ only: ``transfer`` refuses it where a level would need tiles.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
 import torch.nn.functional as F
 
 from .errors import ConfigError, choices_error
-from .losses import (CONTENT_NORMS, content_divisor, content_loss, guided_scaled_gram, mean_cov,
-                     random_directions, sliced_targets, sliced_w2, sqrtm_psd, style_layer_loss, tv_loss,
+from .losses import (CONTENT_NORMS, content_divisor, content_loss, guided_scaled_gram, mean_cov, positions,
+                     random_directions, resample_sorted, sliced_targets, sliced_w2, sqrtm_psd, style_layer_loss, tv_loss,
                      w2_from_moments)
 
 STYLE_LOSSES = ("gram", "w2", "swd")
@@ -57,6 +57,15 @@ class StyleTerm:
     cov_sqrt: torch.Tensor | None = None
     directions: torch.Tensor | None = None
     sorted: torch.Tensor | None = None
+    # ``sorted`` read at N mid-quantiles, per N: the same for every evaluation of a level, so it is
+    # resampled once rather than in each evaluation.
+    _sorted_at: dict = field(default_factory=dict, repr=False, compare=False)
+
+    def sorted_at(self, n: int) -> torch.Tensor:
+        """The style's sorted projections read at n mid-quantiles (K, n); see ``resample_sorted``."""
+        if n not in self._sorted_at:
+            self._sorted_at[n] = resample_sorted(self.sorted, n)
+        return self._sorted_at[n]
 
 
 def layer_guide(mask: torch.Tensor, spatial: Sequence[int]) -> torch.Tensor:
@@ -170,7 +179,9 @@ class Objective:
                 return style_layer_loss(a, t.gram)  # the course's J_style[l], exactly
             return (guided_scaled_gram(a, t.guide) - t.gram).pow(2).sum()
         if t.kind == "swd":
-            return sliced_w2(a, t.directions, t.sorted, t.guide)
+            if t.guide is not None:
+                return sliced_w2(a, t.directions, t.sorted, t.guide)
+            return sliced_w2(a, t.directions, t.sorted_at(positions(a)))
         mean, cov = mean_cov(a, t.guide)
         return w2_from_moments(mean, cov, t.mean, t.cov, t.cov_sqrt)
 

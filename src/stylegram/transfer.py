@@ -230,17 +230,21 @@ def sliced_loss_bytes(net: FeatureNet, style_layers: Sequence[str], shape: tuple
     return total * 32
 
 
-def largest_fitting_size(net: FeatureNet, hw: tuple[int, int], optimizer: str, budget: int) -> int:
-    """The largest --size (longest side, px) whose estimated transfer fits ``budget`` bytes, or 0."""
-    lo, hi = 0, 1 << 16
+def largest_side(fits: Callable[[int], bool], hi: int) -> int:
+    """Bisection for the largest longest side (px, within 8 of it, below ``hi``) for which
+    ``fits(side)`` holds, assuming it holds for every smaller side; 0 if none."""
+    lo = 0
     while hi - lo > 8:
         mid = (lo + hi) // 2
-        shape = (1, 3, *resized_shape(int(hw[0]), int(hw[1]), mid))
-        if estimate_transfer_bytes(net, shape, optimizer) <= budget:
-            lo = mid
-        else:
-            hi = mid
-    return lo // 8 * 8
+        lo, hi = (mid, hi) if fits(mid) else (lo, mid)
+    return lo
+
+
+def largest_fitting_size(net: FeatureNet, hw: tuple[int, int], optimizer: str, budget: int) -> int:
+    """The largest --size (longest side, px) whose estimated transfer fits ``budget`` bytes, or 0."""
+    def fits(side: int) -> bool:
+        return estimate_transfer_bytes(net, (1, 3, *resized_shape(int(hw[0]), int(hw[1]), side)), optimizer) <= budget
+    return largest_side(fits, 1 << 16) // 8 * 8
 
 
 def _init_image(cfg: TransferConfig, content: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
@@ -582,10 +586,7 @@ def _stylize(content: Any, styles: list, cfg: TransferConfig, *, callback: Callb
                 return not circular and plan_tile(net, layers, (1, 3, *sh), cfg.optimizer, budget) is not None
             except ResourceError:
                 return False
-        lo, hi = 0, max(hw)
-        while hi - lo > 8:
-            mid = (lo + hi) // 2
-            lo, hi = (mid, hi) if fits(mid) else (lo, mid)
+        lo = largest_side(fits, max(hw))
         raise ResourceError(f"a {hw[1]} x {hw[0]} px {'texture' if not content_weight else 'transfer'} "
                             f"({'untiled' if circular else 'even in tiles'}, within --max-memory {cfg.max_memory:g}) needs about "
                             f"{estimate_transfer_bytes(net, (1, 3, *hw), cfg.optimizer) / 2**30:.1f} GiB but "
@@ -598,10 +599,7 @@ def _stylize(content: Any, styles: list, cfg: TransferConfig, *, callback: Callb
             return (estimate_transfer_bytes(net, (1, 3, *sh), cfg.optimizer)
                     + sliced_loss_bytes(net, list(style_weights), (1, 3, *sh)))
         if any(t is not None for t in tiles) or swd_bytes(shapes[-1]) > budget:
-            lo, hi = 0, max(hw)
-            while hi - lo > 8:
-                mid = (lo + hi) // 2
-                lo, hi = (mid, hi) if swd_bytes(resized_shape(*hw, mid)) <= budget else (lo, mid)
+            lo = largest_side(lambda side: swd_bytes(resized_shape(*hw, side)) <= budget, max(hw))
             raise ResourceError(f"--style-loss swd works in one pass only and a {hw[1]} x {hw[0]} px output would need "
                                 f"about {swd_bytes(hw) / 2**30:.1f} GiB (--max-memory {cfg.max_memory:g}); "
                                 f"use --size {lo // 8 * 8} or less, or --style-loss gram or w2, which tile")
