@@ -3,6 +3,7 @@
 Tiny random-weight nets and images of 32-96 px, so the whole file runs in well under a minute."""
 from __future__ import annotations
 
+import json
 
 import pytest
 import torch
@@ -539,3 +540,18 @@ def test_pinned_level_stopped_and_resumed_equals_uninterrupted(tiny_net):
     assert stopped.stopped == "cancelled" and stopped.state["level"] == 1 and "iterate" in stopped.state
     resumed = transfer(c, s, checkpoint=stopped.checkpoint(), **kw)
     assert (resumed.image - full.image).abs().max() < 1e-5
+
+
+def test_cli_boolean_options_turn_off_and_on(tmp_path):
+    """--pyramid-detail defaults to on: --no-pyramid-detail must reach the config (a plain flag could not)."""
+    from stylegram.cli import main
+    from stylegram.io.image import save_image
+    img = tmp_path / "in.png"
+    save_image(gradient_image(48, 48, 5), img)
+    for flag, want in (("--no-pyramid-detail", False), ("--pyramid-detail", True)):
+        rep = tmp_path / f"r{want}.json"
+        with pytest.raises(SystemExit) as e:
+            main(["transfer", str(img), str(img), "-o", str(tmp_path / f"o{want}.png"), "--net", "random-tiny",
+                  "--size", "48", "--iters", "2", "--pyramid-start", "32", flag, "--report", str(rep), "-q"])
+        assert e.value.code == 0
+        assert json.loads(rep.read_text())["params"]["pyramid_detail"] is want

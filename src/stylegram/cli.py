@@ -27,6 +27,7 @@ def config_options(config_cls: type, exclude: tuple[str, ...] = ()):
                 continue
             meta = fld.metadata
             name = "--" + fld.name.replace("_", "-")
+            decl = name
             default = fld.default
             kw: dict[str, Any] = {"help": meta.get("help", ""), "show_default": True}
             if "choices" in meta:
@@ -35,7 +36,8 @@ def config_options(config_cls: type, exclude: tuple[str, ...] = ()):
                 kw["type"] = str
                 default = _format_layers(default)
             elif isinstance(default, bool):
-                kw["is_flag"] = True
+                # an on/off pair: a flag alone could never turn off an option that defaults to on
+                decl = f"{name}/--no-{name[2:]}"
             elif isinstance(default, int):
                 kw["type"] = int
             elif isinstance(default, float) or "float" in str(fld.type):
@@ -43,7 +45,7 @@ def config_options(config_cls: type, exclude: tuple[str, ...] = ()):
             else:
                 kw["type"] = str
             kw["default"] = default
-            f = click.option(name, fld.name, **kw)(f)
+            f = click.option(decl, fld.name, **kw)(f)
         return f
     return decorate
 
