@@ -16,6 +16,9 @@
       sheet_<tag>.jpg: content, style, reference, classic, default and sliced side by side (existing images only).
   python bench/quality.py memory [--size 2048] [--iters 2] [--pyramid-start 128]
       one run at --size in a child process; its peak RSS (ru_maxrss).
+  python bench/quality.py layers --pair astronaut.png:starry_night.jpg IMAGE [IMAGE ...]
+      the judge's figures of existing images and its swd split by layer (relu1_1..relu4_1, each
+      the ratio to the content photo's): which layers' statistics a setting fails to match.
 
 Run from the repository root: PYTHONPATH=src .venv/bin/python bench/quality.py ...
 Timings on a 2-core machine are only comparable when nothing else runs.
@@ -160,22 +163,26 @@ def cmd_beta(a) -> None:
 
 
 def norms(a) -> tuple[dict, str]:
-    """The content and style normalizations asked for (default: the default preset's), as
-    options and as a file label such as 'relative-course' (content norm, style norm)."""
+    """The content and style normalizations, style loss and start image asked for (default: the
+    default preset's), as options and as a file label such as 'centered-course-blend' (content
+    norm, style norm, then the loss unless gram and the start unless the photo itself)."""
     from stylegram.presets import DEFAULT_PRESET, PRESETS
     preset = PRESETS[DEFAULT_PRESET]
     opts = {"content_norm": a.content_norm or preset.get("content_norm", "course"),
             "style_norm": a.style_norm or preset.get("style_norm", "course"),
-            "style_loss": a.style_loss or preset.get("style_loss", "gram")}
+            "style_loss": a.style_loss or preset.get("style_loss", "gram"),
+            "init": a.init or preset.get("init", "content")}
     label = f"{opts['content_norm']}-{opts['style_norm']}"
-    return opts, label if opts["style_loss"] == "gram" else f"{label}-{opts['style_loss']}"
+    label += "" if opts["style_loss"] == "gram" else f"-{opts['style_loss']}"
+    return opts, label + ("" if opts["init"] == "content" else f"-{opts['init']}")
 
 
 def default_beta(opts: dict) -> float | None:
     """The default preset's beta where these are its normalizations (else None)."""
     from stylegram.presets import DEFAULT_PRESET, PRESETS
     preset = PRESETS[DEFAULT_PRESET]
-    same = all(preset.get(k, "gram" if k == "style_loss" else "course") == v for k, v in opts.items())
+    fallback = {"style_loss": "gram", "init": "content"}
+    same = all(preset.get(k, fallback.get(k, "course")) == v for k, v in opts.items())
     return preset["beta"] if same else None
 
 
@@ -214,12 +221,16 @@ def cmd_front(a) -> None:
     others_curves = {}
     for f in sorted(out.glob(f"front_*_{tag}.json")):
         other = json.loads(f.read_text())
-        label = "{content_norm}/{style_norm}".format(**other["norms"]) + (
-            "/" + other["norms"]["style_loss"] if other["norms"].get("style_loss", "gram") != "gram" else "")
         if other["norms"] != opts:
-            others_curves[label] = other["curve"]
+            others_curves[curve_label(other["norms"])] = other["curve"]
     plot_front(res, out / f"front_{norm}_{tag}.png", others_curves)
     emit(res)
+
+
+def curve_label(norms: dict) -> str:
+    """'centered/course/gram/blend' from a front's settings (older fronts lack the init: content)."""
+    return "{}/{}/{}/{}".format(norms["content_norm"], norms["style_norm"], norms.get("style_loss", "gram"),
+                                norms.get("init", "content"))
 
 
 def plot_front(res: dict, path: Path, others: dict[str, list[dict]] | None = None) -> None:
@@ -230,8 +241,7 @@ def plot_front(res: dict, path: Path, others: dict[str, list[dict]] | None = Non
     import matplotlib.pyplot as plt
     fig, ax = plt.subplots(figsize=(6.4, 4.4), dpi=120)
     xs, ys = [p["content"] for p in res["curve"]], [p["swd"] for p in res["curve"]]
-    ax.plot(xs, ys, "o-", color="tab:blue", label="stylegram pyramid, {content_norm}/{style_norm}/{loss}, beta varied".format(
-        loss=res["norms"].get("style_loss", "gram"), **res["norms"]))
+    ax.plot(xs, ys, "o-", color="tab:blue", label=f"stylegram pyramid, {curve_label(res['norms'])}, beta varied")
     for label, curve in (others or {}).items():
         ax.plot([p["content"] for p in curve], [p["swd"] for p in curve], "o--", color="grey", alpha=0.6,
                 markersize=4, label=f"norms {label}, beta varied")
@@ -289,6 +299,27 @@ def cmd_memory(a) -> None:
           "run": json.loads(r.stdout.splitlines()[-1]) if r.returncode == 0 else r.stderr[-2000:], "machine": machine()})
 
 
+def cmd_layers(a) -> None:
+    sys.path.insert(0, str(SHARED / "bench"))
+    import judge as J  # ../shared/bench/judge.py, in this process: its functions, not its CLI
+    import numpy as np
+    import torch
+    from PIL import Image
+    torch.set_grad_enabled(False)
+    net = J.vgg16_hed.layers(None)
+    cname, sname = a.pair.split(":")
+    c = J.load(IMAGES / cname, 512)
+    fc, fs = J.features(net, c), J.features(net, J.load(IMAGES / sname, 512))
+    layers = ["relu1_1", "relu2_1", "relu3_1", "relu4_1"]
+    # the judge's own per-layer ratios (same directions and subsampling: seed 0 for each call)
+    base = {l: J.swd(fc[l], fs[l], torch.Generator().manual_seed(0)) for l in layers}
+    for path in a.images:
+        im = Image.open(path).convert("RGB").resize((c.shape[3], c.shape[2]), Image.LANCZOS)
+        fo = J.features(net, torch.from_numpy(np.asarray(im).copy()).permute(2, 0, 1)[None].float() / 255)
+        ratios = {l: round(J.swd(fo[l], fs[l], torch.Generator().manual_seed(0)) / base[l], 4) for l in layers}
+        emit({"pair": a.pair, "image": path, **J.judge(net, fc, fs, fo), "swd_by_layer": ratios})
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--out", default=str(REPO / "bench" / "results" / "quality"))
@@ -314,9 +345,10 @@ def main() -> None:
         p.add_argument("--tag", default=tag, help="file tag (front's default: from the pair, e.g. tubingen_starry)")
         p.add_argument("--betas", default=betas)
         p.add_argument("--size", type=int, default=512)
-        p.add_argument("--content-norm", choices=("course", "relative"), default=None, help="default: the default preset's")
+        p.add_argument("--content-norm", choices=("course", "relative", "centered"), default=None, help="default: the default preset's")
         p.add_argument("--style-norm", choices=("course", "relative"), default=None, help="default: the default preset's")
         p.add_argument("--style-loss", choices=("gram", "w2", "swd"), default=None, help="default: the default preset's")
+        p.add_argument("--init", choices=("content", "blend", "noise"), default=None, help="start image; default: the default preset's")
         p.set_defaults(f=f)
     p = sub.add_parser("sheet")
     p.add_argument("--pairs", default="tubingen.jpg:starry_night.jpg")
@@ -326,6 +358,10 @@ def main() -> None:
     p.add_argument("--iters", type=int, default=2)
     p.add_argument("--pyramid-start", type=int, default=128, help="0: only the --size level (cheapest way to its peak)")
     p.set_defaults(f=cmd_memory)
+    p = sub.add_parser("layers")
+    p.add_argument("--pair", default="tubingen.jpg:starry_night.jpg")
+    p.add_argument("images", nargs="+")
+    p.set_defaults(f=cmd_layers)
     a = ap.parse_args()
     Path(a.out).mkdir(parents=True, exist_ok=True)
     a.f(a)

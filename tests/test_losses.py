@@ -37,7 +37,12 @@ def test_content_loss_norms_by_hand():
     assert content_loss(a, target, "relative").item() == pytest.approx((0 + 1 + 1 + 1) / 22)
     assert content_loss(torch.zeros_like(a), target, "relative").item() == pytest.approx(1.0)
     assert content_loss(10 * a, 10 * target, "relative").item() == pytest.approx(3 / 22)
-    with pytest.raises(ConfigError, match="valid: sum, mean, course, relative"):
+    # centered: divided by the target's energy about its per-channel means (1 and 3):
+    # channel 0 is flat (0), channel 1 deviates by -1 and +1 (2)
+    assert content_loss(a, target, "centered").item() == pytest.approx(3 / 2)
+    # adding a constant to a channel of both changes nothing: only structure counts
+    assert content_loss(a + 7, target + 7, "centered").item() == pytest.approx(3 / 2)
+    with pytest.raises(ConfigError, match="valid: sum, mean, course, relative, centered"):
         content_loss(a, t, "max")
 
 

@@ -310,8 +310,10 @@ def test_transfer_uses_preset_and_pyramid_levels(tiny_net):
     r = transfer(gradient_image(48, 64), gradient_image(64, 64, 3), feature_net=tiny_net, size=64, iters=12,
                  pyramid_start=32, callback=lambda ev: seen.append((ev.level, ev.levels)))
     assert r.config.preset == "balanced" and r.config.beta == PRESETS["balanced"]["beta"]
-    # the presets weigh the photo by the fraction of its features lost; classic keeps the course's loss
-    assert r.config.content_norm == "relative" and preset_config("classic").content_norm == "course"
+    # the presets weigh the photo by the fraction of its structure lost and start from the photo half
+    # mixed with noise; classic keeps the course's loss and starts from the photo
+    assert r.config.content_norm == "centered" and preset_config("classic").content_norm == "course"
+    assert (r.config.init, r.config.init_noise) == ("blend", 0.5) and preset_config("classic").init == "content"
     assert [lv["shape"] for lv in r.state["levels"]] == [[34, 45], [48, 64]]  # 24 x 32 is below relu5_1's need
     assert {s[1] for s in seen} == {2} and seen[-1][0] == 1
     assert r.image.shape == (1, 3, 48, 64) and 0 <= float(r.image.min()) and float(r.image.max()) <= 1

@@ -21,7 +21,7 @@ import torch
 
 from .errors import ConfigError, choices_error
 
-CONTENT_NORMS = ("sum", "mean", "course", "relative")
+CONTENT_NORMS = ("sum", "mean", "course", "relative", "centered")
 
 
 def _check_activation(a: torch.Tensor, what: str) -> None:
@@ -92,7 +92,10 @@ def content_loss(a: torch.Tensor, target: torch.Tensor, norm: str = "sum") -> to
     """J_content = ||a - target||^2 with normalization ``norm``: 'sum' (as defined), 'mean'
     (divided by B C N), 'course' (divided by 4 nC N per image) or 'relative' (divided by
     ||target||^2: the fraction of the content's feature energy lost, 1 for a blank activation, so
-    one alpha : beta balance means the same for a busy photo and a quiet one). Shapes (B, C, *spatial)."""
+    one alpha : beta balance means the same for a busy photo and a quiet one) or 'centered'
+    (divided by ||target - its per-channel mean||^2: the energy of the photo's structure alone, so
+    a photo that is mostly one flat field, such as a night sky, keeps as much of its structure as
+    a busy one). Shapes (B, C, *spatial)."""
     if a.shape != target.shape:
         raise ConfigError(f"content_loss: activation shape {tuple(a.shape)} != target shape {tuple(target.shape)}")
     return (a - target).pow(2).sum() / content_divisor(target, norm)
@@ -109,6 +112,9 @@ def content_divisor(target: torch.Tensor, norm: str) -> torch.Tensor | float:
         return 4.0 * target.shape[1] * positions(target)
     if norm == "relative":
         return target.pow(2).sum().clamp_min(1e-12)
+    if norm == "centered":
+        flat = target.flatten(2)
+        return (flat - flat.mean(2, keepdim=True)).pow(2).sum().clamp_min(1e-12)
     raise choices_error("content normalization", norm, CONTENT_NORMS)
 
 

@@ -52,8 +52,9 @@ class TransferConfig:
     gamma: float = _opt(0.0, "total-variation weight (smoothness)")
     content_layers: tuple[str, ...] = _opt(("relu4_2",), "content layer(s), comma-separated")
     style_layers: tuple[tuple[str, float], ...] = _opt(DEFAULT_STYLE_LAYERS, "style layers with lambda weights, e.g. relu1_1:0.2,relu2_1:0.2")
-    content_norm: str = _opt("course", "content loss normalization: sum, mean, course (1/(4 nH nW nC)) or relative (1/||a(C)||^2: "
-                                         "the fraction of the photo's features lost)", choices=CONTENT_NORMS)
+    content_norm: str = _opt("course", "content loss normalization: sum, mean, course (1/(4 nH nW nC)), relative (1/||a(C)||^2: "
+                                         "the fraction of the photo's features lost) or centered (1/||a(C) - mean||^2: "
+                                         "of its structure lost)", choices=CONTENT_NORMS)
     pooling: str = _opt("max", "pooling in the feature net: max or avg", choices=("max", "avg"))
     init: str = _opt("content", "start image: content, noise, blend, or a path to an image")
     init_noise: float = _opt(0.5, "for init=blend: fraction of noise mixed into the content")
@@ -69,8 +70,9 @@ class TransferConfig:
                                "The first iterations compile (tens of seconds)", choices=("off", "on", "graphs"))
     # Quality and control (issue 3). ``preset`` fills in what the user did not give (see presets.py).
     preset: str = _opt("balanced", "named settings filling in the options not given: subtle, balanced and strong "
-                              "(pyramid from 256 px, --iters 200 at the first level, --content-norm relative, --beta 0.0003 / 0.001 / 0.01), "
-                              "sliced (balanced's pyramid with --style-loss swd --style-norm relative --beta 10: closer to the painting, "
+                              "(pyramid from 256 px, --iters 200 at the first level, --content-norm centered, --beta 0.0005 / 0.0015 / 0.015; "
+                              "balanced and strong start from --init blend), "
+                              "sliced (the pyramid with --style-loss swd --style-norm relative --beta 10: closer to the painting, "
                               "slower, up to about 1000 px) or classic (one level, the defaults shown here)",
                               choices=PRESET_NAMES)
     pyramid_start: int = _opt(0, "coarse-to-fine: longest side of the first level, px (0: one level at --size); "
