@@ -41,7 +41,10 @@ def test_content_loss_norms_by_hand():
     # channel 0 is flat (0), channel 1 deviates by -1 and +1 (2)
     assert content_loss(a, target, "centered").item() == pytest.approx(3 / 2)
     # adding a constant to a channel of both changes nothing: only structure counts
-    assert content_loss(a + 7, target + 7, "centered").item() == pytest.approx(3 / 2)
+    assert content_loss(a + 1, target + 1, "centered").item() == pytest.approx(3 / 2)
+    # a flat target (no structure) divides by 1% of its energy, not by ~0
+    flat = torch.full((1, 2, 3, 3), 2.0)
+    assert content_loss(flat + 1, flat, "centered").item() == pytest.approx(18 / (0.01 * 72))
     with pytest.raises(ConfigError, match="valid: sum, mean, course, relative, centered"):
         content_loss(a, t, "max")
 

@@ -557,3 +557,14 @@ def test_cli_boolean_options_turn_off_and_on(tmp_path):
                   "--size", "48", "--iters", "2", "--pyramid-start", "32", flag, "--report", str(rep), "-q"])
         assert e.value.code == 0
         assert json.loads(rep.read_text())["params"]["pyramid_detail"] is want
+
+
+def test_flat_photo_runs_with_the_default_preset(tiny_net):
+    """A photo of one colour has no structure for the centered content loss to divide by (the
+    divisor's floors: 1% of the features' energy, 1e-12): the run stays finite and its loss falls."""
+    c, s = torch.full((1, 3, 48, 64), 0.5), gradient_image(64, 64, 3)
+    r = transfer(c, s, feature_net=tiny_net, size=64, iters=6, pyramid_start=32)
+    assert r.config.content_norm == "centered"
+    assert torch.isfinite(r.image).all() and all(torch.isfinite(torch.tensor(h["total"])) for h in r.history)
+    first = [h["total"] for h in r.history if h["level"] == 0]
+    assert first[-1] < first[0]

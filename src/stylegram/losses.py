@@ -22,6 +22,7 @@ import torch
 from .errors import ConfigError, choices_error
 
 CONTENT_NORMS = ("sum", "mean", "course", "relative", "centered")
+CENTERED_FLOOR = 0.01  # 'centered' divides by at least this fraction of ||target||^2
 
 
 def _check_activation(a: torch.Tensor, what: str) -> None:
@@ -93,9 +94,9 @@ def content_loss(a: torch.Tensor, target: torch.Tensor, norm: str = "sum") -> to
     (divided by B C N), 'course' (divided by 4 nC N per image) or 'relative' (divided by
     ||target||^2: the fraction of the content's feature energy lost, 1 for a blank activation, so
     one alpha : beta balance means the same for a busy photo and a quiet one) or 'centered'
-    (divided by ||target - its per-channel mean||^2: the energy of the photo's structure alone, so
-    a photo that is mostly one flat field, such as a night sky, keeps as much of its structure as
-    a busy one). Shapes (B, C, *spatial)."""
+    (divided by ||target - its per-channel mean||^2, at least CENTERED_FLOOR ||target||^2: the
+    energy of the photo's structure alone, so a photo that is mostly one flat field, such as a
+    night sky, keeps as much of its structure as a busy one). Shapes (B, C, *spatial)."""
     if a.shape != target.shape:
         raise ConfigError(f"content_loss: activation shape {tuple(a.shape)} != target shape {tuple(target.shape)}")
     return (a - target).pow(2).sum() / content_divisor(target, norm)
@@ -114,7 +115,10 @@ def content_divisor(target: torch.Tensor, norm: str) -> torch.Tensor | float:
         return target.pow(2).sum().clamp_min(1e-12)
     if norm == "centered":
         flat = target.flatten(2)
-        return (flat - flat.mean(2, keepdim=True)).pow(2).sum().clamp_min(1e-12)
+        structure = (flat - flat.mean(2, keepdim=True)).pow(2).sum()
+        # A photo of one flat colour has next to no structure: dividing by it would blow the
+        # content term up by orders of magnitude. Below 1% of the features' energy, count 1%.
+        return torch.maximum(structure, CENTERED_FLOOR * flat.pow(2).sum()).clamp_min(1e-12)
     raise choices_error("content normalization", norm, CONTENT_NORMS)
 
 
