@@ -89,17 +89,20 @@ def scaled_gram(a: torch.Tensor) -> torch.Tensor:
     return _ScaledGram.apply(a.reshape(b, c, -1), scale, False)
 
 
-def content_loss(a: torch.Tensor, target: torch.Tensor, norm: str = "sum") -> torch.Tensor:
+def content_loss(a: torch.Tensor, target: torch.Tensor, norm: str = "sum",
+                 divisor: torch.Tensor | float | None = None) -> torch.Tensor:
     """J_content = ||a - target||^2 with normalization ``norm``: 'sum' (as defined), 'mean'
     (divided by B C N), 'course' (divided by 4 nC N per image) or 'relative' (divided by
     ||target||^2: the fraction of the content's feature energy lost, 1 for a blank activation, so
     one alpha : beta balance means the same for a busy photo and a quiet one) or 'centered'
     (divided by ||target - its per-channel mean||^2, at least CENTERED_FLOOR ||target||^2: the
     energy of the photo's structure alone, so a photo that is mostly one flat field, such as a
-    night sky, keeps as much of its structure as a busy one). Shapes (B, C, *spatial)."""
+    night sky, keeps as much of its structure as a busy one). Shapes (B, C, *spatial).
+    ``divisor``: ``content_divisor(target, norm)`` computed beforehand; an objective whose target
+    is fixed passes it so that every evaluation does not reduce the whole target again."""
     if a.shape != target.shape:
         raise ConfigError(f"content_loss: activation shape {tuple(a.shape)} != target shape {tuple(target.shape)}")
-    return (a - target).pow(2).sum() / content_divisor(target, norm)
+    return (a - target).pow(2).sum() / (content_divisor(target, norm) if divisor is None else divisor)
 
 
 def content_divisor(target: torch.Tensor, norm: str) -> torch.Tensor | float:
@@ -164,6 +167,7 @@ class StyleObjective:
         self.style_weights = dict(style_weights)
         self.alpha, self.beta, self.gamma = float(alpha), float(beta), float(gamma)
         self.content_norm = content_norm
+        self.content_divisors = {l: content_divisor(t, content_norm) for l, t in self.content_targets.items()}
 
     @property
     def layers(self) -> list[str]:
@@ -174,7 +178,7 @@ class StyleObjective:
         zero = image.new_zeros((), dtype=torch.float32)
         jc = zero
         for l, t in self.content_targets.items():
-            jc = jc + content_loss(feats[l].float(), t, self.content_norm)
+            jc = jc + content_loss(feats[l].float(), t, self.content_norm, self.content_divisors[l])
         js = zero
         for l, t in self.style_targets.items():
             js = js + self.style_weights[l] * style_layer_loss(feats[l].float(), t)

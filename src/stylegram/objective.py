@@ -162,6 +162,8 @@ class Objective:
         self.content_targets = dict(content_targets)
         self.style_terms = list(style_terms)
         self.alpha, self.gamma, self.content_norm = float(alpha), float(gamma), content_norm
+        # the targets are fixed: their divisors (whole-target reductions) once, not per evaluation or tile
+        self.content_divisors = {l: content_divisor(t, content_norm) for l, t in self.content_targets.items()}
 
     @property
     def layers(self) -> list[str]:
@@ -189,7 +191,7 @@ class Objective:
         zero = image.new_zeros((), dtype=torch.float32)
         jc = zero
         for l, t in self.content_targets.items():
-            jc = jc + content_loss(feats[l].float(), t, self.content_norm)
+            jc = jc + content_loss(feats[l].float(), t, self.content_norm, self.content_divisors[l])
         js = zero
         for t in self.style_terms:
             js = js + t.weight * self.style_term_loss(t, feats[t.layer])
@@ -245,6 +247,6 @@ class Objective:
         for l, target in self.content_targets.items():
             y0, y1, x0, x1 = boxes[l]
             a = crops[l].float()
-            sq = (a - target[..., y0:y1, x0:x1]).pow(2).sum() / content_divisor(target, self.content_norm)
+            sq = (a - target[..., y0:y1, x0:x1]).pow(2).sum() / self.content_divisors[l]
             total = sq if total is None else total + sq
         return total if total is not None else torch.zeros(())
