@@ -45,7 +45,18 @@ def test_content_loss_norms_by_hand():
     # a flat target (no structure) divides by 1% of its energy, not by ~0
     flat = torch.full((1, 2, 3, 3), 2.0)
     assert content_loss(flat + 1, flat, "centered").item() == pytest.approx(18 / (0.01 * 72))
-    with pytest.raises(ConfigError, match="valid: sum, mean, course, relative, centered"):
+    # correlation: 2 (1 - rho) of the centered maps: a's are (-.5, .5), (-1, 1), energy 2.5;
+    # the target's (0, 0), (-1, 1), energy 2; their product 2, so rho = 2 / sqrt(5)
+    want = 2 * (1 - 2 / 5 ** 0.5)
+    assert content_loss(a, target, "correlation").item() == pytest.approx(want)
+    # any contrast and any channel offsets of the output: the same structure, the same loss
+    assert content_loss(3 * a + 7, target, "correlation").item() == pytest.approx(want)
+    assert content_loss(target, target, "correlation").item() == pytest.approx(0.0, abs=1e-6)
+    assert content_loss(torch.zeros_like(a), target, "correlation").item() == pytest.approx(1.0)
+    assert content_loss(-target, target, "correlation").item() == pytest.approx(4.0)
+    # a flat target: nothing to correlate with, and no division by ~0
+    assert content_loss(flat + 1, flat, "correlation").item() == pytest.approx(0.0)
+    with pytest.raises(ConfigError, match="valid: sum, mean, course, relative, centered, correlation"):
         content_loss(a, t, "max")
 
 

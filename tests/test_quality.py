@@ -28,13 +28,13 @@ def rel(a: torch.Tensor, b: torch.Tensor) -> float:
     return float((a - b).norm() / b.norm())
 
 
-def _objective(net, content, style, kind="gram", guide=None, norm="course"):
+def _objective(net, content, style, kind="gram", guide=None, norm="course", content_norm=None):
     fc = net(content, ["relu4_2", *LAYERS])
     fs = net(style, list(LAYERS))
     guides = {l: layer_guide(guide, fc[l].shape[2:]) for l in LAYERS} if guide is not None else None
     terms = style_targets([{l: layer_moments(fs[l]) for l in LAYERS}], [1.0], LAYERS, beta=1e3, kind=kind,
                           out_guides=guides, norm=norm, style_feats=[fs])
-    return Objective({"relu4_2": fc["relu4_2"]}, terms, alpha=1.0, gamma=0.5, content_norm=norm)
+    return Objective({"relu4_2": fc["relu4_2"]}, terms, alpha=1.0, gamma=0.5, content_norm=content_norm or norm)
 
 
 # --- tiling -------------------------------------------------------------------------------------
@@ -53,12 +53,15 @@ def test_tiled_gram_and_gradient_equal_untiled(tiny_net):
         assert tiled[l][2] == whole[l][2]
         assert rel(tiled[l][1] / (2 * tiled[l][2] * tiled[l][1].shape[-1]), scaled_gram(net(x, [l])[l])) < 1e-4
     # ... and the loss and its gradient, for the course's Gram loss, guided Grams and W2, with the
-    # course's normalizations and the relative ones
+    # course's normalizations and the relative ones, and the correlation content loss (summed
+    # from whole-image statistics, like the Gram matrices)
     mask = torch.zeros(1, 1, 96, 120)
     mask[..., :, :70] = 1
-    for kind, guide, norm in (("gram", None, "course"), ("gram", mask, "course"), ("w2", None, "course"),
-                              ("gram", mask, "relative"), ("w2", None, "relative")):
-        obj = _objective(net, content, style, kind, guide, norm)
+    for kind, guide, norm, cnorm in (("gram", None, "course", None), ("gram", mask, "course", None),
+                                     ("w2", None, "course", None), ("gram", mask, "relative", None),
+                                     ("w2", None, "relative", None), ("gram", None, "course", "correlation"),
+                                     ("gram", mask, "relative", "correlation")):
+        obj = _objective(net, content, style, kind, guide, norm, cnorm)
         xr = x.clone().requires_grad_(True)
         terms = obj.terms(net(xr, obj.layers), xr)
         (grad,) = torch.autograd.grad(terms["total"], xr)
@@ -67,8 +70,16 @@ def test_tiled_gram_and_gradient_equal_untiled(tiny_net):
         tterms, tgrad = ev.loss_and_grad(x)
         for k in ("content", "style", "tv", "total"):
             want = float(terms[k].detach())
-            assert abs(float(tterms[k]) - want) <= 1e-4 * abs(want), (kind, k)
-        assert rel(tgrad, grad) < 1e-4, kind
+            assert abs(float(tterms[k]) - want) <= 1e-4 * abs(want), (kind, cnorm, k)
+        assert rel(tgrad, grad) < 1e-4, (kind, cnorm)
+    # the correlation content loss alone, so that its gradient is not hidden under the style's
+    fc = net(content, ["relu4_2"])
+    obj = Objective(fc, [], alpha=1.0, content_norm="correlation")
+    xr = x.clone().requires_grad_(True)
+    (grad,) = torch.autograd.grad(obj.terms(net(xr, obj.layers), xr)["content"], xr)
+    tterms, tgrad = TiledEvaluator(net, obj, x.shape, tile=32).loss_and_grad(x)
+    assert float(tterms["content"]) == pytest.approx(float(obj.terms(net(x, obj.layers), x)["content"]), rel=1e-4)
+    assert rel(tgrad, grad) < 1e-4
 
 
 def test_tiles_cover_the_image_once_and_align():

@@ -21,8 +21,10 @@ import torch
 
 from .errors import ConfigError, choices_error
 
-CONTENT_NORMS = ("sum", "mean", "course", "relative", "centered")
+CONTENT_NORMS = ("sum", "mean", "course", "relative", "centered", "correlation")
 CENTERED_FLOOR = 0.01  # 'centered' divides by at least this fraction of ||target||^2
+# ||a - its channel means|| below this counts as this in 'correlation' (a blank output: no structure)
+_NORM_EPS = 1e-12
 
 
 def _check_activation(a: torch.Tensor, what: str) -> None:
@@ -97,17 +99,52 @@ def content_loss(a: torch.Tensor, target: torch.Tensor, norm: str = "sum",
     one alpha : beta balance means the same for a busy photo and a quiet one) or 'centered'
     (divided by ||target - its per-channel mean||^2, at least CENTERED_FLOOR ||target||^2: the
     energy of the photo's structure alone, so a photo that is mostly one flat field, such as a
-    night sky, keeps as much of its structure as a busy one). Shapes (B, C, *spatial).
+    night sky, keeps as much of its structure as a busy one). 'correlation': the squared
+    difference after each side is centered per channel and scaled to unit norm (see
+    ``correlation_loss``): 2 (1 - the correlation of the two feature maps), so only the photo's
+    structure counts, not its features' contrast. Shapes (B, C, *spatial).
     ``divisor``: ``content_divisor(target, norm)`` computed beforehand; an objective whose target
     is fixed passes it so that every evaluation does not reduce the whole target again."""
     if a.shape != target.shape:
         raise ConfigError(f"content_loss: activation shape {tuple(a.shape)} != target shape {tuple(target.shape)}")
-    return (a - target).pow(2).sum() / (content_divisor(target, norm) if divisor is None else divisor)
+    d = content_divisor(target, norm) if divisor is None else divisor
+    if norm == "correlation":
+        return correlation_loss(a, centered(target), d)
+    return (a - target).pow(2).sum() / d
+
+
+def centered(a: torch.Tensor) -> torch.Tensor:
+    """a (B, C, *spatial) minus each channel's mean over positions, flattened to (B, C, N)."""
+    flat = a.flatten(2)
+    return flat - flat.mean(2, keepdim=True)
+
+
+def correlation_loss(a: torch.Tensor, target_centered: torch.Tensor, divisor: torch.Tensor | float) -> torch.Tensor:
+    """|| c(a) / ||c(a)|| - c(t) / divisor ||^2, c() centering each channel over positions.
+
+    a: (B, C, *spatial); target_centered: ``centered(t)`` (B, C, N, or reshaped as t); divisor:
+    ``content_divisor(t, 'correlation')``, which is ||c(t)|| unless the photo is nearly flat. Then
+    the loss is 2 (1 - rho), rho the correlation of the two centered feature maps: 0 when the
+    output has the photo's structure at any contrast, 1 for a blank output, 4 for its negative.
+    Unlike ||a - t||^2 it lets the style term raise or lower the features' contrast freely."""
+    ac = centered(a)
+    return (ac / ac.norm().clamp_min(_NORM_EPS) - target_centered.flatten(2) / divisor).pow(2).sum()
+
+
+def correlation_loss_from_sums(s1: torch.Tensor, s2: torch.Tensor, dot: torch.Tensor, n_positions: int,
+                               target_term: torch.Tensor | float, divisor: torch.Tensor | float) -> torch.Tensor:
+    """``correlation_loss`` from sums over positions, which tiles add up to: s1 = sum_p a (B, C),
+    s2 = sum a^2, dot = sum a c(t) (0-d; equals sum c(a) c(t), c(t) having zero channel means),
+    target_term = ||c(t)||^2 / divisor^2 (1 unless the photo is nearly flat)."""
+    energy = (s2 - s1.pow(2).sum() / n_positions).clamp_min(0.0)
+    norm = energy.sqrt().clamp_min(_NORM_EPS)
+    return energy / norm.pow(2) - 2.0 * dot / (norm * divisor) + target_term
 
 
 def content_divisor(target: torch.Tensor, norm: str) -> torch.Tensor | float:
     """What ``content_loss`` divides the sum of squares by, from the whole target (B, C, *spatial);
-    the tiled objective divides each tile's sum by the same."""
+    the tiled objective divides each tile's sum by the same. For 'correlation', what the centered
+    target is divided by: the square root of the 'centered' divisor."""
     if norm == "sum":
         return 1.0
     if norm == "mean":
@@ -116,12 +153,12 @@ def content_divisor(target: torch.Tensor, norm: str) -> torch.Tensor | float:
         return 4.0 * target.shape[1] * positions(target)
     if norm == "relative":
         return target.pow(2).sum().clamp_min(1e-12)
-    if norm == "centered":
-        flat = target.flatten(2)
-        structure = (flat - flat.mean(2, keepdim=True)).pow(2).sum()
+    if norm in ("centered", "correlation"):
+        structure = centered(target).pow(2).sum()
         # A photo of one flat colour has next to no structure: dividing by it would blow the
         # content term up by orders of magnitude. Below 1% of the features' energy, count 1%.
-        return torch.maximum(structure, CENTERED_FLOOR * flat.pow(2).sum()).clamp_min(1e-12)
+        d = torch.maximum(structure, CENTERED_FLOOR * target.pow(2).sum()).clamp_min(1e-12)
+        return d if norm == "centered" else d.sqrt()
     raise choices_error("content normalization", norm, CONTENT_NORMS)
 
 

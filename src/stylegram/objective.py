@@ -18,9 +18,9 @@ import torch
 import torch.nn.functional as F
 
 from .errors import ConfigError, choices_error
-from .losses import (CONTENT_NORMS, content_divisor, content_loss, guided_scaled_gram, mean_cov, positions,
-                     random_directions, resample_sorted, sliced_targets, sliced_w2, sqrtm_psd, style_layer_loss, tv_loss,
-                     w2_from_moments)
+from .losses import (CONTENT_NORMS, centered, content_divisor, content_loss, correlation_loss,
+                     correlation_loss_from_sums, guided_scaled_gram, mean_cov, positions, random_directions,
+                     resample_sorted, sliced_targets, sliced_w2, sqrtm_psd, style_layer_loss, tv_loss, w2_from_moments)
 
 STYLE_LOSSES = ("gram", "w2", "swd")
 # How a style layer's loss is weighted. course: beta * lambda_l times the course's J_style[l], whose
@@ -164,6 +164,18 @@ class Objective:
         self.alpha, self.gamma, self.content_norm = float(alpha), float(gamma), content_norm
         # the targets are fixed: their divisors (whole-target reductions) once, not per evaluation or tile
         self.content_divisors = {l: content_divisor(t, content_norm) for l, t in self.content_targets.items()}
+        # 'correlation' compares with the centered target; it is not a sum over positions of
+        # per-position terms, so tiles sum its statistics instead (``content_stats``)
+        self.content_centered = ({l: centered(t).reshape(t.shape) for l, t in self.content_targets.items()}
+                                 if content_norm == "correlation" else {})
+        # ||c(t)||^2 / divisor^2: 1 unless the photo is so flat that the divisor's floor applies
+        self._content_target_terms = {l: float(tc.double().pow(2).sum()) / float(self.content_divisors[l]) ** 2
+                                      for l, tc in self.content_centered.items()}
+
+    @property
+    def content_is_global(self) -> bool:
+        """True where J_content needs whole-image sums (``content_stats``), not per-tile parts."""
+        return bool(self.content_centered)
 
     @property
     def layers(self) -> list[str]:
@@ -191,7 +203,10 @@ class Objective:
         zero = image.new_zeros((), dtype=torch.float32)
         jc = zero
         for l, t in self.content_targets.items():
-            jc = jc + content_loss(feats[l].float(), t, self.content_norm, self.content_divisors[l])
+            if self.content_is_global:
+                jc = jc + correlation_loss(feats[l].float(), self.content_centered[l], self.content_divisors[l])
+            else:
+                jc = jc + content_loss(feats[l].float(), t, self.content_norm, self.content_divisors[l])
         js = zero
         for t in self.style_terms:
             js = js + t.weight * self.style_term_loss(t, feats[t.layer])
@@ -241,8 +256,32 @@ class Objective:
                 js = js + t.weight * w2_from_moments(first, cov, t.mean, t.cov, t.cov_sqrt)
         return js
 
+    def content_stats(self, crops: Mapping[str, torch.Tensor],
+                      boxes: Mapping[str, tuple[int, int, int, int]]) -> list[tuple[torch.Tensor, ...]]:
+        """For the 'correlation' content loss, per content layer the crop's share of its sums:
+        (sum_p a (B, C), sum a^2, sum a c(t)) in float64 (the loss subtracts nearly equal sums);
+        [] for the other normalizations, whose loss is itself a sum (``content_partial``)."""
+        out = []
+        for l, tc in self.content_centered.items():
+            y0, y1, x0, x1 = boxes[l]
+            a = crops[l].double()
+            t = tc[..., y0:y1, x0:x1]
+            out.append((a.flatten(2).sum(2), a.pow(2).sum(), (a * t).sum()))
+        return out
+
+    def content_from_stats(self, stats: Sequence[tuple[torch.Tensor, ...]]) -> torch.Tensor:
+        """J_content ('correlation') from whole-image sums of ``content_stats``."""
+        jc = torch.zeros((), dtype=torch.float64)
+        for l, (s1, s2, dot) in zip(self.content_centered, stats):
+            jc = jc + correlation_loss_from_sums(s1, s2, dot, positions(self.content_targets[l]),
+                                                 self._content_target_terms[l], float(self.content_divisors[l]))
+        return jc.float()
+
     def content_partial(self, crops: Mapping[str, torch.Tensor], boxes: Mapping[str, tuple[int, int, int, int]]) -> torch.Tensor:
-        """J_content restricted to a crop of positions, normalized as on the whole image."""
+        """J_content restricted to a crop of positions, normalized as on the whole image (not for
+        'correlation': see ``content_stats``)."""
+        if self.content_is_global:
+            raise ConfigError("the correlation content loss is summed from whole-image statistics (content_stats)")
         total = None
         for l, target in self.content_targets.items():
             y0, y1, x0, x1 = boxes[l]

@@ -110,29 +110,28 @@ class TiledEvaluator:
         return _crops(feats, tile, self.net, self.image_hw, self.full_shape)
 
     @torch.no_grad()
-    def stats(self, x: torch.Tensor) -> list[tuple[torch.Tensor, torch.Tensor | None]]:
-        """The whole image's style statistics, summed tile by tile."""
-        total = None
+    def stats(self, x: torch.Tensor) -> tuple[list[tuple], list[tuple]]:
+        """The whole image's statistics, summed tile by tile: the style terms' (``partial_stats``)
+        and, for a content loss that needs them, the content layers' (``content_stats``)."""
+        style, content = None, None
         for tile in self.tiles:
             crops, boxes = self._run(x, tile)
-            part = self.objective.partial_stats(crops, boxes, self.full_positions)
-            total = part if total is None else [(a + b, None if c is None else c + d)
-                                                for (a, c), (b, d) in zip(total, part)]
-        return total or []
+            style = _add(style, self.objective.partial_stats(crops, boxes, self.full_positions))
+            content = _add(content, self.objective.content_stats(crops, boxes))
+        return style or [], content or []
 
     def loss_and_grad(self, x: torch.Tensor) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
         """(terms, dJ/dx) at x; terms as Objective.terms: 'content', 'style', 'tv', 'total'."""
         obj = self.objective
         x = x.detach()
-        stats = self.stats(x)
-        leaves = [(s.clone().requires_grad_(True), None if f is None else f.clone().requires_grad_(True)) for s, f in stats]
-        with torch.enable_grad():
-            js = obj.style_from_stats(leaves)
-            flat = [t for pair in leaves for t in pair if t is not None]
-            dstats = torch.autograd.grad(js, flat, allow_unused=True) if flat and js.requires_grad else [None] * len(flat)
-        dstats = [torch.zeros_like(t) if d is None else d for t, d in zip(flat, dstats)]
+        stats, cstats = self.stats(x)
+        js, dstats = _value_and_grad(obj.style_from_stats, stats)
+        global_content = obj.content_is_global and obj.content_targets and obj.alpha
+        if global_content:
+            jc, dcstats = _value_and_grad(obj.content_from_stats, cstats)
+        else:
+            jc, dcstats = x.new_zeros(()), []
         grad = torch.zeros_like(x)
-        jc = x.new_zeros(())
         for tile in self.tiles:
             py0, py1, px0, px1 = tile.padded
             xt = x[..., py0:py1, px0:px1].clone().requires_grad_(True)
@@ -141,10 +140,11 @@ class TiledEvaluator:
                 crops, boxes = _crops(feats, tile, self.net, self.image_hw, self.full_shape)
                 surrogate = xt.new_zeros(())
                 if obj.style_terms:
-                    part = obj.partial_stats(crops, boxes, self.full_positions)
-                    flat_part = [t for pair in part for t in pair if t is not None]
-                    surrogate = surrogate + sum((d * p).sum() for d, p in zip(dstats, flat_part))
-                if obj.content_targets and obj.alpha:
+                    surrogate = surrogate + _dot(dstats, obj.partial_stats(crops, boxes, self.full_positions))
+                if global_content:
+                    # <dJc/dS, S_tile>: the content loss's statistics, like the style's
+                    surrogate = surrogate + obj.alpha * _dot(dcstats, obj.content_stats(crops, boxes))
+                elif obj.content_targets and obj.alpha:
                     c = obj.content_partial(crops, boxes)
                     surrogate = surrogate + obj.alpha * c
                     jc = jc + c.detach()
@@ -161,6 +161,32 @@ class TiledEvaluator:
             tv = tv_t.detach()
         js = js.detach().float()
         return {"content": jc, "style": js, "tv": tv, "total": obj.alpha * jc + js + obj.gamma * tv}, grad
+
+
+def _add(total: list[tuple] | None, part: list[tuple]) -> list[tuple]:
+    """Element-wise sum of two lists of statistics tuples (entries may be None)."""
+    if total is None:
+        return part
+    return [tuple(None if a is None else a + b for a, b in zip(t, p)) for t, p in zip(total, part)]
+
+
+def _flat(stats: list[tuple]) -> list[torch.Tensor]:
+    return [t for group in stats for t in group if t is not None]
+
+
+def _value_and_grad(fn, stats: list[tuple]) -> tuple[torch.Tensor, list[torch.Tensor]]:
+    """fn(stats) and its gradient with respect to every statistic (zeros where unused)."""
+    leaves = [tuple(None if t is None else t.clone().requires_grad_(True) for t in group) for group in stats]
+    flat = _flat(leaves)
+    with torch.enable_grad():
+        value = fn(leaves)
+        grads = torch.autograd.grad(value, flat, allow_unused=True) if flat and value.requires_grad else [None] * len(flat)
+    return value.detach().float(), [torch.zeros_like(t) if g is None else g for t, g in zip(flat, grads)]
+
+
+def _dot(grads: list[torch.Tensor], part: list[tuple]) -> torch.Tensor:
+    """sum over statistics of <dJ/dS, S_tile>: its gradient in the tile's pixels is the tile's share of dJ/dx."""
+    return sum(((g * p).sum() for g, p in zip(grads, _flat(part))), torch.zeros(()))
 
 
 class _TiledLoss(torch.autograd.Function):

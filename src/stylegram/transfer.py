@@ -53,8 +53,9 @@ class TransferConfig:
     content_layers: tuple[str, ...] = _opt(("relu4_2",), "content layer(s), comma-separated")
     style_layers: tuple[tuple[str, float], ...] = _opt(DEFAULT_STYLE_LAYERS, "style layers with lambda weights, e.g. relu1_1:0.2,relu2_1:0.2")
     content_norm: str = _opt("course", "content loss normalization: sum, mean, course (1/(4 nH nW nC)), relative (1/||a(C)||^2: "
-                                         "the fraction of the photo's features lost) or centered (1/||a(C) - its channel means||^2: "
-                                         "the fraction of the photo's structure lost)", choices=CONTENT_NORMS)
+                                         "the fraction of the photo's features lost), centered (1/||a(C) - its channel means||^2: "
+                                         "the fraction of the photo's structure lost) or correlation (2 (1 - the correlation of "
+                                         "a(G) and a(C), each centered): the photo's structure at any contrast)", choices=CONTENT_NORMS)
     pooling: str = _opt("max", "pooling in the feature net: max or avg", choices=("max", "avg"))
     init: str = _opt("content", "start image: content, noise, blend, or a path to an image")
     init_noise: float = _opt(0.5, "for init=blend: fraction of noise mixed into the content")
