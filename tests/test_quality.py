@@ -321,9 +321,9 @@ def test_transfer_uses_preset_and_pyramid_levels(tiny_net):
     r = transfer(gradient_image(48, 64), gradient_image(64, 64, 3), feature_net=tiny_net, size=64, iters=12,
                  pyramid_start=32, callback=lambda ev: seen.append((ev.level, ev.levels)))
     assert r.config.preset == "balanced" and r.config.beta == PRESETS["balanced"]["beta"]
-    # the presets weigh the photo by the fraction of its structure lost and start from the photo half
-    # mixed with noise; classic keeps the course's loss and starts from the photo
-    assert r.config.content_norm == "centered" and preset_config("classic").content_norm == "course"
+    # the presets keep the photo's structure (correlation of the centered maps) and start from the
+    # photo half mixed with noise; classic keeps the course's loss and starts from the photo
+    assert r.config.content_norm == "correlation" and preset_config("classic").content_norm == "course"
     assert (r.config.init, r.config.init_noise) == ("blend", 0.5) and preset_config("classic").init == "content"
     assert [lv["shape"] for lv in r.state["levels"]] == [[34, 45], [48, 64]]  # 24 x 32 is below relu5_1's need
     assert {s[1] for s in seen} == {2} and seen[-1][0] == 1
@@ -571,11 +571,11 @@ def test_cli_boolean_options_turn_off_and_on(tmp_path):
 
 
 def test_flat_photo_runs_with_the_default_preset(tiny_net):
-    """A photo of one colour has no structure for the centered content loss to divide by (the
-    divisor's floors: 1% of the features' energy, 1e-12): the run stays finite and its loss falls."""
+    """A photo of one colour has no structure for the correlation content loss to normalize (its
+    floors: 1% of the features' energy, 1e-12 for the output's): the run stays finite and its loss falls."""
     c, s = torch.full((1, 3, 48, 64), 0.5), gradient_image(64, 64, 3)
     r = transfer(c, s, feature_net=tiny_net, size=64, iters=6, pyramid_start=32)
-    assert r.config.content_norm == "centered"
+    assert r.config.content_norm == "correlation"
     assert torch.isfinite(r.image).all() and all(torch.isfinite(torch.tensor(h["total"])) for h in r.history)
     first = [h["total"] for h in r.history if h["level"] == 0]
     assert first[-1] < first[0]

@@ -71,7 +71,7 @@ class TransferConfig:
                                "The first iterations compile (tens of seconds)", choices=("off", "on", "graphs"))
     # Quality and control (issue 3). ``preset`` fills in what the user did not give (see presets.py).
     preset: str = _opt("balanced", "named settings filling in the options not given: subtle, balanced and strong "
-                              "(pyramid from 256 px, --iters 200 at the first level, --content-norm centered, --beta 0.0005 / 0.0015 / 0.015; "
+                              "(pyramid from 256 px, --iters 200 at the first level, --content-norm correlation, --beta 0.0004 / 0.0012 / 0.012; "
                               "balanced and strong start from --init blend), "
                               "sliced (the pyramid with --style-loss swd --style-norm relative --beta 10: closer to the painting, "
                               "slower, up to about 1000 px) or classic (one level, the defaults shown here)",
