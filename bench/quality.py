@@ -71,14 +71,24 @@ def run_ours(content: Path, style: Path, out: Path, **options) -> dict:
     info = {"size": r.config.size, "wall_seconds": round(secs, 1),
             "cpu_seconds": round(ru.ru_utime + ru.ru_stime - ru0.ru_utime - ru0.ru_stime, 1), "evals": r.evals,
             "preset": r.config.preset, "beta": r.config.beta, "peak_rss_gib": round(ru.ru_maxrss / 2**20, 3),
-            "levels": r.state.get("levels"), "tiles": r.state.get("tiles")}
+            "levels": r.state.get("levels"), "tiles": r.state.get("tiles"), "config": r.config.to_dict()}
     out.with_suffix(".json").write_text(json.dumps(info))
     return info
 
 
-def cached(out: Path) -> dict | None:
+def cached(out: Path, **options) -> dict | None:
+    """The run saved at ``out`` if it was made with the settings ``options`` resolve to now (a
+    preset whose weights changed since makes it stale); else None. Runs saved before the full
+    settings were recorded are checked on their preset and beta."""
     j = out.with_suffix(".json")
-    return json.loads(j.read_text().splitlines()[-1]) if out.exists() and j.exists() and j.read_text().strip() else None
+    if not (out.exists() and j.exists() and j.read_text().strip()):
+        return None
+    info = json.loads(j.read_text().splitlines()[-1])
+    from stylegram.presets import DEFAULT_PRESET, preset_config
+    want = preset_config(options.pop("preset", DEFAULT_PRESET), **options).validated().to_dict()
+    saved = info.get("config") or {k: info.get(k) for k in ("preset", "beta")}
+    same = all(json.dumps(want.get(k)) == json.dumps(v) for k, v in saved.items())
+    return info if same else None
 
 
 def side_by_side(paths: list[Path], labels: list[str], out: Path, height: int = 256) -> None:
@@ -109,12 +119,13 @@ def cmd_pairs(a) -> None:
             r = subprocess.run([PY, str(SHARED / "bench" / "reference_gatys.py"), str(c), str(s), str(a.size), "500",
                                 str(ref), "lbfgs", "cpu"], capture_output=True, text=True, check=True)
             info["reference"] = {**json.loads(r.stdout.splitlines()[-1]), "wall": round(time.perf_counter() - t, 1)}
-        info["ours"] = (not a.force and cached(ours)) or run_ours(c, s, ours, size=a.size)
+        info["ours"] = (not a.force and cached(ours, size=a.size)) or run_ours(c, s, ours, size=a.size)
         if not a.skip_classic:
-            info["classic"] = (not a.force and cached(classic)) or run_ours(c, s, classic, size=a.size, preset="classic")
+            info["classic"] = ((not a.force and cached(classic, size=a.size, preset="classic"))
+                               or run_ours(c, s, classic, size=a.size, preset="classic"))
         extra = {name: out / f"{name}_{tag}.png" for name in a.presets.split(",") if name}
         for name, p in extra.items():
-            info[name] = (not a.force and cached(p)) or run_ours(c, s, p, size=a.size, preset=name)
+            info[name] = (not a.force and cached(p, size=a.size, preset=name)) or run_ours(c, s, p, size=a.size, preset=name)
         outputs = [p for p in (ref, classic, ours, *extra.values()) if p.exists()]
         scores = judge(c, s, outputs, 512)
         info["judge"] = {p.stem.split("_")[0]: scores[str(p)] for p in outputs}
@@ -137,7 +148,8 @@ def cmd_scale(a) -> None:
     for size in (512, 1024):
         keep = "" if a.pyramid_keep is None else f"keep{a.pyramid_keep}_"
         p = out / (f"ours_{a.tag}.png" if size == 512 else f"scale_{size}_{keep}{a.tag}.png")
-        res[str(size)] = cached(p) or run_ours(c, s, p, size=size, **(extra if size > 512 else {}))
+        opts = {"size": size, **(extra if size > 512 else {})}
+        res[str(size)] = cached(p, **opts) or run_ours(c, s, p, **opts)
         paths.append(p)
     res["options_1024"] = extra
     res["ratio_cpu_seconds"] = round(res["1024"]["cpu_seconds"] / res["512"]["cpu_seconds"], 3)
@@ -203,7 +215,7 @@ def cmd_front(a) -> None:
     paths = {}
     for beta in betas:
         p = out / f"beta{beta:g}_{norm}_{tag}.png"
-        if not cached(p):
+        if not cached(p, size=a.size, beta=beta, **opts):
             run_ours(c, s, p, size=a.size, beta=beta, **opts)
         paths[beta] = p
     others = {k: out / f"{k}_{tag}.png" for k in ("ref", "classic") if (out / f"{k}_{tag}.png").exists()}
