@@ -3,8 +3,9 @@ styles over masks (guided Gram matrices), the course's Gram loss, a mean-and-cov
 or a sliced Wasserstein (SWD) loss.
 
 Every style statistic is a weighted sum over positions, so the objective can be evaluated on the
-whole image at once (``terms``) or tile by tile (``partial_stats`` + ``style_from_stats`` +
-``content_partial``, used by ``tiling``), with the same result. Unguided Gram terms on the whole
+whole image at once (``terms``) or tile by tile (``partial_stats`` + ``style_from_stats``, and
+``content_partial``, or for the correlation content loss ``content_stats`` + ``content_from_stats``;
+used by ``tiling``), with the same result. Unguided Gram terms on the whole
 image use ``losses.style_layer_loss`` itself: the course's formula, unchanged. The sliced
 Wasserstein loss is not a sum over positions (it sorts them all at once), so it is whole-image
 only: ``transfer`` refuses it where a level would need tiles.
@@ -168,9 +169,10 @@ class Objective:
         # per-position terms, so tiles sum its statistics instead (``content_stats``)
         self.content_centered = ({l: centered(t).reshape(t.shape) for l, t in self.content_targets.items()}
                                  if content_norm == "correlation" else {})
-        # ||c(t)||^2 / divisor^2: 1 unless the photo is so flat that the divisor's floor applies
-        self._content_target_terms = {l: float(tc.double().pow(2).sum()) / float(self.content_divisors[l]) ** 2
-                                      for l, tc in self.content_centered.items()}
+        # per layer (||c(t)||^2 / divisor^2, divisor) as floats, read once rather than per evaluation;
+        # the first is 1 unless the photo is so flat that the divisor's floor applies
+        self._content_constants = {l: (float(tc.double().pow(2).sum()) / float(self.content_divisors[l]) ** 2,
+                                       float(self.content_divisors[l])) for l, tc in self.content_centered.items()}
 
     @property
     def content_is_global(self) -> bool:
@@ -273,8 +275,8 @@ class Objective:
         """J_content ('correlation') from whole-image sums of ``content_stats``."""
         jc = torch.zeros((), dtype=torch.float64)
         for l, (s1, s2, dot) in zip(self.content_centered, stats):
-            jc = jc + correlation_loss_from_sums(s1, s2, dot, positions(self.content_targets[l]),
-                                                 self._content_target_terms[l], float(self.content_divisors[l]))
+            target_term, divisor = self._content_constants[l]
+            jc = jc + correlation_loss_from_sums(s1, s2, dot, positions(self.content_targets[l]), target_term, divisor)
         return jc.float()
 
     def content_partial(self, crops: Mapping[str, torch.Tensor], boxes: Mapping[str, tuple[int, int, int, int]]) -> torch.Tensor:

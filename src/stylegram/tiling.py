@@ -1,7 +1,8 @@
 """Tile-by-tile evaluation of the objective and its gradient, for outputs too large for one pass.
 
 The style statistics (Gram matrices, moments) are sums over positions and the content loss is a
-sum over positions, so they are accumulated tile by tile. Each tile is run through the net with a
+sum over positions (or, for the correlation content loss, a function of three such sums), so they
+are accumulated tile by tile. Each tile is run through the net with a
 margin of the deepest layer's receptive field around it, and only the activations whose receptive
 fields lie inside the padded tile (or are cut by the image border exactly as on the whole image)
 are kept, so the sums are exact: there is nothing to blend and no seam. Tile corners sit on
@@ -9,7 +10,8 @@ multiples of the deepest layer's stride so that pooling windows line up with the
 
 The gradient takes two passes per evaluation: the first (no autograd) sums the statistics S, from
 which dJ/dS follows; the second runs each tile with autograd and back-propagates
-<dJ/dS, S_tile> + alpha J_content(tile), whose gradients add up to dJ/dx. Memory is that of one
+<dJ/dS, S_tile> + alpha J_content(tile) (or alpha <dJ_content/dS_c, S_c,tile> for the content's
+statistics S_c), whose gradients add up to dJ/dx. Memory is that of one
 padded tile, whatever the output size.
 """
 from __future__ import annotations
