@@ -186,6 +186,31 @@ def tv_loss(x: torch.Tensor) -> torch.Tensor:
     return total
 
 
+class ContentTerms:
+    """J_content summed over the content layers, for fixed targets {layer: a(C) (B, C, *spatial)}
+    and one normalization. What depends only on the targets (each divisor, and for 'correlation'
+    the centered target) is computed here once, not in every evaluation."""
+
+    def __init__(self, targets: Mapping[str, torch.Tensor], norm: str):
+        if norm not in CONTENT_NORMS:
+            raise choices_error("content normalization", norm, CONTENT_NORMS)
+        self.targets, self.norm = dict(targets), norm
+        self.divisors = {l: content_divisor(t, norm) for l, t in self.targets.items()}
+        # c(t) reshaped as t: 'correlation' compares with it (and tiles crop it)
+        self.centered = {l: centered(t).reshape(t.shape) for l, t in self.targets.items()} if norm == "correlation" else {}
+
+    def loss(self, feats: Mapping[str, torch.Tensor], zero: torch.Tensor) -> torch.Tensor:
+        """The sum over layers of content_loss(feats[l], target, norm), starting from ``zero`` (0-d)."""
+        jc = zero
+        for l, t in self.targets.items():
+            a = feats[l].float()
+            if self.centered:
+                jc = jc + correlation_loss(a, self.centered[l], self.divisors[l])
+            else:
+                jc = jc + content_loss(a, t, self.norm, self.divisors[l])
+        return jc
+
+
 class StyleObjective:
     """J(G) = alpha J_content + beta sum_l lambda_l J_style[l] + gamma TV, with targets held.
 
@@ -197,25 +222,19 @@ class StyleObjective:
     def __init__(self, content_targets: Mapping[str, torch.Tensor], style_targets: Mapping[str, torch.Tensor],
                  style_weights: Mapping[str, float], *, alpha: float, beta: float, gamma: float = 0.0,
                  content_norm: str = "course"):
-        if content_norm not in CONTENT_NORMS:
-            raise choices_error("content normalization", content_norm, CONTENT_NORMS)
-        self.content_targets = dict(content_targets)
+        self.content = ContentTerms(content_targets, content_norm)
         self.style_targets = dict(style_targets)
         self.style_weights = dict(style_weights)
         self.alpha, self.beta, self.gamma = float(alpha), float(beta), float(gamma)
-        self.content_norm = content_norm
-        self.content_divisors = {l: content_divisor(t, content_norm) for l, t in self.content_targets.items()}
 
     @property
     def layers(self) -> list[str]:
-        seen = list(self.content_targets)
+        seen = list(self.content.targets)
         return seen + [l for l in self.style_targets if l not in seen]
 
     def terms(self, feats: Mapping[str, torch.Tensor], image: torch.Tensor) -> dict[str, torch.Tensor]:
         zero = image.new_zeros((), dtype=torch.float32)
-        jc = zero
-        for l, t in self.content_targets.items():
-            jc = jc + content_loss(feats[l].float(), t, self.content_norm, self.content_divisors[l])
+        jc = self.content.loss(feats, zero)
         js = zero
         for l, t in self.style_targets.items():
             js = js + self.style_weights[l] * style_layer_loss(feats[l].float(), t)

@@ -19,9 +19,9 @@ import torch
 import torch.nn.functional as F
 
 from .errors import ConfigError, choices_error
-from .losses import (CONTENT_NORMS, centered, content_divisor, content_loss, correlation_loss,
-                     correlation_loss_from_sums, guided_scaled_gram, mean_cov, positions, random_directions,
-                     resample_sorted, sliced_targets, sliced_w2, sqrtm_psd, style_layer_loss, tv_loss, w2_from_moments)
+from .losses import (ContentTerms, correlation_loss_from_sums, guided_scaled_gram, mean_cov, positions,
+                     random_directions, resample_sorted, sliced_targets, sliced_w2, sqrtm_psd, style_layer_loss, tv_loss,
+                     w2_from_moments)
 
 STYLE_LOSSES = ("gram", "w2", "swd")
 # How a style layer's loss is weighted. course: beta * lambda_l times the course's J_style[l], whose
@@ -158,26 +158,25 @@ class Objective:
 
     def __init__(self, content_targets: Mapping[str, torch.Tensor], style_terms: Sequence[StyleTerm], *, alpha: float,
                  gamma: float = 0.0, content_norm: str = "course"):
-        if content_norm not in CONTENT_NORMS:
-            raise choices_error("content normalization", content_norm, CONTENT_NORMS)
-        self.content_targets = dict(content_targets)
+        self.content = ContentTerms(content_targets, content_norm)
         self.style_terms = list(style_terms)
-        self.alpha, self.gamma, self.content_norm = float(alpha), float(gamma), content_norm
-        # the targets are fixed: their divisors (whole-target reductions) once, not per evaluation or tile
-        self.content_divisors = {l: content_divisor(t, content_norm) for l, t in self.content_targets.items()}
-        # 'correlation' compares with the centered target; it is not a sum over positions of
-        # per-position terms, so tiles sum its statistics instead (``content_stats``)
-        self.content_centered = ({l: centered(t).reshape(t.shape) for l, t in self.content_targets.items()}
-                                 if content_norm == "correlation" else {})
-        # per layer (||c(t)||^2 / divisor^2, divisor) as floats, read once rather than per evaluation;
-        # the first is 1 unless the photo is so flat that the divisor's floor applies
-        self._content_constants = {l: (float(tc.double().pow(2).sum()) / float(self.content_divisors[l]) ** 2,
-                                       float(self.content_divisors[l])) for l, tc in self.content_centered.items()}
+        self.alpha, self.gamma = float(alpha), float(gamma)
+        # 'correlation' is not a sum over positions of per-position terms, so tiles sum its
+        # statistics instead (``content_stats``). Per layer (||c(t)||^2 / divisor^2, divisor) as
+        # floats, read once rather than per evaluation; the first is 1 unless the photo is so flat
+        # that the divisor's floor applies.
+        self._content_constants = {l: (float(tc.double().pow(2).sum()) / float(self.content.divisors[l]) ** 2,
+                                       float(self.content.divisors[l])) for l, tc in self.content.centered.items()}
+
+    @property
+    def content_targets(self) -> dict[str, torch.Tensor]:
+        """{content layer: a(C)}."""
+        return self.content.targets
 
     @property
     def content_is_global(self) -> bool:
         """True where J_content needs whole-image sums (``content_stats``), not per-tile parts."""
-        return bool(self.content_centered)
+        return bool(self.content.centered)
 
     @property
     def layers(self) -> list[str]:
@@ -203,12 +202,7 @@ class Objective:
 
     def terms(self, feats: Mapping[str, torch.Tensor], image: torch.Tensor) -> dict[str, torch.Tensor]:
         zero = image.new_zeros((), dtype=torch.float32)
-        jc = zero
-        for l, t in self.content_targets.items():
-            if self.content_is_global:
-                jc = jc + correlation_loss(feats[l].float(), self.content_centered[l], self.content_divisors[l])
-            else:
-                jc = jc + content_loss(feats[l].float(), t, self.content_norm, self.content_divisors[l])
+        jc = self.content.loss(feats, zero)
         js = zero
         for t in self.style_terms:
             js = js + t.weight * self.style_term_loss(t, feats[t.layer])
@@ -264,7 +258,7 @@ class Objective:
         (sum_p a (B, C), sum a^2, sum a c(t)) in float64 (the loss subtracts nearly equal sums);
         [] for the other normalizations, whose loss is itself a sum (``content_partial``)."""
         out = []
-        for l, tc in self.content_centered.items():
+        for l, tc in self.content.centered.items():
             y0, y1, x0, x1 = boxes[l]
             a = crops[l].double()
             t = tc[..., y0:y1, x0:x1]
@@ -274,7 +268,7 @@ class Objective:
     def content_from_stats(self, stats: Sequence[tuple[torch.Tensor, ...]]) -> torch.Tensor:
         """J_content ('correlation') from whole-image sums of ``content_stats``."""
         jc = torch.zeros((), dtype=torch.float64)
-        for l, (s1, s2, dot) in zip(self.content_centered, stats):
+        for l, (s1, s2, dot) in zip(self.content.centered, stats):
             target_term, divisor = self._content_constants[l]
             jc = jc + correlation_loss_from_sums(s1, s2, dot, positions(self.content_targets[l]), target_term, divisor)
         return jc.float()
@@ -288,6 +282,6 @@ class Objective:
         for l, target in self.content_targets.items():
             y0, y1, x0, x1 = boxes[l]
             a = crops[l].float()
-            sq = (a - target[..., y0:y1, x0:x1]).pow(2).sum() / self.content_divisors[l]
+            sq = (a - target[..., y0:y1, x0:x1]).pow(2).sum() / self.content.divisors[l]
             total = sq if total is None else total + sq
         return total if total is not None else torch.zeros(())
