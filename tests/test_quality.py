@@ -80,6 +80,13 @@ def test_tiled_gram_and_gradient_equal_untiled(tiny_net):
     tterms, tgrad = TiledEvaluator(net, obj, x.shape, tile=32).loss_and_grad(x)
     assert float(tterms["content"]) == pytest.approx(float(obj.terms(net(x, obj.layers), x)["content"]), rel=1e-4)
     assert rel(tgrad, grad) < 1e-4
+    # at alpha 0 the content loss is still reported, as on the whole image, and adds no gradient
+    for cnorm in ("course", "correlation"):
+        obj = Objective(fc, [], alpha=0.0, content_norm=cnorm)
+        tterms, tgrad = TiledEvaluator(net, obj, x.shape, tile=32).loss_and_grad(x)
+        want = float(obj.terms(net(x, obj.layers), x)["content"])
+        assert want > 0 and float(tterms["content"]) == pytest.approx(want, rel=1e-4), cnorm
+        assert float(tterms["total"]) == 0 and float(tgrad.abs().max()) == 0
 
 
 def test_tiles_cover_the_image_once_and_align():

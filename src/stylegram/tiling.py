@@ -128,7 +128,8 @@ class TiledEvaluator:
         x = x.detach()
         stats, cstats = self.stats(x)
         js, dstats = _value_and_grad(obj.style_from_stats, stats)
-        global_content = obj.content_is_global and obj.content_targets and obj.alpha
+        # J_content is reported even at alpha 0 (as on the whole image); only its gradient is skipped.
+        global_content = obj.content_is_global and bool(obj.content_targets)
         if global_content:
             jc, dcstats = _value_and_grad(obj.content_from_stats, cstats)
         else:
@@ -143,12 +144,13 @@ class TiledEvaluator:
                 surrogate = xt.new_zeros(())
                 if obj.style_terms:
                     surrogate = surrogate + _dot(dstats, obj.partial_stats(crops, boxes, self.full_positions))
-                if global_content:
+                if global_content and obj.alpha:
                     # <dJc/dS, S_tile>: the content loss's statistics, like the style's
                     surrogate = surrogate + obj.alpha * _dot(dcstats, obj.content_stats(crops, boxes))
-                elif obj.content_targets and obj.alpha:
+                elif obj.content_targets and not global_content:
                     c = obj.content_partial(crops, boxes)
-                    surrogate = surrogate + obj.alpha * c
+                    if obj.alpha:
+                        surrogate = surrogate + obj.alpha * c
                     jc = jc + c.detach()
                 if surrogate.requires_grad:
                     (g,) = torch.autograd.grad(surrogate, xt)
