@@ -33,7 +33,8 @@ def _objective(net, content, style, kind="gram", guide=None, norm="course", cont
     fs = net(style, list(LAYERS))
     guides = {l: layer_guide(guide, fc[l].shape[2:]) for l in LAYERS} if guide is not None else None
     terms = style_targets([{l: layer_moments(fs[l]) for l in LAYERS}], [1.0], LAYERS, beta=1e3, kind=kind,
-                          out_guides=guides, norm=norm, style_feats=[fs])
+                          out_guides=guides, norm=norm, style_feats=[fs],
+                          content_moments={l: layer_moments(fc[l]) for l in LAYERS}, content_feats=fc)
     return Objective({"relu4_2": fc["relu4_2"]}, terms, alpha=1.0, gamma=0.5, content_norm=content_norm or norm)
 
 
@@ -60,7 +61,9 @@ def test_tiled_gram_and_gradient_equal_untiled(tiny_net):
     for kind, guide, norm, cnorm in (("gram", None, "course", None), ("gram", mask, "course", None),
                                      ("w2", None, "course", None), ("gram", mask, "relative", None),
                                      ("w2", None, "relative", None), ("gram", None, "course", "correlation"),
-                                     ("gram", mask, "relative", "correlation")):
+                                     ("gram", mask, "relative", "correlation"), ("gram", None, "distance", "correlation"),
+                                     ("gram", mask, "distance", "course"), ("swd", None, "relative", "correlation"),
+                                     ("swd", mask, "distance", "correlation")):
         obj = _objective(net, content, style, kind, guide, norm, cnorm)
         xr = x.clone().requires_grad_(True)
         terms = obj.terms(net(xr, obj.layers), xr)
@@ -129,6 +132,11 @@ def test_tiled_transfer_matches_untiled(tiny_net):
     kw = dict(feature_net=tiny_net, size=64, iters=4, pyramid_start=32, pyramid_keep=32)
     a, b = transfer(c, s, **kw), transfer(c, s, tile=32, **kw)
     assert b.state["tiles"][-1] == 32 and "pin" in b.state
+    assert (a.image - b.image).abs().max() < 2e-3
+    # the sliced loss, whose projections the tiles gather, with the distance normalization
+    kw = dict(feature_net=tiny_net, size=64, iters=1, preset="classic", style_loss="swd", style_norm="distance", beta=1.0)
+    a, b = transfer(c, s, **kw), transfer(c, s, tile=32, **kw)
+    assert b.state["tiles"] == [32]
     assert (a.image - b.image).abs().max() < 2e-3
 
 
@@ -227,6 +235,23 @@ def test_sliced_w2_mean_shift_guides_and_blends():
     assert float(sliced_w2(x - 0.5 * gy / gy.norm() * x.norm() * 0.1, d, t)) < float(loss)
 
 
+def test_sliced_w2_and_grad_equal_autograd():
+    from stylegram.losses import sliced_w2_and_grad
+    g = torch.Generator().manual_seed(2)
+    s, x = torch.randn(1, 6, 7, 9, generator=g), torch.randn(1, 6, 5, 8, generator=g)
+    d = random_directions(6, 20, g)
+    t = sliced_targets([s], [1.0], d, quantiles=63)
+    guide = torch.rand(1, 1, 5, 8, generator=g)
+    for gd in (None, guide):
+        y = x.clone().requires_grad_(True)
+        loss = sliced_w2(y, d, t, gd)
+        (want,) = torch.autograd.grad(loss, y)
+        proj = d.t() @ x.reshape(6, -1)
+        value, dproj = sliced_w2_and_grad(proj.clone(), t, None if gd is None else gd.reshape(-1), rows=7)
+        assert float(value) == pytest.approx(float(loss.detach()), rel=1e-5)
+        assert rel((d @ dproj).reshape(x.shape), want) < 1e-5  # chain rule through proj = d^T a
+
+
 def test_style_blend_mixes_second_moments(tiny_net):
     s1, s2 = gradient_image(32, 32, 1), gradient_image(32, 32, 2).flip(1)
     m1 = {l: layer_moments(a) for l, a in tiny_net(s1, list(LAYERS)).items()}
@@ -251,6 +276,27 @@ def test_single_style_gram_target_is_the_course_target(tiny_net):
     fx = tiny_net(x, list(LAYERS))
     course = sum(2.0 * lam * style_layer_loss(fx[l], scaled_gram(f[l])) for l, lam in LAYERS.items())
     assert float(obj.terms(fx, x)["style"]) == pytest.approx(float(course), rel=1e-5)
+
+
+def test_distance_style_norm_is_one_per_layer_at_the_photo(tiny_net):
+    g = torch.Generator().manual_seed(0)
+    content, style = torch.rand(1, 3, 64, 80, generator=g), torch.rand(1, 3, 72, 72, generator=g) ** 3
+    for kind in ("gram", "w2", "swd"):
+        obj = _objective(tiny_net, content, style, kind, norm="distance", content_norm="correlation")
+        assert all(t.root for t in obj.style_terms)
+        fc = tiny_net(content, obj.layers)
+        # each layer: lambda (LAYERS' weights) times its distance over the photo's own distance = 1
+        want = 1e3 * sum(LAYERS.values())
+        assert float(obj.terms(fc, content)["style"]) == pytest.approx(want, rel=1e-3), kind
+        # halfway to the style's statistics is about half the distance (Gram: exactly, in Gram space)
+        fs = tiny_net(style, obj.layers)
+        if kind == "gram":
+            half = sum(t.weight * float(((scaled_gram(fc[t.layer]) + scaled_gram(fs[t.layer])) / 2 - t.gram).pow(2).sum()) ** 0.5
+                       for t in obj.style_terms)
+            assert half == pytest.approx(want / 2, rel=1e-4)
+    with pytest.raises(ConfigError, match="'distance' style normalization needs"):
+        style_targets([{l: layer_moments(tiny_net(style, [l])[l]) for l in LAYERS}], [1.0], LAYERS, beta=1.0,
+                      norm="distance")
 
 
 def test_relative_style_norm_gives_each_layer_its_share(tiny_net):
@@ -343,7 +389,7 @@ def test_style_loss_w2_and_ema_lower_the_style_loss(tiny_net):
     assert r.history[-1]["style"] < 0.7 * r.history[0]["style"]
 
 
-def test_style_loss_swd_lowers_the_style_loss_and_refuses_tiles(tiny_net, tmp_path):
+def test_style_loss_swd_lowers_the_style_loss(tiny_net, tmp_path):
     from stylegram.io.image import save_image
     c, s = gradient_image(48, 64), gradient_image(64, 64, 3).flip(2)
     r = transfer(c, s, feature_net=tiny_net, size=64, iters=15, style_loss="swd", preset="classic", beta=1.0)
@@ -358,8 +404,6 @@ def test_style_loss_swd_lowers_the_style_loss_and_refuses_tiles(tiny_net, tmp_pa
     g = transfer(c, s, feature_net=tiny_net, size=64, iters=3, style_loss="swd", preset="classic",
                  mask=str(tmp_path / "keep.png"))
     assert g.image.shape == (1, 3, 48, 64)
-    with pytest.raises(ResourceError, match=r"--style-loss swd works in one pass only.*use --size \d+ or less"):
-        transfer(c, s, feature_net=tiny_net, size=64, iters=1, style_loss="swd", tile=32)
 
 
 def test_level_chunks_redraw_the_loss_every_n_iterations():

@@ -412,3 +412,41 @@ def sliced_w2(a: torch.Tensor, directions: torch.Tensor, target_sorted: torch.Te
         frac = pos - lo
         target = target_sorted.gather(1, lo) * (1 - frac) + target_sorted.gather(1, hi) * frac
     return (ws * (values - target).pow(2)).sum() / values.shape[0]
+
+
+@torch.no_grad()
+def sliced_w2_and_grad(proj: torch.Tensor, target_sorted: torch.Tensor, weights: torch.Tensor | None = None,
+                       rows: int = 16) -> tuple[torch.Tensor, torch.Tensor]:
+    """``sliced_w2`` from the projections themselves, with its gradient, for outputs evaluated tile
+    by tile: proj (K, N) holds every position's projection on each of the K directions, gathered
+    from the tiles. Returns (loss, dloss/dproj (K, N)); the gradient is written over ``proj``
+    (which is consumed) so that a print-size layer needs one (K, N) buffer, not three. weights
+    (N,): a guide's weight per position (None: every position counts alike). Sorts ``rows``
+    directions at a time to bound the memory of the sort's int64 order."""
+    k, n = proj.shape
+    if weights is not None:
+        w = weights.reshape(-1).to(proj.dtype)
+        w = w / w.sum().clamp_min(1e-6)
+    else:
+        target = resample_sorted(target_sorted, n)
+    total = torch.zeros((), dtype=torch.float64, device=proj.device)
+    for r0 in range(0, k, rows):
+        values, order = proj[r0:r0 + rows].sort(dim=1)
+        if weights is None:
+            resid = values - target[r0:r0 + rows]
+            total += resid.double().pow(2).sum() / (k * n)
+            grad = resid * (2.0 / (k * n))
+        else:
+            ws = w[order]
+            levels = (ws.cumsum(1) - 0.5 * ws).clamp(0, 1)
+            q = target_sorted.shape[1]
+            pos = (levels * q - 0.5).clamp(0, q - 1)
+            lo = pos.floor().long()
+            hi = (lo + 1).clamp_max(q - 1)
+            frac = pos - lo
+            ts = target_sorted[r0:r0 + rows]
+            resid = values - (ts.gather(1, lo) * (1 - frac) + ts.gather(1, hi) * frac)
+            total += (ws * resid.pow(2)).double().sum() / k
+            grad = ws * resid * (2.0 / k)
+        proj[r0:r0 + rows].scatter_(1, order, grad)
+    return total.float(), proj

@@ -31,7 +31,11 @@ STYLE_LOSSES = ("gram", "w2", "swd")
 # hardly count. relative: each layer's loss is divided by its loss for a blank (all-zero)
 # activation - |target|^2 for Gram, about (|mean|^2 + tr(cov)) / nC for W2 - so lambda_l is the
 # layer's true share, and beta does not depend on the style image's contrast.
-STYLE_NORMS = ("course", "relative")
+# distance: each layer's loss is the square root of its loss (a distance, not its square), divided
+# by that distance for the content photo, so lambda_l weighs the share of the way from the photo
+# to the painting that the layer still has to go; the square root keeps pulling a layer that is
+# nearly matched, where a squared loss leaves it to the layers that are still far.
+STYLE_NORMS = ("course", "relative", "distance")
 # The W2 loss is about 250 times smaller than the course's Gram loss for the same pair of images
 # (measured at the content image against the style, tubingen/starry_night and chelsea/matisse at
 # 128 px: 1.1e5 vs 350-500); scaling it by this lets one --beta mean about the same for both.
@@ -58,6 +62,7 @@ class StyleTerm:
     cov_sqrt: torch.Tensor | None = None
     directions: torch.Tensor | None = None
     sorted: torch.Tensor | None = None
+    root: bool = False  # the loss is the square root of the term's loss ('distance' normalization)
     # ``sorted`` read at N mid-quantiles, per N: the same for every evaluation of a level, so it is
     # resampled once rather than in each evaluation.
     _sorted_at: dict = field(default_factory=dict, repr=False, compare=False)
@@ -92,15 +97,19 @@ def style_targets(style_moments: Sequence[Mapping[str, tuple[torch.Tensor, torch
                   layer_weights: Mapping[str, float], *, beta: float, kind: str = "gram",
                   out_guides: Mapping[str, torch.Tensor] | None = None, norm: str = "course",
                   style_feats: Sequence[Mapping[str, torch.Tensor]] | None = None,
-                  seed: int = 0) -> list[StyleTerm]:
+                  seed: int = 0, content_moments: Mapping[str, tuple[torch.Tensor, torch.Tensor, int]] | None = None,
+                  content_feats: Mapping[str, torch.Tensor] | None = None) -> list[StyleTerm]:
     """Style terms for one region from one or more style images.
 
     style_moments: per style image {layer: layer_moments(a(S))}; blend: one weight per style image
     (non-negative, normalized to sum 1). Blending mixes the styles' feature distributions: the
     targets are the mixture's second moments (Gram) or its mean and covariance (W2). For one style
     the Gram target equals ``scaled_gram(a(S))``, G / (2 N nC). out_guides: {layer: guide over the
-    output (1, 1, *spatial)} for a per-region style. norm: 'course' (weight beta * lambda_l) or
-    'relative' (also divided by the term's loss for an all-zero activation; see STYLE_NORMS).
+    output (1, 1, *spatial)} for a per-region style. norm: 'course' (weight beta * lambda_l),
+    'relative' (also divided by the term's loss for an all-zero activation) or 'distance' (the
+    square root of the term's loss, divided by its value for the content photo, whose
+    ``content_moments`` {layer: layer_moments(a(C))} and, for 'swd', ``content_feats`` {layer:
+    a(C)} it needs); see STYLE_NORMS.
     For 'swd', style_feats: per style image {layer: activation (1, C, *spatial)}, and ``seed``
     draws the nC random directions of each layer (fixed for the run: L-BFGS needs one function).
     """
@@ -115,6 +124,8 @@ def style_targets(style_moments: Sequence[Mapping[str, tuple[torch.Tensor, torch
     ws = [float(w) / total for w in blend]
     if kind == "swd" and (style_feats is None or len(style_feats) != len(style_moments)):
         raise ConfigError("the sliced Wasserstein loss needs the style images' activations (style_feats)")
+    if norm == "distance" and (content_moments is None or (kind == "swd" and content_feats is None)):
+        raise ConfigError("the 'distance' style normalization needs the content photo's statistics")
     gen = torch.Generator().manual_seed(int(seed))
     terms = []
     for layer, lam in layer_weights.items():
@@ -129,23 +140,41 @@ def style_targets(style_moments: Sequence[Mapping[str, tuple[torch.Tensor, torch
             # sum a a^T / (2 N nC) = (per-position second moment) / (2 nC): the course's scaled Gram
             target = second / (2.0 * c)
             blank = float(target.pow(2).sum()) if norm == "relative" else 1.0
-            terms.append(StyleTerm(layer, beta * lam / max(blank, 1e-30), "gram", g_out, gram=target))
+            term = StyleTerm(layer, beta * lam / max(blank, 1e-30), "gram", g_out, gram=target)
         elif kind == "swd":
             dirs = random_directions(c, c, gen).to(second.device)
             target = sliced_targets([f[layer] for f in style_feats], ws, dirs)
             # blank: every projection 0, so the loss is the mean square of the style's projections
-            scale = SWD_SCALE if norm == "course" else 1.0 / max(float(target.pow(2).mean()), 1e-30)
-            terms.append(StyleTerm(layer, scale * beta * lam, "swd", g_out, directions=dirs, sorted=target))
+            scale = {"course": SWD_SCALE, "distance": 1.0}.get(norm, 1.0 / max(float(target.pow(2).mean()), 1e-30))
+            term = StyleTerm(layer, scale * beta * lam, "swd", g_out, directions=dirs, sorted=target)
         else:
             cov = second - mean[:, :, None] * mean[:, None, :]
             root = sqrtm_psd(cov)
-            if norm == "course":
-                scale = W2_SCALE
-            else:  # the loss of an all-zero activation: about (|mean|^2 + tr(cov)) / nC
+            if norm == "relative":  # the loss of an all-zero activation: about (|mean|^2 + tr(cov)) / nC
                 scale = 1.0 / max(float(w2_from_moments(torch.zeros_like(mean), torch.zeros_like(cov), mean, cov, root)),
                                   1e-30)
-            terms.append(StyleTerm(layer, scale * beta * lam, "w2", g_out, mean=mean, cov=cov, cov_sqrt=root))
+            else:
+                scale = W2_SCALE if norm == "course" else 1.0
+            term = StyleTerm(layer, scale * beta * lam, "w2", g_out, mean=mean, cov=cov, cov_sqrt=root)
+        if norm == "distance":
+            at_content = _term_loss_at(term, content_moments[layer], content_feats.get(layer) if content_feats else None)
+            term.weight = beta * lam / max(at_content, 1e-30) ** 0.5
+            term.root = True
+        terms.append(term)
     return terms
+
+
+def _term_loss_at(t: StyleTerm, moments: tuple[torch.Tensor, torch.Tensor, int], feats: torch.Tensor | None) -> float:
+    """A style term's loss (unweighted, unguided, not square-rooted) for an image whose activations
+    have ``moments`` (layer_moments) and, for 'swd', are ``feats`` (1, C, *spatial)."""
+    s1, s2, n = moments
+    if t.kind == "gram":
+        return float((s2 / (n * 2.0 * s2.shape[-1]) - t.gram).pow(2).sum())
+    if t.kind == "swd":
+        return float(sliced_w2(feats, t.directions, t.sorted_at(positions(feats))))
+    mean = s1 / n
+    cov = s2 / n - mean[:, :, None] * mean[:, None, :]
+    return float(w2_from_moments(mean, cov, t.mean, t.cov, t.cov_sqrt))
 
 
 class Objective:
@@ -188,6 +217,10 @@ class Objective:
 
     # -- whole image ---------------------------------------------------------------------------
     def style_term_loss(self, t: StyleTerm, a: torch.Tensor) -> torch.Tensor:
+        loss = self._style_term_loss(t, a)
+        return loss.clamp_min(1e-30).sqrt() if t.root else loss
+
+    def _style_term_loss(self, t: StyleTerm, a: torch.Tensor) -> torch.Tensor:
         a = a.float()
         if t.kind == "gram":
             if t.guide is None:
@@ -219,8 +252,8 @@ class Objective:
         out = []
         for t in self.style_terms:
             if t.kind == "swd":
-                raise ConfigError("the sliced Wasserstein style loss (swd) is not computed in tiles; "
-                                  "use a smaller --size or --style-loss gram or w2")
+                out.append((None, None))  # not a sum over positions: see ``project``
+                continue
             a = crops[t.layer].float()
             c = a.shape[1]
             f = a.reshape(1, c, -1)
@@ -243,14 +276,24 @@ class Objective:
 
     def style_from_stats(self, stats: Sequence[tuple[torch.Tensor, torch.Tensor | None]]) -> torch.Tensor:
         """The style part of J from whole-image statistics (sums of ``partial_stats``)."""
-        js = stats[0][0].new_zeros(()) if stats else torch.zeros(())
+        js = torch.zeros(())
         for t, (second, first) in zip(self.style_terms, stats):
+            if t.kind == "swd":
+                continue  # summed by the tiled evaluator from every position's projections
             if t.kind == "gram":
-                js = js + t.weight * (second - t.gram).pow(2).sum()
+                loss = (second - t.gram).pow(2).sum()
             else:
                 cov = second - first[:, :, None] * first[:, None, :]
-                js = js + t.weight * w2_from_moments(first, cov, t.mean, t.cov, t.cov_sqrt)
+                loss = w2_from_moments(first, cov, t.mean, t.cov, t.cov_sqrt)
+            js = js + t.weight * (loss.clamp_min(1e-30).sqrt() if t.root else loss)
         return js
+
+    @staticmethod
+    def project(t: StyleTerm, a: torch.Tensor) -> torch.Tensor:
+        """A sliced term's projections of activations a (1, C, h, w) on its K directions: (K, h, w).
+        The sliced loss sorts every position's projections at once, so tiles gather these (and
+        take back their share of its gradient) instead of summing statistics."""
+        return torch.einsum("ck,chw->khw", t.directions.to(a.dtype), a[0].float())
 
     def content_stats(self, crops: Mapping[str, torch.Tensor],
                       boxes: Mapping[str, tuple[int, int, int, int]]) -> list[tuple[torch.Tensor, ...]]:

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 
 import torch
 
-from .losses import tv_loss
+from .losses import sliced_w2_and_grad, tv_loss
 from .nets import FeatureNet
 from .objective import Objective
 
@@ -112,22 +112,52 @@ class TiledEvaluator:
         return _crops(feats, tile, self.net, self.image_hw, self.full_shape)
 
     @torch.no_grad()
-    def stats(self, x: torch.Tensor) -> tuple[list[tuple], list[tuple]]:
-        """The whole image's statistics, summed tile by tile: the style terms' (``partial_stats``)
-        and, for a content loss that needs them, the content layers' (``content_stats``)."""
+    def stats(self, x: torch.Tensor) -> tuple[list[tuple], list[tuple], dict[int, torch.Tensor]]:
+        """The whole image's statistics, summed tile by tile: the style terms' (``partial_stats``),
+        for a content loss that needs them the content layers' (``content_stats``), and for each
+        sliced term (by index) every position's projections (K, H, W), gathered tile by tile."""
         style, content = None, None
+        sliced = {i: x.new_zeros((t.directions.shape[1], *self.full_shape[t.layer]), dtype=torch.float32)
+                  for i, t in enumerate(self.objective.style_terms) if t.kind == "swd"}
         for tile in self.tiles:
             crops, boxes = self._run(x, tile)
             style = _add(style, self.objective.partial_stats(crops, boxes, self.full_positions))
             content = _add(content, self.objective.content_stats(crops, boxes))
-        return style or [], content or []
+            for i, buf in sliced.items():
+                t = self.objective.style_terms[i]
+                y0, y1, x0, x1 = boxes[t.layer]
+                buf[:, y0:y1, x0:x1] = self.objective.project(t, crops[t.layer])
+        return style or [], content or [], sliced
+
+    def _sliced_value_and_grad(self, sliced: dict[int, torch.Tensor]) -> tuple[torch.Tensor, dict[int, torch.Tensor]]:
+        """Each sliced term's weighted loss, summed, and its gradient in the projections (K, H, W)
+        (computed over the projections' own buffers)."""
+        total = torch.zeros(())
+        grads = {}
+        for i, proj in sliced.items():
+            t = self.objective.style_terms[i]
+            k = proj.shape[0]
+            w = None if t.guide is None else t.guide.reshape(-1)
+            value, g = sliced_w2_and_grad(proj.reshape(k, -1), t.sorted, w)
+            if t.root:
+                root = value.clamp_min(1e-30).sqrt()
+                g.mul_(0.5 / float(root))
+                value = root
+            total = total + t.weight * value
+            grads[i] = g.mul_(t.weight).reshape(proj.shape)
+        return total, grads
 
     def loss_and_grad(self, x: torch.Tensor) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
         """(terms, dJ/dx) at x; terms as Objective.terms: 'content', 'style', 'tv', 'total'."""
         obj = self.objective
         x = x.detach()
-        stats, cstats = self.stats(x)
+        stats, cstats, sliced = self.stats(x)
         js, dstats = _value_and_grad(obj.style_from_stats, stats)
+        if sliced:
+            jsw, dsliced = self._sliced_value_and_grad(sliced)
+            js = js + jsw
+        else:
+            dsliced = {}
         # J_content is reported even at alpha 0 (as on the whole image); only its gradient is skipped.
         global_content = obj.content_is_global and bool(obj.content_targets)
         if global_content:
@@ -144,6 +174,11 @@ class TiledEvaluator:
                 surrogate = xt.new_zeros(())
                 if obj.style_terms:
                     surrogate = surrogate + _dot(dstats, obj.partial_stats(crops, boxes, self.full_positions))
+                for i, g in dsliced.items():
+                    # <dJ/dP, P_tile>: the tile's positions' share of the sliced loss's gradient
+                    t = obj.style_terms[i]
+                    y0, y1, x0, x1 = boxes[t.layer]
+                    surrogate = surrogate + (g[:, y0:y1, x0:x1] * obj.project(t, crops[t.layer])).sum()
                 if global_content and obj.alpha:
                     # <dJc/dS, S_tile>: the content loss's statistics, like the style's
                     surrogate = surrogate + obj.alpha * _dot(dcstats, obj.content_stats(crops, boxes))

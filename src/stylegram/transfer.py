@@ -84,7 +84,9 @@ class TransferConfig:
                                "pyramid level); each draw restarts L-BFGS")
     style_norm: str = _opt("course", "style layer weighting: course (beta * lambda times the course's J_style, "
                                      "in which the deep layers hardly count) or relative (each layer's loss divided by its "
-                                     "loss for a blank image, so lambda is its share)", choices=STYLE_NORMS)
+                                     "loss for a blank image, so lambda is its share) or distance (the square root of each layer's loss, divided by "
+                                     "the photo's: lambda weighs the share of the way from photo to painting still to go)",
+                        choices=STYLE_NORMS)
     style_blend: tuple[float, ...] = _opt((), "blend weights of several style images, e.g. 0.7,0.3 (default: equal)")
     style_scale: float = _opt(1.0, "size of the style image relative to the output (above 1: finer style features, below 1: coarser)")
     preserve_color: str = _opt("none", "keep the content's colours: none, luminance (transfer on luminance only) or histogram (match the style's colours first)", choices=PRESERVE_COLOR)
@@ -437,20 +439,25 @@ def _validate_quality(cfg: TransferConfig) -> dict:
 
 
 def plan_tile(net: FeatureNet, layers: list[str], shape: tuple[int, ...], optimizer: str, budget: int,
-              tile: int = 0) -> int | None:
+              tile: int = 0, sliced_layers: Sequence[str] = ()) -> int | None:
     """None when a run on ``shape`` (1, 3, H, W) fits ``budget`` bytes in one pass, else the tile
-    side (px) to use: ``tile`` if given, otherwise the largest that fits. Raises ResourceError,
-    with the estimate, when not even a small tile fits."""
+    side (px) to use: ``tile`` if given, otherwise the largest that fits. ``sliced_layers``: the
+    style layers of a sliced Wasserstein loss, whose sorts (one pass) or gathered projections
+    (tiles) add to the estimate. Raises ResourceError, with the estimate, when not even a small
+    tile fits."""
     from .errors import ResourceError
     from .tiling import tile_geometry
     if tile:
         return int(tile)
-    need = estimate_transfer_bytes(net, shape, optimizer)
+    need = estimate_transfer_bytes(net, shape, optimizer) + sliced_loss_bytes(net, sliced_layers, shape)
     if need <= budget:
         return None
     h, w = shape[-2:]
     align, margin = tile_geometry(net, layers)
-    fixed = estimate_transfer_bytes(net, shape, optimizer) - activation_bytes(net, shape)
+    # In tiles the sliced loss keeps every position's projections (4 bytes each), and while a level
+    # is built the photo's and the painting's activations of those layers (8 more).
+    fixed = (estimate_transfer_bytes(net, shape, optimizer) - activation_bytes(net, shape)
+             + sliced_loss_bytes(net, sliced_layers, shape) * 12 // 32)
     t = (max(h, w) // align) * align
     while t >= 4 * align:
         padded = (1, 3, min(h, t + 2 * margin), min(w, t + 2 * margin))
@@ -581,16 +588,17 @@ def _stylize(content: Any, styles: list, cfg: TransferConfig, *, callback: Callb
     pin_from = next((k for k, i in enumerate(ok) if detail[i] and k > 0), None)
     budget = int(min(cfg.max_memory * 2**30, available_bytes(device)))
     try:
-        tiles = [plan_tile(net, layers, (1, 3, *sh), cfg.optimizer, budget, cfg.tile) for sh in shapes]
+        sliced = list(style_weights) if cfg.style_loss == "swd" else []
+        tiles = [plan_tile(net, layers, (1, 3, *sh), cfg.optimizer, budget, cfg.tile, sliced) for sh in shapes]
         if circular and tiles[-1] is not None:
             raise ResourceError("tileable textures are not tiled")
     except ResourceError:
         def fits(side: int) -> bool:
             sh = resized_shape(*hw, side)
-            if estimate_transfer_bytes(net, (1, 3, *sh), cfg.optimizer) <= budget:
+            if estimate_transfer_bytes(net, (1, 3, *sh), cfg.optimizer) + sliced_loss_bytes(net, sliced, (1, 3, *sh)) <= budget:
                 return True
             try:
-                return not circular and plan_tile(net, layers, (1, 3, *sh), cfg.optimizer, budget) is not None
+                return not circular and plan_tile(net, layers, (1, 3, *sh), cfg.optimizer, budget, 0, sliced) is not None
             except ResourceError:
                 return False
         lo = largest_side(fits, max(hw))
@@ -599,17 +607,6 @@ def _stylize(content: Any, styles: list, cfg: TransferConfig, *, callback: Callb
                             f"{estimate_transfer_bytes(net, (1, 3, *hw), cfg.optimizer) / 2**30:.1f} GiB but "
                             f"{device.type} has {budget / 2**30:.1f} GiB free; "
                             + (f"use --size {lo // 8 * 8} or less" if lo >= need else "free some memory")) from None
-    if cfg.style_loss == "swd":
-        # The sliced loss sorts all positions at once: it is not a sum over tiles, and its sorts
-        # are large; refuse before any level has run rather than at the level that does not fit.
-        def swd_bytes(sh: tuple[int, ...]) -> int:
-            return (estimate_transfer_bytes(net, (1, 3, *sh), cfg.optimizer)
-                    + sliced_loss_bytes(net, list(style_weights), (1, 3, *sh)))
-        if any(t is not None for t in tiles) or swd_bytes(shapes[-1]) > budget:
-            lo = largest_side(lambda side: swd_bytes(resized_shape(*hw, side)) <= budget, max(hw))
-            raise ResourceError(f"--style-loss swd works in one pass only and a {hw[1]} x {hw[0]} px output would need "
-                                f"about {swd_bytes(hw) / 2**30:.1f} GiB (--max-memory {cfg.max_memory:g}); "
-                                f"use --size {lo // 8 * 8} or less, or --style-loss gram or w2, which tile")
     c_full = resize(c_native, hw).clamp(0, 1)
     del c_native
     s_full = [load_image(s, max_pixels=cfg.max_pixels, name="style") for s in styles]
@@ -647,7 +644,11 @@ def _stylize(content: Any, styles: list, cfg: TransferConfig, *, callback: Callb
         for m in region_masks:
             main_area = main_area * (1 - m)
         moments_layers = list(style_weights)
-        _, kept = image_statistics(net, c_in, [], content_layers, tile)
+        # The 'distance' style normalization divides by the photo's own distance to the painting.
+        distance = cfg.style_norm == "distance"
+        c_feat_layers = list(dict.fromkeys(content_layers + (list(style_weights) if distance and cfg.style_loss == "swd" else [])))
+        c_moments, c_feats = image_statistics(net, c_in, list(style_weights) if distance else [], c_feat_layers, tile)
+        kept = {l: c_feats[l] for l in content_layers}
         feat_shapes = {l: net.info[l] for l in layers}
         lshape = {l: (shape[0] // feat_shapes[l].jump, shape[1] // feat_shapes[l].jump) for l in layers}
 
@@ -672,11 +673,13 @@ def _stylize(content: Any, styles: list, cfg: TransferConfig, *, callback: Callb
             if whole or float(main_area.mean()) > 1e-3:
                 terms += style_targets([m for m, _ in stats], blend, style_weights, beta=cfg.beta, kind=cfg.style_loss,
                                        out_guides=None if whole else guides(main_area), norm=cfg.style_norm,
-                                       style_feats=[f for _, f in stats], seed=seed)
+                                       style_feats=[f for _, f in stats], seed=seed, content_moments=c_moments,
+                                       content_feats=c_feats)
             for m, (mom, feats) in region_stats:
                 terms += style_targets([mom], [1.0], style_weights, beta=cfg.beta, kind=cfg.style_loss,
                                        out_guides=guides(m * guides_base), norm=cfg.style_norm,
-                                       style_feats=[feats], seed=seed)
+                                       style_feats=[feats], seed=seed, content_moments=c_moments,
+                                       content_feats=c_feats)
             objective = Objective(kept, terms, alpha=cfg.alpha if content_weight else 0.0, gamma=cfg.gamma,
                                   content_norm=cfg.content_norm)
             if tile is None:
