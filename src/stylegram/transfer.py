@@ -80,8 +80,6 @@ class TransferConfig:
                                  "with a pyramid, --iters counts the first level's iterations")
     style_loss: str = _opt("gram", "style loss: gram (the course's), w2 (mean and covariance, Wasserstein-2) or swd "
                                      "(sliced Wasserstein: the whole feature distribution)", choices=STYLE_LOSSES)
-    swd_directions: int = _opt(0, "for --style-loss swd: random directions per layer, at least (0: as many as the layer "
-                                  "has channels); a layer with few channels is matched along more of them")
     swd_refresh: int = _opt(0, "for --style-loss swd: draw new random directions every N iterations (0: one set per "
                                "pyramid level); each draw restarts L-BFGS")
     style_norm: str = _opt("course", "style layer weighting: course (beta * lambda times the course's J_style, "
@@ -225,15 +223,14 @@ def estimate_transfer_bytes(net: FeatureNet, shape: tuple[int, ...], optimizer: 
     return activation_bytes(net, shape) + extra + 200 * 2**20
 
 
-def sliced_loss_bytes(net: FeatureNet, style_layers: Sequence[str], shape: tuple[int, ...], directions: int = 0) -> int:
+def sliced_loss_bytes(net: FeatureNet, style_layers: Sequence[str], shape: tuple[int, ...]) -> int:
     """Extra bytes the sliced Wasserstein loss takes on media ``shape``: per style layer and
-    direction (nC of them, or ``directions`` where more) and position, the projection, its sorted
-    values and int64 order, the style's quantiles read at each position and the gradients (about
-    32 bytes)."""
+    direction (nC of them) and position, the projection, its sorted values and int64 order, the
+    style's quantiles read at each position and the gradients (about 32 bytes)."""
     total = 0
     for l in style_layers:
         info = net.info[l]
-        n = max(info.channels, int(directions))  # one projection per direction and position
+        n = info.channels  # nC directions, one projection each per position
         for s in shape[2:]:
             n *= max(1, s // info.jump)
         total += n
@@ -414,8 +411,6 @@ def _validate_quality(cfg: TransferConfig) -> dict:
         raise ConfigError(f"pyramid_keep {cfg.pyramid_keep!r}: must be 0 (off) or a size in px")
     if not 0.05 <= cfg.style_scale <= 8:
         raise ConfigError(f"style_scale {cfg.style_scale}: must be between 0.05 and 8")
-    if not isinstance(cfg.swd_directions, int) or not 0 <= cfg.swd_directions <= 4096:
-        raise ConfigError(f"swd_directions {cfg.swd_directions!r}: must be 0 (one per channel) or a number of directions up to 4096")
     if not isinstance(cfg.swd_refresh, int) or cfg.swd_refresh < 0:
         raise ConfigError(f"swd_refresh {cfg.swd_refresh!r}: must be 0 (one set of directions per level) or a number of iterations")
     if not 0 <= cfg.ema < 1:
@@ -444,7 +439,7 @@ def _validate_quality(cfg: TransferConfig) -> dict:
 
 
 def plan_tile(net: FeatureNet, layers: list[str], shape: tuple[int, ...], optimizer: str, budget: int,
-              tile: int = 0, sliced_layers: Sequence[str] = (), directions: int = 0) -> int | None:
+              tile: int = 0, sliced_layers: Sequence[str] = ()) -> int | None:
     """None when a run on ``shape`` (1, 3, H, W) fits ``budget`` bytes in one pass, else the tile
     side (px) to use: ``tile`` if given, otherwise the largest that fits. ``sliced_layers``: the
     style layers of a sliced Wasserstein loss, whose sorts (one pass) or gathered projections
@@ -454,7 +449,7 @@ def plan_tile(net: FeatureNet, layers: list[str], shape: tuple[int, ...], optimi
     from .tiling import tile_geometry
     if tile:
         return int(tile)
-    need = estimate_transfer_bytes(net, shape, optimizer) + sliced_loss_bytes(net, sliced_layers, shape, directions)
+    need = estimate_transfer_bytes(net, shape, optimizer) + sliced_loss_bytes(net, sliced_layers, shape)
     if need <= budget:
         return None
     h, w = shape[-2:]
@@ -462,7 +457,7 @@ def plan_tile(net: FeatureNet, layers: list[str], shape: tuple[int, ...], optimi
     # In tiles the sliced loss keeps every position's projections (4 bytes each), and while a level
     # is built the photo's and the painting's activations of those layers (8 more).
     fixed = (estimate_transfer_bytes(net, shape, optimizer) - activation_bytes(net, shape)
-             + sliced_loss_bytes(net, sliced_layers, shape, directions) * 12 // 32)
+             + sliced_loss_bytes(net, sliced_layers, shape) * 12 // 32)
     t = (max(h, w) // align) * align
     while t >= 4 * align:
         padded = (1, 3, min(h, t + 2 * margin), min(w, t + 2 * margin))
@@ -594,16 +589,16 @@ def _stylize(content: Any, styles: list, cfg: TransferConfig, *, callback: Callb
     budget = int(min(cfg.max_memory * 2**30, available_bytes(device)))
     try:
         sliced = list(style_weights) if cfg.style_loss == "swd" else []
-        tiles = [plan_tile(net, layers, (1, 3, *sh), cfg.optimizer, budget, cfg.tile, sliced, cfg.swd_directions) for sh in shapes]
+        tiles = [plan_tile(net, layers, (1, 3, *sh), cfg.optimizer, budget, cfg.tile, sliced) for sh in shapes]
         if circular and tiles[-1] is not None:
             raise ResourceError("tileable textures are not tiled")
     except ResourceError:
         def fits(side: int) -> bool:
             sh = resized_shape(*hw, side)
-            if estimate_transfer_bytes(net, (1, 3, *sh), cfg.optimizer) + sliced_loss_bytes(net, sliced, (1, 3, *sh), cfg.swd_directions) <= budget:
+            if estimate_transfer_bytes(net, (1, 3, *sh), cfg.optimizer) + sliced_loss_bytes(net, sliced, (1, 3, *sh)) <= budget:
                 return True
             try:
-                return not circular and plan_tile(net, layers, (1, 3, *sh), cfg.optimizer, budget, 0, sliced, cfg.swd_directions) is not None
+                return not circular and plan_tile(net, layers, (1, 3, *sh), cfg.optimizer, budget, 0, sliced) is not None
             except ResourceError:
                 return False
         lo = largest_side(fits, max(hw))
@@ -679,12 +674,12 @@ def _stylize(content: Any, styles: list, cfg: TransferConfig, *, callback: Callb
                 terms += style_targets([m for m, _ in stats], blend, style_weights, beta=cfg.beta, kind=cfg.style_loss,
                                        out_guides=None if whole else guides(main_area), norm=cfg.style_norm,
                                        style_feats=[f for _, f in stats], seed=seed, content_moments=c_moments,
-                                       content_feats=c_feats, directions=cfg.swd_directions)
+                                       content_feats=c_feats)
             for m, (mom, feats) in region_stats:
                 terms += style_targets([mom], [1.0], style_weights, beta=cfg.beta, kind=cfg.style_loss,
                                        out_guides=guides(m * guides_base), norm=cfg.style_norm,
                                        style_feats=[feats], seed=seed, content_moments=c_moments,
-                                       content_feats=c_feats, directions=cfg.swd_directions)
+                                       content_feats=c_feats)
             objective = Objective(kept, terms, alpha=cfg.alpha if content_weight else 0.0, gamma=cfg.gamma,
                                   content_norm=cfg.content_norm)
             if tile is None:
