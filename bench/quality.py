@@ -14,7 +14,7 @@
       front_<tag>.json and front_<tag>.png (runs already under --out are reused).
   python bench/quality.py sheet  [--pairs tubingen.jpg:starry_night.jpg,...]
       sheet_<tag>.jpg: content, style, reference, classic, default and sliced side by side (existing images only).
-  python bench/quality.py memory [--size 2048] [--iters 2] [--pyramid-start 128]
+  python bench/quality.py memory [--size 2048] [--iters 2] [--pyramid-start 128] [--preset balanced]
       one run at --size in a child process; its peak RSS (ru_maxrss).
   python bench/quality.py layers --pair astronaut.png:starry_night.jpg IMAGE [IMAGE ...]
       the judge's figures of existing images and its swd split by layer (relu1_1..relu4_1, each
@@ -298,16 +298,16 @@ def cmd_sheet(a) -> None:
 
 
 def cmd_memory(a) -> None:
-    out = Path(a.out) / f"memory_{a.size}.png"
+    out = Path(a.out) / f"memory_{a.size}{'' if a.preset == 'balanced' else '_' + a.preset}.png"
     code = ("import sys, json, time; from stylegram import transfer; t = time.perf_counter(); "
             f"r = transfer({str(IMAGES / 'tubingen.jpg')!r}, {str(IMAGES / 'starry_night.jpg')!r}, size={a.size}, "
-            f"iters={a.iters}, pyramid_start={a.pyramid_start}, device='cpu'); r.save({str(out)!r}); "
+            f"iters={a.iters}, pyramid_start={a.pyramid_start}, device='cpu', preset={a.preset!r}); r.save({str(out)!r}); "
             "print(json.dumps({'seconds': round(time.perf_counter() - t, 1), 'evals': r.evals, "
             "'tiles': r.state['tiles'], 'levels': r.state['levels'], 'lbfgs_pairs_kept': len(r.state['optimizer']['s'])}))")
     env = {**os.environ, "PYTHONPATH": str(REPO / "src")}
     r = subprocess.run([PY, "-c", code], capture_output=True, text=True, env=env)
     peak_kib = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-    emit({"size": a.size, "iters_first_level": a.iters, "pyramid_start": a.pyramid_start, "rc": r.returncode, "peak_rss_gib": round(peak_kib / 2**20, 3),
+    emit({"size": a.size, "preset": a.preset, "iters_first_level": a.iters, "pyramid_start": a.pyramid_start, "rc": r.returncode, "peak_rss_gib": round(peak_kib / 2**20, 3),
           "run": json.loads(r.stdout.splitlines()[-1]) if r.returncode == 0 else r.stderr[-2000:], "machine": machine()})
 
 
@@ -369,6 +369,7 @@ def main() -> None:
     p.add_argument("--size", type=int, default=2048)
     p.add_argument("--iters", type=int, default=2)
     p.add_argument("--pyramid-start", type=int, default=128, help="0: only the --size level (cheapest way to its peak)")
+    p.add_argument("--preset", default="balanced")
     p.set_defaults(f=cmd_memory)
     p = sub.add_parser("layers")
     p.add_argument("--pair", default="tubingen.jpg:starry_night.jpg")

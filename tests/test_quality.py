@@ -363,7 +363,7 @@ def test_presets_fill_in_and_explicit_options_win():
     classic = preset_config("classic")
     assert classic.pyramid_start == 0 and classic.beta == TransferConfig().beta
     sliced = preset_config("sliced")
-    assert (sliced.style_loss, sliced.style_norm, sliced.pyramid_start) == ("swd", "relative", 256)
+    assert (sliced.style_loss, sliced.style_norm, sliced.pyramid_start) == ("swd", "distance", 256)
     assert preset_config("sliced", style_loss="gram").style_loss == "gram"
     with pytest.raises(ConfigError, match="unknown preset 'loud'; valid: subtle, balanced, strong, sliced, classic"):
         preset_config("loud")

@@ -45,14 +45,12 @@ PRESETS: Mapping[str, Mapping[str, Any]] = MappingProxyType({
     "balanced": MappingProxyType({**_NOISY, "beta": 0.0012}),
     "strong": MappingProxyType({**_NOISY, "beta": 0.012}),
     # The sliced Wasserstein style loss (losses.sliced_w2) matches the whole distribution of each
-    # layer's features, not only its Gram matrix: at about balanced's content figure it scores
-    # better on the judge (tubingen x starry_night 0.140 / 0.064 / 0.233 against 0.163 / 0.169 /
-    # 0.237; astronaut 0.097 / 0.041 / 0.184 against 0.104 / 0.084 / 0.242).
-    # Not the default: it takes about 1.7x the time and is not computed in tiles (up to about
-    # 1000 px within 8 GiB), and the issue keeps the course's Gram loss as the default loss.
-    # Its settings are those it was measured with (from the photo, uncentered relative content).
-    "sliced": MappingProxyType({**_PYRAMID, "init": "content", "content_norm": "relative", "beta": 10.0,
-                                "style_loss": "swd", "style_norm": "relative"}),
+    # layer's features, not only its Gram matrix, and with --style-norm distance each layer pulls
+    # by its share of the way from the photo to the painting: on tubingen x starry_night 0.136 /
+    # 0.056 / 0.190 against balanced's 0.153 / 0.166 / 0.220 (figures on every pair:
+    # bench/results/quality/README.md). Not the default: about 1.8x the time, and the issue keeps
+    # the course's Gram loss as the default loss.
+    "sliced": MappingProxyType({**_NOISY, "beta": 1.2, "style_loss": "swd", "style_norm": "distance"}),
     "classic": MappingProxyType({"pyramid_start": 0}),
 })
 
