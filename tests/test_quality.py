@@ -406,44 +406,6 @@ def test_style_loss_swd_lowers_the_style_loss(tiny_net, tmp_path):
     assert g.image.shape == (1, 3, 48, 64)
 
 
-def test_level_chunks_redraw_the_loss_every_n_iterations():
-    from stylegram.pyramid import Level, run_pyramid
-    assert Level(None, (4, 6), 10, refresh=lambda j: None, refresh_every=4).chunks() == [(0, 4), (4, 8), (8, 10)]
-    assert Level(None, (4, 6), 10, refresh_every=4).chunks() == [(0, 10)]  # nothing to redraw
-    assert Level(None, (4, 6), 3, refresh=lambda j: None, refresh_every=4).chunks() == [(0, 3)]
-    target = torch.full((1, 3, 4, 6), 0.5)
-    used = []
-
-    def loss_for(j):
-        def loss(x):
-            used.append(j)
-            d = (x - target * (1 + 0.1 * j)).pow(2).sum()
-            return {"total": d, "style": d, "content": d * 0}
-        return loss
-
-    res = run_pyramid(lambda k: Level(loss_for(0), (4, 6), 10, refresh=loss_for, refresh_every=4), 1,
-                      lambda shape: torch.zeros(1, 3, 4, 6))
-    assert [h["iter"] for h in res.history] == list(range(1, 11))
-    assert sorted(set(used)) == [0, 1, 2] and used == sorted(used)  # chunk by chunk, in order
-    assert torch.allclose(res.x, target * 1.2, atol=1e-4)  # the last chunk's loss decided the result
-
-
-def test_swd_refresh_redraws_directions_reproducibly(tiny_net):
-    c, s = gradient_image(48, 64), gradient_image(64, 64, 3).flip(2)
-    kw = dict(feature_net=tiny_net, size=64, iters=12, style_loss="swd", preset="classic", beta=1.0, device="cpu")
-    fixed = transfer(c, s, **kw)
-    r = transfer(c, s, swd_refresh=4, **kw)
-    again = transfer(c, s, swd_refresh=4, **kw)
-    assert torch.equal(r.image, again.image) and not torch.equal(r.image, fixed.image)
-    assert len(r.history) == 12 and r.history[-1]["style"] < 0.7 * r.history[0]["style"]
-    # stopped inside a chunk and resumed: the same directions and L-BFGS state, the same image
-    stopped = transfer(c, s, swd_refresh=4, callback=lambda ev: ev.iter == 6, **kw)
-    resumed = transfer(c, s, swd_refresh=4, checkpoint=stopped.checkpoint(), **kw)
-    assert (resumed.image - r.image).abs().max() < 1e-5
-    with pytest.raises(ConfigError, match="swd_refresh -1"):
-        transfer(c, s, swd_refresh=-1, **kw)
-
-
 def test_bad_quality_options_are_one_line_errors(tiny_net):
     c, s = gradient_image(48, 64), gradient_image(64, 64, 3)
     for opts, msg in (({"style_blend": "1,x"}, "style_blend"), ({"color_strength": 1.5}, "between 0 and 1"),

@@ -427,13 +427,11 @@ def sliced_w2_and_grad(proj: torch.Tensor, target_sorted: torch.Tensor, weights:
     if weights is not None:
         w = weights.reshape(-1).to(proj.dtype)
         w = w / w.sum().clamp_min(1e-6)
-    else:
-        target = resample_sorted(target_sorted, n)
     total = torch.zeros((), dtype=torch.float64, device=proj.device)
     for r0 in range(0, k, rows):
         values, order = proj[r0:r0 + rows].sort(dim=1)
         if weights is None:
-            resid = values - target[r0:r0 + rows]
+            resid = values - resample_sorted(target_sorted[r0:r0 + rows], n)
             total += resid.double().pow(2).sum() / (k * n)
             grad = resid * (2.0 / (k * n))
         else:

@@ -20,8 +20,8 @@ import torch.nn.functional as F
 
 from .errors import ConfigError, choices_error
 from .losses import (ContentTerms, correlation_loss_from_sums, guided_scaled_gram, mean_cov, positions,
-                     random_directions, resample_sorted, sliced_targets, sliced_w2, sqrtm_psd, style_layer_loss, tv_loss,
-                     w2_from_moments)
+                     random_directions, resample_sorted, sliced_targets, sliced_w2, sliced_w2_and_grad, sqrtm_psd,
+                     style_layer_loss, tv_loss, w2_from_moments)
 
 STYLE_LOSSES = ("gram", "w2", "swd")
 # How a style layer's loss is weighted. course: beta * lambda_l times the course's J_style[l], whose
@@ -170,8 +170,9 @@ def _term_loss_at(t: StyleTerm, moments: tuple[torch.Tensor, torch.Tensor, int],
     s1, s2, n = moments
     if t.kind == "gram":
         return float((s2 / (n * 2.0 * s2.shape[-1]) - t.gram).pow(2).sum())
-    if t.kind == "swd":
-        return float(sliced_w2(feats, t.directions, t.sorted_at(positions(feats))))
+    if t.kind == "swd":  # row by row, so that no (K, N) table is cached for a print-size photo
+        proj = Objective.project(t, feats).reshape(t.directions.shape[1], -1)
+        return float(sliced_w2_and_grad(proj, t.sorted)[0])
     mean = s1 / n
     cov = s2 / n - mean[:, :, None] * mean[:, None, :]
     return float(w2_from_moments(mean, cov, t.mean, t.cov, t.cov_sqrt))

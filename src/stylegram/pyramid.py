@@ -92,19 +92,6 @@ class Level:
     loss_fn: Callable[[torch.Tensor], dict[str, torch.Tensor]]
     shape: tuple[int, int]
     iters: int
-    # A stochastic loss (the sliced one's random directions) is redrawn every ``refresh_every``
-    # iterations: refresh(j) gives the loss of chunk j (chunk 0 is loss_fn). L-BFGS needs one
-    # fixed function, so each chunk starts it afresh; a run of fixed directions would match the
-    # features' marginals along those directions only.
-    refresh: Callable[[int], Callable[[torch.Tensor], dict[str, torch.Tensor]]] | None = None
-    refresh_every: int = 0
-
-    def chunks(self) -> list[tuple[int, int]]:
-        """[(first, end) iteration of each chunk of one loss function], covering 0..iters."""
-        every = self.refresh_every if self.refresh is not None and self.refresh_every > 0 else 0
-        if not every or self.iters <= every:
-            return [(0, self.iters)]
-        return [(a, min(a + every, self.iters)) for a in range(0, self.iters, every)]
 
 
 @dataclass
@@ -179,24 +166,13 @@ def run_pyramid(make_level: Callable[[int], Level], n_levels: int, x0: Callable[
                 avg["x"] = ev.image.detach().clone() if avg["x"] is None else avg["x"].mul_(ema).add_(ev.image.detach(), alpha=1 - ema)
             return callback(ev) if callback is not None else None
 
-        res = None
-        x_run, evals, seconds, history = start, 0, 0.0, []
-        for j, (a, b) in enumerate(level.chunks()):
-            if b <= start_iter and b < level.iters:
-                continue  # resuming past this chunk
-            f = level.loss_fn if j == 0 else level.refresh(j)
-            if pin is not None:
-                def f(y: torch.Tensor, g=f, p=pin) -> dict[str, torch.Tensor]:
-                    return g(pinned(y, p, circular=circular))
-            inside = a <= start_iter < b
-            res = optimize(x_run, f, optimizer=optimizer, iters=b, lr=lr, callback=cb, level=k, levels=n_levels,
-                           start_iter=start_iter if inside else a, state=opt_state if inside else None,
-                           check_every=check_every)
-            x_run, evals, seconds = res.x, evals + res.evals, seconds + res.seconds
-            history += res.history
-            if res.stopped in ("cancelled", "nan"):
-                break  # a chunk that converged still leaves the next, redrawn one to run
-        res.evals, res.seconds, res.history = evals, seconds, history
+        loss_fn = level.loss_fn
+        if pin is not None:
+            def loss_fn(y: torch.Tensor, f=level.loss_fn, p=pin) -> dict[str, torch.Tensor]:
+                return f(pinned(y, p, circular=circular))
+        res: OptimizeResult = optimize(start, loss_fn, optimizer=optimizer, iters=level.iters, lr=lr,
+                                       callback=cb, level=k, levels=n_levels, start_iter=start_iter, state=opt_state,
+                                       check_every=check_every)
         x = res.x
         if ema and avg["x"] is not None and res.stopped != "nan":
             x = avg["x"]  # started at the first iterate, not at zero: no bias to correct

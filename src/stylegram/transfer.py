@@ -80,8 +80,6 @@ class TransferConfig:
                                  "with a pyramid, --iters counts the first level's iterations")
     style_loss: str = _opt("gram", "style loss: gram (the course's), w2 (mean and covariance, Wasserstein-2) or swd "
                                      "(sliced Wasserstein: the whole feature distribution)", choices=STYLE_LOSSES)
-    swd_refresh: int = _opt(0, "for --style-loss swd: draw new random directions every N iterations (0: one set per "
-                               "pyramid level); each draw restarts L-BFGS")
     style_norm: str = _opt("course", "style layer weighting: course (beta * lambda times the course's J_style, "
                                      "in which the deep layers hardly count) or relative (each layer's loss divided by its "
                                      "loss for a blank image, so lambda is its share) or distance (the square root of each layer's loss, divided by "
@@ -411,8 +409,6 @@ def _validate_quality(cfg: TransferConfig) -> dict:
         raise ConfigError(f"pyramid_keep {cfg.pyramid_keep!r}: must be 0 (off) or a size in px")
     if not 0.05 <= cfg.style_scale <= 8:
         raise ConfigError(f"style_scale {cfg.style_scale}: must be between 0.05 and 8")
-    if not isinstance(cfg.swd_refresh, int) or cfg.swd_refresh < 0:
-        raise ConfigError(f"swd_refresh {cfg.swd_refresh!r}: must be 0 (one set of directions per level) or a number of iterations")
     if not 0 <= cfg.ema < 1:
         raise ConfigError(f"ema {cfg.ema}: must be 0 (off) or a decay below 1, e.g. 0.9")
     if cfg.tile < 0:
@@ -666,45 +662,38 @@ def _stylize(content: Any, styles: list, cfg: TransferConfig, *, callback: Callb
             rs_in = color.prepare(cfg.preserve_color, cfg.color_strength, c, [style_image(rs, shape)])[1][0]
             region_stats.append((m, image_statistics(net, rs_in.to(device), moments_layers, feat_layers, tile)))
 
-        def loss_fn(chunk: int) -> Callable[[torch.Tensor], dict[str, torch.Tensor]]:
-            # One set of random directions per level and chunk (seeded), the same for every region's style.
-            seed = cfg.seed * 1_000_003 + k + 7919 * chunk
-            terms = []
-            if whole or float(main_area.mean()) > 1e-3:
-                terms += style_targets([m for m, _ in stats], blend, style_weights, beta=cfg.beta, kind=cfg.style_loss,
-                                       out_guides=None if whole else guides(main_area), norm=cfg.style_norm,
-                                       style_feats=[f for _, f in stats], seed=seed, content_moments=c_moments,
-                                       content_feats=c_feats)
-            for m, (mom, feats) in region_stats:
-                terms += style_targets([mom], [1.0], style_weights, beta=cfg.beta, kind=cfg.style_loss,
-                                       out_guides=guides(m * guides_base), norm=cfg.style_norm,
-                                       style_feats=[feats], seed=seed, content_moments=c_moments,
-                                       content_feats=c_feats)
-            objective = Objective(kept, terms, alpha=cfg.alpha if content_weight else 0.0, gamma=cfg.gamma,
-                                  content_norm=cfg.content_norm)
-            if tile is None:
-                def inner(x: torch.Tensor) -> dict[str, torch.Tensor]:
-                    return objective.terms(run_net(x, objective.layers), x)
-                return compiled(inner, cfg.compile)
-            return tiled_loss_fn(TiledEvaluator(net, objective, (1, 3, *shape), tile))
+        # One set of random directions per level (seeded), the same for every region's style.
+        seed = cfg.seed * 1_000_003 + k
+        terms = []
+        if whole or float(main_area.mean()) > 1e-3:
+            terms += style_targets([m for m, _ in stats], blend, style_weights, beta=cfg.beta, kind=cfg.style_loss,
+                                   out_guides=None if whole else guides(main_area), norm=cfg.style_norm,
+                                   style_feats=[f for _, f in stats], seed=seed, content_moments=c_moments,
+                                   content_feats=c_feats)
+        for m, (mom, feats) in region_stats:
+            terms += style_targets([mom], [1.0], style_weights, beta=cfg.beta, kind=cfg.style_loss,
+                                   out_guides=guides(m * guides_base), norm=cfg.style_norm,
+                                   style_feats=[feats], seed=seed, content_moments=c_moments,
+                                   content_feats=c_feats)
+        objective = Objective(kept, terms, alpha=cfg.alpha if content_weight else 0.0, gamma=cfg.gamma,
+                              content_norm=cfg.content_norm)
+        if tile is None:
+            def inner(x: torch.Tensor) -> dict[str, torch.Tensor]:
+                return objective.terms(run_net(x, objective.layers), x)
+            inner = compiled(inner, cfg.compile)
+        else:
+            inner = tiled_loss_fn(TiledEvaluator(net, objective, (1, 3, *shape), tile))
 
-        inner = loss_fn(0)
-        refresh = None
-        if cfg.style_loss == "swd" and cfg.swd_refresh > 0:
-            refresh = loss_fn
         state["c_in"], state["c"] = c_in, c
         if keep is None:
-            return Level(inner, shape, iters[k], refresh=refresh, refresh_every=cfg.swd_refresh)
+            return Level(inner, shape, iters[k])
         km = resize(keep, shape).clamp(0, 1).to(device)
         state["keep"] = km
 
-        def kept_areas(f: Callable[[torch.Tensor], dict[str, torch.Tensor]]) -> Callable[[torch.Tensor], dict[str, torch.Tensor]]:
-            def composite(y: torch.Tensor) -> dict[str, torch.Tensor]:
-                # Kept areas are not free variables: x = m c + (1 - m) y, optimized over y.
-                return f(km * c_in + (1 - km) * y)
-            return composite
-        return Level(kept_areas(inner), shape, iters[k], refresh=refresh and (lambda j: kept_areas(loss_fn(j))),
-                     refresh_every=cfg.swd_refresh)
+        def composite(y: torch.Tensor) -> dict[str, torch.Tensor]:
+            # Kept areas are not free variables: x = m c + (1 - m) y, optimized over y.
+            return inner(km * c_in + (1 - km) * y)
+        return Level(composite, shape, iters[k])
 
     def post(x: torch.Tensor) -> torch.Tensor:
         if keep is None:
