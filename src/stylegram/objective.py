@@ -7,8 +7,9 @@ whole image at once (``terms``) or tile by tile (``partial_stats`` + ``style_fro
 ``content_partial``, or for the correlation content loss ``content_stats`` + ``content_from_stats``;
 used by ``tiling``), with the same result. Unguided Gram terms on the whole
 image use ``losses.style_layer_loss`` itself: the course's formula, unchanged. The sliced
-Wasserstein loss is not a sum over positions (it sorts them all at once), so it is whole-image
-only: ``transfer`` refuses it where a level would need tiles.
+Wasserstein loss is not a sum over positions (it sorts them all at once): in tiles, each tile's
+projections (``project``) are gathered, sorted whole, and the gradient in them handed back to the
+tiles (``tiling``).
 """
 from __future__ import annotations
 

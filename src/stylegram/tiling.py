@@ -13,6 +13,13 @@ which dJ/dS follows; the second runs each tile with autograd and back-propagates
 <dJ/dS, S_tile> + alpha J_content(tile) (or alpha <dJ_content/dS_c, S_c,tile> for the content's
 statistics S_c), whose gradients add up to dJ/dx. Memory is that of one
 padded tile, whatever the output size.
+
+The sliced Wasserstein loss sorts every position's projection on each of its directions, so it
+is not a sum of tile statistics; its "statistic" is the table of all projections P (K directions
+x N positions), which the first pass fills tile by tile. dJ/dP follows from one sort of P
+(``losses.sliced_w2_and_grad``) and the second pass adds <dJ/dP, P_tile> like the others. That
+table (4 bytes per direction and position) is the one part of the memory that grows with the
+output.
 """
 from __future__ import annotations
 

@@ -73,15 +73,15 @@ class TransferConfig:
     preset: str = _opt("balanced", "named settings filling in the options not given: subtle, balanced and strong "
                               "(pyramid from 256 px, --iters 200 at the first level, --content-norm correlation, --beta 0.0004 / 0.0012 / 0.012; "
                               "balanced and strong start from --init blend), "
-                              "sliced (the pyramid with --style-loss swd --style-norm relative --beta 10: closer to the painting, "
-                              "slower, up to about 1000 px) or classic (one level, the defaults shown here)",
+                              "sliced (balanced with --style-loss swd --style-norm distance --beta 1.2: closer to the painting, "
+                              "about 1.8x the time) or classic (one level, the defaults shown here)",
                               choices=PRESET_NAMES)
     pyramid_start: int = _opt(0, "coarse-to-fine: longest side of the first level, px (0: one level at --size); "
                                  "with a pyramid, --iters counts the first level's iterations")
     style_loss: str = _opt("gram", "style loss: gram (the course's), w2 (mean and covariance, Wasserstein-2) or swd "
                                      "(sliced Wasserstein: the whole feature distribution)", choices=STYLE_LOSSES)
     style_norm: str = _opt("course", "style layer weighting: course (beta * lambda times the course's J_style, "
-                                     "in which the deep layers hardly count) or relative (each layer's loss divided by its "
+                                     "in which the deep layers hardly count), relative (each layer's loss divided by its "
                                      "loss for a blank image, so lambda is its share) or distance (the square root of each layer's loss, divided by "
                                      "the photo's: lambda weighs the share of the way from photo to painting still to go)",
                         choices=STYLE_NORMS)
