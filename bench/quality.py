@@ -358,7 +358,7 @@ def main() -> None:
         p.add_argument("--betas", default=betas)
         p.add_argument("--size", type=int, default=512)
         p.add_argument("--content-norm", choices=("course", "relative", "centered", "correlation"), default=None, help="default: the default preset's")
-        p.add_argument("--style-norm", choices=("course", "relative"), default=None, help="default: the default preset's")
+        p.add_argument("--style-norm", choices=("course", "relative", "distance"), default=None, help="default: the default preset's")
         p.add_argument("--style-loss", choices=("gram", "w2", "swd"), default=None, help="default: the default preset's")
         p.add_argument("--init", choices=("content", "blend", "noise"), default=None, help="start image; default: the default preset's")
         p.set_defaults(f=f)
