@@ -284,14 +284,14 @@ def plot_front(res: dict, path: Path, others: dict[str, list[dict]] | None = Non
 
 def cmd_sheet(a) -> None:
     """One side-by-side image per pair of every result already under --out: content, style, the
-    reference, classic, the default and the sliced preset (its beta-10 run from `front`)."""
+    reference, classic, the default and the sliced preset (`pairs --presets sliced`)."""
     out = Path(a.out)
     for pair in a.pairs.split(","):
         cname, sname = pair.split(":")
         tag = tag_of(pair)
         named = {"reference": out / f"ref_{tag}.png", "classic": out / f"classic_{tag}.png",
                  "balanced (default)": out / f"ours_{tag}.png",
-                 "sliced": out / f"beta10_relative-relative-swd_{tag}.png"}
+                 "sliced": out / f"sliced_{tag}.png"}
         have = {k: p for k, p in named.items() if p.exists()}
         side_by_side([IMAGES / cname, IMAGES / sname, *have.values()], ["content", "style", *have], out / f"sheet_{tag}.jpg")
         emit({"pair": pair, "sheet": str(out / f"sheet_{tag}.jpg"), "images": list(have)})
