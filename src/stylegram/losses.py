@@ -361,6 +361,19 @@ def resample_sorted(sorted_values: torch.Tensor, n: int) -> torch.Tensor:
     return sorted_values[..., lo] * (1 - frac) + sorted_values[..., hi] * frac
 
 
+def weighted_quantiles(sorted_values: torch.Tensor, sorted_weights: torch.Tensor) -> torch.Tensor:
+    """The quantile function given by sorted samples (K, M), read at the mid-cumulative sums of
+    weights (K, N) that sum to 1 along each row and are in the order of the values they weigh:
+    where weighted optimal transport in 1D sends each of N weighted positions. (K, N)."""
+    levels = (sorted_weights.cumsum(1) - 0.5 * sorted_weights).clamp(0, 1)
+    q = sorted_values.shape[1]
+    pos = (levels * q - 0.5).clamp(0, q - 1)
+    lo = pos.floor().long()
+    hi = (lo + 1).clamp_max(q - 1)
+    frac = pos - lo
+    return sorted_values.gather(1, lo) * (1 - frac) + sorted_values.gather(1, hi) * frac
+
+
 def sliced_targets(activations: Sequence[torch.Tensor], blend: Sequence[float], directions: torch.Tensor,
                    quantiles: int = 65536) -> torch.Tensor:
     """The style's sorted projections (K, Q): the quantile function, at Q mid-quantiles, of the
@@ -404,13 +417,7 @@ def sliced_w2(a: torch.Tensor, directions: torch.Tensor, target_sorted: torch.Te
     values, order = proj.sort(dim=1)
     ws = w[order]
     with torch.no_grad():
-        levels = (ws.cumsum(1) - 0.5 * ws).clamp(0, 1)
-        q = target_sorted.shape[1]
-        pos = (levels * q - 0.5).clamp(0, q - 1)
-        lo = pos.floor().long()
-        hi = (lo + 1).clamp_max(q - 1)
-        frac = pos - lo
-        target = target_sorted.gather(1, lo) * (1 - frac) + target_sorted.gather(1, hi) * frac
+        target = weighted_quantiles(target_sorted, ws)
     return (ws * (values - target).pow(2)).sum() / values.shape[0]
 
 
@@ -436,14 +443,7 @@ def sliced_w2_and_grad(proj: torch.Tensor, target_sorted: torch.Tensor, weights:
             grad = resid * (2.0 / (k * n))
         else:
             ws = w[order]
-            levels = (ws.cumsum(1) - 0.5 * ws).clamp(0, 1)
-            q = target_sorted.shape[1]
-            pos = (levels * q - 0.5).clamp(0, q - 1)
-            lo = pos.floor().long()
-            hi = (lo + 1).clamp_max(q - 1)
-            frac = pos - lo
-            ts = target_sorted[r0:r0 + rows]
-            resid = values - (ts.gather(1, lo) * (1 - frac) + ts.gather(1, hi) * frac)
+            resid = values - weighted_quantiles(target_sorted[r0:r0 + rows], ws)
             total += (ws * resid.pow(2)).double().sum() / k
             grad = ws * resid * (2.0 / k)
         proj[r0:r0 + rows].scatter_(1, order, grad)

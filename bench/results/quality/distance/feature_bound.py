@@ -1,6 +1,7 @@
 """Feature-space Pareto front: optimize relu4_1 features F >= 0 directly for
 sliced W2 to the style's relu4_1 + w * judge content (relu4_2 decorrelation)."""
-import sys, torch
+import os, sys, torch
+GRAM = os.environ.get("LOSS") == "gram"
 sys.path.insert(0, "/work/shared/bench")
 import judge as J, vgg16_hed
 net = vgg16_hed.layers()
@@ -30,11 +31,15 @@ for w in [float(x) for x in sys.argv[3].split(",")]:
     opt = torch.optim.Adam([P], lr=0.05)
     for it in range(int(sys.argv[4]) if len(sys.argv) > 4 else 400):
         F = P * P
-        d = torch.randn(512, 512, generator=g); d = d / d.norm(dim=0, keepdim=True)
-        pa = (d.t() @ F).sort(1).values
-        pb = (d.t() @ B).sort(1).values
-        n = pa.shape[1]; idx = ((torch.arange(n) + 0.5) * pb.shape[1] / n).long()
-        sw = (pa - pb[:, idx]).pow(2).mean() / base ** 2
+        if GRAM:  # LOSS=gram: the relative Gram error instead of the sliced distance
+            GF = F @ F.t() / F.shape[1]; GB = B @ B.t() / B.shape[1]
+            sw = (GF - GB).pow(2).sum() / GB.pow(2).sum()
+        else:
+            d = torch.randn(512, 512, generator=g); d = d / d.norm(dim=0, keepdim=True)
+            pa = (d.t() @ F).sort(1).values
+            pb = (d.t() @ B).sort(1).values
+            n = pa.shape[1]; idx = ((torch.arange(n) + 0.5) * pb.shape[1] / n).long()
+            sw = (pa - pb[:, idx]).pow(2).mean() / base ** 2
         ct = content(F.reshape(fc4.shape))
         loss = sw + w * ct
         opt.zero_grad(); loss.backward(); opt.step()
