@@ -68,6 +68,10 @@ class StyleTerm:
     # resampled once rather than in each evaluation.
     _sorted_at: dict = field(default_factory=dict, repr=False, compare=False)
 
+    def reported(self, loss: torch.Tensor) -> torch.Tensor:
+        """The term's loss as it enters J (before its weight): under 'distance' its square root."""
+        return loss.clamp_min(1e-30).sqrt() if self.root else loss
+
     def sorted_at(self, n: int) -> torch.Tensor:
         """The style's sorted projections read at n mid-quantiles (K, n); see ``resample_sorted``."""
         if n not in self._sorted_at:
@@ -169,14 +173,21 @@ def _term_loss_at(t: StyleTerm, moments: tuple[torch.Tensor, torch.Tensor, int],
     """A style term's loss (unweighted, unguided, not square-rooted) for an image whose activations
     have ``moments`` (layer_moments) and, for 'swd', are ``feats`` (1, C, *spatial)."""
     s1, s2, n = moments
-    if t.kind == "gram":
-        return float((s2 / (n * 2.0 * s2.shape[-1]) - t.gram).pow(2).sum())
     if t.kind == "swd":  # row by row, so that no (K, N) table is cached for a print-size photo
         proj = Objective.project(t, feats).reshape(t.directions.shape[1], -1)
         return float(sliced_w2_and_grad(proj, t.sorted)[0])
-    mean = s1 / n
-    cov = s2 / n - mean[:, :, None] * mean[:, None, :]
-    return float(w2_from_moments(mean, cov, t.mean, t.cov, t.cov_sqrt))
+    if t.kind == "gram":  # the statistics as ``partial_stats`` sums them: scaled Gram, no mean
+        return float(_loss_from_stats(t, s2 / (n * 2.0 * s2.shape[-1]), None))
+    return float(_loss_from_stats(t, s2 / n, s1 / n))
+
+
+def _loss_from_stats(t: StyleTerm, second: torch.Tensor, first: torch.Tensor | None) -> torch.Tensor:
+    """A Gram or W2 term's loss (unweighted, not square-rooted) from an image's statistics: for
+    Gram its scaled Gram matrix (1, C, C); for W2 its per-position second moment and mean (1, C)."""
+    if t.kind == "gram":
+        return (second - t.gram).pow(2).sum()
+    cov = second - first[:, :, None] * first[:, None, :]
+    return w2_from_moments(first, cov, t.mean, t.cov, t.cov_sqrt)
 
 
 class Objective:
@@ -219,8 +230,7 @@ class Objective:
 
     # -- whole image ---------------------------------------------------------------------------
     def style_term_loss(self, t: StyleTerm, a: torch.Tensor) -> torch.Tensor:
-        loss = self._style_term_loss(t, a)
-        return loss.clamp_min(1e-30).sqrt() if t.root else loss
+        return t.reported(self._style_term_loss(t, a))
 
     def _style_term_loss(self, t: StyleTerm, a: torch.Tensor) -> torch.Tensor:
         a = a.float()
@@ -282,12 +292,7 @@ class Objective:
         for t, (second, first) in zip(self.style_terms, stats):
             if t.kind == "swd":
                 continue  # summed by the tiled evaluator from every position's projections
-            if t.kind == "gram":
-                loss = (second - t.gram).pow(2).sum()
-            else:
-                cov = second - first[:, :, None] * first[:, None, :]
-                loss = w2_from_moments(first, cov, t.mean, t.cov, t.cov_sqrt)
-            js = js + t.weight * (loss.clamp_min(1e-30).sqrt() if t.root else loss)
+            js = js + t.weight * t.reported(_loss_from_stats(t, second, first))
         return js
 
     @staticmethod

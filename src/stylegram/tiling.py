@@ -145,11 +145,10 @@ class TiledEvaluator:
             t = self.objective.style_terms[i]
             k = proj.shape[0]
             w = None if t.guide is None else t.guide.reshape(-1)
-            value, g = sliced_w2_and_grad(proj.reshape(k, -1), t.sorted, w)
+            loss, g = sliced_w2_and_grad(proj.reshape(k, -1), t.sorted, w)
+            value = t.reported(loss)
             if t.root:
-                root = value.clamp_min(1e-30).sqrt()
-                g.mul_(0.5 / float(root))
-                value = root
+                g.mul_(0.5 / float(value))  # d sqrt(L) = dL / (2 sqrt(L))
             total = total + t.weight * value
             grads[i] = g.mul_(t.weight).reshape(proj.shape)
         return total, grads

@@ -434,6 +434,12 @@ def _validate_quality(cfg: TransferConfig) -> dict:
     return {"style_blend": blend, "regions": tuple(regions)}
 
 
+def one_pass_bytes(net: FeatureNet, shape: tuple[int, ...], optimizer: str, sliced_layers: Sequence[str] = ()) -> int:
+    """Peak bytes of an untiled run on media ``shape``: ``estimate_transfer_bytes`` plus the sorts
+    of a sliced Wasserstein loss on ``sliced_layers``."""
+    return estimate_transfer_bytes(net, shape, optimizer) + sliced_loss_bytes(net, sliced_layers, shape)
+
+
 def plan_tile(net: FeatureNet, layers: list[str], shape: tuple[int, ...], optimizer: str, budget: int,
               tile: int = 0, sliced_layers: Sequence[str] = ()) -> int | None:
     """None when a run on ``shape`` (1, 3, H, W) fits ``budget`` bytes in one pass, else the tile
@@ -445,7 +451,7 @@ def plan_tile(net: FeatureNet, layers: list[str], shape: tuple[int, ...], optimi
     from .tiling import tile_geometry
     if tile:
         return int(tile)
-    need = estimate_transfer_bytes(net, shape, optimizer) + sliced_loss_bytes(net, sliced_layers, shape)
+    need = one_pass_bytes(net, shape, optimizer, sliced_layers)
     if need <= budget:
         return None
     h, w = shape[-2:]
@@ -591,7 +597,7 @@ def _stylize(content: Any, styles: list, cfg: TransferConfig, *, callback: Callb
     except ResourceError:
         def fits(side: int) -> bool:
             sh = resized_shape(*hw, side)
-            if estimate_transfer_bytes(net, (1, 3, *sh), cfg.optimizer) + sliced_loss_bytes(net, sliced, (1, 3, *sh)) <= budget:
+            if one_pass_bytes(net, (1, 3, *sh), cfg.optimizer, sliced) <= budget:
                 return True
             try:
                 return not circular and plan_tile(net, layers, (1, 3, *sh), cfg.optimizer, budget, 0, sliced) is not None
@@ -600,7 +606,7 @@ def _stylize(content: Any, styles: list, cfg: TransferConfig, *, callback: Callb
         lo = largest_side(fits, max(hw))
         raise ResourceError(f"a {hw[1]} x {hw[0]} px {'texture' if not content_weight else 'transfer'} "
                             f"({'untiled' if circular else 'even in tiles'}, within --max-memory {cfg.max_memory:g}) needs about "
-                            f"{estimate_transfer_bytes(net, (1, 3, *hw), cfg.optimizer) / 2**30:.1f} GiB but "
+                            f"{one_pass_bytes(net, (1, 3, *hw), cfg.optimizer, sliced) / 2**30:.1f} GiB but "
                             f"{device.type} has {budget / 2**30:.1f} GiB free; "
                             + (f"use --size {lo // 8 * 8} or less" if lo >= need else "free some memory")) from None
     c_full = resize(c_native, hw).clamp(0, 1)

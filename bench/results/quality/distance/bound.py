@@ -5,6 +5,8 @@ import sys, json, torch, numpy as np
 from PIL import Image
 sys.path.insert(0, "/work/shared/bench")
 import judge as J, vgg16_hed
+sys.path.insert(0, str(__import__("pathlib").Path(__file__).resolve().parents[4] / "src"))
+from stylegram.losses import resample_sorted
 net = vgg16_hed.layers()
 for _, m in net:
     for p in m.parameters(): p.requires_grad_(False)
@@ -45,25 +47,21 @@ def draw():
         d = torch.randn(b.shape[0], K, generator=fair_gen); d /= d.norm(dim=0, keepdim=True)
         out[l] = (d, None, (b.t() @ d).sort(0).values)
     return out
+def content_figure(f):
+    """The judge's content figure: 1 - correlation of the centered relu4_2 maps."""
+    o = f["relu4_2"] - f["relu4_2"].mean(1, keepdim=True)
+    return 1 - (o * cc).sum() / o.norm()
 def figures_fair(x, st):
     f = feats(x)
-    o = f["relu4_2"] - f["relu4_2"].mean(1, keepdim=True)
-    content = 1 - (o * cc).sum() / o.norm()
     r = []
     for l in L:
         d, _, pb = st[l]
         pa = (f[l].t() @ d).sort(0).values
-        n = pa.shape[0]; m = pb.shape[0]
-        # style quantiles at the output's mid-quantiles (linear interpolation)
-        pos = ((torch.arange(n, dtype=torch.float64) + 0.5) * (m / n) - 0.5).clamp(0, m - 1)
-        lo = pos.floor().long(); hi = (lo + 1).clamp_max(m - 1); fr = (pos - lo).float()[:, None]
-        tb = pb[lo] * (1 - fr) + pb[hi] * fr
+        tb = resample_sorted(pb.t(), pa.shape[0]).t()  # style quantiles at the output's mid-quantiles
         r.append((pa - tb).pow(2).mean().sqrt() / base[l])
-    return content, torch.stack(r)
+    return content_figure(f), torch.stack(r)
 def figures(x):
     f = feats(x)
-    o = f["relu4_2"] - f["relu4_2"].mean(1, keepdim=True)
-    content = 1 - (o * cc).sum() / o.norm()
     r = []
     for l in L:
         d, ia, pb = setup[l]
@@ -72,7 +70,7 @@ def figures(x):
         n = min(pa.shape[0], pb.shape[0]); q = torch.linspace(0, 1, n)
         i1, i2 = (q * (pa.shape[0] - 1)).long(), (q * (pb.shape[0] - 1)).long()
         r.append((pa[i1] - pb[i2]).pow(2).mean().sqrt() / base[l])
-    return content, torch.stack(r)
+    return content_figure(f), torch.stack(r)
 y = torch.logit(x0.clamp(0.002, 0.998)).contiguous().requires_grad_(True)  # x = sigmoid(y) stays in 0..1
 opt = torch.optim.LBFGS([y], lr=1, max_iter=20, history_size=50, line_search_fn="strong_wolfe")
 log = []
