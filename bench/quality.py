@@ -14,6 +14,9 @@
       front_<tag>.json and front_<tag>.png (runs already under --out are reused).
   python bench/quality.py sheet  [--pairs tubingen.jpg:starry_night.jpg,...]
       sheet_<tag>.jpg: content, style, reference, classic, default and sliced side by side (existing images only).
+  python bench/quality.py table  [--pairs all]
+      the issue's verdict from the saved `pairs` runs (last line of each pairs_<tag>.jsonl): a
+      markdown table of the judge's figures and whether each preset beats the reference and classic.
   python bench/quality.py memory [--size 2048] [--iters 2] [--pyramid-start 128] [--preset balanced]
       one run at --size in a child process; its peak RSS (ru_maxrss).
   python bench/quality.py layers --pair astronaut.png:starry_night.jpg IMAGE [IMAGE ...]
@@ -297,6 +300,41 @@ def cmd_sheet(a) -> None:
         emit({"pair": pair, "sheet": str(out / f"sheet_{tag}.jpg"), "images": list(have)})
 
 
+ALL_PAIRS = ",".join(f"{c}:{s}" for s in ("starry_night.jpg", "woman-with-hat-matisse.jpg")
+                     for c in ("tubingen.jpg", "astronaut.png", "chelsea.png", "coffee.png", "rocket.jpg",
+                               "hubble_deep_field.jpg"))
+
+
+def beats(a: dict, b: dict | None) -> bool | None:
+    """The issue's rule: a beats b if its swd is lower at an equal or lower content figure."""
+    return None if b is None else a["swd"] < b["swd"] and a["content"] <= b["content"]
+
+
+def cmd_table(a) -> None:
+    """One markdown row per pair from the latest `pairs` run saved under --out, with the binding
+    target (the reference's content figure, the lower of the two swd figures) beside each preset."""
+    out = Path(a.out)
+    names = [n for n in a.presets.split(",") if n]
+    fmt = lambda d: "-" if d is None else f"{d['content']:.3f} / {d['gram']:.3f} / {d['swd']:.3f}"
+    yn = lambda v: "-" if v is None else ("yes" if v else "no")
+    print("| pair | reference | classic | target: content <= / swd < | "
+          + " | ".join(f"{n} | {n} beats ref / classic" for n in names) + " |")
+    print("|" + " --- |" * (4 + 2 * len(names)))
+    for pair in (ALL_PAIRS if a.pairs == "all" else a.pairs).split(","):
+        f, label = out / f"pairs_{tag_of(pair)}.jsonl", pair.replace(".jpg", "").replace(".png", "")
+        if not f.exists():
+            print(f"| {label} | (no run) |")
+            continue
+        j = json.loads(f.read_text().splitlines()[-1])["judge"]
+        ref, classic = j.get("ref"), j.get("classic")
+        target = "-" if ref is None else (f"{ref['content']:.3f} / "
+                                          f"{min(ref['swd'], classic['swd'] if classic else 9):.3f}")
+        cells = [f"{fmt(j.get(n))} | {yn(beats(j[n], ref)) if n in j else '-'} / "
+                 f"{yn(beats(j[n], classic)) if n in j else '-'}" for n in names]
+        print(f"| {label} | {fmt(ref)} | {fmt(classic)} | {target} | "
+              + " | ".join(cells) + " |")
+
+
 def cmd_memory(a) -> None:
     out = Path(a.out) / f"memory_{a.size}{'' if a.preset == 'balanced' else '_' + a.preset}.png"
     code = ("import sys, json, time; from stylegram import transfer; t = time.perf_counter(); "
@@ -365,6 +403,10 @@ def main() -> None:
     p = sub.add_parser("sheet")
     p.add_argument("--pairs", default="tubingen.jpg:starry_night.jpg")
     p.set_defaults(f=cmd_sheet)
+    p = sub.add_parser("table")
+    p.add_argument("--pairs", default="all", help="comma-separated CONTENT:STYLE pairs, or all (the twelve)")
+    p.add_argument("--presets", default="ours,sliced", help="columns to judge: ours (the default) and other presets")
+    p.set_defaults(f=cmd_table)
     p = sub.add_parser("memory")
     p.add_argument("--size", type=int, default=2048)
     p.add_argument("--iters", type=int, default=2)
