@@ -77,8 +77,10 @@ log = []
 with torch.no_grad():
     c0, r0 = figures(torch.sigmoid(y))
 print(json.dumps({"iter": 0, "content": round(float(c0), 4), "swd": round(float(r0.mean()), 4)}), flush=True)
+# FIXED=1: one set of fair directions for the whole run (a test of whether redrawing matters)
+st0 = draw() if FAIR and os.environ.get("FIXED") == "1" else None
 for k in range(iters // 20):
-    st = draw()
+    st = st0 if st0 is not None else draw()
     def closure():
         opt.zero_grad()
         content, r = figures_fair(torch.sigmoid(y), st) if FAIR else figures(torch.sigmoid(y))

@@ -25,6 +25,8 @@ def content(f4):
 A = fc4[0].flatten(1); B = fs4[0].flatten(1)
 base = J.swd(A, B, torch.Generator().manual_seed(0))
 sB = None
+# K=N: one fixed set of N directions for the run instead of 512 fresh ones every step
+K = int(os.environ.get("K", "0")); FIXED = torch.randn(512, K, generator=torch.Generator().manual_seed(5)) if K else None
 for w in [float(x) for x in sys.argv[3].split(",")]:
     g = torch.Generator().manual_seed(1)
     P = A.clone().sqrt().requires_grad_(True)  # F = P^2 >= 0
@@ -35,7 +37,7 @@ for w in [float(x) for x in sys.argv[3].split(",")]:
             GF = F @ F.t() / F.shape[1]; GB = B @ B.t() / B.shape[1]
             sw = (GF - GB).pow(2).sum() / GB.pow(2).sum()
         else:
-            d = torch.randn(512, 512, generator=g); d = d / d.norm(dim=0, keepdim=True)
+            d = FIXED if FIXED is not None else torch.randn(512, 512, generator=g); d = d / d.norm(dim=0, keepdim=True)
             pa = (d.t() @ F).sort(1).values
             pb = (d.t() @ B).sort(1).values
             n = pa.shape[1]; idx = ((torch.arange(n) + 0.5) * pb.shape[1] / n).long()
