@@ -12,7 +12,7 @@
   python bench/quality.py front  [--pair tubingen.jpg:starry_night.jpg] [--betas 0.003,0.01,...]
       the trade-off curve (content vs swd) over those betas, with the reference and classic on it:
       front_<tag>.json and front_<tag>.png (runs already under --out are reused).
-  python bench/quality.py sheet  [--pairs tubingen.jpg:starry_night.jpg,...]
+  python bench/quality.py sheet  [--pairs tubingen.jpg:starry_night.jpg,...|all]
       sheet_<tag>.jpg: content, style, reference, classic, default and sliced side by side (existing images only).
   python bench/quality.py table  [--pairs all]
       the issue's verdict from the saved `pairs` runs (last line of each pairs_<tag>.jsonl): a
@@ -289,7 +289,7 @@ def cmd_sheet(a) -> None:
     """One side-by-side image per pair of every result already under --out: content, style, the
     reference, classic, the default and the sliced preset (`pairs --presets sliced`)."""
     out = Path(a.out)
-    for pair in a.pairs.split(","):
+    for pair in (ALL_PAIRS if a.pairs == "all" else a.pairs).split(","):
         cname, sname = pair.split(":")
         tag = tag_of(pair)
         named = {"reference": out / f"ref_{tag}.png", "classic": out / f"classic_{tag}.png",
@@ -401,7 +401,7 @@ def main() -> None:
         p.add_argument("--init", choices=("content", "blend", "noise"), default=None, help="start image; default: the default preset's")
         p.set_defaults(f=f)
     p = sub.add_parser("sheet")
-    p.add_argument("--pairs", default="tubingen.jpg:starry_night.jpg")
+    p.add_argument("--pairs", default="tubingen.jpg:starry_night.jpg", help="comma-separated CONTENT:STYLE pairs, or all")
     p.set_defaults(f=cmd_sheet)
     p = sub.add_parser("table")
     p.add_argument("--pairs", default="all", help="comma-separated CONTENT:STYLE pairs, or all (the twelve)")
