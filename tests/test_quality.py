@@ -16,7 +16,7 @@ from stylegram.losses import (guided_scaled_gram, mean_cov, random_directions, r
                               sliced_targets, sliced_w2, sqrtm_psd, style_layer_loss, w2_style_layer_loss)
 from stylegram.objective import Objective, layer_guide, layer_moments, style_targets
 from stylegram.presets import PRESETS, preset_config
-from stylegram.pyramid import level_iters, pyramid_sizes, resize
+from stylegram.pyramid import lanczos_matrix, level_iters, pyramid_sizes, resize, resize_image
 from stylegram.texture import texture
 from stylegram.tiling import TiledEvaluator, image_statistics, make_tiles, tile_geometry
 from stylegram.transfer import TransferConfig, plan_tile
@@ -352,6 +352,23 @@ def test_resize_circular_has_no_seam():
     # upsampling a periodic image equals upsampling the tiled image, cropped
     big = resize(x.repeat(1, 1, 3, 3), (96, 96))
     assert (y - big[..., 32:64, 32:64]).abs().max() < 1e-5
+
+
+def test_resize_image_shrinks_as_pil_lanczos():
+    import numpy as np
+    from PIL import Image
+    g = torch.Generator().manual_seed(0)
+    x = torch.rand(1, 3, 37, 53, generator=g)
+    y = resize_image(x, (12, 20))
+    # PIL in float mode ("F") has no 8-bit clipping between its two passes: the same sums
+    for ch in range(3):
+        pil = Image.fromarray(x[0, ch].numpy(), mode="F").resize((20, 12), Image.LANCZOS)
+        assert (y[0, ch] - torch.from_numpy(np.array(pil))).abs().max() < 1e-5
+    assert torch.allclose(lanczos_matrix(53, 20).sum(1), torch.ones(20))
+    # enlarging, the same size and circular images take resize's path
+    assert torch.equal(resize_image(x, (74, 106)), resize(x, (74, 106)))
+    assert torch.equal(resize_image(x, (37, 53)), x)
+    assert torch.equal(resize_image(x, (12, 20), circular=True), resize(x, (12, 20), circular=True))
 
 
 def test_presets_fill_in_and_explicit_options_win():

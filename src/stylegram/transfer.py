@@ -545,7 +545,7 @@ def _stylize(content: Any, styles: list, cfg: TransferConfig, *, callback: Callb
     from .errors import ResourceError
     from .io.image import resized_shape
     from .objective import Objective, layer_guide, style_targets
-    from .pyramid import Level, level_iters, level_shape, pyramid_sizes, resize, run_pyramid
+    from .pyramid import Level, level_iters, level_shape, pyramid_sizes, resize, resize_image, run_pyramid
     from .tiling import TiledEvaluator, image_statistics, tiled_loss_fn
 
     device = resolve_device(cfg.device)
@@ -609,7 +609,7 @@ def _stylize(content: Any, styles: list, cfg: TransferConfig, *, callback: Callb
                             f"{one_pass_bytes(net, (1, 3, *hw), cfg.optimizer, sliced) / 2**30:.1f} GiB but "
                             f"{device.type} has {budget / 2**30:.1f} GiB free; "
                             + (f"use --size {lo // 8 * 8} or less" if lo >= need else "free some memory")) from None
-    c_full = resize(c_native, hw).clamp(0, 1)
+    c_full = resize_image(c_native, hw).clamp(0, 1)
     del c_native
     s_full = [load_image(s, max_pixels=cfg.max_pixels, name="style") for s in styles]
     regions = []
@@ -622,7 +622,7 @@ def _stylize(content: Any, styles: list, cfg: TransferConfig, *, callback: Callb
 
     def style_image(s: torch.Tensor, shape: tuple[int, int]) -> torch.Tensor:
         side = max(1, round(max(shape) * cfg.style_scale))
-        t = resize(s, level_shape(s.shape[-2:], side)).clamp(0, 1)
+        t = resize_image(s, level_shape(s.shape[-2:], side)).clamp(0, 1)
         if min(t.shape[-2:]) < need:
             raise InputError(f"style: at --size {cfg.size} and --style-scale {cfg.style_scale} the style image is "
                              f"{t.shape[-1]} x {t.shape[-2]} px, but the net needs at least {need} px on each side; "
@@ -633,7 +633,7 @@ def _stylize(content: Any, styles: list, cfg: TransferConfig, *, callback: Callb
 
     def make_level(k: int) -> Level:
         shape, tile = shapes[k], tiles[k]
-        c = resize(c_full, shape, circular=circular).clamp(0, 1)
+        c = resize_image(c_full, shape, circular=circular).clamp(0, 1)
         ss = [style_image(s, shape) for s in s_full]
         c_in, ss_in = color.prepare(cfg.preserve_color, cfg.color_strength, c, ss)
         c_in = c_in.to(device)
