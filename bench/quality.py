@@ -15,7 +15,7 @@
   python bench/quality.py sheet  [--pairs tubingen.jpg:starry_night.jpg,...|all]
       sheet_<tag>.jpg: content, style, reference, classic, default and sliced side by side (existing images only).
   python bench/quality.py table  [--pairs all]
-      the issue's verdict from the saved `pairs` runs (last line of each pairs_<tag>.jsonl): a
+      the issue's verdict from the saved `pairs` runs (each image's latest line in pairs_<tag>.jsonl): a
       markdown table of the judge's figures and whether each preset beats the reference and classic.
   python bench/quality.py memory [--size 2048] [--iters 2] [--pyramid-start 128] [--preset balanced]
       one run at --size in a child process; its peak RSS (ru_maxrss).
@@ -311,7 +311,7 @@ def beats(a: dict, b: dict | None) -> bool | None:
 
 
 def cmd_table(a) -> None:
-    """One markdown row per pair from the latest `pairs` run saved under --out, with the binding
+    """One markdown row per pair from the `pairs` runs saved under --out, with the binding
     target (the reference's content figure, the lower of the two swd figures) beside each preset."""
     out = Path(a.out)
     names = [n for n in a.presets.split(",") if n]
@@ -325,7 +325,9 @@ def cmd_table(a) -> None:
         if not f.exists():
             print(f"| {label} | (no run) |")
             continue
-        j = json.loads(f.read_text().splitlines()[-1])["judge"]
+        j = {}  # each image's figures from the latest run that judged it (`pairs --presets` adds columns)
+        for line in f.read_text().splitlines():
+            j.update(json.loads(line)["judge"])
         ref, classic = j.get("ref"), j.get("classic")
         target = "-" if ref is None else (f"{ref['content']:.3f} / "
                                           f"{min(ref['swd'], classic['swd'] if classic else 9):.3f}")
