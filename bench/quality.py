@@ -45,6 +45,15 @@ if not SHARED.is_dir():
     SHARED = Path("/work/shared")
 IMAGES = SHARED / "data" / "images"
 PY = sys.executable
+# The issue's pairs: every content photo in ../shared/data/images with each painting.
+ALL_PAIRS = ",".join(f"{c}:{s}" for s in ("starry_night.jpg", "woman-with-hat-matisse.jpg")
+                     for c in ("tubingen.jpg", "astronaut.png", "chelsea.png", "coffee.png", "rocket.jpg",
+                               "hubble_deep_field.jpg"))
+
+
+def pair_list(arg: str) -> list[str]:
+    """--pairs: comma-separated CONTENT:STYLE pairs, or 'all' (ALL_PAIRS)."""
+    return (ALL_PAIRS if arg == "all" else arg).split(",")
 
 
 def emit(d: dict) -> None:
@@ -289,7 +298,7 @@ def cmd_sheet(a) -> None:
     """One side-by-side image per pair of every result already under --out: content, style, the
     reference, classic, the default and the sliced preset (`pairs --presets sliced`)."""
     out = Path(a.out)
-    for pair in (ALL_PAIRS if a.pairs == "all" else a.pairs).split(","):
+    for pair in pair_list(a.pairs):
         cname, sname = pair.split(":")
         tag = tag_of(pair)
         named = {"reference": out / f"ref_{tag}.png", "classic": out / f"classic_{tag}.png",
@@ -298,11 +307,6 @@ def cmd_sheet(a) -> None:
         have = {k: p for k, p in named.items() if p.exists()}
         side_by_side([IMAGES / cname, IMAGES / sname, *have.values()], ["content", "style", *have], out / f"sheet_{tag}.jpg")
         emit({"pair": pair, "sheet": str(out / f"sheet_{tag}.jpg"), "images": list(have)})
-
-
-ALL_PAIRS = ",".join(f"{c}:{s}" for s in ("starry_night.jpg", "woman-with-hat-matisse.jpg")
-                     for c in ("tubingen.jpg", "astronaut.png", "chelsea.png", "coffee.png", "rocket.jpg",
-                               "hubble_deep_field.jpg"))
 
 
 def beats(a: dict, b: dict | None) -> bool | None:
@@ -320,7 +324,7 @@ def cmd_table(a) -> None:
     print("| pair | reference | classic | target: content <= / swd < | "
           + " | ".join(f"{n} | {n} beats ref / classic" for n in names) + " |")
     print("|" + " --- |" * (4 + 2 * len(names)))
-    for pair in (ALL_PAIRS if a.pairs == "all" else a.pairs).split(","):
+    for pair in pair_list(a.pairs):
         f, label = out / f"pairs_{tag_of(pair)}.jsonl", pair.replace(".jpg", "").replace(".png", "")
         if not f.exists():
             print(f"| {label} | (no run) |")
@@ -330,7 +334,7 @@ def cmd_table(a) -> None:
             j.update(json.loads(line)["judge"])
         ref, classic = j.get("ref"), j.get("classic")
         target = "-" if ref is None else (f"{ref['content']:.3f} / "
-                                          f"{min(ref['swd'], classic['swd'] if classic else 9):.3f}")
+                                          f"{min(d['swd'] for d in (ref, classic) if d):.3f}")
         cells = [f"{fmt(j.get(n))} | {yn(beats(j[n], ref)) if n in j else '-'} / "
                  f"{yn(beats(j[n], classic)) if n in j else '-'}" for n in names]
         print(f"| {label} | {fmt(ref)} | {fmt(classic)} | {target} | "
