@@ -16,7 +16,8 @@ from stylegram.losses import (guided_scaled_gram, mean_cov, random_directions, r
                               sliced_targets, sliced_w2, sqrtm_psd, style_layer_loss, w2_style_layer_loss)
 from stylegram.objective import Objective, layer_guide, layer_moments, style_targets
 from stylegram.presets import PRESETS, preset_config
-from stylegram.pyramid import lanczos_matrix, level_iters, pyramid_sizes, resize, resize_image
+from stylegram.pyramid import level_iters, pyramid_sizes
+from stylegram.resample import lanczos_matrix, resize, resize_image
 from stylegram.texture import texture
 from stylegram.tiling import TiledEvaluator, image_statistics, make_tiles, tile_geometry
 from stylegram.transfer import TransferConfig, plan_tile

@@ -21,9 +21,9 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import torch
-import torch.nn.functional as F
 
 from .optimize import Callback, OptimizeResult, optimize
+from .resample import resize
 from .types import Iterate
 
 STEP = math.sqrt(2.0)
@@ -60,56 +60,6 @@ def level_shape(hw: Sequence[int], size: int) -> tuple[int, int]:
     h, w = int(hw[0]), int(hw[1])
     s = size / max(h, w)
     return max(1, round(h * s)), max(1, round(w * s))
-
-
-def resize(x: torch.Tensor, hw: Sequence[int], *, circular: bool = False) -> torch.Tensor:
-    """Resize (B, C, H, W) to ``hw``: antialiased bicubic down, bicubic up. ``circular`` treats the
-    image as wrapping around (for tileable textures), so no seam appears at the borders."""
-    hw = (int(hw[0]), int(hw[1]))
-    if tuple(x.shape[-2:]) == hw:
-        return x
-    if not circular:
-        down = hw[0] < x.shape[-2] or hw[1] < x.shape[-1]
-        return F.interpolate(x, size=hw, mode="bicubic", align_corners=False, antialias=down)
-    h, w = x.shape[-2:]
-    p = 4  # enough wrap-around context for the bicubic kernel at any scale used here
-    xp = F.pad(x, (p, p, p, p), mode="circular")
-    sy, sx = hw[0] / h, hw[1] / w
-    big = (round((h + 2 * p) * sy), round((w + 2 * p) * sx))
-    down = sy < 1 or sx < 1
-    y = F.interpolate(xp, size=big, mode="bicubic", align_corners=False, antialias=down)
-    oy, ox = round(p * sy), round(p * sx)
-    y = y[..., oy:oy + hw[0], ox:ox + hw[1]]
-    if tuple(y.shape[-2:]) != hw:  # rounding: fall back on a plain resize of the cropped result
-        y = F.interpolate(y, size=hw, mode="bilinear", align_corners=False)
-    return y
-
-
-def lanczos_matrix(n_in: int, n_out: int, a: int = 3) -> torch.Tensor:
-    """(n_out, n_in) weights of Lanczos-``a`` resampling along one axis, as PIL computes them: the
-    kernel sinc(x) sinc(x / a), stretched by the shrink factor, each row summing to 1."""
-    scale = n_in / n_out
-    stretch = max(scale, 1.0)
-    centers = (torch.arange(n_out, dtype=torch.float64) + 0.5) * scale
-    d = (torch.arange(n_in, dtype=torch.float64)[None, :] + 0.5 - centers[:, None]) / stretch
-    w = torch.where(d.abs() < a, torch.sinc(d) * torch.sinc(d / a), torch.zeros((), dtype=torch.float64))
-    return (w / w.sum(1, keepdim=True)).float()
-
-
-def resize_image(x: torch.Tensor, hw: Sequence[int], *, circular: bool = False) -> torch.Tensor:
-    """An input image (content photo, painting; B, C, H, W) at ``hw``: Lanczos-3 when shrinking
-    (PIL's LANCZOS), else as ``resize``. Antialiased bicubic blurs a painting's finest strokes,
-    and the style loss then matches a softer painting: on tubingen x starry_night the judge's swd
-    at relu1_1 fell from 0.165 to 0.138 with Lanczos inputs (0.220 to 0.204 over four layers, at
-    the same content figure). The iterate itself is still resized with ``resize``: a negative
-    lobe there would only add ringing to optimize away."""
-    hw = (int(hw[0]), int(hw[1]))
-    h, w = x.shape[-2:]
-    if circular or (h, w) == hw or hw[0] > h or hw[1] > w:
-        return resize(x, hw, circular=circular)
-    mh = lanczos_matrix(h, hw[0]).to(x.device, x.dtype)
-    mw = lanczos_matrix(w, hw[1]).to(x.device, x.dtype)
-    return torch.einsum("ih,bchw,jw->bcij", mh, x, mw)
 
 
 @dataclass

@@ -545,7 +545,8 @@ def _stylize(content: Any, styles: list, cfg: TransferConfig, *, callback: Callb
     from .errors import ResourceError
     from .io.image import resized_shape
     from .objective import Objective, layer_guide, style_targets
-    from .pyramid import Level, level_iters, level_shape, pyramid_sizes, resize, resize_image, run_pyramid
+    from .pyramid import Level, level_iters, level_shape, pyramid_sizes, run_pyramid
+    from .resample import resize, resize_image
     from .tiling import TiledEvaluator, image_statistics, tiled_loss_fn
 
     device = resolve_device(cfg.device)

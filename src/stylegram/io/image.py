@@ -21,6 +21,7 @@ import torch
 from PIL import Image, ImageOps, PngImagePlugin, UnidentifiedImageError
 
 from ..errors import ConfigError, InputError
+from ..resample import resize_image
 
 # 100 Mpx is ten 4K frames: far above any sensible style-transfer input, far below a bomb.
 DEFAULT_MAX_PIXELS = 100_000_000
@@ -120,14 +121,14 @@ def resized_shape(h: int, w: int, size: int | None) -> tuple[int, int]:
 
 
 def resize_longest(t: torch.Tensor, size: int | None) -> torch.Tensor:
-    """Resize (1, C, H, W) so that max(H, W) == size, keeping the aspect ratio (antialiased)."""
+    """Resize (1, C, H, W) in 0..1 so that max(H, W) == size, keeping the aspect ratio: Lanczos-3
+    when shrinking (as PIL's LANCZOS; a painting keeps its finest strokes), bicubic when enlarging,
+    clamped to 0..1 (both kernels overshoot at hard edges)."""
     h, w = t.shape[-2:]
     nh, nw = resized_shape(h, w, size)
-    s = nh / h
     if (nh, nw) == (h, w):
         return t
-    return torch.nn.functional.interpolate(t, size=(nh, nw), mode="bicubic", align_corners=False,
-                                           antialias=s < 1).clamp(0, 1)
+    return resize_image(t, (nh, nw)).clamp(0, 1)
 
 
 def pil_to_tensor(im: "Image.Image | _ArrayImage") -> torch.Tensor:
