@@ -93,6 +93,53 @@ def test_tiled_gram_and_gradient_equal_untiled(tiny_net):
         assert float(tterms["total"]) == 0 and float(tgrad.abs().max()) == 0
 
 
+def test_content_budget_by_hand_and_in_tiles(tiny_net):
+    # J_content as a budget: the first evaluation sets the cap J_content(start) + slack, and only
+    # the excess counts, as alpha CAP_WEIGHT (J_content - cap)^2
+    from stylegram.objective import CAP_WEIGHT
+    obj = Objective({}, [], alpha=2.0, content_slack=0.1)
+    assert float(obj.content_part(torch.tensor(0.5))) == 0 and obj.content_cap == pytest.approx(0.6)
+    assert float(obj.content_part(torch.tensor(0.55))) == 0
+    assert float(obj.content_part(torch.tensor(0.7))) == pytest.approx(2.0 * CAP_WEIGHT * 0.1 ** 2)
+    assert float(Objective({}, [], alpha=2.0).content_part(torch.tensor(0.7))) == pytest.approx(1.4)
+    # tiled and whole agree, above the cap (the hinge's gradient flows through the tiles' sums)
+    net, g = tiny_net, torch.Generator().manual_seed(4)
+    content, style = torch.rand(1, 3, 96, 120, generator=g), torch.rand(1, 3, 80, 96, generator=g)
+    x = torch.rand(1, 3, 96, 120, generator=g)
+    for obj in (_objective(net, content, style, "swd", None, "distance", "correlation"),):
+        obj.content_slack, obj.content_cap = 0.0, 0.5 * float(obj.terms(net(x, obj.layers), x)["content"])
+        xr = x.clone().requires_grad_(True)
+        terms = obj.terms(net(xr, obj.layers), xr)
+        assert float(terms["total"].detach()) > float(terms["style"].detach())
+        (grad,) = torch.autograd.grad(terms["total"], xr)
+        tterms, tgrad = TiledEvaluator(net, obj, x.shape, tile=32).loss_and_grad(x)
+        for k in ("content", "style", "total"):
+            assert float(tterms[k]) == pytest.approx(float(terms[k].detach()), rel=1e-4), k
+        assert rel(tgrad, grad) < 1e-4
+    # a sum-of-positions content loss cannot be capped tile by tile: one-line error
+    obj = _objective(net, content, style, "gram", None, "course", "course")
+    obj.content_slack = 0.0
+    with pytest.raises(ConfigError, match="content-norm correlation"):
+        TiledEvaluator(net, obj, x.shape, tile=32).loss_and_grad(x)
+
+
+def test_refine_adds_a_level_that_keeps_the_content_and_lowers_the_sliced_loss(tiny_net):
+    c, s = gradient_image(48, 64), gradient_image(64, 64, seed=3)
+    kw = dict(feature_net=tiny_net, size=64, iters=6, pyramid_start=32, pyramid_keep=0)
+    r = transfer(c, s, refine=5, **kw)
+    levels = r.state["levels"]
+    assert [lv["shape"] for lv in levels][-2:] == [[48, 64], [48, 64]] and levels[-1]["iters"] == 5
+    last = [h for h in r.history if h["level"] == len(levels) - 1]
+    # the content loss stays within its budget (start + slack, plus the hinge's give) ...
+    assert last[-1]["content"] <= last[0]["content"] + 0.02 + 0.01
+    # ... and the pass lowers its own style loss
+    assert last[-1]["style"] < last[0]["style"]
+    # with detail levels above --pyramid-keep the pass runs at that size, before them
+    r = transfer(c, s, refine=3, **{**kw, "pyramid_keep": 45, "size": 64})
+    sizes = [max(lv["shape"]) for lv in r.state["levels"]]
+    assert sizes[-3:] == [45, 45, 64]
+
+
 def test_tiles_cover_the_image_once_and_align():
     tiles = make_tiles(150, 170, 48, 16, 96)
     cover = torch.zeros(150, 170)

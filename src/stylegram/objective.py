@@ -43,6 +43,10 @@ STYLE_NORMS = ("course", "relative", "distance")
 W2_SCALE = 250.0
 # The sliced loss is about W2^2 / nC, like the W2 loss above, so it takes the same scale.
 SWD_SCALE = W2_SCALE
+# Steepness of a content budget (Objective's content_slack): against style terms whose slope is
+# of order 1 per unit of J_content (the 'distance' normalization), 200 holds J_content to within
+# about 0.005 of its cap; much steeper and L-BFGS's line search needs several evaluations a step.
+CAP_WEIGHT = 200.0
 
 
 @dataclass
@@ -103,7 +107,7 @@ def style_targets(style_moments: Sequence[Mapping[str, tuple[torch.Tensor, torch
                   out_guides: Mapping[str, torch.Tensor] | None = None, norm: str = "course",
                   style_feats: Sequence[Mapping[str, torch.Tensor]] | None = None,
                   seed: int = 0, content_moments: Mapping[str, tuple[torch.Tensor, torch.Tensor, int]] | None = None,
-                  content_feats: Mapping[str, torch.Tensor] | None = None) -> list[StyleTerm]:
+                  content_feats: Mapping[str, torch.Tensor] | None = None, min_directions: int = 0) -> list[StyleTerm]:
     """Style terms for one region from one or more style images.
 
     style_moments: per style image {layer: layer_moments(a(S))}; blend: one weight per style image
@@ -116,7 +120,8 @@ def style_targets(style_moments: Sequence[Mapping[str, tuple[torch.Tensor, torch
     ``content_moments`` {layer: layer_moments(a(C))} and, for 'swd', ``content_feats`` {layer:
     a(C)} it needs); see STYLE_NORMS.
     For 'swd', style_feats: per style image {layer: activation (1, C, *spatial)}, and ``seed``
-    draws the nC random directions of each layer (fixed for the run: L-BFGS needs one function).
+    draws max(nC, min_directions) random directions per layer (fixed for the run: L-BFGS needs one
+    function).
     """
     if kind not in STYLE_LOSSES:
         raise choices_error("style loss", kind, STYLE_LOSSES)
@@ -147,7 +152,7 @@ def style_targets(style_moments: Sequence[Mapping[str, tuple[torch.Tensor, torch
             blank = float(target.pow(2).sum()) if norm == "relative" else 1.0
             term = StyleTerm(layer, beta * lam / max(blank, 1e-30), "gram", g_out, gram=target)
         elif kind == "swd":
-            dirs = random_directions(c, c, gen).to(second.device)
+            dirs = random_directions(c, max(c, int(min_directions)), gen).to(second.device)
             target = sliced_targets([f[layer] for f in style_feats], ws, dirs)
             # blank: every projection 0, so the loss is the mean square of the style's projections
             scale = {"course": SWD_SCALE, "distance": 1.0}.get(norm, 1.0 / max(float(target.pow(2).mean()), 1e-30))
@@ -199,10 +204,15 @@ class Objective:
     """
 
     def __init__(self, content_targets: Mapping[str, torch.Tensor], style_terms: Sequence[StyleTerm], *, alpha: float,
-                 gamma: float = 0.0, content_norm: str = "course"):
+                 gamma: float = 0.0, content_norm: str = "course", content_slack: float | None = None):
         self.content = ContentTerms(content_targets, content_norm)
         self.style_terms = list(style_terms)
         self.alpha, self.gamma = float(alpha), float(gamma)
+        # content_slack: J_content enters as a budget, not a price. The first evaluation (the start
+        # image) sets the cap J_content(start) + slack, and only what lies above it counts, steeply:
+        # the style terms then take all they can get within the budget (``content_part``).
+        self.content_slack = None if content_slack is None else float(content_slack)
+        self.content_cap: float | None = None
         # 'correlation' is not a sum over positions of per-position terms, so tiles sum its
         # statistics instead (``content_stats``). Per layer (||c(t)||^2 / divisor^2, divisor) as
         # floats, read once rather than per evaluation; the first is 1 unless the photo is so flat
@@ -252,7 +262,16 @@ class Objective:
         for t in self.style_terms:
             js = js + t.weight * self.style_term_loss(t, feats[t.layer])
         tv = tv_loss(image) if self.gamma else zero
-        return {"content": jc, "style": js, "tv": tv, "total": self.alpha * jc + js + self.gamma * tv}
+        return {"content": jc, "style": js, "tv": tv, "total": self.content_part(jc) + js + self.gamma * tv}
+
+    def content_part(self, jc: torch.Tensor) -> torch.Tensor:
+        """J_content's share of J: alpha J_content, or with a content budget (``content_slack``)
+        alpha CAP_WEIGHT max(0, J_content - cap)^2, the cap set at the first call."""
+        if self.content_slack is None:
+            return self.alpha * jc
+        if self.content_cap is None:
+            self.content_cap = float(jc.detach()) + self.content_slack
+        return self.alpha * CAP_WEIGHT * torch.relu(jc - self.content_cap).pow(2)
 
     # -- tile by tile: the style statistics are sums over positions -----------------------------
     def partial_stats(self, crops: Mapping[str, torch.Tensor], boxes: Mapping[str, tuple[int, int, int, int]],

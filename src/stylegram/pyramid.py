@@ -72,17 +72,11 @@ class Level:
 
 
 @dataclass
-class PyramidResult:
-    """x: the final image at the last level's shape; history: every level's iterations with a
-    'level' key; evals and seconds summed over levels; per_level: (size, iters, evals, seconds)."""
+class PyramidResult(OptimizeResult):
+    """An OptimizeResult over all levels: x is the final image at the last level's shape, history
+    holds every level's iterations with a 'level' key, evals and seconds are summed over levels;
+    per_level: (size, iters, evals, seconds) of each level."""
 
-    x: torch.Tensor
-    history: list[dict] = field(default_factory=list)
-    evals: int = 0
-    seconds: float = 0.0
-    stopped: str | None = None
-    message: str = ""
-    state: dict = field(default_factory=dict)
     per_level: list[dict] = field(default_factory=list)
 
 

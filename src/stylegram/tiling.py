@@ -29,6 +29,7 @@ from dataclasses import dataclass
 
 import torch
 
+from .errors import ConfigError
 from .losses import sliced_w2_and_grad, tv_loss
 from .nets import FeatureNet
 from .objective import Objective
@@ -168,8 +169,17 @@ class TiledEvaluator:
         global_content = obj.content_is_global and bool(obj.content_targets)
         if global_content:
             jc, dcstats = _value_and_grad(obj.content_from_stats, cstats)
+            # d(content_part)/dJ_content: alpha, or the budget's slope above its cap
+            with torch.enable_grad():
+                jc_var = jc.detach().requires_grad_(True)
+                jc_part = obj.content_part(jc_var)
+                (c_scale,) = torch.autograd.grad(jc_part, jc_var, allow_unused=True) if jc_part.requires_grad else (None,)
+            c_scale = float(c_scale) if c_scale is not None else 0.0
+        elif obj.content_slack is not None and obj.content_targets:
+            raise ConfigError("a content budget (--refine) in tiles needs --content-norm correlation, whose loss "
+                              "tiles sum as statistics; use it, or a --size that fits one pass")
         else:
-            jc, dcstats = x.new_zeros(()), []
+            jc, dcstats, c_scale = x.new_zeros(()), [], obj.alpha
         grad = torch.zeros_like(x)
         for tile in self.tiles:
             py0, py1, px0, px1 = tile.padded
@@ -185,9 +195,9 @@ class TiledEvaluator:
                     t = obj.style_terms[i]
                     y0, y1, x0, x1 = boxes[t.layer]
                     surrogate = surrogate + (g[:, y0:y1, x0:x1] * obj.project(t, crops[t.layer])).sum()
-                if global_content and obj.alpha:
+                if global_content and c_scale:
                     # <dJc/dS, S_tile>: the content loss's statistics, like the style's
-                    surrogate = surrogate + obj.alpha * _dot(dcstats, obj.content_stats(crops, boxes))
+                    surrogate = surrogate + c_scale * _dot(dcstats, obj.content_stats(crops, boxes))
                 elif obj.content_targets and not global_content:
                     c = obj.content_partial(crops, boxes)
                     if obj.alpha:
@@ -205,7 +215,8 @@ class TiledEvaluator:
             grad += g
             tv = tv_t.detach()
         js = js.detach().float()
-        return {"content": jc, "style": js, "tv": tv, "total": obj.alpha * jc + js + obj.gamma * tv}, grad
+        total = (jc_part.detach() if global_content else obj.alpha * jc) + js + obj.gamma * tv
+        return {"content": jc, "style": js, "tv": tv, "total": total}, grad
 
 
 def _add(total: list[tuple] | None, part: list[tuple]) -> list[tuple]:

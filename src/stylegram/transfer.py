@@ -32,6 +32,9 @@ INITS = ("content", "noise", "blend")
 PRECISIONS = ("fp32", "bf16")
 COMPILE_MODES = ("off", "on", "graphs")
 DEFAULT_STYLE_LAYERS = (("relu1_1", 0.2), ("relu2_1", 0.2), ("relu3_1", 0.2), ("relu4_1", 0.2), ("relu5_1", 0.2))
+# Directions per layer of the --refine pass, at least: relu1_1 has 64 channels, and matching 64
+# marginals of a 64-dimensional distribution leaves much of its shape free.
+REFINE_DIRECTIONS = 256
 
 
 def _opt(default: Any, help: str, **kw) -> Any:
@@ -96,6 +99,12 @@ class TransferConfig:
                                       "the last level's result cannot have (off: plain upsampling)")
     pyramid_keep: int = _opt(512, "pyramid levels above this size (px) only add detail: each keeps the level below as its "
                                   "downsampled picture, so a large render looks like its preview at this size (0: off)")
+    refine: int = _opt(0, "iterations of a last pass at the output size (or at --pyramid-keep's, below the detail levels) "
+                          "that brings the features' whole distribution closer to the painting's (sliced Wasserstein, "
+                          "style layers no deeper than the content layer), losing at most --refine-slack of the content "
+                          "loss (0: off)")
+    refine_slack: float = _opt(0.02, "how far the --refine pass may raise the content loss above the pyramid's result "
+                                     "(with --content-norm correlation, 0.02 lowers the photo's structure correlation by 0.01)")
     tile: int = _opt(0, "tile side in px for outputs too large for one pass (0: automatic, only when needed)")
     max_memory: float = _opt(8.0, "memory budget in GiB; larger work is tiled, or refused with the estimate")
 
@@ -291,6 +300,17 @@ def fast_forward(net: FeatureNet, device: torch.device, precision: str = "fp32")
     return forward
 
 
+def _ready_net(cfg: TransferConfig, layers: list[str], net: FeatureNet | None, device: torch.device) -> FeatureNet:
+    """The feature net on ``device``: ``net`` if given (checked to have ``layers``), else cfg.net built
+    with only the layers needed (channels-last: faster convolutions on CPUs)."""
+    if net is None:
+        net = build_net(cfg.net, layers=layers, pooling=cfg.pooling, weights=cfg.weights, seed=cfg.seed)
+        net.to(memory_format=torch.channels_last)
+    else:
+        net.check_layers(layers)
+    return net.to(device)
+
+
 def _transfer_single(content: Any, style: Any, *, config: TransferConfig | None = None, callback: Callback | None = None,
                      feature_net: FeatureNet | None = None, checkpoint: dict | None = None,
                      **options: Any) -> TransferResult:
@@ -314,14 +334,7 @@ def _transfer_single(content: Any, style: Any, *, config: TransferConfig | None 
     content_layers = list(cfg.content_layers)
     style_weights = cfg.style_weights
     layers = content_layers + [l for l in style_weights if l not in content_layers]
-
-    if feature_net is None:
-        net = build_net(cfg.net, layers=layers, pooling=cfg.pooling, weights=cfg.weights, seed=cfg.seed)
-        net.to(memory_format=torch.channels_last)
-    else:
-        net = feature_net
-        net.check_layers(layers)
-    net = net.to(device)
+    net = _ready_net(cfg, layers, feature_net, device)
 
     c = load_image(content, None, max_pixels=cfg.max_pixels, name="content")
     s = load_image(style, None, max_pixels=cfg.max_pixels, name="style")
@@ -413,6 +426,10 @@ def _validate_quality(cfg: TransferConfig) -> dict:
         raise ConfigError(f"ema {cfg.ema}: must be 0 (off) or a decay below 1, e.g. 0.9")
     if cfg.tile < 0:
         raise ConfigError(f"tile {cfg.tile}: must be 0 (automatic) or a size in px")
+    if not isinstance(cfg.refine, int) or cfg.refine < 0:
+        raise ConfigError(f"refine {cfg.refine!r}: must be 0 (off) or a number of iterations")
+    if not cfg.refine_slack >= 0:
+        raise ConfigError(f"refine_slack {cfg.refine_slack}: must be 0 or more (a content-loss budget)")
     if not cfg.max_memory > 0:
         raise ConfigError(f"max_memory {cfg.max_memory}: must be a positive number of GiB")
     blend = cfg.style_blend
@@ -520,7 +537,7 @@ def transfer(content: Any, style: Any, *, config: TransferConfig | None = None, 
     simple = (len(pyramid_sizes(cfg.size, cfg.pyramid_start)) == 1 and cfg.style_loss == "gram"
               and cfg.style_norm == "course" and len(styles) == 1
               and cfg.style_scale == 1.0 and cfg.preserve_color == "none" and not cfg.mask and not cfg.regions
-              and not cfg.ema and not cfg.tile)
+              and not cfg.ema and not cfg.tile and not cfg.refine)
     if simple:
         # One level with the course's loss: the foundation's engine (which hands over to the tiled
         # one when the output is too large for one pass).
@@ -553,12 +570,7 @@ def _stylize(content: Any, styles: list, cfg: TransferConfig, *, callback: Callb
     content_layers = list(cfg.content_layers) if content_weight else []
     style_weights = cfg.style_weights
     layers = content_layers + [l for l in style_weights if l not in content_layers]
-    if net is None:
-        net = build_net(cfg.net, layers=layers, pooling=cfg.pooling, weights=cfg.weights, seed=cfg.seed)
-        net.to(memory_format=torch.channels_last)
-    else:
-        net.check_layers(layers)
-    net = net.to(device)
+    net = _ready_net(cfg, layers, net, device)
     if circular:
         net = circular_net(net)
 
@@ -589,10 +601,25 @@ def _stylize(content: Any, styles: list, cfg: TransferConfig, *, callback: Callb
     ok = [i for i, sh in enumerate(shapes) if min(sh) >= need]
     sizes, iters, shapes = [sizes[i] for i in ok], [iters[i] for i in ok], [shapes[i] for i in ok]
     pin_from = next((k for k, i in enumerate(ok) if detail[i] and k > 0), None)
+    # --refine: one more level at the size whose picture the detail levels above keep (the last,
+    # without them), with the sliced loss on the style layers no deeper than the content layers:
+    # deeper ones (relu5_1) would only pull the photo's structure apart (bench/results/quality).
+    refine_k, refine_weights = None, {}
+    if cfg.refine and content_layers:
+        deepest = max(net.info[l].jump for l in content_layers)
+        refine_weights = {l: 1.0 for l in style_weights if net.info[l].jump <= deepest} or dict.fromkeys(style_weights, 1.0)
+        refine_weights = {l: 1.0 / len(refine_weights) for l in refine_weights}
+        refine_k = pin_from if pin_from is not None else len(shapes)
+        sizes.insert(refine_k, sizes[refine_k - 1])
+        shapes.insert(refine_k, shapes[refine_k - 1])
+        iters.insert(refine_k, cfg.refine)
+        if pin_from is not None:
+            pin_from += 1  # the detail levels now keep the refined picture
     budget = int(min(cfg.max_memory * 2**30, available_bytes(device)))
     try:
         sliced = list(style_weights) if cfg.style_loss == "swd" else []
-        tiles = [plan_tile(net, layers, (1, 3, *sh), cfg.optimizer, budget, cfg.tile, sliced) for sh in shapes]
+        tiles = [plan_tile(net, layers, (1, 3, *sh), cfg.optimizer, budget, cfg.tile,
+                           list(refine_weights) if k == refine_k else sliced) for k, sh in enumerate(shapes)]
         if circular and tiles[-1] is not None:
             raise ResourceError("tileable textures are not tiled")
     except ResourceError:
@@ -646,11 +673,15 @@ def _stylize(content: Any, styles: list, cfg: TransferConfig, *, callback: Callb
         main_area = guides_base.clone()
         for m in region_masks:
             main_area = main_area * (1 - m)
-        moments_layers = list(style_weights)
+        refining = k == refine_k
+        lw = refine_weights if refining else style_weights
+        kind, norm = ("swd", "distance") if refining else (cfg.style_loss, cfg.style_norm)
+        beta = 1.0 if refining else cfg.beta  # under a content budget the style's scale does not matter
+        moments_layers = list(lw)
         # The 'distance' style normalization divides by the photo's own distance to the painting.
-        distance = cfg.style_norm == "distance"
-        c_feat_layers = list(dict.fromkeys(content_layers + (list(style_weights) if distance and cfg.style_loss == "swd" else [])))
-        c_moments, c_feats = image_statistics(net, c_in, list(style_weights) if distance else [], c_feat_layers, tile)
+        distance = norm == "distance"
+        c_feat_layers = list(dict.fromkeys(content_layers + (list(lw) if distance and kind == "swd" else [])))
+        c_moments, c_feats = image_statistics(net, c_in, list(lw) if distance else [], c_feat_layers, tile)
         kept = {l: c_feats[l] for l in content_layers}
         feat_shapes = {l: net.info[l] for l in layers}
         lshape = {l: (shape[0] // feat_shapes[l].jump, shape[1] // feat_shapes[l].jump) for l in layers}
@@ -658,11 +689,11 @@ def _stylize(content: Any, styles: list, cfg: TransferConfig, *, callback: Callb
         def guides(mask: torch.Tensor | None):
             if mask is None:
                 return None
-            return {l: layer_guide(mask, lshape[l]).to(device) for l in style_weights}
+            return {l: layer_guide(mask, lshape[l]).to(device) for l in lw}
 
         whole = keep is None and not regions
         # The sliced loss needs the style's activations themselves, the others only their moments.
-        feat_layers = moments_layers if cfg.style_loss == "swd" else []
+        feat_layers = moments_layers if kind == "swd" else []
         stats = [image_statistics(net, s.to(device), moments_layers, feat_layers, tile) for s in ss_in]
         region_stats = []
         for m, (_, rs) in zip(region_masks, regions):
@@ -672,18 +703,19 @@ def _stylize(content: Any, styles: list, cfg: TransferConfig, *, callback: Callb
         # One set of random directions per level (seeded), the same for every region's style.
         seed = cfg.seed * 1_000_003 + k
         terms = []
+        n_dirs = REFINE_DIRECTIONS if refining else 0
         if whole or float(main_area.mean()) > 1e-3:
-            terms += style_targets([m for m, _ in stats], blend, style_weights, beta=cfg.beta, kind=cfg.style_loss,
-                                   out_guides=None if whole else guides(main_area), norm=cfg.style_norm,
+            terms += style_targets([m for m, _ in stats], blend, lw, beta=beta, kind=kind,
+                                   out_guides=None if whole else guides(main_area), norm=norm,
                                    style_feats=[f for _, f in stats], seed=seed, content_moments=c_moments,
-                                   content_feats=c_feats)
+                                   content_feats=c_feats, min_directions=n_dirs)
         for m, (mom, feats) in region_stats:
-            terms += style_targets([mom], [1.0], style_weights, beta=cfg.beta, kind=cfg.style_loss,
-                                   out_guides=guides(m * guides_base), norm=cfg.style_norm,
+            terms += style_targets([mom], [1.0], lw, beta=beta, kind=kind,
+                                   out_guides=guides(m * guides_base), norm=norm,
                                    style_feats=[feats], seed=seed, content_moments=c_moments,
-                                   content_feats=c_feats)
+                                   content_feats=c_feats, min_directions=n_dirs)
         objective = Objective(kept, terms, alpha=cfg.alpha if content_weight else 0.0, gamma=cfg.gamma,
-                              content_norm=cfg.content_norm)
+                              content_norm=cfg.content_norm, content_slack=cfg.refine_slack if refining else None)
         if tile is None:
             def inner(x: torch.Tensor) -> dict[str, torch.Tensor]:
                 return objective.terms(run_net(x, objective.layers), x)
