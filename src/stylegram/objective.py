@@ -107,7 +107,7 @@ def style_targets(style_moments: Sequence[Mapping[str, tuple[torch.Tensor, torch
                   out_guides: Mapping[str, torch.Tensor] | None = None, norm: str = "course",
                   style_feats: Sequence[Mapping[str, torch.Tensor]] | None = None,
                   seed: int = 0, content_moments: Mapping[str, tuple[torch.Tensor, torch.Tensor, int]] | None = None,
-                  content_feats: Mapping[str, torch.Tensor] | None = None, min_directions: int = 0) -> list[StyleTerm]:
+                  content_feats: Mapping[str, torch.Tensor] | None = None) -> list[StyleTerm]:
     """Style terms for one region from one or more style images.
 
     style_moments: per style image {layer: layer_moments(a(S))}; blend: one weight per style image
@@ -120,8 +120,7 @@ def style_targets(style_moments: Sequence[Mapping[str, tuple[torch.Tensor, torch
     ``content_moments`` {layer: layer_moments(a(C))} and, for 'swd', ``content_feats`` {layer:
     a(C)} it needs); see STYLE_NORMS.
     For 'swd', style_feats: per style image {layer: activation (1, C, *spatial)}, and ``seed``
-    draws max(nC, min_directions) random directions per layer (fixed for the run: L-BFGS needs one
-    function).
+    draws the nC random directions of each layer (fixed for the run: L-BFGS needs one function).
     """
     if kind not in STYLE_LOSSES:
         raise choices_error("style loss", kind, STYLE_LOSSES)
@@ -152,7 +151,7 @@ def style_targets(style_moments: Sequence[Mapping[str, tuple[torch.Tensor, torch
             blank = float(target.pow(2).sum()) if norm == "relative" else 1.0
             term = StyleTerm(layer, beta * lam / max(blank, 1e-30), "gram", g_out, gram=target)
         elif kind == "swd":
-            dirs = random_directions(c, max(c, int(min_directions)), gen).to(second.device)
+            dirs = random_directions(c, c, gen).to(second.device)
             target = sliced_targets([f[layer] for f in style_feats], ws, dirs)
             # blank: every projection 0, so the loss is the mean square of the style's projections
             scale = {"course": SWD_SCALE, "distance": 1.0}.get(norm, 1.0 / max(float(target.pow(2).mean()), 1e-30))

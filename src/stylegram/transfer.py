@@ -32,9 +32,6 @@ INITS = ("content", "noise", "blend")
 PRECISIONS = ("fp32", "bf16")
 COMPILE_MODES = ("off", "on", "graphs")
 DEFAULT_STYLE_LAYERS = (("relu1_1", 0.2), ("relu2_1", 0.2), ("relu3_1", 0.2), ("relu4_1", 0.2), ("relu5_1", 0.2))
-# Directions per layer of the --refine pass, at least: relu1_1 has 64 channels, and matching 64
-# marginals of a 64-dimensional distribution leaves much of its shape free.
-REFINE_DIRECTIONS = 256
 
 
 def _opt(default: Any, help: str, **kw) -> Any:
@@ -703,17 +700,16 @@ def _stylize(content: Any, styles: list, cfg: TransferConfig, *, callback: Callb
         # One set of random directions per level (seeded), the same for every region's style.
         seed = cfg.seed * 1_000_003 + k
         terms = []
-        n_dirs = REFINE_DIRECTIONS if refining else 0
         if whole or float(main_area.mean()) > 1e-3:
             terms += style_targets([m for m, _ in stats], blend, lw, beta=beta, kind=kind,
                                    out_guides=None if whole else guides(main_area), norm=norm,
                                    style_feats=[f for _, f in stats], seed=seed, content_moments=c_moments,
-                                   content_feats=c_feats, min_directions=n_dirs)
+                                   content_feats=c_feats)
         for m, (mom, feats) in region_stats:
             terms += style_targets([mom], [1.0], lw, beta=beta, kind=kind,
                                    out_guides=guides(m * guides_base), norm=norm,
                                    style_feats=[feats], seed=seed, content_moments=c_moments,
-                                   content_feats=c_feats, min_directions=n_dirs)
+                                   content_feats=c_feats)
         objective = Objective(kept, terms, alpha=cfg.alpha if content_weight else 0.0, gamma=cfg.gamma,
                               content_norm=cfg.content_norm, content_slack=cfg.refine_slack if refining else None)
         if tile is None:
