@@ -177,9 +177,14 @@ def test_tiled_transfer_matches_untiled(tiny_net):
     assert (a.image - b.image).abs().max() < 2e-3
     # A pyramid whose top level is pinned to the level below and tiled: gradients flow through
     # the pin into the tiled loss.
-    kw = dict(feature_net=tiny_net, size=64, iters=4, pyramid_start=32, pyramid_keep=32)
+    kw = dict(feature_net=tiny_net, size=64, iters=4, pyramid_start=32, pyramid_keep=32, refine=0)
     a, b = transfer(c, s, **kw), transfer(c, s, tile=32, **kw)
     assert b.state["tiles"][-1] == 32 and "pin" in b.state
+    assert (a.image - b.image).abs().max() < 2e-3
+    # ... and with a --refine level (content budget, sliced loss) below the pinned one. Few
+    # iterations: over a hundred, L-BFGS on the sorted loss amplifies rounding differences.
+    a, b = transfer(c, s, **{**kw, "refine": 2}), transfer(c, s, tile=32, **{**kw, "refine": 2})
+    assert b.state["tiles"][-2:] == [32, 32] and len(b.state["levels"]) == 3
     assert (a.image - b.image).abs().max() < 2e-3
     # the sliced loss, whose projections the tiles gather, with the distance normalization
     kw = dict(feature_net=tiny_net, size=64, iters=1, preset="classic", style_loss="swd", style_norm="distance", beta=1.0)
@@ -443,8 +448,10 @@ def test_transfer_uses_preset_and_pyramid_levels(tiny_net):
     # photo half mixed with noise; classic keeps the course's loss and starts from the photo
     assert r.config.content_norm == "correlation" and preset_config("classic").content_norm == "course"
     assert (r.config.init, r.config.init_noise) == ("blend", 0.5) and preset_config("classic").init == "content"
-    assert [lv["shape"] for lv in r.state["levels"]] == [[34, 45], [48, 64]]  # 24 x 32 is below relu5_1's need
-    assert {s[1] for s in seen} == {2} and seen[-1][0] == 1
+    # 24 x 32 is below relu5_1's need; the last level is the --refine pass at the output size
+    assert r.config.refine == PRESETS["balanced"]["refine"] > 0
+    assert [lv["shape"] for lv in r.state["levels"]] == [[34, 45], [48, 64], [48, 64]]
+    assert {s[1] for s in seen} == {3} and seen[-1][0] == 2
     assert r.image.shape == (1, 3, 48, 64) and 0 <= float(r.image.min()) and float(r.image.max()) <= 1
 
 
@@ -665,10 +672,13 @@ def test_pinned_level_stopped_and_resumed_equals_uninterrupted(tiny_net):
     c, s = gradient_image(48, 64), gradient_image(64, 64, seed=3)
     kw = dict(feature_net=tiny_net, size=64, iters=12, pyramid_start=32, pyramid_keep=32, device="cpu")
     full = transfer(c, s, **kw)
-    stopped = transfer(c, s, callback=lambda ev: ev.level == 1 and ev.iter == 3, **kw)
-    assert stopped.stopped == "cancelled" and stopped.state["level"] == 1 and "iterate" in stopped.state
-    resumed = transfer(c, s, checkpoint=stopped.checkpoint(), **kw)
-    assert (resumed.image - full.image).abs().max() < 1e-5
+    # level 1 is the --refine pass at 32 px (its content budget resumes with it), level 2 pinned to it
+    for level in (1, 2):
+        stopped = transfer(c, s, callback=lambda ev: ev.level == level and ev.iter == 3, **kw)
+        assert stopped.stopped == "cancelled" and stopped.state["level"] == level
+        assert ("iterate" in stopped.state) == (level == 2) and ("level_state" in stopped.state) == (level == 1)
+        resumed = transfer(c, s, checkpoint=stopped.checkpoint(), **kw)
+        assert (resumed.image - full.image).abs().max() < 1e-5, level
 
 
 def test_cli_boolean_options_turn_off_and_on(tmp_path):

@@ -69,7 +69,7 @@ def run_cli(*args, cwd=None):
 def test_cli_transfer_report_and_metadata(pair, tmp_path):
     out, rep, plot = tmp_path / "o.png", tmp_path / "r.json", tmp_path / "loss.png"
     p = run_cli("transfer", *pair, "-o", out, "--net", "random-tiny", "--size", 48, "--iters", 6, "--report", rep,
-                "--plot", plot, "--save-every", 3, "--device", "cpu")
+                "--plot", plot, "--save-every", 3, "--device", "cpu", "--refine", 0)
     assert p.returncode == 0, p.stderr
     r = json.loads(rep.read_text())
     for key in ("params", "versions", "device", "evals", "seconds_optimize", "s_per_eval", "history"):

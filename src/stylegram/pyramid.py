@@ -69,6 +69,10 @@ class Level:
     loss_fn: Callable[[torch.Tensor], dict[str, torch.Tensor]]
     shape: tuple[int, int]
     iters: int
+    # What a stopped run must keep to resume this level exactly (e.g. a content budget's cap, set
+    # at the level's start image), and how to put it back.
+    get_state: Callable[[], dict] | None = None
+    set_state: Callable[[dict], None] | None = None
 
 
 @dataclass
@@ -122,6 +126,8 @@ def run_pyramid(make_level: Callable[[int], Level], n_levels: int, x0: Callable[
             start, opt_state, start_iter = resume["x"], resume["state"], int(resume["iter"])
             if isinstance(opt_state, dict) and opt_state.get("pin") is not None:
                 start, pin = opt_state["iterate"], opt_state["pin"]
+            if isinstance(opt_state, dict) and opt_state.get("level_state") is not None and level.set_state:
+                level.set_state(opt_state["level_state"])
         elif x is None:
             start = x0(level.shape)
         else:
@@ -162,6 +168,8 @@ def run_pyramid(make_level: Callable[[int], Level], n_levels: int, x0: Callable[
         out.state = {**res.state, "level": k}
         if pin is not None:
             out.state.update(pin=pin.detach(), iterate=iterate.detach())
+        if level.get_state is not None:
+            out.state["level_state"] = level.get_state()
         if res.stopped:
             out.stopped, out.message = res.stopped, res.message
             if res.stopped == "cancelled":

@@ -72,7 +72,7 @@ class TransferConfig:
     # Quality and control (issue 3). ``preset`` fills in what the user did not give (see presets.py).
     preset: str = _opt("balanced", "named settings filling in the options not given: subtle, balanced and strong "
                               "(pyramid from 256 px, --iters 200 at the first level, --content-norm correlation, --beta 0.0004 / 0.0012 / 0.012; "
-                              "balanced and strong start from --init blend), "
+                              "balanced and strong start from --init blend and end with --refine 100), "
                               "sliced (balanced with --style-loss swd --style-norm distance --beta 1.2: closer to the painting, "
                               "about 1.8x the time) or classic (one level, the defaults shown here)",
                               choices=PRESET_NAMES)
@@ -100,8 +100,8 @@ class TransferConfig:
                           "that brings the features' whole distribution closer to the painting's (sliced Wasserstein, "
                           "style layers no deeper than the content layer), losing at most --refine-slack of the content "
                           "loss (0: off)")
-    refine_slack: float = _opt(0.02, "how far the --refine pass may raise the content loss above the pyramid's result "
-                                     "(with --content-norm correlation, 0.02 lowers the photo's structure correlation by 0.01)")
+    refine_slack: float = _opt(0.018, "how far the --refine pass may raise the content loss above the pyramid's result "
+                                     "(with --content-norm correlation, 0.018 lowers the photo's structure correlation by 0.009)")
     tile: int = _opt(0, "tile side in px for outputs too large for one pass (0: automatic, only when needed)")
     max_memory: float = _opt(8.0, "memory budget in GiB; larger work is tiled, or refused with the estimate")
 
@@ -720,15 +720,18 @@ def _stylize(content: Any, styles: list, cfg: TransferConfig, *, callback: Callb
             inner = tiled_loss_fn(TiledEvaluator(net, objective, (1, 3, *shape), tile))
 
         state["c_in"], state["c"] = c_in, c
+        # a stopped --refine level resumes with the content budget its start image set
+        budget_state = dict(get_state=lambda: {"content_cap": objective.content_cap},
+                            set_state=lambda st: setattr(objective, "content_cap", st.get("content_cap"))) if refining else {}
         if keep is None:
-            return Level(inner, shape, iters[k])
+            return Level(inner, shape, iters[k], **budget_state)
         km = resize(keep, shape).clamp(0, 1).to(device)
         state["keep"] = km
 
         def composite(y: torch.Tensor) -> dict[str, torch.Tensor]:
             # Kept areas are not free variables: x = m c + (1 - m) y, optimized over y.
             return inner(km * c_in + (1 - km) * y)
-        return Level(composite, shape, iters[k])
+        return Level(composite, shape, iters[k], **budget_state)
 
     def post(x: torch.Tensor) -> torch.Tensor:
         if keep is None:

@@ -85,7 +85,7 @@ def parse_job_request(params: Any, limits: Limits) -> tuple[dict, dict]:
     from ..transfer import TransferConfig
     if not isinstance(params, dict):
         raise ConfigError("the request body must be a JSON object")
-    allowed = {"content", "style", "preset", "size", "iters", "style_strength", "preserve_color", "seed", "net"}
+    allowed = {"content", "style", "preset", "size", "iters", "refine", "style_strength", "preserve_color", "seed", "net"}
     extra = sorted(set(params) - allowed)
     if extra:
         raise choices_error("field", extra[0], sorted(allowed))
@@ -119,6 +119,10 @@ def parse_job_request(params: Any, limits: Limits) -> tuple[dict, dict]:
         base_beta = preset_options(base["preset"]).get("beta", TransferConfig.beta)
     options.update(size=form["size"], iters=form["iters"], seed=form["seed"], net=form["net"],
                    beta=base_beta * form["style_strength"])
+    if "refine" in params:  # the engine's last --refine pass (the presets' own count otherwise)
+        if "refine" not in {f.name for f in dataclasses.fields(TransferConfig)}:
+            raise ConfigError("refine: this engine has no refinement pass")
+        options["refine"] = form["refine"] = _num(params, "refine", int, 0, limits.max_iters, 0)
     fields = {f.name: f for f in dataclasses.fields(TransferConfig)}
     if form["preserve_color"] and "preserve_color" in fields:
         # The engine's own colour preservation, where it has one (issue 3).
