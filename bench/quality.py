@@ -4,6 +4,9 @@
       default preset vs the foundation's defaults (--preset classic) vs ../shared/bench/reference_gatys.py
       at 500 evaluations (its output is reused when already under --out), all judged by
       ../shared/bench/judge.py --size 512; writes side-by-side images.
+  python bench/quality.py refine [--pairs all] [--iters 100] [--slack 0.018] [--import-dir DIR]
+      the default's --refine pass on each pair's pyramid image (pyramid_<tag>.png, the default with
+      --refine 0) into ours_<tag>.png, judged beside its start.
   python bench/quality.py scale  [--pair tubingen.jpg:starry_night.jpg] [--pyramid-keep N]
       the default preset at 512 px and at 1024 px: wall and CPU seconds, evaluations, judged at 512 px.
   Runs whose image and .json already exist under --out are reused (--force in pairs reruns them).
@@ -13,7 +16,8 @@
       the trade-off curve (content vs swd) over those betas, with the reference and classic on it:
       front_<tag>.json and front_<tag>.png (runs already under --out are reused).
   python bench/quality.py sheet  [--pairs tubingen.jpg:starry_night.jpg,...|all]
-      sheet_<tag>.jpg: content, style, reference, classic, default and sliced side by side (existing images only).
+      sheet_<tag>.jpg: content, style, reference, classic, the pyramid alone, the default and sliced side by
+      side (existing images only).
   python bench/quality.py table  [--pairs all]
       the issue's verdict from the saved `pairs` runs (each image's latest line in pairs_<tag>.jsonl): a
       markdown table of the judge's figures and whether each preset beats the reference and classic.
@@ -302,7 +306,7 @@ def cmd_sheet(a) -> None:
         cname, sname = pair.split(":")
         tag = tag_of(pair)
         named = {"reference": out / f"ref_{tag}.png", "classic": out / f"classic_{tag}.png",
-                 "balanced (default)": out / f"ours_{tag}.png",
+                 "pyramid (--refine 0)": out / f"pyramid_{tag}.png", "balanced (default)": out / f"ours_{tag}.png",
                  "sliced": out / f"sliced_{tag}.png"}
         have = {k: p for k, p in named.items() if p.exists()}
         side_by_side([IMAGES / cname, IMAGES / sname, *have.values()], ["content", "style", *have], out / f"sheet_{tag}.jpg")
@@ -376,6 +380,49 @@ def cmd_layers(a) -> None:
         emit({"pair": a.pair, "image": path, **J.judge(net, fc, fs, fo), "swd_by_layer": ratios})
 
 
+def cmd_refine(a) -> None:
+    """The default in two steps, for images the pyramid alone made: each pair's pyramid_<tag>.png
+    (the default with --refine 0; taken from ours_<tag>.png when that is such a run) refined by
+    `--init pyramid_<tag>.png --iters 0 --pyramid-start 0 --refine N`, which is the default preset's
+    last level up to the 8-bit rounding of its start, into ours_<tag>.png, judged; one line added
+    to pairs_<tag>.jsonl with 'ours' (refined) and 'pyramid' (its start). --import DIR takes the
+    images (ref_<tag>.png) and JSON lines (DIR/refine_runs.jsonl) of the same calls made elsewhere."""
+    import shutil
+    out = Path(a.out)
+    imported = {}
+    if a.import_dir:
+        for line in (Path(a.import_dir) / "refine_runs.jsonl").read_text().splitlines():
+            d = json.loads(line)
+            if d["iters"] == a.iters and d["kw"].get("refine_slack", 0.02) == a.slack:
+                imported[Path(d["start"]).stem.removeprefix("ours_")] = d
+    for pair in pair_list(a.pairs):
+        cname, sname = pair.split(":")
+        c, s, tag = IMAGES / cname, IMAGES / sname, tag_of(pair)
+        ours, start = out / f"ours_{tag}.png", out / f"pyramid_{tag}.png"
+        if not start.exists():
+            info = json.loads(ours.with_suffix(".json").read_text().splitlines()[-1])
+            if info.get("config", {}).get("refine"):
+                raise SystemExit(f"{ours} is already refined and {start} is missing: run the default with --refine 0 first")
+            shutil.copy(ours, start)
+            shutil.copy(ours.with_suffix(".json"), start.with_suffix(".json"))
+        opts = {"size": a.size, "init": str(start), "iters": 0, "pyramid_start": 0, "refine": a.iters,
+                "refine_slack": a.slack}
+        if tag in imported:
+            d = imported[tag]
+            shutil.copy(Path(a.import_dir) / f"ref_{tag}.png", ours)
+            run = {"size": a.size, "wall_seconds": d["secs"], "evals": d["evals"], "imported_from": d["out"],
+                   "config": {k: v for k, v in opts.items() if k != "init"}, "one_thread_beside_another_run": True}
+            ours.with_suffix(".json").write_text(json.dumps(run))
+        else:
+            run = run_ours(c, s, ours, **opts)
+        scores = judge(c, s, [ours, start], 512)
+        info = {"pair": pair, "machine": machine(), "ours": run, "refine_of": str(start),
+                "judge": {"ours": scores[str(ours)], "pyramid": scores[str(start)]}}
+        emit(info)
+        with open(out / f"pairs_{tag}.jsonl", "a") as f:
+            f.write(json.dumps(info) + "\n")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--out", default=str(REPO / "bench" / "results" / "quality"))
@@ -389,6 +436,13 @@ def main() -> None:
     p.add_argument("--presets", default="", help="other presets to run and judge beside the default, e.g. sliced "
                    "(images <preset>_<pair>.png)")
     p.set_defaults(f=cmd_pairs)
+    p = sub.add_parser("refine")
+    p.add_argument("--pairs", default="all", help="comma-separated CONTENT:STYLE pairs, or all")
+    p.add_argument("--size", type=int, default=512)
+    p.add_argument("--iters", type=int, default=100, help="--refine iterations")
+    p.add_argument("--slack", type=float, default=0.018, help="--refine-slack")
+    p.add_argument("--import-dir", default=None, help="take these runs' images and refine_runs.jsonl instead of running them")
+    p.set_defaults(f=cmd_refine)
     p = sub.add_parser("scale")
     p.add_argument("--pair", default="tubingen.jpg:starry_night.jpg")
     p.add_argument("--tag", default="tubingen_starry")
