@@ -173,8 +173,7 @@ class TiledEvaluator:
             with torch.enable_grad():
                 jc_var = jc.detach().requires_grad_(True)
                 jc_part = obj.content_part(jc_var)
-                (c_scale,) = torch.autograd.grad(jc_part, jc_var, allow_unused=True) if jc_part.requires_grad else (None,)
-            c_scale = float(c_scale) if c_scale is not None else 0.0
+                c_scale = float(torch.autograd.grad(jc_part, jc_var)[0])
         elif obj.content_slack is not None and obj.content_targets:
             raise ConfigError("a content budget (--refine) in tiles needs --content-norm correlation, whose loss "
                               "tiles sum as statistics; use it, or a --size that fits one pass")

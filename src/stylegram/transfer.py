@@ -604,8 +604,8 @@ def _stylize(content: Any, styles: list, cfg: TransferConfig, *, callback: Callb
     refine_k, refine_weights = None, {}
     if cfg.refine and content_layers:
         deepest = max(net.info[l].jump for l in content_layers)
-        refine_weights = {l: 1.0 for l in style_weights if net.info[l].jump <= deepest} or dict.fromkeys(style_weights, 1.0)
-        refine_weights = {l: 1.0 / len(refine_weights) for l in refine_weights}
+        chosen = [l for l in style_weights if net.info[l].jump <= deepest] or list(style_weights)
+        refine_weights = dict.fromkeys(chosen, 1.0 / len(chosen))
         refine_k = pin_from if pin_from is not None else len(shapes)
         sizes.insert(refine_k, sizes[refine_k - 1])
         shapes.insert(refine_k, shapes[refine_k - 1])
