@@ -9,9 +9,14 @@ share their composition, because both are decided at the same small levels.
 
 Levels from ``pin_from`` on only add detail: their image is x = y + up(anchor - down(y)) over the
 optimized y, where the anchor is the result of the level below ``pin_from``, so x downsampled to
-the anchor's size is that result (up to the resampling kernels), and they get half the
-iterations. Without it the few iterations of a 1024 px level still move the picture at 512 px
-(judged there: content 0.266 against the 512 px run's 0.141, tubingen x starry_night).
+the anchor's size is that result, and they get half the iterations. Without it the few
+iterations of a 1024 px level still move the picture at 512 px (judged there: content 0.266
+against the 512 px run's 0.141, tubingen x starry_night). "Downsampled" means Lanczos-3, as PIL,
+image viewers and the judge shrink a picture, and the level's result is projected onto both
+constraints, the low band and the [0, 1] range (``pinned_in_range``): with antialiased bicubic
+as ``down`` and a plain clamp at the end, a 1024 px render shrunk to 512 px was 0.009 rms away
+from the 512 px picture and judged 0.166 / 0.139 (content / swd) against its 0.162 / 0.122; pinned
+this way it is 0.162 / 0.122 (tubingen x starry_night, detail levels over the same 512 px result).
 """
 from __future__ import annotations
 
@@ -23,7 +28,7 @@ from dataclasses import dataclass, field
 import torch
 
 from .optimize import Callback, OptimizeResult, optimize
-from .resample import resize
+from .resample import resize, resize_image
 from .types import Iterate
 
 STEP = math.sqrt(2.0)
@@ -86,12 +91,24 @@ class PyramidResult(OptimizeResult):
 
 def pinned(y: torch.Tensor, prev: torch.Tensor, *, circular: bool = False, rounds: int = 3) -> torch.Tensor:
     """y (B, C, H, W) with its low band replaced by ``prev`` (B, C, h, w), h <= H: y + up(e), where e
-    is refined by ``rounds`` of back-projection (Irani and Peleg) so that down(result) = prev: bicubic
-    up then antialiased down loses part of prev's top octave, and each round puts back most of the
-    rest. Linear in y, so gradients flow through it."""
+    is refined by ``rounds`` of back-projection (Irani and Peleg) so that down(result) = prev, with
+    down = Lanczos-3 (``resize_image``; antialiased bicubic when ``circular``) and up = bicubic: one
+    round loses part of prev's top octave, and each round puts back most of the rest. Linear in y,
+    so gradients flow through it."""
     hw, out = prev.shape[-2:], y
     for _ in range(max(1, rounds)):
-        out = out + resize(prev - resize(out, hw, circular=circular), y.shape[-2:], circular=circular)
+        out = out + resize(prev - resize_image(out, hw, circular=circular), y.shape[-2:], circular=circular)
+    return out
+
+
+def pinned_in_range(y: torch.Tensor, prev: torch.Tensor, *, circular: bool = False, rounds: int = 10) -> torch.Tensor:
+    """``pinned(y, prev)`` that is also an image, values in [0, 1]: alternating projections onto the
+    two sets (pin, clamp), ``rounds`` times. Clamping alone would change the low band again where
+    the detail overshoots (8 % of the pixels of a 1024 px render): 10 rounds bring down(x) to 0.001
+    rms of prev from 0.009."""
+    out = y
+    for _ in range(max(1, rounds)):
+        out = pinned(out, prev, circular=circular).clamp(0, 1)
     return out
 
 
@@ -155,7 +172,7 @@ def run_pyramid(make_level: Callable[[int], Level], n_levels: int, x0: Callable[
             x = avg["x"]  # started at the first iterate, not at zero: no bias to correct
         iterate = x
         if pin is not None:
-            x = pinned(x, pin, circular=circular)
+            x = pinned_in_range(x, pin, circular=circular)
         if post is not None:
             x = post(x)
         if pin_at is not None and k == pin_at - 1:

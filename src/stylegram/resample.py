@@ -4,7 +4,9 @@ the iterate, carried from one pyramid level to the next.
 Inputs shrink with Lanczos-3 (``resize_image``), as PIL and the judge do: antialiased bicubic
 blurs a painting's finest strokes, and a style loss then matches a softer painting than the one
 the user gave. The iterate moves with bicubic (``resize``): its negative lobes are milder, and
-ringing there would only be something more to optimize away.
+ringing there would only be something more to optimize away. Levels that only add detail keep
+their picture shrunk with Lanczos-3 equal to the level below (``pyramid.pinned``), because that
+is how a viewer shrinks the print-size render back to the preview's size.
 """
 from __future__ import annotations
 
