@@ -84,6 +84,10 @@ def run_ours(content: Path, style: Path, out: Path, **options) -> dict:
     r = transfer(str(content), str(style), **options)
     secs, ru = time.perf_counter() - t, resource.getrusage(resource.RUSAGE_SELF)
     r.save(out)
+    if r.state.get("pin") is not None:
+        # the picture the detail levels kept (the run's own result at --pyramid-keep's size)
+        from stylegram.io.image import save_image
+        save_image(r.state["pin"].clamp(0, 1).cpu(), out.with_name(out.stem + "_kept.png"))
     info = {"size": r.config.size, "wall_seconds": round(secs, 1),
             "cpu_seconds": round(ru.ru_utime + ru.ru_stime - ru0.ru_utime - ru0.ru_stime, 1), "evals": r.evals,
             "preset": r.config.preset, "beta": r.config.beta, "peak_rss_gib": round(ru.ru_maxrss / 2**20, 3),
@@ -170,8 +174,11 @@ def cmd_scale(a) -> None:
     res["options_1024"] = extra
     res["ratio_cpu_seconds"] = round(res["1024"]["cpu_seconds"] / res["512"]["cpu_seconds"], 3)
     res["ratio_wall_seconds"] = round(res["1024"]["wall_seconds"] / res["512"]["wall_seconds"], 3)
-    scores = judge(c, s, paths, 512)
-    res["judge_at_512"] = {p.stem: scores[str(p)] for p in paths}
+    kept = paths[1].with_name(paths[1].stem + "_kept.png")
+    scores = judge(c, s, paths + ([kept] if kept.exists() else []), 512)
+    # the 1024 px run's own 512 px picture too: runs differ a little (floating-point order), and
+    # what the detail levels must keep is their own run's picture
+    res["judge_at_512"] = {Path(p).stem: v for p, v in scores.items()}
     if a.pyramid_keep is None:
         side_by_side([paths[0], paths[1]], ["512 px", "1024 px"], out / f"side_scale_{a.tag}.jpg", height=384)
     emit(res)

@@ -159,9 +159,13 @@ def test_transfer_page_flow(studio, browser, tmp_path):
     set_field(drv, "net", "random")
     set_field(drv, "size", 64)
     set_field(drv, "iters", 20)
+    # the Refinement field follows the preset (balanced ends with a 100-iteration pass)
+    assert drv.find_element(By.ID, "refine").get_attribute("value") == "100"
+    set_field(drv, "refine", 10)
     drv.find_element(By.ID, "start").click()
     wait(drv, lambda d: js(d, "return window.studio.current"), 20, "the job to be accepted")
     job1 = js(drv, "return window.studio.current")
+    assert studio.json("GET", f"/api/jobs/{job1}")[1]["form"]["refine"] == 10
     wait(drv, lambda d: card_status(d, job1) == "done", 120, "the first job to finish")
     previews = js(drv, "return window.__previews")
     assert len(set(previews)) >= 3, f"the preview changed only {len(set(previews))} times: {previews}"

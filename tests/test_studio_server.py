@@ -398,3 +398,16 @@ def test_engine_presets_and_colour_option_are_used_when_the_engine_has_them(monk
     assert opts["preset"] == "strong" and opts["preserve_color"] == "luminance"
     with pytest.raises(Exception, match="preset"):
         parse_job_request(job_body(preset="draft"), Limits())
+
+
+def test_form_offers_the_presets_refinement_pass():
+    """The page's Refinement field starts at the preset's --refine count and is sent with the job."""
+    from stylegram.presets import preset_options
+    from stylegram.web.options import Limits, form_schema, parse_job_request
+    schema = form_schema(Limits(max_iters=900))
+    assert schema["refine"] == {"min": 0, "max": 900, "default": preset_options("balanced")["refine"]}
+    assert schema["presets"]["balanced"]["refine"] == 100 and schema["presets"]["subtle"]["refine"] == 0
+    form, opts = parse_job_request(job_body(refine=25), Limits())
+    assert form["refine"] == opts["refine"] == 25
+    with pytest.raises(Exception, match=r"refine -1: must be between 0 and 5000"):
+        parse_job_request(job_body(refine=-1), Limits())

@@ -1,6 +1,7 @@
 """What the studio's transfer form may ask for, and how it becomes ``transfer(**options)``.
 
-The form has a handful of fields (preset, size, iterations, style strength, colour, seed, net);
+The form has a handful of fields (preset, size, iterations, refinement, style strength, colour,
+seed, net);
 everything else comes from ``TransferConfig``'s defaults, so the studio and the CLI agree.
 """
 from __future__ import annotations
@@ -40,7 +41,9 @@ def presets() -> tuple[dict[str, dict[str, Any]], str]:
     fld = {f.name: f for f in dataclasses.fields(TransferConfig)}.get("preset")
     choices = tuple(fld.metadata.get("choices", ())) if fld is not None else ()
     if choices:
-        return ({name: {"preset": name, "size": TransferConfig.size, "iters": TransferConfig.iters}
+        from ..presets import preset_options
+        return ({name: {"preset": name, "size": TransferConfig.size, "iters": TransferConfig.iters,
+                        "refine": int(preset_options(name).get("refine", 0))}
                  for name in choices}, fld.default if fld.default in choices else choices[0])
     return PRESETS, DEFAULT_PRESET
 
@@ -57,12 +60,15 @@ def form_schema(limits: Limits) -> dict:
     from ..transfer import TransferConfig
     table, default = presets()
     return {
-        "presets": {k: {"size": v["size"], "iters": v["iters"]} for k, v in table.items()},
+        "presets": {k: {"size": v["size"], "iters": v["iters"], "refine": v.get("refine", 0)} for k, v in table.items()},
         "preset": default,
         "nets": offline_nets(),
         "net": TransferConfig.net,
         "size": {"min": limits.min_size, "max": limits.max_size, "default": table[default]["size"]},
         "iters": {"min": 1, "max": limits.max_iters, "default": table[default]["iters"]},
+        # the last --refine pass's iterations; null where the engine has none (the page hides it)
+        "refine": ({"min": 0, "max": limits.max_iters, "default": table[default].get("refine", 0)}
+                   if "refine" in {f.name for f in dataclasses.fields(TransferConfig)} else None),
         "style_strength": {"min": 0.01, "max": 100.0, "default": 1.0},
         "seed": TransferConfig.seed,
     }

@@ -100,9 +100,12 @@ function fillOptions() {
   }
   $("size").min = f.size.min; $("size").max = f.size.max; $("size").value = f.size.default;
   $("iters").min = f.iters.min; $("iters").max = f.iters.max; $("iters").value = f.iters.default;
+  $("refine-row").hidden = !f.refine;
+  if (f.refine) { $("refine").max = f.refine.max; $("refine").value = f.refine.default; }
   $("preset").addEventListener("change", () => {
     const p = f.presets[$("preset").value];
     $("size").value = p.size; $("iters").value = p.iters;
+    if (f.refine) $("refine").value = p.refine;
   });
   const strength = () => Math.pow(10, parseFloat($("strength").value));
   $("strength").addEventListener("input", () => { $("strength-out").textContent = fmt(strength()) + "×"; });
@@ -115,6 +118,7 @@ function fillOptions() {
                    size: parseInt($("size").value, 10), iters: parseInt($("iters").value, 10),
                    style_strength: Math.round(strength() * 1000) / 1000, preserve_color: $("preserve-color").checked,
                    seed: parseInt($("seed").value, 10) };
+    if (!$("refine-row").hidden) body.refine = parseInt($("refine").value, 10);
     try {
       const job = await api("POST", "/api/jobs", body);
       state.current = job.id;
@@ -207,7 +211,7 @@ function renderCard(job) {
   if (job.files.result) fresh.append(el("img", { src: `/api/jobs/${job.id}/files/${job.files.result}?t=${job.finished}`, alt: "result" }));
   fresh.append(el("div", { class: "state", text: describe(job) }));
   fresh.append(el("div", { class: "params", text: `${job.names.content} × ${job.names.style}` }));
-  fresh.append(el("div", { class: "params", text: `${f.preset}, ${f.size} px, ${f.iters} it, strength ${fmt(f.style_strength)}, ` +
+  fresh.append(el("div", { class: "params", text: `${f.preset}, ${f.size} px, ${f.iters} it${f.refine ? ` + ${f.refine} refine` : ""}, strength ${fmt(f.style_strength)}, ` +
                            `${f.preserve_color ? "content colours, " : ""}seed ${f.seed}, ${f.net}` }));
   const links = el("div", { class: "links" });
   if (job.files.result) links.append(el("a", { href: `/api/jobs/${job.id}/files/${job.files.result}?download=1`, class: "download", text: "result.png" }));
