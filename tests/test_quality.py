@@ -228,7 +228,7 @@ def test_w2_zero_at_target_positive_elsewhere_and_differentiable():
     assert float(w2_style_layer_loss(s, ms, cs, root)) < 1e-3
     x = torch.rand(1, 6, 8, 8, generator=g).mul(2).requires_grad_(True)
     loss = w2_style_layer_loss(x, ms, cs, root)
-    assert float(loss) > 0.05
+    assert loss.item() > 0.05
     (grad,) = torch.autograd.grad(loss, x)
     assert torch.isfinite(grad).all() and grad.abs().sum() > 0
     # a few gradient steps lower it
@@ -237,7 +237,7 @@ def test_w2_zero_at_target_positive_elsewhere_and_differentiable():
         y.requires_grad_(True)
         (gy,) = torch.autograd.grad(w2_style_layer_loss(y, ms, cs, root), y)
         y = (y - 20.0 * gy).detach()
-    assert float(w2_style_layer_loss(y, ms, cs, root)) < 0.5 * float(loss)
+    assert float(w2_style_layer_loss(y, ms, cs, root)) < 0.5 * loss.item()
 
 
 def test_w2_mean_shift_by_hand():
