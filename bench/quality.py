@@ -18,6 +18,8 @@
   python bench/quality.py sheet  [--pairs tubingen.jpg:starry_night.jpg,...|all]
       sheet_<tag>.jpg: content, style, reference, classic, the pyramid alone, the default and sliced side by
       side (existing images only).
+  python bench/quality.py rejudge  [--pairs all]
+      judges each pair's saved images again (after images were rerun outside `pairs`), for `table`.
   python bench/quality.py table  [--pairs all]
       the issue's verdict from the saved `pairs` runs (each image's latest line in pairs_<tag>.jsonl): a
       markdown table of the judge's figures and whether each preset beats the reference and classic.
@@ -141,7 +143,7 @@ def cmd_pairs(a) -> None:
             info["reference"] = {**json.loads(r.stdout.splitlines()[-1]), "wall": round(time.perf_counter() - t, 1)}
         info["ours"] = (not a.force and cached(ours, size=a.size)) or run_ours(c, s, ours, size=a.size)
         if not a.skip_classic:
-            info["classic"] = ((not a.force and cached(classic, size=a.size, preset="classic"))
+            info["classic"] = ((not (a.force or a.rerun_classic) and cached(classic, size=a.size, preset="classic"))
                                or run_ours(c, s, classic, size=a.size, preset="classic"))
         extra = {name: out / f"{name}_{tag}.png" for name in a.presets.split(",") if name}
         for name, p in extra.items():
@@ -325,6 +327,23 @@ def beats(a: dict, b: dict | None) -> bool | None:
     return None if b is None else a["swd"] < b["swd"] and a["content"] <= b["content"]
 
 
+def cmd_rejudge(a) -> None:
+    """Judge each pair's saved images again (reference, classic, default, pyramid, sliced: those
+    present) and add the figures as a line of pairs_<tag>.jsonl, so that `table` uses them: for
+    images rerun outside `pairs` (e.g. classic after a change to input loading)."""
+    out = Path(a.out)
+    for pair in pair_list(a.pairs):
+        cname, sname = pair.split(":")
+        tag = tag_of(pair)
+        outputs = [p for k in ("ref", "classic", "ours", "pyramid", "sliced") if (p := out / f"{k}_{tag}.png").exists()]
+        scores = judge(IMAGES / cname, IMAGES / sname, outputs, 512)
+        info = {"pair": pair, "machine": machine(), "rejudged": True,
+                "judge": {p.stem.split("_")[0]: scores[str(p)] for p in outputs}}
+        emit(info)
+        with open(out / f"pairs_{tag}.jsonl", "a") as f:
+            f.write(json.dumps(info) + "\n")
+
+
 def cmd_table(a) -> None:
     """One markdown row per pair from the `pairs` runs saved under --out, with the binding
     target (the reference's content figure, the lower of the two swd figures) beside each preset."""
@@ -438,6 +457,7 @@ def main() -> None:
     p.add_argument("--pairs", default="tubingen.jpg:starry_night.jpg,chelsea.png:woman-with-hat-matisse.jpg")
     p.add_argument("--size", type=int, default=512)
     p.add_argument("--skip-classic", action="store_true")
+    p.add_argument("--rerun-classic", action="store_true", help="run classic even where a run with its settings is saved")
     p.add_argument("--no-reference", action="store_true", help="judge without the reference if its image is missing")
     p.add_argument("--force", action="store_true", help="rerun ours/classic even if their images exist")
     p.add_argument("--presets", default="", help="other presets to run and judge beside the default, e.g. sliced "
@@ -470,6 +490,9 @@ def main() -> None:
     p = sub.add_parser("sheet")
     p.add_argument("--pairs", default="tubingen.jpg:starry_night.jpg", help="comma-separated CONTENT:STYLE pairs, or all")
     p.set_defaults(f=cmd_sheet)
+    p = sub.add_parser("rejudge")
+    p.add_argument("--pairs", default="all")
+    p.set_defaults(f=cmd_rejudge)
     p = sub.add_parser("table")
     p.add_argument("--pairs", default="all", help="comma-separated CONTENT:STYLE pairs, or all (the twelve)")
     p.add_argument("--presets", default="ours,sliced", help="columns to judge: ours (the default) and other presets")
