@@ -285,7 +285,7 @@ def test_sliced_w2_mean_shift_guides_and_blends():
     y = x.clone().requires_grad_(True)
     loss = sliced_w2(y, d, t)
     (gy,) = torch.autograd.grad(loss, y)
-    assert float(sliced_w2(x - 0.5 * gy / gy.norm() * x.norm() * 0.1, d, t)) < float(loss)
+    assert float(sliced_w2(x - 0.5 * gy / gy.norm() * x.norm() * 0.1, d, t)) < loss.item()
 
 
 def test_sliced_w2_and_grad_equal_autograd():
