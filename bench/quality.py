@@ -66,6 +66,14 @@ def emit(d: dict) -> None:
     print(json.dumps(d), flush=True)
 
 
+def record_pair(out: Path, tag: str, info: dict) -> None:
+    """Print a pair's figures and add them to pairs_<tag>.jsonl, the history `table` reads (each
+    image's latest line wins)."""
+    emit(info)
+    with open(out / f"pairs_{tag}.jsonl", "a") as f:
+        f.write(json.dumps(info) + "\n")
+
+
 def machine() -> dict:
     return {"machine": platform.machine(), "cpus": os.cpu_count(), "python": platform.python_version(),
             "date": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%MZ")}
@@ -154,9 +162,7 @@ def cmd_pairs(a) -> None:
         side_by_side([c, s, *outputs], ["content", "style", *[p.stem.split("_")[0] for p in outputs]],
                      out / f"side_{tag}.jpg")
         info["side_by_side"] = str(out / f"side_{tag}.jpg")
-        emit(info)
-        with open(out / f"pairs_{tag}.jsonl", "a") as f:  # history: the last line is the latest run
-            f.write(json.dumps(info) + "\n")
+        record_pair(out, tag, info)
         rows.append(info)
 
 
@@ -339,9 +345,7 @@ def cmd_rejudge(a) -> None:
         scores = judge(IMAGES / cname, IMAGES / sname, outputs, 512)
         info = {"pair": pair, "machine": machine(), "rejudged": True,
                 "judge": {p.stem.split("_")[0]: scores[str(p)] for p in outputs}}
-        emit(info)
-        with open(out / f"pairs_{tag}.jsonl", "a") as f:
-            f.write(json.dumps(info) + "\n")
+        record_pair(out, tag, info)
 
 
 def cmd_table(a) -> None:
@@ -444,9 +448,7 @@ def cmd_refine(a) -> None:
         scores = judge(c, s, [ours, start], 512)
         info = {"pair": pair, "machine": machine(), "ours": run, "refine_of": str(start),
                 "judge": {"ours": scores[str(ours)], "pyramid": scores[str(start)]}}
-        emit(info)
-        with open(out / f"pairs_{tag}.jsonl", "a") as f:
-            f.write(json.dumps(info) + "\n")
+        record_pair(out, tag, info)
 
 
 def main() -> None:

@@ -33,12 +33,19 @@ class Limits:
     min_size: int = 32
 
 
+def engine_option(name: str) -> dataclasses.Field | None:
+    """TransferConfig's field ``name``, or None where this engine has no such option: the form
+    offers a field only when the engine behind it takes it."""
+    from ..transfer import TransferConfig
+    return next((f for f in dataclasses.fields(TransferConfig) if f.name == name), None)
+
+
 def presets() -> tuple[dict[str, dict[str, Any]], str]:
     """(presets, default name). The engine's own presets where TransferConfig has a ``preset``
     field with choices (each then only fills the form's size and iterations and is passed on by
     name); otherwise the studio's PRESETS."""
     from ..transfer import TransferConfig
-    fld = {f.name: f for f in dataclasses.fields(TransferConfig)}.get("preset")
+    fld = engine_option("preset")
     choices = tuple(fld.metadata.get("choices", ())) if fld is not None else ()
     if choices:
         from ..presets import preset_options
@@ -68,7 +75,7 @@ def form_schema(limits: Limits) -> dict:
         "iters": {"min": 1, "max": limits.max_iters, "default": table[default]["iters"]},
         # the last --refine pass's iterations; null where the engine has none (the page hides it)
         "refine": ({"min": 0, "max": limits.max_iters, "default": table[default].get("refine", 0)}
-                   if "refine" in {f.name for f in dataclasses.fields(TransferConfig)} else None),
+                   if engine_option("refine") is not None else None),
         "style_strength": {"min": 0.01, "max": 100.0, "default": 1.0},
         "seed": TransferConfig.seed,
     }
@@ -126,18 +133,17 @@ def parse_job_request(params: Any, limits: Limits) -> tuple[dict, dict]:
     options.update(size=form["size"], iters=form["iters"], seed=form["seed"], net=form["net"],
                    beta=base_beta * form["style_strength"])
     if "refine" in params:  # the engine's last --refine pass (the presets' own count otherwise)
-        if "refine" not in {f.name for f in dataclasses.fields(TransferConfig)}:
+        if engine_option("refine") is None:
             raise ConfigError("refine: this engine has no refinement pass")
         options["refine"] = form["refine"] = _num(params, "refine", int, 0, limits.max_iters, 0)
-    fields = {f.name: f for f in dataclasses.fields(TransferConfig)}
-    if form["preserve_color"] and "preserve_color" in fields:
+    color = engine_option("preserve_color")
+    if form["preserve_color"] and color is not None:
         # The engine's own colour preservation, where it has one (issue 3).
-        choices = fields["preserve_color"].metadata.get("choices", ())
+        choices = color.metadata.get("choices", ())
         options["preserve_color"] = "luminance" if "luminance" in choices else True
     return form, options
 
 
 def engine_preserves_color() -> bool:
     """True when TransferConfig has its own colour preservation option."""
-    from ..transfer import TransferConfig
-    return any(f.name == "preserve_color" for f in dataclasses.fields(TransferConfig))
+    return engine_option("preserve_color") is not None
