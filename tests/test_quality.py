@@ -305,6 +305,19 @@ def test_sliced_w2_and_grad_equal_autograd():
         assert rel((d @ dproj).reshape(x.shape), want) < 1e-5  # chain rule through proj = d^T a
 
 
+def test_sliced_loss_and_resampling_stay_on_their_inputs_device():
+    """PyTorch's 'meta' device holds no data but refuses any CPU tensor mixed in, as CUDA does: a
+    CPU index built in resample_sorted broke every --refine run on a GPU (bench/gpu_check.py)."""
+    from stylegram.losses import sliced_w2_and_grad
+    m = torch.device("meta")
+    a, d, t = torch.randn(1, 8, 5, 5, device=m), torch.randn(8, 8, device=m), torch.randn(8, 40, device=m)
+    assert resample_sorted(t, 25).device == m
+    assert sliced_w2(a, d, t).device == m
+    assert sliced_w2(a, d, t, torch.rand(1, 1, 5, 5, device=m)).device == m
+    assert sliced_w2_and_grad(torch.randn(8, 25, device=m), t)[1].device == m
+    assert resize_image(torch.rand(1, 3, 40, 30, device=m), (20, 15)).device == m
+
+
 def test_style_blend_mixes_second_moments(tiny_net):
     s1, s2 = gradient_image(32, 32, 1), gradient_image(32, 32, 2).flip(1)
     m1 = {l: layer_moments(a) for l, a in tiny_net(s1, list(LAYERS)).items()}

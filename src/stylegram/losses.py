@@ -354,7 +354,7 @@ def resample_sorted(sorted_values: torch.Tensor, n: int) -> torch.Tensor:
     m = sorted_values.shape[-1]
     if n == m:
         return sorted_values
-    pos = ((torch.arange(n, dtype=torch.float64) + 0.5) * (m / n) - 0.5).clamp(0, m - 1)
+    pos = ((torch.arange(n, dtype=torch.float64, device=sorted_values.device) + 0.5) * (m / n) - 0.5).clamp(0, m - 1)
     lo = pos.floor().long()
     hi = (lo + 1).clamp_max(m - 1)
     frac = (pos - lo).to(sorted_values.dtype)
