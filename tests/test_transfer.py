@@ -71,6 +71,9 @@ def test_cli_transfer_report_and_metadata(pair, tmp_path):
     p = run_cli("transfer", *pair, "-o", out, "--net", "random-tiny", "--size", 48, "--iters", 6, "--report", rep,
                 "--plot", plot, "--save-every", 3, "--device", "cpu", "--refine", 0)
     assert p.returncode == 0, p.stderr
+    # stderr is a pipe here, as in a log file: the bar is printed once, whole (not cut at 80 columns)
+    bar = next(line for line in p.stderr.splitlines() if line.startswith("stylizing"))
+    assert "6/6" in bar and "eta" in bar and "…" not in bar
     r = json.loads(rep.read_text())
     for key in ("params", "versions", "device", "evals", "seconds_optimize", "s_per_eval", "history"):
         assert key in r

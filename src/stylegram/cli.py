@@ -55,6 +55,21 @@ def _format_layers(layers: tuple) -> str:
     return ",".join(f"{l[0]}:{l[1]:g}" if isinstance(l, tuple) else str(l) for l in layers)
 
 
+def rich_progress(field: str):
+    """A rich Progress on stderr: description, bar, done/total, the task's text field ``field``,
+    elapsed time and eta. In a terminal it redraws in place; written to a file or a pipe (a log)
+    it is printed once, when it closes, and a wide console keeps that line whole (rich would cut
+    it to 80 columns)."""
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+    console = Console(stderr=True)
+    if not console.is_terminal:
+        console = Console(stderr=True, width=160)
+    return Progress(TextColumn("[bold]{task.description}"), BarColumn(bar_width=20 if not console.is_terminal else None),
+                    MofNCompleteColumn(), TextColumn(f"{{task.fields[{field}]}}"), TimeElapsedColumn(),
+                    TextColumn("eta"), TimeRemainingColumn(), console=console)
+
+
 class ProgressBar:
     """A rich progress bar fed by Iterate records: iteration, live losses, elapsed and ETA.
 
@@ -82,11 +97,7 @@ class ProgressBar:
     def _start(self) -> None:
         # Started on the first event, so errors raised while setting up print without a bar.
         if not self.quiet and self.progress is None:
-            from rich.console import Console
-            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
-            self.progress = Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
-                                     TextColumn("{task.fields[losses]}"), TimeElapsedColumn(), TextColumn("eta"),
-                                     TimeRemainingColumn(), console=Console(stderr=True))
+            self.progress = rich_progress("losses")
             self.progress.__enter__()
             self.task = self.progress.add_task(self.label, total=self.total, losses="")
 

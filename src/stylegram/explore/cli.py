@@ -44,11 +44,8 @@ class _Bar:
 
     def __enter__(self):
         if not self.quiet:
-            from rich.console import Console
-            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
-            self.progress = Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
-                                     TextColumn("{task.fields[note]}"), TimeElapsedColumn(), TextColumn("eta"),
-                                     TimeRemainingColumn(), console=Console(stderr=True))
+            from ..cli import rich_progress  # here: stylegram.cli imports this module
+            self.progress = rich_progress("note")
             self.progress.__enter__()
         return self
 
