@@ -17,6 +17,8 @@ CORRECT = {  # file -> (check on the loaded (1, 3, H, W) tensor)
 ERRORS = {
     "decompression_bomb.png": "decompression bomb", "not_an_image.png": "not an image file",
     "truncated.jpg": "truncated or corrupt", "zero_bytes.jpg": "file is empty",
+    # other media where an image belongs: the error names the command that takes them
+    "silence.wav": "a sound: use `stylegram audio`", "volume_with_nan.npy": "an array: use `stylegram volume` (3D)",
 }
 
 

@@ -66,12 +66,25 @@ def read_image(path: str | os.PathLike, *, max_pixels: int = DEFAULT_MAX_PIXELS)
         raise InputError(f"{_name(path)}: refused: an image{size} could be a decompression bomb (limit "
                          f"{max_pixels / 1e6:.0f} Mpx); downscale it first") from None
     except UnidentifiedImageError:
-        raise InputError(f"{_name(path)}: not an image file Pillow can read (PNG, JPEG, WebP, TIFF, ...)") from None
+        raise InputError(f"{_name(path)}: not an image file Pillow can read (PNG, JPEG, WebP, TIFF, ...)"
+                         f"{_other_media_hint(p)}") from None
     except PermissionError:
         raise InputError(f"{_name(path)}: permission denied; check the file's permissions") from None
     except (OSError, SyntaxError, ValueError) as e:
         raise InputError(f"{_name(path)}: image is truncated or corrupt ({e}); re-export it") from None
     return _to_rgb(im)
+
+
+# A sound or a volume given where an image belongs: name the command that takes it.
+_OTHER_MEDIA = {(".wav", ".flac", ".ogg", ".mp3", ".aiff", ".aif"): "a sound: use `stylegram audio` or `audio-texture`",
+                (".nii", ".gz", ".dcm"): "a volume: use `stylegram volume` or `solid-texture`",
+                (".npy", ".csv"): "an array: use `stylegram volume` (3D) or `signal-texture` (1D)",
+                (".mp4", ".mov", ".avi", ".mkv", ".webm"): "a video: use `stylegram video`"}
+
+
+def _other_media_hint(p: Path) -> str:
+    suffix = p.suffix.lower()
+    return next((f"; it looks like {what}" for ends, what in _OTHER_MEDIA.items() if suffix in ends), "")
 
 
 def _to_rgb(im: Image.Image) -> Image.Image:
