@@ -63,9 +63,10 @@ def rich_progress(field: str):
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
     console = Console(stderr=True)
-    if not console.is_terminal:
-        console = Console(stderr=True, width=160)
-    return Progress(TextColumn("[bold]{task.description}"), BarColumn(bar_width=20 if not console.is_terminal else None),
+    log = not console.is_terminal
+    if log:
+        console.width = 160
+    return Progress(TextColumn("[bold]{task.description}"), BarColumn(bar_width=20 if log else None),
                     MofNCompleteColumn(), TextColumn(f"{{task.fields[{field}]}}"), TimeElapsedColumn(),
                     TextColumn("eta"), TimeRemainingColumn(), console=console)
 

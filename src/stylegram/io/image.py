@@ -75,16 +75,20 @@ def read_image(path: str | os.PathLike, *, max_pixels: int = DEFAULT_MAX_PIXELS)
     return _to_rgb(im)
 
 
-# A sound or a volume given where an image belongs: name the command that takes it.
-_OTHER_MEDIA = {(".wav", ".flac", ".ogg", ".mp3", ".aiff", ".aif"): "a sound: use `stylegram audio` or `audio-texture`",
-                (".nii", ".gz", ".dcm"): "a volume: use `stylegram volume` or `solid-texture`",
-                (".npy", ".csv"): "an array: use `stylegram volume` (3D) or `signal-texture` (1D)",
-                (".mp4", ".mov", ".avi", ".mkv", ".webm"): "a video: use `stylegram video`"}
-
-
 def _other_media_hint(p: Path) -> str:
-    suffix = p.suffix.lower()
-    return next((f"; it looks like {what}" for ends, what in _OTHER_MEDIA.items() if suffix in ends), "")
+    """'; it looks like a sound: use ...' when p's suffix is one another command reads, else ''."""
+    # Imported here: those readers import this module, and this runs only on the error path.
+    from .audio import AUDIO_SUFFIXES
+    from .signal import SIGNAL_SUFFIXES
+    from .video import VIDEO_SUFFIXES
+    from .volume import VOLUME_SUFFIXES, suffix_of
+    kinds = [(set(VOLUME_SUFFIXES) & set(SIGNAL_SUFFIXES), "an array: use `stylegram volume` (3D) or `signal-texture` (1D)"),
+             (AUDIO_SUFFIXES, "a sound: use `stylegram audio` or `audio-texture`"),
+             (VOLUME_SUFFIXES, "a volume: use `stylegram volume` or `solid-texture`"),
+             (SIGNAL_SUFFIXES, "a signal: use `stylegram signal-texture`"),
+             (VIDEO_SUFFIXES, "a video: use `stylegram video`")]
+    sfx = suffix_of(p)
+    return next((f"; it looks like {what}" for suffixes, what in kinds if sfx in suffixes), "")
 
 
 def _to_rgb(im: Image.Image) -> Image.Image:
