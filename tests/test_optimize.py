@@ -111,3 +111,34 @@ def test_compiled_step_matches_eager():
     eager = optimize(torch.zeros(1, 3, 4, 4), quadratic, optimizer="adam", iters=5)
     comp = optimize(torch.zeros(1, 3, 4, 4), compiled(quadratic, "on"), optimizer="adam", iters=5)
     assert torch.allclose(eager.x, comp.x, atol=1e-5)
+
+
+def test_lbfgs_preconditioner_is_its_starting_inverse_hessian():
+    from stylegram.optimize import LBFGS
+    scale = torch.logspace(0, 3, 48).reshape(1, 3, 4, 4)  # curvatures 1 to 1000: badly conditioned
+
+    def stiff(x):
+        d = (scale * (x - TARGET) ** 2).sum()
+        return {"content": d, "style": d * 0, "total": d}
+
+    def run(precondition, iters):
+        opt, x = LBFGS(1.0, (0.0, 1.0), precondition=precondition), torch.full_like(TARGET, 0.5)
+        x.requires_grad_(True)
+        f = stiff(x)
+        g, = torch.autograd.grad(f["total"], x)
+        x = x.detach()
+
+        def evaluate(y):
+            y = y.detach().requires_grad_(True)
+            t = stiff(y)
+            return {k: v.detach() for k, v in t.items()}, torch.autograd.grad(t["total"], y)[0]
+        for _ in range(iters):
+            x, f, g = opt.step(x, f, g, evaluate)
+        return x, float(f["total"])
+
+    x_none, f_none = run(None, 6)
+    x_id, f_id = run(lambda v: v, 6)
+    assert torch.equal(x_none, x_id) and f_none == f_id  # the identity changes nothing, bit for bit
+    # P = the exact inverse Hessian (1 / (2 scale)): the first line search lands on the minimum
+    _, f_exact = run(lambda v: v / scale, 2)
+    assert f_exact < 1e-9 < f_none

@@ -109,21 +109,30 @@ class LBFGS:
     Most iterations accept the full quasi-Newton step, costing one evaluation; a rejected step is
     halved (up to ``max_ls`` times). The step actually taken after projection onto the pixel range
     is what enters the curvature memory, so clamping does not corrupt it.
+
+    ``precondition``: a symmetric positive definite operator P on x's shape (None: the identity)
+    that is the starting inverse Hessian, up to the scale L-BFGS learns: the first step goes along
+    -P g and the two-loop recursion starts from h P q, h = s.y / y.P.y. A low-pass P, for one,
+    favours coarse changes of the picture (bench/results/quality/refine/precondition.py).
     """
 
     def __init__(self, lr: float, bounds: tuple[float, float], history: int = 50, c1: float = 1e-4, max_ls: int = 8,
-                 first_move: float = 0.02):
+                 first_move: float = 0.02, precondition: Callable[[torch.Tensor], torch.Tensor] | None = None):
         self.lr, self.bounds, self.history, self.c1, self.max_ls = lr, bounds, history, c1, max_ls
         self.first_move = first_move
+        self.precondition = precondition
         self.s: list[torch.Tensor] = []
         self.y: list[torch.Tensor] = []
         self.h_diag = 1.0
 
-    def _first_step(self, g: torch.Tensor) -> float:
-        """Step length along -g before any curvature is known: the largest pixel moves by
+    def _h0(self, v: torch.Tensor) -> torch.Tensor:
+        return v if self.precondition is None else self.precondition(v)
+
+    def _first_step(self, d: torch.Tensor) -> float:
+        """Step length along d (-P g) before any curvature is known: the largest pixel moves by
         ``first_move`` (torch.optim.LBFGS's 1/|g|_1 rule shrinks with the image size, and on a
         512 px image takes hundreds of iterations to start)."""
-        return self.lr * self.first_move / max(float(g.abs().max()), 1e-12)
+        return self.lr * self.first_move / max(float(d.abs().max()), 1e-12)
 
     def _direction(self, g: torch.Tensor) -> torch.Tensor:
         q = -g
@@ -133,7 +142,7 @@ class LBFGS:
             a = rho * (s * q).sum()
             alphas.append(a)
             q = q - a * y
-        r = q * self.h_diag
+        r = self._h0(q) * self.h_diag
         for (s, y, rho), a in zip(zip(self.s, self.y, rhos), reversed(alphas)):
             b = rho * (y * r).sum()
             r = r + s * (a - b)
@@ -141,14 +150,16 @@ class LBFGS:
 
     def step(self, x, f, g, evaluate):
         if not self.s:
-            d, t = -g, self._first_step(g)
+            d = -self._h0(g)
+            t = self._first_step(d)
         else:
             d = self._direction(g)
             t = self.lr
         gtd = float((g * d).sum())
         if not gtd < 0:  # not a descent direction: forget the curvature and restart
             self.s.clear(), self.y.clear()
-            d, t = -g, self._first_step(g)
+            d = -self._h0(g)
+            t = self._first_step(d)
         f0 = float(f["total"])
         for _ in range(self.max_ls):
             x_new = (x + t * d).clamp_(*self.bounds)
@@ -170,7 +181,7 @@ class LBFGS:
                 self.s.pop(0), self.y.pop(0)
             self.s.append(s)
             self.y.append(y)
-            self.h_diag = ys / float((y * y).sum())
+            self.h_diag = ys / float((y * self._h0(y)).sum())
         return x_new, terms, g_new
 
     def state_dict(self) -> dict:
