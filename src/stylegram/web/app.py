@@ -27,6 +27,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Response, StreamingResponse
 from starlette.concurrency import run_in_threadpool
+from starlette.requests import ClientDisconnect
 
 from ..errors import ConfigError, InputError, StylegramError
 from .jobs import Job, JobQueue
@@ -132,36 +133,61 @@ def create_app(settings: StudioSettings):
     app.state.hub = hub
     app.state.settings = settings
 
-    @app.middleware("http")
-    async def guard(request: Request, call_next):
+    def refusal(request: Request) -> JSONResponse | None:
+        """The error response for a request the studio refuses before any handler runs, else None."""
         host = request.headers.get("host", "")
         if allowed_hosts and host not in allowed_hosts:
             return _error(421, f"unknown host {host[:60]!r}; open the studio at http://{settings.host}:{settings.port}/")
         method = request.method
-        if method not in ("GET", "HEAD"):
-            origin = request.headers.get("origin")
-            site = request.headers.get("sec-fetch-site")
-            if method not in ("POST", "DELETE"):
-                return _error(405, f"method {method} is not allowed")
-            # same origin: the page's own scheme://host:port, i.e. what the (checked) Host header names
-            if origin is not None and origin != f"http://{host}":
-                return _error(403, "cross-site request refused")
-            if site is not None and site not in ("same-origin", "none"):
-                return _error(403, "cross-site request refused")
-            if not secrets.compare_digest(request.headers.get("x-stylegram-token", ""), token):
-                return _error(403, "missing or wrong X-Stylegram-Token header; reload the studio page")
-            if "chunked" in request.headers.get("transfer-encoding", "").lower():
-                return _error(411, "send the request with a Content-Length")
-            limit = settings.max_upload_bytes if request.url.path == "/api/uploads" else settings.max_json_bytes
-            try:
-                length = int(request.headers.get("content-length", "0"))
-            except ValueError:
-                return _error(400, "malformed Content-Length")
-            if length < 0:
-                return _error(400, "malformed Content-Length")
-            if length > limit:
-                return _error(413, f"request of {length} bytes is above the limit of {limit} bytes"
-                                   + ("; upload a smaller image" if limit == settings.max_upload_bytes else ""))
+        if method in ("GET", "HEAD"):
+            return None
+        origin = request.headers.get("origin")
+        site = request.headers.get("sec-fetch-site")
+        if method not in ("POST", "DELETE"):
+            return _error(405, f"method {method} is not allowed")
+        # same origin: the page's own scheme://host:port, i.e. what the (checked) Host header names
+        if origin is not None and origin != f"http://{host}":
+            return _error(403, "cross-site request refused")
+        if site is not None and site not in ("same-origin", "none"):
+            return _error(403, "cross-site request refused")
+        if not secrets.compare_digest(request.headers.get("x-stylegram-token", ""), token):
+            return _error(403, "missing or wrong X-Stylegram-Token header; reload the studio page")
+        if "chunked" in request.headers.get("transfer-encoding", "").lower():
+            return _error(411, "send the request with a Content-Length")
+        limit = body_limit(request)
+        length = declared_length(request)
+        if length is None:
+            return _error(400, "malformed Content-Length")
+        if length > limit:
+            return _error(413, f"request of {length} bytes is above the limit of {limit} bytes"
+                               + ("; upload a smaller image" if limit == settings.max_upload_bytes else ""))
+        return None
+
+    def body_limit(request: Request) -> int:
+        return settings.max_upload_bytes if request.url.path == "/api/uploads" else settings.max_json_bytes
+
+    def declared_length(request: Request) -> int | None:
+        try:
+            length = int(request.headers.get("content-length", "0"))
+        except ValueError:
+            return None
+        return length if length >= 0 else None
+
+    @app.middleware("http")
+    async def guard(request: Request, call_next):
+        refused = refusal(request)
+        if refused is not None:
+            length = declared_length(request)
+            if length and length <= 4 * body_limit(request) and "chunked" not in request.headers.get(
+                    "transfer-encoding", "").lower():
+                # read and drop a body of plausible size first: closing on unread bytes makes the kernel send
+                # a TCP reset, which can overtake the error so the client sees "connection reset" instead
+                try:
+                    async for _ in request.stream():
+                        pass
+                except ClientDisconnect:
+                    pass
+            return refused
         response = await call_next(request)
         response.headers.setdefault("X-Content-Type-Options", "nosniff")
         response.headers.setdefault("Referrer-Policy", "no-referrer")
