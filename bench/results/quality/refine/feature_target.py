@@ -1,0 +1,103 @@
+"""Two-stage refinement prototype: (1) the relu4_1 features T* that a free optimization finds
+(sliced W2 to the style under the content cap, see bound.py); (2) the image pulled toward T*
+at relu4_1 (a feature inversion) while relu1_1..relu3_1 follow the style's distributions
+(sliced, distance-normalized) and the content figure stays under the cap. L-BFGS on pixels."""
+import sys, time, json, torch
+import numpy as np
+from PIL import Image
+sys.path.insert(0, "/work/shared/bench")
+import judge as J, vgg16_hed
+torch.manual_seed(0)
+D = "/work/shared/data/images/"
+content, style, init, cap, iters, out = sys.argv[1], sys.argv[2], sys.argv[3], float(sys.argv[4]), int(sys.argv[5]), sys.argv[6]
+w4 = float(sys.argv[7]) if len(sys.argv) > 7 else 1.0
+bsteps = int(sys.argv[8]) if len(sys.argv) > 8 else 800
+net = vgg16_hed.layers()
+for _, m in net:
+    for p in m.parameters(): p.requires_grad_(False)
+seq = []
+for name, m in net:
+    seq.append((name, m))
+    if name == "relu4_2": break
+conv42 = dict(net)["conv4_2"]
+L = ["relu1_1", "relu2_1", "relu3_1", "relu4_1"]
+with torch.no_grad():
+    c = J.load(D + content, 512)
+    fc, fs = J.features(net, c), J.features(net, J.load(D + style, 512))
+h, w = c.shape[2] // 8, c.shape[3] // 8
+cc = fc["relu4_2"] - fc["relu4_2"].mean(1, keepdim=True)
+
+def content_fig_feat(x42):
+    o = x42 - x42.mean(1, keepdim=True)
+    return 1 - (o * cc).sum() / (o.norm() * cc.norm())
+
+def interp(n, m):
+    q = ((torch.arange(n) + 0.5) * m / n - 0.5).clamp(0, m - 1)
+    lo = q.floor().long(); return lo, (lo + 1).clamp_max(m - 1), q - lo
+
+# stage 1: T*
+import os
+t0 = time.time()
+tag = '/tmp/ot/T_%s_%s_%s_%s.pt' % (content, style, cap, bsteps)
+S = fs["relu4_1"]; n, m = fc["relu4_1"].shape[1], S.shape[1]
+lo, hi, fr = interp(n, m)
+with torch.no_grad():
+    x0 = Image.open(init).convert("RGB").resize((c.shape[3], c.shape[2]), Image.LANCZOS)
+    x0 = torch.from_numpy(np.asarray(x0).copy()).permute(2, 0, 1)[None].float() / 255
+    f0 = J.features(net, x0)
+Z = f0["relu4_1"].clone().clamp_min(0).sqrt().requires_grad_(True)
+if os.path.exists(tag): bsteps = 0; Z = torch.load(tag).sqrt().requires_grad_(True); cf = torch.tensor(0.)
+opt = torch.optim.Adam([Z], lr=0.05)
+scale = float(S.pow(2).mean())
+for it in range(bsteps):
+    T = Z * Z
+    d = torch.randn(512, 128); d /= d.norm(dim=0, keepdim=True)
+    ps = (d.t() @ S).sort(1).values
+    sw = ((d.t() @ T).sort(1).values - (ps[:, lo] * (1 - fr) + ps[:, hi] * fr)).pow(2).mean() / scale
+    cf = content_fig_feat(torch.relu(conv42(T.reshape(1, 512, h, w)))[0].flatten(1))
+    loss = sw + 5000 * torch.relu(cf - cap) ** 2
+    opt.zero_grad(); loss.backward(); opt.step()
+Tstar = (Z * Z).detach(); torch.save(Tstar, tag)
+r = lambda f, l: J.swd(f, fs[l], torch.Generator().manual_seed(0)) / J.swd(fc[l], fs[l], torch.Generator().manual_seed(0))
+print(json.dumps({"stage1_s": round(time.time() - t0), "T_content": round(float(cf), 4), "T_ratio": round(r(Tstar, "relu4_1"), 4)}), flush=True)
+
+# stage 2: the image
+g = torch.Generator().manual_seed(1)
+dirs, tq, base = {}, {}, {}
+for l in L[:3]:
+    C_ = fs[l].shape[0]
+    d = torch.randn(C_, 128, generator=g); d /= d.norm(dim=0, keepdim=True)
+    dirs[l] = d
+    ps = (d.t() @ fs[l]).sort(1).values
+    lo_, hi_, fr_ = interp(fc[l].shape[1], ps.shape[1])
+    tq[l] = ps[:, lo_] * (1 - fr_) + ps[:, hi_] * fr_
+    base[l] = ((d.t() @ fc[l]).sort(1).values - tq[l]).pow(2).mean().sqrt()
+tnorm = (Tstar - fc["relu4_1"]).pow(2).mean()
+x = x0.clone().contiguous().requires_grad_(True)
+opt = torch.optim.LBFGS([x], lr=1, max_iter=iters, history_size=20, line_search_fn="strong_wolfe", tolerance_grad=0, tolerance_change=0)
+ev = [0]
+def closure():
+    opt.zero_grad()
+    f, y = {}, vgg16_hed.caffe(x)
+    for name, mod in seq:
+        y = mod(y)
+        if name in L or name == "relu4_2": f[name] = y[0].flatten(1)
+    loss = 0
+    for l in L[:3]:
+        loss = loss + ((dirs[l].t() @ f[l]).sort(1).values - tq[l]).pow(2).mean().sqrt() / base[l] / 4
+    loss = loss + w4 * (f["relu4_1"] - Tstar).pow(2).mean() / tnorm / 4
+    cf = content_fig_feat(f["relu4_2"])
+    loss = loss + 200 * torch.relu(cf - cap) ** 2 * 100
+    # keep pixels in range
+    loss = loss + 100 * (torch.relu(x - 1) ** 2 + torch.relu(-x) ** 2).sum()
+    loss.backward(); ev[0] += 1
+    return loss
+t0 = time.time()
+opt.step(closure)
+img = (x.detach().clamp(0, 1)[0].permute(1, 2, 0).numpy() * 255).round().astype("uint8")
+Image.fromarray(img).save(out)
+with torch.no_grad():
+    xx = torch.from_numpy(np.asarray(Image.open(out)).copy()).permute(2, 0, 1)[None].float() / 255
+    fo = J.features(net, xx)
+print(json.dumps({"out": out, "evals": ev[0], "stage2_s": round(time.time() - t0), **J.judge(net, fc, fs, fo),
+                  "per_layer": [round(r(fo[l], l), 3) for l in L]}), flush=True)
