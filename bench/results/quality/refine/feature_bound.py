@@ -1,11 +1,12 @@
 """Lower bound in feature space: relu4_1 features T (free, >= 0, no image behind them) minimizing
 the sliced W2 distance to the style's relu4_1 under the judge's content figure of
 relu(conv4_2(T)) <= cap. Prints the judge's relu4_1 ratio of the best T."""
-import sys, torch
-sys.path.insert(0, "/work/shared/bench")
+import sys, pathlib, torch
+SHARED = pathlib.Path(__file__).resolve().parents[5] / "shared"  # ../shared beside the checkout
+sys.path.insert(0, str(SHARED / "bench"))
 import judge as J, vgg16_hed
 torch.manual_seed(0)
-D = "/work/shared/data/images/"
+D = str(SHARED / "data" / "images") + "/"
 content, style, cap = sys.argv[1], sys.argv[2], float(sys.argv[3])
 steps = int(sys.argv[4]) if len(sys.argv) > 4 else 600
 net = vgg16_hed.layers()

@@ -2,13 +2,14 @@
 (sliced W2 to the style under the content cap, see bound.py); (2) the image pulled toward T*
 at relu4_1 (a feature inversion) while relu1_1..relu3_1 follow the style's distributions
 (sliced, distance-normalized) and the content figure stays under the cap. L-BFGS on pixels."""
-import sys, time, json, torch
+import sys, pathlib, time, json, torch
 import numpy as np
 from PIL import Image
-sys.path.insert(0, "/work/shared/bench")
+SHARED = pathlib.Path(__file__).resolve().parents[5] / "shared"  # ../shared beside the checkout
+sys.path.insert(0, str(SHARED / "bench"))
 import judge as J, vgg16_hed
 torch.manual_seed(0)
-D = "/work/shared/data/images/"
+D = str(SHARED / "data" / "images") + "/"
 content, style, init, cap, iters, out = sys.argv[1], sys.argv[2], sys.argv[3], float(sys.argv[4]), int(sys.argv[5]), sys.argv[6]
 w4 = float(sys.argv[7]) if len(sys.argv) > 7 else 1.0
 bsteps = int(sys.argv[8]) if len(sys.argv) > 8 else 800
