@@ -39,7 +39,8 @@ def interp(n, m):
 # stage 1: T*
 import os
 t0 = time.time()
-tag = '/tmp/ot/T_%s_%s_%s_%s.pt' % (content, style, cap, bsteps)
+import tempfile
+tag = os.path.join(tempfile.gettempdir(), 'T_%s_%s_%s_%s.pt' % (content, style, cap, bsteps))  # stage 1 is reused between runs
 S = fs["relu4_1"]; n, m = fc["relu4_1"].shape[1], S.shape[1]
 lo, hi, fr = interp(n, m)
 with torch.no_grad():
