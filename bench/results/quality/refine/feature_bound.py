@@ -1,6 +1,8 @@
 """Lower bound in feature space: relu4_1 features T (free, >= 0, no image behind them) minimizing
 the sliced W2 distance to the style's relu4_1 under the judge's content figure of
-relu(conv4_2(T)) <= cap. Prints the judge's relu4_1 ratio of the best T."""
+relu(conv4_2(T)) <= cap. Prints the judge's relu4_1 ratio of the best T.
+
+  python feature_bound.py CONTENT STYLE CAP [STEPS]"""
 import sys, pathlib, torch
 SHARED = pathlib.Path(__file__).resolve().parents[5] / "shared"  # ../shared beside the checkout
 sys.path.insert(0, str(SHARED / "bench"))

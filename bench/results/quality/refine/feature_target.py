@@ -1,7 +1,10 @@
 """Two-stage refinement prototype: (1) the relu4_1 features T* that a free optimization finds
-(sliced W2 to the style under the content cap, see bound.py); (2) the image pulled toward T*
+(sliced W2 to the style under the content cap, see feature_bound.py); (2) the image pulled toward T*
 at relu4_1 (a feature inversion) while relu1_1..relu3_1 follow the style's distributions
-(sliced, distance-normalized) and the content figure stays under the cap. L-BFGS on pixels."""
+(sliced, distance-normalized) and the content figure stays under the cap. L-BFGS on pixels.
+Answer (docs/quality.md): the image's relu4_1 barely moves towards T*; not adopted.
+
+  python feature_target.py CONTENT STYLE INIT CAP ITERS OUT [W4 [FEATURE_STEPS [WLOW]]]"""
 import sys, pathlib, time, json, torch
 import numpy as np
 from PIL import Image
@@ -13,6 +16,7 @@ D = str(SHARED / "data" / "images") + "/"
 content, style, init, cap, iters, out = sys.argv[1], sys.argv[2], sys.argv[3], float(sys.argv[4]), int(sys.argv[5]), sys.argv[6]
 w4 = float(sys.argv[7]) if len(sys.argv) > 7 else 1.0
 bsteps = int(sys.argv[8]) if len(sys.argv) > 8 else 800
+wlow = float(sys.argv[9]) if len(sys.argv) > 9 else 1.0  # weight of the sliced terms below relu4_1
 net = vgg16_hed.layers()
 for _, m in net:
     for p in m.parameters(): p.requires_grad_(False)
@@ -86,13 +90,15 @@ def closure():
         if name in L or name == "relu4_2": f[name] = y[0].flatten(1)
     loss = 0
     for l in L[:3]:
-        loss = loss + ((dirs[l].t() @ f[l]).sort(1).values - tq[l]).pow(2).mean().sqrt() / base[l] / 4
+        loss = loss + wlow * ((dirs[l].t() @ f[l]).sort(1).values - tq[l]).pow(2).mean().sqrt() / base[l] / 4
     loss = loss + w4 * (f["relu4_1"] - Tstar).pow(2).mean() / tnorm / 4
     cf = content_fig_feat(f["relu4_2"])
     loss = loss + 200 * torch.relu(cf - cap) ** 2 * 100
     # keep pixels in range
     loss = loss + 100 * (torch.relu(x - 1) ** 2 + torch.relu(-x) ** 2).sum()
     loss.backward(); ev[0] += 1
+    if ev[0] % 20 == 1:
+        print(ev[0], 'relu4_1 ratio %.3f  mse/|T-C| %.3f  content %.3f' % (r(f['relu4_1'].detach(), 'relu4_1'), float((f['relu4_1'] - Tstar).pow(2).mean() / tnorm), float(cf)), flush=True)
     return loss
 t0 = time.time()
 opt.step(closure)
