@@ -126,7 +126,7 @@ def test_lbfgs_preconditioner_is_its_starting_inverse_hessian():
         x.requires_grad_(True)
         f = stiff(x)
         g, = torch.autograd.grad(f["total"], x)
-        x = x.detach()
+        x, f = x.detach(), {k: v.detach() for k, v in f.items()}
 
         def evaluate(y):
             y = y.detach().requires_grad_(True)
