@@ -5,14 +5,11 @@ at relu4_1 (a feature inversion) while relu1_1..relu3_1 follow the style's distr
 Answer (docs/quality.md): the image's relu4_1 barely moves towards T*; not adopted.
 
   python feature_target.py CONTENT STYLE INIT CAP ITERS OUT [W4 [FEATURE_STEPS [WLOW]]]"""
-import sys, pathlib, time, json, torch
+import os, sys, tempfile, time, json, torch
 import numpy as np
 from PIL import Image
-SHARED = pathlib.Path(__file__).resolve().parents[5] / "shared"  # ../shared beside the checkout
-sys.path.insert(0, str(SHARED / "bench"))
-import judge as J, vgg16_hed
+from feature_bound import D, J, vgg16_hed, content_figure, free_features, quantile_index
 torch.manual_seed(0)
-D = str(SHARED / "data" / "images") + "/"
 content, style, init, cap, iters, out = sys.argv[1], sys.argv[2], sys.argv[3], float(sys.argv[4]), int(sys.argv[5]), sys.argv[6]
 w4 = float(sys.argv[7]) if len(sys.argv) > 7 else 1.0
 bsteps = int(sys.argv[8]) if len(sys.argv) > 8 else 800
@@ -29,43 +26,21 @@ L = ["relu1_1", "relu2_1", "relu3_1", "relu4_1"]
 with torch.no_grad():
     c = J.load(D + content, 512)
     fc, fs = J.features(net, c), J.features(net, J.load(D + style, 512))
-h, w = c.shape[2] // 8, c.shape[3] // 8
-cc = fc["relu4_2"] - fc["relu4_2"].mean(1, keepdim=True)
-
-def content_fig_feat(x42):
-    o = x42 - x42.mean(1, keepdim=True)
-    return 1 - (o * cc).sum() / (o.norm() * cc.norm())
-
-def interp(n, m):
-    q = ((torch.arange(n) + 0.5) * m / n - 0.5).clamp(0, m - 1)
-    lo = q.floor().long(); return lo, (lo + 1).clamp_max(m - 1), q - lo
-
-# stage 1: T*
-import os
-t0 = time.time()
-import tempfile
-tag = os.path.join(tempfile.gettempdir(), 'T_%s_%s_%s_%s.pt' % (content, style, cap, bsteps))  # stage 1 is reused between runs
-S = fs["relu4_1"]; n, m = fc["relu4_1"].shape[1], S.shape[1]
-lo, hi, fr = interp(n, m)
-with torch.no_grad():
     x0 = Image.open(init).convert("RGB").resize((c.shape[3], c.shape[2]), Image.LANCZOS)
     x0 = torch.from_numpy(np.asarray(x0).copy()).permute(2, 0, 1)[None].float() / 255
     f0 = J.features(net, x0)
-Z = f0["relu4_1"].clone().clamp_min(0).sqrt().requires_grad_(True)
-if os.path.exists(tag): bsteps = 0; Z = torch.load(tag).sqrt().requires_grad_(True); cf = torch.tensor(0.)
-opt = torch.optim.Adam([Z], lr=0.05)
-scale = float(S.pow(2).mean())
-for it in range(bsteps):
-    T = Z * Z
-    d = torch.randn(512, 128); d /= d.norm(dim=0, keepdim=True)
-    ps = (d.t() @ S).sort(1).values
-    sw = ((d.t() @ T).sort(1).values - (ps[:, lo] * (1 - fr) + ps[:, hi] * fr)).pow(2).mean() / scale
-    cf = content_fig_feat(torch.relu(conv42(T.reshape(1, 512, h, w)))[0].flatten(1))
-    loss = sw + 5000 * torch.relu(cf - cap) ** 2
-    opt.zero_grad(); loss.backward(); opt.step()
-Tstar = (Z * Z).detach(); torch.save(Tstar, tag)
+cc = fc["relu4_2"] - fc["relu4_2"].mean(1, keepdim=True)
 r = lambda f, l: J.swd(f, fs[l], torch.Generator().manual_seed(0)) / J.swd(fc[l], fs[l], torch.Generator().manual_seed(0))
-print(json.dumps({"stage1_s": round(time.time() - t0), "T_content": round(float(cf), 4), "T_ratio": round(r(Tstar, "relu4_1"), 4)}), flush=True)
+
+# stage 1: T*, from the start image's own relu4_1; kept in the temp folder for the next run
+t0 = time.time()
+cache = os.path.join(tempfile.gettempdir(), "T_%s_%s_%s_%s.pt" % (content, style, cap, bsteps))
+if os.path.exists(cache):
+    Tstar, cf = torch.load(cache), float("nan")
+else:
+    Tstar, cf = free_features(f0["relu4_1"], fs["relu4_1"], conv42, cc, (c.shape[2] // 8, c.shape[3] // 8), cap, bsteps)
+    torch.save(Tstar, cache)
+print(json.dumps({"stage1_s": round(time.time() - t0), "T_content": round(cf, 4), "T_ratio": round(r(Tstar, "relu4_1"), 4)}), flush=True)
 
 # stage 2: the image
 g = torch.Generator().manual_seed(1)
@@ -75,7 +50,7 @@ for l in L[:3]:
     d = torch.randn(C_, 128, generator=g); d /= d.norm(dim=0, keepdim=True)
     dirs[l] = d
     ps = (d.t() @ fs[l]).sort(1).values
-    lo_, hi_, fr_ = interp(fc[l].shape[1], ps.shape[1])
+    lo_, hi_, fr_ = quantile_index(fc[l].shape[1], ps.shape[1])
     tq[l] = ps[:, lo_] * (1 - fr_) + ps[:, hi_] * fr_
     base[l] = ((d.t() @ fc[l]).sort(1).values - tq[l]).pow(2).mean().sqrt()
 tnorm = (Tstar - fc["relu4_1"]).pow(2).mean()
@@ -92,7 +67,7 @@ def closure():
     for l in L[:3]:
         loss = loss + wlow * ((dirs[l].t() @ f[l]).sort(1).values - tq[l]).pow(2).mean().sqrt() / base[l] / 4
     loss = loss + w4 * (f["relu4_1"] - Tstar).pow(2).mean() / tnorm / 4
-    cf = content_fig_feat(f["relu4_2"])
+    cf = content_figure(f["relu4_2"], cc)
     loss = loss + 200 * torch.relu(cf - cap) ** 2 * 100
     # keep pixels in range
     loss = loss + 100 * (torch.relu(x - 1) ** 2 + torch.relu(-x) ** 2).sum()
