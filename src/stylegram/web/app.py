@@ -152,7 +152,7 @@ def create_app(settings: StudioSettings):
             return _error(403, "cross-site request refused")
         if not secrets.compare_digest(request.headers.get("x-stylegram-token", ""), token):
             return _error(403, "missing or wrong X-Stylegram-Token header; reload the studio page")
-        if "chunked" in request.headers.get("transfer-encoding", "").lower():
+        if chunked(request):
             return _error(411, "send the request with a Content-Length")
         limit = body_limit(request)
         length = declared_length(request)
@@ -162,6 +162,9 @@ def create_app(settings: StudioSettings):
             return _error(413, f"request of {length} bytes is above the limit of {limit} bytes"
                                + ("; upload a smaller image" if limit == settings.max_upload_bytes else ""))
         return None
+
+    def chunked(request: Request) -> bool:
+        return "chunked" in request.headers.get("transfer-encoding", "").lower()
 
     def body_limit(request: Request) -> int:
         return settings.max_upload_bytes if request.url.path == "/api/uploads" else settings.max_json_bytes
@@ -178,8 +181,7 @@ def create_app(settings: StudioSettings):
         refused = refusal(request)
         if refused is not None:
             length = declared_length(request)
-            if length and length <= 4 * body_limit(request) and "chunked" not in request.headers.get(
-                    "transfer-encoding", "").lower():
+            if length and length <= 4 * body_limit(request) and not chunked(request):
                 # read and drop a body of plausible size first: closing on unread bytes makes the kernel send
                 # a TCP reset, which can overtake the error so the client sees "connection reset" instead
                 try:
