@@ -125,3 +125,14 @@ def test_signal_stops_media_and_texture_runs_with_the_result_so_far(command, tmp
     _, err = proc.communicate(timeout=120)
     assert proc.returncode == 130, err
     assert out.exists() and "stopped early: wrote the" in err
+
+
+def test_hostile_pickle_is_one_line_as_weights_and_as_checkpoint(pair, shared, tmp_path):
+    # torch.load(weights_only=True) warns about the pickle protocol before it refuses; the user
+    # must see only stylegram's verdict.
+    evil = shared / "data" / "bad" / "evil_weights.pth"
+    for extra in (["--net", "vgg16", "--weights", evil], [*ARGS, "--resume", evil]):
+        p = subprocess.run(cli("transfer", *pair, "-o", tmp_path / "o.png", *extra), capture_output=True, text=True)
+        assert p.returncode == 2, p.stderr
+        assert len(p.stderr.strip().splitlines()) == 1, p.stderr
+        assert p.stderr.startswith(f"stylegram: error: {evil}: ")

@@ -237,12 +237,12 @@ def save_checkpoint(ckpt: dict, path: Path) -> None:
 
 def load_checkpoint(path: str) -> dict:
     """Read a checkpoint safely (tensors and plain values only; no code is unpickled)."""
-    import torch
     from .errors import InputError
+    from .nets.weights import load_plain
     if not Path(path).is_file():
         raise InputError(f"{path}: checkpoint not found")
     try:
-        ckpt = torch.load(path, map_location="cpu", weights_only=True)
+        ckpt = load_plain(path)
     except Exception as e:
         raise InputError(f"{path}: not a readable stylegram checkpoint ({type(e).__name__})") from None
     if not isinstance(ckpt, dict) or ckpt.get("kind") != "stylegram-transfer":

@@ -9,7 +9,9 @@ from __future__ import annotations
 import hashlib
 import importlib.metadata
 import os
+import warnings
 from dataclasses import dataclass
+from typing import Any
 from pathlib import Path
 
 import numpy as np
@@ -187,7 +189,7 @@ def read_state_file(path: str | os.PathLike) -> dict[str, torch.Tensor]:
             raise WeightsError(f"{path}: not a valid safetensors file ({type(e).__name__}); re-export the weights") from None
     if suffix in (".pth", ".pt", ".bin", ".ckpt"):
         try:
-            obj = torch.load(str(p), map_location="cpu", weights_only=True)
+            obj = load_plain(p)
         except Exception:
             # torch's own message is many lines about its defaults; the user needs the verdict.
             raise WeightsError(f"{path}: refused: not a plain tensor checkpoint (loading it would need to run "
@@ -198,6 +200,14 @@ def read_state_file(path: str | os.PathLike) -> dict[str, torch.Tensor]:
             raise WeightsError(f"{path}: not a state dict of tensors")
         return obj
     raise WeightsError(f"{path}: unknown weights format {suffix!r}; use .safetensors, .pth/.pt or .h5")
+
+
+def load_plain(path: str | Path) -> Any:
+    """torch.load with weights_only=True (tensors and plain values; no pickled code runs), without
+    torch's warnings about the pickle protocol: a refused file gets one line from the caller."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return torch.load(str(path), map_location="cpu", weights_only=True)
 
 
 def to_conv_state(state: dict[str, torch.Tensor], arch: str, source: str) -> dict[str, torch.Tensor]:
