@@ -4,6 +4,7 @@ and one-line errors for the broken files in ../shared/data/bad."""
 from __future__ import annotations
 
 import json
+import logging
 import math
 
 import numpy as np
@@ -370,3 +371,14 @@ def test_solid_texture_coarse_to_fine_with_tv(tiny2d):
     assert [h["size"] for h in r.history] == [8] * 4 + [16] * 4
     level0 = [h["style"] for h in r.history if h["level"] == 0]
     assert level0[-1] < r.initial["style"] and r.final["tv"] > 0  # the fine level's second half has TV
+
+
+def test_rotated_video_reads_without_a_notice(shared, caplog):
+    # ffmpeg turns frames by their rotation metadata (here a JPEG's EXIF, as a phone video's);
+    # imageio-ffmpeg would log that on the user's terminal.
+    from stylegram.io.video import read_video
+    with caplog.at_level(logging.DEBUG):
+        frames, _ = read_video(shared / "data" / "bad" / "exif_rotated.jpg")
+    assert frames and frames[0].shape[-2] > frames[0].shape[-1]  # upright, as the EXIF says
+    assert not [r for r in caplog.records if r.name.startswith("imageio")]
+    assert not logging.getLogger("imageio_ffmpeg").disabled

@@ -5,7 +5,9 @@ Frames are tensors (1, 3, H, W) in 0..1; a clip is a list of them plus its frame
 """
 from __future__ import annotations
 
+import contextlib
 import json
+import logging
 import os
 from pathlib import Path
 
@@ -17,6 +19,20 @@ from .image import load_image, save_image, write_atomic
 
 VIDEO_SUFFIXES = (".mp4", ".mov", ".mkv", ".avi", ".webm", ".gif")
 WRITE_SUFFIXES = (".mp4", ".mkv", ".mov")
+
+
+@contextlib.contextmanager
+def _quiet_rotation_notice():
+    """imageio-ffmpeg logs a warning for every video whose frames are rotated by its metadata (a
+    phone held upright): ffmpeg already turned the frames, so it is noise on the user's terminal.
+    Only that logger, only while the file is read."""
+    log = logging.getLogger("imageio_ffmpeg")
+    was = log.disabled
+    log.disabled = True
+    try:
+        yield
+    finally:
+        log.disabled = was
 
 
 def read_video(path: str | os.PathLike, *, size: int | None = None, max_frames: int | None = None,
@@ -36,7 +52,8 @@ def read_video(path: str | os.PathLike, *, size: int | None = None, max_frames: 
         return _read_gif(p, size, max_frames, every)
     try:
         gen = imageio_ffmpeg.read_frames(str(p), pix_fmt="rgb24")
-        meta = next(gen)
+        with _quiet_rotation_notice():
+            meta = next(gen)
         w, h = meta["size"]
         fps = float(meta.get("fps") or 25.0)
         for i, buf in enumerate(gen):
