@@ -54,6 +54,13 @@ def test_too_flat_image_is_refused(tmp_path, pair):
     Image.new("RGB", (400, 2)).save(flat)
     with pytest.raises(InputError, match="needs at least 32 px"):
         stylegram.transfer(flat, pair[1], **tiny())
+    # as a style (in the pyramid, alone and as a region's), the message names the file
+    mask = tmp_path / "mask.png"
+    Image.new("L", (64, 64), 255).save(mask)
+    for kw in ({}, {"regions": f"{mask}={flat}"}):
+        style = pair[1] if kw else flat
+        with pytest.raises(InputError, match=rf"^{flat}: at --size 64 and --style-scale 1.0 the style image is 64 x 1 px"):
+            stylegram.transfer(pair[0], style, net="random-tiny", size=64, iters=2, device="cpu", **kw)
 
 
 def test_oversized_run_refused_before_allocating(pair):

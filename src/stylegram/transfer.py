@@ -641,15 +641,17 @@ def _stylize(content: Any, styles: list, cfg: TransferConfig, *, callback: Callb
     for r in cfg.regions:
         mpath, _, spath = r.partition("=")
         regions.append((_load_mask(mpath, hw, cfg, "region mask"),
-                        load_image(spath, max_pixels=cfg.max_pixels, name="style")))
+                        load_image(spath, max_pixels=cfg.max_pixels, name="style"), spath))
     keep = _load_mask(cfg.mask, hw, cfg, "mask") if cfg.mask else None
     run_net = fast_forward(net, device, cfg.precision)
 
-    def style_image(s: torch.Tensor, shape: tuple[int, int]) -> torch.Tensor:
+    style_labels = [s if isinstance(s, (str, os.PathLike)) else "style" for s in styles]
+
+    def style_image(s: torch.Tensor, shape: tuple[int, int], label: Any) -> torch.Tensor:
         side = max(1, round(max(shape) * cfg.style_scale))
         t = resize_image(s, level_shape(s.shape[-2:], side)).clamp(0, 1)
         if min(t.shape[-2:]) < need:
-            raise InputError(f"style: at --size {cfg.size} and --style-scale {cfg.style_scale} the style image is "
+            raise InputError(f"{label}: at --size {cfg.size} and --style-scale {cfg.style_scale} the style image is "
                              f"{t.shape[-1]} x {t.shape[-2]} px, but the net needs at least {need} px on each side; "
                              "raise --style-scale or --size, or crop the style image")
         return t
@@ -659,14 +661,14 @@ def _stylize(content: Any, styles: list, cfg: TransferConfig, *, callback: Callb
     def make_level(k: int) -> Level:
         shape, tile = shapes[k], tiles[k]
         c = resize_image(c_full, shape, circular=circular).clamp(0, 1)
-        ss = [style_image(s, shape) for s in s_full]
+        ss = [style_image(s, shape, label) for s, label in zip(s_full, style_labels)]
         c_in, ss_in = color.prepare(cfg.preserve_color, cfg.color_strength, c, ss)
         c_in = c_in.to(device)
         state["c_prev"] = state.get("c_in")
         guides_base = torch.ones(1, 1, *shape)
         if keep is not None:
             guides_base = guides_base * (1 - resize(keep, shape, ).clamp(0, 1))
-        region_masks = [resize(m, shape).clamp(0, 1) for m, _ in regions]
+        region_masks = [resize(m, shape).clamp(0, 1) for m, _, _ in regions]
         main_area = guides_base.clone()
         for m in region_masks:
             main_area = main_area * (1 - m)
@@ -693,8 +695,8 @@ def _stylize(content: Any, styles: list, cfg: TransferConfig, *, callback: Callb
         feat_layers = moments_layers if kind == "swd" else []
         stats = [image_statistics(net, s.to(device), moments_layers, feat_layers, tile) for s in ss_in]
         region_stats = []
-        for m, (_, rs) in zip(region_masks, regions):
-            rs_in = color.prepare(cfg.preserve_color, cfg.color_strength, c, [style_image(rs, shape)])[1][0]
+        for m, (_, rs, rlabel) in zip(region_masks, regions):
+            rs_in = color.prepare(cfg.preserve_color, cfg.color_strength, c, [style_image(rs, shape, rlabel)])[1][0]
             region_stats.append((m, image_statistics(net, rs_in.to(device), moments_layers, feat_layers, tile)))
 
         # One set of random directions per level (seeded), the same for every region's style.
