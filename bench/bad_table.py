@@ -51,7 +51,7 @@ def _entries(tmp: Path, fixtures: Path) -> dict[str, Callable[[Path], list[str]]
         "solid-texture": lambda f: ["solid-texture", str(f), "-o", str(tmp / "o.npy"), "--size", "16", "--iters", "2",
                                     "--levels", "1", "--net", "random", "--width", "0.125", "-q"],
         "video (content)": lambda f: ["video", str(f), str(IMG), "-o", str(tmp / "o.mp4"), "--iters", "1",
-                                      "--size", "32", "--max-frames", "2", "--net", "random", "--width", "0.125", "-q"],
+                                      "--size", "64", "--max-frames", "2", "--net", "random", "--width", "0.125", "-q"],
         "video (style)": lambda f: ["video", str(VIDEO), str(f), "-o", str(tmp / "o.mp4"), "--iters", "1",
                                     "--size", "32", "--max-frames", "2", "--net", "random", "--width", "0.125", "-q"],
         "audio (style)": lambda f: ["audio", str(AUDIO), str(f), "-o", str(tmp / "o.wav"), "--iters", "2",
@@ -192,7 +192,7 @@ def main() -> None:
                 argv = [str(REPO / "bench" / "_api_probe.py"), *argv[1:]] if argv[0] == API else ["-m", "stylegram", *argv]
                 # Warnings stay on: a user sees them, so a warning above the error line is a FAIL.
                 proc = subprocess.run([sys.executable, *argv], capture_output=True, text=True, timeout=600)
-                rows.append((f.name, name, classify(proc, list(tmp.iterdir()))))
+                rows.append((f.name, name, classify(proc, list(tmp.iterdir())).replace(f"{tmp}/", "TMP/")))
                 print(f"{f.name:28s} {name:24s} {rows[-1][2]}", file=sys.stderr, flush=True)
         if only is None or "studio" in only:
             rows += studio_rows(files, tmp)

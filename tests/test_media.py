@@ -382,3 +382,14 @@ def test_rotated_video_reads_without_a_notice(shared, caplog):
     assert frames and frames[0].shape[-2] > frames[0].shape[-1]  # upright, as the EXIF says
     assert not [r for r in caplog.records if r.name.startswith("imageio")]
     assert not logging.getLogger("imageio_ffmpeg").disabled
+
+
+@pytest.mark.parametrize("name, hint", [("silence.wav", "it looks like a sound: use `stylegram audio`"),
+                                        ("volume_with_nan.npy", "it looks like an array: use `stylegram volume`"),
+                                        ("not_an_image.png", None)])
+def test_undecodable_video_is_one_line_with_the_right_command(shared, tmp_path, name, hint):
+    f = shared / "data" / "bad" / name
+    code, err = run_cli(["video", str(f), str(shared / "data" / "images" / "brick.png"), "-o", str(tmp_path / "o.mp4")])
+    assert code == 2 and len(err.strip().splitlines()) == 1
+    assert f"{f}: not a video ffmpeg can decode (" in err
+    assert (hint in err) if hint else "looks like" not in err

@@ -67,7 +67,7 @@ def read_image(path: str | os.PathLike, *, max_pixels: int = DEFAULT_MAX_PIXELS)
                          f"{max_pixels / 1e6:.0f} Mpx); downscale it first") from None
     except UnidentifiedImageError:
         raise InputError(f"{_name(path)}: not an image file Pillow can read (PNG, JPEG, WebP, TIFF, ...)"
-                         f"{_other_media_hint(p)}") from None
+                         f"{other_media_hint(p)}") from None
     except PermissionError:
         raise InputError(f"{_name(path)}: permission denied; check the file's permissions") from None
     except (OSError, SyntaxError, ValueError) as e:
@@ -75,7 +75,7 @@ def read_image(path: str | os.PathLike, *, max_pixels: int = DEFAULT_MAX_PIXELS)
     return _to_rgb(im)
 
 
-def _other_media_hint(p: Path) -> str:
+def other_media_hint(p: Path) -> str:
     """'; it looks like a sound: use ...' when p's suffix is one another command reads, else ''."""
     # Imported here: those readers import this module, and this runs only on the error path.
     from .audio import AUDIO_SUFFIXES

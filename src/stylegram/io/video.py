@@ -15,7 +15,7 @@ import numpy as np
 import torch
 
 from ..errors import ConfigError, InputError
-from .image import load_image, save_image, write_atomic
+from .image import load_image, other_media_hint, save_image, write_atomic
 
 VIDEO_SUFFIXES = (".mp4", ".mov", ".mkv", ".avi", ".webm", ".gif")
 WRITE_SUFFIXES = (".mp4", ".mkv", ".mov")
@@ -66,7 +66,7 @@ def read_video(path: str | os.PathLike, *, size: int | None = None, max_frames: 
         gen.close()
     except (OSError, RuntimeError, StopIteration, KeyError) as e:
         first = str(e).strip().splitlines()[0][:100] if str(e).strip() else type(e).__name__
-        raise InputError(f"{path}: not a video ffmpeg can decode ({first})") from None
+        raise InputError(f"{path}: not a video ffmpeg can decode ({first}){other_media_hint(p)}") from None
     return _finish(frames, path, size, h, w, fps, every)
 
 
