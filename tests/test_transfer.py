@@ -134,3 +134,15 @@ def test_real_weights_end_to_end(tmp_path, examples):
     res = stylegram.transfer(examples / "tubingen.jpg", examples / "starry_night.jpg", size=96, iters=40, device="cpu")
     assert res.history[-1]["style"] < res.history[0]["style"] / 10
     assert res.image.shape[-1] == 96
+
+
+def test_help_shows_the_default_presets_values():
+    # A run without --beta uses the default preset's beta, so that is the default --help must show.
+    from stylegram.presets import DEFAULT_PRESET, PRESETS
+    p = run_cli("transfer", "--help")
+    text = " ".join(p.stdout.split())
+    assert p.returncode == 0 and DEFAULT_PRESET == "balanced"
+    assert f"[default: (balanced: {PRESETS['balanced']['beta']:g}; classic: 100)]" in text
+    assert "[default: (balanced: blend; classic: content)]" in text
+    assert "[default: (balanced: 100; classic: 0)]" in text  # --refine
+    assert "[default: 512]" in text  # --size: no preset sets it

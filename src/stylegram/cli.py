@@ -6,6 +6,7 @@ in one place. Every error a user can cause ends as one line on stderr and exit c
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Mapping
 import signal
 import sys
 from pathlib import Path
@@ -19,8 +20,10 @@ from .errors import StylegramError
 EXIT_USER_ERROR = 2
 
 
-def config_options(config_cls: type, exclude: tuple[str, ...] = ()):
-    """A decorator adding one click option per field of a config dataclass (help from metadata)."""
+def config_options(config_cls: type, exclude: tuple[str, ...] = (), preset: tuple[str, Mapping[str, Any]] | None = None):
+    """A decorator adding one click option per field of a config dataclass (help from metadata).
+    preset: (name, the options it sets). Those options' help shows the value the preset gives them,
+    since that is what a run without the option uses, with the config's own (classic's) beside it."""
     def decorate(f):
         for fld in reversed(dataclasses.fields(config_cls)):
             if fld.name in exclude:
@@ -45,9 +48,21 @@ def config_options(config_cls: type, exclude: tuple[str, ...] = ()):
             else:
                 kw["type"] = str
             kw["default"] = default
+            if preset is not None and preset[1].get(fld.name, fld.default) != fld.default:
+                kw["show_default"] = (f"{preset[0]}: {_format_default(preset[1][fld.name])}; "
+                                      f"classic: {_format_default(fld.default)}")
             f = click.option(decl, fld.name, **kw)(f)
         return f
     return decorate
+
+
+def _format_default(value: Any) -> str:
+    """A default as the user would type it: 0.0012, blend, relu4_2, on/off."""
+    if isinstance(value, bool):
+        return "on" if value else "off"
+    if isinstance(value, tuple):
+        return _format_layers(value)
+    return f"{value:g}" if isinstance(value, float) else str(value)
 
 
 def _format_layers(layers: tuple) -> str:
@@ -136,11 +151,16 @@ def _transfer_config_cls():
     return TransferConfig
 
 
+def _default_preset() -> tuple[str, Mapping[str, Any]]:
+    from .presets import DEFAULT_PRESET, PRESETS
+    return DEFAULT_PRESET, PRESETS[DEFAULT_PRESET]
+
+
 @cli.command("transfer")
 @click.argument("content", type=click.Path(dir_okay=False))
 @click.argument("style", nargs=-1, required=True, type=click.Path(dir_okay=False))
 @click.option("-o", "--output", required=True, type=click.Path(dir_okay=False), help="output image (.png, .jpg, ...)")
-@config_options(_transfer_config_cls())
+@config_options(_transfer_config_cls(), preset=_default_preset())
 @click.option("--save-every", type=int, default=0, help="also save a snapshot every N iterations (OUT.iterNNNN.png)")
 @click.option("--report", type=click.Path(dir_okay=False), default=None, help="write a JSON run report here")
 @click.option("--plot", type=click.Path(dir_okay=False), default=None, help="write a loss-curve plot here (.png/.svg)")

@@ -74,7 +74,7 @@ class TransferConfig:
                               "(pyramid from 256 px, --iters 200 at the first level, --content-norm correlation, --beta 0.0004 / 0.0012 / 0.012; "
                               "balanced and strong start from --init blend and end with --refine 100), "
                               "sliced (balanced with --style-loss swd --style-norm distance --beta 1.2: closer to the painting, "
-                              "about 1.8x the time) or classic (one level, the defaults shown here)",
+                              "about 1.8x the time) or classic (one level: the course's settings; where the two differ, the defaults below show both)",
                               choices=PRESET_NAMES)
     pyramid_start: int = _opt(0, "coarse-to-fine: longest side of the first level, px (0: one level at --size); "
                                  "with a pyramid, --iters counts the first level's iterations")
