@@ -6,9 +6,9 @@ in one place. Every error a user can cause ends as one line on stderr and exit c
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping
 import signal
 import sys
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
