@@ -146,3 +146,11 @@ def test_help_shows_the_default_presets_values():
     assert "[default: (balanced: blend; classic: content)]" in text
     assert "[default: (balanced: 100; classic: 0)]" in text  # --refine
     assert "[default: 512]" in text  # --size: no preset sets it
+
+
+def test_help_defaults_are_written_as_typed():
+    from stylegram.cli import _format_default
+    assert [_format_default(v) for v in (0.0012, 100.0, 256, "blend", True, False)] == \
+        ["0.0012", "100", "256", "blend", "on", "off"]
+    assert _format_default((("relu1_1", 0.5), ("relu2_1", 0.5))) == "relu1_1:0.5,relu2_1:0.5"
+    assert _format_default(("relu4_2",)) == "relu4_2"
