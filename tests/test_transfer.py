@@ -47,6 +47,25 @@ def test_bad_options(pair):
         stylegram.transfer(*pair, **tiny(optimizer="sgd"))
     with pytest.raises(ConfigError, match="unknown layer"):
         stylegram.transfer(*pair, **tiny(content_layers="relu4_9"))
+    with pytest.raises(ConfigError, match="^beta nan: must be a finite number, 0 or more$"):
+        stylegram.transfer(*pair, **tiny(beta=float("nan")))
+    with pytest.raises(ConfigError, match="^alpha inf: must be a finite number"):
+        stylegram.transfer(*pair, **tiny(alpha=float("inf")))
+    with pytest.raises(ConfigError, match="^layer weight relu1_1:-1: must be a finite number, 0 or more$"):
+        stylegram.transfer(*pair, **tiny(style_layers="relu1_1:-1,relu2_1"))
+
+
+def test_cli_usage_errors_are_one_line(pair):
+    # click's own form is four lines; every error a user can cause is one, with where to look
+    for args, msg in ((["--optimizer", "sgd"], "Invalid value for '--optimizer': 'sgd' is not one of"),
+                      (["--save-every", "-1"], "Invalid value for '--save-every': -1 is not in the range x>=0"),
+                      (["--no-such-option"], "No such option")):
+        p = run_cli("transfer", *pair, "-o", "o.png", *args)
+        assert p.returncode == 2 and p.stderr.startswith(f"stylegram: error: {msg}"), p.stderr
+        assert len(p.stderr.strip().splitlines()) == 1 and p.stderr.strip().endswith("see `stylegram transfer --help`")
+    p = run_cli("transfer")
+    assert p.returncode == 2 and p.stderr.strip() == ("stylegram: error: Missing argument 'CONTENT'; "
+                                                      "see `stylegram transfer --help`")
 
 
 def test_too_flat_image_is_refused(tmp_path, pair):

@@ -161,7 +161,7 @@ def _default_preset() -> tuple[str, Mapping[str, Any]]:
 @click.argument("style", nargs=-1, required=True, type=click.Path(dir_okay=False))
 @click.option("-o", "--output", required=True, type=click.Path(dir_okay=False), help="output image (.png, .jpg, ...)")
 @config_options(_transfer_config_cls(), preset=_default_preset())
-@click.option("--save-every", type=int, default=0, help="also save a snapshot every N iterations (OUT.iterNNNN.png)")
+@click.option("--save-every", type=click.IntRange(min=0), default=0, help="also save a snapshot every N iterations (OUT.iterNNNN.png)")
 @click.option("--report", type=click.Path(dir_okay=False), default=None, help="write a JSON run report here")
 @click.option("--plot", type=click.Path(dir_okay=False), default=None, help="write a loss-curve plot here (.png/.svg)")
 @click.option("--resume", type=click.Path(dir_okay=False), default=None,
@@ -293,6 +293,10 @@ cli.add_command(media_cli.solid_texture_cmd)
 cli.add_command(media_cli.video_cmd)
 
 
+# click >= 8.2 raises this for a bare group (the help is its message); older clicks print and exit.
+_NO_ARGS_IS_HELP = getattr(click.exceptions, "NoArgsIsHelpError", ())
+
+
 def main(argv: list[str] | None = None) -> None:
     """Console entry point: runs the CLI, turning user errors into one line and exit code 2."""
     try:
@@ -304,8 +308,16 @@ def main(argv: list[str] | None = None) -> None:
     except click.exceptions.Abort:
         click.echo("stylegram: aborted", err=True)
         sys.exit(130)
+    except _NO_ARGS_IS_HELP as e:
+        e.show()  # a bare `stylegram` or group: the help is the answer
+        sys.exit(EXIT_USER_ERROR)
+    except click.UsageError as e:
+        # click's own form is four lines (usage, hint, blank, error); the rule here is one.
+        where = e.ctx.command_path if e.ctx is not None else "stylegram"
+        click.echo(f"stylegram: error: {' '.join(e.format_message().split()).rstrip('.')}; see `{where} --help`", err=True)
+        sys.exit(EXIT_USER_ERROR)
     except click.ClickException as e:
-        e.show()
+        click.echo("stylegram: error: " + " ".join(e.format_message().split()), err=True)
         sys.exit(EXIT_USER_ERROR)
     except KeyboardInterrupt:
         click.echo("stylegram: interrupted", err=True)

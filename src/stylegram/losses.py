@@ -15,6 +15,7 @@ without gradients) and combines the terms with named weights.
 """
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 
 import torch
@@ -246,20 +247,24 @@ class StyleObjective:
 def parse_layer_weights(spec: str | Sequence[str] | Mapping[str, float]) -> dict[str, float]:
     """'relu1_1:0.2,relu2_1' or ['relu1_1', ...] or {name: w} -> {name: weight} (default weight 1)."""
     if isinstance(spec, Mapping):
-        return {str(k): float(v) for k, v in spec.items()}
-    items = spec.split(",") if isinstance(spec, str) else list(spec)
-    out: dict[str, float] = {}
-    for item in items:
-        item = item.strip()
-        if not item:
-            continue
-        name, _, w = item.partition(":")
-        try:
-            out[name.strip()] = float(w) if w else 1.0
-        except ValueError:
-            raise ConfigError(f"layer weight {item!r}: {w!r} is not a number; write layer:weight, e.g. relu1_1:0.2") from None
+        out = {str(k): float(v) for k, v in spec.items()}
+    else:
+        items = spec.split(",") if isinstance(spec, str) else list(spec)
+        out = {}
+        for item in items:
+            item = item.strip()
+            if not item:
+                continue
+            name, _, w = item.partition(":")
+            try:
+                out[name.strip()] = float(w) if w else 1.0
+            except ValueError:
+                raise ConfigError(f"layer weight {item!r}: {w!r} is not a number; write layer:weight, e.g. relu1_1:0.2") from None
     if not out:
         raise ConfigError("no layers given; write e.g. relu1_1:0.2,relu2_1:0.2")
+    for name, w in out.items():
+        if not 0 <= w < math.inf:  # a negative lambda would push the style away from the painting
+            raise ConfigError(f"layer weight {name}:{w:g}: must be a finite number, 0 or more")
     return out
 
 

@@ -6,6 +6,7 @@ never prints or writes files; progress goes to the callback and the result holds
 from __future__ import annotations
 
 import dataclasses
+import math
 import os
 import platform
 import time
@@ -117,11 +118,11 @@ class TransferConfig:
             raise ConfigError(f"size {self.size!r}: must be an integer of at least 16 px")
         if self.iters < 0:
             raise ConfigError(f"iters {self.iters}: must be 0 or more")
-        if self.lr is not None and not self.lr > 0:
-            raise ConfigError(f"lr {self.lr}: must be positive")
+        if self.lr is not None and not 0 < self.lr < math.inf:
+            raise ConfigError(f"lr {self.lr}: must be a positive number")
         for k in ("alpha", "beta", "gamma"):
-            if getattr(self, k) < 0:
-                raise ConfigError(f"{k} {getattr(self, k)}: must be 0 or more")
+            if not 0 <= getattr(self, k) < math.inf:  # NaN fails too: it would only poison the loss
+                raise ConfigError(f"{k} {getattr(self, k)}: must be a finite number, 0 or more")
         if self.compile not in COMPILE_MODES:
             raise choices_error("compile mode", self.compile, COMPILE_MODES)
         if not isinstance(self.check_every, int) or self.check_every < 0:
