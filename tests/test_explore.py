@@ -382,3 +382,14 @@ def test_bf16_scan_finds_the_same_top_images(tiny_net, squares):
     assert torch.allclose(t.values[live, 0], u.values[live, 0], rtol=2e-2)
     assert (t.image[live, 0] == u.image[live, 0]).float().mean() > 0.8
     assert b.precision == "bf16" and net.body["conv1_1"].weight.is_contiguous()  # caller's net untouched
+
+
+def test_explore_refuses_bad_size_and_iters(tiny_net):
+    from stylegram.explore.api import explore_activations, explore_gram, explore_reconstruct
+    img = torch.rand(1, 3, 40, 40, generator=torch.Generator().manual_seed(0))
+    with pytest.raises(ConfigError, match=r"^size -1: must be a positive number of px$"):
+        explore_activations(img, "relu1_1", net=tiny_net, size=-1)
+    with pytest.raises(ConfigError, match=r"^size 0: must be a positive number of px$"):
+        explore_gram(img, net=tiny_net, layers=["relu1_1"], size=0)
+    with pytest.raises(ConfigError, match=r"^iters -1: must be 0 or more$"):
+        explore_reconstruct(img, net=tiny_net, size=40, iters=-1, blocks=1)

@@ -393,3 +393,25 @@ def test_undecodable_video_is_one_line_with_the_right_command(shared, tmp_path, 
     assert code == 2 and len(err.strip().splitlines()) == 1
     assert f"{f}: not a video ffmpeg can decode (" in err
     assert (hint in err) if hint else "looks like" not in err
+
+
+def test_poisoned_weights_are_refused_before_any_work(tiny2d, tmp_path):
+    x = torch.rand(1, 3, 16, 16, generator=torch.Generator().manual_seed(0))
+    for kw, msg in (({"beta": float("nan")}, "^beta nan: must be a finite number, 0 or more$"),
+                    ({"alpha": -1.0}, "^alpha -1: must be a finite number"),
+                    ({"style_layers": {"relu1_1": float("inf")}}, "^layer weight of relu1_1 inf: must be"),
+                    ({"iters": -1}, "^iters -1: must be 0 or more$")):
+        with pytest.raises(ConfigError, match=msg):
+            synthesize(tiny2d, x, content=x, content_layers=["relu2_1"], **{"style_layers": {"relu1_1": 1.0}, **kw})
+    with pytest.raises(ConfigError, match="^filters -5: must be at least 4, one per kernel width"):
+        random_bank(1, filters=-5)
+    # a refused video run leaves no frame folder whose settings the corrected run would refuse
+    frames = _moving_frames(2, 32)
+    from stylegram.io.video import write_video
+    from stylegram.io.image import save_image
+    write_video(frames, tmp_path / "in.mp4", 8)
+    save_image(frames[0], tmp_path / "style.png")
+    code, err = run_cli(["video", str(tmp_path / "in.mp4"), str(tmp_path / "style.png"), "-o", str(tmp_path / "o.mp4"),
+                         "--temporal", "nan"])
+    assert code == 2 and err.strip() == "stylegram: error: temporal nan: must be a finite number, 0 or more"
+    assert not (tmp_path / "o.frames").exists()

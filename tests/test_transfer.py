@@ -51,7 +51,7 @@ def test_bad_options(pair):
         stylegram.transfer(*pair, **tiny(beta=float("nan")))
     with pytest.raises(ConfigError, match="^alpha inf: must be a finite number"):
         stylegram.transfer(*pair, **tiny(alpha=float("inf")))
-    with pytest.raises(ConfigError, match="^layer weight relu1_1:-1: must be a finite number, 0 or more$"):
+    with pytest.raises(ConfigError, match="^layer weight of relu1_1 -1: must be a finite number, 0 or more$"):
         stylegram.transfer(*pair, **tiny(style_layers="relu1_1:-1,relu2_1"))
 
 

@@ -35,3 +35,11 @@ def choices_error(what: str, value: object, valid: Iterable[str], hint: str = ""
     shown = ", ".join(valid[:40]) + (", ..." if len(valid) > 40 else "")
     msg = f"unknown {what} {value!r}; valid: {shown}"
     return ConfigError(msg + (f"; {hint}" if hint else ""))
+
+
+def check_weight(what: str, value: float) -> None:
+    """Raise ConfigError unless ``value`` is a finite number, 0 or more: a loss weight (alpha,
+    beta, a layer's lambda). NaN and inf would only poison the loss, a negative weight push the
+    picture away from its target."""
+    if not 0 <= value < float("inf"):
+        raise ConfigError(f"{what} {value:g}: must be a finite number, 0 or more")

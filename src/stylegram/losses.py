@@ -15,12 +15,11 @@ without gradients) and combines the terms with named weights.
 """
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping, Sequence
 
 import torch
 
-from .errors import ConfigError, choices_error
+from .errors import ConfigError, check_weight, choices_error
 
 CONTENT_NORMS = ("sum", "mean", "course", "relative", "centered", "correlation")
 CENTERED_FLOOR = 0.01  # 'centered' divides by at least this fraction of ||target||^2
@@ -263,8 +262,7 @@ def parse_layer_weights(spec: str | Sequence[str] | Mapping[str, float]) -> dict
     if not out:
         raise ConfigError("no layers given; write e.g. relu1_1:0.2,relu2_1:0.2")
     for name, w in out.items():
-        if not 0 <= w < math.inf:  # a negative lambda would push the style away from the painting
-            raise ConfigError(f"layer weight {name}:{w:g}: must be a finite number, 0 or more")
+        check_weight(f"layer weight of {name}", w)
     return out
 
 

@@ -15,7 +15,7 @@ from types import MappingProxyType
 
 import torch
 
-from .errors import ConfigError, InputError
+from .errors import ConfigError, InputError, check_weight
 from .losses import content_loss, scaled_gram, style_layer_loss, tv_loss
 from .nets import FeatureNet
 from .optimize import Callback, optimize
@@ -129,6 +129,11 @@ per-value gradients of order 1, where L-BFGS's absolute curvature test (y's > 1e
 step (|step|_1 = 1) work; raw Gram losses of wide banks, ~0.1 over 1e5 values, leave it stuck. Returns a MediaResult with x on the CPU.
     """
     style_layers = dict(style_layers or {"relu": 1.0})
+    for what, w in (("alpha", alpha), ("beta", beta), ("gamma", gamma),
+                    *((f"layer weight of {l}", w) for l, w in style_layers.items())):
+        check_weight(what, w)
+    if iters < 0:
+        raise ConfigError(f"iters {iters}: must be 0 or more")
     content_layers = list(content_layers) if content is not None else []
     net.check_layers(list(style_layers) + content_layers)
     if style_grams is None:
@@ -342,6 +347,7 @@ def video_transfer(frames: Sequence[torch.Tensor], style: torch.Tensor, net: Fea
     ``first_iters`` (default 2 x iters) iterations.
     """
     style_layers = dict(style_layers or VIDEO_STYLE_LAYERS)
+    check_weight("temporal", temporal)
     net.check_layers(list(style_layers) + list(content_layers))
     grams = style_targets(net, style, list(style_layers))
     done = dict(done or {})

@@ -308,6 +308,7 @@ def video_cmd(video, style, output, size, max_frames, temporal, independent, res
     The report gives the flicker figure (output frame change / input frame change)."""
     import shutil
 
+    from .errors import check_weight
     from .io.image import load_image
     from .io.video import WRITE_SUFFIXES, FrameStore, read_video, write_video
     from .media import VIDEO_CONTENT_LAYERS, VIDEO_STYLE_LAYERS, video_transfer
@@ -319,6 +320,15 @@ def video_cmd(video, style, output, size, max_frames, temporal, independent, res
     frames, fps = read_video(video, size=size, max_frames=max_frames)
     s = load_image(style, size)
     iters = iters or 50
+    # Everything that can refuse the run comes before the frame folder is made: a refused run
+    # must not leave settings behind that the corrected command would then refuse to mix with.
+    check_weight("temporal", temporal)
+    check_weight("beta", beta)
+    fnet = random_vgg(seed=seed, width=width) if net == "random" else build_net(net, seed=seed)
+    layers = list(VIDEO_STYLE_LAYERS) + list(VIDEO_CONTENT_LAYERS)
+    hint = "crop it to a less extreme aspect ratio or raise --size"
+    fnet.check_input_size(s.shape[-2:], layers, f"{style}: at --size {size} the style image", hint)
+    fnet.check_input_size(frames[0].shape[-2:], layers, f"{video}: at --size {size} each frame", hint)
     folder = Path(f"{_stem(out)}.frames")
     if restart and folder.is_dir():
         shutil.rmtree(folder)
@@ -326,11 +336,6 @@ def video_cmd(video, style, output, size, max_frames, temporal, independent, res
                                 "size": size, "temporal": temporal, "independent": independent, "beta": beta,
                                 "net": net, "width": width, "iters": iters, "seed": seed})
     done = {i: f for i, f in store.done().items() if i < len(frames)}
-    fnet = random_vgg(seed=seed, width=width) if net == "random" else build_net(net, seed=seed)
-    layers = list(VIDEO_STYLE_LAYERS) + list(VIDEO_CONTENT_LAYERS)
-    hint = "crop it to a less extreme aspect ratio or raise --size"
-    fnet.check_input_size(s.shape[-2:], layers, f"{style}: at --size {size} the style image", hint)
-    fnet.check_input_size(frames[0].shape[-2:], layers, f"{video}: at --size {size} each frame", hint)
     total = len(frames) - len(done)
     with ProgressBar(total, "video frames", quiet) as bar:
         count = [0]

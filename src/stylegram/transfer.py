@@ -18,7 +18,7 @@ import torch
 
 from . import __version__
 from .device import available_bytes, check_fits, resolve_device
-from .errors import ConfigError, InputError, choices_error
+from .errors import ConfigError, InputError, check_weight, choices_error
 from .io.image import load_image, resize_longest, resized_shape, save_image
 from .losses import CONTENT_NORMS, StyleObjective, parse_layer_weights, scaled_gram
 from .nets import FeatureNet, build_net
@@ -121,8 +121,7 @@ class TransferConfig:
         if self.lr is not None and not 0 < self.lr < math.inf:
             raise ConfigError(f"lr {self.lr}: must be a positive number")
         for k in ("alpha", "beta", "gamma"):
-            if not 0 <= getattr(self, k) < math.inf:  # NaN fails too: it would only poison the loss
-                raise ConfigError(f"{k} {getattr(self, k)}: must be a finite number, 0 or more")
+            check_weight(k, getattr(self, k))
         if self.compile not in COMPILE_MODES:
             raise choices_error("compile mode", self.compile, COMPILE_MODES)
         if not isinstance(self.check_every, int) or self.check_every < 0:

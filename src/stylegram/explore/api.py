@@ -58,6 +58,8 @@ def _load(src, size: int | None, name: str, net: object, layers: Sequence[str],
           device: str | torch.device = "cpu") -> torch.Tensor:
     """Load an image for ``net``, refusing (one line) one too small for ``layers``."""
     from ..io.image import load_image
+    if size is not None and (not isinstance(size, int) or size < 1):
+        raise ConfigError(f"size {size!r}: must be a positive number of px")
     x = load_image(src, size, name=name)
     label = src if isinstance(src, (str, os.PathLike)) else name
     check = getattr(net, "check_input_size", None)  # FeatureNets know their receptive fields
@@ -102,6 +104,8 @@ def explore_reconstruct(image, *, net="vgg16-hed", size: int = 128, kind: str = 
     kind1_1 ... and style reconstructions from {kind1_1}, {kind1_1, kind2_1}, ...
     Returns ({'content': [...], 'style': [...]} of Reconstruction, figure PIL image)."""
     from .reconstruct import figure_layers, reconstruction_figure, reconstructions
+    if iters < 0:
+        raise ConfigError(f"iters {iters}: must be 0 or more")
     content, _ = figure_layers(kind, blocks)
     fnet = resolve_net(net, content)
     x = _load(image, size, "image", fnet, content)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from ..errors import ConfigError
 from .features import FeatureNet, InputConvention
 from .vgg import vgg_layers
 
@@ -54,13 +55,13 @@ def random_bank(dims: int = 1, *, in_channels: int = 1, widths: tuple[int, ...] 
     0.25 with broadband=1.
     """
     if dims not in (1, 2, 3):
-        raise ValueError(f"dims must be 1, 2 or 3, got {dims}")
+        raise ConfigError(f"dims {dims}: a filter bank has 1, 2 or 3 spatial axes")
     widths = tuple(sorted(int(w) for w in (widths or BANK_WIDTHS[dims])))
     if not widths or any(w < 1 or w % 2 == 0 for w in widths):
-        raise ValueError(f"kernel widths must be odd and positive, got {widths}")
+        raise ConfigError(f"kernel widths {widths}: must be odd and positive")
     filters = int(filters or BANK_FILTERS[dims])
     if filters < len(widths):
-        raise ValueError(f"{filters} filters cannot be split over {len(widths)} kernel widths")
+        raise ConfigError(f"filters {filters}: must be at least {len(widths)}, one per kernel width {widths}")
     k = widths[-1]
     conv = {1: nn.Conv1d, 2: nn.Conv2d, 3: nn.Conv3d}[dims](in_channels, filters, k, padding=k // 2)
     gen = torch.Generator().manual_seed(int(seed))
