@@ -415,3 +415,26 @@ def test_poisoned_weights_are_refused_before_any_work(tiny2d, tmp_path):
                          "--temporal", "nan"])
     assert code == 2 and err.strip() == "stylegram: error: temporal nan: must be a finite number, 0 or more"
     assert not (tmp_path / "o.frames").exists()
+
+
+def test_impossible_sound_and_volume_sizes_are_one_line(shared, tmp_path):
+    # each of these was a torch traceback (a padding or pooling size) before it was checked
+    from stylegram.io.audio import load_audio
+    from stylegram.media import audio_texture
+    rain = shared / "data" / "audio" / "rain_texture.wav"
+    with pytest.raises(ConfigError, match=r"^rate 0: must be a positive sample rate"):
+        load_audio(rain, 0)
+    with pytest.raises(InputError, match=r"rain_texture.wav: 221 samples at 22050 Hz, fewer than the 1024 of one"):
+        load_audio(rain, seconds=0.01)
+    y, rate = load_audio(rain, 8000, seconds=1)
+    with pytest.raises(ConfigError, match=r"^seconds 0.01: at 8000 Hz that is fewer samples than one 512-sample"):
+        audio_texture(torch.from_numpy(y), rate, 0.01, filters=16, iters=1)
+    np.save(tmp_path / "vol.npy", np.random.default_rng(0).random((16, 16, 16), dtype=np.float32))
+    code, err = run_cli(["volume", str(tmp_path / "vol.npy"), str(shared / "data" / "images" / "brick.png"),
+                         "-o", str(tmp_path / "o.npy"), "--size", "4", "--iters", "1"])
+    assert code == 2 and err.strip() == (f"stylegram: error: {tmp_path / 'vol.npy'}: at --size 4 the volume is 4 x 4 x 4 px, "
+                                         "but layer relu3_1 needs at least 8 px on each side; raise --size")
+    for opt, msg in (("--lr", "lr nan: must be a positive number"), ("--tv", "tv nan: must be a finite number")):
+        code, err = run_cli(["solid-texture", str(shared / "data" / "images" / "brick.png"), "-o",
+                             str(tmp_path / "s.npy"), "--size", "16", "--iters", "1", opt, "nan"])
+        assert code == 2 and err.strip().startswith(f"stylegram: error: {msg}")

@@ -262,10 +262,13 @@ def audio_texture(style: torch.Tensor, rate: int, seconds: float, *, net: Featur
     over their surroundings: 4.4 per second with 1024, 9.2 with 512, 13.4 in the original and none
     in noise of the same spectrum; bench/audio_texture.py)."""
     from .io.audio import griffin_lim, spectrogram
-    if not seconds > 0:
-        raise ConfigError(f"seconds {seconds}: must be positive")
+    if not 0 < seconds < INF:
+        raise ConfigError(f"seconds {seconds}: must be a positive, finite number of seconds")
     if n_fft < 64 or n_fft & (n_fft - 1):
         raise ConfigError(f"n_fft {n_fft}: must be a power of two of at least 64")
+    if seconds * rate < n_fft:  # Griffin-Lim needs one whole window
+        raise ConfigError(f"seconds {seconds:g}: at {rate} Hz that is fewer samples than one {n_fft}-sample window "
+                          f"({n_fft / rate:.3f} s); ask for a longer sound")
     s = spectrogram(style, rate, n_fft)
     frames = int(round(seconds * rate / s.hop)) + 1
     net = net or audio_net(s.log_mag.shape[1], filters=filters, seed=seed)
@@ -410,6 +413,9 @@ def solid_texture(exemplar: torch.Tensor, size: int, net: FeatureNet, *, channel
     is optimized and repeated, so no colour speckle can appear. ``initial`` of the result is the
     loss of the first level's start, ``final`` the last level's end, each on the slices of its level.
     """
+    check_weight("tv", tv)
+    if lr is not None and not 0 < lr < INF:
+        raise ConfigError(f"lr {lr}: must be a positive number")
     grey = channels is None and exemplar.shape[1] == 3 and is_grey(exemplar)
     if grey:
         exemplar = exemplar.mean(1, keepdim=True)

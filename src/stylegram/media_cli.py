@@ -228,6 +228,9 @@ def volume_cmd(content, style, output, size, window, slices, beta, net, width, i
     else:
         s = load_image(style, max(size * 2, 64)).mean(1, keepdim=True)
     fnet = _net_for_volume(net, seed, width)
+    # checked on the resized volume: its slices (or the volume, for a 3D net) go through the net
+    fnet.check_input_size(x.shape[2:], volume_style_layers(fnet), f"{content}: at --size {size} the volume",
+                          "raise --size")
     if s.dim() == fnet.dims + 2:  # a 2D style image for a 2D net: it must fill the style layers
         fnet.check_input_size(s.shape[2:], volume_style_layers(fnet), f"{style}: the style image",
                               "crop it to a less extreme aspect ratio")

@@ -8,6 +8,7 @@ spatial axis is the T frames (Ulyanov & Lebedev 2016), values log(1 + |STFT|) >=
 from __future__ import annotations
 
 import contextlib
+import math
 import os
 import sys
 from dataclasses import dataclass
@@ -83,6 +84,10 @@ def load_audio(path: str | os.PathLike, rate: int = DEFAULT_RATE, *, seconds: fl
     """
     import soundfile as sf
 
+    if not 0 < rate < math.inf:
+        raise ConfigError(f"rate {rate}: must be a positive sample rate in Hz, e.g. 22050")
+    if seconds is not None and not 0 < seconds < math.inf:
+        raise ConfigError(f"max seconds {seconds}: must be a positive number of seconds")
     p = Path(path)
     if not p.is_file():
         raise InputError(f"{path}: file not found; check the path")
@@ -106,7 +111,11 @@ def load_audio(path: str | os.PathLike, rate: int = DEFAULT_RATE, *, seconds: fl
     if not allow_silent and float(np.abs(y).max()) < SILENCE_PEAK:
         raise InputError(f"{path}: is silent (peak {float(np.abs(y).max()):.1e}); a style or texture needs audible sound")
     # Band-limited resampling rings past full scale on hard edges; the samples promise -1..1.
-    return np.clip(resample(y, int(sr), int(rate)), -1.0, 1.0), int(rate)
+    y = np.clip(resample(y, int(sr), int(rate)), -1.0, 1.0)
+    if len(y) < N_FFT:  # the spectrogram and Griffin-Lim need one whole analysis window
+        raise InputError(f"{path}: {len(y)} samples at {int(rate)} Hz, fewer than the {N_FFT} of one analysis "
+                         f"window ({N_FFT / rate:.3f} s); give a longer sound or raise --rate or --max-seconds")
+    return y, int(rate)
 
 
 def _window(n_fft: int) -> torch.Tensor:

@@ -42,6 +42,10 @@ def read_video(path: str | os.PathLike, *, size: int | None = None, max_frames: 
     (frames, fps). Raises InputError for missing, empty or undecodable files."""
     import imageio_ffmpeg
 
+    if max_frames is not None and max_frames < 1:
+        raise ConfigError(f"max_frames {max_frames}: must be 1 or more (or not given, for every frame)")
+    if every < 1:
+        raise ConfigError(f"every {every}: must be 1 or more")
     p = Path(path)
     if not p.is_file():
         raise InputError(f"{path}: file not found; check the path")
