@@ -731,3 +731,10 @@ def test_flat_photo_runs_with_the_default_preset(tiny_net):
         assert torch.isfinite(r.image).all() and all(torch.isfinite(torch.tensor(h["total"])) for h in r.history)
         first = [h["total"] for h in r.history if h["level"] == 0]
         assert first[-1] < first[0], preset
+
+
+def test_too_small_texture_speaks_of_the_texture(tiny_net):
+    # a texture has no content image; the refusal must not speak of one
+    with pytest.raises(InputError, match=r"^texture: at --size 20 the texture is 20 x 20 px, but layer relu\d_\d needs "
+                                         r"at least \d+ px on each side; raise --size$"):
+        texture(gradient_image(64, 64, 7), size=20, net="vgg16-hed", iters=1)

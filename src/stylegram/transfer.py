@@ -591,9 +591,12 @@ def _stylize(content: Any, styles: list, cfg: TransferConfig, *, callback: Callb
         align = max(net.info[l].jump for l in layers)
         shapes = [tuple(max(align, round(d / align) * align) for d in sh) for sh in shapes]
     need = net.min_side(layers)
-    label = content if isinstance(content, (str, os.PathLike)) else "content"
-    net.check_input_size(hw, layers, f"{label}: at --size {cfg.size} the content image",
-                         "crop it to a less extreme aspect ratio or raise --size")
+    if content_weight:
+        label = content if isinstance(content, (str, os.PathLike)) else "content"
+        net.check_input_size(hw, layers, f"{label}: at --size {cfg.size} the content image",
+                             "crop it to a less extreme aspect ratio or raise --size")
+    else:  # a texture: the "content" is only the shape of the canvas
+        net.check_input_size(hw, layers, f"texture: at --size {cfg.size} the texture", "raise --size")
     # Levels too small for the deepest layer are skipped.
     ok = [i for i, sh in enumerate(shapes) if min(sh) >= need]
     sizes, iters, shapes = [sizes[i] for i in ok], [iters[i] for i in ok], [shapes[i] for i in ok]
