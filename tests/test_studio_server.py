@@ -142,13 +142,16 @@ def test_oversized_and_malformed_requests_are_refused(studio):
     assert s == 400 and body["error"] == "the request body is not valid JSON"
     s, body = studio.json("POST", "/api/jobs", b"[1, 2]", headers={"Content-Type": "application/json"})
     assert s == 400 and "JSON object" in body["error"]
+    for const in (b"NaN", b"Infinity", b"-Infinity"):  # Python's reader takes them, JSON does not
+        s, body = studio.json("POST", "/api/jobs", b'{"iters": ' + const + b"}", headers={"Content-Type": "application/json"})
+        assert s == 400 and body["error"] == "the request body is not valid JSON"
     s, body = studio.json("POST", "/api/jobs", job_body(), headers={"Content-Type": "text/plain"})
     assert s == 415
     for bad, words in [({"size": 10**6}, "size"), ({"iters": -1}, "iters"), ({"size": "64"}, "size"),
                        ({"net": "vgg19"}, "net"), ({"content": "../../etc/passwd"}, "content"),
                        ({"content": "upload:" + "0" * 32}, "unknown image"), ({"preset": "x"}, "preset"),
                        ({"evil": 1}, "field"), ({"preserve_color": "yes"}, "preserve_color"),
-                       ({"style_strength": float("nan")}, "style_strength")]:
+                       ({"style_strength": 1e9}, "style_strength"), ({"iters": 2.5}, "iters")]:
         s, body = studio.json("POST", "/api/jobs", json.dumps(job_body(**bad)).encode(),
                               headers={"Content-Type": "application/json"})
         assert s == 400 and words in body["error"] and "\n" not in body["error"], (bad, body)
@@ -413,3 +416,13 @@ def test_form_offers_the_presets_refinement_pass():
     assert form["refine"] == opts["refine"] == 25
     with pytest.raises(Exception, match=r"refine -1: must be between 0 and 5000"):
         parse_job_request(job_body(refine=-1), Limits())
+
+
+def test_job_numbers_must_be_finite():
+    # reached through the Python API of the studio's options (the HTTP layer already refuses NaN)
+    from stylegram.errors import ConfigError
+    from stylegram.web.options import _num
+    for v in (float("nan"), float("inf")):
+        for kind in (int, float):
+            with pytest.raises(ConfigError, match="must be an integer between 1 and 10|must be a number between 1 and 10"):
+                _num({"k": v}, "k", kind, 1, 10, 1)

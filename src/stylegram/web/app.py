@@ -22,6 +22,7 @@ import threading
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -95,6 +96,16 @@ class EventHub:
                 q.put_nowait(event)
             except asyncio.QueueFull:  # a slow page: it gets a fresh snapshot instead
                 q.overflow = True  # type: ignore[attr-defined]
+
+
+def _no_constant(name: str) -> None:
+    raise ValueError(f"{name} is not JSON")
+
+
+def strict_json(body: bytes) -> Any:
+    """Decode a request body as JSON proper: Python's reader also takes NaN and Infinity, which no
+    browser sends and which would only reach the options as numbers that compare false."""
+    return json.loads(body, parse_constant=_no_constant)
 
 
 def _error(status: int, msg: str):
@@ -286,7 +297,7 @@ def create_app(settings: StudioSettings):
             return _error(415, "send the job as JSON (Content-Type: application/json)")
         body = await read_body(request, settings.max_json_bytes)
         try:
-            params = json.loads(body)
+            params = strict_json(body)
         except (ValueError, UnicodeDecodeError):
             return _error(400, "the request body is not valid JSON")
         form, options = parse_job_request(params, settings.limits)
@@ -425,7 +436,7 @@ def create_app(settings: StudioSettings):
     async def gram_view(request: Request):
         body = await read_body(request, settings.max_json_bytes)
         try:
-            params = json.loads(body)
+            params = strict_json(body)
         except (ValueError, UnicodeDecodeError):
             return _error(400, "the request body is not valid JSON")
         if not isinstance(params, dict) or set(params) - {"image", "net", "size"}:

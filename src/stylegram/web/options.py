@@ -7,6 +7,7 @@ everything else comes from ``TransferConfig``'s defaults, so the studio and the 
 from __future__ import annotations
 
 import dataclasses
+import math
 import re
 from dataclasses import dataclass
 from typing import Any
@@ -83,7 +84,8 @@ def form_schema(limits: Limits) -> dict:
 
 def _num(params: dict, key: str, kind: type, lo: float, hi: float, default: Any) -> Any:
     v = params.get(key, default)
-    if isinstance(v, bool) or not isinstance(v, (int, float)) or (kind is int and int(v) != v):
+    if (isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v)
+            or (kind is int and int(v) != v)):
         raise ConfigError(f"{key} {v!r}: must be {'an integer' if kind is int else 'a number'} between {lo:g} and {hi:g}")
     if not lo <= v <= hi:
         raise ConfigError(f"{key} {v!r}: must be between {lo:g} and {hi:g}")
