@@ -181,11 +181,15 @@ def test_tiled_transfer_matches_untiled(tiny_net):
     a, b = transfer(c, s, **kw), transfer(c, s, tile=32, **kw)
     assert b.state["tiles"][-1] == 32 and "pin" in b.state
     assert (a.image - b.image).abs().max() < 2e-3
-    # ... and with a --refine level (content budget, sliced loss) below the pinned one. Few
-    # iterations: over a hundred, L-BFGS on the sorted loss amplifies rounding differences.
+    # ... and with a --refine level (content budget, sliced loss) below the pinned one. Its
+    # gradient jumps where two projections swap places in the sort and where the content loss
+    # crosses its cap, so rounding differences of 1e-7 can move a few pixels by 1e-3 even in two
+    # iterations (0.0023 at most on an AVX512 EPYC, 3% of pixels beyond 1e-4). A tiling error
+    # shows as a band along the tile borders, which the mean catches.
     a, b = transfer(c, s, **{**kw, "refine": 2}), transfer(c, s, tile=32, **{**kw, "refine": 2})
     assert b.state["tiles"][-2:] == [32, 32] and len(b.state["levels"]) == 3
-    assert (a.image - b.image).abs().max() < 2e-3
+    diff = (a.image - b.image).abs()
+    assert diff.mean() < 1e-4 and diff.max() < 1e-2
     # the sliced loss, whose projections the tiles gather, with the distance normalization
     kw = dict(feature_net=tiny_net, size=64, iters=1, preset="classic", style_loss="swd", style_norm="distance", beta=1.0)
     a, b = transfer(c, s, **kw), transfer(c, s, tile=32, **kw)
