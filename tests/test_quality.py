@@ -13,7 +13,8 @@ from stylegram import ConfigError, InputError, ResourceError, transfer
 from stylegram.color import (finish, luminance, match_color_histogram, match_luminance, prepare, rgb_to_yiq,
                              yiq_to_rgb)
 from stylegram.losses import (guided_scaled_gram, mean_cov, random_directions, resample_sorted, scaled_gram,
-                              sliced_targets, sliced_w2, sqrtm_psd, style_layer_loss, w2_style_layer_loss)
+                              sliced_targets, sliced_w2, sort_rows, sqrtm_psd, style_layer_loss,
+                              w2_style_layer_loss)
 from stylegram.objective import Objective, layer_guide, layer_moments, style_targets
 from stylegram.presets import PRESETS, preset_config
 from stylegram.pyramid import level_iters, pyramid_sizes
@@ -309,6 +310,31 @@ def test_sliced_w2_and_grad_equal_autograd():
         assert rel((d @ dproj).reshape(x.shape), want) < 1e-5  # chain rule through proj = d^T a
 
 
+def test_sort_rows_sorts_like_torch_and_carries_the_gradient():
+    """Big enough (>= 65536 values) for numpy's argsort, split over threads; with ties."""
+    g = torch.Generator().manual_seed(5)
+    x = (torch.randn(7, 20000, generator=g) * 50).round() / 50  # ~1% of the values tie
+    values, order = sort_rows(x)
+    assert order.dtype == torch.int64 and order.shape == x.shape
+    assert torch.equal(values, x.sort(dim=1).values)
+    assert torch.equal(order.sort(dim=1).values, torch.arange(20000).expand(7, -1))  # a permutation per row
+    assert torch.equal(x.gather(1, order), values)
+    assert torch.equal(sort_rows(x.double())[0], x.double().sort(dim=1).values)
+    # the loss through it is the loss through torch.sort, and so is its gradient but where two
+    # projections are equal (random floats tie a few times here) and the sorts pair them the other way
+    a = torch.randn(1, 8, 100, 120, generator=g)
+    d = random_directions(8, 8, g)
+    t = sliced_targets([torch.randn(1, 8, 90, 100, generator=g)], [1.0], d, quantiles=12000)
+    ya, yb = a.clone().requires_grad_(True), a.clone().requires_grad_(True)
+    la = sliced_w2(ya, d, t)
+    pb = (d.t() @ yb.reshape(8, -1)).sort(dim=1).values
+    lb = (pb - resample_sorted(t, pb.shape[1])).pow(2).mean()
+    (ga,), (gb,) = torch.autograd.grad(la, ya), torch.autograd.grad(lb, yb)
+    assert float(la) == float(lb)
+    differ = (ga - gb).abs()
+    assert differ.max() < 1e-3 * ga.abs().max() and (differ > 0).float().mean() < 1e-3
+
+
 def test_sliced_loss_and_resampling_stay_on_their_inputs_device():
     """PyTorch's 'meta' device holds no data but refuses any CPU tensor mixed in, as CUDA does: a
     CPU index built in resample_sorted broke every --refine run on a GPU (bench/gpu_check.py)."""
@@ -316,6 +342,7 @@ def test_sliced_loss_and_resampling_stay_on_their_inputs_device():
     m = torch.device("meta")
     a, d, t = torch.randn(1, 8, 5, 5, device=m), torch.randn(8, 8, device=m), torch.randn(8, 40, device=m)
     assert resample_sorted(t, 25).device == m
+    assert sort_rows(torch.randn(4, 40000, device=m))[1].device == m  # numpy only for CPU tensors
     assert sliced_w2(a, d, t).device == m
     assert sliced_w2(a, d, t, torch.rand(1, 1, 5, 5, device=m)).device == m
     assert sliced_w2_and_grad(torch.randn(8, 25, device=m), t)[1].device == m
