@@ -1,6 +1,6 @@
 """Quality benchmarks of issue 3; each subcommand prints JSON lines and writes images under --out.
 
-  python bench/quality.py pairs  [--pairs tubingen.jpg:starry_night.jpg,...] [--size 512] [--skip-classic] [--presets sliced]
+  python bench/quality.py pairs  [--pairs tubingen.jpg:starry_night.jpg,...|all] [--size 512] [--skip-classic] [--presets sliced]
       default preset vs the foundation's defaults (--preset classic) vs ../shared/bench/reference_gatys.py
       at 500 evaluations (its output is reused when already under --out), all judged by
       ../shared/bench/judge.py --size 512; writes side-by-side images.
@@ -138,7 +138,7 @@ def side_by_side(paths: list[Path], labels: list[str], out: Path, height: int = 
 def cmd_pairs(a) -> None:
     out = Path(a.out)
     rows = []
-    for pair in a.pairs.split(","):
+    for pair in pair_list(a.pairs):
         cname, sname = pair.split(":")
         c, s = IMAGES / cname, IMAGES / sname
         tag = tag_of(pair)
