@@ -16,13 +16,14 @@ import sys
 import time
 from pathlib import Path
 
-import numpy as np
 import torch
-from PIL import Image
 
 torch.set_num_threads(1)
 import stylegram.objective as OB
 from stylegram import transfer
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from judged import judge_with_layers  # noqa: E402
 
 tag, content, style, init, iters = sys.argv[1:6]
 weights = json.loads(sys.argv[6])
@@ -44,15 +45,7 @@ t = time.perf_counter()
 r = transfer(str(D / content), str(D / style), size=512, init=init, iters=0, pyramid_start=0, refine=int(iters))
 name = out / f"{tag}.png"
 r.save(name)
-sys.path.insert(0, str(SHARED / "bench"))
-import judge as J, vgg16_hed  # noqa: E402
-net = vgg16_hed.layers()
-c = J.load(D / content, 512)
-fc, fs = J.features(net, c), J.features(net, J.load(D / style, 512))
-x = torch.from_numpy(np.asarray(Image.open(name).convert("RGB")).copy()).permute(2, 0, 1)[None].float() / 255
-fo = J.features(net, x)
-per = [round(J.swd(fo[l], fs[l], torch.Generator().manual_seed(0))
-             / J.swd(fc[l], fs[l], torch.Generator().manual_seed(0)), 3) for l in ["relu1_1", "relu2_1", "relu3_1", "relu4_1"]]
+figures, per = judge_with_layers(D / content, D / style, name)
 print(json.dumps({"out": str(name), "start": init, "iters": int(iters), "kw": {"refine_weights": weights, "script": "layer_weights.py"},
-                  "judge": J.judge(net, fc, fs, fo), "per_layer": per, "secs": round(time.perf_counter() - t),
+                  "judge": figures, "per_layer": per, "secs": round(time.perf_counter() - t),
                   "evals": r.evals, "date": "2026-11-28"}), flush=True)

@@ -16,13 +16,14 @@ import sys
 import time
 from pathlib import Path
 
-import numpy as np
 import torch
-from PIL import Image
 
 torch.set_num_threads(1)
 import stylegram.objective as OB
 from stylegram import transfer
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from judged import judge_with_layers  # noqa: E402
 
 tag, content, style, init, iters, chunk = sys.argv[1:7]
 iters, chunk = int(iters), int(chunk)
@@ -54,15 +55,7 @@ for i in range(0, iters, chunk):
     evals += r.evals
 name = out / f"{tag}.png"
 r.save(name)
-sys.path.insert(0, str(SHARED / "bench"))
-import judge as J, vgg16_hed  # noqa: E402
-net = vgg16_hed.layers()
-c = J.load(D / content, 512)
-fc, fs = J.features(net, c), J.features(net, J.load(D / style, 512))
-x = torch.from_numpy(np.asarray(Image.open(name).convert("RGB")).copy()).permute(2, 0, 1)[None].float() / 255
-fo = J.features(net, x)
-per = [round(J.swd(fo[l], fs[l], torch.Generator().manual_seed(0))
-             / J.swd(fc[l], fs[l], torch.Generator().manual_seed(0)), 3) for l in ["relu1_1", "relu2_1", "relu3_1", "relu4_1"]]
+figures, per = judge_with_layers(D / content, D / style, name)
 print(json.dumps({"out": str(name), "start": init, "iters": iters, "kw": {"chunk": chunk, "cap": CAP.get("cap"), "script": "resample.py"},
-                  "judge": J.judge(net, fc, fs, fo), "per_layer": per, "secs": round(time.perf_counter() - t),
+                  "judge": figures, "per_layer": per, "secs": round(time.perf_counter() - t),
                   "evals": evals, "date": "2026-11-29"}), flush=True)
