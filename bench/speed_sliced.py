@@ -5,8 +5,9 @@ with ``losses.sort_rows`` (numpy's SIMD argsort), at the shapes of a 512 px refi
 
 The default's --refine pass evaluates the sliced loss on relu1_1..relu4_1 with nC directions per
 layer; at 512 x 384 px relu1_1 alone sorts 64 rows of 196,608 projections per evaluation. The
-features are random (ReLU of Gaussian noise, so there are exact zeros and ties as in a real net);
-the timings do not depend on their values. Prints one JSON object (and writes it to --out).
+features are random (ReLU of Gaussian noise: exact zeros per channel, as in a real net); the
+timings do not depend on their values. Projections tie only where two floats happen to be equal,
+which is where the two gradients may differ (grad_max_abs_diff). Prints one JSON object (and writes it to --out).
 """
 from __future__ import annotations
 

@@ -345,17 +345,21 @@ def w2_style_layer_loss(a: torch.Tensor, target_mean: torch.Tensor, target_cov: 
 # layer's feature distribution; the sliced distance compares the whole distribution, one random
 # direction at a time, where 1D optimal transport is a sort. ---
 
+# Below this many values torch.sort is as fast and numpy's thread pool would only add overhead.
+_NUMPY_SORT_MIN = 65536
+
+
 def sort_rows(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """(values, order) of x (K, N) sorted along each row, ascending, as ``x.sort(dim=1)``; values
     carry x's gradient (a gather), order is int64 (K, N).
 
     On the CPU the order comes from numpy's argsort, which uses SIMD sorting networks
     (x86-simd-sort, Highway) where torch.sort runs a scalar comparison sort: for the refinement
-    pass's relu1_1 at 512 px (64 directions x 196,608 positions) 0.12 s against 0.46 s on two
+    pass's relu1_1 at 512 px (64 directions x 196,608 positions) 0.135 s against 0.459 s on two
     cores, and the sorts were two thirds of an evaluation (bench/speed_sliced.py). The values are
     the same; only the order of exactly equal values may differ. The rows are split over
     torch's thread count (numpy releases the GIL while it sorts)."""
-    if x.device.type != "cpu" or x.dtype not in (torch.float32, torch.float64) or x.dim() != 2 or x.numel() < 65536:
+    if x.device.type != "cpu" or x.dtype not in (torch.float32, torch.float64) or x.dim() != 2 or x.numel() < _NUMPY_SORT_MIN:
         return x.sort(dim=1)
     import numpy as np
     from concurrent.futures import ThreadPoolExecutor

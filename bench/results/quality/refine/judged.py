@@ -3,6 +3,7 @@
   from judged import judge_with_layers
   figures, per_layer = judge_with_layers(CONTENT, STYLE, IMAGE)   # paths; judged at 512 px
 """
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -15,7 +16,6 @@ LAYERS = ["relu1_1", "relu2_1", "relu3_1", "relu4_1"]
 
 def judge_with_layers(content: Path, style: Path, image: Path) -> tuple[dict, list[float]]:
     """(../shared/bench/judge.py's content / gram / swd, its swd ratio per layer relu1_1..relu4_1)."""
-    import sys
     sys.path.insert(0, str(SHARED / "bench"))
     import judge as J, vgg16_hed  # noqa: E401
     net = vgg16_hed.layers()

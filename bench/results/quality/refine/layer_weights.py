@@ -23,11 +23,10 @@ import stylegram.objective as OB
 from stylegram import transfer
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from judged import judge_with_layers  # noqa: E402
+from judged import SHARED, judge_with_layers  # noqa: E402
 
 tag, content, style, init, iters = sys.argv[1:6]
 weights = json.loads(sys.argv[6])
-SHARED = Path(__file__).resolve().parents[5] / "shared"
 D = SHARED / "data" / "images"
 _style_targets = OB.style_targets
 

@@ -23,11 +23,10 @@ import stylegram.objective as OB
 from stylegram import transfer
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from judged import judge_with_layers  # noqa: E402
+from judged import SHARED, judge_with_layers  # noqa: E402
 
 tag, content, style, init, iters, chunk = sys.argv[1:7]
 iters, chunk = int(iters), int(chunk)
-SHARED = Path(__file__).resolve().parents[5] / "shared"
 D = SHARED / "data" / "images"
 CAP: dict = {}
 _part = OB.Objective.content_part
