@@ -200,9 +200,19 @@ def test_transfer_page_flow(studio, browser, tmp_path):
     wait(drv, lambda d: "waiting in the queue, position 1" in d.find_element(By.ID, "status").text, 20,
          "the queue position")
     assert card_status(drv, job3) == "queued"
-    # cancel the running job from its card: it keeps its last image, and the queued one runs
+    # cancel the running job from its card: it keeps its last image, and the queued one runs.
+    # The reply to the cancel request says "running" (the job stops a moment later) and can reach
+    # the page after the event saying it stopped; hold the reply back to make that order certain:
+    # the stale reply must not bring the card back to "running" (CI saw this once).
+    js(drv, "const f = window.fetch; window.__lateReplies = 0; window.fetch = (u, o) => f(u, o).then(r =>"
+            " String(u).endsWith('/cancel') ? new Promise(ok => setTimeout(() => { window.__lateReplies++;"
+            " ok(r); }, 1500)) : r)")
     drv.find_element(By.CSS_SELECTOR, f".card[data-id='{job2}'] button.cancel").click()
     wait(drv, lambda d: card_status(d, job2) == "cancelled", 60, "the second job to stop")
+    wait(drv, lambda d: js(d, "return window.__lateReplies") == 1, 20, "the held-back reply")
+    time.sleep(0.2)
+    assert card_status(drv, job2) == "cancelled"
+    assert js(drv, "return window.studio.jobs.get(arguments[0]).status", job2) == "cancelled"
     job = studio.json("GET", f"/api/jobs/{job2}")[1]
     assert 8 <= job["iter"] < 3000 and job["files"]["result"] == "result.png"
     assert drv.find_element(By.CSS_SELECTOR, f".card[data-id='{job2}'] img").is_displayed()

@@ -145,8 +145,16 @@ function describe(job) {
   return `${job.status}` + (job.message ? `: ${job.message}` : "");
 }
 
+// A job's status only moves forward: queued, running, then one of the final ones. Replies and
+// events come over different connections, so a summary can arrive late (the reply to a cancel
+// request says "running" and may land after the event saying the job stopped); a late one must
+// not bring a job back, since no later event would correct it.
+const STAGE = { queued: 0, running: 1 };
+const stage = (status) => STAGE[status] ?? 2;
+
 function upsertJob(job) {
   const old = state.jobs.get(job.id);
+  if (old && stage(job.status) < stage(old.status)) return;
   // summaries carry the loss history only while a job runs; keep what the progress events built
   if (old && old.history && (!job.history || job.history.length < old.history.length)) job.history = old.history;
   state.jobs.set(job.id, job);
@@ -170,7 +178,7 @@ function showCurrent(job) {
 
 function onProgress(ev) {
   const job = state.jobs.get(ev.id);
-  if (!job) return;
+  if (!job || stage(job.status) === 2) return;
   job.iter = ev.iter; job.losses = ev.losses; job.preview = ev.preview; job.status = "running";
   job.history = job.history || [];
   job.history.push({ iter: ev.iter, ...ev.losses });
