@@ -229,6 +229,23 @@ def test_transfer_page_flow(studio, browser, tmp_path):
     assert drv.find_element(By.ID, "cancel").get_attribute("disabled") is not None
     assert "cancelled at iteration" in drv.find_element(By.ID, "status").text
     drv.save_screenshot(str(SCREENSHOTS / "transfer_gallery.png"))
+    # a job that finishes before the reply to its start request arrives (held back here until its
+    # card says done): the late "queued" reply must neither bring it back nor leave the status
+    # line on the previous job
+    js(drv, "const f2 = window.fetch; window.__lateStarts = 0; window.fetch = (u, o) => f2(u, o).then(r =>"
+            " (String(u).endsWith('/api/jobs') && o && o.method === 'POST') ? r.clone().json().then(j =>"
+            " new Promise(ok => { const t = setInterval(() => { const c = document.querySelector("
+            " `.card[data-id='${j.id}']`); if (c && c.dataset.status === 'done') { clearInterval(t);"
+            " window.__lateStarts++; ok(r); } }, 50); })) : r)")
+    set_field(drv, "iters", 5)
+    drv.find_element(By.ID, "start").click()
+    wait(drv, lambda d: js(d, "return window.__lateStarts") == 1, 60, "the held-back start reply")
+    job5 = js(drv, "return window.studio.current")
+    assert job5 not in (job1, job2, job3, job4)
+    time.sleep(0.2)
+    assert card_status(drv, job5) == "done"
+    assert js(drv, "return window.studio.jobs.get(arguments[0]).status", job5) == "done"
+    assert drv.find_element(By.ID, "status").text.startswith("done"), drv.find_element(By.ID, "status").text
 
 
 def test_explore_page(studio, browser):

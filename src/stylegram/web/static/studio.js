@@ -121,10 +121,12 @@ function fillOptions() {
     if (!$("refine-row").hidden) body.refine = parseInt($("refine").value, 10);
     try {
       const job = await api("POST", "/api/jobs", body);
-      state.current = job.id;
-      upsertJob(job);
+      // the job's events may have come before this reply: clear the old job's preview first, then
+      // show the new job as the page knows it
       $("preview").hidden = true; $("preview-hint").hidden = false;
       $("preview-hint").textContent = "Waiting for the first picture…";
+      state.current = job.id;
+      upsertJob(job);
       drawPlot();
     } catch (e) { showError("form-error", e.message); }
   });
@@ -154,11 +156,14 @@ const stage = (status) => STAGE[status] ?? 2;
 
 function upsertJob(job) {
   const old = state.jobs.get(job.id);
-  if (old && stage(job.status) < stage(old.status)) return;
-  // summaries carry the loss history only while a job runs; keep what the progress events built
-  if (old && old.history && (!job.history || job.history.length < old.history.length)) job.history = old.history;
-  state.jobs.set(job.id, job);
-  renderCard(job);
+  if (old && stage(job.status) < stage(old.status)) {
+    job = old;  // a late summary: what the page knows is newer
+  } else {
+    // summaries carry the loss history only while a job runs; keep what the progress events built
+    if (old && old.history && (!job.history || job.history.length < old.history.length)) job.history = old.history;
+    state.jobs.set(job.id, job);
+    renderCard(job);
+  }
   if (job.id === state.current) showCurrent(job);
 }
 
