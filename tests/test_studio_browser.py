@@ -111,8 +111,9 @@ def card_status(drv, job_id: str) -> str | None:
 
 
 def test_transfer_page_flow(studio, browser, tmp_path):
-    """Upload (picker and drop), a bad upload, a 20-iteration run with a changing preview, the
-    gallery, a queued job's position, cancelling from a card and from the form."""
+    """Upload (picker and drop), a bad upload, the last of two choices winning, a 20-iteration run
+    with a changing preview, the gallery, a queued job's position, cancelling from a card and from
+    the form, and replies that arrive after the events they predate."""
     from selenium.webdriver.common.by import By
     drv = browser
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
@@ -151,6 +152,21 @@ def test_transfer_page_flow(studio, browser, tmp_path):
     assert err.text.startswith("holiday.png: not an image file"), err.text
     assert drv.find_element(By.ID, "content-thumb").get_attribute("src") == thumb_before
     assert "tubingen.jpg" in drv.find_element(By.ID, "content-name").text
+
+    # the last choice wins: an upload whose reply comes after a later example click is dropped
+    js(drv, "window.__fetch0 = window.fetch; window.fetch = (u, o) => window.__fetch0(u, o).then(r =>"
+            " String(u).endsWith('/api/uploads') ? new Promise(ok => setTimeout(() => ok(r), 1500)) : r)")
+    before = js(drv, "return window.studio.uploads")
+    drv.find_element(By.ID, "content-file").send_keys(str(examples / "starry_night.jpg"))
+    drv.find_element(By.CSS_SELECTOR, "#content-examples button[data-source='example:tubingen']").click()
+    assert drv.find_element(By.ID, "content-name").text == "Tübingen (photo)"
+    wait(drv, lambda d: js(d, "return window.studio.uploads") > before, 30, "the held-back upload")
+    assert js(drv, "return window.studio.lastUpload") == {"role": "content", "ok": True, "message": "",
+                                                          "superseded": True}
+    assert drv.find_element(By.ID, "content-name").text == "Tübingen (photo)"
+    assert js(drv, "return window.studio.sources.content.source") == "example:tubingen"
+    assert js(drv, "return document.getElementById('content-name').dataset.busy") is None
+    js(drv, "window.fetch = window.__fetch0")
 
     # run 20 iterations at 64 px on the random net; record every preview the page shows
     js(drv, "window.__previews = []; new MutationObserver(() => window.__previews.push("

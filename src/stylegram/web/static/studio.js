@@ -5,7 +5,8 @@
 const TOKEN = document.querySelector('meta[name="stylegram-token"]').content;
 const $ = (id) => document.getElementById(id);
 const state = { config: null, sources: { content: null, style: null, gram: null }, jobs: new Map(),
-                current: null, previewShown: {}, uploads: 0, lastUpload: null };
+                current: null, previewShown: {}, uploads: 0, lastUpload: null,
+                choices: { content: 0, style: 0, gram: 0 } };
 window.studio = state;  // for the browser tests and the curious
 
 function el(tag, attrs = {}, ...children) {
@@ -57,16 +58,19 @@ async function uploadFile(role, file) {
     return;
   }
   $(role === "gram" ? "gram-name" : role + "-name").dataset.busy = "1";
+  // The last choice wins: an upload that finishes after a later upload or example click is dropped.
+  const ticket = ++state.choices[role];
   try {
     const meta = await api("POST", "/api/uploads", file, { "X-File-Name": encodeURIComponent(file.name) });
-    setSource(role, { source: meta.source, url: meta.url, name: `${meta.name} (${meta.width} × ${meta.height})` });
-    state.lastUpload = { role, ok: true, message: "" };
+    const latest = ticket === state.choices[role];
+    if (latest) setSource(role, { source: meta.source, url: meta.url, name: `${meta.name} (${meta.width} × ${meta.height})` });
+    state.lastUpload = { role, ok: true, message: "", superseded: !latest };
   } catch (e) {
-    showError(errId, e.message);
+    if (ticket === state.choices[role]) showError(errId, e.message);
     state.lastUpload = { role, ok: false, message: e.message };
   } finally {
     state.uploads += 1;
-    delete $(role === "gram" ? "gram-name" : role + "-name").dataset.busy;
+    if (ticket === state.choices[role]) delete $(role === "gram" ? "gram-name" : role + "-name").dataset.busy;
   }
 }
 
@@ -85,7 +89,11 @@ function setupPicker(role) {
   const box = $(role + "-examples");
   for (const ex of state.config.examples) {
     box.append(el("button", { type: "button", "data-source": ex.id, text: ex.name.split(" (")[0],
-      onclick: () => { showError(role + "-error", ""); setSource(role, { source: ex.id, url: ex.url, name: ex.name }); } }));
+      onclick: () => {
+        state.choices[role] += 1;
+        delete $(role === "gram" ? "gram-name" : role + "-name").dataset.busy;
+        showError(role + "-error", ""); setSource(role, { source: ex.id, url: ex.url, name: ex.name });
+      } }));
   }
 }
 
