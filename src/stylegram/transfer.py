@@ -17,7 +17,7 @@ from typing import Any
 import torch
 
 from . import __version__
-from .device import available_bytes, check_fits, resolve_device
+from .device import PRECISIONS, available_bytes, check_fits, resolve_device, resolve_precision
 from .errors import ConfigError, InputError, check_weight, choices_error
 from .io.image import load_image, resize_longest, resized_shape, save_image
 from .losses import CONTENT_NORMS, StyleObjective, parse_layer_weights, scaled_gram
@@ -30,7 +30,6 @@ from .presets import PRESETS as _PRESETS
 PRESET_NAMES = tuple(_PRESETS)
 
 INITS = ("content", "noise", "blend")
-PRECISIONS = ("fp32", "bf16")
 COMPILE_MODES = ("off", "on", "graphs")
 DEFAULT_STYLE_LAYERS = (("relu1_1", 0.2), ("relu2_1", 0.2), ("relu3_1", 0.2), ("relu4_1", 0.2), ("relu5_1", 0.2))
 
@@ -65,7 +64,8 @@ class TransferConfig:
     net: str = _opt("vgg16-hed", "feature net (see `stylegram nets`)")
     weights: str | None = _opt(None, "weights file for the net (.safetensors, .pth, .h5) instead of the default")
     max_pixels: int = _opt(100_000_000, "refuse input images larger than this many pixels")
-    precision: str = _opt("fp32", "fp32, or bf16 (autocast: faster on CPUs with AVX512-BF16/AMX and on GPUs)",
+    precision: str = _opt("auto", "auto (bf16 where the hardware has it natively: CPUs with AVX512-BF16/AMX, CUDA GPUs "
+                                  "with bf16; else fp32), fp32, or bf16 (autocast of the net; the losses stay float32)",
                           choices=PRECISIONS)
     check_every: int = _opt(0, "read the losses back every N iterations (0: automatic, every one on the CPU, every 25 on a GPU)")
     compile: str = _opt("off", "torch.compile the evaluation step: off, on, or graphs (also CUDA graphs; GPU, static sizes). "
@@ -328,6 +328,7 @@ def _transfer_single(content: Any, style: Any, *, config: TransferConfig | None 
         raise choices_error("option", sorted(unknown)[0], [f.name for f in dataclasses.fields(TransferConfig)])
     cfg = dataclasses.replace(cfg, **options).validated()
     device = resolve_device(cfg.device)
+    cfg = dataclasses.replace(cfg, precision=resolve_precision(cfg.precision, device))  # the report says which
     content_layers = list(cfg.content_layers)
     style_weights = cfg.style_weights
     layers = content_layers + [l for l in style_weights if l not in content_layers]
@@ -564,6 +565,7 @@ def _stylize(content: Any, styles: list, cfg: TransferConfig, *, callback: Callb
     from .tiling import TiledEvaluator, image_statistics, tiled_loss_fn
 
     device = resolve_device(cfg.device)
+    cfg = dataclasses.replace(cfg, precision=resolve_precision(cfg.precision, device))  # the report says which
     content_layers = list(cfg.content_layers) if content_weight else []
     style_weights = cfg.style_weights
     layers = content_layers + [l for l in style_weights if l not in content_layers]

@@ -17,12 +17,12 @@ from pathlib import Path
 
 import torch
 
-from ..errors import ConfigError, InputError, choices_error
+from ..device import resolve_precision
+from ..errors import ConfigError, InputError
 from ..types import Iterate, LayerInfo
 from .topk import UnitTopK
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff", ".gif", ".ppm", ".pgm")
-PRECISIONS = ("auto", "fp32", "bf16")
 CACHE_VERSION = 1
 
 
@@ -132,26 +132,6 @@ class UnitScan:
                    layers=layers, info=info, done=int(meta["done"]), skipped=list(meta["skipped"]),
                    seconds=float(meta["seconds"]), precision=meta["precision"],
                    min_inside=float(meta["min_inside"]))
-
-
-def resolve_precision(precision: str, device: torch.device) -> str:
-    """'auto' -> 'bf16' where the hardware computes bfloat16 natively (CUDA with bf16, or a CPU
-    with AVX512-BF16 / AMX), else 'fp32'."""
-    if precision not in PRECISIONS:
-        raise choices_error("precision", precision, PRECISIONS)
-    if precision != "auto":
-        return precision
-    if device.type == "cuda":
-        return "bf16" if torch.cuda.is_bf16_supported() else "fp32"
-    if device.type == "cpu":
-        try:
-            with open("/proc/cpuinfo") as f:
-                flags = next((l for l in f if l.startswith("flags")), "")
-        except OSError:
-            flags = ""
-        if " avx512_bf16" in flags or " amx_bf16" in flags:
-            return "bf16"
-    return "fp32"
 
 
 def inside_mask(info: LayerInfo, shape: Sequence[int], size: int, min_inside: float) -> torch.Tensor | None:
