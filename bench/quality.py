@@ -116,6 +116,9 @@ def cached(out: Path, **options) -> dict | None:
     info = json.loads(j.read_text().splitlines()[-1])
     from stylegram.presets import DEFAULT_PRESET, preset_config
     want = preset_config(options.pop("preset", DEFAULT_PRESET), **options).validated().to_dict()
+    # runs record the precision 'auto' resolved to on their machine
+    from stylegram.device import resolve_device, resolve_precision
+    want["precision"] = resolve_precision(want["precision"], resolve_device(want["device"]))
     saved = info.get("config") or {k: info.get(k) for k in ("preset", "beta")}
     same = all(json.dumps(want.get(k)) == json.dumps(v) for k, v in saved.items())
     return info if same else None
