@@ -178,9 +178,7 @@ def test_tiled_transfer_matches_untiled(tiny_net):
     assert (a.image - b.image).abs().max() < 2e-3
     # A pyramid whose top level is pinned to the level below and tiled: gradients flow through
     # the pin into the tiled loss.
-    # (float32: bf16, the automatic precision on CPUs with AVX512-BF16, rounds a tile's
-    # convolutions differently from the whole image's)
-    kw = dict(feature_net=tiny_net, size=64, iters=4, pyramid_start=32, pyramid_keep=32, refine=0, precision="fp32")
+    kw = dict(feature_net=tiny_net, size=64, iters=4, pyramid_start=32, pyramid_keep=32, refine=0)
     a, b = transfer(c, s, **kw), transfer(c, s, tile=32, **kw)
     assert b.state["tiles"][-1] == 32 and "pin" in b.state
     assert (a.image - b.image).abs().max() < 2e-3
