@@ -33,8 +33,8 @@ def resolve_device(name: str | torch.device = "auto") -> torch.device:
 def resolve_precision(precision: str, device: torch.device) -> str:
     """'auto' -> 'bf16' where the hardware computes bfloat16 natively (CUDA with bf16, or a CPU
     with AVX512-BF16 / AMX), else 'fp32'. Elsewhere bf16 is emulated and slower than fp32; where it
-    is native the convolutions run about twice as fast and the judge's figures do not change
-    (docs/speed.md)."""
+    is native the convolutions run about twice as fast, and the default transfer 1.46x, with its
+    content figure slightly worse (docs/speed.md, bench/results/quality/precision_bf16)."""
     if precision not in PRECISIONS:
         raise choices_error("precision", precision, PRECISIONS)
     if precision != "auto":
