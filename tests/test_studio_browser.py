@@ -100,6 +100,15 @@ def upload(drv, role: str, path: Path) -> dict:
     return js(drv, "return window.studio.lastUpload")
 
 
+def hold_back_replies(drv, url_end: str, counter: str, ms: int = 1500) -> None:
+    """Wrap the page's fetch so that replies to URLs ending in ``url_end`` reach the page ``ms``
+    late; window[counter] counts those delivered. Replies and events travel on different
+    connections: this forces the order in which a reply lands after events it predates."""
+    js(drv, "const f = window.fetch, end = arguments[0], counter = arguments[1], ms = arguments[2];"
+            " window[counter] = 0; window.fetch = (u, o) => f(u, o).then(r => String(u).endsWith(end) ?"
+            " new Promise(ok => setTimeout(() => { window[counter]++; ok(r); }, ms)) : r)", url_end, counter, ms)
+
+
 def set_field(drv, element_id: str, value) -> None:
     js(drv, "const e = document.getElementById(arguments[0]); e.value = arguments[1];"
             "e.dispatchEvent(new Event('change'))", element_id, str(value))
@@ -154,13 +163,14 @@ def test_transfer_page_flow(studio, browser, tmp_path):
     assert "tubingen.jpg" in drv.find_element(By.ID, "content-name").text
 
     # the last choice wins: an upload whose reply comes after a later example click is dropped
-    js(drv, "window.__fetch0 = window.fetch; window.fetch = (u, o) => window.__fetch0(u, o).then(r =>"
-            " String(u).endsWith('/api/uploads') ? new Promise(ok => setTimeout(() => ok(r), 1500)) : r)")
+    js(drv, "window.__fetch0 = window.fetch")
+    hold_back_replies(drv, "/api/uploads", "__lateUploads")
     before = js(drv, "return window.studio.uploads")
     drv.find_element(By.ID, "content-file").send_keys(str(examples / "starry_night.jpg"))
     drv.find_element(By.CSS_SELECTOR, "#content-examples button[data-source='example:tubingen']").click()
     assert drv.find_element(By.ID, "content-name").text == "Tübingen (photo)"
     wait(drv, lambda d: js(d, "return window.studio.uploads") > before, 30, "the held-back upload")
+    assert js(drv, "return window.__lateUploads") == 1
     assert js(drv, "return window.studio.lastUpload") == {"role": "content", "ok": True, "message": "",
                                                           "superseded": True}
     assert drv.find_element(By.ID, "content-name").text == "Tübingen (photo)"
@@ -220,9 +230,7 @@ def test_transfer_page_flow(studio, browser, tmp_path):
     # The reply to the cancel request says "running" (the job stops a moment later) and can reach
     # the page after the event saying it stopped; hold the reply back to make that order certain:
     # the stale reply must not bring the card back to "running" (CI saw this once).
-    js(drv, "const f = window.fetch; window.__lateReplies = 0; window.fetch = (u, o) => f(u, o).then(r =>"
-            " String(u).endsWith('/cancel') ? new Promise(ok => setTimeout(() => { window.__lateReplies++;"
-            " ok(r); }, 1500)) : r)")
+    hold_back_replies(drv, "/cancel", "__lateReplies")
     drv.find_element(By.CSS_SELECTOR, f".card[data-id='{job2}'] button.cancel").click()
     wait(drv, lambda d: card_status(d, job2) == "cancelled", 60, "the second job to stop")
     wait(drv, lambda d: js(d, "return window.__lateReplies") == 1, 20, "the held-back reply")

@@ -57,7 +57,7 @@ async function uploadFile(role, file) {
     state.lastUpload = { role, ok: false, message: $(errId).textContent }; state.uploads += 1;
     return;
   }
-  $(role === "gram" ? "gram-name" : role + "-name").dataset.busy = "1";
+  $(role + "-name").dataset.busy = "1";
   // The last choice wins: an upload that finishes after a later upload or example click is dropped.
   const ticket = ++state.choices[role];
   try {
@@ -70,7 +70,7 @@ async function uploadFile(role, file) {
     state.lastUpload = { role, ok: false, message: e.message };
   } finally {
     state.uploads += 1;
-    if (ticket === state.choices[role]) delete $(role === "gram" ? "gram-name" : role + "-name").dataset.busy;
+    if (ticket === state.choices[role]) delete $(role + "-name").dataset.busy;
   }
 }
 
@@ -91,7 +91,7 @@ function setupPicker(role) {
     box.append(el("button", { type: "button", "data-source": ex.id, text: ex.name.split(" (")[0],
       onclick: () => {
         state.choices[role] += 1;
-        delete $(role === "gram" ? "gram-name" : role + "-name").dataset.busy;
+        delete $(role + "-name").dataset.busy;
         showError(role + "-error", ""); setSource(role, { source: ex.id, url: ex.url, name: ex.name });
       } }));
   }
@@ -191,7 +191,7 @@ function showCurrent(job) {
 
 function onProgress(ev) {
   const job = state.jobs.get(ev.id);
-  if (!job || stage(job.status) === 2) return;
+  if (!job || stage(job.status) > STAGE.running) return;  // a finished job stays as it ended
   job.iter = ev.iter; job.losses = ev.losses; job.preview = ev.preview; job.status = "running";
   job.history = job.history || [];
   job.history.push({ iter: ev.iter, ...ev.losses });
