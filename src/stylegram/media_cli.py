@@ -29,6 +29,15 @@ def _report(path: str | None, data: dict) -> None:
         write_json(data, path)
 
 
+def _finish(bar: ProgressBar, out: Path, report: str | None, data: dict, message: str, quiet: bool) -> None:
+    """The last step of a stoppable media command, once its files are saved: the JSON report, the
+    one-line summary, and exit 130 when the user stopped the run early."""
+    _report(report, data)
+    if not quiet:
+        click.echo(message, err=True)
+    exit_if_stopped(bar, str(out))
+
+
 def _run_summary(run) -> dict:
     return {"initial": run.initial, "final": run.final, "style_drop": run.style_drop(), "evals": run.evals,
             "seconds_optimize": round(run.seconds, 3), "stopped": run.stopped, "message": run.message,
@@ -94,10 +103,8 @@ def audio_cmd(content, style, output, rate, alpha, beta, filters, max_seconds, i
     save_wav(res.samples, rate, out)
     cs, ss = spectrogram(c, rate), spectrogram(s, rate)
     _audio_outputs(out, rate, cs.hop, {"content": cs.log_mag, "style": ss.log_mag, "result": res.log_mag}, quiet)
-    _report(report, {"command": "audio", "rate": rate, **_run_summary(res.run)})
-    if not quiet:
-        click.echo(f"wrote {out} ({res.run.evals} evaluations, {res.run.seconds:.1f} s)", err=True)
-    exit_if_stopped(bar, str(out))
+    _finish(bar, out, report, {"command": "audio", "rate": rate, **_run_summary(res.run)},
+            f"wrote {out} ({res.run.evals} evaluations, {res.run.seconds:.1f} s)", quiet)
 
 
 @click.command("audio-texture")
@@ -127,14 +134,12 @@ def audio_texture_cmd(style, output, seconds, rate, filters, max_seconds, n_fft,
     save_wav(res.samples, rate, out)
     ss = spectrogram(s, rate, n_fft)
     _audio_outputs(out, rate, ss.hop, {"style": ss.log_mag, "result": res.log_mag}, quiet)
-    _report(report, {"command": "audio-texture", "rate": rate, "seconds": seconds,
-                     "stats_style": spectral_stats(ss.log_mag),
-                     "n_fft": n_fft,
-                     "stats_result": spectral_stats(spectrogram(res.samples.numpy(), rate, n_fft).log_mag),
-                     **_run_summary(res.run)})
-    if not quiet:
-        click.echo(f"wrote {out}: Gram loss fell {res.run.style_drop():.0f}x in {res.run.seconds:.1f} s", err=True)
-    exit_if_stopped(bar, str(out))
+    _finish(bar, out, report, {"command": "audio-texture", "rate": rate, "seconds": seconds,
+                               "stats_style": spectral_stats(ss.log_mag),
+                               "n_fft": n_fft,
+                               "stats_result": spectral_stats(spectrogram(res.samples.numpy(), rate, n_fft).log_mag),
+                               **_run_summary(res.run)},
+            f"wrote {out}: Gram loss fell {res.run.style_drop():.0f}x in {res.run.seconds:.1f} s", quiet)
 
 
 # ------------------------------------------------------------------------------------ signals
@@ -167,10 +172,8 @@ def signal_texture_cmd(signal, output, length, rate, plot, filters, iters, seed,
     save_signal(y, out)
     if plot:
         plot_signals({"input": x, "texture": y}, plot, rate=rate)
-    _report(report, {"command": "signal-texture", "channels": x.shape[1], **_run_summary(run)})
-    if not quiet:
-        click.echo(f"wrote {out} ({y.shape[1]} x {y.shape[2]}): Gram loss fell {run.style_drop():.0f}x", err=True)
-    exit_if_stopped(bar, str(out))
+    _finish(bar, out, report, {"command": "signal-texture", "channels": x.shape[1], **_run_summary(run)},
+            f"wrote {out} ({y.shape[1]} x {y.shape[2]}): Gram loss fell {run.style_drop():.0f}x", quiet)
 
 
 # ------------------------------------------------------------------------------------ volumes
@@ -240,11 +243,9 @@ def volume_cmd(content, style, output, size, window, slices, beta, net, width, i
                               callback=bar.update)
     save_volume(unwindow(run.x, lo_hi), out, affine)
     previews = save_previews(run.x, _stem(out), upscale=max(1, 256 // size))
-    _report(report, {"command": "volume", "shape": list(run.x.shape), "affine": affine.tolist(),
-                     "window": list(lo_hi), "previews": [str(p) for p in previews], **_run_summary(run)})
-    if not quiet:
-        click.echo(f"wrote {out}; previews {', '.join(map(str, previews))}", err=True)
-    exit_if_stopped(bar, str(out))
+    _finish(bar, out, report, {"command": "volume", "shape": list(run.x.shape), "affine": affine.tolist(),
+                               "window": list(lo_hi), "previews": [str(p) for p in previews], **_run_summary(run)},
+            f"wrote {out}; previews {', '.join(map(str, previews))}", quiet)
 
 
 @click.command("solid-texture")
@@ -282,10 +283,8 @@ def solid_texture_cmd(exemplar, output, size, style_size, slices, lr, levels, co
                             coarse_iters=coarse_iters, tv=tv, seed=seed, callback=bar.update, name=exemplar)
     save_volume(run.x[0].permute(1, 2, 3, 0).numpy(), out)
     previews = save_previews(run.x, _stem(out), upscale=max(1, 256 // size))
-    _report(report, {"command": "solid-texture", "previews": [str(p) for p in previews], **_run_summary(run)})
-    if not quiet:
-        click.echo(f"wrote {out}: Gram loss fell {run.style_drop():.1f}x; previews {', '.join(map(str, previews))}", err=True)
-    exit_if_stopped(bar, str(out))
+    _finish(bar, out, report, {"command": "solid-texture", "previews": [str(p) for p in previews], **_run_summary(run)},
+            f"wrote {out}: Gram loss fell {run.style_drop():.1f}x; previews {', '.join(map(str, previews))}", quiet)
 
 
 # -------------------------------------------------------------------------------------- video
