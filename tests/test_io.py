@@ -51,6 +51,28 @@ def test_missing_and_folder(tmp_path):
         load_image(tmp_path)
 
 
+@pytest.mark.parametrize("reader", ["image", "audio", "video", "volume", "signal"])
+def test_every_media_reader_says_missing_folder_and_empty_in_one_line(tmp_path, reader):
+    from stylegram.io.audio import load_audio
+    from stylegram.io.signal import load_signal
+    from stylegram.io.video import read_video
+    from stylegram.io.volume import load_volume
+    read = {"image": load_image, "audio": load_audio, "video": read_video, "volume": load_volume,
+            "signal": load_signal}[reader]
+    empty = tmp_path / "empty.bin"
+    empty.write_bytes(b"")
+    folder = tmp_path / "folder"
+    (folder / "inside").mkdir(parents=True)  # not empty: an empty folder is a DICOM question for volumes
+    for path, words in ((tmp_path / "nope.bin", "file not found; check the path"),
+                        (empty, "file is empty (0 bytes); give a"), (folder, "is a folder, not a")):
+        if reader == "volume" and path == folder:
+            continue  # a folder is a DICOM series there (tests/test_media.py)
+        with pytest.raises(InputError) as e:
+            read(path)
+        msg = str(e.value)
+        assert msg.startswith(str(path) + ": ") and words in msg and "\n" not in msg, msg
+
+
 def test_sixteen_bit_scale(tmp_path):
     arr = np.array([[0, 32768], [65535, 16384]], dtype=np.uint16)
     Image.fromarray(arr).save(tmp_path / "g16.png")

@@ -18,7 +18,7 @@ import numpy as np
 import torch
 
 from ..errors import ConfigError, InputError
-from .image import write_atomic
+from .image import existing_file, write_atomic
 
 DEFAULT_RATE = 22050
 N_FFT = 1024
@@ -88,11 +88,7 @@ def load_audio(path: str | os.PathLike, rate: int = DEFAULT_RATE, *, seconds: fl
         raise ConfigError(f"rate {rate}: must be a positive sample rate in Hz, e.g. 22050")
     if seconds is not None and not 0 < seconds < math.inf:
         raise ConfigError(f"max seconds {seconds}: must be a positive number of seconds")
-    p = Path(path)
-    if not p.is_file():
-        raise InputError(f"{path}: file not found; check the path")
-    if p.stat().st_size == 0:
-        raise InputError(f"{path}: file is empty (0 bytes); give a WAV, FLAC or OGG file")
+    p = existing_file(path, "a WAV, FLAC or OGG file")
     try:
         with _native_stderr_silenced():
             info = sf.info(str(p))

@@ -34,20 +34,27 @@ def _name(path: str | os.PathLike) -> str:
     return str(path)
 
 
+def existing_file(path: str | os.PathLike, kind: str) -> Path:
+    """``path`` as a Path once it names a non-empty file; else InputError, one line naming the file.
+    ``kind`` says what the file should be, e.g. "a WAV, FLAC or OGG file"."""
+    p = Path(path)
+    if p.is_dir():
+        raise InputError(f"{_name(path)}: is a folder, not {kind}")
+    if not p.is_file():
+        raise InputError(f"{_name(path)}: file not found; check the path")
+    if p.stat().st_size == 0:
+        raise InputError(f"{_name(path)}: file is empty (0 bytes); give {kind}")
+    return p
+
+
 def read_image(path: str | os.PathLike, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> Image.Image:
     """Read an image file as an upright 8- or 16-bit-faithful RGB PIL image.
 
     Raises InputError (one line, naming the file) for missing, empty, truncated, non-image and
     oversized files.
     """
-    p = Path(path)
-    if not p.exists():
-        raise InputError(f"{_name(path)}: file not found; check the path")
-    if p.is_dir():
-        raise InputError(f"{_name(path)}: is a folder, not an image file")
+    p = existing_file(path, "an image file")
     try:
-        if p.stat().st_size == 0:
-            raise InputError(f"{_name(path)}: file is empty (0 bytes); give a real image file")
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # Pillow's chatter about corrupt EXIF and the like
             warnings.simplefilter("error", Image.DecompressionBombWarning)

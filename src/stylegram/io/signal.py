@@ -11,7 +11,7 @@ import numpy as np
 import torch
 
 from ..errors import ConfigError, InputError
-from .image import write_atomic
+from .image import existing_file, write_atomic
 
 SIGNAL_SUFFIXES = (".npy", ".csv")
 
@@ -23,9 +23,7 @@ def load_signal(path: str | os.PathLike) -> torch.Tensor:
     (the usual CSV layout, a column per channel) is read as samples x channels. Raises InputError
     for missing, unreadable, empty, non-finite or >2D arrays.
     """
-    p = Path(path)
-    if not p.is_file():
-        raise InputError(f"{path}: file not found; check the path")
+    p = existing_file(path, "a .npy or .csv signal")
     suffix = p.suffix.lower()
     try:
         if suffix == ".npy":

@@ -15,7 +15,7 @@ import numpy as np
 import torch
 
 from ..errors import ConfigError, InputError
-from .image import load_image, other_media_hint, save_image, write_atomic
+from .image import existing_file, load_image, other_media_hint, save_image, write_atomic
 
 VIDEO_SUFFIXES = (".mp4", ".mov", ".mkv", ".avi", ".webm", ".gif")
 WRITE_SUFFIXES = (".mp4", ".mkv", ".mov")
@@ -46,11 +46,7 @@ def read_video(path: str | os.PathLike, *, size: int | None = None, max_frames: 
         raise ConfigError(f"max_frames {max_frames}: must be 1 or more (or not given, for every frame)")
     if every < 1:
         raise ConfigError(f"every {every}: must be 1 or more")
-    p = Path(path)
-    if not p.is_file():
-        raise InputError(f"{path}: file not found; check the path")
-    if p.stat().st_size == 0:
-        raise InputError(f"{path}: file is empty (0 bytes)")
+    p = existing_file(path, "a video file (MP4, WebM, GIF, ...)")
     frames: list[torch.Tensor] = []
     if p.suffix.lower() == ".gif":
         return _read_gif(p, size, max_frames, every)

@@ -15,7 +15,7 @@ import numpy as np
 import torch
 
 from ..errors import ConfigError, InputError
-from .image import write_atomic
+from .image import existing_file, write_atomic
 
 VOLUME_SUFFIXES = (".nii", ".nii.gz", ".npy")
 
@@ -112,10 +112,7 @@ def load_volume(path: str | os.PathLike) -> Volume:
         if not files:
             raise InputError(f"{path}: folder is empty; give a DICOM series folder or a volume file")
         return _read_dicom_series(files, path)
-    if not p.is_file():
-        raise InputError(f"{path}: file not found; check the path")
-    if p.stat().st_size == 0:
-        raise InputError(f"{path}: file is empty (0 bytes)")
+    existing_file(p, "a volume file (.nii, .nii.gz, .npy or .dcm)")
     sfx = suffix_of(p)
     if sfx == ".npy":
         try:
