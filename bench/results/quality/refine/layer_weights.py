@@ -47,4 +47,4 @@ r.save(name)
 figures, per = judge_with_layers(D / content, D / style, name)
 print(json.dumps({"out": str(name), "start": init, "iters": int(iters), "kw": {"refine_weights": weights, "script": "layer_weights.py"},
                   "judge": figures, "per_layer": per, "secs": round(time.perf_counter() - t),
-                  "evals": r.evals, "date": "2026-11-28"}), flush=True)
+                  "evals": r.evals, "date": time.strftime("%Y-%m-%d")}), flush=True)
