@@ -73,6 +73,39 @@ def test_every_media_reader_says_missing_folder_and_empty_in_one_line(tmp_path, 
         assert msg.startswith(str(path) + ": ") and words in msg and "\n" not in msg, msg
 
 
+@pytest.mark.parametrize("reader, name, hint", [
+    ("audio", "cmyk.jpg", "; it looks like an image: use `stylegram transfer` or `texture`"),
+    ("audio", "animated.gif", "; it looks like an image or an animation: use `stylegram transfer` or `video`"),
+    ("audio", "not_audio.wav", None),  # a sound that is not one: no other command would read it
+    ("image", "evil_weights.pth", "; it looks like network weights: give them to `--weights`"),
+    ("image", "silence.wav", "; it looks like a sound: use `stylegram audio` or `audio-texture`"),
+    ("volume", "cmyk.jpg", "; it looks like an image: use `stylegram transfer` or `texture`"),
+    ("signal", "silence.wav", "; it looks like a sound: use `stylegram audio` or `audio-texture`"),
+    ("video", "not_audio.wav", "; it looks like a sound: use `stylegram audio` or `audio-texture`"),
+])
+def test_a_file_given_to_the_wrong_reader_names_the_command_that_reads_it(shared, reader, name, hint):
+    from stylegram.io.audio import load_audio
+    from stylegram.io.signal import load_signal
+    from stylegram.io.video import read_video
+    from stylegram.io.volume import load_volume
+    read = {"image": load_image, "audio": load_audio, "video": read_video, "volume": load_volume,
+            "signal": load_signal}[reader]
+    with pytest.raises(InputError) as e:
+        read(shared / "data" / "bad" / name)
+    msg = str(e.value)
+    assert "\n" not in msg
+    assert msg.endswith(hint) if hint else "looks like" not in msg, msg
+
+
+def test_a_broken_video_is_not_sent_to_the_video_command(tmp_path):
+    from stylegram.io.video import read_video
+    bogus = tmp_path / "clip.mp4"
+    bogus.write_bytes(b"not a video at all")
+    with pytest.raises(InputError) as e:
+        read_video(bogus)
+    assert "not a video ffmpeg can decode" in str(e.value) and "looks like" not in str(e.value)
+
+
 def test_sixteen_bit_scale(tmp_path):
     arr = np.array([[0, 32768], [65535, 16384]], dtype=np.uint16)
     Image.fromarray(arr).save(tmp_path / "g16.png")

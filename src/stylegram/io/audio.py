@@ -18,7 +18,7 @@ import numpy as np
 import torch
 
 from ..errors import ConfigError, InputError
-from .image import existing_file, write_atomic
+from .image import existing_file, other_media_hint, write_atomic
 
 DEFAULT_RATE = 22050
 N_FFT = 1024
@@ -98,7 +98,8 @@ def load_audio(path: str | os.PathLike, rate: int = DEFAULT_RATE, *, seconds: fl
         reason = " ".join(str(e).split()).split(":")[-1].strip() or type(e).__name__
         # libsndfile says "File does not exist or is not a regular file" of files it cannot parse.
         reason = "" if "does not exist" in reason else f" ({reason})"
-        raise InputError(f"{path}: not an audio file soundfile can read{reason}; use WAV, FLAC or OGG") from None
+        raise InputError(f"{path}: not an audio file soundfile can read{reason}; use WAV, FLAC or OGG"
+                         f"{other_media_hint(p, 'audio')}") from None
     if data.shape[0] == 0:
         raise InputError(f"{path}: contains no samples (0 s of sound); give a file with sound in it")
     y = data.mean(axis=1)

@@ -82,20 +82,34 @@ def read_image(path: str | os.PathLike, *, max_pixels: int = DEFAULT_MAX_PIXELS)
     return _to_rgb(im)
 
 
-def other_media_hint(p: Path) -> str:
-    """'; it looks like a sound: use ...' when p's suffix is one another command reads, else ''."""
+# What a file given to the wrong reader looks like, by its suffix, and which readers take it (the
+# video reader takes still images and GIFs too: ffmpeg reads them as one-frame or short clips).
+_IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".tif", ".tiff", ".bmp")
+_WEIGHT_SUFFIXES = (".safetensors", ".pth", ".pt", ".h5", ".hdf5", ".ckpt")  # as nets.weights reads them
+
+
+def other_media_hint(p: Path, reader: str = "image") -> str:
+    """'; it looks like a sound: use ...' when p's suffix is one that another command than
+    ``reader``'s reads (reader: image, audio, video, volume or signal), else ''."""
     # Imported here: those readers import this module, and this runs only on the error path.
     from .audio import AUDIO_SUFFIXES
     from .signal import SIGNAL_SUFFIXES
     from .video import VIDEO_SUFFIXES
     from .volume import VOLUME_SUFFIXES, suffix_of
-    kinds = [(set(VOLUME_SUFFIXES) & set(SIGNAL_SUFFIXES), "an array: use `stylegram volume` (3D) or `signal-texture` (1D)"),
-             (AUDIO_SUFFIXES, "a sound: use `stylegram audio` or `audio-texture`"),
-             (VOLUME_SUFFIXES, "a volume: use `stylegram volume` or `solid-texture`"),
-             (SIGNAL_SUFFIXES, "a signal: use `stylegram signal-texture`"),
-             (VIDEO_SUFFIXES, "a video: use `stylegram video`")]
+    kinds = [((".gif",), "an image or an animation: use `stylegram transfer` or `video`", {"image", "video"}),
+             (set(VOLUME_SUFFIXES) & set(SIGNAL_SUFFIXES), "an array: use `stylegram volume` (3D) or "
+              "`signal-texture` (1D)", {"volume", "signal"}),
+             (AUDIO_SUFFIXES, "a sound: use `stylegram audio` or `audio-texture`", {"audio"}),
+             (VOLUME_SUFFIXES, "a volume: use `stylegram volume` or `solid-texture`", {"volume"}),
+             (SIGNAL_SUFFIXES, "a signal: use `stylegram signal-texture`", {"signal"}),
+             (VIDEO_SUFFIXES, "a video: use `stylegram video`", {"video"}),
+             (_IMAGE_SUFFIXES, "an image: use `stylegram transfer` or `texture`", {"image", "video"}),
+             (_WEIGHT_SUFFIXES, "network weights: give them to `--weights`", set())]
     sfx = suffix_of(p)
-    return next((f"; it looks like {what}" for suffixes, what in kinds if sfx in suffixes), "")
+    for suffixes, what, readers in kinds:
+        if sfx in suffixes:
+            return "" if reader in readers else f"; it looks like {what}"
+    return ""
 
 
 def _to_rgb(im: Image.Image) -> Image.Image:

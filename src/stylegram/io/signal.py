@@ -11,7 +11,7 @@ import numpy as np
 import torch
 
 from ..errors import ConfigError, InputError
-from .image import existing_file, write_atomic
+from .image import existing_file, other_media_hint, write_atomic
 
 SIGNAL_SUFFIXES = (".npy", ".csv")
 
@@ -33,7 +33,8 @@ def load_signal(path: str | os.PathLike) -> torch.Tensor:
             if a.shape[1] == 1:
                 a = a[:, 0]
         else:
-            raise InputError(f"{path}: unknown signal type {suffix!r}; use .npy or .csv")
+            raise InputError(f"{path}: unknown signal type {suffix!r}; use .npy or .csv"
+                             f"{other_media_hint(p, 'signal')}")
     except InputError:
         raise
     except (ValueError, OSError) as e:

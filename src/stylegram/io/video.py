@@ -66,7 +66,7 @@ def read_video(path: str | os.PathLike, *, size: int | None = None, max_frames: 
         gen.close()
     except (OSError, RuntimeError, StopIteration, KeyError) as e:
         first = str(e).strip().splitlines()[0][:100] if str(e).strip() else type(e).__name__
-        raise InputError(f"{path}: not a video ffmpeg can decode ({first}){other_media_hint(p)}") from None
+        raise InputError(f"{path}: not a video ffmpeg can decode ({first}){other_media_hint(p, 'video')}") from None
     return _finish(frames, path, size, h, w, fps, every)
 
 

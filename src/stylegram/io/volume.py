@@ -15,7 +15,7 @@ import numpy as np
 import torch
 
 from ..errors import ConfigError, InputError
-from .image import existing_file, write_atomic
+from .image import existing_file, other_media_hint, write_atomic
 
 VOLUME_SUFFIXES = (".nii", ".nii.gz", ".npy")
 
@@ -130,7 +130,8 @@ def load_volume(path: str | os.PathLike) -> Volume:
         return Volume(_check(a, path), np.asarray(img.affine, dtype=np.float64), str(path))
     if sfx == ".dcm":
         return _read_dicom_series([p], path)
-    raise InputError(f"{path}: unknown volume type {sfx!r}; use .nii, .nii.gz, .npy or a DICOM folder")
+    raise InputError(f"{path}: unknown volume type {sfx!r}; use .nii, .nii.gz, .npy or a DICOM folder"
+                     f"{other_media_hint(p, 'volume')}")
 
 
 def window(vol: Volume, center: float | None = None, width: float | None = None,
