@@ -249,6 +249,7 @@ def test_report_writes_sheets_units_and_html(tiny_net, squares, tmp_path):
     page = (out / "index.html").read_text()
     assert "relu2_1" in page and "Receptive fields" in page and "sub/c.png" in page and "<svg" in page
     assert summary["skipped"] == 1 and len(summary["chosen"]["relu1_1"]) == 4
+    assert "1 unreadable files, skipped</summary><ul><li><code>broken.jpg</code>" in page  # which, not only how many
 
 
 def test_cli_units_end_to_end(squares, tmp_path, capsys):
@@ -259,6 +260,11 @@ def test_cli_units_end_to_end(squares, tmp_path, capsys):
               "-o", str(out), "--size", "32", "--patch-px", "12", "--sheets-only", "-q"])
     assert e.value.code == 0
     assert (out / "index.html").is_file() and (out / "sheet_relu2_1.png").is_file() and (out / "scan.safetensors").is_file()
+    with pytest.raises(SystemExit) as e:  # again without -q, from the scan cache: the summary names the skipped file
+        main(["explore", "units", "--net", "random", "--layers", "relu1_1,relu2_1", "--images", str(squares),
+              "-o", str(out), "--size", "32", "--patch-px", "12", "--sheets-only"])
+    assert e.value.code == 0
+    assert "(1 unreadable, skipped: broken.jpg) in" in capsys.readouterr().err.strip().splitlines()[-1]
     with pytest.raises(SystemExit) as e:
         main(["explore", "units", "--net", "random", "--layers", "relu1_1", "--images", str(tmp_path / "none"),
               "-o", str(out), "-q"])
@@ -371,6 +377,12 @@ def test_cli_activations_gram_reconstruct(tmp_path, capsys):
     with pytest.raises(SystemExit) as e:
         main(["explore", "activations", str(img), "--layer", "relu9", "-o", str(tmp_path / "b.png"), "--net", "random"])
     assert e.value.code == 2 and "valid" in capsys.readouterr().err
+    for cmd in ("activations", "gram", "reconstruct"):  # with the progress bar on: the error is the only line
+        argv = ["explore", cmd, str(tmp_path / "nope.png"), "-o", str(tmp_path / f"n_{cmd}.png"), "--net", "random"]
+        with pytest.raises(SystemExit) as e:
+            main(argv + (["--layer", "relu1_1"] if cmd == "activations" else []))
+        err = capsys.readouterr().err
+        assert e.value.code == 2 and err == f"stylegram: error: {tmp_path / 'nope.png'}: file not found; check the path\n", err
 
 
 def test_bf16_scan_finds_the_same_top_images(tiny_net, squares):

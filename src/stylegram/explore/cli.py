@@ -35,7 +35,8 @@ def _out_dir(path: str) -> Path:
 
 
 class _Bar:
-    """A rich progress bar for stages with a known total."""
+    """A rich progress bar for stages with a known total. Started on the first event, so that an
+    error raised while loading inputs prints as its one line, with no empty bar before it."""
 
     def __init__(self, quiet: bool):
         self.quiet = quiet
@@ -43,15 +44,15 @@ class _Bar:
         self.tasks: dict[str, int] = {}
 
     def __enter__(self):
-        if not self.quiet:
-            from ..cli import rich_progress  # here: stylegram.cli imports this module
-            self.progress = rich_progress("note")
-            self.progress.__enter__()
         return self
 
     def __call__(self, stage: str, done: int, total: int, note: str = "") -> None:
-        if self.progress is None:
+        if self.quiet:
             return
+        if self.progress is None:
+            from ..cli import rich_progress  # here: stylegram.cli imports this module
+            self.progress = rich_progress("note")
+            self.progress.__enter__()
         if stage not in self.tasks:
             self.tasks[stage] = self.progress.add_task(stage, total=total, note=note)
         self.progress.update(self.tasks[stage], completed=done, total=total, note=note)
@@ -113,7 +114,9 @@ def units_cmd(net: str, layers: str, images: str, output: str, size: int, batch_
                                       cache=cache or out / "scan.safetensors", threads=threads, callback=cb,
                                       progress=lambda s, d, n: bar(s, d, n))
     if not quiet:
-        click.echo(f"scanned {len(scan.files)} images ({len(scan.skipped)} skipped) in {scan.seconds:.1f} s; "
+        names = ", ".join(scan.skipped[:3]) + (f" and {len(scan.skipped) - 3} more" if len(scan.skipped) > 3 else "")
+        skipped = f"{len(scan.skipped)} unreadable, skipped: {names}" if scan.skipped else "none skipped"
+        click.echo(f"scanned {len(scan.files)} images ({skipped}) in {scan.seconds:.1f} s; "
                    f"wrote {summary['html']}", err=True)
 
 

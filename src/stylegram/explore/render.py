@@ -202,6 +202,10 @@ def write_report(scan, out_dir: str | os.PathLike, *, rule: str = "selective", n
         f"<tr><td><a href='#{l}'>{l}</a></td><td>{t.channels}</td><td>{scan.info[l].jump}</td>"
         f"<td>{scan.info[l].rf_size}</td><td>{scan.info[l].rf_start:g}</td>"
         f"<td>{scan.size // scan.info[l].jump}</td></tr>" for l, t in scan.layers.items())
+    # Which files were left out, so that a user can open them or run `stylegram explore activations` on one.
+    skipped = (f"<details><summary>{len(scan.skipped)} unreadable files, skipped</summary><ul>"
+               + "".join(f"<li><code>{html.escape(f)}</code></li>" for f in scan.skipped) + "</ul></details>"
+               if scan.skipped else "")
     page = f"""<!doctype html><html><head><meta charset="utf-8"><title>stylegram explore: {html.escape(scan.net_name)}</title>
 <style>body{{font-family:sans-serif;margin:1.5em;max-width:1400px}} table{{border-collapse:collapse}}
 td,th{{border:1px solid #ccc;padding:2px 8px;text-align:right}} .units{{display:flex;flex-wrap:wrap;gap:10px}}
@@ -214,7 +218,7 @@ image patches (receptive fields, grey where the field reaches past the image bor
 at most {next(iter(scan.layers.values())).per_image} per image, among units whose field lies at least
 {scan.min_inside:.0%} inside the view; the histogram is of each image's peak activation for
 the unit (log counts; red ticks: the top patches). Selectivity = (mean of the top activations - mean peak) / std of peaks.</p>
-<h2>Receptive fields</h2><table><tr><th>layer</th><th>units</th><th>stride (px)</th><th>field (px)</th>
+{skipped}<h2>Receptive fields</h2><table><tr><th>layer</th><th>units</th><th>stride (px)</th><th>field (px)</th>
 <th>centre of unit 0 (px)</th><th>map side</th></tr>{rows}</table>
 {"".join(sections)}</body></html>"""
     from ..io.image import write_atomic
