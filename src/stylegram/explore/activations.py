@@ -3,16 +3,21 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
 
 from ..errors import ConfigError, choices_error
 
+if TYPE_CHECKING:
+    from ..nets.features import FeatureNet
+    from .hooks import HookedNet
+
 NORMS = ("channel", "layer")
 
 
-def activation_maps(image: torch.Tensor, net, layer: str) -> torch.Tensor:
+def activation_maps(image: torch.Tensor, net: FeatureNet | HookedNet, layer: str) -> torch.Tensor:
     """Activations of ``layer`` for ``image`` (1, 3, H, W) in 0..1 -> (C, h, w) float32 on the CPU."""
     if hasattr(net, "check_layers"):
         net.check_layers([layer])

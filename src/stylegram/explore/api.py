@@ -3,7 +3,9 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING
 
+import numpy as np
 import torch
 
 from ..errors import ConfigError
@@ -11,10 +13,22 @@ from ..types import Iterate
 from .render import write_report
 from .scan import UnitScan, scan_units
 
+if TYPE_CHECKING:  # Pillow is imported where pictures are made
+    from PIL import Image
+
+    from ..nets.features import FeatureNet
+    from .gram import LayerGram
+    from .hooks import HookedNet
+    from .reconstruct import Reconstruction
+
+    Net = str | FeatureNet | HookedNet  # a registry name or a net object
+    ImageSource = str | os.PathLike | Image.Image | torch.Tensor
+
 DEFAULT_LAYERS = ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")
 
 
-def resolve_net(net, layers: Sequence[str], *, pooling: str = "max", weights: str | None = None, seed: int = 0):
+def resolve_net(net: Net, layers: Sequence[str], *, pooling: str = "max", weights: str | None = None,
+                seed: int = 0) -> FeatureNet | HookedNet:
     """A FeatureNet from a registry name (truncated after the deepest of ``layers``), or ``net``
     itself (a FeatureNet / HookedNet) after checking ``layers``."""
     if isinstance(net, str):
@@ -29,7 +43,7 @@ def resolve_net(net, layers: Sequence[str], *, pooling: str = "max", weights: st
 
 
 def explore_units(images: str | os.PathLike | Sequence[str], out_dir: str | os.PathLike | None = None, *,
-                  net="vgg16-hed", layers: Sequence[str] = DEFAULT_LAYERS, size: int = 224, batch_size: int = 16,
+                  net: Net = "vgg16-hed", layers: Sequence[str] = DEFAULT_LAYERS, size: int = 224, batch_size: int = 16,
                   k: int = 9, per_image: int = 1, min_inside: float = 0.5, precision: str = "auto", rule: str = "selective",
                   n_units: int = 9, seed: int = 0, indices: dict[str, Sequence[int]] | None = None,
                   patch_px: int = 64, all_units: bool = True, cache: str | os.PathLike | None = None,
@@ -54,7 +68,7 @@ def explore_units(images: str | os.PathLike | Sequence[str], out_dir: str | os.P
     return scan, summary
 
 
-def _load(src, size: int | None, name: str, net: object, layers: Sequence[str],
+def _load(src: ImageSource, size: int | None, name: str, net: object, layers: Sequence[str],
           device: str | torch.device = "cpu") -> torch.Tensor:
     """Load an image for ``net``, refusing (one line) one too small for ``layers``."""
     from ..io.image import load_image
@@ -69,8 +83,9 @@ def _load(src, size: int | None, name: str, net: object, layers: Sequence[str],
     return x.to(device)
 
 
-def explore_activations(image, layer: str, *, net="vgg16-hed", size: int = 256, channels: Sequence[int] | None = None,
-                        cols: int | None = None, norm: str = "channel", tile: int | None = 48):
+def explore_activations(image: ImageSource, layer: str, *, net: Net = "vgg16-hed", size: int = 256,
+                        channels: Sequence[int] | None = None, cols: int | None = None, norm: str = "channel",
+                        tile: int | None = 48) -> tuple[torch.Tensor, np.ndarray]:
     """Channel maps of one ``image`` (path, PIL image or tensor; longest side ``size``) at ``layer``.
     Returns (maps (C, h, w) float32, grid uint8 (H, W, 3))."""
     from .activations import activation_grid, activation_maps
@@ -79,9 +94,9 @@ def explore_activations(image, layer: str, *, net="vgg16-hed", size: int = 256, 
     return maps, activation_grid(maps, channels=channels, cols=cols, norm=norm, tile=tile)
 
 
-def explore_gram(style, *, net="vgg16-hed", layers: Sequence[str] = DEFAULT_LAYERS, size: int = 256,
-                 generated=None, scan: "UnitScan | str | os.PathLike | None" = None, n_pairs: int = 6,
-                 patch_px: int = 40):
+def explore_gram(style: ImageSource, *, net: Net = "vgg16-hed", layers: Sequence[str] = DEFAULT_LAYERS, size: int = 256,
+                 generated: ImageSource | None = None, scan: UnitScan | str | os.PathLike | None = None,
+                 n_pairs: int = 6, patch_px: int = 40) -> tuple[dict[str, LayerGram], dict[str, Image.Image]]:
     """The Gram view of a style image (see ``gram.gram_view``) and its figures. ``scan``: a UnitScan
     (or its cache file) of the same net whose top patches illustrate each channel of a pair.
     Returns ({layer: LayerGram}, {figure name: PIL image})."""
@@ -97,9 +112,10 @@ def explore_gram(style, *, net="vgg16-hed", layers: Sequence[str] = DEFAULT_LAYE
     return views, gram_figures(views, s, scan=scan, patch_px=patch_px)
 
 
-def explore_reconstruct(image, *, net="vgg16-hed", size: int = 128, kind: str = "relu", blocks: int = 5,
+def explore_reconstruct(image: ImageSource, *, net: Net = "vgg16-hed", size: int = 128, kind: str = "relu", blocks: int = 5,
                         iters: int = 200, optimizer: str = "lbfgs", seed: int = 0, tile: int = 200,
-                        callback: Callable[[str, Iterate], "bool | None"] | None = None):
+                        callback: Callable[[str, Iterate], "bool | None"] | None = None,
+                        ) -> tuple[dict[str, list[Reconstruction]], Image.Image]:
     """Gatys et al.'s Figure 1 for ``image`` (longest side ``size``): content reconstructions from
     kind1_1 ... and style reconstructions from {kind1_1}, {kind1_1, kind2_1}, ...
     Returns ({'content': [...], 'style': [...]} of Reconstruction, figure PIL image)."""

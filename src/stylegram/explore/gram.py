@@ -15,6 +15,10 @@ from ..losses import gram, scaled_gram, style_layer_loss
 if TYPE_CHECKING:  # Pillow is imported where pictures are made
     from PIL import Image
 
+    from ..nets.features import FeatureNet
+    from .hooks import HookedNet
+    from .scan import UnitScan
+
 
 @dataclass
 class LayerGram:
@@ -89,7 +93,7 @@ def cofire_map(act: torch.Tensor, k: int, k2: int) -> torch.Tensor:
     return m / m.max().clamp_min(1e-30)
 
 
-def gram_view(style: torch.Tensor, net, layers: list[str], *, generated: torch.Tensor | None = None,
+def gram_view(style: torch.Tensor, net: FeatureNet | HookedNet, layers: list[str], *, generated: torch.Tensor | None = None,
               n_pairs: int = 6) -> dict[str, LayerGram]:
     """Style matrices of ``style`` (1, 3, H, W) in 0..1 at ``layers`` of ``net`` (a FeatureNet or
     HookedNet); with ``generated`` (1, 3, H', W'), also their difference and the style loss per layer.
@@ -177,7 +181,7 @@ def _stack(rows: list["Image.Image"]) -> "Image.Image":
     return out
 
 
-def gram_figures(views: dict[str, LayerGram], style: torch.Tensor, *, scan=None, patch_px: int = 40,
+def gram_figures(views: dict[str, LayerGram], style: torch.Tensor, *, scan: UnitScan | None = None, patch_px: int = 40,
                  heat_px: int = 384) -> dict[str, "Image.Image"]:
     """Pictures of a gram_view: ``gram_<layer>`` (the style matrix in seriated channel order, and
     with a generated image its difference) and ``pairs_<layer>`` (for each top pair: each channel's

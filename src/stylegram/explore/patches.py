@@ -10,12 +10,16 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Iterable, Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
 
 from ..errors import InputError
 from ..types import LayerInfo
+
+if TYPE_CHECKING:
+    from .scan import UnitScan
 
 NEUTRAL = 0.5
 
@@ -102,7 +106,7 @@ def gather_patches(requests: Iterable[tuple[int, str, int, int, Sequence[int]]],
     return out
 
 
-def scan_loader(scan) -> Callable[[int], torch.Tensor]:
+def scan_loader(scan: UnitScan) -> Callable[[int], torch.Tensor]:
     """``load(index)`` for a UnitScan: the image as the scan's net saw it."""
     from .scan import load_view
 

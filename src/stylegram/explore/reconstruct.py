@@ -21,6 +21,9 @@ from ..types import Iterate
 if TYPE_CHECKING:  # Pillow is imported where pictures are made
     from PIL import Image
 
+    from ..nets.features import FeatureNet
+    from .hooks import HookedNet
+
 
 @dataclass
 class Reconstruction:
@@ -48,7 +51,7 @@ def figure_layers(kind: str = "relu", blocks: int = 5) -> tuple[list[str], list[
     return names, [names[: i + 1] for i in range(len(names))]
 
 
-def reconstruct(image: torch.Tensor, net, *, content_layer: str | None = None, style_layers: Sequence[str] = (),
+def reconstruct(image: torch.Tensor, net: FeatureNet | HookedNet, *, content_layer: str | None = None, style_layers: Sequence[str] = (),
                 iters: int = 200, optimizer: str = "lbfgs", seed: int = 0,
                 callback: Callable[[Iterate], "bool | None"] | None = None) -> Reconstruction:
     """From uniform noise (seeded), optimize an image that matches ``image`` (1, 3, H, W) in 0..1
@@ -89,7 +92,7 @@ def reconstruct(image: torch.Tensor, net, *, content_layer: str | None = None, s
                           [h["total"] for h in res.history])
 
 
-def reconstructions(image: torch.Tensor, net, *, kind: str = "relu", blocks: int = 5, iters: int = 200,
+def reconstructions(image: torch.Tensor, net: FeatureNet | HookedNet, *, kind: str = "relu", blocks: int = 5, iters: int = 200,
                     optimizer: str = "lbfgs", seed: int = 0,
                     callback: Callable[[str, Iterate], "bool | None"] | None = None) -> dict[str, list[Reconstruction]]:
     """Both rows of the figure for ``image`` (1, 3, H, W) in 0..1: {'content': [...], 'style': [...]},

@@ -18,6 +18,8 @@ from .topk import UnitTopK
 if TYPE_CHECKING:  # Pillow is imported where pictures are made
     from PIL import Image
 
+    from .scan import UnitScan
+
 UNIT_RULES = ("selective", "random", "strongest", "indices")
 _BG = (255, 255, 255)
 
@@ -134,7 +136,7 @@ def _save_image(arr_or_img, path: Path, quality: int = 88, durable: bool = True)
         os.replace(tmp, path)
 
 
-def write_report(scan, out_dir: str | os.PathLike, *, rule: str = "selective", n_units: int = 9, seed: int = 0,
+def write_report(scan: UnitScan, out_dir: str | os.PathLike, *, rule: str = "selective", n_units: int = 9, seed: int = 0,
                  indices: dict[str, Sequence[int]] | None = None, patch_px: int = 64, all_units: bool = True,
                  progress: Callable[[str, int, int], None] | None = None) -> dict:
     """Render a UnitScan into ``out_dir``: ``sheet_<layer>.png`` (9 chosen units, 3 x 3 patches

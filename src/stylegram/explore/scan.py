@@ -14,6 +14,7 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import torch
 
@@ -21,6 +22,10 @@ from ..device import resolve_precision
 from ..errors import ConfigError, InputError
 from ..types import Iterate, LayerInfo
 from .topk import UnitTopK
+
+if TYPE_CHECKING:
+    from ..nets.features import FeatureNet
+    from .hooks import HookedNet
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff", ".gif", ".ppm", ".pgm")
 CACHE_VERSION = 1
@@ -156,7 +161,7 @@ def inside_mask(info: LayerInfo, shape: Sequence[int], size: int, min_inside: fl
     return None if bool(mask.all()) else mask
 
 
-def scan_units(net, images: str | os.PathLike | Sequence[str], layers: Sequence[str], *, size: int = 224,
+def scan_units(net: FeatureNet | HookedNet, images: str | os.PathLike | Sequence[str], layers: Sequence[str], *, size: int = 224,
                batch_size: int = 16, k: int = 9, per_image: int = 1, bins: int = 32, precision: str = "auto",
                device: str | torch.device = "cpu", cache: str | os.PathLike | None = None,
                checkpoint_every: int = 256, min_inside: float = 0.5, channels_last: bool = True,
