@@ -68,6 +68,7 @@ def match_color_histogram(style: torch.Tensor, content: torch.Tensor) -> torch.T
 
 
 def check_strength(mode: str, strength: float) -> None:
+    """ConfigError (one line) unless ``mode`` is a --preserve-color mode and 0 <= strength <= 1."""
     if mode not in PRESERVE_COLOR:
         raise choices_error("--preserve-color mode", mode, PRESERVE_COLOR)
     if not 0.0 <= float(strength) <= 1.0:

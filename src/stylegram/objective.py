@@ -95,8 +95,11 @@ def layer_moments(a: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, int]:
     return f.sum(-1), torch.bmm(f, f.transpose(1, 2)), f.shape[-1]
 
 
-def add_moments(m1, m2):
-    """Sum two ``layer_moments`` results (of disjoint sets of positions)."""
+Moments = tuple[torch.Tensor, torch.Tensor, int]  # as layer_moments returns them
+
+
+def add_moments(m1: Moments | None, m2: Moments) -> Moments:
+    """Sum two ``layer_moments`` results (of disjoint sets of positions); m1 None: m2 as it is."""
     if m1 is None:
         return m2
     return (m1[0] + m2[0], m1[1] + m2[1], m1[2] + m2[2])

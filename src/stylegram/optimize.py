@@ -196,7 +196,10 @@ def lbfgs_history(numel: int, budget_bytes: float = 1.5e9, most: int = 50) -> in
     return int(max(5, min(most, budget_bytes // (8 * max(numel, 1)))))
 
 
-def make_optimizer(name: str, lr: float | None, bounds: tuple[float, float], numel: int):
+def make_optimizer(name: str, lr: float | None, bounds: tuple[float, float],
+                   numel: int) -> GradientDescent | Adam | LBFGS:
+    """The optimizer ``name`` (lbfgs, adam or gd) over ``numel`` pixels kept within ``bounds``; lr
+    None: the optimizer's default step size."""
     if name not in OPTIMIZERS:
         raise choices_error("optimizer", name, OPTIMIZERS)
     lr = DEFAULT_LR[name] if lr is None else float(lr)

@@ -75,7 +75,7 @@ def preset_options(name: str) -> dict[str, Any]:
     return dict(PRESETS[name])
 
 
-def preset_config(name: str = DEFAULT_PRESET, base: Any = None, **explicit: Any):
+def preset_config(name: str = DEFAULT_PRESET, base: Any = None, **explicit: Any) -> Any:
     """A TransferConfig: ``base`` (default TransferConfig()) overlaid with the preset, then with the
     options given explicitly."""
     from .transfer import TransferConfig

@@ -24,7 +24,7 @@ output.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import torch
@@ -260,7 +260,7 @@ class _TiledLoss(torch.autograd.Function):
         return grad_out * grad, None, None
 
 
-def tiled_loss_fn(evaluator: TiledEvaluator):
+def tiled_loss_fn(evaluator: TiledEvaluator) -> Callable[[torch.Tensor], dict[str, torch.Tensor]]:
     """loss_fn(x) -> terms for ``optimize``: 'total' carries the tiled gradient through autograd."""
     def loss_fn(x: torch.Tensor) -> dict[str, torch.Tensor]:
         box: dict = {}

@@ -283,14 +283,15 @@ def compiled(loss_fn: Callable, mode: str) -> Callable:
     return torch.compile(loss_fn, mode="reduce-overhead" if mode == "graphs" else None, dynamic=False)
 
 
-def fast_forward(net: FeatureNet, device: torch.device, precision: str = "fp32"):
+def fast_forward(net: FeatureNet, device: torch.device, precision: str = "fp32",
+                 ) -> Callable[[torch.Tensor, Sequence[str]], dict[str, torch.Tensor]]:
     """``net``'s forward arranged for speed: channels-last memory (oneDNN/cuDNN's preferred
     layout for 3 x 3 convolutions) and, for ``precision='bf16'``, autocast. Activations come back
     in the compute dtype; the losses upcast to float32 before their sums. (Weights stored
     channels-last save a conversion per call; ``transfer`` does that for the nets it builds.)"""
     use_bf16 = precision == "bf16"
 
-    def forward(x: torch.Tensor, taps):
+    def forward(x: torch.Tensor, taps: Sequence[str]) -> dict[str, torch.Tensor]:
         x = x.contiguous(memory_format=torch.channels_last)
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_bf16):
             return net(x, taps)

@@ -67,6 +67,7 @@ def cache_dir(override: str | os.PathLike | None = None) -> Path:
 
 
 def file_sha256(path: str | os.PathLike) -> str:
+    """The file's SHA-256 as hex, read 1 MiB at a time (weights files are hundreds of MB)."""
     h = hashlib.sha256()
     with open(path, "rb") as f:
         for chunk in iter(lambda: f.read(1 << 20), b""):

@@ -112,7 +112,7 @@ def _error(status: int, msg: str):
     return JSONResponse({"error": msg}, status_code=status)
 
 
-def create_app(settings: StudioSettings):
+def create_app(settings: StudioSettings) -> FastAPI:
     """Build the FastAPI app for ``settings``; workers start with the app and stop with it."""
     from ..device import resolve_device
 

@@ -5,10 +5,14 @@ from __future__ import annotations
 import ipaddress
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from ..errors import ConfigError
+
+if TYPE_CHECKING:  # the web stack loads when the server starts
+    from fastapi import FastAPI
 
 
 def default_data_dir() -> Path:
@@ -65,7 +69,7 @@ def serve_cmd(host: str, port: int, data_dir: str | None, explore_dir: str | Non
     run_server(app, host, port)
 
 
-def run_server(app, host: str, port: int) -> None:
+def run_server(app: FastAPI, host: str, port: int) -> None:
     """Serve ``app`` until Ctrl-C/SIGTERM; open event streams are closed at once so it stops quickly."""
     import uvicorn
 

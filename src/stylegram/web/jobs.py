@@ -19,6 +19,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import torch
+
 from ..errors import ConfigError, StylegramError
 from ..io.image import write_atomic
 
@@ -76,7 +78,7 @@ def _thin(history: list[dict]) -> list[dict]:
     return history
 
 
-def png_bytes(image) -> bytes:
+def png_bytes(image: torch.Tensor) -> bytes:
     """Tensor (1, 3, H, W) in 0..1 -> PNG bytes, for the live preview."""
     from ..io.image import tensor_to_pil
     buf = io.BytesIO()
@@ -237,7 +239,6 @@ class JobQueue:
     def _work(self, device: str) -> None:
         nets: dict[tuple, Any] = {}
         if self.torch_threads:
-            import torch
             torch.set_num_threads(self.torch_threads)
         while True:
             with self.cond:
