@@ -495,6 +495,7 @@ def test_transfer_uses_preset_and_pyramid_levels(tiny_net):
     # 24 x 32 is below relu5_1's need; the last level is the --refine pass at the output size
     assert r.config.refine == PRESETS["balanced"]["refine"] > 0
     assert [lv["shape"] for lv in r.state["levels"]] == [[34, 45], [48, 64], [48, 64]]
+    assert [lv["pass"] for lv in r.state["levels"]] == ["transfer", "transfer", "refine"]
     assert {s[1] for s in seen} == {3} and seen[-1][0] == 2
     assert r.image.shape == (1, 3, 48, 64) and 0 <= float(r.image.min()) and float(r.image.max()) <= 1
 

@@ -206,6 +206,12 @@ def test_transfer_page_flow(studio, browser, tmp_path):
     assert drv.find_element(By.CSS_SELECTOR, f".card[data-id='{job1}'] img").is_displayed()
     assert "done" in drv.find_element(By.ID, "status").text
     assert js(drv, "return window.studio.jobs.get(arguments[0]).history.length", job1) >= 20
+    # the loss plot's points: steps over the whole run, through the level change to the refinement
+    # pass (a pyramid's iter restarts at 1 on each level, which drew lines back across the plot)
+    steps, levels = js(drv, "const h = window.studio.jobs.get(arguments[0]).history;"
+                            "return [h.map(p => p.step), h.map(p => p.level)]", job1)
+    assert steps == sorted(set(steps)) and steps[-1] >= 20 and levels == sorted(levels) and set(levels) == {0, 1}
+    drv.save_screenshot(str(SCREENSHOTS / "transfer_done.png"))
 
     # a second, long run: screenshot mid-run, then cancel it; its last image stays in the gallery
     set_field(drv, "iters", 3000)

@@ -379,6 +379,9 @@ def test_event_stream_reports_queue_progress_and_result(studio):
     assert kinds[0] in ("queued", "running") and kinds[-1] == "done"
     iters = [e["iter"] for e in events if e["type"] == "progress"]
     assert iters == list(range(1, 7))
+    # the plot's x: steps over the whole run (a pyramid's iter restarts per level), and the level
+    assert [e["step"] for e in events if e["type"] == "progress"] == iters
+    assert {(e["level"], e["levels"]) for e in events if e["type"] == "progress"} == {(0, 1)}
     previews = [e["preview"] for e in events if e["type"] == "progress"]
     assert previews == sorted(previews) and previews[-1] >= 2
     assert events[-1]["job"]["files"]["result"] == "result.png" and "history" not in events[-1]["job"]

@@ -117,6 +117,20 @@ def run_cli(*args, cwd=None):
     return subprocess.run([sys.executable, "-m", "stylegram", *map(str, args)], capture_output=True, text=True, cwd=cwd)
 
 
+def test_loss_plot_lays_pyramid_levels_end_to_end_and_names_them(tmp_path):
+    from stylegram.report import history_segments, level_labels, plot_history
+    # a pyramid's iterations restart on every level; a resumed level starts past 1
+    hist = [{"iter": i, "level": 0, "total": 10.0 / i} for i in (1, 2, 3)] + \
+           [{"iter": i, "level": 1, "total": 1.0 / i} for i in (1, 2)] + [{"iter": i, "level": 2, "total": 0.1} for i in (3, 4)]
+    segs = history_segments(hist)
+    assert [(k, xs) for k, xs, _ in segs] == [(0, [1, 2, 3]), (1, [4, 5]), (2, [8, 9])]
+    assert history_segments([{"iter": 1}, {"iter": 2}]) == [(0, [1, 2], [{"iter": 1}, {"iter": 2}])]
+    levels = [{"level": 0, "shape": [24, 32], "pass": "transfer"}, {"level": 2, "shape": [48, 64], "pass": "refine"}]
+    assert level_labels(levels) == ["transfer 32 x 24 px", "level 2", "refine 64 x 48 px"] and level_labels([]) == []
+    plot_history(hist, tmp_path / "p.png", levels=level_labels(levels))
+    assert Image.open(tmp_path / "p.png").size == (770, 440)
+
+
 def test_cli_transfer_report_and_metadata(pair, tmp_path):
     out, rep, plot = tmp_path / "o.png", tmp_path / "r.json", tmp_path / "loss.png"
     p = run_cli("transfer", *pair, "-o", out, "--net", "random-tiny", "--size", 48, "--iters", 6, "--report", rep,
@@ -130,6 +144,7 @@ def test_cli_transfer_report_and_metadata(pair, tmp_path):
         assert key in r
     assert r["params"]["iters"] == 6 and r["params"]["net"] == "random-tiny"
     assert [h["iter"] for h in r["history"]] == list(range(1, 7))
+    assert [(lv["level"], lv["shape"], lv["iters"], lv["pass"]) for lv in r["levels"]] == [(0, [36, 48], 6, "transfer")]
     assert all(set(h) >= {"iter", "content", "style", "tv", "total"} for h in r["history"])
     meta = json.loads(Image.open(out).text["stylegram"])
     assert meta["params"]["size"] == 48

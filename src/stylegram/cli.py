@@ -176,7 +176,7 @@ def transfer_cmd(content: str, style: tuple[str, ...], output: str, save_every: 
     checkpoint to OUTPUT.ckpt, which --resume continues.
     """
     from .io.image import check_output_path, save_image
-    from .report import plot_history, write_json
+    from .report import level_labels, plot_history, write_json
     from .transfer import transfer
 
     from .presets import preset_config
@@ -211,7 +211,7 @@ def transfer_cmd(content: str, style: tuple[str, ...], output: str, save_every: 
     if report:
         write_json(result.report(), report)
     if plot:
-        plot_history(result.history, plot)
+        plot_history(result.history, plot, levels=level_labels(result.state.get("levels") or []))
     if result.stopped == "nan":
         click.echo(f"stylegram: warning: {result.message}", err=True)
     if result.stopped == "cancelled":

@@ -15,26 +15,60 @@ def write_json(data: dict, path: str | os.PathLike) -> None:
     write_atomic(path, lambda tmp: Path(tmp).write_text(text))
 
 
+def history_segments(history: Sequence[dict]) -> list[tuple[int, list[int], list[dict]]]:
+    """Split a run's history into its levels, laid end to end: [(level, xs, points)], xs running on
+    from where the last level ended (a pyramid's iterations restart at 1 on every level)."""
+    groups: dict[int, list[dict]] = {}
+    for h in history:
+        groups.setdefault(int(h.get("level", 0)), []).append(h)
+    segments, offset = [], 0
+    for k in sorted(groups):
+        xs = [offset + int(h["iter"]) for h in groups[k]]
+        segments.append((k, xs, groups[k]))
+        offset = max(xs)
+    return segments
+
+
+def level_labels(levels: Sequence[dict]) -> list[str]:
+    """Names for ``plot_history``'s levels from a transfer's per-level records (``state['levels']``:
+    level, shape (h, w), pass): e.g. ['transfer 256 x 171 px', 'transfer 362 x 241 px', 'refine 362 x 241 px']."""
+    names = {int(lv["level"]): f"{lv.get('pass', 'level')} {lv['shape'][1]} x {lv['shape'][0]} px" for lv in levels}
+    return [names.get(k, f"level {k + 1}") for k in range(max(names) + 1)] if names else []
+
+
 def plot_history(history: Sequence[dict], path: str | os.PathLike, *, title: str = "stylegram: loss per iteration",
-                 terms: Sequence[str] = ("content", "style", "tv", "total")) -> None:
-    """Plot each loss term of ``history`` (log scale) against the iteration, as PNG/SVG/PDF."""
+                 terms: Sequence[str] = ("content", "style", "tv", "total"),
+                 levels: Sequence[str] | None = None) -> None:
+    """Plot each loss term of ``history`` (log scale) against the iteration, as PNG/SVG/PDF.
+
+    A pyramid's levels come one after another, each its own stretch of line: their losses differ in
+    scale (and the refinement pass's in kind), so no line joins two levels. A dotted line and
+    ``levels[k]`` (default "level k+1") mark where level k starts."""
     import matplotlib
     matplotlib.use("Agg", force=False)
     from matplotlib.figure import Figure
 
     fig = Figure(figsize=(7, 4), dpi=110)
     ax = fig.subplots()
-    xs = [h["iter"] for h in history]
-    for t in terms:
-        ys = [h.get(t, 0.0) for h in history]
-        if any(y > 0 for y in ys):
-            ax.plot(xs, ys, label=t)
+    segments = history_segments(history)
+    colours: dict[str, str] = {}
+    for k, xs, points in segments:
+        if len(segments) > 1:
+            ax.axvline(xs[0], color="0.6", linestyle=":", linewidth=1)
+            name = levels[k] if levels is not None and k < len(levels) else f"level {k + 1}"
+            ax.text(xs[0], 0.98, f" {name}", transform=ax.get_xaxis_transform(), fontsize=7, color="0.35",
+                    rotation=90, ha="left", va="top")
+        for t in terms:
+            ys = [h.get(t, 0.0) for h in points]
+            if any(y > 0 for y in ys):
+                (line,) = ax.plot(xs, ys, color=colours.get(t), label=None if t in colours else t)
+                colours.setdefault(t, line.get_color())
     ax.set_yscale("log")
-    ax.set_xlabel("iteration")
-    ax.set_ylabel("loss (weighted terms unweighted)")
+    ax.set_xlabel("iteration" if len(segments) < 2 else "iteration, levels one after another")
+    ax.set_ylabel("loss term")
     ax.set_title(title)
     ax.grid(True, which="both", alpha=0.3)
-    ax.legend()
+    ax.legend(loc="upper right")
     fig.tight_layout()
     suffix = Path(path).suffix.lstrip(".").lower() or "png"
     write_atomic(path, lambda tmp: fig.savefig(tmp, format=suffix))

@@ -186,7 +186,7 @@ class TransferResult:
         return {**self.metadata(), "evals": self.evals, "seconds_optimize": round(self.seconds_optimize, 4),
                 "seconds_total": round(self.seconds_total, 4), "s_per_eval": round(self.s_per_eval, 5),
                 "stopped": self.stopped, "message": self.message,
-                "size": list(self.image.shape[-2:]), "history": self.history}
+                "size": list(self.image.shape[-2:]), "levels": self.state.get("levels", []), "history": self.history}
 
     def to_pil(self):
         from .io.image import tensor_to_pil
@@ -381,7 +381,10 @@ def _transfer_single(content: Any, style: Any, *, config: TransferConfig | None 
     return TransferResult(image=res.x.detach().clamp(0, 1).cpu(), history=previous + res.history,
                           evals=res.evals, seconds_optimize=res.seconds,
                           seconds_total=time.perf_counter() - t_start, config=cfg, device=str(device),
-                          stopped=res.stopped, message=res.message, state=res.state, x=res.x.detach())
+                          stopped=res.stopped, message=res.message, x=res.x.detach(),
+                          state={**res.state, "levels": [{"level": 0, "shape": list(res.x.shape[-2:]), "iters": cfg.iters,
+                                                          "evals": res.evals, "seconds": round(res.seconds, 3),
+                                                          "pass": "transfer"}]})
 
 
 # Options that may differ between a stopped run and its resumption.
@@ -777,6 +780,9 @@ def _stylize(content: Any, styles: list, cfg: TransferConfig, *, callback: Callb
     if keep is not None:
         k = state["keep"].cpu()
         out = k * state["c"].cpu() + (1 - k) * out
+    for lv in res.per_level:  # what each level did, for reports and the loss plot's labels
+        lv["pass"] = ("refine" if lv["level"] == refine_k else
+                      "detail" if pin_from is not None and lv["level"] >= pin_from else "transfer")
     return TransferResult(image=out.clamp(0, 1), history=previous + res.history, evals=res.evals,
                           seconds_optimize=res.seconds, seconds_total=time.perf_counter() - t_start,
                           config=cfg, device=str(device), stopped=res.stopped, message=res.message,

@@ -46,6 +46,7 @@ class Job:
     started: float | None = None
     finished: float | None = None
     iter: int = 0
+    step: int = 0  # iterations so far over all levels (a pyramid's iter restarts on each)
     losses: dict = field(default_factory=dict)
     history: list = field(default_factory=list)
     device: str = ""
@@ -305,8 +306,9 @@ class JobQueue:
 
         def callback(ev) -> bool:
             job.iter = ev.iter
+            job.step += 1
             job.losses = {k: float(v) for k, v in ev.losses.items()}
-            job.history.append({"iter": ev.iter, **job.losses})
+            job.history.append({"iter": ev.iter, "step": job.step, "level": ev.level, **job.losses})
             job.history = _thin(job.history)
             now = time.monotonic()
             # every few iterations, at most 20 per second, and always the last one
@@ -316,8 +318,8 @@ class JobQueue:
                 last["t"] = now
                 job.preview = png_bytes(ev.image)
                 job.preview_version += 1
-            self.publish({"type": "progress", "id": job.id, "iter": ev.iter, "iters": ev.iters,
-                          "losses": job.losses, "preview": job.preview_version})
+            self.publish({"type": "progress", "id": job.id, "iter": ev.iter, "iters": ev.iters, "step": job.step,
+                          "level": ev.level, "levels": ev.levels, "losses": job.losses, "preview": job.preview_version})
             return job.cancel.is_set()
 
         result = transfer(job.folder / job.files["content"], job.folder / job.files["style"], config=cfg,

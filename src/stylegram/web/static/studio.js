@@ -194,7 +194,7 @@ function onProgress(ev) {
   if (!job || stage(job.status) > STAGE.running) return;  // a finished job stays as it ended
   job.iter = ev.iter; job.losses = ev.losses; job.preview = ev.preview; job.status = "running";
   job.history = job.history || [];
-  job.history.push({ iter: ev.iter, ...ev.losses });
+  job.history.push({ iter: ev.iter, step: ev.step, level: ev.level, ...ev.losses });
   if (ev.id === state.current) showCurrent(job);
   const card = document.querySelector(`.card[data-id="${ev.id}"] .state`);
   if (card) card.textContent = describe(job);
@@ -209,18 +209,30 @@ function drawPlot() {
   const pad = { l: 48, r: 8, t: 10, b: 24 }, w = c.width - pad.l - pad.r, h = c.height - pad.t - pad.b;
   g.strokeStyle = "#ccc"; g.strokeRect(pad.l, pad.t, w, h);
   g.fillStyle = "#6b6b70"; g.font = "11px sans-serif";
-  g.fillText("iteration", pad.l + w / 2 - 20, c.height - 6);
+  const several = hist.some((p) => p.level !== hist[0].level);
+  g.fillText(several ? "iteration, levels one after another" : "iteration", pad.l + w / 2 - (several ? 90 : 20), c.height - 6);
   if (hist.length < 2) { g.fillText("the loss curve appears here", pad.l + 10, pad.t + 20); return; }
   let lo = Infinity, hi = -Infinity;
   for (const p of hist) for (const [t] of terms) if (p[t] > 0) { lo = Math.min(lo, Math.log10(p[t])); hi = Math.max(hi, Math.log10(p[t])); }
   if (!isFinite(lo)) return;
   if (hi - lo < 1e-6) { hi += 0.5; lo -= 0.5; }
-  const x0 = hist[0].iter, x1 = Math.max(hist[hist.length - 1].iter, x0 + 1);
+  // A pyramid's iterations restart on every level: plot against the run's own step count, and
+  // leave a gap (and a dotted mark) where a level starts, since the losses change scale there.
+  const at = (p) => p.step ?? p.iter;
+  const x0 = at(hist[0]), x1 = Math.max(at(hist[hist.length - 1]), x0 + 1);
   const X = (i) => pad.l + (i - x0) / (x1 - x0) * w, Y = (v) => pad.t + (hi - Math.log10(v)) / (hi - lo) * h;
-  g.fillText("1e" + hi.toFixed(1), 4, pad.t + 10); g.fillText("1e" + lo.toFixed(1), 4, pad.t + h);
+  g.fillText((10 ** hi).toExponential(1), 2, pad.t + 10); g.fillText((10 ** lo).toExponential(1), 2, pad.t + h);
+  g.strokeStyle = "#bbb"; g.setLineDash([2, 3]);
+  hist.forEach((p, i) => { if (i > 0 && p.level !== hist[i - 1].level) { g.beginPath(); g.moveTo(X(at(p)), pad.t); g.lineTo(X(at(p)), pad.t + h); g.stroke(); } });
+  g.setLineDash([]);
   terms.forEach(([t, colour], k) => {
-    g.strokeStyle = colour; g.beginPath(); let started = false;
-    for (const p of hist) { if (!(p[t] > 0)) continue; const x = X(p.iter), y = Y(p[t]); if (started) g.lineTo(x, y); else { g.moveTo(x, y); started = true; } }
+    g.strokeStyle = colour; g.beginPath(); let prev = null;
+    for (const p of hist) {
+      if (!(p[t] > 0)) { prev = null; continue; }
+      const x = X(at(p)), y = Y(p[t]);
+      if (prev && prev.level === p.level) g.lineTo(x, y); else g.moveTo(x, y);
+      prev = p;
+    }
     g.stroke(); g.fillStyle = colour; g.fillText(t, pad.l + 8 + k * 60, pad.t + h - 6);
   });
 }
