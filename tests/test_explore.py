@@ -366,10 +366,14 @@ def test_cli_activations_gram_reconstruct(tmp_path, capsys):
                  ["explore", "gram", str(img), "-o", str(tmp_path / "g"), "--net", "random", "--layers", "relu1_1",
                   "--size", "32", "--generated", str(img), "--pairs", "2"],
                  ["explore", "reconstruct", str(img), "-o", str(tmp_path / "r.png"), "--net", "random", "--size", "32",
-                  "--iters", "1", "--blocks", "1", "-q"]):
+                  "--iters", "1", "--blocks", "1"]):
         with pytest.raises(SystemExit) as e:
             main(argv)
         assert e.value.code == 0, argv
+        assert capsys.readouterr().err.strip().splitlines()[-1].startswith("wrote "), argv
+        with pytest.raises(SystemExit) as e:  # every explore command takes -q: then it prints nothing
+            main(argv + ["-q"])
+        assert e.value.code == 0 and capsys.readouterr().err == "", argv
     assert Image.open(tmp_path / "a.png").size[0] > 64
     g = json.loads((tmp_path / "g" / "gram.json").read_text())
     assert g["relu1_1"]["style_loss"] == pytest.approx(0, abs=1e-9) and len(g["relu1_1"]["pairs"]) == 2

@@ -166,7 +166,7 @@ def _default_preset() -> tuple[str, Mapping[str, Any]]:
 @click.option("--plot", type=click.Path(dir_okay=False), default=None, help="write a loss-curve plot here (.png/.svg)")
 @click.option("--resume", type=click.Path(dir_okay=False), default=None,
               help="continue a stopped run from its checkpoint (OUT.ckpt), with the same inputs and options")
-@click.option("-q", "--quiet", is_flag=True, help="no progress bar")
+@click.option("-q", "--quiet", is_flag=True, help="no progress bar and no summary line (errors and warnings still print)")
 def transfer_cmd(content: str, style: tuple[str, ...], output: str, save_every: int, report: str | None,
                  plot: str | None, resume: str | None, quiet: bool, **options: Any) -> None:
     """Stylize CONTENT with the style of STYLE (Gatys et al.) and write OUTPUT. Several STYLE

@@ -47,7 +47,7 @@ def texture(style: Any, *, size: int = 512, tileable: bool = False, config: Tran
 @click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda or mps")
 @click.option("--net", "net_name", default="vgg16-hed", show_default=True, help="feature net (see `stylegram nets`)")
 @click.option("--max-memory", type=float, default=8.0, show_default=True, help="memory budget, GiB")
-@click.option("-q", "--quiet", is_flag=True, help="no progress bar")
+@click.option("-q", "--quiet", is_flag=True, help="no progress bar and no summary line (errors and warnings still print)")
 def texture_cmd(style: tuple[str, ...], output: str, size: int, tileable: bool, iters: int, style_loss: str,
                 style_blend: str, style_scale: float, seed: int, device: str, net_name: str, max_memory: float,
                 quiet: bool) -> None:

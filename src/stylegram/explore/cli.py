@@ -63,7 +63,8 @@ class _Bar:
 
 
 _net_option = click.option("--net", default="vgg16-hed", show_default=True, help="feature net (see `stylegram nets`)")
-_quiet_option = click.option("-q", "--quiet", is_flag=True, help="no progress bar")
+_quiet_option = click.option("-q", "--quiet", is_flag=True,
+                             help="no progress bar and no summary line (errors and warnings still print)")
 
 
 @click.group("explore")
@@ -138,8 +139,9 @@ def _save_png(img, path: Path) -> None:
 @click.option("--norm", type=click.Choice(["channel", "layer"]), default="channel", show_default=True,
               help="scale each map to its own maximum, or all to the layer's")
 @click.option("--tile", default=48, show_default=True, help="enlarge each map to about this many px")
+@_quiet_option
 def activations_cmd(image: str, layer: str, output: str, net: str, size: int, channels: str | None, cols: int | None,
-                    norm: str, tile: int) -> None:
+                    norm: str, tile: int, quiet: bool) -> None:
     """The channel maps of one IMAGE at one layer, as a grid."""
     from ..io.image import check_output_path
     from .api import explore_activations
@@ -147,7 +149,8 @@ def activations_cmd(image: str, layer: str, output: str, net: str, size: int, ch
     maps, grid = explore_activations(image, layer, net=net, size=size, channels=_indices(channels), cols=cols,
                                      norm=norm, tile=tile)
     _save_png(grid, out)
-    click.echo(f"wrote {out} ({maps.shape[0]} maps of {maps.shape[1]} x {maps.shape[2]})", err=True)
+    if not quiet:
+        click.echo(f"wrote {out} ({maps.shape[0]} maps of {maps.shape[1]} x {maps.shape[2]})", err=True)
 
 
 @explore.command("gram")
@@ -160,8 +163,9 @@ def activations_cmd(image: str, layer: str, output: str, net: str, size: int, ch
 @click.option("--scan", default=None, type=click.Path(dir_okay=False),
               help="scan.safetensors from `explore units` with the same net: shows each channel's top patches")
 @click.option("--pairs", default=6, show_default=True, help="most correlated channel pairs to show per layer")
+@_quiet_option
 def gram_cmd(style: str, output: str, net: str, layers: str, size: int, generated: str | None, scan: str | None,
-             pairs: int) -> None:
+             pairs: int, quiet: bool) -> None:
     """Style matrices of STYLE as heatmaps, their most correlated channel pairs and where they fire."""
     from ..report import write_json
     from .api import explore_gram
@@ -172,7 +176,8 @@ def gram_cmd(style: str, output: str, net: str, layers: str, size: int, generate
         _save_png(fig, out / f"{name}.png")
     write_json({l: {"pairs": v.pairs, "order": v.order.tolist(), "style_loss": v.style_loss}
                 for l, v in views.items()}, out / "gram.json")
-    click.echo(f"wrote {len(figs)} figures and gram.json to {out}", err=True)
+    if not quiet:
+        click.echo(f"wrote {len(figs)} figures and gram.json to {out}", err=True)
 
 
 @explore.command("reconstruct")
@@ -205,4 +210,5 @@ def reconstruct_cmd(image: str, output: str, net: str, size: int, iters: int, op
     if stop.requested:
         click.echo(f"stylegram: stopped early: wrote the figure so far to {out}", err=True)
         sys.exit(130)
-    click.echo(f"wrote {out}", err=True)
+    if not quiet:
+        click.echo(f"wrote {out}", err=True)
