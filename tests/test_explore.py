@@ -355,6 +355,17 @@ def test_hooked_user_model_scans_like_a_featurenet(squares):
     assert float(scan.layers["4"].values[0, 0]) == pytest.approx(float(a[0, 0].max()), rel=1e-5)
 
 
+def test_gram_heatmap_scale_is_not_swamped_by_a_few_hot_entries():
+    from stylegram.explore.gram import heatmap
+    m = torch.full((100, 100), 1.0)
+    m[0, 0] = 1e4  # one loud entry
+    img = heatmap(m, torch.arange(100), px=100)
+    # the rest of the matrix is drawn at the top of the scale, not crushed to black by the one entry
+    assert img.shape == (100, 100, 3) and img[50, 50].tolist() == img[0, 0].tolist() and img[50, 50].sum() > 600
+    d = heatmap(torch.eye(4) - 0.5 * torch.ones(4, 4), torch.arange(4), px=4, diverging=True)
+    assert d[0, 0, 0] > d[0, 0, 2] and d[0, 1, 2] > d[0, 1, 0]  # positive red, negative blue
+
+
 def test_cli_activations_gram_reconstruct(tmp_path, capsys):
     from stylegram.cli import main
     from stylegram.io import save_image

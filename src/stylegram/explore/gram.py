@@ -120,19 +120,22 @@ def gram_view(style: torch.Tensor, net: FeatureNet | HookedNet, layers: list[str
     return out
 
 
-def heatmap(m: torch.Tensor, order: torch.Tensor, px: int = 384, diverging: bool = False) -> np.ndarray:
+def heatmap(m: torch.Tensor, order: torch.Tensor, px: int = 384, diverging: bool = False,
+            clip: float = 99.5) -> np.ndarray:
     """A (C, C) matrix in the given channel order as a uint8 (px, px, 3) image: magma of the
-    square-rooted magnitude (the diagonal dominates otherwise), or a red-blue map for differences."""
+    square-rooted magnitude, or a red-blue map for differences. The scale tops out at the ``clip``
+    percentile of the magnitudes: a few hot entries (the diagonal, one loud channel) would
+    otherwise leave the rest of the matrix black."""
     from PIL import Image
 
     from .activations import colorize
     m = m[order][:, order].float()
+    top = float(torch.quantile(m.abs().flatten(), clip / 100).clamp_min(1e-30)) if m.numel() else 1.0
     if diverging:
-        s = float(m.abs().max().clamp_min(1e-30))
-        x = (m.sign() * (m.abs() / s).sqrt() + 1) / 2
+        x = (m.sign() * (m.abs() / top).clamp_max(1).sqrt() + 1) / 2
         rgb = colorize(x.numpy(), "RdBu_r")
     else:
-        x = (m.clamp_min(0) / m.max().clamp_min(1e-30)).sqrt()
+        x = (m.clamp_min(0) / top).clamp_max(1).sqrt()
         rgb = colorize(x.numpy(), "magma")
     return np.asarray(Image.fromarray(rgb).resize((px, px), Image.Resampling.NEAREST))
 
