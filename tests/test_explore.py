@@ -282,6 +282,11 @@ def test_activation_grid_layout_and_norms(tiny_net):
     assert maps.shape == (8, 32, 32) and maps.min() >= 0
     g = activation_grid(maps, cols=4, gap=2)
     assert g.shape == (2 * 32 + 2, 4 * 32 + 3 * 2, 3) and g.dtype == np.uint8
+    # each map's channel index is written in its top left corner, and only there
+    changed = (g != activation_grid(maps, cols=4, gap=2, labels=False)).any(axis=2)
+    ys, xs = np.nonzero(changed)
+    assert len(ys) > 8 * 10 and (ys % 34 < 14).all() and (xs % 34 < 14).all()
+    assert {(int(y) // 34, int(x) // 34) for y, x in zip(ys, xs)} == {(r, q) for r in range(2) for q in range(4)}
     m = torch.zeros(2, 2, 2)
     m[0, 0, 0], m[1, 0, 0] = 1.0, 4.0
     per_channel = activation_grid(m, cols=2, gap=0, cmap="gray")

@@ -34,12 +34,14 @@ def colorize(x: np.ndarray, cmap: str = "viridis") -> np.ndarray:
 
 def activation_grid(maps: torch.Tensor, *, channels: Sequence[int] | None = None, cols: int | None = None,
                     norm: str = "channel", tile: int | None = None, gap: int = 2, cmap: str = "viridis",
-                    clip: float = 99.5) -> np.ndarray:
+                    clip: float = 99.5, labels: bool = True) -> np.ndarray:
     """Tile channel maps (C, h, w) into one uint8 (H, W, 3) image, channel 0 top left, row by row.
 
     ``norm='channel'`` scales each map to its own 0..``clip`` percentile (shows every channel's
     pattern); ``'layer'`` uses one scale for all (shows which channels are strong). ``tile`` enlarges each
     map (nearest neighbours) to that many px; ``channels`` picks a subset in the given order.
+    ``labels`` writes each map's channel index in its corner (on tiles of 32 px and more), so a
+    channel seen here can be picked with ``channels``.
     """
     if norm not in NORMS:
         raise choices_error("normalization", norm, NORMS)
@@ -50,6 +52,7 @@ def activation_grid(maps: torch.Tensor, *, channels: Sequence[int] | None = None
         if bad:
             raise ConfigError(f"channel {bad[0]} does not exist; this layer has channels 0..{maps.shape[0] - 1}")
         maps = maps[list(channels)]
+    index = list(channels) if channels is not None else list(range(maps.shape[0]))
     c, h, w = maps.shape
     m = maps.clamp_min(0) if float(maps.min()) >= 0 else maps - maps.amin(dim=(1, 2), keepdim=True)
     # scale to a high percentile rather than the maximum: one hot pixel would darken a whole map
@@ -68,4 +71,13 @@ def activation_grid(maps: torch.Tensor, *, channels: Sequence[int] | None = None
     for i in range(c):
         r, q = divmod(i, cols)
         out[r * (h + gap): r * (h + gap) + h, q * (w + gap): q * (w + gap) + w] = rgb[i]
+    if labels and min(h, w) >= 32:
+        from PIL import Image, ImageDraw
+        im = Image.fromarray(out)
+        draw = ImageDraw.Draw(im)
+        for i in range(c):
+            r, q = divmod(i, cols)
+            x, y = q * (w + gap) + 2, r * (h + gap) + 1
+            draw.text((x, y), str(index[i]), fill=(255, 255, 255), stroke_width=1, stroke_fill=(0, 0, 0))
+        out = np.asarray(im)
     return out
