@@ -12,6 +12,22 @@ D = str(SHARED / "data" / "images") + "/"
 CAP_WEIGHT = 5000.0  # steep enough that the figure stays within about 0.001 of the cap
 
 
+@torch.no_grad()
+def pair_features(net, content, style, image):
+    """The judge's features at 512 px of the photo, the painting and an image (a path, resized to
+    the photo's shape with Lanczos): (photo tensor, fc, fs, f_image, centred relu4_2 of the photo,
+    relu4_1 ratio function of (features, layer))."""
+    import numpy as np
+    from PIL import Image
+    c = J.load(D + content, 512)
+    fc, fs = J.features(net, c), J.features(net, J.load(D + style, 512))
+    x = Image.open(image).convert("RGB").resize((c.shape[3], c.shape[2]), Image.LANCZOS)
+    fi = J.features(net, torch.from_numpy(np.asarray(x).copy()).permute(2, 0, 1)[None].float() / 255)
+    cc = fc["relu4_2"] - fc["relu4_2"].mean(1, keepdim=True)
+    ratio = lambda f, l: J.swd(f, fs[l], torch.Generator().manual_seed(0)) / J.swd(fc[l], fs[l], torch.Generator().manual_seed(0))
+    return c, fc, fs, fi, cc, ratio
+
+
 def quantile_index(n, m):
     """Where n mid-quantiles fall in m sorted samples: (lo, hi, frac) for linear interpolation."""
     q = ((torch.arange(n) + 0.5) * m / n - 0.5).clamp(0, m - 1)

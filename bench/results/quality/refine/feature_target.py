@@ -8,7 +8,7 @@ Answer (docs/quality.md): the image's relu4_1 barely moves towards T*; not adopt
 import os, sys, tempfile, time, json, torch
 import numpy as np
 from PIL import Image
-from feature_bound import D, J, vgg16_hed, content_figure, free_features, quantile_index
+from feature_bound import J, vgg16_hed, content_figure, free_features, pair_features, quantile_index
 torch.manual_seed(0)
 content, style, init, cap, iters, out = sys.argv[1], sys.argv[2], sys.argv[3], float(sys.argv[4]), int(sys.argv[5]), sys.argv[6]
 w4 = float(sys.argv[7]) if len(sys.argv) > 7 else 1.0
@@ -23,14 +23,9 @@ for name, m in net:
     if name == "relu4_2": break
 conv42 = dict(net)["conv4_2"]
 L = ["relu1_1", "relu2_1", "relu3_1", "relu4_1"]
-with torch.no_grad():
-    c = J.load(D + content, 512)
-    fc, fs = J.features(net, c), J.features(net, J.load(D + style, 512))
-    x0 = Image.open(init).convert("RGB").resize((c.shape[3], c.shape[2]), Image.LANCZOS)
-    x0 = torch.from_numpy(np.asarray(x0).copy()).permute(2, 0, 1)[None].float() / 255
-    f0 = J.features(net, x0)
-cc = fc["relu4_2"] - fc["relu4_2"].mean(1, keepdim=True)
-r = lambda f, l: J.swd(f, fs[l], torch.Generator().manual_seed(0)) / J.swd(fc[l], fs[l], torch.Generator().manual_seed(0))
+c, fc, fs, f0, cc, r = pair_features(net, content, style, init)
+x0 = Image.open(init).convert("RGB").resize((c.shape[3], c.shape[2]), Image.LANCZOS)
+x0 = torch.from_numpy(np.asarray(x0).copy()).permute(2, 0, 1)[None].float() / 255
 
 # stage 1: T*, from the start image's own relu4_1; kept in the temp folder for the next run
 t0 = time.time()

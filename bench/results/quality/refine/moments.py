@@ -8,23 +8,16 @@ per-channel histograms reach only 0.236 at content 0.168 (classic: 0.144): what 
 in how the channels go together, which only painting-like image structure gives.
 
   python moments.py CONTENT STYLE IMAGE   (from the checkout's root)"""
-import sys, torch, numpy as np
+import sys, torch
 sys.path.insert(0, "bench/results/quality/refine")
-from feature_bound import D, J, vgg16_hed, content_figure
-from PIL import Image
+from feature_bound import J, vgg16_hed, content_figure, pair_features
 content, style, init = sys.argv[1], sys.argv[2], sys.argv[3]
 net = vgg16_hed.layers(); conv42 = dict(net)["conv4_2"]
-def img(p, like):
-    x0 = Image.open(p).convert("RGB").resize((like.shape[3], like.shape[2]), Image.LANCZOS)
-    return torch.from_numpy(np.asarray(x0).copy()).permute(2, 0, 1)[None].float() / 255
+c, fc, fs, f0, cc, ratio = pair_features(net, content, style, init)
 with torch.no_grad():
-    c = J.load(D + content, 512); s = J.load(D + style, 512)
-    fc, fs = J.features(net, c), J.features(net, s)
-    f0 = J.features(net, img(init, c))
     hs, ws = c.shape[2] // 8, c.shape[3] // 8
-    cc = fc["relu4_2"] - fc["relu4_2"].mean(1, keepdim=True)
     L = "relu4_1"
-    r = lambda f: J.swd(f, fs[L], torch.Generator().manual_seed(0)) / J.swd(fc[L], fs[L], torch.Generator().manual_seed(0))
+    r = lambda f: ratio(f, L)
     cf = lambda T: float(content_figure(torch.relu(conv42(T.view(1, 512, hs, ws)))[0].flatten(1), cc))
     F, S = f0[L], fs[L]
     print("norms: ours %.3f photo %.3f painting %.3f (rms)" % (F.pow(2).mean().sqrt(), fc[L].pow(2).mean().sqrt(), S.pow(2).mean().sqrt()))

@@ -7,21 +7,15 @@ painting's 3,008 positions, and even the full swap of the default's features (co
 reaches a ratio of 0.29, against free features' 0.168 at content 0.126.
 
   python style_swap.py CONTENT STYLE INIT   (from the checkout's root)"""
-import sys, torch, numpy as np, torch.nn.functional as F
+import sys, torch, torch.nn.functional as F
 sys.path.insert(0, "bench/results/quality/refine")
-from feature_bound import D, J, vgg16_hed, content_figure
-from PIL import Image
+from feature_bound import D, J, vgg16_hed, content_figure, pair_features
 content, style, init = sys.argv[1], sys.argv[2], sys.argv[3]
 net = vgg16_hed.layers()
 conv42 = dict(net)["conv4_2"]
+c, fc, fs, f0, cc, ratio = pair_features(net, content, style, init)
 with torch.no_grad():
-    c = J.load(D + content, 512)
-    fc, fs = J.features(net, c), J.features(net, J.load(D + style, 512))
-    x0 = Image.open(init).convert("RGB").resize((c.shape[3], c.shape[2]), Image.LANCZOS)
-    x0 = torch.from_numpy(np.asarray(x0).copy()).permute(2, 0, 1)[None].float() / 255
-    f0 = J.features(net, x0)
-    cc = fc["relu4_2"] - fc["relu4_2"].mean(1, keepdim=True)
-    r = lambda f: J.swd(f, fs["relu4_1"], torch.Generator().manual_seed(0)) / J.swd(fc["relu4_1"], fs["relu4_1"], torch.Generator().manual_seed(0))
+    r = lambda f: ratio(f, "relu4_1")
     hs, ws = c.shape[2] // 8, c.shape[3] // 8
     s = J.load(D + style, 512); Hs, Ws = s.shape[2] // 8, s.shape[3] // 8
     S = fs["relu4_1"].view(1, 512, Hs, Ws)
