@@ -56,8 +56,8 @@ def plot_history(history: Sequence[dict], path: str | os.PathLike, *, title: str
         if len(segments) > 1:
             ax.axvline(xs[0], color="0.6", linestyle=":", linewidth=1)
             name = levels[k] if levels is not None and k < len(levels) else f"level {k + 1}"
-            ax.text(xs[0], 0.98, f" {name}", transform=ax.get_xaxis_transform(), fontsize=7, color="0.35",
-                    rotation=90, ha="left", va="top")
+            ax.text(xs[0], 0.98, name, transform=ax.get_xaxis_transform(), fontsize=7, color="0.3", rotation=90,
+                    ha="left", va="top", bbox={"facecolor": "white", "alpha": 0.6, "edgecolor": "none", "pad": 1})
         for t in terms:
             ys = [h.get(t, 0.0) for h in points]
             if any(y > 0 for y in ys):
