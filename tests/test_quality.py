@@ -124,6 +124,20 @@ def test_content_budget_by_hand_and_in_tiles(tiny_net):
         TiledEvaluator(net, obj, x.shape, tile=32).loss_and_grad(x)
 
 
+def test_pyramid_skips_levels_where_a_style_image_would_be_too_small(tiny_net):
+    """A wide painting at the small levels (or a small --style-scale) is below what the net needs
+    there, though it is fine at the output size: those levels are skipped, not refused."""
+    wide = gradient_image(20, 400, seed=3)  # 20:1
+    need = tiny_net.min_side(["relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1", "relu4_2"])
+    r = transfer(gradient_image(64, 64), wide, feature_net=tiny_net, size=1024, iters=2, pyramid_start=256,
+                 refine=0, pyramid_keep=0)
+    shapes = [lv["shape"] for lv in r.state["levels"]]
+    # the 256, 362 and 512 px levels would scale the painting to 256 x 13, 362 x 18 and 512 x 26 px
+    assert need == 32 and [max(sh) for sh in shapes] == [724, 1024] and r.image.shape[-1] == 1024
+    with pytest.raises(InputError, match=r"the style image is 128 x 6 px, but .*needs at least 32 px"):
+        transfer(gradient_image(64, 64), wide, feature_net=tiny_net, size=128, iters=1, pyramid_start=0, refine=0)
+
+
 def test_refine_adds_a_level_that_keeps_the_content_and_lowers_the_sliced_loss(tiny_net):
     c, s = gradient_image(48, 64), gradient_image(64, 64, seed=3)
     kw = dict(feature_net=tiny_net, size=64, iters=6, pyramid_start=32, pyramid_keep=0)

@@ -585,6 +585,7 @@ def _stylize(content: Any, styles: list, cfg: TransferConfig, *, callback: Callb
     # Inputs are decoded at their own resolution (bounded by max_pixels) and resized per level, after
     # the memory check: nothing is allocated at the output size before it is known to fit.
     c_native = load_image(content, None, max_pixels=cfg.max_pixels, name="content")
+    s_full = [load_image(s, max_pixels=cfg.max_pixels, name="style") for s in styles]
     hw = resized_shape(*c_native.shape[-2:], cfg.size)
     sizes = pyramid_sizes(cfg.size, cfg.pyramid_start)
     # Levels above --pyramid-keep only add detail to the picture decided at that size (pyramid.py).
@@ -603,8 +604,15 @@ def _stylize(content: Any, styles: list, cfg: TransferConfig, *, callback: Callb
                              "crop it to a less extreme aspect ratio or raise --size")
     else:  # a texture: the "content" is only the shape of the canvas
         net.check_input_size(hw, layers, f"texture: at --size {cfg.size} the texture", "raise --size")
-    # Levels too small for the deepest layer are skipped.
-    ok = [i for i, sh in enumerate(shapes) if min(sh) >= need]
+    # Levels too small for the deepest layer are skipped: where the content is, or where a style
+    # image scaled to the level is (a wide painting, a small --style-scale). The last level is
+    # kept either way; a style too small there is refused by style_image below.
+
+    def style_fits(sh: tuple[int, int]) -> bool:
+        side = max(1, round(max(sh) * cfg.style_scale))
+        return all(min(level_shape(s.shape[-2:], side)) >= need for s in s_full)
+
+    ok = [i for i, sh in enumerate(shapes) if min(sh) >= need and (i == len(shapes) - 1 or style_fits(sh))]
     sizes, iters, shapes = [sizes[i] for i in ok], [iters[i] for i in ok], [shapes[i] for i in ok]
     pin_from = next((k for k, i in enumerate(ok) if detail[i] and k > 0), None)
     # --refine: one more level at the size whose picture the detail levels above keep (the last,
@@ -645,7 +653,6 @@ def _stylize(content: Any, styles: list, cfg: TransferConfig, *, callback: Callb
                             + (f"use --size {lo // 8 * 8} or less" if lo >= need else "free some memory")) from None
     c_full = resize_image(c_native, hw).clamp(0, 1)
     del c_native
-    s_full = [load_image(s, max_pixels=cfg.max_pixels, name="style") for s in styles]
     regions = []
     for r in cfg.regions:
         mpath, _, spath = r.partition("=")
