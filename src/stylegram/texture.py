@@ -42,7 +42,7 @@ def texture(style: Any, *, size: int = 512, tileable: bool = False, config: Tran
 @click.option("--style-loss", type=click.Choice(["gram", "w2", "swd"]), default="gram", show_default=True,
               help="gram (the course's), w2 (mean and covariance) or swd (sliced Wasserstein)")
 @click.option("--style-blend", default="", help="blend weights of several style images, e.g. 0.7,0.3")
-@click.option("--style-scale", type=float, default=1.0, show_default=True, 
+@click.option("--style-scale", type=float, default=1.0, show_default=True,
               help="style image size relative to the output (above 1: larger, coarser strokes; below 1: finer)")
 @click.option("--seed", type=int, default=0, show_default=True, help="random seed of the start noise")
 @click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda or mps")
