@@ -172,7 +172,7 @@ def transfer_cmd(content: str, style: tuple[str, ...], output: str, save_every: 
     """Stylize CONTENT with the style of STYLE (Gatys et al.) and write OUTPUT. Several STYLE
     images are blended (--style-blend).
 
-    Ctrl-C (or SIGTERM) stops the run cleanly: the best image so far goes to OUTPUT and a
+    Ctrl-C (or SIGTERM) stops the run cleanly: the image so far goes to OUTPUT and a
     checkpoint to OUTPUT.ckpt, which --resume continues.
     """
     from .io.image import check_output_path, save_image

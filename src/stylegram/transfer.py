@@ -88,7 +88,7 @@ class TransferConfig:
                         choices=STYLE_NORMS)
     style_blend: tuple[float, ...] = _opt((), "blend weights of several style images, e.g. 0.7,0.3 (default: equal)")
     style_scale: float = _opt(1.0, "size of the style image relative to the output (above 1: larger, coarser strokes; below 1: smaller, finer ones)")
-    preserve_color: str = _opt("none", "keep the content's colours: none, luminance (transfer on luminance only) or histogram (match the style's colours first)", choices=PRESERVE_COLOR)
+    preserve_color: str = _opt("none", "keep the content's colours: none, luminance (transfer on luminance only) or histogram (the style image recoloured to the content's colours first)", choices=PRESERVE_COLOR)
     color_strength: float = _opt(1.0, "strength of --preserve-color, 0..1")
     mask: str | None = _opt(None, "image whose white areas keep the content unchanged (grey: partly)")
     regions: tuple[str, ...] = _opt((), "per-region styles: MASK=STYLE pairs, comma-separated; each mask's white area takes that style")
