@@ -212,6 +212,11 @@ def test_transfer_page_flow(studio, browser, tmp_path):
                             "return [h.map(p => p.step), h.map(p => p.level)]", job1)
     assert steps == sorted(set(steps)) and steps[-1] >= 20 and levels == sorted(levels) and set(levels) == {0, 1}
     drv.save_screenshot(str(SCREENSHOTS / "transfer_done.png"))
+    # while a pyramid runs, the status names the level and counts that level's iterations
+    running = {"status": "running", "device": "cpu", "iter": 3, "iters": 20, "losses": {}}
+    assert js(drv, "return describe(arguments[0])", {**running, "level": 1, "levels": 2, "level_iters": 10}) == \
+        "running on cpu: level 2 of 2, iteration 3 / 10"
+    assert js(drv, "return describe(arguments[0])", running) == "running on cpu: iteration 3 / 20"
 
     # a second, long run: screenshot mid-run, then cancel it; its last image stays in the gallery
     set_field(drv, "iters", 3000)

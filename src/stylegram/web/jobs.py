@@ -47,6 +47,9 @@ class Job:
     finished: float | None = None
     iter: int = 0
     step: int = 0  # iterations so far over all levels (a pyramid's iter restarts on each)
+    level: int = 0  # the pyramid level running (0-based), of ``levels``, with ``level_iters`` iterations
+    levels: int = 1
+    level_iters: int = 0
     losses: dict = field(default_factory=dict)
     history: list = field(default_factory=list)
     device: str = ""
@@ -60,6 +63,7 @@ class Job:
         d = {"id": self.id, "status": self.status, "message": self.message, "form": self.form,
              "names": self.names, "files": self.files, "created": self.created, "started": self.started,
              "finished": self.finished, "iter": self.iter, "iters": self.form.get("iters", 0),
+             "level": self.level, "levels": self.levels, "level_iters": self.level_iters,
              "losses": self.losses, "device": self.device, "preview": self.preview_version, "position": position}
         if history or (history is None and self.status == "running"):
             d["history"] = list(self.history)
@@ -307,6 +311,7 @@ class JobQueue:
         def callback(ev) -> bool:
             job.iter = ev.iter
             job.step += 1
+            job.level, job.levels, job.level_iters = ev.level, ev.levels, ev.iters
             job.losses = {k: float(v) for k, v in ev.losses.items()}
             job.history.append({"iter": ev.iter, "step": job.step, "level": ev.level, **job.losses})
             job.history = _thin(job.history)
