@@ -500,7 +500,7 @@ def test_presets_fill_in_and_explicit_options_win():
 def test_transfer_uses_preset_and_pyramid_levels(tiny_net):
     seen = []
     r = transfer(gradient_image(48, 64), gradient_image(64, 64, 3), feature_net=tiny_net, size=64, iters=12,
-                 pyramid_start=32, callback=lambda ev: seen.append((ev.level, ev.levels)))
+                 pyramid_start=32, callback=lambda ev: seen.append((ev.level, ev.levels, ev.note)))
     assert r.config.preset == "balanced" and r.config.beta == PRESETS["balanced"]["beta"]
     # the presets keep the photo's structure (correlation of the centered maps) and start from the
     # photo half mixed with noise; classic keeps the course's loss and starts from the photo
@@ -511,6 +511,7 @@ def test_transfer_uses_preset_and_pyramid_levels(tiny_net):
     assert [lv["shape"] for lv in r.state["levels"]] == [[34, 45], [48, 64], [48, 64]]
     assert [lv["pass"] for lv in r.state["levels"]] == ["transfer", "transfer", "refine"]
     assert {s[1] for s in seen} == {3} and seen[-1][0] == 2
+    assert {(s[0], s[2]) for s in seen} == {(0, ""), (1, ""), (2, "refine")}  # what progress displays show
     assert r.image.shape == (1, 3, 48, 64) and 0 <= float(r.image.min()) and float(r.image.max()) <= 1
 
 

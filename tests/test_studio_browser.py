@@ -217,6 +217,9 @@ def test_transfer_page_flow(studio, browser, tmp_path):
     assert js(drv, "return describe(arguments[0])", {**running, "level": 1, "levels": 2, "level_iters": 10}) == \
         "running on cpu: level 2 of 2, iteration 3 / 10"
     assert js(drv, "return describe(arguments[0])", running) == "running on cpu: iteration 3 / 20"
+    assert js(drv, "return describe(arguments[0])", {**running, "level": 1, "levels": 2, "level_iters": 10,
+                                                     "note": "refine"}) == \
+        "running on cpu: level 2 of 2 (refine), iteration 3 / 10"
 
     # a second, long run: screenshot mid-run, then cancel it; its last image stays in the gallery
     set_field(drv, "iters", 3000)

@@ -382,7 +382,8 @@ def test_event_stream_reports_queue_progress_and_result(studio):
     # the plot's x: steps over the whole run (a pyramid's iter restarts per level), and the level
     assert [e["step"] for e in events if e["type"] == "progress"] == iters
     assert {(e["level"], e["levels"]) for e in events if e["type"] == "progress"} == {(0, 1)}
-    assert {k: events[-1]["job"][k] for k in ("level", "levels", "level_iters")} == {"level": 0, "levels": 1, "level_iters": 6}
+    assert {k: events[-1]["job"][k] for k in ("level", "levels", "level_iters", "note")} == \
+        {"level": 0, "levels": 1, "level_iters": 6, "note": ""}
     previews = [e["preview"] for e in events if e["type"] == "progress"]
     assert previews == sorted(previews) and previews[-1] >= 2
     assert events[-1]["job"]["files"]["result"] == "result.png" and "history" not in events[-1]["job"]

@@ -122,7 +122,8 @@ class ProgressBar:
         if self.progress is None:
             return self.stopped
         losses = "  ".join(f"{k} {v:.3g}" for k, v in ev.losses.items() if k in ("content", "style", "total"))
-        desc = self.label if ev.levels <= 1 else f"{self.label} {ev.level + 1}/{ev.levels}"
+        # "stylizing 3/3 refine": the level, and what it does when it is not a plain transfer level
+        desc = " ".join([self.label] + ([f"{ev.level + 1}/{ev.levels}"] if ev.levels > 1 else []) + ([ev.note] if ev.note else []))
         self.progress.update(self.task, completed=ev.iter, total=ev.iters, losses=losses, description=desc)
         return self.stopped
 

@@ -23,7 +23,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import torch
 
@@ -78,6 +78,7 @@ class Level:
     # at the level's start image), and how to put it back.
     get_state: Callable[[], dict] | None = None
     set_state: Callable[[dict], None] | None = None
+    name: str = ""  # what the level does, for progress displays (e.g. "refine"); passed on as Iterate.note
 
 
 @dataclass
@@ -154,7 +155,9 @@ def run_pyramid(make_level: Callable[[int], Level], n_levels: int, x0: Callable[
             start = start.clamp(0, 1)
         avg = {"x": None, "n": 0}
 
-        def cb(ev: Iterate, k=k) -> bool | None:
+        def cb(ev: Iterate, k=k, name=level.name) -> bool | None:
+            if name:
+                ev = replace(ev, note=f"{name}, {ev.note}" if ev.note else name)
             if ema:
                 avg["n"] += 1
                 avg["x"] = ev.image.detach().clone() if avg["x"] is None else avg["x"].mul_(ema).add_(ev.image.detach(), alpha=1 - ema)

@@ -674,6 +674,10 @@ def _stylize(content: Any, styles: list, cfg: TransferConfig, *, callback: Callb
 
     state: dict = {}
 
+    def level_pass(k: int) -> str:
+        """What level k does: 'refine' (the --refine pass), 'detail' (above --pyramid-keep) or 'transfer'."""
+        return "refine" if k == refine_k else "detail" if pin_from is not None and k >= pin_from else "transfer"
+
     def make_level(k: int) -> Level:
         shape, tile = shapes[k], tiles[k]
         c = resize_image(c_full, shape, circular=circular).clamp(0, 1)
@@ -741,15 +745,16 @@ def _stylize(content: Any, styles: list, cfg: TransferConfig, *, callback: Callb
         # a stopped --refine level resumes with the content budget its start image set
         budget_state = dict(get_state=lambda: {"content_cap": objective.content_cap},
                             set_state=lambda st: setattr(objective, "content_cap", st.get("content_cap"))) if refining else {}
+        name = "" if level_pass(k) == "transfer" else level_pass(k)
         if keep is None:
-            return Level(inner, shape, iters[k], **budget_state)
+            return Level(inner, shape, iters[k], name=name, **budget_state)
         km = resize(keep, shape).clamp(0, 1).to(device)
         state["keep"] = km
 
         def composite(y: torch.Tensor) -> dict[str, torch.Tensor]:
             # Kept areas are not free variables: x = m c + (1 - m) y, optimized over y.
             return inner(km * c_in + (1 - km) * y)
-        return Level(composite, shape, iters[k], **budget_state)
+        return Level(composite, shape, iters[k], name=name, **budget_state)
 
     def post(x: torch.Tensor) -> torch.Tensor:
         if keep is None:
@@ -788,8 +793,7 @@ def _stylize(content: Any, styles: list, cfg: TransferConfig, *, callback: Callb
         k = state["keep"].cpu()
         out = k * state["c"].cpu() + (1 - k) * out
     for lv in res.per_level:  # what each level did, for reports and the loss plot's labels
-        lv["pass"] = ("refine" if lv["level"] == refine_k else
-                      "detail" if pin_from is not None and lv["level"] >= pin_from else "transfer")
+        lv["pass"] = level_pass(lv["level"])
     return TransferResult(image=out.clamp(0, 1), history=previous + res.history, evals=res.evals,
                           seconds_optimize=res.seconds, seconds_total=time.perf_counter() - t_start,
                           config=cfg, device=str(device), stopped=res.stopped, message=res.message,

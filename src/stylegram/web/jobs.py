@@ -50,6 +50,7 @@ class Job:
     level: int = 0  # the pyramid level running (0-based), of ``levels``, with ``level_iters`` iterations
     levels: int = 1
     level_iters: int = 0
+    note: str = ""  # what the running level does when it is not a plain transfer level, e.g. "refine"
     losses: dict = field(default_factory=dict)
     history: list = field(default_factory=list)
     device: str = ""
@@ -63,7 +64,7 @@ class Job:
         d = {"id": self.id, "status": self.status, "message": self.message, "form": self.form,
              "names": self.names, "files": self.files, "created": self.created, "started": self.started,
              "finished": self.finished, "iter": self.iter, "iters": self.form.get("iters", 0),
-             "level": self.level, "levels": self.levels, "level_iters": self.level_iters,
+             "level": self.level, "levels": self.levels, "level_iters": self.level_iters, "note": self.note,
              "losses": self.losses, "device": self.device, "preview": self.preview_version, "position": position}
         if history or (history is None and self.status == "running"):
             d["history"] = list(self.history)
@@ -311,7 +312,7 @@ class JobQueue:
         def callback(ev) -> bool:
             job.iter = ev.iter
             job.step += 1
-            job.level, job.levels, job.level_iters = ev.level, ev.levels, ev.iters
+            job.level, job.levels, job.level_iters, job.note = ev.level, ev.levels, ev.iters, ev.note
             job.losses = {k: float(v) for k, v in ev.losses.items()}
             job.history.append({"iter": ev.iter, "step": job.step, "level": ev.level, **job.losses})
             job.history = _thin(job.history)
@@ -324,7 +325,7 @@ class JobQueue:
                 job.preview = png_bytes(ev.image)
                 job.preview_version += 1
             self.publish({"type": "progress", "id": job.id, "iter": ev.iter, "iters": ev.iters, "step": job.step,
-                          "level": ev.level, "levels": ev.levels, "losses": job.losses, "preview": job.preview_version})
+                          "level": ev.level, "levels": ev.levels, "note": ev.note, "losses": job.losses, "preview": job.preview_version})
             return job.cancel.is_set()
 
         result = transfer(job.folder / job.files["content"], job.folder / job.files["style"], config=cfg,

@@ -152,8 +152,9 @@ function describe(job) {
   if (job.status === "queued") return `waiting in the queue, position ${job.position}`;
   if (job.status === "running") {
     // a pyramid's iterations restart on every level: say which level, and its own count
-    const where = job.levels > 1 ? `level ${job.level + 1} of ${job.levels}, ` : "";
-    return `running on ${job.device}: ${where}iteration ${job.iter} / ${job.level_iters || job.iters}` +
+    const where = (job.levels > 1 ? `level ${job.level + 1} of ${job.levels}` : "") + (job.note ? ` (${job.note})` : "");
+    const sep = where ? ", " : "";
+    return `running on ${job.device}: ${where.trim()}${sep}iteration ${job.iter} / ${job.level_iters || job.iters}` +
            (job.losses.total !== undefined ? `, loss ${fmt(job.losses.total)}` : "");
   }
   return `${job.status}` + (job.message ? `: ${job.message}` : "");
@@ -197,7 +198,7 @@ function onProgress(ev) {
   const job = state.jobs.get(ev.id);
   if (!job || stage(job.status) > STAGE.running) return;  // a finished job stays as it ended
   job.iter = ev.iter; job.losses = ev.losses; job.preview = ev.preview; job.status = "running";
-  job.level = ev.level; job.levels = ev.levels; job.level_iters = ev.iters;
+  job.level = ev.level; job.levels = ev.levels; job.level_iters = ev.iters; job.note = ev.note || "";
   job.history = job.history || [];
   job.history.push({ iter: ev.iter, step: ev.step, level: ev.level, ...ev.losses });
   if (ev.id === state.current) showCurrent(job);
