@@ -20,6 +20,7 @@ import torch
 
 from ..device import resolve_precision
 from ..errors import ConfigError, InputError
+from ..io.image import IMAGE_SUFFIXES
 from ..types import Iterate, LayerInfo
 from .topk import UnitTopK
 
@@ -27,7 +28,6 @@ if TYPE_CHECKING:
     from ..nets.features import FeatureNet
     from .hooks import HookedNet
 
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff", ".gif", ".ppm", ".pgm")
 CACHE_VERSION = 1
 
 

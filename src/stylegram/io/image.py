@@ -25,6 +25,9 @@ from ..resample import resize_image
 
 # 100 Mpx is ten 4K frames: far above any sensible style-transfer input, far below a bomb.
 DEFAULT_MAX_PIXELS = 100_000_000
+# Files read as images where a folder is searched for them (the explorer's scans) and named as
+# images in the hints for other readers; Pillow reads more, by content rather than by name.
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff", ".gif", ".ppm", ".pgm")
 WRITABLE_SUFFIXES = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG", ".webp": "WEBP", ".tif": "TIFF", ".tiff": "TIFF"}
 
 ImageSource = "str | os.PathLike | Image.Image | torch.Tensor"
@@ -82,10 +85,8 @@ def read_image(path: str | os.PathLike, *, max_pixels: int = DEFAULT_MAX_PIXELS)
     return _to_rgb(im)
 
 
-# What a file given to the wrong reader looks like, by its suffix, and which readers take it (the
-# video reader takes still images and GIFs too: ffmpeg reads them as one-frame or short clips).
-_IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".tif", ".tiff", ".bmp")
-_WEIGHT_SUFFIXES = (".safetensors", ".pth", ".pt", ".h5", ".hdf5", ".ckpt")  # as nets.weights reads them
+# Weights files as nets.weights reads them, less .bin (too generic a name to guess from).
+_WEIGHT_SUFFIXES = (".safetensors", ".pth", ".pt", ".h5", ".hdf5", ".ckpt")
 
 
 def other_media_hint(p: Path, reader: str = "image") -> str:
@@ -96,6 +97,8 @@ def other_media_hint(p: Path, reader: str = "image") -> str:
     from .signal import SIGNAL_SUFFIXES
     from .video import VIDEO_SUFFIXES
     from .volume import VOLUME_SUFFIXES, suffix_of
+    # What the file looks like, by its suffix, and which readers take it (the video reader takes
+    # still images and GIFs too: ffmpeg reads them as one-frame or short clips). First match wins.
     kinds = [((".gif",), "an image or an animation: use `stylegram transfer` or `video`", {"image", "video"}),
              (set(VOLUME_SUFFIXES) & set(SIGNAL_SUFFIXES), "an array: use `stylegram volume` (3D) or "
               "`signal-texture` (1D)", {"volume", "signal"}),
@@ -103,7 +106,7 @@ def other_media_hint(p: Path, reader: str = "image") -> str:
              (VOLUME_SUFFIXES, "a volume: use `stylegram volume` or `solid-texture`", {"volume"}),
              (SIGNAL_SUFFIXES, "a signal: use `stylegram signal-texture`", {"signal"}),
              (VIDEO_SUFFIXES, "a video: use `stylegram video`", {"video"}),
-             (_IMAGE_SUFFIXES, "an image: use `stylegram transfer` or `texture`", {"image", "video"}),
+             (IMAGE_SUFFIXES, "an image: use `stylegram transfer` or `texture`", {"image", "video"}),
              (_WEIGHT_SUFFIXES, "network weights: give them to `--weights`", set())]
     sfx = suffix_of(p)
     for suffixes, what, readers in kinds:
