@@ -90,6 +90,12 @@ class PyramidResult(OptimizeResult):
     per_level: list[dict] = field(default_factory=list)
 
 
+def level_record(k: int, shape: Sequence[int], iters: int, res: OptimizeResult) -> dict:
+    """One level's entry in a run's per-level records (``PyramidResult.per_level``, run reports):
+    level index, shape (h, w) in px, iterations asked, evaluations and seconds spent."""
+    return {"level": k, "shape": list(shape), "iters": iters, "evals": res.evals, "seconds": round(res.seconds, 3)}
+
+
 def pinned(y: torch.Tensor, prev: torch.Tensor, *, circular: bool = False, rounds: int = 3) -> torch.Tensor:
     """y (B, C, H, W) with its low band replaced by ``prev`` (B, C, h, w), h <= H: y + up(e), where e
     is refined by ``rounds`` of back-projection (Irani and Peleg) so that down(result) = prev, with
@@ -183,8 +189,7 @@ def run_pyramid(make_level: Callable[[int], Level], n_levels: int, x0: Callable[
         for h in res.history:
             out.history.append({**h, "level": k})
         out.evals += res.evals
-        out.per_level.append({"level": k, "shape": list(level.shape), "iters": level.iters, "evals": res.evals,
-                              "seconds": round(res.seconds, 3)})
+        out.per_level.append(level_record(k, level.shape, level.iters, res))
         out.state = {**res.state, "level": k}
         if pin is not None:
             out.state.update(pin=pin.detach(), iterate=iterate.detach())

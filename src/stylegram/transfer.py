@@ -378,12 +378,12 @@ def _transfer_single(content: Any, style: Any, *, config: TransferConfig | None 
     res: OptimizeResult = optimize(x0, loss_fn, optimizer=cfg.optimizer, iters=cfg.iters, lr=cfg.lr,
                                    callback=callback, start_iter=start, state=state,
                                    check_every=check_interval(cfg, device))
+    from .pyramid import level_record
     return TransferResult(image=res.x.detach().clamp(0, 1).cpu(), history=previous + res.history,
                           evals=res.evals, seconds_optimize=res.seconds,
                           seconds_total=time.perf_counter() - t_start, config=cfg, device=str(device),
                           stopped=res.stopped, message=res.message, x=res.x.detach(),
-                          state={**res.state, "levels": [{"level": 0, "shape": list(res.x.shape[-2:]), "iters": cfg.iters,
-                                                          "evals": res.evals, "seconds": round(res.seconds, 3),
+                          state={**res.state, "levels": [{**level_record(0, res.x.shape[-2:], cfg.iters, res),
                                                           "pass": "transfer"}]})
 
 
@@ -745,7 +745,8 @@ def _stylize(content: Any, styles: list, cfg: TransferConfig, *, callback: Callb
         # a stopped --refine level resumes with the content budget its start image set
         budget_state = dict(get_state=lambda: {"content_cap": objective.content_cap},
                             set_state=lambda st: setattr(objective, "content_cap", st.get("content_cap"))) if refining else {}
-        name = "" if level_pass(k) == "transfer" else level_pass(k)
+        kind = level_pass(k)
+        name = "" if kind == "transfer" else kind  # progress displays name only the levels that differ
         if keep is None:
             return Level(inner, shape, iters[k], name=name, **budget_state)
         km = resize(keep, shape).clamp(0, 1).to(device)
