@@ -152,9 +152,9 @@ function describe(job) {
   if (job.status === "queued") return `waiting in the queue, position ${job.position}`;
   if (job.status === "running") {
     // a pyramid's iterations restart on every level: say which level, and its own count
-    const where = (job.levels > 1 ? `level ${job.level + 1} of ${job.levels}` : "") + (job.note ? ` (${job.note})` : "");
-    const sep = where ? ", " : "";
-    return `running on ${job.device}: ${where.trim()}${sep}iteration ${job.iter} / ${job.level_iters || job.iters}` +
+    const where = [job.levels > 1 ? `level ${job.level + 1} of ${job.levels}` : "", job.note ? `(${job.note})` : ""]
+      .filter(Boolean).join(" ");
+    return `running on ${job.device}: ${where ? where + ", " : ""}iteration ${job.iter} / ${job.level_iters || job.iters}` +
            (job.losses.total !== undefined ? `, loss ${fmt(job.losses.total)}` : "");
   }
   return `${job.status}` + (job.message ? `: ${job.message}` : "");
