@@ -373,26 +373,62 @@ def test_solid_texture_coarse_to_fine_with_tv(tiny2d):
     assert level0[-1] < r.initial["style"] and r.final["tv"] > 0  # the fine level's second half has TV
 
 
-def test_rotated_video_reads_without_a_notice(shared, caplog):
-    # ffmpeg turns frames by their rotation metadata (here a JPEG's EXIF, as a phone video's);
-    # imageio-ffmpeg would log that on the user's terminal.
-    from stylegram.io.video import read_video
+def test_rotated_video_reads_without_a_notice(tmp_path, caplog):
+    # ffmpeg turns frames by their rotation metadata (a phone held upright); imageio-ffmpeg would
+    # log that on the user's terminal. The clip: 48 x 32 px frames marked as turned by 90 degrees.
+    import subprocess
+
+    import imageio_ffmpeg
+
+    from stylegram.io.video import read_video, write_video
+    write_video([torch.rand(1, 3, 32, 48, generator=torch.Generator().manual_seed(i)) for i in range(3)],
+                tmp_path / "flat.mp4", 10)
+    subprocess.run([imageio_ffmpeg.get_ffmpeg_exe(), "-y", "-loglevel", "error", "-display_rotation", "90",
+                    "-i", str(tmp_path / "flat.mp4"), "-c", "copy", str(tmp_path / "turned.mp4")], check=True)
     with caplog.at_level(logging.DEBUG):
-        frames, _ = read_video(shared / "data" / "bad" / "exif_rotated.jpg")
-    assert frames and frames[0].shape[-2] > frames[0].shape[-1]  # upright, as the EXIF says
+        frames, _ = read_video(tmp_path / "turned.mp4")
+    assert len(frames) == 3 and frames[0].shape[-2:] == (48, 32)  # upright, as the metadata says
     assert not [r for r in caplog.records if r.name.startswith("imageio")]
     assert not logging.getLogger("imageio_ffmpeg").disabled
 
 
 @pytest.mark.parametrize("name, hint", [("silence.wav", "it looks like a sound: use `stylegram audio`"),
                                         ("volume_with_nan.npy", "it looks like an array: use `stylegram volume`"),
-                                        ("not_an_image.png", None)])
+                                        ("not_a_video.mp4", None)])
 def test_undecodable_video_is_one_line_with_the_right_command(shared, tmp_path, name, hint):
     f = shared / "data" / "bad" / name
+    if not f.exists():  # a broken .mp4 of our own: ../shared has none
+        f = tmp_path / name
+        f.write_bytes(b"\x00\x00\x00\x18ftypmp42" + bytes(range(256)) * 4)
     code, err = run_cli(["video", str(f), str(shared / "data" / "images" / "brick.png"), "-o", str(tmp_path / "o.mp4")])
     assert code == 2 and len(err.strip().splitlines()) == 1
     assert f"{f}: not a video ffmpeg can decode (" in err
     assert (hint in err) if hint else "looks like" not in err
+
+
+@pytest.mark.parametrize("name, message", [
+    ("truncated.jpg", "image is truncated or corrupt"),
+    ("not_an_image.png", "not an image file Pillow can read"),
+    ("decompression_bomb.png", "could be a decompression bomb")])
+def test_still_image_given_as_video_is_checked_like_any_image(shared, tmp_path, name, message):
+    # ffmpeg decodes a truncated JPEG as a one-frame clip without a word; `stylegram transfer`
+    # refuses the same file. A still image is one frame read by the image reader, so both agree.
+    f = shared / "data" / "bad" / name
+    code, err = run_cli(["video", str(f), str(shared / "data" / "images" / "brick.png"), "-o", str(tmp_path / "o.mp4")])
+    assert code == 2 and err.strip().splitlines() == [err.strip()]
+    assert err.startswith(f"stylegram: error: {f}: ") and message in err
+
+
+def test_still_image_is_a_one_frame_clip(shared):
+    from stylegram.io.image import load_image
+    from stylegram.io.video import read_video
+    frames, fps = read_video(shared / "data" / "images" / "brick.png", size=64)
+    assert len(frames) == 1 and fps == 25.0
+    assert frames[0].shape[-1] == 64 and frames[0].shape[-2] % 2 == 0  # even sides, as H.264 needs
+    full, _ = read_video(shared / "data" / "bad" / "cmyk.jpg")
+    ref = load_image(shared / "data" / "bad" / "cmyk.jpg")
+    h, w = full[0].shape[-2:]
+    assert torch.equal(full[0], ref[..., :h, :w])  # the image reader's colours (CMYK converted), cropped to even
 
 
 def test_poisoned_weights_are_refused_before_any_work(tiny2d, tmp_path):

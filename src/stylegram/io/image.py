@@ -98,7 +98,7 @@ def other_media_hint(p: Path, reader: str = "image") -> str:
     from .video import VIDEO_SUFFIXES
     from .volume import VOLUME_SUFFIXES, suffix_of
     # What the file looks like, by its suffix, and which readers take it (the video reader takes
-    # still images and GIFs too: ffmpeg reads them as one-frame or short clips). First match wins.
+    # still images and GIFs too: one frame, read by this module, or a short clip). First match wins.
     kinds = [((".gif",), "an image or an animation: use `stylegram transfer` or `video`", {"image", "video"}),
              (set(VOLUME_SUFFIXES) & set(SIGNAL_SUFFIXES), "an array: use `stylegram volume` (3D) or "
               "`signal-texture` (1D)", {"volume", "signal"}),

@@ -15,7 +15,7 @@ import numpy as np
 import torch
 
 from ..errors import ConfigError, InputError
-from .image import existing_file, load_image, other_media_hint, save_image, write_atomic
+from .image import IMAGE_SUFFIXES, existing_file, load_image, other_media_hint, save_image, write_atomic
 
 VIDEO_SUFFIXES = (".mp4", ".mov", ".mkv", ".avi", ".webm", ".gif")
 WRITE_SUFFIXES = (".mp4", ".mkv", ".mov")
@@ -39,7 +39,8 @@ def read_video(path: str | os.PathLike, *, size: int | None = None, max_frames: 
                every: int = 1) -> tuple[list[torch.Tensor], float]:
     """Decode a video into frames (1, 3, H, W) in 0..1, longest side ``size`` px (even sides, as
     H.264 needs), keeping every ``every``-th of the first ``max_frames`` frames. Returns
-    (frames, fps). Raises InputError for missing, empty or undecodable files."""
+    (frames, fps); a still image is one frame at 25 fps. Raises InputError for missing, empty or
+    undecodable files."""
     import imageio_ffmpeg
 
     if max_frames is not None and max_frames < 1:
@@ -50,6 +51,12 @@ def read_video(path: str | os.PathLike, *, size: int | None = None, max_frames: 
     frames: list[torch.Tensor] = []
     if p.suffix.lower() == ".gif":
         return _read_gif(p, size, max_frames, every)
+    if p.suffix.lower() in IMAGE_SUFFIXES:
+        # A still image is a one-frame clip, read by the image reader: ffmpeg would decode a
+        # truncated JPEG without a word, and it ignores EXIF orientation, 16-bit and CMYK rules
+        # that every other command applies to the same file.
+        frame = load_image(p)
+        return _finish([frame], path, size, frame.shape[-2], frame.shape[-1], 25.0, 1)
     try:
         gen = imageio_ffmpeg.read_frames(str(p), pix_fmt="rgb24")
         with _quiet_rotation_notice():
