@@ -371,6 +371,30 @@ def test_gram_heatmap_scale_is_not_swamped_by_a_few_hot_entries():
     assert d[0, 0, 0] > d[0, 0, 2] and d[0, 1, 2] > d[0, 1, 0]  # positive red, negative blue
 
 
+def test_studio_gram_view_draws_the_explorers_seriated_heatmaps(tmp_path):
+    # The studio's Gram view is a shell over explore.gram: the same matrix, the same channel order,
+    # the same colours as `stylegram explore gram` (it used to draw its own, unordered copy).
+    from stylegram.explore.gram import gram_view, heatmap
+    from stylegram.io import load_image, save_image
+    from stylegram.nets import build_net
+    from stylegram.web.gramview import GRAM_LAYERS, gram_heatmaps
+    img = tmp_path / "in.png"
+    save_image(torch.rand(1, 3, 40, 48, generator=torch.Generator().manual_seed(3)), img)
+    got = gram_heatmaps(img, tmp_path, net_name="random-tiny", size=64, px=64)
+    assert [g["layer"] for g in got] == list(GRAM_LAYERS)
+    views = gram_view(load_image(img, 64), build_net("random-tiny", layers=list(GRAM_LAYERS), seed=0),
+                      list(GRAM_LAYERS))
+    reordered = 0
+    for g in got:
+        v = views[g["layer"]]
+        assert g["channels"] == v.gram.shape[0] and g["max"] == pytest.approx(float(v.gram.max()))
+        assert g["positions"] == v.act.shape[1] * v.act.shape[2]
+        drawn = np.asarray(Image.open(tmp_path / g["file"]).convert("RGB"))
+        assert np.array_equal(drawn, heatmap(v.gram, v.order, 64))
+        reordered += not torch.equal(v.order, torch.arange(len(v.order)))
+    assert reordered >= 3  # seriated, not the channels' own order
+
+
 def test_cli_activations_gram_reconstruct(tmp_path, capsys):
     from stylegram.cli import main
     from stylegram.io import save_image

@@ -330,7 +330,8 @@ function setupGram() {
       const data = await api("POST", "/api/gram", { image: src.source, net: $("gram-net").value, size: 256 });
       $("gram-out").replaceChildren(...data.layers.map((l) => el("figure", { class: "gram" },
         el("img", { src: l.url, alt: `Gram matrix at ${l.layer}` }),
-        el("figcaption", { text: `${l.layer}: ${l.channels} × ${l.channels}, max G/N ${fmt(l.max)}` }))));
+        // the layer and size on one line, the scale on the next: the number no longer wraps mid-way
+        el("figcaption", {}, `${l.layer}: ${l.channels} × ${l.channels}`, el("br"), `max G/N ${fmt(l.max)}`))));
     } catch (e) { $("gram-out").replaceChildren(); showError("gram-error", e.message); }
     finally { $("gram-go").disabled = false; }
   });
