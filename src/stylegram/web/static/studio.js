@@ -212,7 +212,7 @@ function drawPlot() {
   const job = state.current && state.jobs.get(state.current);
   const hist = (job && job.history) || [];
   const terms = [["total", "#1d1d1f"], ["content", "#3b5ba9"], ["style", "#c0612b"]];
-  const pad = { l: 48, r: 8, t: 10, b: 24 }, w = c.width - pad.l - pad.r, h = c.height - pad.t - pad.b;
+  const pad = { l: 48, r: 8, t: 22, b: 24 }, w = c.width - pad.l - pad.r, h = c.height - pad.t - pad.b;
   g.strokeStyle = "#ccc"; g.strokeRect(pad.l, pad.t, w, h);
   g.fillStyle = "#6b6b70"; g.font = "11px sans-serif";
   const several = hist.some((p) => p.level !== hist[0].level);
@@ -239,7 +239,8 @@ function drawPlot() {
       if (prev && prev.level === p.level) g.lineTo(x, y); else g.moveTo(x, y);
       prev = p;
     }
-    g.stroke(); g.fillStyle = colour; g.fillText(t, pad.l + 8 + k * 60, pad.t + h - 6);
+    // the legend above the frame: inside it, it sat on the curves that start low
+    g.stroke(); g.fillStyle = colour; g.fillText(t, pad.l + k * 60, pad.t - 8);
   });
 }
 
