@@ -2,7 +2,7 @@
 views, activation grids, content/style reconstructions), for any feature net given its layer names."""
 from .activations import activation_grid, activation_maps
 from .api import DEFAULT_LAYERS, explore_activations, explore_gram, explore_reconstruct, explore_units, resolve_net
-from .gram import LayerGram, gram_figures, gram_view
+from .gram import LayerGram, gram_figures, gram_view, heatmap
 from .reconstruct import Reconstruction, reconstruct, reconstruction_figure, reconstructions
 from .hooks import HookedNet
 from .patches import crop_box, unit_box
@@ -12,6 +12,6 @@ from .topk import UnitTopK
 
 __all__ = ["DEFAULT_LAYERS", "HookedNet", "LayerGram", "Reconstruction", "UnitScan", "UnitTopK", "activation_grid",
            "activation_maps", "choose_units", "crop_box", "explore_activations", "explore_gram",
-           "explore_reconstruct", "explore_units", "gram_figures", "gram_view", "layer_sheet", "list_images",
+           "explore_reconstruct", "explore_units", "gram_figures", "gram_view", "heatmap", "layer_sheet", "list_images",
            "load_view", "reconstruct", "reconstruction_figure", "reconstructions", "resolve_net", "scan_units",
            "unit_box", "unit_grid", "write_report"]

@@ -30,7 +30,7 @@ def gram_heatmaps(image: Path, out_dir: Path, *, net_name: str = "vgg16-hed", si
     """
     from PIL import Image
 
-    from ..explore.gram import gram_view, heatmap
+    from ..explore import gram_view, heatmap
     from ..io.image import load_image
     from ..nets import build_net
 
