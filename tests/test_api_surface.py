@@ -1,0 +1,54 @@
+"""The public API's names, as a snapshot: a name that appears or disappears is a decision, made
+here on purpose, not a side effect of a refactor. And importing stylegram does no work."""
+from __future__ import annotations
+
+import inspect
+import subprocess
+import sys
+
+import stylegram
+import stylegram.explore
+
+API = ["ConfigError", "FeatureNet", "InputError", "Iterate", "LayerInfo", "NumericalError", "ResourceError",
+       "StylegramError", "TransferConfig", "TransferResult", "WeightsError", "__version__", "build_net",
+       "content_loss", "explore_units", "gram", "list_nets", "load_image", "save_image", "style_layer_loss",
+       "texture", "transfer", "tv_loss"]
+EXPLORE = ["DEFAULT_LAYERS", "HookedNet", "LayerGram", "Reconstruction", "UnitScan", "UnitTopK", "activation_grid",
+           "activation_maps", "choose_units", "crop_box", "explore_activations", "explore_gram",
+           "explore_reconstruct", "explore_units", "gram_figures", "gram_view", "heatmap", "layer_sheet",
+           "list_images", "load_view", "reconstruct", "reconstruction_figure", "reconstructions", "resolve_net",
+           "scan_units", "unit_box", "unit_grid", "write_report"]
+
+
+def test_public_names_are_the_snapshot():
+    assert sorted(stylegram.__all__) == sorted(API)
+    assert sorted(stylegram.explore.__all__) == sorted(EXPLORE)
+    for module, names in ((stylegram, API), (stylegram.explore, EXPLORE)):
+        for name in names:
+            assert getattr(module, name) is not None, name
+
+
+def test_public_functions_have_docstrings_and_type_hints():
+    for module, names in ((stylegram, API), (stylegram.explore, EXPLORE)):
+        for name in names:
+            obj = getattr(module, name)
+            if inspect.isfunction(obj):
+                sig = inspect.signature(obj)
+                assert inspect.getdoc(obj), f"{name}: no docstring"
+                assert sig.return_annotation is not inspect.Signature.empty, f"{name}: no return type"
+                untyped = [p.name for p in sig.parameters.values()
+                           if p.annotation is inspect.Parameter.empty and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)]
+                assert not untyped, f"{name}: parameters without a type: {untyped}"
+            elif inspect.isclass(obj):
+                assert inspect.getdoc(obj), f"{name}: no docstring"
+
+
+def test_import_does_no_work():
+    # No CLI, web, plotting or media stack and no net weights on `import stylegram`: a library user
+    # pays for what they call. (The CLI's `texture` command used to pull click into the library.)
+    code = ("import sys, stylegram, stylegram.explore; "
+            "print(sorted({m.split('.')[0] for m in sys.modules}))")
+    loaded = set(eval(subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout))
+    heavy = {"click", "rich", "matplotlib", "fastapi", "uvicorn", "imageio", "imageio_ffmpeg", "soundfile", "nibabel",
+             "pydicom", "safetensors", "h5py"}
+    assert not loaded & heavy, sorted(loaded & heavy)
