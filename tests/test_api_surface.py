@@ -9,7 +9,7 @@ import sys
 import stylegram
 import stylegram.explore
 
-API = ["ConfigError", "FeatureNet", "InputError", "Iterate", "LayerInfo", "NumericalError", "ResourceError",
+API = ["ConfigError", "FeatureNet", "HookedNet", "InputError", "Iterate", "LayerInfo", "NumericalError", "ResourceError",
        "StylegramError", "TransferConfig", "TransferResult", "WeightsError", "__version__", "build_net",
        "content_loss", "explore_units", "gram", "list_nets", "load_image", "save_image", "style_layer_loss",
        "texture", "transfer", "tv_loss"]

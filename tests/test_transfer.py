@@ -213,3 +213,41 @@ def test_help_defaults_are_written_as_typed():
         ["0.0012", "100", "256", "blend", "on", "off"]
     assert _format_default((("relu1_1", 0.5), ("relu2_1", 0.5))) == "relu1_1:0.5,relu2_1:0.5"
     assert _format_default(("relu4_2",)) == "relu4_2"
+
+
+class _ResidualNet(torch.nn.Module):
+    """A small model that is not a chain (a skip connection): what a researcher brings."""
+
+    def __init__(self):
+        super().__init__()
+        g = torch.Generator().manual_seed(0)
+        self.stem = torch.nn.Sequential(torch.nn.Conv2d(3, 16, 3, padding=1), torch.nn.ReLU())
+        self.pool = torch.nn.MaxPool2d(2)
+        self.conv = torch.nn.Conv2d(16, 16, 3, padding=1)
+        self.out = torch.nn.ReLU()
+        for p in self.parameters():
+            p.data = torch.randn(p.shape, generator=g) * (2.0 / max(1, p[0].numel())) ** 0.5
+
+    def forward(self, x):
+        h = self.pool(self.stem(x))
+        return self.out(h + self.conv(h))
+
+
+def test_transfer_and_texture_take_any_pytorch_model_through_hooked_net():
+    # Researchers' own models: the engine needs only named taps, receptive fields and size checks,
+    # which HookedNet gives any nn.Module (it used to fail with an AttributeError on min_side).
+    from stylegram import HookedNet, texture, transfer
+    model = _ResidualNet()
+    net = HookedNet(model, ["stem.1", "out"], probe_size=64)
+    g = torch.Generator().manual_seed(1)
+    c, s = torch.rand(1, 3, 48, 48, generator=g), torch.rand(1, 3, 48, 48, generator=g)
+    r = transfer(c, s, feature_net=net, size=48, iters=20, refine=0, pyramid_start=0, content_layers="out",
+                 style_layers="stem.1,out")
+    style = [h["style"] for h in r.history]
+    assert r.image.shape == (1, 3, 48, 48) and style[-1] < style[0] / 2
+    t = texture(s, size=32, feature_net=net, style_layers="stem.1,out", iters=10, tileable=True)
+    assert t.image.shape == (1, 3, 32, 32) and t.history[-1]["style"] < t.history[0]["style"]
+    assert model.stem[0].padding_mode == "zeros"  # the tileable run padded a copy, not the user's model
+    with pytest.raises(InputError, match=r"^content: at --size 16 the content image is 16 x 1 px, but layer out needs at least 4 px on each side; "):
+        transfer(c[..., :3, :], s, feature_net=net, size=16, iters=1, refine=0, pyramid_start=0,
+                 content_layers="out", style_layers="stem.1,out")

@@ -9,7 +9,7 @@ from typing import Any
 
 import torch
 
-from .nets import FeatureNet
+from .nets import FeatureNet, HookedNet
 from .optimize import Callback
 from .transfer import TransferConfig, TransferResult, _as_list, _stylize
 
@@ -17,7 +17,8 @@ TEXTURE_DEFAULTS = {"init": "noise", "pyramid_start": 128, "iters": 200, "beta":
 
 
 def texture(style: Any, *, size: int = 512, tileable: bool = False, config: TransferConfig | None = None,
-            callback: Callback | None = None, feature_net: FeatureNet | None = None, **options: Any) -> TransferResult:
+            callback: Callback | None = None, feature_net: FeatureNet | HookedNet | None = None,
+            **options: Any) -> TransferResult:
     """Synthesize a size x size texture from ``style`` (path, PIL image or tensor in 0..1; or a
     list of them, blended by ``style_blend``). ``options`` are TransferConfig fields; the style
     ones apply (style_layers, style_loss, style_scale, iters, optimizer, seed, ...). With

@@ -21,7 +21,7 @@ from .device import PRECISIONS, available_bytes, check_fits, resolve_device, res
 from .errors import ConfigError, InputError, check_weight, choices_error
 from .io.image import load_image, resize_longest, resized_shape, save_image
 from .losses import CONTENT_NORMS, StyleObjective, parse_layer_weights, scaled_gram
-from .nets import FeatureNet, build_net
+from .nets import FeatureNet, HookedNet, build_net
 from .optimize import OPTIMIZERS, Callback, OptimizeResult, lbfgs_history, optimize
 from .color import PRESERVE_COLOR
 from .objective import STYLE_LOSSES, STYLE_NORMS
@@ -491,25 +491,12 @@ def plan_tile(net: FeatureNet, layers: list[str], shape: tuple[int, ...], optimi
                         f"{budget / 2**30:.1f} GiB; lower --size or raise --max-memory")
 
 
-def circular_net(net: FeatureNet) -> FeatureNet:
-    """The same net (weights shared) with circular padding in every convolution: the image is
-    treated as wrapping around, so features see no border (tileable textures)."""
-    import copy
-    layers = []
-    for name, m in net.body.items():
-        if isinstance(m, (torch.nn.Conv1d, torch.nn.Conv2d, torch.nn.Conv3d)):
-            m = copy.copy(m)  # shallow: shares the parameters
-            m.padding_mode = "circular"
-        layers.append((name, m))
-    return FeatureNet(net.name, layers, net.preprocess, dims=net.dims, in_channels=net.in_channels)
-
-
 def _as_list(x: Any) -> list:
     return list(x) if isinstance(x, (list, tuple)) else [x]
 
 
 def transfer(content: Any, style: Any, *, config: TransferConfig | None = None, callback: Callback | None = None,
-             feature_net: FeatureNet | None = None, checkpoint: dict | None = None,
+             feature_net: FeatureNet | HookedNet | None = None, checkpoint: dict | None = None,
              **options: Any) -> TransferResult:
     """Stylize ``content`` with ``style`` by optimizing the pixels of G (Gatys et al.).
 
@@ -517,7 +504,8 @@ def transfer(content: Any, style: Any, *, config: TransferConfig | None = None, 
     list of them (blended by ``style_blend``). ``options`` are TransferConfig fields (e.g.
     ``size=256, preset='strong', preserve_color='luminance'``) and override ``config``; without
     ``config`` the preset (default 'balanced') fills in the options not given. ``feature_net`` lets
-    a caller reuse a built FeatureNet (or bring their own). ``callback(Iterate)`` sees every
+    a caller reuse a built FeatureNet, or bring any PyTorch model as ``HookedNet(model, layers)``
+    (then name its modules in content_layers and style_layers). ``callback(Iterate)`` sees every
     iteration (``level``/``levels``: the pyramid level) and stops the run by returning True.
     ``checkpoint`` (from ``TransferResult.checkpoint()`` of a stopped run with the same inputs and
     options) resumes it. Returns a TransferResult with the image (1, 3, H, W) in 0..1.
@@ -575,7 +563,7 @@ def _stylize(content: Any, styles: list, cfg: TransferConfig, *, callback: Callb
     layers = content_layers + [l for l in style_weights if l not in content_layers]
     net = _ready_net(cfg, layers, net, device)
     if circular:
-        net = circular_net(net)
+        net = net.circular()
 
     if not styles:
         raise ConfigError("no style image given")

@@ -4,7 +4,7 @@ from .activations import activation_grid, activation_maps
 from .api import DEFAULT_LAYERS, explore_activations, explore_gram, explore_reconstruct, explore_units, resolve_net
 from .gram import LayerGram, gram_figures, gram_view, heatmap
 from .reconstruct import Reconstruction, reconstruct, reconstruction_figure, reconstructions
-from .hooks import HookedNet
+from ..nets.hooked import HookedNet
 from .patches import crop_box, unit_box
 from .render import choose_units, layer_sheet, unit_grid, write_report
 from .scan import UnitScan, list_images, load_view, scan_units

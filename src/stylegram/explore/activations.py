@@ -12,7 +12,7 @@ from ..errors import ConfigError, choices_error
 
 if TYPE_CHECKING:
     from ..nets.features import FeatureNet
-    from .hooks import HookedNet
+    from ..nets.hooked import HookedNet
 
 NORMS = ("channel", "layer")
 

@@ -18,7 +18,7 @@ if TYPE_CHECKING:  # Pillow is imported where pictures are made
 
     from ..nets.features import FeatureNet
     from .gram import LayerGram
-    from .hooks import HookedNet
+    from ..nets.hooked import HookedNet
     from .reconstruct import Reconstruction
 
     Net = str | FeatureNet | HookedNet  # a registry name or a net object

@@ -22,7 +22,7 @@ if TYPE_CHECKING:  # Pillow is imported where pictures are made
     from PIL import Image
 
     from ..nets.features import FeatureNet
-    from .hooks import HookedNet
+    from ..nets.hooked import HookedNet
 
 
 @dataclass

@@ -26,7 +26,7 @@ from .topk import UnitTopK
 
 if TYPE_CHECKING:
     from ..nets.features import FeatureNet
-    from .hooks import HookedNet
+    from ..nets.hooked import HookedNet
 
 CACHE_VERSION = 1
 

@@ -44,7 +44,40 @@ class InputConvention(nn.Module):
         return f"order={self.order}, scale={self.scale}"
 
 
-class FeatureNet(nn.Module):
+def circular_padding(module: nn.Module) -> nn.Module:
+    """A copy of ``module``'s tree whose convolutions pad circularly (the parameters are shared,
+    not copied): the input is treated as wrapping around, so features see no border (tileable
+    textures)."""
+    import copy
+    m = copy.copy(module)  # shallow: parameters and buffers stay the same tensors
+    if isinstance(m, (nn.Conv1d, nn.Conv2d, nn.Conv3d)):
+        m.padding_mode = "circular"
+    m._modules = {k: circular_padding(c) if c is not None else None for k, c in module._modules.items()}
+    return m
+
+
+class TapChecks:
+    """Size checks shared by every feature net (FeatureNet, nets.HookedNet): they need only the
+    net's ``info`` (each layer's LayerInfo) and ``check_layers``."""
+
+    def min_side(self, layers: Iterable[str]) -> int:
+        """The smallest input side (px) for which every pooling before the deepest of ``layers``
+        still has an output: twice the deepest layer's cumulative stride."""
+        return 2 * max(self.info[l].jump for l in self.check_layers(layers))
+
+    def check_input_size(self, spatial: Sequence[int], layers: Iterable[str], label: str, hint: str) -> None:
+        """Raise InputError (one line: ``label``, the size, the need, ``hint``) when media of
+        spatial size ``spatial`` is too small along some axis for ``layers``."""
+        layers = list(layers)
+        need = self.min_side(layers)
+        if min(spatial) < need:
+            from ..errors import InputError
+            deepest = max(layers, key=lambda l: self.info[l].jump)
+            size = " x ".join(str(int(d)) for d in reversed(list(spatial)))
+            raise InputError(f"{label} is {size} px, but layer {deepest} needs at least {need} px on each side; {hint}")
+
+
+class FeatureNet(TapChecks, nn.Module):
     """A frozen, eval-mode chain of named layers.
 
     ``forward(x, taps)`` takes media (B, C, *spatial) in 0..1 and returns {name: activation} for
@@ -74,22 +107,6 @@ class FeatureNet(nn.Module):
                 raise choices_error(f"layer for net {self.name!r}:", n, self.layer_names)
         return names
 
-    def min_side(self, layers: Iterable[str]) -> int:
-        """The smallest input side (px) for which every pooling before the deepest of ``layers``
-        still has an output: twice the deepest layer's cumulative stride."""
-        return 2 * max(self.info[l].jump for l in self.check_layers(layers))
-
-    def check_input_size(self, spatial: Sequence[int], layers: Iterable[str], label: str, hint: str) -> None:
-        """Raise InputError (one line: ``label``, the size, the need, ``hint``) when media of
-        spatial size ``spatial`` is too small along some axis for ``layers``."""
-        layers = list(layers)
-        need = self.min_side(layers)
-        if min(spatial) < need:
-            from ..errors import InputError
-            deepest = max(layers, key=lambda l: self.info[l].jump)
-            size = " x ".join(str(int(d)) for d in reversed(list(spatial)))
-            raise InputError(f"{label} is {size} px, but layer {deepest} needs at least {need} px on each side; {hint}")
-
     def truncated(self, taps: Iterable[str]) -> "FeatureNet":
         """A view of this net that stops after the deepest of ``taps`` (modules are shared)."""
         taps = self.check_layers(taps)
@@ -97,6 +114,11 @@ class FeatureNet(nn.Module):
         last = max(order.index(t) for t in taps)
         kept = [(n, self.body[n]) for n in order[: last + 1]]
         return FeatureNet(self.name, kept, self.preprocess, dims=self.dims, in_channels=self.in_channels)
+
+    def circular(self) -> "FeatureNet":
+        """The same net (weights shared) with circular padding in every convolution."""
+        return FeatureNet(self.name, [(n, circular_padding(m)) for n, m in self.body.items()], self.preprocess,
+                          dims=self.dims, in_channels=self.in_channels)
 
     def train(self, mode: bool = True) -> "FeatureNet":
         # Always eval: dropout or batch-norm statistics must never change during style transfer.

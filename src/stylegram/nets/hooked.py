@@ -1,6 +1,7 @@
-"""Explore any PyTorch model: tap named submodules with forward hooks.
+"""Any PyTorch model as a feature net: tap named submodules with forward hooks.
 
-``HookedNet(model, layers)`` behaves like a FeatureNet for the explorer: ``net(x, taps)`` returns
+``HookedNet(model, layers)`` behaves like a FeatureNet for the explorer and for style transfer
+(``transfer(..., feature_net=HookedNet(...))``): ``net(x, taps)`` returns
 {name: activation}, stopping the model's forward as soon as the last requested tap has fired, and
 ``net.info`` holds each layer's receptive field, measured once by gradient probes (the model need
 not be a chain, so the arithmetic of ``nets.receptive`` does not apply). Hooks live only for the
@@ -15,20 +16,22 @@ from torch import nn
 
 from ..errors import choices_error
 from ..types import LayerInfo
+from .features import TapChecks, circular_padding
 
 
 class _Stop(Exception):
     pass
 
 
-class HookedNet(nn.Module):
+class HookedNet(TapChecks, nn.Module):
     """Taps the outputs of named submodules of ``model`` (names as in ``model.named_modules()``).
 
     ``preprocess`` maps RGB in 0..1 to the model's input (e.g. ``nets.InputConvention`` with the
     ImageNet mean/std). Receptive fields are probed at ``probe_size`` px on first use of ``info``.
     The model is frozen and put in eval mode. Tap modules that run once per forward: a module
     used several times (torchvision's shared ``relu`` in a ResNet block) is tapped at its first
-    call; tap the block, or a module of its own, instead.
+    call; tap the block, or a module of its own, instead. Memory estimates (``max_memory``, tiled
+    renders) count the tapped layers' activations only, so leave room for the rest of the model.
     """
 
     def __init__(self, model: nn.Module, layers: Sequence[str], preprocess: nn.Module | None = None, *,
@@ -61,10 +64,17 @@ class HookedNet(nn.Module):
     @property
     def info(self) -> dict[str, LayerInfo]:
         if self._info is None:
-            from ..nets.receptive import probe_layer_info
+            from .receptive import probe_layer_info
             self._info = {l: probe_layer_info(self, l, self.probe_size, in_channels=self.in_channels)
                           for l in self._layers}
         return self._info
+
+    def circular(self) -> "HookedNet":
+        """The same model (weights shared) with circular padding in every convolution."""
+        net = HookedNet(circular_padding(self.model), self._layers, self.preprocess, name=self.name,
+                        probe_size=self.probe_size, in_channels=self.in_channels)
+        net._info = self._info
+        return net
 
     def train(self, mode: bool = True) -> "HookedNet":
         return super().train(False)
