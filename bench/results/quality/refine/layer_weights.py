@@ -13,21 +13,18 @@ from 0.393 to 0.434 (swd 0.195 against 0.192).
 """
 import json
 import sys
-import time
 from pathlib import Path
 
 import torch
 
 torch.set_num_threads(1)
 import stylegram.objective as OB
-from stylegram import transfer
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from judged import SHARED, judge_with_layers  # noqa: E402
+from judged import refine_and_judge  # noqa: E402
 
 tag, content, style, init, iters = sys.argv[1:6]
 weights = json.loads(sys.argv[6])
-D = SHARED / "data" / "images"
 _style_targets = OB.style_targets
 
 
@@ -38,13 +35,4 @@ def style_targets(style_moments, blend, layer_weights, **kw):
 
 
 OB.style_targets = style_targets
-out = Path("/tmp/layer_weights")
-out.mkdir(exist_ok=True)
-t = time.perf_counter()
-r = transfer(str(D / content), str(D / style), size=512, init=init, iters=0, pyramid_start=0, refine=int(iters))
-name = out / f"{tag}.png"
-r.save(name)
-figures, per = judge_with_layers(D / content, D / style, name)
-print(json.dumps({"out": str(name), "start": init, "iters": int(iters), "kw": {"refine_weights": weights, "script": "layer_weights.py"},
-                  "judge": figures, "per_layer": per, "secs": round(time.perf_counter() - t),
-                  "evals": r.evals, "date": time.strftime("%Y-%m-%d")}), flush=True)
+refine_and_judge(tag, content, style, init, int(iters), {"refine_weights": weights, "script": "layer_weights.py"}, "/tmp/layer_weights")

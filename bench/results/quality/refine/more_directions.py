@@ -11,23 +11,19 @@ and runs the pass from the default's pyramid image.
   PYTHONPATH=src python bench/results/quality/refine/more_directions.py TAG CONTENT STYLE INIT ITERS MULT MIN_C [THREADS]
   e.g. tw_m8 tubingen.jpg woman-with-hat-matisse.jpg bench/results/quality/pyramid_tubingen_woman.png 100 8 256 1
 """
-import json
 import sys
-import time
 from pathlib import Path
 
 import torch
 
 torch.set_num_threads(int(sys.argv[8]) if len(sys.argv) > 8 else 2)
 import stylegram.objective as OB
-from stylegram import transfer
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from judged import SHARED, judge_with_layers  # noqa: E402
+from judged import refine_and_judge  # noqa: E402
 
 tag, content, style, init, iters, mult, min_c = sys.argv[1:8]
 mult, min_c = int(mult), int(min_c)
-D = SHARED / "data" / "images"
 _random_directions = OB.random_directions
 
 
@@ -36,14 +32,4 @@ def random_directions(channels, count, gen):
 
 
 OB.random_directions = random_directions
-out = Path("/tmp/more_directions")
-out.mkdir(exist_ok=True)
-t = time.perf_counter()
-r = transfer(str(D / content), str(D / style), size=512, init=init, iters=0, pyramid_start=0, refine=int(iters))
-name = out / f"{tag}.png"
-r.save(name)
-figures, per = judge_with_layers(D / content, D / style, name)
-print(json.dumps({"out": str(name), "start": init, "iters": int(iters),
-                  "kw": {"directions": f"{mult} x nC on layers of >= {min_c} channels", "script": "more_directions.py"},
-                  "judge": figures, "per_layer": per, "secs": round(time.perf_counter() - t),
-                  "evals": r.evals, "date": time.strftime("%Y-%m-%d")}), flush=True)
+refine_and_judge(tag, content, style, init, int(iters), {"directions": f"{mult} x nC on layers of >= {min_c} channels", "script": "more_directions.py"}, "/tmp/more_directions")
