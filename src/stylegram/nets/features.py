@@ -57,8 +57,17 @@ def circular_padding(module: nn.Module) -> nn.Module:
 
 
 class TapChecks:
-    """Size checks shared by every feature net (FeatureNet, nets.HookedNet): they need only the
-    net's ``info`` (each layer's LayerInfo) and ``check_layers``."""
+    """Layer-name and size checks shared by every feature net (FeatureNet, nets.HookedNet): they
+    need only the net's ``name``, ``layer_names`` and ``info`` (each layer's LayerInfo)."""
+
+    def check_layers(self, names: Iterable[str]) -> list[str]:
+        """Return ``names`` as a list, or raise ConfigError listing this net's valid layer names."""
+        names = list(names)
+        valid = self.layer_names
+        for n in names:
+            if n not in valid:
+                raise choices_error(f"layer for net {self.name!r}:", n, valid)
+        return names
 
     def min_side(self, layers: Iterable[str]) -> int:
         """The smallest input side (px) for which every pooling before the deepest of ``layers``
@@ -98,14 +107,6 @@ class FeatureNet(TapChecks, nn.Module):
     @property
     def layer_names(self) -> list[str]:
         return list(self.body.keys())
-
-    def check_layers(self, names: Iterable[str]) -> list[str]:
-        """Return ``names`` as a list, or raise ConfigError listing this net's valid layer names."""
-        names = list(names)
-        for n in names:
-            if n not in self.body:
-                raise choices_error(f"layer for net {self.name!r}:", n, self.layer_names)
-        return names
 
     def truncated(self, taps: Iterable[str]) -> "FeatureNet":
         """A view of this net that stops after the deepest of ``taps`` (modules are shared)."""

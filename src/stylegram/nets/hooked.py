@@ -9,7 +9,7 @@ duration of one call.
 """
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 
 import torch
 from torch import nn
@@ -53,13 +53,6 @@ class HookedNet(TapChecks, nn.Module):
     @property
     def layer_names(self) -> list[str]:
         return list(self._layers)
-
-    def check_layers(self, names: Iterable[str]) -> list[str]:
-        names = list(names)
-        for n in names:
-            if n not in self._layers:
-                raise choices_error(f"layer for net {self.name!r}:", n, self._layers)
-        return names
 
     @property
     def info(self) -> dict[str, LayerInfo]:
