@@ -419,6 +419,25 @@ def test_still_image_given_as_video_is_checked_like_any_image(shared, tmp_path, 
     assert err.startswith(f"stylegram: error: {f}: ") and message in err
 
 
+def test_still_image_video_says_one_frame_and_has_no_flicker(shared, tmp_path):
+    # A one-frame clip has no consecutive frames: no flicker figure (it printed 0.000, and
+    # "1 frames, 0 resumed"), and the summary points to the command that writes a picture.
+    import contextlib
+    import io
+
+    from stylegram.cli import main
+    err = io.StringIO()
+    with contextlib.redirect_stderr(err), pytest.raises(SystemExit) as done:
+        main(["video", str(shared / "data" / "images" / "brick.png"), str(shared / "data" / "images" / "brick.png"),
+              "-o", str(tmp_path / "o.mp4"), "--size", "64", "--iters", "1", "--net", "random-tiny",
+              "--report", str(tmp_path / "r.json")])
+    assert done.value.code == 0
+    assert err.getvalue().strip().splitlines()[-1] == (
+        f"wrote {tmp_path / 'o.mp4'} (1 frame; for a still image, `stylegram transfer` writes a picture)")
+    rep = json.loads((tmp_path / "r.json").read_text())
+    assert rep["frames"] == 1 and rep["flicker"] is None
+
+
 def test_still_image_is_a_one_frame_clip(shared):
     from stylegram.io.image import load_image
     from stylegram.io.video import read_video
