@@ -403,6 +403,8 @@ def test_cli_activations_gram_reconstruct(tmp_path, capsys):
     save_image(gradient_image(32, 32), img)
     for argv in (["explore", "activations", str(img), "--layer", "relu1_2", "-o", str(tmp_path / "a.png"),
                   "--net", "random", "--size", "32", "--tile", "16"],
+                 ["explore", "activations", str(img), "--layer", "relu1_2", "-o", str(tmp_path / "one.png"),
+                  "--net", "random", "--size", "32", "--channels", "5"],
                  ["explore", "gram", str(img), "-o", str(tmp_path / "g"), "--net", "random", "--layers", "relu1_1",
                   "--size", "32", "--generated", str(img), "--pairs", "2"],
                  ["explore", "reconstruct", str(img), "-o", str(tmp_path / "r.png"), "--net", "random", "--size", "32",
@@ -410,7 +412,10 @@ def test_cli_activations_gram_reconstruct(tmp_path, capsys):
         with pytest.raises(SystemExit) as e:
             main(argv)
         assert e.value.code == 0, argv
-        assert capsys.readouterr().err.strip().splitlines()[-1].startswith("wrote "), argv
+        said = capsys.readouterr().err.strip().splitlines()[-1]
+        assert said.startswith("wrote ") and " 1 maps " not in said, argv
+        if "--channels" in argv:
+            assert said == f"wrote {tmp_path / 'one.png'} (1 map of 32 x 32)"
         with pytest.raises(SystemExit) as e:  # every explore command takes -q: then it prints nothing
             main(argv + ["-q"])
         assert e.value.code == 0 and capsys.readouterr().err == "", argv
@@ -449,3 +454,16 @@ def test_explore_refuses_bad_size_and_iters(tiny_net):
         explore_gram(img, net=tiny_net, layers=["relu1_1"], size=0)
     with pytest.raises(ConfigError, match=r"^iters -1: must be 0 or more$"):
         explore_reconstruct(img, net=tiny_net, size=40, iters=-1, blocks=1)
+
+
+def test_cli_index_lists_name_their_own_option(tmp_path, capsys):
+    # `explore activations --channels 1,x` was told about --units.
+    from stylegram.cli import main
+    img = tmp_path / "in.png"
+    Image.new("RGB", (32, 32), (90, 120, 200)).save(img)
+    with pytest.raises(SystemExit) as e:
+        main(["explore", "activations", str(img), "--layer", "relu1_1", "-o", str(tmp_path / "a.png"),
+              "--net", "random-tiny", "--channels", "1,x"])
+    assert e.value.code == 2
+    assert capsys.readouterr().err == ("stylegram: error: --channels '1,x': give channel indices separated by commas, "
+                                       "e.g. 0,5,17\n")

@@ -70,6 +70,11 @@ def _format_layers(layers: tuple) -> str:
     return ",".join(f"{l[0]}:{l[1]:g}" if isinstance(l, tuple) else str(l) for l in layers)
 
 
+def counted(n: int, noun: str) -> str:
+    """'1 frame', '3 frames': a count for a summary line (nouns with a plain plural)."""
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
+
+
 def rich_progress(field: str):
     """A rich Progress on stderr: description, bar, done/total, the task's text field ``field``,
     elapsed time and eta. In a terminal it redraws in place; written to a file or a pipe (a log)
@@ -220,7 +225,7 @@ def transfer_cmd(content: str, style: tuple[str, ...], output: str, save_every: 
                    f"checkpoint to {ckpt_path}; continue with the same command plus --resume {ckpt_path}", err=True)
         sys.exit(130)
     if not quiet:
-        click.echo(f"wrote {out} ({result.evals} evaluations, {result.seconds_optimize:.1f} s, "
+        click.echo(f"wrote {out} ({counted(result.evals, 'evaluation')}, {result.seconds_optimize:.1f} s, "
                    f"{result.s_per_eval:.3f} s/eval on {result.device})", err=True)
 
 
@@ -310,7 +315,7 @@ def texture_cmd(style: tuple[str, ...], output: str, size: int, tileable: bool, 
     result.save(out)
     if not quiet:
         h, w = result.image.shape[-2:]
-        click.echo(f"wrote {out} ({w} x {h} px, {result.evals} evaluations, {result.seconds_optimize:.1f} s)", err=True)
+        click.echo(f"wrote {out} ({w} x {h} px, {counted(result.evals, 'evaluation')}, {result.seconds_optimize:.1f} s)", err=True)
     exit_if_stopped(bar, str(out))
 
 

@@ -15,13 +15,13 @@ def _split(s: str) -> list[str]:
     return [p.strip() for p in s.split(",") if p.strip()]
 
 
-def _indices(s: str | None) -> list[int] | None:
+def _indices(s: str | None, option: str = "--units", what: str = "unit") -> list[int] | None:
     if not s:
         return None
     try:
         return [int(v) for v in _split(s)]
     except ValueError:
-        raise ConfigError(f"--units {s!r}: give unit indices separated by commas, e.g. 0,5,17") from None
+        raise ConfigError(f"{option} {s!r}: give {what} indices separated by commas, e.g. 0,5,17") from None
 
 
 def _out_dir(path: str) -> Path:
@@ -115,9 +115,10 @@ def units_cmd(net: str, layers: str, images: str, output: str, size: int, batch_
                                       cache=cache or out / "scan.safetensors", threads=threads, callback=cb,
                                       progress=lambda s, d, n: bar(s, d, n))
     if not quiet:
+        from ..cli import counted
         names = ", ".join(scan.skipped[:3]) + (f" and {len(scan.skipped) - 3} more" if len(scan.skipped) > 3 else "")
         skipped = f"{len(scan.skipped)} unreadable, skipped: {names}" if scan.skipped else "none skipped"
-        click.echo(f"scanned {len(scan.files)} images ({skipped}) in {scan.seconds:.1f} s; "
+        click.echo(f"scanned {counted(len(scan.files), 'image')} ({skipped}) in {scan.seconds:.1f} s; "
                    f"wrote {summary['html']}", err=True)
 
 
@@ -146,11 +147,14 @@ def activations_cmd(image: str, layer: str, output: str, net: str, size: int, ch
     from ..io.image import check_output_path
     from .api import explore_activations
     out = check_output_path(output, [image])
-    maps, grid = explore_activations(image, layer, net=net, size=size, channels=_indices(channels), cols=cols,
+    picked = _indices(channels, "--channels", "channel")
+    maps, grid = explore_activations(image, layer, net=net, size=size, channels=picked, cols=cols,
                                      norm=norm, tile=tile)
     _save_png(grid, out)
     if not quiet:
-        click.echo(f"wrote {out} ({maps.shape[0]} maps of {maps.shape[1]} x {maps.shape[2]})", err=True)
+        from ..cli import counted
+        shown = len(picked) if picked is not None else maps.shape[0]  # the grid's maps, not the layer's
+        click.echo(f"wrote {out} ({counted(shown, 'map')} of {maps.shape[1]} x {maps.shape[2]})", err=True)
 
 
 @explore.command("gram")
@@ -177,7 +181,8 @@ def gram_cmd(style: str, output: str, net: str, layers: str, size: int, generate
     write_json({l: {"pairs": v.pairs, "order": v.order.tolist(), "style_loss": v.style_loss}
                 for l, v in views.items()}, out / "gram.json")
     if not quiet:
-        click.echo(f"wrote {len(figs)} figures and gram.json to {out}", err=True)
+        from ..cli import counted
+        click.echo(f"wrote {counted(len(figs), 'figure')} and gram.json to {out}", err=True)
 
 
 @explore.command("reconstruct")
