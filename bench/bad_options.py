@@ -55,6 +55,8 @@ def cases(tmp: Path) -> list[list[str]]:
         ["video", str(VIDEO), str(IMG), "-o", str(tmp / "o.mp4"), "-q", "--temporal", "nan"],
         ["video", str(VIDEO), str(IMG), "-o", str(tmp / "o.mp4"), "-q", "--max-frames", "-1"],
         ["explore", "activations", str(IMG), "--layer", "relu1_1", "-o", out, "--net", "random-tiny", "--size", "-1"],
+        ["explore", "activations", str(IMG), "--layer", "relu1_1", "-o", out, "--net", "random-tiny", "--channels", "1,x"],
+        ["explore", "activations", str(IMG), "--layer", "relu1_1", "-o", out, "--net", "random-tiny", "--channels", "9999"],
         ["explore", "gram", str(IMG), "-o", str(tmp / "g"), "--net", "random-tiny", "--size", "0"],
         ["explore", "reconstruct", str(IMG), "-o", out, "--net", "random-tiny", "--size", "64", "--iters", "-1", "-q"],
         ["explore", "units", "--images", str(IMG.parent), "-o", str(tmp / "u"), "--net", "random-tiny", "--top", "0", "-q"],
