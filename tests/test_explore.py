@@ -467,3 +467,33 @@ def test_cli_index_lists_name_their_own_option(tmp_path, capsys):
     assert e.value.code == 2
     assert capsys.readouterr().err == ("stylegram: error: --channels '1,x': give channel indices separated by commas, "
                                        "e.g. 0,5,17\n")
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["activations", "IMG", "--layer", "relu1_1", "-o", "OUT/a.png", "--cols", "0"],
+     "cols 0: must be 1 or more (or not given, for a square grid)"),
+    (["activations", "IMG", "--layer", "relu1_1", "-o", "OUT/a.png", "--tile", "-5"],
+     "tile -5: must be 0 or more px (0: each map at its own size)"),
+    (["gram", "IMG", "-o", "OUT/g", "--pairs", "-3"], "pairs -3: must be 0 or more"),
+    (["gram", "IMG", "-o", "OUT/g", "--layers", ","], "no layers given; name at least one, e.g. relu1_1"),
+    (["reconstruct", "IMG", "-o", "OUT/r.png", "--blocks", "0"],
+     "blocks 0: must be 1 or more (1: relu1_1 only; 5: up to relu5_1)"),
+    (["units", "--images", "DIR", "-o", "OUT/u", "--layers", "relu1_1", "--patch-px", "0"],
+     "patch_px 0: must be at least 8 px"),
+    (["units", "--images", "DIR", "-o", "OUT/u", "--layers", "relu1_1", "--threads", "-1"],
+     "threads -1: must be 1 or more (or not given, for torch's default)"),
+    (["units", "--images", "DIR", "-o", "OUT/u", "--layers", "relu5_1", "--size", "16"],
+     "size 16: the square view is 16 x 16 px, but layer relu5_1 needs at least 32 px on each side; raise --size"),
+])
+def test_explore_option_values_that_cannot_work_are_one_line(tmp_path, capsys, argv, message):
+    # Each of these was a traceback (or, for a 16-px view of relu5_1, a report of 1 x 1 maps).
+    from stylegram.cli import main
+    img = tmp_path / "in.png"
+    Image.new("RGB", (64, 48), (90, 120, 200)).save(img)
+    subs = {"IMG": str(img), "DIR": str(tmp_path)}
+    argv = ["explore"] + [subs.get(a, a.replace("OUT", str(tmp_path))) for a in argv] + ["--net", "random-tiny"]
+    with pytest.raises(SystemExit) as e:
+        main(argv)
+    assert e.value.code == 2
+    assert capsys.readouterr().err == f"stylegram: error: {message}\n"
+    assert not (tmp_path / "u" / "scan.safetensors").exists()  # refused before the scan

@@ -31,6 +31,8 @@ def resolve_net(net: Net, layers: Sequence[str], *, pooling: str = "max", weight
                 seed: int = 0) -> FeatureNet | HookedNet:
     """A FeatureNet from a registry name (truncated after the deepest of ``layers``), or ``net``
     itself (a FeatureNet / HookedNet) after checking ``layers``."""
+    if not list(layers):
+        raise ConfigError("no layers given; name at least one, e.g. relu1_1")
     if isinstance(net, str):
         from ..nets import build_net
         return build_net(net, layers=list(layers), pooling=pooling, weights=weights, seed=seed)
@@ -56,8 +58,13 @@ def explore_units(images: str | os.PathLike | Sequence[str], out_dir: str | os.P
     Each image is seen as a centre ``size`` x ``size`` square. See ``scan_units`` for the scan's
     options and ``write_report`` for the rendering ones. Returns (scan, report summary or None).
     """
-    if threads:
-        torch.set_num_threads(int(threads))
+    if out_dir is not None:
+        from .render import check_patch_px
+        check_patch_px(patch_px)  # before the scan, which may take long
+    if threads is not None:
+        if not isinstance(threads, int) or threads < 1:
+            raise ConfigError(f"threads {threads!r}: must be 1 or more (or not given, for torch's default)")
+        torch.set_num_threads(threads)
     fnet = resolve_net(net, layers, seed=seed)
     scan = scan_units(fnet, images, layers, size=size, batch_size=batch_size, k=k, per_image=per_image, min_inside=min_inside,
                       precision=precision, cache=cache, callback=callback, root=root)

@@ -136,6 +136,12 @@ def _save_image(arr_or_img, path: Path, quality: int = 88, durable: bool = True)
         os.replace(tmp, path)
 
 
+def check_patch_px(patch_px: int) -> None:
+    """Raise ConfigError unless ``patch_px`` (the side of a drawn patch) is a usable size."""
+    if not isinstance(patch_px, int) or patch_px < 8:
+        raise ConfigError(f"patch_px {patch_px!r}: must be at least 8 px")
+
+
 def write_report(scan: UnitScan, out_dir: str | os.PathLike, *, rule: str = "selective", n_units: int = 9, seed: int = 0,
                  indices: dict[str, Sequence[int]] | None = None, patch_px: int = 64, all_units: bool = True,
                  progress: Callable[[str, int, int], None] | None = None) -> dict:
@@ -147,6 +153,7 @@ def write_report(scan: UnitScan, out_dir: str | os.PathLike, *, rule: str = "sel
     ``choose_units``); ``all_units=False`` limits the HTML to the sheet's units. Returns a summary
     dict (paths, chosen units, counts). ``progress(stage, done, total)`` reports the cropping.
     """
+    check_patch_px(patch_px)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     chosen: dict[str, list[int]] = {}

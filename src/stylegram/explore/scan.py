@@ -193,6 +193,9 @@ def scan_units(net: FeatureNet | HookedNet, images: str | os.PathLike | Sequence
         raise ConfigError("no layers given; name at least one, e.g. relu1_1")
     if hasattr(net, "check_layers"):
         net.check_layers(layers)
+    check = getattr(net, "check_input_size", None)  # every image is seen as a size x size square
+    if check is not None:
+        check((size, size), layers, f"size {size}: the square view", "raise --size")
     if isinstance(images, (str, os.PathLike)):
         root_s, files = str(images), list_images(images)
     else:
