@@ -47,9 +47,11 @@ def cases(tmp: Path) -> list[list[str]]:
         ["audio-texture", a, "-o", str(tmp / "o.wav"), "-q", "--iters", "1", "--filters", "16", "--seconds", "0.01"],
         ["audio-texture", a, "-o", str(tmp / "o.wav"), "-q", "--iters", "1", "--filters", "16", "--n-fft", "3"],
         ["signal-texture", str(sig), "-o", str(tmp / "s.npy"), "-q", "--iters", "1", "--length", "-1"],
+        ["signal-texture", str(sig), "-o", str(tmp / "s.npy"), "-q", "--iters", "1", "--length", str(10**12)],
         ["volume", str(vol), str(IMG), "-o", str(tmp / "v.npy"), "-q", "--iters", "1", "--size", "4"],
         ["volume", str(vol), str(IMG), "-o", str(tmp / "v.npy"), "-q", "--iters", "1", "--beta", "-1"],
         ["volume", str(vol), str(IMG), "-o", str(tmp / "v.npy"), "-q", "--iters", "1", "--window", "1,-5"],
+        ["solid-texture", str(IMG), "-o", str(tmp / "s.npy"), "-q", "--size", "0", "--iters", "1"],
         ["solid-texture", str(IMG), "-o", str(tmp / "s.npy"), "-q", "--size", "16", "--iters", "1", "--lr", "nan"],
         ["solid-texture", str(IMG), "-o", str(tmp / "s.npy"), "-q", "--size", "16", "--iters", "1", "--tv", "nan"],
         ["video", str(VIDEO), str(IMG), "-o", str(tmp / "o.mp4"), "-q", "--temporal", "nan"],
@@ -71,6 +73,9 @@ def cases(tmp: Path) -> list[list[str]]:
         ["explore", "units", "--images", str(IMG.parent), "-o", str(tmp / "u"), "--net", "random-tiny", "--top", "0", "-q"],
         ["explore", "units", "--images", str(IMG.parent), "-o", str(tmp / "u"), "--net", "random-tiny", "--batch-size", "0", "-q"],
         ["serve", "--port", "99999"],
+        ["serve", "--max-upload-mb", "nan"],
+        ["serve", "--data-dir", "/proc/stylegram-cannot-be-here"],
+        ["serve", "--explore-dir", str(tmp / "no-such-folder")],
         ["nope"],
     ]
     return transfer + media

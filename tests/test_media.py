@@ -493,3 +493,29 @@ def test_impossible_sound_and_volume_sizes_are_one_line(shared, tmp_path):
         code, err = run_cli(["solid-texture", str(shared / "data" / "images" / "brick.png"), "-o",
                              str(tmp_path / "s.npy"), "--size", "16", "--iters", "1", opt, "nan"])
         assert code == 2 and err.strip().startswith(f"stylegram: error: {msg}")
+
+
+def test_a_signal_too_long_for_memory_is_one_line(tmp_path):
+    # 10^12 samples: terabytes, more than any machine has (10^8 was a traceback here, a 95 GiB block).
+    import re
+    np.save(tmp_path / "sig.npy", np.random.default_rng(0).standard_normal((2, 400)).astype("float32"))
+    code, err = run_cli(["signal-texture", str(tmp_path / "sig.npy"), "-o", str(tmp_path / "s.npy"), "--iters", "1",
+                         "--length", str(10**12)])
+    assert code == 2 and re.fullmatch(r"stylegram: error: out of memory \(a block of \d+\.\d GiB\); ask for less "
+                                      r"\(a smaller --size, --length or --seconds\) or close other programs\n", err), err
+
+
+def test_out_of_memory_message_only_for_allocation_failures():
+    from stylegram.errors import ResourceError, out_of_memory
+    e = out_of_memory(RuntimeError("[enforce fail at alloc_cpu.cpp:127] err == 0. DefaultCPUAllocator: can't "
+                                   "allocate memory: you tried to allocate 3221225472 bytes. Error code 12"))
+    assert isinstance(e, ResourceError) and str(e).startswith("out of memory (a block of 3.0 GiB); ")
+    assert str(out_of_memory(MemoryError())).startswith("out of memory; ")
+    assert out_of_memory(RuntimeError("shape mismatch")) is None and out_of_memory(ValueError("x")) is None
+
+
+def test_solid_texture_too_small_a_cube_is_one_line(shared, tmp_path):
+    code, err = run_cli(["solid-texture", str(shared / "data" / "images" / "brick.png"), "-o", str(tmp_path / "s.npy"),
+                         "--size", "0", "--iters", "1"])
+    assert code == 2 and err == ("stylegram: error: size 0: each slice of the cube is 0 x 0 px, but layer relu3_1 "
+                                 "needs at least 8 px on each side; raise --size\n")

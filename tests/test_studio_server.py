@@ -431,3 +431,23 @@ def test_job_numbers_must_be_finite():
         for kind in (int, float):
             with pytest.raises(ConfigError, match="must be an integer between 1 and 10|must be a number between 1 and 10"):
                 _num({"k": v}, "k", kind, 1, 10, 1)
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--max-upload-mb", "nan"], "--max-upload-mb nan: give a size in MB, e.g. 20"),
+    (["--data-dir", "FILE/sub"], "--data-dir FILE/sub: cannot create it (Not a directory); give a folder you can write to"),
+    (["--explore-dir", "MISSING"], "--explore-dir MISSING: no such folder; give the output folder of `stylegram explore units`"),
+])
+def test_serve_refuses_what_cannot_work_in_one_line(tmp_path, capsys, monkeypatch, args, message):
+    # Each was a traceback (NaN, an unwritable data folder) or a studio that served nothing (a
+    # mistyped explore folder); the server must not start.
+    from stylegram.cli import main
+    from stylegram.web import command
+    monkeypatch.setattr(command, "run_server", lambda app, host, port: pytest.fail("the server started"))
+    (tmp_path / "file").write_text("x")
+    subs = {"FILE/sub": str(tmp_path / "file" / "sub"), "MISSING": str(tmp_path / "missing")}
+    argv = ["serve", "--data-dir", str(tmp_path / "data")] + [subs.get(a, a) for a in args]
+    with pytest.raises(SystemExit) as e:
+        main(argv)
+    shown = message.replace("FILE/sub", subs["FILE/sub"]).replace("MISSING", subs["MISSING"])
+    assert e.value.code == 2 and capsys.readouterr().err == f"stylegram: error: {shown}\n"

@@ -371,6 +371,13 @@ def main(argv: list[str] | None = None) -> None:
     except KeyboardInterrupt:
         click.echo("stylegram: interrupted", err=True)
         sys.exit(130)
+    except (MemoryError, RuntimeError) as e:
+        from .errors import out_of_memory
+        oom = out_of_memory(e)
+        if oom is None:
+            raise  # a bug, not something the user asked for: keep the traceback
+        click.echo(f"stylegram: error: {oom}", err=True)
+        sys.exit(EXIT_USER_ERROR)
     sys.exit(rv if isinstance(rv, int) else 0)
 
 

@@ -29,6 +29,21 @@ class NumericalError(StylegramError):
     """The optimization produced NaN or Inf and could not recover."""
 
 
+def out_of_memory(err: BaseException) -> ResourceError | None:
+    """The one-line ResourceError for an allocation that failed (a MemoryError, torch's
+    OutOfMemoryError, or the CPU allocator's RuntimeError), else None. The engine estimates and
+    refuses large images up front; this catches what slips past, e.g. a signal of 10^8 samples."""
+    import re
+    text = str(err)
+    if not (isinstance(err, MemoryError) or type(err).__name__ == "OutOfMemoryError"
+            or "can't allocate memory" in text or "out of memory" in text.lower()):
+        return None
+    asked = re.search(r"allocate (\d+) bytes", text)
+    size = f" (a block of {int(asked.group(1)) / 2**30:.1f} GiB)" if asked else ""
+    return ResourceError(f"out of memory{size}; ask for less (a smaller --size, --length or --seconds) "
+                         "or close other programs")
+
+
 def choices_error(what: str, value: object, valid: Iterable[str], hint: str = "") -> ConfigError:
     """A ConfigError for an unknown choice that lists the valid ones."""
     valid = list(valid)

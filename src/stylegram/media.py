@@ -421,6 +421,7 @@ def solid_texture(exemplar: torch.Tensor, size: int, net: FeatureNet, *, channel
         exemplar = exemplar.mean(1, keepdim=True)
     c = channels or exemplar.shape[1]
     layers = dict(style_layers or volume_style_layers(net))
+    net.check_input_size((size, size), layers, f"size {size}: each slice of the cube", "raise --size")
     sizes = [max(8, size >> k) for k in reversed(range(max(1, levels)))]
     sizes = sorted(set(sizes[:-1])) + [size]
     # The coarsest level sees the exemplar scaled by sizes[0] / size: it must still fill the layers.

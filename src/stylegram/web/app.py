@@ -117,7 +117,14 @@ def create_app(settings: StudioSettings) -> FastAPI:
     from ..device import resolve_device
 
     root = Path(settings.data_dir)
-    root.mkdir(parents=True, exist_ok=True)
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise ConfigError(f"--data-dir {root}: cannot create it ({e.strerror or e}); give a folder you can "
+                          "write to") from None
+    if settings.explore_dir is not None and not Path(settings.explore_dir).is_dir():
+        raise ConfigError(f"--explore-dir {settings.explore_dir}: no such folder; give the output folder of "
+                          "`stylegram explore units`")
     token = secrets.token_urlsafe(24)
     hub = EventHub(settings.max_event_clients)
     devices = [str(resolve_device(d)) for d in settings.devices]

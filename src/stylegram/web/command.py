@@ -50,6 +50,8 @@ def is_loopback(host: str) -> bool:
 def serve_cmd(host: str, port: int, data_dir: str | None, explore_dir: str | None, devices: tuple[str, ...],
               max_upload_mb: float, threads: int | None) -> None:
     """Start the studio, a local web app: transfer with a live preview, explore, Gram view."""
+    if max_upload_mb != max_upload_mb:  # NaN passes FloatRange: every comparison with it is false
+        raise ConfigError("--max-upload-mb nan: give a size in MB, e.g. 20")
     try:
         import uvicorn  # noqa: F401  (checked here, used by run_server)
 

@@ -21,7 +21,7 @@ from typing import Any
 
 import torch
 
-from ..errors import ConfigError, StylegramError
+from ..errors import ConfigError, StylegramError, out_of_memory
 from ..io.image import write_atomic
 
 log = logging.getLogger("stylegram.studio")
@@ -261,8 +261,12 @@ class JobQueue:
             except StylegramError as e:
                 job.status, job.message = "failed", self._shown(job, str(e))
             except Exception as e:  # a bug must not kill the worker; the page gets one line
-                log.error("job %s failed:\n%s", job.id, traceback.format_exc())
-                job.status, job.message = "failed", f"internal error ({type(e).__name__}: {e}); see the server log"
+                oom = out_of_memory(e)
+                if oom is not None:  # what the job asked for did not fit: the user's to change, not a bug
+                    job.status, job.message = "failed", self._shown(job, str(oom))
+                else:
+                    log.error("job %s failed:\n%s", job.id, traceback.format_exc())
+                    job.status, job.message = "failed", f"internal error ({type(e).__name__}: {e}); see the server log"
             job.finished = time.time()
             job.preview = None
             if job.id not in self.jobs:  # deleted while running
