@@ -150,6 +150,19 @@ def test_tensor_with_nan_refused():
         load_image(x)
 
 
+def test_tensor_in_another_value_convention_is_refused_not_clamped():
+    # A 0..255 tensor (or an ImageNet-normalized one) clamped to 0..1 was a white (or black) picture
+    # without a word; small overshoots, as resampling makes, are still clamped.
+    x = torch.rand(3, 8, 8, generator=torch.Generator().manual_seed(0))
+    with pytest.raises(InputError, match=r"^content: tensor values reach 2\d\d\.?\d*; images are RGB in 0\.\.1 "
+                                         r"\(divide 0\.\.255 data by 255\)$"):
+        load_image(x * 255, name="content")
+    with pytest.raises(InputError, match=r"^style: tensor values go down to -2\.\d+; .*mean/std normalization"):
+        load_image((x - 0.485) / 0.229, name="style")
+    y = load_image(x * 1.05 - 0.02)
+    assert float(y.min()) == 0 and float(y.max()) == 1
+
+
 def test_save_png_metadata_roundtrip(tmp_path):
     p = tmp_path / "o.png"
     save_image(torch.rand(1, 3, 8, 8), p, metadata={"alpha": 1.0})

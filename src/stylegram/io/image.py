@@ -206,6 +206,15 @@ def load_image(src: "str | os.PathLike | Image.Image | torch.Tensor", size: int 
             raise InputError(f"{name}: tensor of shape {tuple(src.shape)}; expected (3, H, W) or (1, 3, H, W)")
         if not torch.isfinite(t).all():
             raise InputError(f"{name}: tensor contains NaN or Inf")
+        # Small overshoots (a resampled image) are clamped below; values far outside 0..1 are another
+        # convention, and clamping them would silently give a white or black picture.
+        hi, lo = float(t.max()), float(t.min())
+        if lo < -0.5:  # first: normalized data also reaches above 1.5
+            raise InputError(f"{name}: tensor values go down to {lo:.4g}; images are RGB in 0..1 (undo a mean/std "
+                             "normalization first)")
+        if hi > 1.5:
+            raise InputError(f"{name}: tensor values reach {hi:.4g}; images are RGB in 0..1 (divide 0..255 data "
+                             "by 255)")
         if t.shape[1] == 1:
             t = t.expand(-1, 3, -1, -1)
         t = t.clamp(0, 1).cpu().contiguous()
