@@ -519,3 +519,26 @@ def test_solid_texture_too_small_a_cube_is_one_line(shared, tmp_path):
                          "--size", "0", "--iters", "1"])
     assert code == 2 and err == ("stylegram: error: size 0: each slice of the cube is 0 x 0 px, but layer relu3_1 "
                                  "needs at least 8 px on each side; raise --size\n")
+
+
+def test_media_api_checks_tensor_shapes_and_values(tiny2d):
+    # The Python API of the 1D/3D engine: a wrong layout or NaN was an IndexError, a ValueError
+    # from deep inside, or a silent NaN result; now one line naming the argument and the shape.
+    from stylegram.errors import InputError
+    from stylegram.media import audio_texture, signal_texture, solid_texture, video_transfer
+    nan = torch.full((1, 2, 400), float("nan"))
+    for call, message in [
+        (lambda: audio_texture(torch.rand(2, 22050), 22050, 1.0, iters=1, filters=16),
+         r"^style: tensor of shape \(2, 22050\); expected \(N,\) of mono samples$"),
+        (lambda: audio_texture(torch.full((22050,), float("nan")), 22050, 1.0, iters=1, filters=16),
+         r"^style: tensor contains NaN or Inf$"),
+        (lambda: signal_texture(torch.rand(400), 100, iters=1), r"^signal: tensor of shape \(400,\); expected \(1, C, N\)$"),
+        (lambda: signal_texture(nan, 100, iters=1), r"^signal: tensor contains NaN or Inf$"),
+        (lambda: solid_texture(torch.rand(3, 32, 32), 16, tiny2d, iters=1),
+         r"^the exemplar: tensor of shape \(3, 32, 32\); expected \(1, C, H, W\)$"),
+        (lambda: video_transfer([], torch.rand(1, 3, 32, 32), tiny2d, iters=1), r"^no frames given; "),
+        (lambda: video_transfer([torch.rand(3, 32, 32)], torch.rand(1, 3, 32, 32), tiny2d, iters=1),
+         r"^frame 0: tensor of shape \(3, 32, 32\); expected \(1, 3, H, W\)$"),
+    ]:
+        with pytest.raises(InputError, match=message):
+            call()

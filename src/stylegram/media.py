@@ -106,6 +106,23 @@ def style_targets(net: FeatureNet, style: torch.Tensor | Sequence[torch.Tensor],
     return acc
 
 
+def check_media(x: object, name: str, shape: str, ndim: int | Sequence[int]) -> torch.Tensor:
+    """``x`` as a tensor after the checks every media API entry makes: a tensor (or array) with
+    ``ndim`` axes (the ``shape`` the caller documents, e.g. '(1, C, N)') and finite values.
+    Raises InputError (one line) otherwise."""
+    import numpy as np
+    if isinstance(x, np.ndarray):
+        x = torch.from_numpy(x)
+    if not isinstance(x, torch.Tensor):
+        raise InputError(f"{name}: cannot use a {type(x).__name__}; give a tensor {shape}")
+    dims = (ndim,) if isinstance(ndim, int) else tuple(ndim)
+    if x.dim() not in dims or (x.dim() > 1 and x.shape[0] != 1):
+        raise InputError(f"{name}: tensor of shape {tuple(x.shape)}; expected {shape}")
+    if not torch.isfinite(x).all():
+        raise InputError(f"{name}: tensor contains NaN or Inf")
+    return x
+
+
 def synthesize(net: FeatureNet, style: torch.Tensor | Sequence[torch.Tensor] | None, *,
                content: torch.Tensor | None = None, init: torch.Tensor | None = None,
                shape: Sequence[int] | None = None, style_layers: Mapping[str, float] | None = None,
@@ -261,6 +278,7 @@ def audio_texture(style: torch.Tensor, rate: int, seconds: float, *, net: Featur
     are bursts of about 10 ms, and 46 ms windows smear them (rain_texture.wav, 10 ms frames 1.8 dB
     over their surroundings: 4.4 per second with 1024, 9.2 with 512, 13.4 in the original and none
     in noise of the same spectrum; bench/audio_texture.py)."""
+    style = check_media(style, "style", "(N,) of mono samples", 1)
     from .io.audio import griffin_lim, spectrogram
     if not 0 < seconds < INF:
         raise ConfigError(f"seconds {seconds}: must be a positive, finite number of seconds")
@@ -290,6 +308,8 @@ def audio_transfer(content: torch.Tensor, style: torch.Tensor, rate: int, *, net
                    callback: Callback | None = None) -> AudioResult:
     """Style transfer of sound: the content's spectrogram is optimized (starting from itself) to
     keep its bank activations and take the style's Gram matrices. Samples (N,) at ``rate`` Hz."""
+    content = check_media(content, "content", "(N,) of mono samples", 1)
+    style = check_media(style, "style", "(N,) of mono samples", 1)
     from .io.audio import griffin_lim, spectrogram
     c, s = spectrogram(content, rate), spectrogram(style, rate)
     net = net or audio_net(c.log_mag.shape[1], filters=filters, seed=seed)
@@ -349,6 +369,10 @@ def video_transfer(frames: Sequence[torch.Tensor], style: torch.Tensor, net: Fea
     (resume); ``on_frame(i, frame)`` is called as each new frame is finished. The first frame runs
     ``first_iters`` (default 2 x iters) iterations.
     """
+    if not frames:
+        raise InputError("no frames given; give a list of frames (1, 3, H, W)")
+    frames = [check_media(f, f"frame {i}", "(1, 3, H, W)", 4) for i, f in enumerate(frames)]
+    style = check_media(style, "style", "(1, 3, H, W)", 4)
     style_layers = dict(style_layers or VIDEO_STYLE_LAYERS)
     check_weight("temporal", temporal)
     net.check_layers(list(style_layers) + list(content_layers))
@@ -413,6 +437,7 @@ def solid_texture(exemplar: torch.Tensor, size: int, net: FeatureNet, *, channel
     is optimized and repeated, so no colour speckle can appear. ``initial`` of the result is the
     loss of the first level's start, ``final`` the last level's end, each on the slices of its level.
     """
+    exemplar = check_media(exemplar, name, "(1, C, H, W)", 4)
     check_weight("tv", tv)
     if lr is not None and not 0 < lr < INF:
         raise ConfigError(f"lr {lr}: must be a positive number")
@@ -505,6 +530,9 @@ def volume_transfer(content: torch.Tensor, style: torch.Tensor | Sequence[torch.
     """Style transfer of a volume (1, C, D0, D1, D2) in 0..1, starting from it: content loss on
     ``content_layers`` and Gram losses on ``style_layers``, both on slices along the three axes
     for a 2D net (style a 2D image or a 3D exemplar), or on the whole volume for a 3D net."""
+    content = check_media(content, "content", "(1, C, D0, D1, D2)", 5)
+    style = [check_media(x, "style", "(1, C, H, W) or (1, C, D0, D1, D2)", (4, 5)) for x in style] \
+        if isinstance(style, (list, tuple)) else check_media(style, "style", "(1, C, H, W) or (1, C, D0, D1, D2)", (4, 5))
     layers = dict(style_layers or volume_style_layers(net))
     if content_layers is None:
         content_layers = [l for l in ("relu4_2", "relu3_2", "relu") if l in net.layer_names][:1]
@@ -522,6 +550,7 @@ def signal_texture(signal: torch.Tensor, length: int, *, net: FeatureNet | None 
     """A new signal (1, C, length) with the texture statistics of ``signal`` (1, C, N): each
     channel is standardized (zero mean, unit std), a 1D random bank over all channels gives the
     Gram matrices, the result is mapped back to the signal's units. Returns (signal, run)."""
+    signal = check_media(signal, "signal", "(1, C, N)", 3)
     from .nets.random import random_bank
     if length < 2:
         raise ConfigError(f"length {length}: must be at least 2 samples")
