@@ -525,7 +525,7 @@ def test_media_api_checks_tensor_shapes_and_values(tiny2d):
     # The Python API of the 1D/3D engine: a wrong layout or NaN was an IndexError, a ValueError
     # from deep inside, or a silent NaN result; now one line naming the argument and the shape.
     from stylegram.errors import InputError
-    from stylegram.media import audio_texture, signal_texture, solid_texture, video_transfer
+    from stylegram.media import audio_texture, signal_texture, solid_texture, video_transfer, volume_transfer
     nan = torch.full((1, 2, 400), float("nan"))
     for call, message in [
         (lambda: audio_texture(torch.rand(2, 22050), 22050, 1.0, iters=1, filters=16),
@@ -536,6 +536,10 @@ def test_media_api_checks_tensor_shapes_and_values(tiny2d):
         (lambda: signal_texture(nan, 100, iters=1), r"^signal: tensor contains NaN or Inf$"),
         (lambda: solid_texture(torch.rand(3, 32, 32), 16, tiny2d, iters=1),
          r"^the exemplar: tensor of shape \(3, 32, 32\); expected \(1, C, H, W\)$"),
+        (lambda: volume_transfer(torch.rand(1, 1, 16, 16), torch.rand(1, 3, 16, 16), tiny2d, iters=1),
+         r"^content: tensor of shape \(1, 1, 16, 16\); expected \(1, C, D0, D1, D2\)$"),
+        (lambda: volume_transfer(torch.rand(1, 1, 16, 16, 16), [torch.rand(3, 16, 16)], tiny2d, iters=1),
+         r"^style: tensor of shape \(3, 16, 16\); expected \(1, C, H, W\) or \(1, C, D0, D1, D2\)$"),
         (lambda: video_transfer([], torch.rand(1, 3, 32, 32), tiny2d, iters=1), r"^no frames given; "),
         (lambda: video_transfer([torch.rand(3, 32, 32)], torch.rand(1, 3, 32, 32), tiny2d, iters=1),
          r"^frame 0: tensor of shape \(3, 32, 32\); expected \(1, 3, H, W\)$"),

@@ -531,8 +531,9 @@ def volume_transfer(content: torch.Tensor, style: torch.Tensor | Sequence[torch.
     ``content_layers`` and Gram losses on ``style_layers``, both on slices along the three axes
     for a 2D net (style a 2D image or a 3D exemplar), or on the whole volume for a 3D net."""
     content = check_media(content, "content", "(1, C, D0, D1, D2)", 5)
-    style = [check_media(x, "style", "(1, C, H, W) or (1, C, D0, D1, D2)", (4, 5)) for x in style] \
-        if isinstance(style, (list, tuple)) else check_media(style, "style", "(1, C, H, W) or (1, C, D0, D1, D2)", (4, 5))
+    styles = [check_media(x, "style", "(1, C, H, W) or (1, C, D0, D1, D2)", (4, 5))
+              for x in (style if isinstance(style, (list, tuple)) else [style])]
+    style = styles if isinstance(style, (list, tuple)) else styles[0]
     layers = dict(style_layers or volume_style_layers(net))
     if content_layers is None:
         content_layers = [l for l in ("relu4_2", "relu3_2", "relu") if l in net.layer_names][:1]
