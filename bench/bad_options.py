@@ -32,6 +32,7 @@ def cases(tmp: Path) -> list[list[str]]:
         ["--size", "0"], ["--beta", "nan"], ["--beta", "-1"], ["--alpha", "inf"], ["--gamma", "-1"], ["--lr", "nan"],
         ["--iters", "-1"], ["--style-layers", "relu1_1:-1"], ["--style-layers", "relu1_1:x"],
         ["--content-layers", "relu9_9"], ["--style-scale", "0"], ["--color-strength", "2"], ["--init", "/nope.png"],
+        ["--content-layers", ","],
         ["--regions", "foo"], ["--mask", "/nope.png"], ["--device", "tpu"], ["--net", "nope"],
         ["--style-blend", "a,b"], ["--style-blend", "1,2"], ["--max-memory", "0"], ["--refine", "-2"],
         ["--refine-slack", "nan"], ["--ema", "1.5"], ["--init-noise", "2"], ["--save-every", "-1"],

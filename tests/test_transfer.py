@@ -251,3 +251,12 @@ def test_transfer_and_texture_take_any_pytorch_model_through_hooked_net():
     with pytest.raises(InputError, match=r"^content: at --size 16 the content image is 16 x 1 px, but layer out needs at least 4 px on each side; "):
         transfer(c[..., :3, :], s, feature_net=net, size=16, iters=1, refine=0, pyramid_start=0,
                  content_layers="out", style_layers="stem.1,out")
+
+
+@pytest.mark.parametrize("value", ["", ",", " , "])
+def test_empty_content_layers_are_refused(value):
+    # They were dropped to none, and the transfer quietly became a texture of the painting.
+    from stylegram.transfer import TransferConfig
+    with pytest.raises(ConfigError, match=r"^no content layer given; name one, e.g. relu4_2 \(for no content term, "
+                                          r"--alpha 0\)$"):
+        TransferConfig(content_layers=value).validated()

@@ -132,6 +132,8 @@ class TransferConfig:
             raise ConfigError(f"init_noise {self.init_noise}: must be between 0 and 1")
         content = tuple(self.content_layers.split(",")) if isinstance(self.content_layers, str) else tuple(self.content_layers)
         content = tuple(c.strip() for c in content if c.strip())
+        if not content:  # an empty --content-layers would quietly turn the transfer into a texture
+            raise ConfigError("no content layer given; name one, e.g. relu4_2 (for no content term, --alpha 0)")
         sl = self.style_layers
         style = parse_layer_weights(dict(sl) if isinstance(sl, tuple) and sl and isinstance(sl[0], tuple) else sl)
         return dataclasses.replace(self, content_layers=content, style_layers=tuple(style.items()), **_validate_quality(self))
