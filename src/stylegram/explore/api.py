@@ -83,7 +83,7 @@ def _load(src: ImageSource, size: int | None, name: str, net: object, layers: Se
         raise ConfigError(f"size {size!r}: must be a positive number of px")
     x = load_image(src, size, name=name)
     label = src if isinstance(src, (str, os.PathLike)) else name
-    check = getattr(net, "check_input_size", None)  # FeatureNets know their receptive fields
+    check = getattr(net, "check_input_size", None)  # FeatureNet and HookedNet have it (TapChecks)
     if check is not None:
         check(x.shape[-2:], layers, f"{label}: at --size {size} the {name}",
               "crop it to a less extreme aspect ratio or raise --size")
