@@ -318,6 +318,7 @@ def _moving_frames(n=8, size=64):
 def test_flicker_figure_by_hand():
     a, b, c = torch.zeros(1, 3, 2, 2), torch.ones(1, 3, 2, 2), torch.zeros(1, 3, 2, 2)
     assert flicker([a, b * 0.5, c], [a, b, c]) == pytest.approx(0.5)
+    assert flicker([a], [a]) is None  # one frame: nothing to compare, not "perfectly steady"
 
 
 def test_video_temporal_loss_and_resume(tmp_path, tiny2d):

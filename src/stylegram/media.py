@@ -325,18 +325,20 @@ def audio_transfer(content: torch.Tensor, style: torch.Tensor, rate: int, *, net
 @dataclass
 class VideoResult:
     """frames: the stylized frames (1, 3, H, W) in 0..1; flicker: mean |O_t - O_t-1| divided by
-    the input's mean |I_t - I_t-1| (1 = as much change as the input, lower = steadier);
+    the input's mean |I_t - I_t-1| (1 = as much change as the input, lower = steadier; None for a one-frame clip);
     runs: one MediaResult per frame computed in this call (resumed frames have none)."""
 
     frames: list[torch.Tensor]
-    flicker: float
+    flicker: float | None
     runs: dict[int, MediaResult]
 
 
-def flicker(outputs: Sequence[torch.Tensor], inputs: Sequence[torch.Tensor]) -> float:
-    """The flicker figure: mean over t of |O_t - O_t-1| divided by the same for the input frames."""
+def flicker(outputs: Sequence[torch.Tensor], inputs: Sequence[torch.Tensor]) -> float | None:
+    """The flicker figure of frames (1, 3, H, W) in 0..1: mean over t of |O_t - O_t-1| divided by
+    the same for the input frames (1: the output changes as much as the input). None for fewer
+    than two frames: a still image has no change to measure (0 would read as perfectly stable)."""
     if len(outputs) < 2:
-        return 0.0
+        return None
     num = sum(float((b - a).abs().mean()) for a, b in zip(outputs[:-1], outputs[1:]))
     den = sum(float((b - a).abs().mean()) for a, b in zip(inputs[:-1], inputs[1:]))
     return num / max(den, 1e-12)

@@ -349,14 +349,12 @@ def video_cmd(video, style, output, size, max_frames, temporal, independent, res
         res = video_transfer(frames, s, fnet, temporal=temporal, independent=independent, done=done,
                              on_frame=on_frame, iters=iters, beta=beta, seed=seed)
     write_video(res.frames, out, fps)
-    # Flicker compares consecutive frames: a one-frame clip (a still image) has none to compare.
-    moving = len(frames) > 1
     _report(report, {"command": "video", "frames": len(frames), "resumed_frames": len(done), "fps": fps,
-                     "flicker": res.flicker if moving else None, "temporal": temporal, "independent": independent,
+                     "flicker": res.flicker, "temporal": temporal, "independent": independent,
                      "per_frame": {i: {"initial": r.initial, "final": r.final, "seconds": r.seconds}
                                    for i, r in res.runs.items()}})
     if not quiet:
-        if moving:
+        if res.flicker is not None:  # None: one frame (a still image), nothing to compare
             resumed = f", {len(done)} resumed" if done else ""
             click.echo(f"wrote {out} ({len(frames)} frames{resumed}); flicker {res.flicker:.3f}", err=True)
         else:
