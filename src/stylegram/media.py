@@ -141,9 +141,10 @@ def synthesize(net: FeatureNet, style: torch.Tensor | Sequence[torch.Tensor] | N
     or 0..1 if unbounded) of ``shape``. ``slices_per_axis`` picks that many random slices per axis
     at every evaluation (use optimizer='adam' then: the loss is stochastic). ``style_grams`` gives
     precomputed targets instead of ``style``. ``normalize`` rescales the optimized total so that it
-starts at x.numel() (the reported terms stay raw): a loss that is a mean over N values then has
-per-value gradients of order 1, where L-BFGS's absolute curvature test (y's > 1e-10) and first
-step (|step|_1 = 1) work; raw Gram losses of wide banks, ~0.1 over 1e5 values, leave it stuck. Returns a MediaResult with x on the CPU.
+    starts at x.numel() (the reported terms stay raw): a loss that is a mean over N values then has
+    per-value gradients of order 1, where L-BFGS's absolute curvature test (y's > 1e-10) and first
+    step (|step|_1 = 1) work; raw Gram losses of wide banks, ~0.1 over 1e5 values, leave it stuck.
+    Returns a MediaResult with x on the CPU.
     """
     style_layers = dict(style_layers or {"relu": 1.0})
     for what, w in (("alpha", alpha), ("beta", beta), ("gamma", gamma),
