@@ -1,4 +1,5 @@
-"""Coarse-to-fine driver: optimize at about 128 px, upsample, continue, up to the target size.
+"""Coarse-to-fine driver: optimize small (128 px by default here, 256 px in the presets), upsample,
+continue, up to the target size.
 
 Sizes grow by about sqrt(2) per level; each level starts from the upsampled result of the last.
 Level k of size s_k gets ``iters * (s_0 / s_k)^2`` iterations (at least ``MIN_LEVEL_ITERS``), so
