@@ -17,7 +17,9 @@ from .weights import HED_VGG16, TV_VGG16, TV_VGG19, WeightSpec, download_torchvi
 
 @dataclass(frozen=True)
 class NetSpec:
-    """A named net: how to build it, what it is, whether it needs a download."""
+    """A named net: how to build it, what it is, whether it needs a download, whether it loads
+    weights (``takes_weights``: False for seeded random nets, which refuse a weights file instead
+    of ignoring it)."""
 
     name: str
     description: str
@@ -25,6 +27,7 @@ class NetSpec:
     offline: bool = True
     dims: int = 2
     layers: tuple[str, ...] = ()  # valid layer names, checked before building; () = check after
+    takes_weights: bool = True
 
 
 class NetRegistry:
@@ -108,12 +111,12 @@ def default_registry() -> NetRegistry:
     r.register(NetSpec("vgg19", "torchvision ImageNet VGG19 (downloaded on first use, or --weights)",
                        _tv_builder(TV_VGG19), offline=False, layers=v19))
     r.register(NetSpec("random", "VGG16 architecture with seeded He-normal weights (tests, textures)",
-                       _build_random, layers=v16))
+                       _build_random, layers=v16, takes_weights=False))
     r.register(NetSpec("random-tiny", "random VGG16 at 1/8 width: instant, for tests and trying options",
-                       lambda **kw: _build_random(**{**kw, "width": 0.125}), layers=v16))
+                       lambda **kw: _build_random(**{**kw, "width": 0.125}), layers=v16, takes_weights=False))
     for d, what in ((1, "sound (frequency bins as channels), signals"), (2, "image textures"), (3, "volumes")):
         r.register(NetSpec(f"bank{d}d", f"{d}D seeded random conv bank, one layer, several kernel widths ({what})",
-                           _bank_builder(d), dims=d, layers=("conv", "relu")))
+                           _bank_builder(d), dims=d, layers=("conv", "relu"), takes_weights=False))
     r.register(NetSpec("vgg16-hed-3d", "EXPERIMENTAL: vgg16-hed inflated to 3D (kernels repeated along depth / 3)",
                        _build_hed_3d, dims=3, layers=v16))
     return r
@@ -133,6 +136,10 @@ def build_net(name: str = "vgg16-hed", *, layers: list[str] | None = None, pooli
     """
     reg = registry if registry is not None else default_registry()
     spec = reg.get(name)
+    if weights is not None and not spec.takes_weights:
+        loadable = ", ".join(s for s in reg.names() if reg.get(s).takes_weights)
+        raise ConfigError(f"weights {os.fspath(weights)!r}: the net {name!r} has seeded random weights and loads none; "
+                          f"drop the weights file or use a net that loads one ({loadable})")
     upto = None
     if layers and spec.layers:
         for l in layers:
