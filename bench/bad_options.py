@@ -36,7 +36,8 @@ def cases(tmp: Path) -> list[list[str]]:
         ["--regions", "foo"], ["--mask", "/nope.png"], ["--device", "tpu"], ["--net", "nope"],
         ["--style-blend", "a,b"], ["--style-blend", "1,2"], ["--max-memory", "0"], ["--refine", "-2"],
         ["--refine-slack", "nan"], ["--ema", "1.5"], ["--init-noise", "2"], ["--save-every", "-1"],
-        ["--optimizer", "sgd"], ["--no-such-option"], ["--resume", "/nope.ckpt"])]
+        ["--optimizer", "sgd"], ["--no-such-option"], ["--resume", "/nope.ckpt"], ["--seed", "-1"],
+        ["--seed", str(2**64)], ["--weights", str(IMG)])]
     a = str(AUDIO)
     media = [
         ["texture", str(IMG), "-o", out, "--net", "random-tiny", "-q", "--size", "20", "--iters", "1"],
@@ -49,6 +50,7 @@ def cases(tmp: Path) -> list[list[str]]:
         ["audio-texture", a, "-o", str(tmp / "o.wav"), "-q", "--iters", "1", "--filters", "16", "--n-fft", "3"],
         ["signal-texture", str(sig), "-o", str(tmp / "s.npy"), "-q", "--iters", "1", "--length", "-1"],
         ["signal-texture", str(sig), "-o", str(tmp / "s.npy"), "-q", "--iters", "1", "--length", str(10**12)],
+        ["signal-texture", str(sig), "-o", str(tmp / "s.npy"), "-q", "--iters", "1", "--seed", str(2**64)],
         ["volume", str(vol), str(IMG), "-o", str(tmp / "v.npy"), "-q", "--iters", "1", "--size", "4"],
         ["volume", str(vol), str(IMG), "-o", str(tmp / "v.npy"), "-q", "--iters", "1", "--beta", "-1"],
         ["volume", str(vol), str(IMG), "-o", str(tmp / "v.npy"), "-q", "--iters", "1", "--window", "1,-5"],
@@ -66,6 +68,7 @@ def cases(tmp: Path) -> list[list[str]]:
         ["explore", "gram", str(IMG), "-o", str(tmp / "g"), "--net", "random-tiny", "--pairs", "-3"],
         ["explore", "gram", str(IMG), "-o", str(tmp / "g"), "--net", "random-tiny", "--layers", ","],
         ["explore", "reconstruct", str(IMG), "-o", out, "--net", "random-tiny", "--blocks", "0", "-q"],
+        ["explore", "reconstruct", str(IMG), "-o", out, "--net", "random-tiny", "--seed", "-1", "-q"],
         ["explore", "units", "--images", str(IMG.parent), "-o", str(tmp / "u"), "--net", "random-tiny", "--patch-px", "0", "-q"],
         ["explore", "units", "--images", str(IMG.parent), "-o", str(tmp / "u"), "--net", "random-tiny", "--threads", "-1", "-q"],
         ["explore", "units", "--images", str(IMG.parent), "-o", str(tmp / "u"), "--net", "random-tiny", "--layers", "relu5_1",

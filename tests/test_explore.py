@@ -484,6 +484,10 @@ def test_cli_index_lists_name_their_own_option(tmp_path, capsys):
      "threads -1: must be 1 or more (or not given, for torch's default)"),
     (["units", "--images", "DIR", "-o", "OUT/u", "--layers", "relu5_1", "--size", "16"],
      "size 16: the square view is 16 x 16 px, but layer relu5_1 needs at least 32 px on each side; raise --size"),
+    (["units", "--images", "DIR", "-o", "OUT/u", "--layers", "relu1_1", "--seed", "-1"],
+     "seed -1: must be a whole number from 0 to 4294967295"),  # was refused only after the scan
+    (["reconstruct", "IMG", "-o", "OUT/r.png", "--seed", str(2**64)],
+     f"seed {2**64}: must be a whole number from 0 to 4294967295"),  # an overflow traceback in torch
 ])
 def test_explore_option_values_that_cannot_work_are_one_line(tmp_path, capsys, argv, message):
     # Each of these was a traceback (or, for a 16-px view of relu5_1, a report of 1 x 1 maps).

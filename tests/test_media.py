@@ -515,6 +515,15 @@ def test_out_of_memory_message_only_for_allocation_failures():
     assert out_of_memory(RuntimeError("shape mismatch")) is None and out_of_memory(ValueError("x")) is None
 
 
+def test_seeds_outside_32_bits_are_one_line(tmp_path):
+    # 2^64 was torch's "Overflow when unpacking long long" traceback; -1 ran as an unrelated seed
+    np.save(tmp_path / "sig.npy", np.random.default_rng(0).standard_normal((2, 400)).astype("float32"))
+    for seed in ("-1", str(2**64)):
+        code, err = run_cli(["signal-texture", str(tmp_path / "sig.npy"), "-o", str(tmp_path / "s.npy"), "--iters", "1",
+                             "--seed", seed])
+        assert code == 2 and err == f"stylegram: error: seed {seed}: must be a whole number from 0 to 4294967295\n"
+
+
 def test_solid_texture_too_small_a_cube_is_one_line(shared, tmp_path):
     code, err = run_cli(["solid-texture", str(shared / "data" / "images" / "brick.png"), "-o", str(tmp_path / "s.npy"),
                          "--size", "0", "--iters", "1"])

@@ -80,6 +80,42 @@ def test_bad_options(pair):
         stylegram.transfer(*pair, **tiny(style_layers="relu1_1:-1,relu2_1"))
 
 
+@pytest.mark.parametrize("option, value, message", [
+    # each was a TypeError or ValueError from deep inside, or silently ran as something else
+    ("iters", "x", "iters 'x': must be a whole number"),
+    ("iters", 2.5, "iters 2.5: must be a whole number"),  # ran 2 iterations
+    ("beta", None, "beta None: must be a number"),
+    ("lr", "x", "lr 'x': must be a number or None"),
+    ("pyramid_detail", "no", "pyramid_detail 'no': must be True or False"),  # 'no' meant on
+    ("size", True, "size True: must be a whole number"),
+    ("seed", -1, "seed -1: must be a whole number from 0 to 4294967295"),
+    ("seed", 2**70, f"seed {2**70}: must be a whole number from 0 to 4294967295"),  # overflow in torch
+    ("seed", 1.5, "seed 1.5: must be a whole number"),
+    ("content_layers", 5, "content_layers 5: give layer names, e.g. 'relu4_2' or ['relu4_2']"),
+    ("style_layers", 7, "layers 7: give names with weights, e.g. 'relu1_1:0.2,relu2_1:0.2', a list of names "
+                        "or a dict {name: weight}"),
+    ("style_layers", {"relu1_1": "x"}, "layer weights {'relu1_1': 'x'}: each weight must be a number"),
+    ("style_blend", (float("nan"),), "style_blend (nan,): weights must be finite, non-negative and not all zero"),
+    ("weights", "w.h5", "weights 'w.h5': the net 'random-tiny' has seeded random weights and loads none; drop "
+                        "the weights file or use a net that loads one (vgg16-hed, vgg16, vgg19, vgg16-hed-3d)"),
+])
+def test_api_values_of_the_wrong_kind_are_one_line(pair, option, value, message):
+    with pytest.raises(ConfigError) as err:
+        stylegram.transfer(*pair, **tiny(**{option: value}))
+    assert str(err.value) == message
+
+
+def test_api_numbers_from_numpy_and_paths_are_taken_as_plain_values(pair, tmp_path):
+    import numpy as np
+    res = stylegram.transfer(*pair, **tiny(iters=np.int64(2), beta=np.float32(100), seed=np.uint8(3),
+                                           init=pair[0] if isinstance(pair[0], str) else str(pair[0])))
+    cfg = res.config
+    assert (type(cfg.iters), type(cfg.beta), type(cfg.seed)) == (int, float, int) and cfg.seed == 3
+    json.dumps(res.report()["params"])  # plain values: the report and the PNG metadata stay JSON
+    from pathlib import Path
+    assert stylegram.transfer(*pair, **tiny(iters=1, init=Path(pair[0]))).config.init == str(pair[0])
+
+
 def test_cli_usage_errors_are_one_line(pair):
     # click's own form is four lines; every error a user can cause is one, with where to look
     for args, msg in ((["--optimizer", "sgd"], "Invalid value for '--optimizer': 'sgd' is not one of"),

@@ -29,6 +29,19 @@ class NumericalError(StylegramError):
     """The optimization produced NaN or Inf and could not recover."""
 
 
+# Seeds are 32-bit, as numpy's and most tools' are: the engine derives further seeds from them
+# (one per pyramid level, seed * 1_000_003 + level), which must stay within torch's 64 bits.
+MAX_SEED = 2**32 - 1
+
+
+def check_seed(seed: object) -> int:
+    """``seed`` as an int; ConfigError unless it is a whole number from 0 to ``MAX_SEED``."""
+    import numbers
+    if isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or not 0 <= seed <= MAX_SEED:
+        raise ConfigError(f"seed {seed!r}: must be a whole number from 0 to {MAX_SEED}")
+    return int(seed)
+
+
 def out_of_memory(err: BaseException) -> ResourceError | None:
     """The one-line ResourceError for an allocation that failed (a MemoryError, torch's
     OutOfMemoryError, or the CPU allocator's RuntimeError), else None. The engine estimates and

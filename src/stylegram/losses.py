@@ -246,9 +246,15 @@ class StyleObjective:
 def parse_layer_weights(spec: str | Sequence[str] | Mapping[str, float]) -> dict[str, float]:
     """'relu1_1:0.2,relu2_1' or ['relu1_1', ...] or {name: w} -> {name: weight} (default weight 1)."""
     if isinstance(spec, Mapping):
-        out = {str(k): float(v) for k, v in spec.items()}
+        try:
+            out = {str(k): float(v) for k, v in spec.items()}
+        except (TypeError, ValueError):
+            raise ConfigError(f"layer weights {dict(spec)!r}: each weight must be a number") from None
     else:
-        items = spec.split(",") if isinstance(spec, str) else list(spec)
+        items = spec.split(",") if isinstance(spec, str) else list(spec) if isinstance(spec, Sequence) else None
+        if items is None or not all(isinstance(i, str) for i in items):
+            raise ConfigError(f"layers {spec!r}: give names with weights, e.g. 'relu1_1:0.2,relu2_1:0.2', "
+                              "a list of names or a dict {name: weight}")
         out = {}
         for item in items:
             item = item.strip()

@@ -15,7 +15,7 @@ from types import MappingProxyType
 
 import torch
 
-from .errors import ConfigError, InputError, check_weight
+from .errors import ConfigError, InputError, check_seed, check_weight
 from .losses import content_loss, scaled_gram, style_layer_loss, tv_loss
 from .nets import FeatureNet
 from .optimize import Callback, optimize
@@ -159,7 +159,7 @@ def synthesize(net: FeatureNet, style: torch.Tensor | Sequence[torch.Tensor] | N
             raise ConfigError("synthesize needs a style exemplar or precomputed style_grams")
         style_grams = style_targets(net, style, list(style_layers), axes)
     targets = dict(style_grams)
-    gen = torch.Generator().manual_seed(int(seed))
+    gen = torch.Generator().manual_seed(check_seed(seed))
     if init is not None:
         x0 = init
     elif content is not None:
@@ -295,7 +295,7 @@ def audio_texture(style: torch.Tensor, rate: int, seconds: float, *, net: Featur
     # is right from the start and the Gram loss works on the structure over time. (From noise
     # far quieter than the style, the Gram loss is concave along the gradient and L-BFGS crawls.)
     m, sd = s.log_mag.mean(2, keepdim=True), s.log_mag.std(2, keepdim=True)
-    gen = torch.Generator().manual_seed(int(seed))
+    gen = torch.Generator().manual_seed(check_seed(seed))
     init = (m + sd * torch.randn((1, s.log_mag.shape[1], frames), generator=gen)).clamp_min(0)
     run = synthesize(net, s.log_mag, init=init, iters=iters, optimizer=optimizer, bounds=(0.0, INF), seed=seed,
                      callback=callback)
@@ -457,7 +457,7 @@ def solid_texture(exemplar: torch.Tensor, size: int, net: FeatureNet, *, channel
     net.check_input_size([max(0, int(d * f0)) for d in exemplar.shape[2:]], layers,
                          f"{name}: scaled for the {sizes[0]}^3 level, the exemplar",
                          "crop it to a less extreme aspect ratio, or raise --style-size or lower --levels")
-    gen = torch.Generator().manual_seed(int(seed))
+    gen = torch.Generator().manual_seed(check_seed(seed))
     x = None
     first: MediaResult | None = None
     history: list[dict] = []
@@ -565,7 +565,7 @@ def signal_texture(signal: torch.Tensor, length: int, *, net: FeatureNet | None 
     lo, hi = float(z.min()), float(z.max())
     # Bounded by the exemplar's range (with a margin): spikes like ECG R waves stay plausible.
     margin = 0.1 * (hi - lo)
-    gen = torch.Generator().manual_seed(int(seed))
+    gen = torch.Generator().manual_seed(check_seed(seed))
     init = torch.randn((1, signal.shape[1], length), generator=gen).clamp(lo, hi)
     run = synthesize(net, z, init=init, iters=iters, optimizer=optimizer, bounds=(lo - margin, hi + margin),
                      seed=seed, callback=callback)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import numbers
 import os
 import platform
 import time
@@ -18,7 +19,7 @@ import torch
 
 from . import __version__
 from .device import PRECISIONS, available_bytes, check_fits, resolve_device, resolve_precision
-from .errors import ConfigError, InputError, check_weight, choices_error
+from .errors import ConfigError, InputError, check_seed, check_weight, choices_error
 from .io.image import load_image, resize_longest, resized_shape, save_image
 from .losses import CONTENT_NORMS, StyleObjective, parse_layer_weights, scaled_gram
 from .nets import FeatureNet, HookedNet, build_net
@@ -36,6 +37,31 @@ DEFAULT_STYLE_LAYERS = (("relu1_1", 0.2), ("relu2_1", 0.2), ("relu3_1", 0.2), ("
 
 def _opt(default: Any, help: str, **kw) -> Any:
     return field(default=default, metadata={"help": help, **kw})
+
+
+# What a scalar field takes from the Python API (numpy scalars and paths included), what it is
+# stored as, and how the error names it. Layer lists, blends and regions parse their own forms.
+_SCALARS = {"int": (numbers.Integral, int, "a whole number"), "float": (numbers.Real, float, "a number"),
+            "str": ((str, os.PathLike), str, "a string"), "bool": (bool, bool, "True or False")}
+
+
+def _typed(cfg: "TransferConfig") -> "TransferConfig":
+    """``cfg`` with each scalar field of its annotated type (int, float, str, bool; None where the
+    annotation allows it), numpy scalars and paths converted; ConfigError for anything else. Without
+    it a string or None reached a comparison deep inside ('<' not supported...), 2.5 iterations ran
+    as 2, and pyramid_detail='no' meant on."""
+    changes = {}
+    for f in dataclasses.fields(cfg):
+        value, kinds = getattr(cfg, f.name), [k.strip() for k in str(f.type).split("|")]
+        scalar = [k for k in kinds if k in _SCALARS]
+        if not scalar or (value is None and "None" in kinds):
+            continue  # a container, parsed where it is used; or an allowed None
+        accepts, stored, what = _SCALARS[scalar[0]]
+        if isinstance(value, bool) != (scalar[0] == "bool") or not isinstance(value, accepts):
+            raise ConfigError(f"{f.name} {value!r}: must be {what}" + (" or None" if "None" in kinds else ""))
+        if type(value) is not stored:
+            changes[f.name] = os.fspath(value) if stored is str else stored(value)
+    return dataclasses.replace(cfg, **changes) if changes else cfg
 
 
 @dataclass(frozen=True)
@@ -108,6 +134,10 @@ class TransferConfig:
 
     def validated(self) -> "TransferConfig":
         """Normalize list-like fields and check every value; raises ConfigError."""
+        typed = _typed(self)
+        if typed is not self:  # numpy scalars or paths converted: check the plain values
+            return typed.validated()
+        check_seed(self.seed)
         if self.optimizer not in OPTIMIZERS:
             raise choices_error("optimizer", self.optimizer, OPTIMIZERS)
         if self.content_norm not in CONTENT_NORMS:
@@ -130,7 +160,10 @@ class TransferConfig:
             raise ConfigError(f"init {self.init!r}: not one of {', '.join(INITS)} and not an existing image file")
         if not 0 <= self.init_noise <= 1:
             raise ConfigError(f"init_noise {self.init_noise}: must be between 0 and 1")
-        content = tuple(self.content_layers.split(",")) if isinstance(self.content_layers, str) else tuple(self.content_layers)
+        cl = self.content_layers
+        content = tuple(cl.split(",")) if isinstance(cl, str) else tuple(cl) if isinstance(cl, Sequence) else None
+        if content is None or not all(isinstance(c, str) for c in content):
+            raise ConfigError(f"content_layers {cl!r}: give layer names, e.g. 'relu4_2' or ['relu4_2']")
         content = tuple(c.strip() for c in content if c.strip())
         if not content:  # an empty --content-layers would quietly turn the transfer into a texture
             raise ConfigError("no content layer given; name one, e.g. relu4_2 (for no content term, --alpha 0)")
@@ -443,8 +476,8 @@ def _validate_quality(cfg: TransferConfig) -> dict:
         except ValueError:
             raise ConfigError(f"style_blend {cfg.style_blend!r}: write numbers separated by commas, e.g. 0.7,0.3") from None
     blend = tuple(float(b) for b in blend)
-    if any(b < 0 for b in blend) or (blend and sum(blend) <= 0):
-        raise ConfigError(f"style_blend {cfg.style_blend!r}: weights must be non-negative and not all zero")
+    if any(not 0 <= b < math.inf for b in blend) or (blend and sum(blend) <= 0):
+        raise ConfigError(f"style_blend {cfg.style_blend!r}: weights must be finite, non-negative and not all zero")
     regions = cfg.regions
     if isinstance(regions, str):
         regions = tuple(r.strip() for r in regions.split(",") if r.strip())

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import torch
 
-from ..errors import ConfigError
+from ..errors import ConfigError, check_seed
 from ..types import Iterate
 from .render import write_report
 from .scan import UnitScan, scan_units
@@ -58,9 +58,10 @@ def explore_units(images: str | os.PathLike | Sequence[str], out_dir: str | os.P
     Each image is seen as a centre ``size`` x ``size`` square. See ``scan_units`` for the scan's
     options and ``write_report`` for the rendering ones. Returns (scan, report summary or None).
     """
+    check_seed(seed)  # these before the scan, which may take long
     if out_dir is not None:
         from .render import check_patch_px
-        check_patch_px(patch_px)  # before the scan, which may take long
+        check_patch_px(patch_px)
     if threads is not None:
         if not isinstance(threads, int) or threads < 1:
             raise ConfigError(f"threads {threads!r}: must be 1 or more (or not given, for torch's default)")
@@ -129,6 +130,7 @@ def explore_reconstruct(image: ImageSource, *, net: Net = "vgg16-hed", size: int
     from .reconstruct import figure_layers, reconstruction_figure, reconstructions
     if iters < 0:
         raise ConfigError(f"iters {iters}: must be 0 or more")
+    check_seed(seed)
     content, _ = figure_layers(kind, blocks)
     fnet = resolve_net(net, content)
     x = _load(image, size, "image", fnet, content)

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 
 import torch
 
-from ..errors import ConfigError
+from ..errors import ConfigError, check_seed
 from ..losses import content_loss, scaled_gram, style_layer_loss
 from ..optimize import optimize
 from ..types import Iterate
@@ -79,7 +79,7 @@ def reconstruct(image: torch.Tensor, net: FeatureNet | HookedNet, *, content_lay
             return [content_loss(f[content_layer], target[content_layer], "mean")]
         return [style_layer_loss(f[l], target[l]) for l in layers]
 
-    gen = torch.Generator().manual_seed(int(seed))
+    gen = torch.Generator().manual_seed(check_seed(seed))
     x0 = torch.rand(image.shape, generator=gen).to(image.device)
     # Departure from the paper: each style layer's loss is divided by its value at the start noise,
     # so every layer of a set counts alike (raw J_style of shallow layers is orders of magnitude

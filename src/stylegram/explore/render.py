@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import torch
 
-from ..errors import ConfigError, choices_error
+from ..errors import ConfigError, check_seed, choices_error
 from .patches import gather_patches, scan_loader
 from .topk import UnitTopK
 
@@ -51,7 +51,7 @@ def choose_units(topk: UnitTopK, rule: str = "selective", n: int = 9, *, seed: i
     if rule == "random":
         live = torch.nonzero(topk.values[:, 0] > 0).flatten()
         pool = live if live.numel() >= n else torch.arange(c)
-        g = torch.Generator().manual_seed(int(seed))
+        g = torch.Generator().manual_seed(check_seed(seed))
         return sorted(pool[torch.randperm(pool.numel(), generator=g)[:n]].tolist())
     raise choices_error("unit rule", rule, UNIT_RULES)
 

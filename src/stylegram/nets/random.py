@@ -5,14 +5,14 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from ..errors import ConfigError
+from ..errors import ConfigError, check_seed
 from .features import FeatureNet, InputConvention
 from .vgg import vgg_layers
 
 
 def he_init_(layers: list[tuple[str, nn.Module]], seed: int) -> None:
     """He (Kaiming) normal init of every convolution from one seeded generator; biases zero."""
-    gen = torch.Generator().manual_seed(int(seed))
+    gen = torch.Generator().manual_seed(check_seed(seed))
     for _, m in layers:
         if isinstance(m, (nn.Conv1d, nn.Conv2d, nn.Conv3d)):
             fan_in = m.weight[0].numel()
@@ -64,7 +64,7 @@ def random_bank(dims: int = 1, *, in_channels: int = 1, widths: tuple[int, ...] 
         raise ConfigError(f"filters {filters}: must be at least {len(widths)}, one per kernel width {widths}")
     k = widths[-1]
     conv = {1: nn.Conv1d, 2: nn.Conv2d, 3: nn.Conv3d}[dims](in_channels, filters, k, padding=k // 2)
-    gen = torch.Generator().manual_seed(int(seed))
+    gen = torch.Generator().manual_seed(check_seed(seed))
     w = torch.zeros(conv.weight.shape)
     bounds = [round(i * filters / len(widths)) for i in range(len(widths) + 1)]
     for i, width in enumerate(widths):

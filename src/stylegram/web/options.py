@@ -12,7 +12,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from ..errors import ConfigError, choices_error
+from ..errors import MAX_SEED, ConfigError, choices_error
 
 # Named starting points for the form. Each only overrides TransferConfig fields; the form's own
 # size/iters fields win over the preset's.
@@ -118,7 +118,7 @@ def parse_job_request(params: Any, limits: Limits) -> tuple[dict, dict]:
         "size": _num(params, "size", int, limits.min_size, limits.max_size, base["size"]),
         "iters": _num(params, "iters", int, 1, limits.max_iters, base["iters"]),
         "style_strength": _num(params, "style_strength", float, 0.01, 100.0, 1.0),
-        "seed": _num(params, "seed", int, 0, 2**31 - 1, 0),
+        "seed": _num(params, "seed", int, 0, MAX_SEED, 0),
         "preserve_color": params.get("preserve_color", False),
         "net": params.get("net", TransferConfig.net),
     }
