@@ -52,3 +52,36 @@ def test_import_does_no_work():
     heavy = {"click", "rich", "matplotlib", "fastapi", "uvicorn", "imageio", "imageio_ffmpeg", "soundfile", "nibabel",
              "pydicom", "safetensors", "h5py"}
     assert not loaded & heavy, sorted(loaded & heavy)
+
+
+def _api_calls(pair):
+    """(call, the exact error) for counts of the wrong kind given to the API's entry points: each was
+    a TypeError from a comparison deep inside, or ran quietly as something else (2.5 as 2)."""
+    import torch
+
+    from stylegram import media
+    from stylegram.explore import explore_reconstruct
+    c, s = (str(p) for p in pair)
+    tiny = dict(net="random-tiny")
+    sig, ex = torch.rand(1, 2, 400), torch.rand(1, 3, 48, 48)
+    cube_net = stylegram.build_net("random-tiny", layers=["relu1_1", "relu2_1", "relu3_1"])
+    return [
+        (lambda: stylegram.texture(s, size="x", iters=1, **tiny), "size 'x': must be a whole number"),
+        (lambda: stylegram.texture(s, size=64, tileable="yes", iters=1, **tiny), "tileable 'yes': must be True or False"),
+        (lambda: stylegram.explore_units([c, s], None, layers=["relu1_1"], k=2.5, **tiny), "k 2.5: must be a whole number"),
+        (lambda: stylegram.explore_units([c, s], None, layers=["relu1_1"], batch_size=None, **tiny),
+         "batch_size None: must be a whole number"),
+        (lambda: explore_reconstruct(c, iters="x", **tiny), "iters 'x': must be a whole number"),
+        (lambda: explore_reconstruct(c, blocks=True, **tiny), "blocks True: must be a whole number"),
+        (lambda: media.signal_texture(sig, 2.5), "length 2.5: must be a whole number"),
+        (lambda: media.signal_texture(sig, 300, iters=None), "iters None: must be a whole number"),
+        (lambda: media.solid_texture(ex, float("nan"), cube_net), "size nan: must be a whole number"),
+    ]
+
+
+def test_api_counts_of_the_wrong_kind_are_one_line(pair):
+    import pytest
+    for call, message in _api_calls(pair):
+        with pytest.raises(stylegram.ConfigError) as err:
+            call()
+        assert str(err.value) == message

@@ -29,6 +29,15 @@ class NumericalError(StylegramError):
     """The optimization produced NaN or Inf and could not recover."""
 
 
+def whole(what: str, value: object) -> int:
+    """``value`` as an int; ConfigError unless it is a whole number (a Python or numpy integer;
+    not a bool, which would pass as 1 or 0, nor 2.5, which would be cut to 2 without a word)."""
+    import numbers
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise ConfigError(f"{what} {value!r}: must be a whole number")
+    return int(value)
+
+
 # Seeds are 32-bit, as numpy's and most tools' are: the engine derives further seeds from them
 # (one per pyramid level, seed * 1_000_003 + level), which must stay within torch's 64 bits.
 MAX_SEED = 2**32 - 1

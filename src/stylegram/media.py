@@ -15,7 +15,7 @@ from types import MappingProxyType
 
 import torch
 
-from .errors import ConfigError, InputError, check_seed, check_weight
+from .errors import ConfigError, InputError, check_seed, check_weight, whole
 from .losses import content_loss, scaled_gram, style_layer_loss, tv_loss
 from .nets import FeatureNet
 from .optimize import Callback, optimize
@@ -150,7 +150,7 @@ def synthesize(net: FeatureNet, style: torch.Tensor | Sequence[torch.Tensor] | N
     for what, w in (("alpha", alpha), ("beta", beta), ("gamma", gamma),
                     *((f"layer weight of {l}", w) for l, w in style_layers.items())):
         check_weight(what, w)
-    if iters < 0:
+    if whole("iters", iters) < 0:
         raise ConfigError(f"iters {iters}: must be 0 or more")
     content_layers = list(content_layers) if content is not None else []
     net.check_layers(list(style_layers) + content_layers)
@@ -444,6 +444,7 @@ def solid_texture(exemplar: torch.Tensor, size: int, net: FeatureNet, *, channel
     check_weight("tv", tv)
     if lr is not None and not 0 < lr < INF:
         raise ConfigError(f"lr {lr}: must be a positive number")
+    size, levels, coarse_iters = whole("size", size), whole("levels", levels), whole("coarse_iters", coarse_iters)
     grey = channels is None and exemplar.shape[1] == 3 and is_grey(exemplar)
     if grey:
         exemplar = exemplar.mean(1, keepdim=True)
@@ -556,7 +557,7 @@ def signal_texture(signal: torch.Tensor, length: int, *, net: FeatureNet | None 
     Gram matrices, the result is mapped back to the signal's units. Returns (signal, run)."""
     signal = check_media(signal, "signal", "(1, C, N)", 3)
     from .nets.random import random_bank
-    if length < 2:
+    if whole("length", length) < 2:
         raise ConfigError(f"length {length}: must be at least 2 samples")
     mean = signal.mean(-1, keepdim=True)
     std = signal.std(-1, keepdim=True).clamp_min(1e-8)

@@ -9,6 +9,7 @@ from typing import Any
 
 import torch
 
+from .errors import ConfigError
 from .nets import FeatureNet, HookedNet
 from .optimize import Callback
 from .transfer import TransferConfig, TransferResult, _as_list, _stylize
@@ -26,7 +27,9 @@ def texture(style: Any, *, size: int = 512, tileable: bool = False, config: Tran
     Returns a TransferResult with the image (1, 3, H, W) in 0..1."""
     t0 = time.perf_counter()
     base = config or TransferConfig(**TEXTURE_DEFAULTS)
-    cfg = dataclasses.replace(base, size=int(size), **options).validated()
+    if not isinstance(tileable, bool):
+        raise ConfigError(f"tileable {tileable!r}: must be True or False")
+    cfg = dataclasses.replace(base, size=size, **options).validated()
     blank = torch.full((1, 3, cfg.size, cfg.size), 0.5)
     return _stylize(blank, _as_list(style), cfg, callback=callback, net=feature_net, t_start=t0, content_weight=False,
                     circular=tileable)

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import torch
 
-from ..errors import ConfigError, check_seed
+from ..errors import ConfigError, check_seed, whole
 from ..types import Iterate
 from .render import write_report
 from .scan import UnitScan, scan_units
@@ -58,7 +58,11 @@ def explore_units(images: str | os.PathLike | Sequence[str], out_dir: str | os.P
     Each image is seen as a centre ``size`` x ``size`` square. See ``scan_units`` for the scan's
     options and ``write_report`` for the rendering ones. Returns (scan, report summary or None).
     """
-    check_seed(seed)  # these before the scan, which may take long
+    # these before the scan, which may take long
+    size, batch_size, k, per_image, n_units, patch_px = (whole(n, v) for n, v in (
+        ("size", size), ("batch_size", batch_size), ("k", k), ("per_image", per_image), ("n_units", n_units),
+        ("patch_px", patch_px)))
+    check_seed(seed)
     if out_dir is not None:
         from .render import check_patch_px
         check_patch_px(patch_px)
@@ -91,10 +95,11 @@ def _load(src: ImageSource, size: int | None, name: str, net: object, layers: Se
     return x.to(device)
 
 
-def explore_activations(image: ImageSource, layer: str, *, net: Net = "vgg16-hed", size: int = 256,
+def explore_activations(image: ImageSource, layer: str, *, net: Net = "vgg16-hed", size: int | None = 256,
                         channels: Sequence[int] | None = None, cols: int | None = None, norm: str = "channel",
                         tile: int | None = 48) -> tuple[torch.Tensor, np.ndarray]:
-    """Channel maps of one ``image`` (path, PIL image or tensor; longest side ``size``) at ``layer``.
+    """Channel maps of one ``image`` (path, PIL image or tensor; longest side ``size``, None: its
+    own size) at ``layer``.
     Returns (maps (C, h, w) float32, grid uint8 (H, W, 3))."""
     from .activations import activation_grid, activation_maps
     fnet = resolve_net(net, [layer])
@@ -102,10 +107,12 @@ def explore_activations(image: ImageSource, layer: str, *, net: Net = "vgg16-hed
     return maps, activation_grid(maps, channels=channels, cols=cols, norm=norm, tile=tile)
 
 
-def explore_gram(style: ImageSource, *, net: Net = "vgg16-hed", layers: Sequence[str] = DEFAULT_LAYERS, size: int = 256,
-                 generated: ImageSource | None = None, scan: UnitScan | str | os.PathLike | None = None,
+def explore_gram(style: ImageSource, *, net: Net = "vgg16-hed", layers: Sequence[str] = DEFAULT_LAYERS,
+                 size: int | None = 256, generated: ImageSource | None = None,
+                 scan: UnitScan | str | os.PathLike | None = None,
                  n_pairs: int = 6, patch_px: int = 40) -> tuple[dict[str, LayerGram], dict[str, Image.Image]]:
-    """The Gram view of a style image (see ``gram.gram_view``) and its figures. ``scan``: a UnitScan
+    """The Gram view of a style image (longest side ``size``, None: its own size; see
+    ``gram.gram_view``) and its figures. ``scan``: a UnitScan
     (or its cache file) of the same net whose top patches illustrate each channel of a pair.
     Returns ({layer: LayerGram}, {figure name: PIL image})."""
     from .gram import gram_figures, gram_view
@@ -120,14 +127,16 @@ def explore_gram(style: ImageSource, *, net: Net = "vgg16-hed", layers: Sequence
     return views, gram_figures(views, s, scan=scan, patch_px=patch_px)
 
 
-def explore_reconstruct(image: ImageSource, *, net: Net = "vgg16-hed", size: int = 128, kind: str = "relu", blocks: int = 5,
-                        iters: int = 200, optimizer: str = "lbfgs", seed: int = 0, tile: int = 200,
+def explore_reconstruct(image: ImageSource, *, net: Net = "vgg16-hed", size: int | None = 128, kind: str = "relu",
+                        blocks: int = 5, iters: int = 200, optimizer: str = "lbfgs", seed: int = 0, tile: int = 200,
                         callback: Callable[[str, Iterate], "bool | None"] | None = None,
                         ) -> tuple[dict[str, list[Reconstruction]], Image.Image]:
-    """Gatys et al.'s Figure 1 for ``image`` (longest side ``size``): content reconstructions from
-    kind1_1 ... and style reconstructions from {kind1_1}, {kind1_1, kind2_1}, ...
+    """Gatys et al.'s Figure 1 for ``image`` (longest side ``size``, None: its own size): content
+    reconstructions from kind1_1 ... and style reconstructions from {kind1_1}, {kind1_1, kind2_1}, ...
     Returns ({'content': [...], 'style': [...]} of Reconstruction, figure PIL image)."""
     from .reconstruct import figure_layers, reconstruction_figure, reconstructions
+    blocks, iters, tile = (whole(n, v) for n, v in (("blocks", blocks), ("iters", iters), ("tile", tile)))
+    size = None if size is None else whole("size", size)  # None: the image at its own size
     if iters < 0:
         raise ConfigError(f"iters {iters}: must be 0 or more")
     check_seed(seed)
