@@ -293,7 +293,7 @@ def _texture_defaults() -> Mapping[str, Any]:
 @click.option("--style-blend", default="", help="blend weights of several style images, e.g. 0.7,0.3")
 @click.option("--style-scale", type=float, default=1.0, show_default=True,
               help="style image size relative to the output (above 1: larger, coarser strokes; below 1: finer)")
-@click.option("--seed", type=int, default=0, show_default=True, help="random seed of the start noise")
+@click.option("--seed", type=int, default=0, show_default=True, help="random seed of the start noise, 0 to 2^32-1")
 @click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda or mps")
 @click.option("--net", "net_name", default="vgg16-hed", show_default=True, help="feature net (see `stylegram nets`)")
 @click.option("--max-memory", type=float, default=8.0, show_default=True, help="memory budget, GiB")

@@ -46,7 +46,7 @@ def _run_summary(run) -> dict:
 
 _common = [
     click.option("--iters", type=int, default=None, help="optimizer iterations (default per command)"),
-    click.option("--seed", type=int, default=0, show_default=True, help="random seed (nets, noise)"),
+    click.option("--seed", type=int, default=0, show_default=True, help="random seed (nets, noise), 0 to 2^32-1"),
     click.option("--report", type=click.Path(dir_okay=False), default=None, help="write a JSON run report here"),
     click.option("-q", "--quiet", is_flag=True, help="no progress bar and no summary line (errors and warnings still print)"),
 ]

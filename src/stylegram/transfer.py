@@ -85,7 +85,7 @@ class TransferConfig:
     pooling: str = _opt("max", "pooling in the feature net: max or avg", choices=("max", "avg"))
     init: str = _opt("content", "start image: content, noise, blend, or a path to an image")
     init_noise: float = _opt(0.5, "for init=blend: fraction of noise mixed into the content")
-    seed: int = _opt(0, "random seed (noise init, random nets); CPU runs are reproducible")
+    seed: int = _opt(0, "random seed, 0 to 2^32-1 (noise init, random nets); CPU runs are reproducible")
     device: str = _opt("auto", "auto, cpu, cuda or mps")
     net: str = _opt("vgg16-hed", "feature net (see `stylegram nets`)")
     weights: str | None = _opt(None, "weights file for the net (.safetensors, .pth, .h5) instead of the default")

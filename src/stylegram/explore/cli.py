@@ -89,7 +89,7 @@ def explore() -> None:
               help="which units the sheets show (ignored with --units)")
 @click.option("--units", default=None, help="unit indices for the sheets, comma-separated (same for every layer)")
 @click.option("--n-units", default=9, show_default=True, help="units per sheet")
-@click.option("--seed", default=0, show_default=True, help="seed for --rule random")
+@click.option("--seed", default=0, show_default=True, help="seed for --rule random, 0 to 2^32-1")
 @click.option("--patch-px", default=64, show_default=True, help="side of each patch in the sheets and report")
 @click.option("--sheets-only", is_flag=True, help="HTML shows only the sheets' units, not every unit")
 @click.option("--cache", default=None, type=click.Path(dir_okay=False),
@@ -195,7 +195,7 @@ def gram_cmd(style: str, output: str, net: str, layers: str, size: int, generate
 @click.option("--kind", type=click.Choice(["relu", "conv"]), default="relu", show_default=True,
               help="match reluN_1 (Gatys's Caffe conv blobs are rectified in place) or the pre-ReLU convN_1")
 @click.option("--blocks", default=5, show_default=True, help="how many layers per row (1_1 .. N_1)")
-@click.option("--seed", default=0, show_default=True, help="seed of the starting noise")
+@click.option("--seed", default=0, show_default=True, help="seed of the starting noise, 0 to 2^32-1")
 @_quiet_option
 def reconstruct_cmd(image: str, output: str, net: str, size: int, iters: int, optimizer: str, kind: str, blocks: int,
                     seed: int, quiet: bool) -> None:
