@@ -577,39 +577,36 @@ def _load_mask(src: Any, hw: tuple[int, int], cfg: TransferConfig, what: str) ->
     return torch.nn.functional.interpolate(m, size=hw, mode="area" if m.shape[-1] > hw[1] else "bilinear").clamp(0, 1)
 
 
-def _stylize(content: Any, styles: list, cfg: TransferConfig, *, callback: Callback | None, net: FeatureNet | None,
-             t_start: float, content_weight: bool = True, circular: bool = False,
-             checkpoint: dict | None = None) -> TransferResult:
-    """The engine: pyramid levels of single-level optimizations (see pyramid.py), tiled where a
-    level is too large for one pass. Without ``content_weight`` the content only gives the shape and
-    start image (texture synthesis); ``circular`` makes the output wrap around (tileable)."""
-    from . import color
+@dataclass
+class _LevelPlan:
+    """What each level of a run is: its longest side, shape (h, w), iterations and tile side (None:
+    one pass); which level is the --refine pass (``refine_k``) and the style weights it uses; and
+    from which level on the levels only add detail to the picture below them (``pin_from``)."""
+
+    sizes: list[int]
+    shapes: list[tuple[int, int]]
+    iters: list[int]
+    tiles: list[int | None]
+    refine_k: int | None
+    refine_weights: dict[str, float]
+    pin_from: int | None
+
+    def pass_of(self, k: int) -> str:
+        """What level k does: 'refine' (the --refine pass), 'detail' (above --pyramid-keep) or 'transfer'."""
+        return "refine" if k == self.refine_k else "detail" if self.pin_from is not None and k >= self.pin_from else "transfer"
+
+
+def _plan_levels(cfg: TransferConfig, net: FeatureNet, layers: list[str], content_layers: list[str],
+                 hw: tuple[int, int], s_full: list[torch.Tensor], *, circular: bool, content_weight: bool,
+                 device: torch.device) -> _LevelPlan:
+    """The levels of a run with output shape ``hw`` (h, w): the pyramid's sizes and iterations,
+    levels too small for the net or the style left out, the --refine level put in, and each level's
+    tiling within the memory budget. Raises ResourceError (with the largest size that fits) when
+    even tiles cannot fit."""
     from .errors import ResourceError
-    from .io.image import resized_shape
-    from .objective import Objective, layer_guide, style_targets
-    from .pyramid import Level, level_iters, level_shape, pyramid_sizes, run_pyramid
-    from .resample import resize, resize_image
-    from .tiling import TiledEvaluator, image_statistics, tiled_loss_fn
+    from .pyramid import level_iters, level_shape, pyramid_sizes
 
-    device = resolve_device(cfg.device)
-    cfg = dataclasses.replace(cfg, precision=resolve_precision(cfg.precision, device))  # the report says which
-    content_layers = list(cfg.content_layers) if content_weight else []
     style_weights = cfg.style_weights
-    layers = content_layers + [l for l in style_weights if l not in content_layers]
-    net = _ready_net(cfg, layers, net, device)
-    if circular:
-        net = net.circular()
-
-    if not styles:
-        raise ConfigError("no style image given")
-    blend = cfg.style_blend or tuple(1.0 for _ in styles)
-    if len(blend) != len(styles):
-        raise ConfigError(f"style_blend has {len(blend)} weights for {len(styles)} style images; give one per style image")
-    # Inputs are decoded at their own resolution (bounded by max_pixels) and resized per level, after
-    # the memory check: nothing is allocated at the output size before it is known to fit.
-    c_native = load_image(content, None, max_pixels=cfg.max_pixels, name="content")
-    s_full = [load_image(s, max_pixels=cfg.max_pixels, name="style") for s in styles]
-    hw = resized_shape(*c_native.shape[-2:], cfg.size)
     sizes = pyramid_sizes(cfg.size, cfg.pyramid_start)
     # Levels above --pyramid-keep only add detail to the picture decided at that size (pyramid.py).
     detail = [bool(cfg.pyramid_keep) and k > 0 and s > cfg.pyramid_keep for k, s in enumerate(sizes)]
@@ -621,15 +618,9 @@ def _stylize(content: Any, styles: list, cfg: TransferConfig, *, callback: Callb
         align = max(net.info[l].jump for l in layers)
         shapes = [tuple(max(align, round(d / align) * align) for d in sh) for sh in shapes]
     need = net.min_side(layers)
-    if content_weight:
-        label = content if isinstance(content, (str, os.PathLike)) else "content"
-        net.check_input_size(hw, layers, f"{label}: at --size {cfg.size} the content image",
-                             "crop it to a less extreme aspect ratio or raise --size")
-    else:  # a texture: the "content" is only the shape of the canvas
-        net.check_input_size(hw, layers, f"texture: at --size {cfg.size} the texture", "raise --size")
     # Levels too small for the deepest layer are skipped: where the content is, or where a style
     # image scaled to the level is (a wide painting, a small --style-scale). The last level is
-    # kept either way; a style too small there is refused by style_image below.
+    # kept either way; a style too small there is refused when the level is built.
 
     def style_fits(sh: tuple[int, int]) -> bool:
         side = max(1, round(max(sh) * cfg.style_scale))
@@ -653,8 +644,8 @@ def _stylize(content: Any, styles: list, cfg: TransferConfig, *, callback: Callb
         if pin_from is not None:
             pin_from += 1  # the detail levels now keep the refined picture
     budget = int(min(cfg.max_memory * 2**30, available_bytes(device)))
+    sliced = list(style_weights) if cfg.style_loss == "swd" else []
     try:
-        sliced = list(style_weights) if cfg.style_loss == "swd" else []
         tiles = [plan_tile(net, layers, (1, 3, *sh), cfg.optimizer, budget, cfg.tile,
                            list(refine_weights) if k == refine_k else sliced) for k, sh in enumerate(shapes)]
         if circular and tiles[-1] is not None:
@@ -674,6 +665,192 @@ def _stylize(content: Any, styles: list, cfg: TransferConfig, *, callback: Callb
                             f"{one_pass_bytes(net, (1, 3, *hw), cfg.optimizer, sliced) / 2**30:.1f} GiB but "
                             f"{device.type} has {budget / 2**30:.1f} GiB free; "
                             + (f"use --size {lo // 8 * 8} or less" if lo >= need else "free some memory")) from None
+    return _LevelPlan(sizes, shapes, iters, tiles, refine_k, refine_weights, pin_from)
+
+
+class _Levels:
+    """Builds each level of a run (``pyramid.Level``: its loss function over the image) from the
+    inputs at full resolution: the photo and the paintings resized to the level, colour control,
+    the mask and per-region styles, the style targets, tiling. Also what ``run_pyramid`` asks
+    between levels: the start image (``x0``), the content's detail band (``restore``), and the kept
+    areas put back (``post``)."""
+
+    def __init__(self, cfg: TransferConfig, net: FeatureNet, run_net: Callable, plan: _LevelPlan, *,
+                 c_full: torch.Tensor, s_full: list[torch.Tensor], style_labels: list, regions: list,
+                 keep: torch.Tensor | None, content_layers: list[str], layers: list[str], content_weight: bool,
+                 circular: bool, device: torch.device):
+        self.cfg, self.net, self.run_net, self.plan = cfg, net, run_net, plan
+        self.c_full, self.s_full, self.style_labels, self.regions, self.keep = c_full, s_full, style_labels, regions, keep
+        self.content_layers, self.layers = content_layers, layers
+        self.content_weight, self.circular, self.device = content_weight, circular, device
+        self.need = net.min_side(layers)
+        self.blend = cfg.style_blend or tuple(1.0 for _ in s_full)
+        self.gen = torch.Generator().manual_seed(cfg.seed)
+        # The level being built and the one before: the photo as the net sees it (after colour
+        # control), as it is, and the mask of kept areas at the level's size.
+        self.c_in: torch.Tensor | None = None
+        self.c_prev: torch.Tensor | None = None
+        self.c: torch.Tensor | None = None
+        self.keep_mask: torch.Tensor | None = None
+
+    def style_image(self, s: torch.Tensor, shape: tuple[int, int], label: Any) -> torch.Tensor:
+        """Painting ``s`` resized for a level of ``shape``: --style-scale times the level's longest side."""
+        from .pyramid import level_shape
+        from .resample import resize_image
+        cfg = self.cfg
+        side = max(1, round(max(shape) * cfg.style_scale))
+        t = resize_image(s, level_shape(s.shape[-2:], side)).clamp(0, 1)
+        if min(t.shape[-2:]) < self.need:
+            raise InputError(f"{label}: at --size {cfg.size} and --style-scale {cfg.style_scale} the style image is "
+                             f"{t.shape[-1]} x {t.shape[-2]} px, but the net needs at least {self.need} px on each side; "
+                             "raise --style-scale or --size, or crop the style image")
+        return t
+
+    def __call__(self, k: int):  # -> pyramid.Level
+        """Level k of the plan: its loss function over x (1, 3, h, w) on the device, shape and iterations."""
+        from . import color
+        from .objective import Objective, layer_guide, style_targets
+        from .pyramid import Level
+        from .resample import resize, resize_image
+        from .tiling import TiledEvaluator, image_statistics, tiled_loss_fn
+        cfg, net, plan, device, keep = self.cfg, self.net, self.plan, self.device, self.keep
+        shape, tile = plan.shapes[k], plan.tiles[k]
+        c = resize_image(self.c_full, shape, circular=self.circular).clamp(0, 1)
+        ss = [self.style_image(s, shape, label) for s, label in zip(self.s_full, self.style_labels)]
+        c_in, ss_in = color.prepare(cfg.preserve_color, cfg.color_strength, c, ss)
+        c_in = c_in.to(device)
+        self.c_prev = self.c_in
+        guides_base = torch.ones(1, 1, *shape)
+        if keep is not None:
+            guides_base = guides_base * (1 - resize(keep, shape, ).clamp(0, 1))
+        region_masks = [resize(m, shape).clamp(0, 1) for m, _, _ in self.regions]
+        main_area = guides_base.clone()
+        for m in region_masks:
+            main_area = main_area * (1 - m)
+        refining = k == plan.refine_k
+        lw = plan.refine_weights if refining else cfg.style_weights
+        kind, norm = ("swd", "distance") if refining else (cfg.style_loss, cfg.style_norm)
+        beta = 1.0 if refining else cfg.beta  # under a content budget the style's scale does not matter
+        moments_layers = list(lw)
+        # The 'distance' style normalization divides by the photo's own distance to the painting.
+        distance = norm == "distance"
+        c_feat_layers = list(dict.fromkeys(self.content_layers + (list(lw) if distance and kind == "swd" else [])))
+        c_moments, c_feats = image_statistics(net, c_in, list(lw) if distance else [], c_feat_layers, tile)
+        kept = {l: c_feats[l] for l in self.content_layers}
+        lshape = {l: (shape[0] // net.info[l].jump, shape[1] // net.info[l].jump) for l in self.layers}
+
+        def guides(mask: torch.Tensor | None):
+            if mask is None:
+                return None
+            return {l: layer_guide(mask, lshape[l]).to(device) for l in lw}
+
+        everywhere = keep is None and not self.regions
+        # The sliced loss needs the style's activations themselves, the others only their moments.
+        feat_layers = moments_layers if kind == "swd" else []
+        stats = [image_statistics(net, s.to(device), moments_layers, feat_layers, tile) for s in ss_in]
+        region_stats = []
+        for m, (_, rs, rlabel) in zip(region_masks, self.regions):
+            rs_in = color.prepare(cfg.preserve_color, cfg.color_strength, c, [self.style_image(rs, shape, rlabel)])[1][0]
+            region_stats.append((m, image_statistics(net, rs_in.to(device), moments_layers, feat_layers, tile)))
+
+        # One set of random directions per level (seeded), the same for every region's style.
+        seed = cfg.seed * 1_000_003 + k
+        terms = []
+        if everywhere or float(main_area.mean()) > 1e-3:
+            terms += style_targets([m for m, _ in stats], self.blend, lw, beta=beta, kind=kind,
+                                   out_guides=None if everywhere else guides(main_area), norm=norm,
+                                   style_feats=[f for _, f in stats], seed=seed, content_moments=c_moments,
+                                   content_feats=c_feats)
+        for m, (mom, feats) in region_stats:
+            terms += style_targets([mom], [1.0], lw, beta=beta, kind=kind,
+                                   out_guides=guides(m * guides_base), norm=norm,
+                                   style_feats=[feats], seed=seed, content_moments=c_moments,
+                                   content_feats=c_feats)
+        objective = Objective(kept, terms, alpha=cfg.alpha if self.content_weight else 0.0, gamma=cfg.gamma,
+                              content_norm=cfg.content_norm, content_slack=cfg.refine_slack if refining else None)
+        if tile is None:
+            run_net = self.run_net
+
+            def inner(x: torch.Tensor) -> dict[str, torch.Tensor]:
+                return objective.terms(run_net(x, objective.layers), x)
+            inner = compiled(inner, cfg.compile)
+        else:
+            inner = tiled_loss_fn(TiledEvaluator(net, objective, (1, 3, *shape), tile))
+
+        self.c_in, self.c = c_in, c
+        # a stopped --refine level resumes with the content budget its start image set
+        budget_state = dict(get_state=lambda: {"content_cap": objective.content_cap},
+                            set_state=lambda st: setattr(objective, "content_cap", st.get("content_cap"))) if refining else {}
+        pass_kind = plan.pass_of(k)
+        name = "" if pass_kind == "transfer" else pass_kind  # progress displays name only the levels that differ
+        if keep is None:
+            return Level(inner, shape, plan.iters[k], name=name, **budget_state)
+        km = resize(keep, shape).clamp(0, 1).to(device)
+        self.keep_mask = km
+
+        def composite(y: torch.Tensor) -> dict[str, torch.Tensor]:
+            # Kept areas are not free variables: x = m c + (1 - m) y, optimized over y.
+            return inner(km * c_in + (1 - km) * y)
+        return Level(composite, shape, plan.iters[k], name=name, **budget_state)
+
+    def post(self, x: torch.Tensor) -> torch.Tensor:
+        """A level's result with the kept areas (--mask) put back."""
+        if self.keep is None:
+            return x
+        return self.keep_mask * self.c_in + (1 - self.keep_mask) * x
+
+    def x0(self, shape: tuple[int, int]) -> torch.Tensor:
+        """The first level's start image (--init)."""
+        return _init_image(self.cfg, self.c_in, self.gen)
+
+    def restore(self, start: torch.Tensor) -> torch.Tensor:
+        """The last level's result, upsampled, is as blurry as the content would be: add the detail
+        (Laplacian band) the content has at this level and lacked at the last one. The optimizer
+        then restyles those edges instead of having to recreate them from the content loss."""
+        from .resample import resize
+        prev, now = self.c_prev, self.c_in
+        if prev is None or prev.shape[1] != start.shape[1]:
+            return start
+        return start + (now - resize(prev, now.shape[-2:]))
+
+
+def _stylize(content: Any, styles: list, cfg: TransferConfig, *, callback: Callback | None, net: FeatureNet | None,
+             t_start: float, content_weight: bool = True, circular: bool = False,
+             checkpoint: dict | None = None) -> TransferResult:
+    """The engine: pyramid levels of single-level optimizations (see pyramid.py), tiled where a
+    level is too large for one pass. Without ``content_weight`` the content only gives the shape and
+    start image (texture synthesis); ``circular`` makes the output wrap around (tileable)."""
+    from . import color
+    from .io.image import resized_shape
+    from .pyramid import run_pyramid
+    from .resample import resize_image
+
+    device = resolve_device(cfg.device)
+    cfg = dataclasses.replace(cfg, precision=resolve_precision(cfg.precision, device))  # the report says which
+    content_layers = list(cfg.content_layers) if content_weight else []
+    layers = content_layers + [l for l in cfg.style_weights if l not in content_layers]
+    net = _ready_net(cfg, layers, net, device)
+    if circular:
+        net = net.circular()
+
+    if not styles:
+        raise ConfigError("no style image given")
+    blend = cfg.style_blend or tuple(1.0 for _ in styles)
+    if len(blend) != len(styles):
+        raise ConfigError(f"style_blend has {len(blend)} weights for {len(styles)} style images; give one per style image")
+    # Inputs are decoded at their own resolution (bounded by max_pixels) and resized per level, after
+    # the memory check: nothing is allocated at the output size before it is known to fit.
+    c_native = load_image(content, None, max_pixels=cfg.max_pixels, name="content")
+    s_full = [load_image(s, max_pixels=cfg.max_pixels, name="style") for s in styles]
+    hw = resized_shape(*c_native.shape[-2:], cfg.size)
+    if content_weight:
+        label = content if isinstance(content, (str, os.PathLike)) else "content"
+        net.check_input_size(hw, layers, f"{label}: at --size {cfg.size} the content image",
+                             "crop it to a less extreme aspect ratio or raise --size")
+    else:  # a texture: the "content" is only the shape of the canvas
+        net.check_input_size(hw, layers, f"texture: at --size {cfg.size} the texture", "raise --size")
+    plan = _plan_levels(cfg, net, layers, content_layers, hw, s_full, circular=circular,
+                        content_weight=content_weight, device=device)
     c_full = resize_image(c_native, hw).clamp(0, 1)
     del c_native
     regions = []
@@ -682,143 +859,32 @@ def _stylize(content: Any, styles: list, cfg: TransferConfig, *, callback: Callb
         regions.append((_load_mask(mpath, hw, cfg, "region mask"),
                         load_image(spath, max_pixels=cfg.max_pixels, name="style"), spath))
     keep = _load_mask(cfg.mask, hw, cfg, "mask") if cfg.mask else None
-    run_net = fast_forward(net, device, cfg.precision)
-
-    style_labels = [s if isinstance(s, (str, os.PathLike)) else "style" for s in styles]
-
-    def style_image(s: torch.Tensor, shape: tuple[int, int], label: Any) -> torch.Tensor:
-        side = max(1, round(max(shape) * cfg.style_scale))
-        t = resize_image(s, level_shape(s.shape[-2:], side)).clamp(0, 1)
-        if min(t.shape[-2:]) < need:
-            raise InputError(f"{label}: at --size {cfg.size} and --style-scale {cfg.style_scale} the style image is "
-                             f"{t.shape[-1]} x {t.shape[-2]} px, but the net needs at least {need} px on each side; "
-                             "raise --style-scale or --size, or crop the style image")
-        return t
-
-    state: dict = {}
-
-    def level_pass(k: int) -> str:
-        """What level k does: 'refine' (the --refine pass), 'detail' (above --pyramid-keep) or 'transfer'."""
-        return "refine" if k == refine_k else "detail" if pin_from is not None and k >= pin_from else "transfer"
-
-    def make_level(k: int) -> Level:
-        shape, tile = shapes[k], tiles[k]
-        c = resize_image(c_full, shape, circular=circular).clamp(0, 1)
-        ss = [style_image(s, shape, label) for s, label in zip(s_full, style_labels)]
-        c_in, ss_in = color.prepare(cfg.preserve_color, cfg.color_strength, c, ss)
-        c_in = c_in.to(device)
-        state["c_prev"] = state.get("c_in")
-        guides_base = torch.ones(1, 1, *shape)
-        if keep is not None:
-            guides_base = guides_base * (1 - resize(keep, shape, ).clamp(0, 1))
-        region_masks = [resize(m, shape).clamp(0, 1) for m, _, _ in regions]
-        main_area = guides_base.clone()
-        for m in region_masks:
-            main_area = main_area * (1 - m)
-        refining = k == refine_k
-        lw = refine_weights if refining else style_weights
-        kind, norm = ("swd", "distance") if refining else (cfg.style_loss, cfg.style_norm)
-        beta = 1.0 if refining else cfg.beta  # under a content budget the style's scale does not matter
-        moments_layers = list(lw)
-        # The 'distance' style normalization divides by the photo's own distance to the painting.
-        distance = norm == "distance"
-        c_feat_layers = list(dict.fromkeys(content_layers + (list(lw) if distance and kind == "swd" else [])))
-        c_moments, c_feats = image_statistics(net, c_in, list(lw) if distance else [], c_feat_layers, tile)
-        kept = {l: c_feats[l] for l in content_layers}
-        feat_shapes = {l: net.info[l] for l in layers}
-        lshape = {l: (shape[0] // feat_shapes[l].jump, shape[1] // feat_shapes[l].jump) for l in layers}
-
-        def guides(mask: torch.Tensor | None):
-            if mask is None:
-                return None
-            return {l: layer_guide(mask, lshape[l]).to(device) for l in lw}
-
-        whole = keep is None and not regions
-        # The sliced loss needs the style's activations themselves, the others only their moments.
-        feat_layers = moments_layers if kind == "swd" else []
-        stats = [image_statistics(net, s.to(device), moments_layers, feat_layers, tile) for s in ss_in]
-        region_stats = []
-        for m, (_, rs, rlabel) in zip(region_masks, regions):
-            rs_in = color.prepare(cfg.preserve_color, cfg.color_strength, c, [style_image(rs, shape, rlabel)])[1][0]
-            region_stats.append((m, image_statistics(net, rs_in.to(device), moments_layers, feat_layers, tile)))
-
-        # One set of random directions per level (seeded), the same for every region's style.
-        seed = cfg.seed * 1_000_003 + k
-        terms = []
-        if whole or float(main_area.mean()) > 1e-3:
-            terms += style_targets([m for m, _ in stats], blend, lw, beta=beta, kind=kind,
-                                   out_guides=None if whole else guides(main_area), norm=norm,
-                                   style_feats=[f for _, f in stats], seed=seed, content_moments=c_moments,
-                                   content_feats=c_feats)
-        for m, (mom, feats) in region_stats:
-            terms += style_targets([mom], [1.0], lw, beta=beta, kind=kind,
-                                   out_guides=guides(m * guides_base), norm=norm,
-                                   style_feats=[feats], seed=seed, content_moments=c_moments,
-                                   content_feats=c_feats)
-        objective = Objective(kept, terms, alpha=cfg.alpha if content_weight else 0.0, gamma=cfg.gamma,
-                              content_norm=cfg.content_norm, content_slack=cfg.refine_slack if refining else None)
-        if tile is None:
-            def inner(x: torch.Tensor) -> dict[str, torch.Tensor]:
-                return objective.terms(run_net(x, objective.layers), x)
-            inner = compiled(inner, cfg.compile)
-        else:
-            inner = tiled_loss_fn(TiledEvaluator(net, objective, (1, 3, *shape), tile))
-
-        state["c_in"], state["c"] = c_in, c
-        # a stopped --refine level resumes with the content budget its start image set
-        budget_state = dict(get_state=lambda: {"content_cap": objective.content_cap},
-                            set_state=lambda st: setattr(objective, "content_cap", st.get("content_cap"))) if refining else {}
-        kind = level_pass(k)
-        name = "" if kind == "transfer" else kind  # progress displays name only the levels that differ
-        if keep is None:
-            return Level(inner, shape, iters[k], name=name, **budget_state)
-        km = resize(keep, shape).clamp(0, 1).to(device)
-        state["keep"] = km
-
-        def composite(y: torch.Tensor) -> dict[str, torch.Tensor]:
-            # Kept areas are not free variables: x = m c + (1 - m) y, optimized over y.
-            return inner(km * c_in + (1 - km) * y)
-        return Level(composite, shape, iters[k], name=name, **budget_state)
-
-    def post(x: torch.Tensor) -> torch.Tensor:
-        if keep is None:
-            return x
-        return state["keep"] * state["c_in"] + (1 - state["keep"]) * x
-
-    gen = torch.Generator().manual_seed(cfg.seed)
-
-    def x0(shape: tuple[int, int]) -> torch.Tensor:
-        return _init_image(cfg, state["c_in"], gen)
+    levels = _Levels(cfg, net, fast_forward(net, device, cfg.precision), plan, c_full=c_full, s_full=s_full,
+                     style_labels=[s if isinstance(s, (str, os.PathLike)) else "style" for s in styles],
+                     regions=regions, keep=keep, content_layers=content_layers, layers=layers,
+                     content_weight=content_weight, circular=circular, device=device)
 
     resume, previous = None, []
     if checkpoint is not None:
         x_ck, st_ck, it_ck, previous = _check_checkpoint(checkpoint, cfg, None)
-        level_ck = int(st_ck.get("level", len(shapes) - 1)) if isinstance(st_ck, dict) else len(shapes) - 1
-        if not 0 <= level_ck < len(shapes) or tuple(x_ck.shape[-2:]) != tuple(shapes[level_ck]):
+        level_ck = int(st_ck.get("level", len(plan.shapes) - 1)) if isinstance(st_ck, dict) else len(plan.shapes) - 1
+        if not 0 <= level_ck < len(plan.shapes) or tuple(x_ck.shape[-2:]) != tuple(plan.shapes[level_ck]):
             raise ConfigError("checkpoint: its image does not match this run's levels; same inputs and --size needed")
         resume = {"level": level_ck, "x": x_ck.to(device), "state": st_ck, "iter": it_ck}
-    def restore(start: torch.Tensor) -> torch.Tensor:
-        # The last level's result, upsampled, is as blurry as the content would be: add the detail
-        # (Laplacian band) the content has at this level and lacked at the last one. The optimizer
-        # then restyles those edges instead of having to recreate them from the content loss.
-        prev, now = state.get("c_prev"), state["c_in"]
-        if prev is None or prev.shape[1] != start.shape[1]:
-            return start
-        return start + (now - resize(prev, now.shape[-2:]))
 
     use_detail = cfg.pyramid_detail and content_weight and not circular
-    res = run_pyramid(make_level, len(shapes), x0, optimizer=cfg.optimizer, lr=cfg.lr, callback=callback,
-                      ema=cfg.ema, post=post, circular=circular, resume=resume,
-                      check_every=check_interval(cfg, device), restore=restore if use_detail else None,
-                      pin_from=pin_from)
+    res = run_pyramid(levels, len(plan.shapes), levels.x0, optimizer=cfg.optimizer, lr=cfg.lr, callback=callback,
+                      ema=cfg.ema, post=levels.post, circular=circular, resume=resume,
+                      check_every=check_interval(cfg, device), restore=levels.restore if use_detail else None,
+                      pin_from=plan.pin_from)
     out = res.x.detach().clamp(0, 1).cpu()
-    out = color.finish(cfg.preserve_color, cfg.color_strength, out, state["c"].cpu())
+    out = color.finish(cfg.preserve_color, cfg.color_strength, out, levels.c.cpu())
     if keep is not None:
-        k = state["keep"].cpu()
-        out = k * state["c"].cpu() + (1 - k) * out
+        k = levels.keep_mask.cpu()
+        out = k * levels.c.cpu() + (1 - k) * out
     for lv in res.per_level:  # what each level did, for reports and the loss plot's labels
-        lv["pass"] = level_pass(lv["level"])
+        lv["pass"] = plan.pass_of(lv["level"])
     return TransferResult(image=out.clamp(0, 1), history=previous + res.history, evals=res.evals,
                           seconds_optimize=res.seconds, seconds_total=time.perf_counter() - t_start,
                           config=cfg, device=str(device), stopped=res.stopped, message=res.message,
-                          state={**res.state, "levels": res.per_level, "tiles": tiles}, x=res.x.detach())
+                          state={**res.state, "levels": res.per_level, "tiles": plan.tiles}, x=res.x.detach())
