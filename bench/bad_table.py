@@ -32,6 +32,8 @@ def _entries(tmp: Path, fixtures: Path) -> dict[str, Callable[[Path], list[str]]
         "transfer (style)": lambda f: ["transfer", str(IMG), str(f), "-o", str(tmp / "o.png"), *FAST],
         "transfer --weights": lambda f: ["transfer", str(IMG), str(IMG), "-o", str(tmp / "o.png"), "--size", "64",
                                          "--iters", "1", "--net", "vgg16", "--weights", str(f), "-q", "--device", "cpu"],
+        "transfer --settings": lambda f: ["transfer", str(IMG), str(IMG), "-o", str(tmp / "o.png"), *FAST,
+                                          "--settings", str(f)],
         "explore units (folder)": lambda f: ["explore", "units", "--images", str(_alone(f, tmp)), "-o", str(tmp / "units"),
                                              "--net", "random-tiny", "--layers", "relu1_1,relu2_1", "--size", "64", "-q"],
         "explore activations": lambda f: ["explore", "activations", str(f), "--layer", "relu1_1", "-o",

@@ -296,3 +296,50 @@ def test_empty_content_layers_are_refused(value):
     with pytest.raises(ConfigError, match=r"^no content layer given; name one, e.g. relu4_2 \(for no content term, "
                                           r"--alpha 0\)$"):
         TransferConfig(content_layers=value).validated()
+
+
+def test_an_earlier_runs_settings_come_back_from_its_png_and_report(pair, tmp_path):
+    import hashlib
+    from stylegram import TransferConfig
+    from stylegram.report import write_json
+    res = stylegram.transfer(*pair, **tiny(iters=3, refine=2, beta=0.003, seed=7, style_scale=0.9,
+                                           preserve_color="histogram", pyramid_start=32))
+    res.save(tmp_path / "a.png")
+    write_json(res.report(), tmp_path / "a.json")
+    for f in ("a.png", "a.json"):
+        assert TransferConfig.from_run(tmp_path / f) == res.config
+    # the inputs are named with the sha256 of their bytes, so a result traces back to its files
+    assert res.inputs == {"content": {"file": "c.png", "sha256": hashlib.sha256(pair[0].read_bytes()).hexdigest()},
+                          "styles": [{"file": "s.png", "sha256": hashlib.sha256(pair[1].read_bytes()).hexdigest()}]}
+    assert stylegram.transfer(stylegram.load_image(pair[0]), *pair[1:], **tiny(iters=1)).inputs["content"] == {"kind": "Tensor"}
+    # the same look at another size: every other option as before
+    again = stylegram.transfer(*pair, config=TransferConfig.from_run(tmp_path / "a.png"), size=56)
+    assert dataclasses_diff(again.config, res.config) == {"size": (56, 48)}
+
+
+def dataclasses_diff(a, b) -> dict:
+    import dataclasses
+    return {f.name: (getattr(a, f.name), getattr(b, f.name)) for f in dataclasses.fields(a)
+            if getattr(a, f.name) != getattr(b, f.name)}
+
+
+def test_cli_settings_from_an_earlier_run(pair, tmp_path):
+    c, s = pair
+    p = run_cli("transfer", c, s, "-o", tmp_path / "a.png", "--net", "random-tiny", "--size", "48", "--iters", "2",
+                "--refine", "1", "--beta", "0.003", "--seed", "7", "-q")
+    assert p.returncode == 0, p.stderr
+    p = run_cli("transfer", c, s, "-o", tmp_path / "b.png", "--settings", tmp_path / "a.png", "--size", "56", "-q")
+    assert p.returncode == 0, p.stderr
+    params = [json.loads(Image.open(tmp_path / f).text["stylegram"])["params"] for f in ("a.png", "b.png")]
+    assert {k: (params[0][k], params[1][k]) for k in params[0] if params[0][k] != params[1][k]} == {"size": (48, 56)}
+    stylegram.save_image(torch.rand(1, 3, 8, 8), tmp_path / "x.jpg")
+    (tmp_path / "future.json").write_text(json.dumps({"params": {**params[0], "hue": 3}}))
+    for args, message in (
+            (["--settings", tmp_path / "x.jpg"], f"{tmp_path / 'x.jpg'}: holds no stylegram settings; give a PNG that "
+                                                 "stylegram wrote (other formats carry none) or the JSON of --report"),
+            (["--settings", tmp_path / "future.json"], f"{tmp_path / 'future.json'}: option 'hue' is unknown to this "
+                                                       f"stylegram ({stylegram.__version__}); the file comes from another version"),
+            (["--settings", tmp_path / "a.png", "--preset", "strong"],
+             f"--settings {tmp_path / 'a.png'} holds every option already; give --preset or --settings, not both")):
+        p = run_cli("transfer", c, s, "-o", tmp_path / "out.png", *args)
+        assert p.returncode == 2 and p.stderr == f"stylegram: error: {message}\n", p.stderr

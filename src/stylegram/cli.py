@@ -172,9 +172,12 @@ def _default_preset() -> tuple[str, Mapping[str, Any]]:
 @click.option("--plot", type=click.Path(dir_okay=False), default=None, help="write a loss-curve plot here (.png/.svg)")
 @click.option("--resume", type=click.Path(dir_okay=False), default=None,
               help="continue a stopped run from its checkpoint (OUT.ckpt), with the same inputs and options")
+@click.option("--settings", type=click.Path(dir_okay=False), default=None,
+              help="take every option from an earlier run: its output PNG or --report JSON; options typed here "
+                   "win (e.g. a 512 px preview's look at --size 2048)")
 @click.option("-q", "--quiet", is_flag=True, help="no progress bar and no summary line (errors and warnings still print)")
 def transfer_cmd(content: str, style: tuple[str, ...], output: str, save_every: int, report: str | None,
-                 plot: str | None, resume: str | None, quiet: bool, **options: Any) -> None:
+                 plot: str | None, resume: str | None, settings: str | None, quiet: bool, **options: Any) -> None:
     """Stylize CONTENT with the style of STYLE (Gatys et al.) and write OUTPUT. Several STYLE
     images are blended (--style-blend).
 
@@ -183,19 +186,24 @@ def transfer_cmd(content: str, style: tuple[str, ...], output: str, save_every: 
     """
     from .io.image import check_output_path, save_image
     from .report import level_labels, plot_history, write_json
-    from .transfer import transfer
-
+    from .errors import ConfigError
     from .presets import preset_config
+    from .transfer import TransferConfig, transfer
 
     out = check_output_path(output, [content, *style])
     for extra, sfx in ((report, [".json"]), (plot, [".png", ".svg", ".pdf"])):
         if extra:
             check_output_path(extra, [content, *style, output], suffixes=sfx)
-    # The preset fills in only the options not given on the command line.
+    # The preset (or the earlier run's settings) fills in only the options not given on the command line.
     ctx = click.get_current_context()
     explicit = {k: v for k, v in options.items()
                 if ctx.get_parameter_source(k) is not click.core.ParameterSource.DEFAULT}
-    cfg = preset_config(options["preset"], **explicit).validated()
+    if settings:
+        if "preset" in explicit:  # the settings are a preset's values already, perhaps changed
+            raise ConfigError(f"--settings {settings} holds every option already; give --preset or --settings, not both")
+        cfg = dataclasses.replace(TransferConfig.from_run(settings), **explicit).validated()
+    else:
+        cfg = preset_config(options["preset"], **explicit).validated()
     ckpt_path = out.with_name(out.name + ".ckpt")
     checkpoint = load_checkpoint(resume) if resume else None
 

@@ -31,5 +31,9 @@ def texture(style: Any, *, size: int = 512, tileable: bool = False, config: Tran
         raise ConfigError(f"tileable {tileable!r}: must be True or False")
     cfg = dataclasses.replace(base, size=size, **options).validated()
     blank = torch.full((1, 3, cfg.size, cfg.size), 0.5)
-    return _stylize(blank, _as_list(style), cfg, callback=callback, net=feature_net, t_start=t0, content_weight=False,
-                    circular=tileable)
+    styles = _as_list(style)
+    result = _stylize(blank, styles, cfg, callback=callback, net=feature_net, t_start=t0, content_weight=False,
+                      circular=tileable)
+    from .io.image import describe_sources
+    result.inputs = {"styles": describe_sources(styles)}
+    return result

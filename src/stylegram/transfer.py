@@ -171,6 +171,24 @@ class TransferConfig:
         style = parse_layer_weights(dict(sl) if isinstance(sl, tuple) and sl and isinstance(sl[0], tuple) else sl)
         return dataclasses.replace(self, content_layers=content, style_layers=tuple(style.items()), **_validate_quality(self))
 
+    @classmethod
+    def from_run(cls, path: str | os.PathLike) -> "TransferConfig":
+        """The options of an earlier run, read from its output PNG or ``--report`` JSON: the same
+        look again, e.g. ``transfer(c, s, config=TransferConfig.from_run('preview.png'), size=2048)``
+        (options given beside ``config`` win). Raises InputError for a file without them, and
+        ConfigError for an option this version of stylegram does not know."""
+        from .io.image import read_run_settings
+        params = read_run_settings(path)
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(params) - known)
+        if unknown:
+            raise ConfigError(f"{path}: option {unknown[0]!r} is unknown to this stylegram ({__version__}); "
+                              "the file comes from another version")
+        try:
+            return cls(**params).validated()
+        except ConfigError as e:
+            raise ConfigError(f"{path}: {e}") from None
+
     @property
     def style_weights(self) -> dict[str, float]:
         """{style layer: lambda}."""
@@ -198,6 +216,7 @@ class TransferResult:
     stopped: str | None = None
     message: str = ""
     state: dict = field(default_factory=dict, repr=False)
+    inputs: dict = field(default_factory=dict)  # {'content': ..., 'styles': [...]}: io.image.describe_sources
     x: torch.Tensor | None = field(default=None, repr=False)  # the unclamped optimizer iterate
 
     def checkpoint(self) -> dict:
@@ -212,9 +231,10 @@ class TransferResult:
         return self.seconds_optimize / max(self.evals, 1)
 
     def metadata(self) -> dict:
-        """Parameters, versions and device: what a report or a PNG's metadata records."""
-        return {"stylegram": __version__, "params": self.config.to_dict(), "device": self.device,
-                "versions": versions()}
+        """Parameters, inputs (files and their sha256), versions and device: what a report or a
+        PNG's metadata records. ``TransferConfig.from_run`` reads the parameters back."""
+        return {"stylegram": __version__, "params": self.config.to_dict(), "inputs": self.inputs,
+                "device": self.device, "versions": versions()}
 
     def report(self) -> dict:
         """The JSON-able run report: parameters, versions, device, timings and history."""
@@ -566,9 +586,14 @@ def transfer(content: Any, style: Any, *, config: TransferConfig | None = None, 
     if simple:
         # One level with the course's loss: the foundation's engine (which hands over to the tiled
         # one when the output is too large for one pass).
-        return _transfer_single(content, styles[0], config=cfg, callback=callback, feature_net=feature_net,
-                                checkpoint=checkpoint)
-    return _stylize(content, styles, cfg, callback=callback, net=feature_net, t_start=t_start, checkpoint=checkpoint)
+        result = _transfer_single(content, styles[0], config=cfg, callback=callback, feature_net=feature_net,
+                                  checkpoint=checkpoint)
+    else:
+        result = _stylize(content, styles, cfg, callback=callback, net=feature_net, t_start=t_start,
+                          checkpoint=checkpoint)
+    from .io.image import describe_sources
+    result.inputs = {"content": describe_sources([content])[0], "styles": describe_sources(styles)}
+    return result
 
 
 def _load_mask(src: Any, hw: tuple[int, int], cfg: TransferConfig, what: str) -> torch.Tensor:

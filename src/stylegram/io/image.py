@@ -300,3 +300,52 @@ def save_image(image: "torch.Tensor | Image.Image", path: str | os.PathLike, *,
         write_atomic(path, write)
     except OSError as e:
         raise InputError(f"{path}: could not write the image ({e.strerror or e}); check the folder and free disk space") from None
+
+
+def read_run_settings(path: str | os.PathLike) -> dict:
+    """The options of an earlier run, {option name: value as JSON holds it}, from its output PNG
+    (the 'stylegram' text chunk ``save_image`` writes) or its ``--report`` JSON. InputError, one
+    line, for a file that holds none (a JPEG output, a PNG from another program)."""
+    p = existing_file(path, "a PNG written by stylegram or a --report JSON")
+    none = (f"{_name(path)}: holds no stylegram settings; give a PNG that stylegram wrote (other formats carry "
+            "none) or the JSON of --report")
+    try:
+        if p.suffix.lower() == ".json":
+            if p.stat().st_size > 64 * 2**20:  # a report with a long history is a few MB
+                raise InputError(none)
+            record = json.loads(p.read_text(encoding="utf-8"))
+        else:
+            # save_image writes the chunk before the pixels: it is read without decoding them
+            with Image.open(p) as im:
+                text = im.info.get("stylegram")
+            if not isinstance(text, str):
+                raise InputError(none)
+            record = json.loads(text)
+    except InputError:
+        raise
+    except (OSError, ValueError, UnidentifiedImageError, Image.DecompressionBombError):
+        raise InputError(none) from None
+    params = record.get("params") if isinstance(record, dict) else None
+    if not isinstance(params, dict):
+        raise InputError(none)
+    return params
+
+
+def describe_sources(sources: Iterable[object]) -> list[dict]:
+    """What each input of a run was, for its report and PNG metadata: a file as
+    {'file': its name, 'sha256': of its bytes}, anything else as {'kind': its type}, so a result
+    can be traced back to the exact photo and painting. The name only, not the folders: a picture
+    shared online should not tell where its maker keeps their files."""
+    import hashlib
+    out = []
+    for src in sources:
+        if isinstance(src, (str, os.PathLike)) and Path(src).is_file():
+            h = hashlib.sha256()
+            with open(src, "rb") as f:
+                for block in iter(lambda: f.read(1 << 20), b""):
+                    h.update(block)
+            out.append({"file": Path(src).name, "sha256": h.hexdigest()})
+        else:
+            out.append({"kind": type(src).__name__})
+    return out
+
