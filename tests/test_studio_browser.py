@@ -285,6 +285,22 @@ def test_transfer_page_flow(studio, browser, tmp_path):
     assert js(drv, "return window.studio.jobs.get(arguments[0]).status", job5) == "done"
     assert drv.find_element(By.ID, "status").text.startswith("done"), drv.find_element(By.ID, "status").text
 
+    # a finished result again at twice the size, from its card: the same images and settings
+    js(drv, "window.fetch = window.__fetch0")
+    button = drv.find_element(By.CSS_SELECTOR, f".card[data-id='{job1}'] button.larger")
+    assert button.text == "Render at 128 px"
+    button.click()
+    wait(drv, lambda d: js(d, "return window.studio.current") not in (job1, job2, job3, job4, job5), 20, "the larger job")
+    job6 = js(drv, "return window.studio.current")
+    forms = [studio.json("GET", f"/api/jobs/{j}")[1]["form"] for j in (job1, job6)]
+    assert {k: (forms[0][k], forms[1][k]) for k in forms[0] if forms[0][k] != forms[1][k]} == {"size": (64, 128)}
+    wait(drv, lambda d: card_status(d, job6) == "done", 120, "the larger job to finish")
+    link = drv.find_element(By.CSS_SELECTOR, f".card[data-id='{job6}'] a.download").get_attribute("href")
+    with urllib.request.urlopen(link, timeout=10) as r:
+        out.write_bytes(r.read())
+    with Image.open(out) as im:
+        assert max(im.size) == 128
+
 
 def test_explore_page(studio, browser):
     from selenium.webdriver.common.by import By

@@ -127,16 +127,7 @@ function fillOptions() {
                    style_strength: Math.round(strength() * 1000) / 1000, preserve_color: $("preserve-color").checked,
                    seed: parseInt($("seed").value, 10) };
     if (!$("refine-row").hidden) body.refine = parseInt($("refine").value, 10);
-    try {
-      const job = await api("POST", "/api/jobs", body);
-      // the job's events may have come before this reply: clear the old job's preview first, then
-      // show the new job as the page knows it
-      $("preview").hidden = true; $("preview-hint").hidden = false;
-      $("preview-hint").textContent = "Waiting for the first picture…";
-      state.current = job.id;
-      upsertJob(job);
-      drawPlot();
-    } catch (e) { showError("form-error", e.message); }
+    try { await startJob(body); } catch (e) { showError("form-error", e.message); }
   });
   $("cancel").addEventListener("click", async () => {
     if (!state.current) return;
@@ -146,6 +137,19 @@ function fillOptions() {
 }
 
 // ---- jobs, live preview, plot -----------------------------------------------------------------
+// Submit a job and follow it: the preview, the plot and the status line show it from now on.
+async function startJob(body) {
+  const job = await api("POST", "/api/jobs", body);
+  // the job's events may have come before this reply: clear the old job's preview first, then
+  // show the new job as the page knows it
+  $("preview").hidden = true; $("preview-hint").hidden = false;
+  $("preview-hint").textContent = "Waiting for the first picture…";
+  state.current = job.id;
+  upsertJob(job);
+  drawPlot();
+  return job;
+}
+
 function fmt(x) { return (x === undefined || x === null) ? "–" : (Math.abs(x) >= 1000 || (Math.abs(x) < 0.01 && x !== 0)) ? x.toExponential(2) : (+x.toPrecision(3)).toString(); }
 
 function describe(job) {
@@ -256,6 +260,15 @@ function renderCard(job) {
   const links = el("div", { class: "links" });
   if (job.files.result) links.append(el("a", { href: `/api/jobs/${job.id}/files/${job.files.result}?download=1`, class: "download", text: "result.png" }));
   if (job.files.report) links.append(el("a", { href: `/api/jobs/${job.id}/files/${job.files.report}?download=1`, text: "report.json" }));
+  // a result you like, again at twice the size: the same images, settings and seed, so the
+  // small render was its preview
+  const maxSize = state.config ? state.config.form.size.max : 0;
+  if (job.status === "done" && f.size < maxSize) {
+    const larger = Math.min(2 * f.size, maxSize);
+    links.append(el("button", { type: "button", class: "larger", text: `Render at ${larger} px`,
+      title: "the same images and settings at a larger size",
+      onclick: async () => { try { await startJob({ ...f, size: larger }); } catch (e) { alert(e.message); } } }));
+  }
   if (job.status === "queued" || job.status === "running") {
     links.append(el("button", { type: "button", class: "cancel", text: "Cancel",
       onclick: async () => { try { upsertJob(await api("POST", `/api/jobs/${job.id}/cancel`)); } catch (e) { alert(e.message); } } }));
