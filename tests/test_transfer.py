@@ -299,6 +299,7 @@ def test_empty_content_layers_are_refused(value):
 
 
 def test_an_earlier_runs_settings_come_back_from_its_png_and_report(pair, tmp_path):
+    import dataclasses
     import hashlib
     from stylegram import TransferConfig
     from stylegram.report import write_json
@@ -306,14 +307,19 @@ def test_an_earlier_runs_settings_come_back_from_its_png_and_report(pair, tmp_pa
                                            preserve_color="histogram", pyramid_start=32))
     res.save(tmp_path / "a.png")
     write_json(res.report(), tmp_path / "a.json")
-    for f in ("a.png", "a.json"):
-        assert TransferConfig.from_run(tmp_path / f) == res.config
+    for f in ("a.png", "a.json"):  # every option but the device (below)
+        assert TransferConfig.from_run(tmp_path / f) == dataclasses.replace(res.config, device="auto")
     # the inputs are named with the sha256 of their bytes, so a result traces back to its files
     assert res.inputs == {"content": {"file": "c.png", "sha256": hashlib.sha256(pair[0].read_bytes()).hexdigest()},
                           "styles": [{"file": "s.png", "sha256": hashlib.sha256(pair[1].read_bytes()).hexdigest()}]}
     assert stylegram.transfer(stylegram.load_image(pair[0]), *pair[1:], **tiny(iters=1)).inputs["content"] == {"kind": "Tensor"}
+    # the device is the machine's, not the look's: a GPU run's settings run anywhere
+    report = json.loads((tmp_path / "a.json").read_text())
+    report["params"]["device"] = "cuda:7"
+    (tmp_path / "gpu.json").write_text(json.dumps(report))
+    assert TransferConfig.from_run(tmp_path / "gpu.json").device == "auto"
     # the same look at another size: every other option as before
-    again = stylegram.transfer(*pair, config=TransferConfig.from_run(tmp_path / "a.png"), size=56)
+    again = stylegram.transfer(*pair, config=TransferConfig.from_run(tmp_path / "a.png"), size=56, device="cpu")
     assert dataclasses_diff(again.config, res.config) == {"size": (56, 48)}
 
 

@@ -175,10 +175,12 @@ class TransferConfig:
     def from_run(cls, path: str | os.PathLike) -> "TransferConfig":
         """The options of an earlier run, read from its output PNG or ``--report`` JSON: the same
         look again, e.g. ``transfer(c, s, config=TransferConfig.from_run('preview.png'), size=2048)``
-        (options given beside ``config`` win). Raises InputError for a file without them, and
-        ConfigError for an option this version of stylegram does not know."""
+        (options given beside ``config`` win). The device is not taken: the look does not depend on
+        it, and a studio render made on a GPU must run on a laptop. Raises InputError for a file
+        without options, and ConfigError for an option this version of stylegram does not know."""
         from .io.image import read_run_settings
         params = read_run_settings(path)
+        params.pop("device", None)
         known = {f.name for f in dataclasses.fields(cls)}
         unknown = sorted(set(params) - known)
         if unknown:
