@@ -307,7 +307,8 @@ def test_an_earlier_runs_settings_come_back_from_its_png_and_report(pair, tmp_pa
                                            preserve_color="histogram", pyramid_start=32))
     res.save(tmp_path / "a.png")
     write_json(res.report(), tmp_path / "a.json")
-    for f in ("a.png", "a.json"):  # every option but the device (below)
+    res.save(tmp_path / "a.jpg")  # a JPEG carries them in its comment
+    for f in ("a.png", "a.json", "a.jpg"):  # every option but the device (below)
         assert TransferConfig.from_run(tmp_path / f) == dataclasses.replace(res.config, device="auto")
     # the inputs are named with the sha256 of their bytes, so a result traces back to its files
     assert res.inputs == {"content": {"file": "c.png", "sha256": hashlib.sha256(pair[0].read_bytes()).hexdigest()},
@@ -339,10 +340,15 @@ def test_cli_settings_from_an_earlier_run(pair, tmp_path):
     params = [json.loads(Image.open(tmp_path / f).text["stylegram"])["params"] for f in ("a.png", "b.png")]
     assert {k: (params[0][k], params[1][k]) for k in params[0] if params[0][k] != params[1][k]} == {"size": (48, 56)}
     stylegram.save_image(torch.rand(1, 3, 8, 8), tmp_path / "x.jpg")
+    Image.new("RGB", (8, 8)).save(tmp_path / "camera.jpg", comment=b"[1, 2]")  # JSON, but not ours
     (tmp_path / "future.json").write_text(json.dumps({"params": {**params[0], "hue": 3}}))
     for args, message in (
-            (["--settings", tmp_path / "x.jpg"], f"{tmp_path / 'x.jpg'}: holds no stylegram settings; give a PNG that "
-                                                 "stylegram wrote (other formats carry none) or the JSON of --report"),
+            (["--settings", tmp_path / "x.jpg"], f"{tmp_path / 'x.jpg'}: holds no stylegram settings; give a PNG or "
+                                                 "JPEG that stylegram wrote (other formats carry none) or the JSON of "
+                                                 "--report"),
+            (["--settings", tmp_path / "camera.jpg"], f"{tmp_path / 'camera.jpg'}: holds no stylegram settings; give a "
+                                                      "PNG or JPEG that stylegram wrote (other formats carry none) or "
+                                                      "the JSON of --report"),
             (["--settings", tmp_path / "future.json"], f"{tmp_path / 'future.json'}: option 'hue' is unknown to this "
                                                        f"stylegram ({stylegram.__version__}); the file comes from another version"),
             (["--settings", tmp_path / "a.png", "--preset", "strong"],

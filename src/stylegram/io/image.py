@@ -275,7 +275,8 @@ def write_atomic(path: str | os.PathLike, write: Callable[[Path], None]) -> None
 
 def save_image(image: "torch.Tensor | Image.Image", path: str | os.PathLike, *,
                metadata: dict | None = None) -> None:
-    """Write an image atomically. PNG files carry ``metadata`` as JSON in a 'stylegram' text chunk.
+    """Write an image atomically. PNG files carry ``metadata`` as JSON in a 'stylegram' text chunk,
+    JPEG files in their comment (COM) segment; ``read_run_settings`` reads either back.
 
     ``image``: tensor (1, 3, H, W) / (3, H, W) in 0..1, or a PIL image.
     """
@@ -294,6 +295,11 @@ def save_image(image: "torch.Tensor | Image.Image", path: str | os.PathLike, *,
             kw["pnginfo"] = info
         elif fmt == "JPEG":
             kw["quality"] = 95
+            if metadata:
+                # one COM segment holds 65533 bytes; the metadata is a few kB (no loss history)
+                text = json.dumps({"stylegram": metadata}, default=str).encode()
+                if len(text) <= 65533:
+                    kw["comment"] = text
         im.save(tmp, format=fmt, **kw)
 
     try:
@@ -304,23 +310,28 @@ def save_image(image: "torch.Tensor | Image.Image", path: str | os.PathLike, *,
 
 def read_run_settings(path: str | os.PathLike) -> dict:
     """The options of an earlier run, {option name: value as JSON holds it}, from its output PNG
-    (the 'stylegram' text chunk ``save_image`` writes) or its ``--report`` JSON. InputError, one
-    line, for a file that holds none (a JPEG output, a PNG from another program)."""
-    p = existing_file(path, "a PNG written by stylegram or a --report JSON")
-    none = (f"{_name(path)}: holds no stylegram settings; give a PNG that stylegram wrote (other formats carry "
-            "none) or the JSON of --report")
+    or JPEG (the 'stylegram' text chunk or the comment that ``save_image`` writes) or its
+    ``--report`` JSON. InputError, one line, for a file that holds none (a picture from another
+    program, a WebP or TIFF output)."""
+    p = existing_file(path, "a PNG or JPEG written by stylegram, or a --report JSON")
+    none = (f"{_name(path)}: holds no stylegram settings; give a PNG or JPEG that stylegram wrote (other formats "
+            "carry none) or the JSON of --report")
     try:
         if p.suffix.lower() == ".json":
             if p.stat().st_size > 64 * 2**20:  # a report with a long history is a few MB
                 raise InputError(none)
             record = json.loads(p.read_text(encoding="utf-8"))
         else:
-            # save_image writes the chunk before the pixels: it is read without decoding them
+            # save_image writes the chunk or comment before the pixels: read without decoding them
             with Image.open(p) as im:
-                text = im.info.get("stylegram")
-            if not isinstance(text, str):
+                text, comment = im.info.get("stylegram"), im.info.get("comment")
+            if isinstance(text, str):
+                record = json.loads(text)
+            elif isinstance(comment, bytes):  # a JPEG's comment: {"stylegram": metadata}
+                record = json.loads(comment.decode("utf-8"))
+                record = record.get("stylegram") if isinstance(record, dict) else None
+            else:
                 raise InputError(none)
-            record = json.loads(text)
     except InputError:
         raise
     except (OSError, ValueError, UnidentifiedImageError, Image.DecompressionBombError):
