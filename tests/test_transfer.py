@@ -341,6 +341,7 @@ def test_cli_settings_from_an_earlier_run(pair, tmp_path):
     assert {k: (params[0][k], params[1][k]) for k in params[0] if params[0][k] != params[1][k]} == {"size": (48, 56)}
     stylegram.save_image(torch.rand(1, 3, 8, 8), tmp_path / "x.jpg")
     Image.new("RGB", (8, 8)).save(tmp_path / "camera.jpg", comment=b"[1, 2]")  # JSON, but not ours
+    (tmp_path / "deep.json").write_text("[" * 50000 + "]" * 50000)  # a RecursionError in json
     (tmp_path / "future.json").write_text(json.dumps({"params": {**params[0], "hue": 3}}))
     for args, message in (
             (["--settings", tmp_path / "x.jpg"], f"{tmp_path / 'x.jpg'}: holds no stylegram settings; give a PNG or "
@@ -349,6 +350,9 @@ def test_cli_settings_from_an_earlier_run(pair, tmp_path):
             (["--settings", tmp_path / "camera.jpg"], f"{tmp_path / 'camera.jpg'}: holds no stylegram settings; give a "
                                                       "PNG or JPEG that stylegram wrote (other formats carry none) or "
                                                       "the JSON of --report"),
+            (["--settings", tmp_path / "deep.json"], f"{tmp_path / 'deep.json'}: holds no stylegram settings; give a "
+                                                     "PNG or JPEG that stylegram wrote (other formats carry none) or "
+                                                     "the JSON of --report"),
             (["--settings", tmp_path / "future.json"], f"{tmp_path / 'future.json'}: option 'hue' is unknown to this "
                                                        f"stylegram ({stylegram.__version__}); the file comes from another version"),
             (["--settings", tmp_path / "a.png", "--preset", "strong"],

@@ -334,8 +334,8 @@ def read_run_settings(path: str | os.PathLike) -> dict:
                 raise InputError(none)
     except InputError:
         raise
-    except (OSError, ValueError, UnidentifiedImageError, Image.DecompressionBombError):
-        raise InputError(none) from None
+    except (OSError, ValueError, RecursionError, UnidentifiedImageError, Image.DecompressionBombError):
+        raise InputError(none) from None  # RecursionError: JSON nested thousands deep
     params = record.get("params") if isinstance(record, dict) else None
     if not isinstance(params, dict):
         raise InputError(none)
