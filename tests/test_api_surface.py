@@ -57,6 +57,8 @@ def test_import_does_no_work():
 def _api_calls(pair):
     """(call, the exact error) for counts of the wrong kind given to the API's entry points: each was
     a TypeError from a comparison deep inside, or ran quietly as something else (2.5 as 2)."""
+    import dataclasses
+
     import torch
 
     from stylegram import media
@@ -68,6 +70,8 @@ def _api_calls(pair):
     return [
         (lambda: stylegram.texture(s, size="x", iters=1, **tiny), "size 'x': must be a whole number"),
         (lambda: stylegram.texture(s, size=64, tileable="yes", iters=1, **tiny), "tileable 'yes': must be True or False"),
+        (lambda: stylegram.texture(s, size=64, iterations=3, **tiny), "unknown option 'iterations'; valid: "
+         + ", ".join(f.name for f in dataclasses.fields(stylegram.TransferConfig))),
         (lambda: stylegram.explore_units([c, s], None, layers=["relu1_1"], k=2.5, **tiny), "k 2.5: must be a whole number"),
         (lambda: stylegram.explore_units([c, s], None, layers=["relu1_1"], batch_size=None, **tiny),
          "batch_size None: must be a whole number"),

@@ -2,6 +2,7 @@
 option, and what to do about it. The CLI prints it and exits with code 2; the studio shows it."""
 from __future__ import annotations
 
+import numbers
 from collections.abc import Iterable
 
 
@@ -32,7 +33,6 @@ class NumericalError(StylegramError):
 def whole(what: str, value: object) -> int:
     """``value`` as an int; ConfigError unless it is a whole number (a Python or numpy integer;
     not a bool, which would pass as 1 or 0, nor 2.5, which would be cut to 2 without a word)."""
-    import numbers
     if isinstance(value, bool) or not isinstance(value, numbers.Integral):
         raise ConfigError(f"{what} {value!r}: must be a whole number")
     return int(value)
@@ -45,7 +45,6 @@ MAX_SEED = 2**32 - 1
 
 def check_seed(seed: object) -> int:
     """``seed`` as an int; ConfigError unless it is a whole number from 0 to ``MAX_SEED``."""
-    import numbers
     if isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or not 0 <= seed <= MAX_SEED:
         raise ConfigError(f"seed {seed!r}: must be a whole number from 0 to {MAX_SEED}")
     return int(seed)

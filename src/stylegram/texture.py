@@ -12,7 +12,7 @@ import torch
 from .errors import ConfigError
 from .nets import FeatureNet, HookedNet
 from .optimize import Callback
-from .transfer import TransferConfig, TransferResult, _as_list, _stylize
+from .transfer import TransferConfig, TransferResult, _as_list, _stylize, check_option_names
 
 TEXTURE_DEFAULTS = {"init": "noise", "pyramid_start": 128, "iters": 200, "beta": 1.0, "alpha": 0.0}
 
@@ -29,6 +29,7 @@ def texture(style: Any, *, size: int = 512, tileable: bool = False, config: Tran
     base = config or TransferConfig(**TEXTURE_DEFAULTS)
     if not isinstance(tileable, bool):
         raise ConfigError(f"tileable {tileable!r}: must be True or False")
+    check_option_names(options)
     cfg = dataclasses.replace(base, size=size, **options).validated()
     blank = torch.full((1, 3, cfg.size, cfg.size), 0.5)
     styles = _as_list(style)

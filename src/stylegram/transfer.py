@@ -548,6 +548,15 @@ def plan_tile(net: FeatureNet, layers: list[str], shape: tuple[int, ...], optimi
                         f"{budget / 2**30:.1f} GiB; lower --size or raise --max-memory")
 
 
+def check_option_names(options: dict) -> None:
+    """ConfigError, listing the valid names, for a keyword that is no TransferConfig option (a
+    TypeError from the dataclass otherwise)."""
+    names = [f.name for f in dataclasses.fields(TransferConfig)]
+    unknown = sorted(set(options) - set(names))
+    if unknown:
+        raise choices_error("option", unknown[0], names)
+
+
 def _as_list(x: Any) -> list:
     return list(x) if isinstance(x, (list, tuple)) else [x]
 
@@ -570,9 +579,7 @@ def transfer(content: Any, style: Any, *, config: TransferConfig | None = None, 
     from .presets import preset_config
     from .pyramid import pyramid_sizes
     t_start = time.perf_counter()
-    unknown = set(options) - {f.name for f in dataclasses.fields(TransferConfig)}
-    if unknown:
-        raise choices_error("option", sorted(unknown)[0], [f.name for f in dataclasses.fields(TransferConfig)])
+    check_option_names(options)
     if config is None:
         cfg = preset_config(options.get("preset", TransferConfig.preset), **options).validated()
     else:
