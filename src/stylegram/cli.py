@@ -173,8 +173,8 @@ def _default_preset() -> tuple[str, Mapping[str, Any]]:
 @click.option("--resume", type=click.Path(dir_okay=False), default=None,
               help="continue a stopped run from its checkpoint (OUT.ckpt), with the same inputs and options")
 @click.option("--settings", type=click.Path(dir_okay=False), default=None,
-              help="take every option from an earlier run: its output PNG or --report JSON; options typed here "
-                   "win (e.g. a 512 px preview's look at --size 2048)")
+              help="take every option but the device from an earlier run: its output PNG or JPEG, or its --report "
+                   "JSON; options typed here win (e.g. a 512 px preview's look at --size 2048)")
 @click.option("-q", "--quiet", is_flag=True, help="no progress bar and no summary line (errors and warnings still print)")
 def transfer_cmd(content: str, style: tuple[str, ...], output: str, save_every: int, report: str | None,
                  plot: str | None, resume: str | None, settings: str | None, quiet: bool, **options: Any) -> None:
