@@ -273,6 +273,16 @@ def write_atomic(path: str | os.PathLike, write: Callable[[Path], None]) -> None
         raise
 
 
+def file_sha256(path: str | os.PathLike) -> str:
+    """The file's SHA-256 as hex, read 1 MiB at a time (weights files are hundreds of MB)."""
+    import hashlib
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
 def save_image(image: "torch.Tensor | Image.Image", path: str | os.PathLike, *,
                metadata: dict | None = None) -> None:
     """Write an image atomically. PNG files carry ``metadata`` as JSON in a 'stylegram' text chunk,
@@ -347,15 +357,10 @@ def describe_sources(sources: Iterable[object]) -> list[dict]:
     {'file': its name, 'sha256': of its bytes}, anything else as {'kind': its type}, so a result
     can be traced back to the exact photo and painting. The name only, not the folders: a picture
     shared online should not tell where its maker keeps their files."""
-    import hashlib
     out = []
     for src in sources:
         if isinstance(src, (str, os.PathLike)) and Path(src).is_file():
-            h = hashlib.sha256()
-            with open(src, "rb") as f:
-                for block in iter(lambda: f.read(1 << 20), b""):
-                    h.update(block)
-            out.append({"file": Path(src).name, "sha256": h.hexdigest()})
+            out.append({"file": Path(src).name, "sha256": file_sha256(src)})
         else:
             out.append({"kind": type(src).__name__})
     return out

@@ -18,6 +18,7 @@ import numpy as np
 import torch
 
 from ..errors import WeightsError
+from ..io.image import file_sha256
 from . import vgg
 
 
@@ -64,15 +65,6 @@ def cache_dir(override: str | os.PathLike | None = None) -> Path:
         return Path(os.environ["STYLEGRAM_CACHE"])
     base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
     return Path(base) / "stylegram"
-
-
-def file_sha256(path: str | os.PathLike) -> str:
-    """The file's SHA-256 as hex, read 1 MiB at a time (weights files are hundreds of MB)."""
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def tensors_sha256(state: dict[str, torch.Tensor]) -> str:
