@@ -710,15 +710,15 @@ class _Levels:
     areas put back (``post``)."""
 
     def __init__(self, cfg: TransferConfig, net: FeatureNet, run_net: Callable, plan: _LevelPlan, *,
-                 c_full: torch.Tensor, s_full: list[torch.Tensor], style_labels: list, regions: list,
-                 keep: torch.Tensor | None, content_layers: list[str], layers: list[str], content_weight: bool,
-                 circular: bool, device: torch.device):
+                 c_full: torch.Tensor, s_full: list[torch.Tensor], blend: Sequence[float], style_labels: list,
+                 regions: list, keep: torch.Tensor | None, content_layers: list[str], layers: list[str],
+                 content_weight: bool, circular: bool, device: torch.device):
         self.cfg, self.net, self.run_net, self.plan = cfg, net, run_net, plan
         self.c_full, self.s_full, self.style_labels, self.regions, self.keep = c_full, s_full, style_labels, regions, keep
         self.content_layers, self.layers = content_layers, layers
         self.content_weight, self.circular, self.device = content_weight, circular, device
         self.need = net.min_side(layers)
-        self.blend = cfg.style_blend or tuple(1.0 for _ in s_full)
+        self.blend = blend
         self.gen = torch.Generator().manual_seed(cfg.seed)
         # The level being built and the one before: the photo as the net sees it (after colour
         # control), as it is, and the mask of kept areas at the level's size.
@@ -894,7 +894,7 @@ def _stylize(content: Any, styles: list, cfg: TransferConfig, *, callback: Callb
                         load_image(spath, max_pixels=cfg.max_pixels, name="style"), spath))
     keep = _load_mask(cfg.mask, hw, cfg, "mask") if cfg.mask else None
     levels = _Levels(cfg, net, fast_forward(net, device, cfg.precision), plan, c_full=c_full, s_full=s_full,
-                     style_labels=[s if isinstance(s, (str, os.PathLike)) else "style" for s in styles],
+                     blend=blend, style_labels=[s if isinstance(s, (str, os.PathLike)) else "style" for s in styles],
                      regions=regions, keep=keep, content_layers=content_layers, layers=layers,
                      content_weight=content_weight, circular=circular, device=device)
 
