@@ -44,6 +44,8 @@ def _entries(tmp: Path, fixtures: Path) -> dict[str, Callable[[Path], list[str]]
                                           "random-tiny", "--size", "64", "--iters", "1", "--blocks", "1", "-q"],
         "texture": lambda f: ["texture", str(f), "-o", str(tmp / "t.png"), "--size", "64", "--iters", "2",
                               "--net", "random-tiny", "-q"],
+        "texture --settings": lambda f: ["texture", str(IMG), "-o", str(tmp / "t.png"), "--size", "64", "--iters", "2",
+                                         "--net", "random-tiny", "-q", "--settings", str(f)],
         "audio (content)": lambda f: ["audio", str(f), str(AUDIO), "-o", str(tmp / "o.wav"), "--iters", "2",
                                       "--filters", "16", "--max-seconds", "1", "-q"],
         "audio-texture": lambda f: ["audio-texture", str(f), "-o", str(tmp / "o.wav"), "--seconds", "1",

@@ -649,6 +649,46 @@ def test_cli_texture_and_preset(tmp_path):
     assert e.value.code == 2
 
 
+def test_a_texture_comes_back_from_its_png_with_its_tiling(tmp_path):
+    import contextlib
+    import io
+    from PIL import Image
+    from stylegram.cli import main
+    from stylegram.io.image import save_image
+    from stylegram.texture import texture_settings
+    style = tmp_path / "style.png"
+    save_image(gradient_image(48, 48, 9), style)
+
+    def cli(*args: str) -> tuple[int, str]:
+        err = io.StringIO()
+        with contextlib.redirect_stderr(err), pytest.raises(SystemExit) as e:
+            main([*map(str, args), "-q"])
+        return e.value.code, err.getvalue()
+
+    assert cli("texture", style, "-o", tmp_path / "a.png", "--size", "40", "--tileable", "--iters", "3",
+               "--net", "random-tiny", "--seed", "5") == (0, "")
+    meta = json.loads(Image.open(tmp_path / "a.png").text["stylegram"])
+    assert meta["task"] == {"command": "texture", "tileable": True}
+    cfg, tileable = texture_settings(tmp_path / "a.png")
+    assert tileable is True and (cfg.size, cfg.iters, cfg.seed, cfg.net, cfg.alpha) == (40, 3, 5, "random-tiny", 0.0)
+    # the same texture larger: every option and the tiling from the PNG, the size typed beside it
+    assert cli("texture", style, "-o", tmp_path / "b.png", "--settings", tmp_path / "a.png", "--size", "64") == (0, "")
+    b = json.loads(Image.open(tmp_path / "b.png").text["stylegram"])
+    assert b["task"] == meta["task"] and Image.open(tmp_path / "b.png").size == (64, 64)
+    assert {k: (meta["params"][k], b["params"][k]) for k in b["params"] if b["params"][k] != meta["params"][k]} == {"size": (40, 64)}
+    assert cli("texture", style, "-o", tmp_path / "c.png", "--settings", tmp_path / "a.png", "--no-tileable") == (0, "")
+    assert json.loads(Image.open(tmp_path / "c.png").text["stylegram"])["task"]["tileable"] is False
+    assert Image.open(tmp_path / "c.png").size == (40, 40)  # not rounded to 16 px: it does not tile
+    # a transfer's settings are not a texture's, nor the other way round
+    assert cli("transfer", style, style, "-o", tmp_path / "d.png", "--net", "random-tiny", "--size", "40", "--iters", "1",
+               "--refine", "0") == (0, "")
+    for command, args, made_by in (("texture", [style], "transfer"), ("transfer", [style, style], "texture")):
+        earlier = tmp_path / ("d.png" if made_by == "transfer" else "a.png")
+        assert cli(command, *args, "-o", tmp_path / "e.png", "--settings", earlier) == (
+            2, f"stylegram: error: {earlier}: holds the settings of a {made_by}, not of a {command}; "
+               f"repeat it with `stylegram {made_by} --settings`\n")
+
+
 def test_pyramid_run_stopped_and_resumed_equals_uninterrupted(tiny_net):
     c, s = gradient_image(48, 64), gradient_image(64, 64, seed=3)
     kw = dict(feature_net=tiny_net, size=64, iters=12, pyramid_start=32, device="cpu")

@@ -293,7 +293,8 @@ def _texture_defaults() -> Mapping[str, Any]:
 @click.argument("style", nargs=-1, required=True, type=click.Path(dir_okay=False))
 @click.option("-o", "--output", required=True, type=click.Path(dir_okay=False), help="output image (.png, .jpg, ...)")
 @click.option("--size", type=int, default=512, show_default=True, help="side of the square texture, px")
-@click.option("--tileable", is_flag=True, help="wrap around seamlessly (circular padding); sides become multiples of 16 px")
+@click.option("--tileable/--no-tileable", default=False, show_default=True,
+              help="wrap around seamlessly (circular padding); sides become multiples of 16 px")
 @click.option("--iters", type=int, default=_texture_defaults()["iters"], show_default=True,
               help="iterations at the first (128 px) level; larger levels get fewer")
 @click.option("--style-loss", type=click.Choice(["gram", "w2", "swd"]), default="gram", show_default=True,
@@ -303,23 +304,29 @@ def _texture_defaults() -> Mapping[str, Any]:
               help="style image size relative to the output (above 1: larger, coarser strokes; below 1: finer)")
 @click.option("--seed", type=int, default=0, show_default=True, help="random seed of the start noise, 0 to 2^32-1")
 @click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda or mps")
-@click.option("--net", "net_name", default="vgg16-hed", show_default=True, help="feature net (see `stylegram nets`)")
+@click.option("--net", default="vgg16-hed", show_default=True, help="feature net (see `stylegram nets`)")
 @click.option("--max-memory", type=float, default=8.0, show_default=True, help="memory budget, GiB")
+@click.option("--settings", type=click.Path(dir_okay=False), default=None,
+              help="take every option but the device from an earlier texture: its output PNG or JPEG; options "
+                   "typed here win (e.g. a 256 px try at --size 2048)")
 @click.option("-q", "--quiet", is_flag=True, help="no progress bar and no summary line (errors and warnings still print)")
-def texture_cmd(style: tuple[str, ...], output: str, size: int, tileable: bool, iters: int, style_loss: str,
-                style_blend: str, style_scale: float, seed: int, device: str, net_name: str, max_memory: float,
-                quiet: bool) -> None:
+def texture_cmd(style: tuple[str, ...], output: str, settings: str | None, quiet: bool, **options: Any) -> None:
     """Synthesize a texture with the style of STYLE (one or more images) from noise."""
     from .io.image import check_output_path
-    from .texture import TEXTURE_DEFAULTS, texture
+    from .texture import TEXTURE_DEFAULTS, texture, texture_settings
     from .transfer import TransferConfig
 
     out = check_output_path(output, list(style))
-    with ProgressBar(iters, "texture", quiet, stoppable=True) as bar:
-        result = texture(list(style), size=size, tileable=tileable, callback=bar.update,
-                         config=TransferConfig(**{**TEXTURE_DEFAULTS, "net": net_name}), iters=iters,
-                         style_loss=style_loss, style_blend=style_blend, style_scale=style_scale, seed=seed,
-                         device=device, max_memory=max_memory)
+    ctx = click.get_current_context()
+    if settings:  # the earlier texture's options and tiling, then those typed here
+        base, tileable = texture_settings(settings)
+        options = {k: v for k, v in options.items() if ctx.get_parameter_source(k) is not click.core.ParameterSource.DEFAULT}
+    else:
+        base, tileable = TransferConfig(**TEXTURE_DEFAULTS), False
+    tileable = options.pop("tileable", tileable)
+    config = dataclasses.replace(base, **options)
+    with ProgressBar(config.iters, "texture", quiet, stoppable=True) as bar:
+        result = texture(list(style), tileable=tileable, callback=bar.update, config=config)
     result.save(out)
     if not quiet:
         h, w = result.image.shape[-2:]

@@ -4,6 +4,7 @@ net's convolutions and the pyramid's upsampling), so the texture wraps around wi
 from __future__ import annotations
 
 import dataclasses
+import os
 import time
 from typing import Any
 
@@ -17,24 +18,37 @@ from .transfer import TransferConfig, TransferResult, _as_list, _stylize, check_
 TEXTURE_DEFAULTS = {"init": "noise", "pyramid_start": 128, "iters": 200, "beta": 1.0, "alpha": 0.0}
 
 
-def texture(style: Any, *, size: int = 512, tileable: bool = False, config: TransferConfig | None = None,
+def texture(style: Any, *, size: int | None = None, tileable: bool = False, config: TransferConfig | None = None,
             callback: Callback | None = None, feature_net: FeatureNet | HookedNet | None = None,
             **options: Any) -> TransferResult:
     """Synthesize a size x size texture from ``style`` (path, PIL image or tensor in 0..1; or a
     list of them, blended by ``style_blend``). ``options`` are TransferConfig fields; the style
     ones apply (style_layers, style_loss, style_scale, iters, optimizer, seed, ...). With
     ``tileable`` the sides are rounded to a multiple of the net's deepest stride (16 px for VGG).
-    Returns a TransferResult with the image (1, 3, H, W) in 0..1."""
+    ``size`` defaults to the config's (512 px without one). Returns a TransferResult with the image (1, 3, H, W) in 0..1."""
     t0 = time.perf_counter()
     base = config or TransferConfig(**TEXTURE_DEFAULTS)
     if not isinstance(tileable, bool):
         raise ConfigError(f"tileable {tileable!r}: must be True or False")
     check_option_names(options)
-    cfg = dataclasses.replace(base, size=size, **options).validated()
+    cfg = dataclasses.replace(base, size=base.size if size is None else size, **options).validated()
     blank = torch.full((1, 3, cfg.size, cfg.size), 0.5)
     styles = _as_list(style)
     result = _stylize(blank, styles, cfg, callback=callback, net=feature_net, t_start=t0, content_weight=False,
                       circular=tileable)
     from .io.image import describe_sources
     result.inputs = {"styles": describe_sources(styles)}
+    result.task = {"command": "texture", "tileable": tileable}
     return result
+
+
+def texture_settings(path: str | os.PathLike) -> tuple[TransferConfig, bool]:
+    """The options of an earlier texture and whether it tiled, from its output PNG or JPEG or its
+    report JSON: ``cfg, tileable = texture_settings('tex.png')``, then
+    ``texture(style, config=cfg, tileable=tileable, size=2048)`` makes the same texture larger.
+    One-line errors as ``TransferConfig.from_run``; a file from before tiling was recorded
+    counts as not tileable."""
+    from .io.image import read_run_settings
+    config = TransferConfig.from_run(path, command="texture")
+    tileable = read_run_settings(path)[1].get("tileable", False)
+    return config, tileable is True

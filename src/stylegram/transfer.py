@@ -172,14 +172,20 @@ class TransferConfig:
         return dataclasses.replace(self, content_layers=content, style_layers=tuple(style.items()), **_validate_quality(self))
 
     @classmethod
-    def from_run(cls, path: str | os.PathLike) -> "TransferConfig":
-        """The options of an earlier run, read from its output PNG or ``--report`` JSON: the same
-        look again, e.g. ``transfer(c, s, config=TransferConfig.from_run('preview.png'), size=2048)``
-        (options given beside ``config`` win). The device is not taken: the look does not depend on
-        it, and a studio render made on a GPU must run on a laptop. Raises InputError for a file
-        without options, and ConfigError for an option this version of stylegram does not know."""
+    def from_run(cls, path: str | os.PathLike, command: str = "transfer") -> "TransferConfig":
+        """The options of an earlier run, read from its output PNG or JPEG or its ``--report`` JSON:
+        the same look again, e.g. ``transfer(c, s, config=TransferConfig.from_run('preview.png'),
+        size=2048)`` (options given beside ``config`` win). The device is not taken: the look does
+        not depend on it, and a studio render made on a GPU must run on a laptop. ``command`` is
+        what the options are for, 'transfer' or 'texture' (``texture.texture_settings`` also gives
+        back whether it tiles). Raises InputError for a file without options, and ConfigError for
+        one written by the other command or with an option this version of stylegram does not know."""
         from .io.image import read_run_settings
-        params = read_run_settings(path)
+        params, task = read_run_settings(path)
+        made_by = task.get("command", command)  # files from before the task was recorded: take them
+        if made_by != command:
+            raise ConfigError(f"{path}: holds the settings of a {made_by}, not of a {command}; "
+                              f"repeat it with `stylegram {made_by} --settings`")
         params.pop("device", None)
         known = {f.name for f in dataclasses.fields(cls)}
         unknown = sorted(set(params) - known)
@@ -219,6 +225,8 @@ class TransferResult:
     message: str = ""
     state: dict = field(default_factory=dict, repr=False)
     inputs: dict = field(default_factory=dict)  # {'content': ..., 'styles': [...]}: io.image.describe_sources
+    # what ran, for repeating it from the output: {'command': 'transfer'} or {'command': 'texture', 'tileable': ...}
+    task: dict = field(default_factory=lambda: {"command": "transfer"})
     x: torch.Tensor | None = field(default=None, repr=False)  # the unclamped optimizer iterate
 
     def checkpoint(self) -> dict:
@@ -233,9 +241,9 @@ class TransferResult:
         return self.seconds_optimize / max(self.evals, 1)
 
     def metadata(self) -> dict:
-        """Parameters, inputs (files and their sha256), versions and device: what a report or a
-        PNG's metadata records. ``TransferConfig.from_run`` reads the parameters back."""
-        return {"stylegram": __version__, "params": self.config.to_dict(), "inputs": self.inputs,
+        """Parameters, what ran, inputs (files and their sha256), versions and device: what a
+        report or a PNG's metadata records. ``TransferConfig.from_run`` reads the parameters back."""
+        return {"stylegram": __version__, "task": self.task, "params": self.config.to_dict(), "inputs": self.inputs,
                 "device": self.device, "versions": versions()}
 
     def report(self) -> dict:

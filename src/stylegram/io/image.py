@@ -318,11 +318,12 @@ def save_image(image: "torch.Tensor | Image.Image", path: str | os.PathLike, *,
         raise InputError(f"{path}: could not write the image ({e.strerror or e}); check the folder and free disk space") from None
 
 
-def read_run_settings(path: str | os.PathLike) -> dict:
-    """The options of an earlier run, {option name: value as JSON holds it}, from its output PNG
-    or JPEG (the 'stylegram' text chunk or the comment that ``save_image`` writes) or its
-    ``--report`` JSON. InputError, one line, for a file that holds none (a picture from another
-    program, a WebP or TIFF output)."""
+def read_run_settings(path: str | os.PathLike) -> tuple[dict, dict]:
+    """The options of an earlier run, {option name: value as JSON holds it}, and what ran
+    ({'command': 'texture', 'tileable': True}; {} for files written before it was recorded), from
+    its output PNG or JPEG (the 'stylegram' text chunk or the comment that ``save_image`` writes)
+    or its ``--report`` JSON. InputError, one line, for a file that holds none (a picture from
+    another program, a WebP or TIFF output)."""
     p = existing_file(path, "a PNG or JPEG written by stylegram, or a --report JSON")
     none = (f"{_name(path)}: holds no stylegram settings; give a PNG or JPEG that stylegram wrote (other formats "
             "carry none) or the JSON of --report")
@@ -349,7 +350,8 @@ def read_run_settings(path: str | os.PathLike) -> dict:
     params = record.get("params") if isinstance(record, dict) else None
     if not isinstance(params, dict):
         raise InputError(none)
-    return params
+    task = record.get("task")
+    return params, task if isinstance(task, dict) else {}
 
 
 def describe_sources(sources: Iterable[object]) -> list[dict]:
