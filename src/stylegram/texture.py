@@ -34,10 +34,11 @@ def texture(style: Any, *, size: int | None = None, tileable: bool = False, conf
     cfg = dataclasses.replace(base, size=base.size if size is None else size, **options).validated()
     blank = torch.full((1, 3, cfg.size, cfg.size), 0.5)
     styles = _as_list(style)
+    from .io.image import describe_sources
+    inputs = {"styles": describe_sources(styles)}  # hashed as read, before a long run
     result = _stylize(blank, styles, cfg, callback=callback, net=feature_net, t_start=t0, content_weight=False,
                       circular=tileable)
-    from .io.image import describe_sources
-    result.inputs = {"styles": describe_sources(styles)}
+    result.inputs = inputs
     result.task = {"command": "texture", "tileable": tileable}
     return result
 

@@ -596,6 +596,9 @@ def transfer(content: Any, style: Any, *, config: TransferConfig | None = None, 
     if cfg.style_blend and len(cfg.style_blend) != len(styles):
         raise ConfigError(f"style_blend has {len(cfg.style_blend)} weights for {len(styles)} style images; "
                           "give one per style image")
+    from .io.image import describe_sources
+    # hashed before the run, as read: a painting edited during a long render is not the one used
+    inputs = {"content": describe_sources([content])[0], "styles": describe_sources(styles)}
     simple = (len(pyramid_sizes(cfg.size, cfg.pyramid_start)) == 1 and cfg.style_loss == "gram"
               and cfg.style_norm == "course" and len(styles) == 1
               and cfg.style_scale == 1.0 and cfg.preserve_color == "none" and not cfg.mask and not cfg.regions
@@ -608,8 +611,7 @@ def transfer(content: Any, style: Any, *, config: TransferConfig | None = None, 
     else:
         result = _stylize(content, styles, cfg, callback=callback, net=feature_net, t_start=t_start,
                           checkpoint=checkpoint)
-    from .io.image import describe_sources
-    result.inputs = {"content": describe_sources([content])[0], "styles": describe_sources(styles)}
+    result.inputs = inputs
     return result
 
 

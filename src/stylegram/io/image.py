@@ -362,7 +362,11 @@ def describe_sources(sources: Iterable[object]) -> list[dict]:
     out = []
     for src in sources:
         if isinstance(src, (str, os.PathLike)) and Path(src).is_file():
-            out.append({"file": Path(src).name, "sha256": file_sha256(src)})
+            try:
+                digest: str | None = file_sha256(src)
+            except OSError:  # unreadable: loading it says so, in one line, with what to do
+                digest = None
+            out.append({"file": Path(src).name, "sha256": digest})
         else:
             out.append({"kind": type(src).__name__})
     return out
