@@ -789,6 +789,13 @@ def test_pinned_level_stopped_and_resumed_equals_uninterrupted(tiny_net):
         assert ("iterate" in stopped.state) == (level == 2) and ("level_state" in stopped.state) == (level == 1)
         resumed = transfer(c, s, checkpoint=stopped.checkpoint(), **kw)
         assert (resumed.image - full.image).abs().max() < 1e-5, level
+    # stopped at the first of two pinned levels: the resumed run pins the second as well
+    kw["size"] = 96
+    full = transfer(c, s, **kw)
+    assert [lv["pass"] for lv in full.state["levels"]] == ["transfer", "refine", "detail", "detail"]
+    stopped = transfer(c, s, callback=lambda ev: ev.level == 2 and ev.iter == 2, **kw)
+    resumed = transfer(c, s, checkpoint=stopped.checkpoint(), **kw)
+    assert (resumed.image - full.image).abs().max() < 1e-5
 
 
 def test_cli_boolean_options_turn_off_and_on(tmp_path):

@@ -150,7 +150,10 @@ def run_pyramid(make_level: Callable[[int], Level], n_levels: int, x0: Callable[
         if resume and k == first:
             start, opt_state, start_iter = resume["x"], resume["state"], int(resume["iter"])
             if isinstance(opt_state, dict) and opt_state.get("pin") is not None:
+                # the pin is the result of level pin_at - 1, which this run skips: every level
+                # after this one keeps it too
                 start, pin = opt_state["iterate"], opt_state["pin"]
+                anchor = pin
             if isinstance(opt_state, dict) and opt_state.get("level_state") is not None and level.set_state:
                 level.set_state(opt_state["level_state"])
         elif x is None:
