@@ -372,6 +372,19 @@ def test_solid_texture_coarse_to_fine_with_tv(tiny2d):
     assert [h["size"] for h in r.history] == [8] * 4 + [16] * 4
     level0 = [h["style"] for h in r.history if h["level"] == 0]
     assert level0[-1] < r.initial["style"] and r.final["tv"] > 0  # the fine level's second half has TV
+    # a stop request ends the texture at once, in the half it came in (as the 2D pyramid does)
+    seen = []
+    stopped = solid_texture(ex, 16, tiny2d, levels=2, full_slices_up_to=8, coarse_iters=4, iters=4,
+                            style_layers={"relu1_1": 1.0}, callback=lambda ev: seen.append(ev.level) or ev.iter == 2)
+    assert seen == [0, 0] and stopped.stopped == "cancelled" and stopped.x.shape == (1, 3, 8, 8, 8)
+    seen.clear()
+    stopped = solid_texture(ex, 16, tiny2d, levels=2, full_slices_up_to=8, coarse_iters=4, iters=4,
+                            style_layers={"relu1_1": 1.0}, callback=lambda ev: seen.append(ev.level) or ev.level == 1)
+    assert seen == [0] * 4 + [1] and stopped.stopped == "cancelled" and len(stopped.history) == 5
+    # every seed up to 2^32 - 1 runs, though each level and half draws its own from it
+    top = solid_texture(ex, 16, tiny2d, levels=2, full_slices_up_to=8, coarse_iters=2, iters=2,
+                        style_layers={"relu1_1": 1.0}, seed=2**32 - 1)
+    assert top.x.shape == (1, 3, 16, 16, 16)
 
 
 def test_rotated_video_reads_without_a_notice(tmp_path, caplog):

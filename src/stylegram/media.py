@@ -15,7 +15,7 @@ from types import MappingProxyType
 
 import torch
 
-from .errors import ConfigError, InputError, check_seed, check_weight, whole
+from .errors import MAX_SEED, ConfigError, InputError, check_seed, check_weight, whole
 from .losses import content_loss, scaled_gram, style_layer_loss, tv_loss
 from .nets import FeatureNet
 from .optimize import Callback, optimize
@@ -458,7 +458,8 @@ def solid_texture(exemplar: torch.Tensor, size: int, net: FeatureNet, *, channel
     net.check_input_size([max(0, int(d * f0)) for d in exemplar.shape[2:]], layers,
                          f"{name}: scaled for the {sizes[0]}^3 level, the exemplar",
                          "crop it to a less extreme aspect ratio, or raise --style-size or lower --levels")
-    gen = torch.Generator().manual_seed(check_seed(seed))
+    seed = check_seed(seed)
+    gen = torch.Generator().manual_seed(seed)
     x = None
     first: MediaResult | None = None
     history: list[dict] = []
@@ -488,28 +489,33 @@ def solid_texture(exemplar: torch.Tensor, size: int, net: FeatureNet, *, channel
             def cb(ev, lvl=lvl):
                 return callback(dataclasses.replace(ev, level=lvl, levels=len(sizes)))
         n = coarse_iters if full and s != size else iters
+        # Each run's own seed, derived from the user's: kept within the 32 bits seeds have
+        # (the same as seed + lvl, seed + lvl + 100 for all but the top 101 seeds).
+        seeds = [(seed + lvl + off) % (MAX_SEED + 1) for off in (0, 100)]
         if full or tv <= 0:
-            r = synthesize(net, ex, init=x, style_layers=layers, iters=n, optimizer="lbfgs" if full else optimizer,
-                           lr=None if full else lr, slices_per_axis=None if full else slices_per_axis,
-                           seed=seed + lvl, callback=cb)
+            runs = [synthesize(net, ex, init=x, style_layers=layers, iters=n, optimizer="lbfgs" if full else optimizer,
+                               lr=None if full else lr, slices_per_axis=None if full else slices_per_axis,
+                               seed=seeds[0], callback=cb)]
         else:
             # First half without TV, then TV weighted against the speckle that half left (calibrated
             # at the start of the second half: weighting it against the smooth upsampled cube gives
             # a TV weight so large that it blurs the bricks away, as measured).
-            r0 = synthesize(net, ex, init=x, style_layers=layers, iters=n // 2, optimizer=optimizer, lr=lr,
-                            slices_per_axis=slices_per_axis, seed=seed + lvl, callback=cb)
-            gamma = tv * r0.final["style"] / max(float(tv_loss(r0.x)), 1e-12)
-            r = synthesize(net, ex, init=r0.x, style_layers=layers, iters=n - n // 2, optimizer=optimizer,
-                           lr=None if lr is None else lr * 2 / 3, gamma=gamma, slices_per_axis=slices_per_axis,
-                           seed=seed + lvl + 100, callback=cb)
-            history += [{**h, "level": lvl, "size": s} for h in r0.history]
-            evals += r0.evals
-            seconds += r0.seconds
+            runs = [synthesize(net, ex, init=x, style_layers=layers, iters=n // 2, optimizer=optimizer, lr=lr,
+                               slices_per_axis=slices_per_axis, seed=seeds[0], callback=cb)]
+            if not runs[0].stopped:
+                gamma = tv * runs[0].final["style"] / max(float(tv_loss(runs[0].x)), 1e-12)
+                runs.append(synthesize(net, ex, init=runs[0].x, style_layers=layers, iters=n - n // 2,
+                                       optimizer=optimizer, lr=None if lr is None else lr * 2 / 3, gamma=gamma,
+                                       slices_per_axis=slices_per_axis, seed=seeds[1], callback=cb))
+        for run in runs:
+            history += [{**h, "level": lvl, "size": s} for h in run.history]
+            evals += run.evals
+            seconds += run.seconds
+        first = first or runs[0]
+        r = runs[-1]
         x = r.x
-        first = first or r
-        history += [{**h, "level": lvl, "size": s} for h in r.history]
-        evals += r.evals
-        seconds += r.seconds
+        if r.stopped == "cancelled":  # as run_pyramid: a stop request ends the whole texture
+            break
     if grey:
         x = x.expand(1, 3, *x.shape[2:]).contiguous()
     return MediaResult(x=x, history=history, initial=first.initial, evals=evals, seconds=seconds,
