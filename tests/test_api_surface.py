@@ -80,6 +80,8 @@ def _api_calls(pair):
         (lambda: media.signal_texture(sig, 2.5), "length 2.5: must be a whole number"),
         (lambda: media.signal_texture(sig, 300, iters=None), "iters None: must be a whole number"),
         (lambda: media.solid_texture(ex, float("nan"), cube_net), "size nan: must be a whole number"),
+        (lambda: stylegram.explore_units([c, s], None, layers=["relu1_1"], threads=True, **tiny),
+         "threads True: must be a whole number"),
     ]
 
 
@@ -89,3 +91,11 @@ def test_api_counts_of_the_wrong_kind_are_one_line(pair):
         with pytest.raises(stylegram.ConfigError) as err:
             call()
         assert str(err.value) == message
+
+
+def test_explore_units_threads_are_for_its_scan_only(pair):
+    import torch
+    before = torch.get_num_threads()
+    scan, _ = stylegram.explore_units([str(p) for p in pair], None, net="random-tiny", layers=["relu1_1"], size=32,
+                                      threads=before + 1)
+    assert scan.done == 2 and torch.get_num_threads() == before  # torch's count is the whole process's

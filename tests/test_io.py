@@ -23,8 +23,14 @@ ERRORS = {
 
 
 @pytest.mark.parametrize("name", sorted(CORRECT))
-def test_bad_corpus_converted(shared, name):
+def test_bad_corpus_converted(shared, name, monkeypatch):
+    import stylegram.io.image as image_io
+    opened, real_open = [], Image.open
+    monkeypatch.setattr(image_io.Image, "open", lambda *a, **k: opened.append(real_open(*a, **k)) or opened[-1])
     t = load_image(shared / "data" / "bad" / name, 64)
+    # the file is closed once read (an animated GIF's stayed open: Pillow keeps it in _fp for seeking)
+    import io
+    assert opened and not any(isinstance(getattr(im, "_fp", None), io.IOBase) and not im._fp.closed for im in opened)
     assert t.shape[:2] == (1, 3) and max(t.shape[-2:]) == 64
     assert 0 <= t.min() and t.max() <= 1 and torch.isfinite(t).all()
     kind = CORRECT[name]

@@ -66,13 +66,17 @@ def explore_units(images: str | os.PathLike | Sequence[str], out_dir: str | os.P
     if out_dir is not None:
         from .render import check_patch_px
         check_patch_px(patch_px)
-    if threads is not None:
-        if not isinstance(threads, int) or threads < 1:
-            raise ConfigError(f"threads {threads!r}: must be 1 or more (or not given, for torch's default)")
-        torch.set_num_threads(threads)
+    if threads is not None and (whole("threads", threads) < 1):
+        raise ConfigError(f"threads {threads!r}: must be 1 or more (or not given, for torch's default)")
     fnet = resolve_net(net, layers, seed=seed)
-    scan = scan_units(fnet, images, layers, size=size, batch_size=batch_size, k=k, per_image=per_image, min_inside=min_inside,
-                      precision=precision, cache=cache, callback=callback, root=root)
+    before = torch.get_num_threads()
+    try:
+        if threads is not None:  # torch's thread count is the process's: set for the scan only
+            torch.set_num_threads(int(threads))
+        scan = scan_units(fnet, images, layers, size=size, batch_size=batch_size, k=k, per_image=per_image,
+                          min_inside=min_inside, precision=precision, cache=cache, callback=callback, root=root)
+    finally:
+        torch.set_num_threads(before)
     summary = None
     if out_dir is not None:
         summary = write_report(scan, out_dir, rule=rule, n_units=n_units, seed=seed, indices=indices,

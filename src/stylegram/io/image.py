@@ -61,13 +61,14 @@ def read_image(path: str | os.PathLike, *, max_pixels: int = DEFAULT_MAX_PIXELS)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # Pillow's chatter about corrupt EXIF and the like
             warnings.simplefilter("error", Image.DecompressionBombWarning)
-            im = Image.open(p)
-            w, h = im.size
-            if w * h > max_pixels:
-                raise InputError(f"{_name(path)}: image is {w} x {h} px ({w * h / 1e6:.0f} Mpx), above the "
-                                 f"limit of {max_pixels / 1e6:.0f} Mpx; downscale it first")
-            im.seek(0)  # animated images: the first frame
-            im.load()
+            with Image.open(p) as im:  # closed on every path: an animated GIF keeps its file open
+                w, h = im.size
+                if w * h > max_pixels:
+                    raise InputError(f"{_name(path)}: image is {w} x {h} px ({w * h / 1e6:.0f} Mpx), above the "
+                                     f"limit of {max_pixels / 1e6:.0f} Mpx; downscale it first")
+                im.seek(0)  # animated images: the first frame
+                im.load()
+                rgb = _to_rgb(im)  # a copy: it outlives the file
     except InputError:
         raise
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as e:
@@ -82,7 +83,7 @@ def read_image(path: str | os.PathLike, *, max_pixels: int = DEFAULT_MAX_PIXELS)
         raise InputError(f"{_name(path)}: permission denied; check the file's permissions") from None
     except (OSError, SyntaxError, ValueError) as e:
         raise InputError(f"{_name(path)}: image is truncated or corrupt ({e}); re-export it") from None
-    return _to_rgb(im)
+    return rgb
 
 
 # Weights files as nets.weights reads them, less .bin (too generic a name to guess from).
