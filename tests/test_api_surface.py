@@ -67,6 +67,7 @@ def _api_calls(pair):
     tiny = dict(net="random-tiny")
     sig, ex = torch.rand(1, 2, 400), torch.rand(1, 3, 48, 48)
     cube_net = stylegram.build_net("random-tiny", layers=["relu1_1", "relu2_1", "relu3_1"])
+    one = {"relu1_1": 1.0}
     return [
         (lambda: stylegram.texture(s, size="x", iters=1, **tiny), "size 'x': must be a whole number"),
         (lambda: stylegram.texture(s, size=64, tileable="yes", iters=1, **tiny), "tileable 'yes': must be True or False"),
@@ -82,6 +83,11 @@ def _api_calls(pair):
         (lambda: media.solid_texture(ex, float("nan"), cube_net), "size nan: must be a whole number"),
         (lambda: stylegram.explore_units([c, s], None, layers=["relu1_1"], threads=True, **tiny),
          "threads True: must be a whole number"),
+        # a negative step climbs the loss without a word; every optimizer's lr is checked in one place
+        (lambda: media.synthesize(cube_net, ex, init=ex, style_layers=one, iters=2, optimizer="adam", lr=-1),
+         "lr -1: must be a positive number"),
+        (lambda: media.synthesize(cube_net, ex, init=ex, style_layers=one, iters=2, lr=float("nan")),
+         "lr nan: must be a positive number"),
     ]
 
 

@@ -50,6 +50,16 @@ def check_seed(seed: object) -> int:
     return int(seed)
 
 
+def check_lr(lr: object) -> float | None:
+    """A step size as a float (None: the optimizer's default); ConfigError unless a positive,
+    finite number (a negative one would climb the loss, NaN would end the run as diverged)."""
+    if lr is None:
+        return None
+    if isinstance(lr, bool) or not isinstance(lr, numbers.Real) or not 0 < lr < float("inf"):
+        raise ConfigError(f"lr {lr!r}: must be a positive number")
+    return float(lr)
+
+
 def out_of_memory(err: BaseException) -> ResourceError | None:
     """The one-line ResourceError for an allocation that failed (a MemoryError, torch's
     OutOfMemoryError, or the CPU allocator's RuntimeError), else None. The engine estimates and

@@ -15,7 +15,7 @@ from types import MappingProxyType
 
 import torch
 
-from .errors import MAX_SEED, ConfigError, InputError, check_seed, check_weight, whole
+from .errors import MAX_SEED, ConfigError, InputError, check_lr, check_seed, check_weight, whole
 from .losses import content_loss, scaled_gram, style_layer_loss, tv_loss
 from .nets import FeatureNet
 from .optimize import Callback, optimize
@@ -442,8 +442,7 @@ def solid_texture(exemplar: torch.Tensor, size: int, net: FeatureNet, *, channel
     """
     exemplar = check_media(exemplar, name, "(1, C, H, W)", 4)
     check_weight("tv", tv)
-    if lr is not None and not 0 < lr < INF:
-        raise ConfigError(f"lr {lr}: must be a positive number")
+    check_lr(lr)  # before the first level, not when the first stochastic level starts
     size, levels, coarse_iters = whole("size", size), whole("levels", levels), whole("coarse_iters", coarse_iters)
     grey = channels is None and exemplar.shape[1] == 3 and is_grey(exemplar)
     if grey:

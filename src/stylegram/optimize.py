@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 import torch
 
-from .errors import choices_error
+from .errors import check_lr, choices_error
 from .types import Iterate
 
 OPTIMIZERS = ("lbfgs", "adam", "gd")
@@ -202,7 +202,7 @@ def make_optimizer(name: str, lr: float | None, bounds: tuple[float, float],
     None: the optimizer's default step size."""
     if name not in OPTIMIZERS:
         raise choices_error("optimizer", name, OPTIMIZERS)
-    lr = DEFAULT_LR[name] if lr is None else float(lr)
+    lr = DEFAULT_LR[name] if lr is None else check_lr(lr)  # every entry point's lr passes here
     if name == "lbfgs":
         return LBFGS(lr, bounds, history=lbfgs_history(numel))
     if name == "adam":

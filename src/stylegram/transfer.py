@@ -19,7 +19,7 @@ import torch
 
 from . import __version__
 from .device import PRECISIONS, available_bytes, check_fits, resolve_device, resolve_precision
-from .errors import ConfigError, InputError, check_seed, check_weight, choices_error
+from .errors import ConfigError, InputError, check_lr, check_seed, check_weight, choices_error
 from .io.image import load_image, resize_longest, resized_shape, save_image
 from .losses import CONTENT_NORMS, StyleObjective, parse_layer_weights, scaled_gram
 from .nets import FeatureNet, HookedNet, build_net
@@ -148,8 +148,7 @@ class TransferConfig:
             raise ConfigError(f"size {self.size!r}: must be an integer of at least 16 px")
         if self.iters < 0:
             raise ConfigError(f"iters {self.iters}: must be 0 or more")
-        if self.lr is not None and not 0 < self.lr < math.inf:
-            raise ConfigError(f"lr {self.lr}: must be a positive number")
+        check_lr(self.lr)
         for k in ("alpha", "beta", "gamma"):
             check_weight(k, getattr(self, k))
         if self.compile not in COMPILE_MODES:
