@@ -28,9 +28,12 @@ def test_frozen_and_eval(tiny_net):
     assert not tiny_net.training
 
 
-def test_unknown_layer_lists_valid_ones():
+def test_unknown_layer_lists_valid_ones(tiny_net):
     with pytest.raises(ConfigError, match="unknown layer .*'relu9_1'.*valid: conv1_1, relu1_1"):
         build_net("random", layers=["relu9_1"])
+    # asked of a built net too, instead of an empty dict and a KeyError later
+    with pytest.raises(ConfigError, match="unknown layer .*'relu9_9'.*valid: conv1_1, relu1_1"):
+        tiny_net(torch.rand(1, 3, 32, 32), ["relu1_1", "relu9_9"])
 
 
 def test_registry_refuses_duplicates_and_unknown():

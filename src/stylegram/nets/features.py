@@ -106,6 +106,7 @@ class FeatureNet(TapChecks, nn.Module):
 
     @property
     def layer_names(self) -> list[str]:
+        """Every layer's name, input to output."""
         return list(self.body.keys())
 
     def truncated(self, taps: Iterable[str]) -> "FeatureNet":
@@ -126,7 +127,12 @@ class FeatureNet(TapChecks, nn.Module):
         return super().train(False)
 
     def forward(self, x: torch.Tensor, taps: Sequence[str] | None = None) -> dict[str, torch.Tensor]:
-        want = set(self.layer_names if taps is None else taps)
+        """The activations of ``taps`` (default: every layer) for x (N, C, *spatial) in 0..1:
+        {layer: (N, C_l, *spatial_l)}, the net run only as deep as the deepest tap. ConfigError,
+        naming the valid layers, for a tap this net does not have."""
+        want = set(self.body.keys() if taps is None else taps)
+        if not want <= self.body.keys():
+            self.check_layers(taps or ())  # an unknown name would come back as a missing key, far away
         out: dict[str, torch.Tensor] = {}
         x = self.preprocess(x)
         for name, layer in self.body.items():

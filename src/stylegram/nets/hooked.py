@@ -52,10 +52,12 @@ class HookedNet(TapChecks, nn.Module):
 
     @property
     def layer_names(self) -> list[str]:
+        """The module names given as layers, in the order given."""
         return list(self._layers)
 
     @property
     def info(self) -> dict[str, LayerInfo]:
+        """{layer: LayerInfo}: channels, stride and receptive field, probed once on first use."""
         if self._info is None:
             from .receptive import probe_layer_info
             self._info = {l: probe_layer_info(self, l, self.probe_size, in_channels=self.in_channels)
@@ -73,6 +75,8 @@ class HookedNet(TapChecks, nn.Module):
         return super().train(False)
 
     def forward(self, x: torch.Tensor, taps: Sequence[str] | None = None) -> dict[str, torch.Tensor]:
+        """The outputs of the modules ``taps`` (default: every layer) for the model's input x, e.g.
+        (N, 3, H, W): {name: tensor as the module returns it}; the model stops after the last tap."""
         want = list(self._layers if taps is None else taps)
         self.check_layers(want)
         out: dict[str, torch.Tensor] = {}
