@@ -63,6 +63,7 @@ def _api_calls(pair):
 
     from stylegram import media
     from stylegram.explore import explore_reconstruct
+    from stylegram.nets.random import random_vgg
     c, s = (str(p) for p in pair)
     tiny = dict(net="random-tiny")
     sig, ex = torch.rand(1, 2, 400), torch.rand(1, 3, 48, 48)
@@ -81,6 +82,8 @@ def _api_calls(pair):
         (lambda: media.signal_texture(sig, 2.5), "length 2.5: must be a whole number"),
         (lambda: media.signal_texture(sig, 300, iters=None), "iters None: must be a whole number"),
         (lambda: media.solid_texture(ex, float("nan"), cube_net), "size nan: must be a whole number"),
+        (lambda: random_vgg(width=float("nan")), "width nan: must be a number above 0 and at most 8 (1: VGG's own channels)"),
+        (lambda: random_vgg(width=0), "width 0: must be a number above 0 and at most 8 (1: VGG's own channels)"),
         (lambda: stylegram.explore_units([c, s], None, layers=["relu1_1"], threads=True, **tiny),
          "threads True: must be a whole number"),
         # a negative step climbs the loss without a word; every optimizer's lr is checked in one place

@@ -230,6 +230,11 @@ def test_signal_texture_csv_and_ecg(tmp_path):
     assert code == 0, err
     assert np.load(tmp_path / "o.npy").shape == (2, 200) and (tmp_path / "p.png").is_file()
     assert json.loads((tmp_path / "r.json").read_text())["style_drop"] > 10
+    # --iters 0 is no iterations (the start, measured), not the command's default of 150
+    code, err = run_cli(["signal-texture", str(tmp_path / "s.csv"), "-o", str(tmp_path / "o.npy"), "--length", "200",
+                         "--filters", "32", "--iters", "0", "--report", str(tmp_path / "r0.json")])
+    assert code == 0, err
+    assert json.loads((tmp_path / "r0.json").read_text())["evals"] <= 1
     ecg, rate = ecg_from_dicom(pydicom.data.get_testdata_file("waveform_ecg.dcm"))
     assert ecg.shape == (1, 12, 10000) and rate == 1000
     np.save(tmp_path / "bad.npy", np.array([[1.0, np.nan, 2.0]]))

@@ -45,6 +45,7 @@ def _run_summary(run) -> dict:
 
 
 _common = [
+    # None is "the command's default"; 0 is a choice (the start image, measured), never read as None
     click.option("--iters", type=int, default=None, help="optimizer iterations (default per command)"),
     click.option("--seed", type=int, default=0, show_default=True, help="random seed (nets, noise), 0 to 2^32-1"),
     click.option("--report", type=click.Path(dir_okay=False), default=None, help="write a JSON run report here"),
@@ -96,7 +97,7 @@ def audio_cmd(content, style, output, rate, alpha, beta, filters, max_seconds, i
     out = _check_out(output, [content, style], [".wav"])
     c, _ = load_audio(content, rate, seconds=max_seconds, allow_silent=True)
     s, _ = load_audio(style, rate, seconds=max_seconds)
-    iters = iters or 100
+    iters = 100 if iters is None else iters
     with ProgressBar(iters, "audio", quiet, stoppable=True) as bar:
         res = audio_transfer(torch.from_numpy(c), torch.from_numpy(s), rate, alpha=alpha, beta=beta, iters=iters,
                              seed=seed, filters=filters, callback=bar.update)
@@ -127,7 +128,7 @@ def audio_texture_cmd(style, output, seconds, rate, filters, max_seconds, n_fft,
 
     out = _check_out(output, [style], [".wav"])
     s, _ = load_audio(style, rate, seconds=max_seconds)
-    iters = iters or 100
+    iters = 100 if iters is None else iters
     with ProgressBar(iters, "audio texture", quiet, stoppable=True) as bar:
         res = audio_texture(torch.from_numpy(s), rate, seconds, iters=iters, seed=seed, filters=filters,
                             n_fft=n_fft, callback=bar.update)
@@ -166,7 +167,7 @@ def signal_texture_cmd(signal, output, length, rate, plot, filters, iters, seed,
         rate = rate or r
     else:
         x = load_signal(signal)
-    iters = iters or 150
+    iters = 150 if iters is None else iters
     with ProgressBar(iters, "signal texture", quiet, stoppable=True) as bar:
         y, run = signal_texture(x, length or x.shape[-1], iters=iters, filters=filters, seed=seed, callback=bar.update)
     save_signal(y, out)
@@ -237,7 +238,7 @@ def volume_cmd(content, style, output, size, window, slices, beta, net, width, i
     if s.dim() == fnet.dims + 2:  # a 2D style image for a 2D net: it must fill the style layers
         fnet.check_input_size(s.shape[2:], volume_style_layers(fnet), f"{style}: the style image",
                               "crop it to a less extreme aspect ratio")
-    iters = iters or 150
+    iters = 150 if iters is None else iters
     with ProgressBar(iters, "volume", quiet, stoppable=True) as bar:
         run = volume_transfer(x, s, fnet, beta=beta, iters=iters, slices_per_axis=slices or None, seed=seed,
                               callback=bar.update)
@@ -277,7 +278,7 @@ def solid_texture_cmd(exemplar, output, size, style_size, slices, lr, levels, co
         raise ConfigError(f"{output}: unknown volume output type; use .nii, .nii.gz or .npy")
     ex = load_image(exemplar, style_size)
     fnet = _net_for_volume(net, seed, width)
-    iters = iters or 100
+    iters = 100 if iters is None else iters
     with ProgressBar(iters, "solid texture", quiet, stoppable=True) as bar:
         run = solid_texture(ex, size, fnet, iters=iters, slices_per_axis=slices or None, lr=lr, levels=levels,
                             coarse_iters=coarse_iters, tv=tv, seed=seed, callback=bar.update, name=exemplar)
@@ -321,7 +322,7 @@ def video_cmd(video, style, output, size, max_frames, temporal, independent, res
     out = _check_out(output, [video, style], WRITE_SUFFIXES)
     frames, fps = read_video(video, size=size, max_frames=max_frames)
     s = load_image(style, size)
-    iters = iters or 50
+    iters = 50 if iters is None else iters
     # Everything that can refuse the run comes before the frame folder is made: a refused run
     # must not leave settings behind that the corrected command would then refuse to mix with.
     check_weight("temporal", temporal)

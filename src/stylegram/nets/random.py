@@ -2,12 +2,16 @@
 for texture synthesis), reproducible from the seed alone."""
 from __future__ import annotations
 
+import numbers
+
 import torch
 from torch import nn
 
 from ..errors import ConfigError, check_seed
 from .features import FeatureNet, InputConvention
 from .vgg import vgg_layers
+
+MAX_WIDTH = 8.0  # of VGG's channels: wider only costs memory
 
 
 def he_init_(layers: list[tuple[str, nn.Module]], seed: int) -> None:
@@ -25,6 +29,8 @@ def random_vgg(arch: str = "vgg16", *, seed: int = 0, pooling: str = "max", widt
                dims: int = 2, upto: str | None = None) -> FeatureNet:
     """A VGG with seeded He-normal weights; ``width`` scales the channel counts (1/8 for fast tests).
     Input: RGB in 0..1, centred at 0.5."""
+    if isinstance(width, bool) or not isinstance(width, numbers.Real) or not 0 < width <= MAX_WIDTH:
+        raise ConfigError(f"width {width!r}: must be a number above 0 and at most {MAX_WIDTH:g} (1: VGG's own channels)")
     layers = vgg_layers(arch, pooling=pooling, width=width, dims=dims, upto=upto)
     he_init_(layers, seed)
     pre = InputConvention(order=(0, 1, 2), scale=1.0, mean=(0.5, 0.5, 0.5), std=(0.25, 0.25, 0.25))
