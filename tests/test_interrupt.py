@@ -59,6 +59,23 @@ def test_resume_refuses_changed_options(pair, tmp_path):
     ckpt = res.checkpoint()
     with pytest.raises(stylegram.ConfigError, match="option beta was"):
         stylegram.transfer(*pair, net="random-tiny", size=48, iters=6, device="cpu", beta=1.0, checkpoint=ckpt)
+    # ... and other inputs: the checkpoint names its files by sha256 (the resumed picture would
+    # otherwise be the old painting's, its metadata naming the new one)
+    import hashlib
+    other = tmp_path / "other.png"
+    stylegram.save_image(torch.rand(1, 3, 40, 40, generator=torch.Generator().manual_seed(1)), other)
+    sha = [hashlib.sha256(p.read_bytes()).hexdigest()[:12] for p in (pair[1], other)]
+    with pytest.raises(stylegram.ConfigError) as e:
+        stylegram.transfer(pair[0], other, net="random-tiny", size=48, iters=6, device="cpu", checkpoint=ckpt)
+    assert str(e.value) == (f"checkpoint: the style of the stopped run was s.png (sha256 {sha[0]}), now other.png "
+                            f"(sha256 {sha[1]}); resume with the same inputs")
+    with pytest.raises(stylegram.ConfigError, match="^checkpoint: the stopped run had 1 style image, this one 2; "):
+        stylegram.transfer(pair[0], [pair[1], other], net="random-tiny", size=48, iters=6, device="cpu",
+                           style_blend=[1, 1], checkpoint=ckpt)
+    renamed = tmp_path / "same.png"  # the same bytes under another name resume
+    renamed.write_bytes(pair[1].read_bytes())
+    assert stylegram.transfer(pair[0], renamed, net="random-tiny", size=48, iters=6, device="cpu",
+                              checkpoint=ckpt).stopped is None
 
 
 def test_resume_refuses_foreign_file(pair, tmp_path):

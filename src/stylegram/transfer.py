@@ -231,7 +231,7 @@ class TransferResult:
     def checkpoint(self) -> dict:
         """Everything needed to resume this run: a dict of tensors and plain values that
         ``torch.save`` writes and ``torch.load(weights_only=True)`` reads back safely."""
-        return {"kind": "stylegram-transfer", "params": self.config.to_dict(),
+        return {"kind": "stylegram-transfer", "params": self.config.to_dict(), "inputs": self.inputs,
                 "x": self.x if self.x is not None else self.image, "state": self.state,
                 "iter": self.state.get("iter", len(self.history)), "history": self.history}
 
@@ -455,6 +455,28 @@ def _transfer_single(content: Any, style: Any, *, config: TransferConfig | None 
 _RESUMABLE = {"iters", "device", "check_every", "compile"}
 
 
+def _check_checkpoint_inputs(ckpt: dict, inputs: dict) -> None:
+    """ConfigError unless the files of this run are those of the stopped one (by sha256; inputs
+    given as tensors, and checkpoints from before inputs were recorded, cannot be compared)."""
+    was = ckpt.get("inputs") if isinstance(ckpt, dict) else None
+    if not isinstance(was, dict) or not isinstance(was.get("styles"), list):
+        return
+    then = [("content", was.get("content"))] + [("style", s) for s in was["styles"]]
+    now = [("content", inputs["content"])] + [("style", s) for s in inputs["styles"]]
+    if len(then) != len(now):
+        n_then, n_now = len(then) - 1, len(now) - 1
+        raise ConfigError(f"checkpoint: the stopped run had {n_then} style image{'s' * (n_then != 1)}, this one "
+                          f"{n_now}; resume with the same inputs")
+
+    def name(d: dict) -> str:
+        return f"{d['file']} (sha256 {str(d.get('sha256'))[:12]})"
+    for (role, a), (_, b) in zip(then, now):
+        if isinstance(a, dict) and isinstance(b, dict) and a.get("sha256") and b.get("sha256") \
+                and a["sha256"] != b["sha256"]:
+            raise ConfigError(f"checkpoint: the {role} of the stopped run was {name(a)}, now {name(b)}; "
+                              "resume with the same inputs")
+
+
 def _check_checkpoint(ckpt: dict, cfg: TransferConfig, content: torch.Tensor):
     try:
         params, x, state, it = ckpt["params"], ckpt["x"], ckpt["state"], int(ckpt["iter"])
@@ -598,6 +620,8 @@ def transfer(content: Any, style: Any, *, config: TransferConfig | None = None, 
     from .io.image import describe_sources
     # hashed before the run, as read: a painting edited during a long render is not the one used
     inputs = {"content": describe_sources([content])[0], "styles": describe_sources(styles)}
+    if checkpoint is not None:
+        _check_checkpoint_inputs(checkpoint, inputs)
     simple = (len(pyramid_sizes(cfg.size, cfg.pyramid_start)) == 1 and cfg.style_loss == "gram"
               and cfg.style_norm == "course" and len(styles) == 1
               and cfg.style_scale == 1.0 and cfg.preserve_color == "none" and not cfg.mask and not cfg.regions
