@@ -33,6 +33,19 @@ def test_style_loss_falls_and_history_complete(pair):
     assert res.evals >= 30 and res.seconds_optimize > 0 and res.s_per_eval > 0
 
 
+def test_the_style_figure_is_j_style_in_both_engines(pair):
+    # One level at 48 px, once through the single-level engine (pyramid start above the size) and
+    # once through the pyramid's: the same picture and the same history (the pyramid's 'style'
+    # was beta * J_style, the other's J_style).
+    kw = tiny(iters=3, refine=0, beta=0.004)
+    one, pyr = (stylegram.transfer(*pair, pyramid_start=start, **kw) for start in (200, 40))
+    assert "level" not in one.history[-1] and pyr.history[-1]["level"] == 0
+    assert torch.allclose(one.image, pyr.image, atol=1e-5)
+    for a, b in zip(one.history, pyr.history):
+        assert a["style"] == pytest.approx(b["style"], rel=1e-4) and a["total"] == pytest.approx(b["total"], rel=1e-4)
+        assert b["total"] == pytest.approx(b["content"] + 0.004 * b["style"], rel=1e-5)  # alpha 1
+
+
 @pytest.mark.parametrize("init", ["noise", "blend", "content"])
 def test_seeded_runs_reproduce(pair, init):
     a = stylegram.transfer(*pair, **tiny(init=init, seed=5, optimizer="adam"))

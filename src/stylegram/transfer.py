@@ -843,6 +843,14 @@ class _Levels:
             inner = compiled(inner, cfg.compile)
         else:
             inner = tiled_loss_fn(TiledEvaluator(net, objective, (1, 3, *shape), tile))
+        if beta not in (0.0, 1.0):
+            # The style terms carry beta in their weights; the reported 'style' is J_style itself,
+            # as the single-level engine reports it (total = alpha J_content + beta J_style + ...).
+            weighted = inner
+
+            def inner(x: torch.Tensor) -> dict[str, torch.Tensor]:
+                terms = weighted(x)
+                return {**terms, "style": terms["style"] / beta}
 
         self.c_in, self.c = c_in, c
         # a stopped --refine level resumes with the content budget its start image set
