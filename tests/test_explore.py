@@ -16,7 +16,7 @@ from stylegram.errors import ConfigError, InputError
 from stylegram.explore import (HookedNet, UnitScan, UnitTopK, choose_units, crop_box, scan_units, unit_box,
                                write_report)
 from stylegram.explore.scan import inside_mask, list_images, load_view
-from stylegram.nets import FeatureNet
+from stylegram.nets import FeatureNet, build_net
 from stylegram.nets.receptive import gradient_probe, probe_layer_info, receptive_fields
 from stylegram.types import LayerInfo
 
@@ -328,6 +328,12 @@ def test_gram_view_with_generated_and_figures(tiny_net, squares):
     figs = gram_figures(views, s, scan=scan, patch_px=12)
     assert set(figs) == {"gram_relu1_1", "gram_relu2_1", "pairs_relu1_1", "pairs_relu2_1"}
     assert figs["pairs_relu2_1"].size[1] > 3 * 36
+    # a scan of another net: the fix names the --net that makes it (not the built net's own name)
+    from stylegram.explore.api import explore_gram
+    tiny_scan = scan_units(build_net("random-tiny", layers=["relu1_1"]), squares, ["relu1_1"], size=32)
+    with pytest.raises(ConfigError) as e:
+        explore_gram(s, net="random", layers=["relu1_1"], size=32, scan=tiny_scan)
+    assert str(e.value) == "the scan was made with net 'random-vgg16-w0.125', not 'random-vgg16'; use --net random-tiny"
 
 
 def test_reconstructions_lower_their_losses(tiny_net):
@@ -376,7 +382,6 @@ def test_studio_gram_view_draws_the_explorers_seriated_heatmaps(tmp_path):
     # the same colours as `stylegram explore gram` (it used to draw its own, unordered copy).
     from stylegram.explore.gram import gram_view, heatmap
     from stylegram.io import load_image, save_image
-    from stylegram.nets import build_net
     from stylegram.web.gramview import GRAM_LAYERS, gram_heatmaps
     img = tmp_path / "in.png"
     save_image(torch.rand(1, 3, 40, 48, generator=torch.Generator().manual_seed(3)), img)

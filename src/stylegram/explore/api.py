@@ -126,7 +126,10 @@ def explore_gram(style: ImageSource, *, net: Net = "vgg16-hed", layers: Sequence
     if isinstance(scan, (str, os.PathLike)):
         scan = UnitScan.load(scan)
     if scan is not None and scan.net_name != getattr(fnet, "name", scan.net_name):
-        raise ConfigError(f"the scan was made with net {scan.net_name!r}, not {fnet.name!r}; use --net {scan.net_name}")
+        from ..nets.registry import default_registry
+        made_with = default_registry().name_of(scan.net_name)
+        fix = f"use --net {made_with}" if made_with else "give the net it was made with"
+        raise ConfigError(f"the scan was made with net {scan.net_name!r}, not {fnet.name!r}; {fix}")
     views = gram_view(s, fnet, list(layers), generated=g, n_pairs=n_pairs)
     return views, gram_figures(views, s, scan=scan, patch_px=patch_px)
 

@@ -28,6 +28,7 @@ class NetSpec:
     dims: int = 2
     layers: tuple[str, ...] = ()  # valid layer names, checked before building; () = check after
     takes_weights: bool = True
+    net_name: str = ""  # the name its FeatureNets carry (scans record it), when not ``name``
 
 
 class NetRegistry:
@@ -51,6 +52,11 @@ class NetRegistry:
 
     def build(self, name: str, **kwargs) -> FeatureNet:
         return self.get(name).build(**kwargs)
+
+    def name_of(self, net_name: str) -> str | None:
+        """The registry name (what --net takes) of a built net's ``FeatureNet.name``, or None for a
+        net from elsewhere (a HookedNet, a model of the user's)."""
+        return next((s.name for s in self._specs.values() if net_name in (s.name, s.net_name)), None)
 
 
 def _pretrained_vgg(spec: WeightSpec, state: dict[str, torch.Tensor], source: str, *, pooling: str,
@@ -111,9 +117,10 @@ def default_registry() -> NetRegistry:
     r.register(NetSpec("vgg19", "torchvision ImageNet VGG19 (downloaded on first use, or --weights)",
                        _tv_builder(TV_VGG19), offline=False, layers=v19))
     r.register(NetSpec("random", "VGG16 architecture with seeded He-normal weights (tests, textures)",
-                       _build_random, layers=v16, takes_weights=False))
+                       _build_random, layers=v16, takes_weights=False, net_name="random-vgg16"))
     r.register(NetSpec("random-tiny", "random VGG16 at 1/8 width: instant, for tests and trying options",
-                       lambda **kw: _build_random(**{**kw, "width": 0.125}), layers=v16, takes_weights=False))
+                       lambda **kw: _build_random(**{**kw, "width": 0.125}), layers=v16, takes_weights=False,
+                       net_name="random-vgg16-w0.125"))
     for d, what in ((1, "sound (frequency bins as channels), signals"), (2, "image textures"), (3, "volumes")):
         r.register(NetSpec(f"bank{d}d", f"{d}D seeded random conv bank, one layer, several kernel widths ({what})",
                            _bank_builder(d), dims=d, layers=("conv", "relu"), takes_weights=False))
