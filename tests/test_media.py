@@ -183,6 +183,10 @@ def test_audio_texture_and_transfer_cli(tmp_path):
     assert rep["n_fft"] == 512  # textures: shorter windows than the transfer's 1024 keep drops sharp
     code, err = run_cli(["audio-texture", str(tmp_path / "style.wav"), "-o", str(out), "--n-fft", "300"])
     assert code == 2 and "n_fft 300: must be a power of two" in err and "\n" not in err.strip()
+    code, err = run_cli(["audio-texture", str(tmp_path / "style.wav"), "-o", str(out), "--rate", "8000", "--n-fft",
+                         "4096", "--max-seconds", "0.3"])  # 2401 samples: not one window of the style
+    assert code == 2 and err == ("stylegram: error: style: 2401 samples at 8000 Hz, fewer than one 4096-sample window "
+                                 "(0.512 s); give a longer sound or raise --max-seconds, or lower --n-fft\n"), err
     code, err = run_cli(["audio", str(tmp_path / "content.wav"), str(tmp_path / "style.wav"), "-o",
                          str(tmp_path / "st.wav"), "--rate", "8000", "--filters", "32", "--iters", "10",
                          "--report", str(tmp_path / "r2.json")])

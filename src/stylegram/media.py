@@ -288,6 +288,9 @@ def audio_texture(style: torch.Tensor, rate: int, seconds: float, *, net: Featur
     if seconds * rate < n_fft:  # Griffin-Lim needs one whole window
         raise ConfigError(f"seconds {seconds:g}: at {rate} Hz that is fewer samples than one {n_fft}-sample window "
                           f"({n_fft / rate:.3f} s); ask for a longer sound")
+    if style.shape[-1] < n_fft:  # its statistics would come from the padding around it
+        raise InputError(f"style: {style.shape[-1]} samples at {rate} Hz, fewer than one {n_fft}-sample window "
+                         f"({n_fft / rate:.3f} s); give a longer sound or raise --max-seconds, or lower --n-fft")
     s = spectrogram(style, rate, n_fft)
     frames = int(round(seconds * rate / s.hop)) + 1
     net = net or audio_net(s.log_mag.shape[1], filters=filters, seed=seed)
