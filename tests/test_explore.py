@@ -459,6 +459,11 @@ def test_explore_refuses_bad_size_and_iters(tiny_net):
         explore_gram(img, net=tiny_net, layers=["relu1_1"], size=0)
     with pytest.raises(ConfigError, match=r"^iters -1: must be 0 or more$"):
         explore_reconstruct(img, net=tiny_net, size=40, iters=-1, blocks=1)
+    # more blocks than the net has: the range, not "unknown layer relu6_1" and 31 names
+    for net, name in (("random-tiny", "random-tiny"), (tiny_net, "random-vgg16-w0.125")):
+        with pytest.raises(ConfigError) as e:
+            explore_reconstruct(img, net=net, size=40, iters=1, blocks=9)
+        assert str(e.value) == f"blocks 9: net '{name}' has blocks 1 to 5 (relu1_1 to relu5_1); give at most 5"
 
 
 def test_cli_index_lists_name_their_own_option(tmp_path, capsys):

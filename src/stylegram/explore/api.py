@@ -148,8 +148,24 @@ def explore_reconstruct(image: ImageSource, *, net: Net = "vgg16-hed", size: int
         raise ConfigError(f"iters {iters}: must be 0 or more")
     check_seed(seed)
     content, _ = figure_layers(kind, blocks)
+    _check_blocks(net, kind, blocks)
     fnet = resolve_net(net, content)
     x = _load(image, size, "image", fnet, content)
     rows = reconstructions(x, fnet, kind=kind, blocks=blocks, iters=iters, optimizer=optimizer, seed=seed,
                            callback=callback)
     return rows, reconstruction_figure(x, rows, tile=tile)
+
+
+def _check_blocks(net: Net, kind: str, blocks: int) -> None:
+    """ConfigError, naming the range, when ``net`` has fewer than ``blocks`` blocks (kind1_1 to
+    kind{blocks}_1), checked before the net is built. Nets whose layers are named otherwise (a
+    HookedNet) are left to ``resolve_net``'s unknown-layer line."""
+    if isinstance(net, str):
+        from ..nets.registry import default_registry
+        valid, name = default_registry().get(net).layers, net
+    else:
+        valid, name = getattr(net, "layer_names", ()), getattr(net, "name", type(net).__name__)
+    deepest = max((b for b in range(1, 100) if f"{kind}{b}_1" in valid), default=0)
+    if 0 < deepest < blocks:
+        raise ConfigError(f"blocks {blocks}: net {name!r} has blocks 1 to {deepest} ({kind}1_1 to {kind}{deepest}_1); "
+                          f"give at most {deepest}")
