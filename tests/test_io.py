@@ -188,6 +188,14 @@ def test_write_atomic_keeps_old_file_on_failure(tmp_path):
     with pytest.raises(OSError):
         write_atomic(p, fail)
     assert p.read_text() == "old" and os.listdir(tmp_path) == ["o.txt"]
+    # a new file gets the permissions a plain open() gives (0666 less the umask), and the umask is
+    # never touched on the way (the studio writes from several threads)
+    umask = os.umask(0o027)
+    try:
+        write_atomic(tmp_path / "n.txt", lambda tmp: tmp.write_text("new"))
+        assert (tmp_path / "n.txt").stat().st_mode & 0o777 == 0o640 and os.umask(0o027) == 0o027
+    finally:
+        os.umask(umask)
 
 
 def test_output_path_checks(tmp_path):
@@ -200,3 +208,7 @@ def test_output_path_checks(tmp_path):
     with pytest.raises(ConfigError, match="unknown output type"):
         check_output_path(tmp_path / "o.gifx")
     assert check_output_path(tmp_path / "o.png", [src]) == tmp_path / "o.png"
+    with pytest.raises(ConfigError, match=r"o.png: output path is also another output; choose another name$"):
+        check_output_path(tmp_path / "o.png", [src], outputs=[tmp_path / "o.png"])  # --plot o.png -o o.png
+    with pytest.raises(ConfigError, match=r"^the output path is empty; give a file name, e.g. out.png$"):
+        check_output_path("", [src])

@@ -193,7 +193,7 @@ def transfer_cmd(content: str, style: tuple[str, ...], output: str, save_every: 
     out = check_output_path(output, [content, *style])
     for extra, sfx in ((report, [".json"]), (plot, [".png", ".svg", ".pdf"])):
         if extra:
-            check_output_path(extra, [content, *style, output], suffixes=sfx)
+            check_output_path(extra, [content, *style], suffixes=sfx, outputs=[output])  # .json and a plot never meet
     # The preset (or the earlier run's settings) fills in only the options not given on the command line.
     ctx = click.get_current_context()
     explicit = {k: v for k, v in options.items()

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import os
 import re
-import tempfile
+import secrets
 import warnings
 from collections.abc import Callable, Iterable
 from pathlib import Path
@@ -229,11 +229,15 @@ def load_image(src: "str | os.PathLike | Image.Image | torch.Tensor", size: int 
 
 
 def check_output_path(out: str | os.PathLike, inputs: Iterable[str | os.PathLike] = (),
-                      suffixes: Iterable[str] = WRITABLE_SUFFIXES) -> Path:
+                      suffixes: Iterable[str] = WRITABLE_SUFFIXES, *,
+                      outputs: Iterable[str | os.PathLike] = ()) -> Path:
     """Validate an output path before any work starts; returns it as a Path.
 
-    Refuses a path that names one of the inputs, a missing folder, a folder, or an unknown suffix.
+    Refuses an empty path, a path that names one of the ``inputs`` or of the command's other
+    ``outputs`` (a --plot on top of -o), a missing folder, a folder, or an unknown suffix.
     """
+    if not str(out).strip():
+        raise ConfigError("the output path is empty; give a file name, e.g. out.png")
     p = Path(out)
     suffixes = list(suffixes)
     if p.suffix.lower() not in suffixes:
@@ -243,12 +247,18 @@ def check_output_path(out: str | os.PathLike, inputs: Iterable[str | os.PathLike
     parent = p.parent if str(p.parent) else Path(".")
     if not parent.is_dir():
         raise ConfigError(f"{out}: folder {parent} does not exist; create it first")
-    for i in inputs:
-        if isinstance(i, (str, os.PathLike)) and Path(i).exists() and p.exists() and p.resolve() == Path(i).resolve():
-            raise ConfigError(f"{out}: output path is also an input; choose another name")
-        if isinstance(i, (str, os.PathLike)) and os.path.abspath(p) == os.path.abspath(i):
-            raise ConfigError(f"{out}: output path is also an input; choose another name")
+    for others, what in ((inputs, "an input"), (outputs, "another output")):
+        if any(_same_file(p, o) for o in others if isinstance(o, (str, os.PathLike))):
+            raise ConfigError(f"{out}: output path is also {what}; choose another name")
     return p
+
+
+def _same_file(a: Path, b: str | os.PathLike) -> bool:
+    """True when a and b name one file: the same absolute path, or (both existing) the same file
+    through a link."""
+    if os.path.abspath(a) == os.path.abspath(b):
+        return True
+    return a.exists() and Path(b).exists() and a.resolve() == Path(b).resolve()
 
 
 def write_atomic(path: str | os.PathLike, write: Callable[[Path], None]) -> None:
@@ -257,17 +267,22 @@ def write_atomic(path: str | os.PathLike, write: Callable[[Path], None]) -> None
     A crash or a full disk leaves the previous file (if any) untouched and no partial file.
     """
     path = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part" + path.suffix, dir=path.parent or ".")
-    os.close(fd)
-    tmp_p = Path(tmp)
+    # Created with mode 0666, so the kernel applies the umask and the file gets the permissions a
+    # plain open() would give (mkstemp's 0600 had to be widened by reading the umask, which only
+    # os.umask can, by setting it: a race with the studio's other threads).
+    for _ in range(100):
+        tmp_p = path.parent / f".{path.name}.{secrets.token_hex(6)}.part{path.suffix}"
+        try:
+            os.close(os.open(tmp_p, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o666))
+            break
+        except FileExistsError:
+            continue
+    else:
+        raise FileExistsError(f"{path}: no free temporary name beside it")
     try:
         write(tmp_p)
         with open(tmp_p, "rb+") as f:
             os.fsync(f.fileno())
-        # mkstemp creates 0600; give the file the permissions a plain open() would have.
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp_p, 0o666 & ~umask)
         os.replace(tmp_p, path)
     except BaseException:
         tmp_p.unlink(missing_ok=True)
