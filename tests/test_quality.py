@@ -676,6 +676,19 @@ def test_a_texture_comes_back_from_its_png_with_its_tiling(tmp_path):
     b = json.loads(Image.open(tmp_path / "b.png").text["stylegram"])
     assert b["task"] == meta["task"] and Image.open(tmp_path / "b.png").size == (64, 64)
     assert {k: (meta["params"][k], b["params"][k]) for k in b["params"] if b["params"][k] != meta["params"][k]} == {"size": (40, 64)}
+    # the report holds the same: --settings takes it too
+    assert cli("texture", style, "-o", tmp_path / "r.png", "--size", "32", "--iters", "2", "--net", "random-tiny",
+               "--tileable", "--report", tmp_path / "r.json") == (0, "")
+    rep = json.loads((tmp_path / "r.json").read_text())
+    assert rep["task"] == {"command": "texture", "tileable": True} and len(rep["history"]) == rep["params"]["iters"]
+    assert texture_settings(tmp_path / "r.json")[1] is True
+    # an earlier texture of two blended styles, now given one: the settings file is named
+    assert cli("texture", style, style, "-o", tmp_path / "two.png", "--style-blend", "0.7,0.3", "--size", "32",
+               "--iters", "1", "--net", "random-tiny") == (0, "")
+    assert cli("texture", style, "-o", tmp_path / "one.png", "--settings", tmp_path / "two.png") == (
+        2, f"stylegram: error: --settings {tmp_path / 'two.png'}: its blend of 2 style images does not fit the 1 "
+           "given here; give 2, or --style-blend with 1 weight ('' for equal ones)\n")
+    assert cli("texture", style, "-o", tmp_path / "one.png", "--settings", tmp_path / "two.png", "--style-blend", "") == (0, "")
     assert cli("texture", style, "-o", tmp_path / "c.png", "--settings", tmp_path / "a.png", "--no-tileable") == (0, "")
     assert json.loads(Image.open(tmp_path / "c.png").text["stylegram"])["task"]["tileable"] is False
     assert Image.open(tmp_path / "c.png").size == (40, 40)  # not rounded to 16 px: it does not tile

@@ -202,6 +202,8 @@ def transfer_cmd(content: str, style: tuple[str, ...], output: str, save_every: 
         if "preset" in explicit:  # the settings are a preset's values already, perhaps changed
             raise ConfigError(f"--settings {settings} holds every option already; give --preset or --settings, not both")
         cfg = dataclasses.replace(TransferConfig.from_run(settings), **explicit).validated()
+        if "style_blend" not in explicit:
+            check_settings_blend(settings, cfg.style_blend, len(style))
     else:
         cfg = preset_config(options["preset"], **explicit).validated()
     ckpt_path = out.with_name(out.name + ".ckpt")
@@ -284,6 +286,16 @@ def load_checkpoint(path: str) -> dict:
     return ckpt
 
 
+def check_settings_blend(settings: str, blend: tuple, n_styles: int) -> None:
+    """One line naming the settings file when its style blend (not typed here) does not fit the
+    style images given now: the blend's own message would speak of an option nobody typed."""
+    if blend and len(blend) != n_styles:
+        from .errors import ConfigError
+        raise ConfigError(f"--settings {settings}: its blend of {len(blend)} style images does not fit the "
+                          f"{n_styles} given here; give {len(blend)}, or --style-blend with {counted(n_styles, 'weight')} "
+                          "('' for equal ones)")
+
+
 def _texture_defaults() -> Mapping[str, Any]:
     from .texture import TEXTURE_DEFAULTS
     return TEXTURE_DEFAULTS
@@ -306,17 +318,22 @@ def _texture_defaults() -> Mapping[str, Any]:
 @click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda or mps")
 @click.option("--net", default="vgg16-hed", show_default=True, help="feature net (see `stylegram nets`)")
 @click.option("--max-memory", type=float, default=8.0, show_default=True, help="memory budget, GiB")
+@click.option("--report", type=click.Path(dir_okay=False), default=None, help="write a JSON run report here")
 @click.option("--settings", type=click.Path(dir_okay=False), default=None,
-              help="take every option but the device from an earlier texture: its output PNG or JPEG; options "
-                   "typed here win (e.g. a 256 px try at --size 2048)")
+              help="take every option but the device from an earlier texture: its output PNG or JPEG, or its "
+                   "--report JSON; options typed here win (e.g. a 256 px try at --size 2048)")
 @click.option("-q", "--quiet", is_flag=True, help="no progress bar and no summary line (errors and warnings still print)")
-def texture_cmd(style: tuple[str, ...], output: str, settings: str | None, quiet: bool, **options: Any) -> None:
+def texture_cmd(style: tuple[str, ...], output: str, report: str | None, settings: str | None, quiet: bool,
+                **options: Any) -> None:
     """Synthesize a texture with the style of STYLE (one or more images) from noise."""
     from .io.image import check_output_path
+    from .report import write_json
     from .texture import TEXTURE_DEFAULTS, texture, texture_settings
     from .transfer import TransferConfig
 
     out = check_output_path(output, list(style))
+    if report:
+        check_output_path(report, list(style), suffixes=[".json"], outputs=[output])
     ctx = click.get_current_context()
     if settings:  # the earlier texture's options and tiling, then those typed here
         base, tileable = texture_settings(settings)
@@ -325,9 +342,13 @@ def texture_cmd(style: tuple[str, ...], output: str, settings: str | None, quiet
         base, tileable = TransferConfig(**TEXTURE_DEFAULTS), False
     tileable = options.pop("tileable", tileable)
     config = dataclasses.replace(base, **options)
+    if settings and "style_blend" not in options:
+        check_settings_blend(settings, config.style_blend, len(style))
     with ProgressBar(config.iters, "texture", quiet, stoppable=True) as bar:
         result = texture(list(style), tileable=tileable, callback=bar.update, config=config)
     result.save(out)
+    if report:
+        write_json(result.report(), report)
     if not quiet:
         h, w = result.image.shape[-2:]
         click.echo(f"wrote {out} ({w} x {h} px, {counted(result.evals, 'evaluation')}, {result.seconds_optimize:.1f} s)", err=True)
