@@ -181,11 +181,17 @@ def test_audio_texture_and_transfer_cli(tmp_path):
     assert sf.info(str(out)).frames == 8000
     assert (tmp_path / "tex.style.png").stat().st_size > 1000 and (tmp_path / "tex.result.png").is_file()
     assert rep["n_fft"] == 512  # textures: shorter windows than the transfer's 1024 keep drops sharp
+    # the report says what ran: every option (defaults too), the input by name and sha256, versions
+    import hashlib
+    assert {k: rep["params"][k] for k in ("seconds", "rate", "filters", "n_fft", "iters", "seed", "max_seconds")} == {
+        "seconds": 1.0, "rate": 8000, "filters": 32, "n_fft": 512, "iters": 15, "seed": 0, "max_seconds": 30.0}
+    assert rep["inputs"] == [{"file": "style.wav", "sha256": hashlib.sha256((tmp_path / "style.wav").read_bytes()).hexdigest()}]
+    assert rep["versions"]["torch"] == torch.__version__ and "output" not in rep["params"]
     code, err = run_cli(["audio-texture", str(tmp_path / "style.wav"), "-o", str(out), "--n-fft", "300"])
     assert code == 2 and "n_fft 300: must be a power of two" in err and "\n" not in err.strip()
     code, err = run_cli(["audio-texture", str(tmp_path / "style.wav"), "-o", str(out), "--rate", "8000", "--n-fft",
-                         "4096", "--max-seconds", "0.3"])  # 2401 samples: not one window of the style
-    assert code == 2 and err == ("stylegram: error: style: 2401 samples at 8000 Hz, fewer than one 4096-sample window "
+                         "4096", "--max-seconds", "0.3"])  # 2400 samples: not one window of the style
+    assert code == 2 and err == ("stylegram: error: style: 2400 samples at 8000 Hz, fewer than one 4096-sample window "
                                  "(0.512 s); give a longer sound or raise --max-seconds, or lower --n-fft\n"), err
     code, err = run_cli(["audio", str(tmp_path / "content.wav"), str(tmp_path / "style.wav"), "-o",
                          str(tmp_path / "st.wav"), "--rate", "8000", "--filters", "32", "--iters", "10",
@@ -502,7 +508,7 @@ def test_impossible_sound_and_volume_sizes_are_one_line(shared, tmp_path):
     rain = shared / "data" / "audio" / "rain_texture.wav"
     with pytest.raises(ConfigError, match=r"^rate 0: must be a positive sample rate"):
         load_audio(rain, 0)
-    with pytest.raises(InputError, match=r"rain_texture.wav: 221 samples at 22050 Hz, fewer than the 1024 of one"):
+    with pytest.raises(InputError, match=r"rain_texture.wav: 220 samples at 22050 Hz, fewer than the 1024 of one"):
         load_audio(rain, seconds=0.01)
     y, rate = load_audio(rain, 8000, seconds=1)
     with pytest.raises(ConfigError, match=r"^seconds 0.01: at 8000 Hz that is fewer samples than one 512-sample"):

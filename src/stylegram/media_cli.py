@@ -23,10 +23,34 @@ def _stem(out: Path) -> str:
     return name
 
 
+# The arguments that name input files: the report names them by file and sha256 ("inputs"), not by
+# their folders, as an image's metadata does.
+_INPUTS = ("content", "style", "signal", "video", "exemplar")
+_NOT_PARAMS = _INPUTS + ("output", "report", "plot", "quiet")
+
+
+def _iters(default: int) -> int:
+    """--iters, or the command's ``default`` when it was not given (0 is a choice: no
+    iterations); the value used, not None, goes into the report's params."""
+    params = click.get_current_context().params
+    if params.get("iters") is None:
+        params["iters"] = default
+    return params["iters"]
+
+
 def _report(path: str | None, data: dict) -> None:
+    """Write the --report JSON: the command's figures, every option it ran with (defaults
+    included), its input files and the versions, so a run can be told apart and repeated."""
     if path:
+        from . import __version__
+        from .io.image import describe_sources
         from .report import write_json
-        write_json(data, path)
+        from .transfer import versions
+        given = click.get_current_context().params
+        write_json({"stylegram": __version__, **data,
+                    "params": {k: v for k, v in given.items() if k not in _NOT_PARAMS},
+                    "inputs": describe_sources(given[k] for k in _INPUTS if k in given),
+                    "versions": versions()}, path)
 
 
 def _finish(bar: ProgressBar, out: Path, report: str | None, data: dict, message: str, quiet: bool) -> None:
@@ -45,7 +69,6 @@ def _run_summary(run) -> dict:
 
 
 _common = [
-    # None is "the command's default"; 0 is a choice (the start image, measured), never read as None
     click.option("--iters", type=int, default=None, help="optimizer iterations (default per command)"),
     click.option("--seed", type=int, default=0, show_default=True, help="random seed (nets, noise), 0 to 2^32-1"),
     click.option("--report", type=click.Path(dir_okay=False), default=None, help="write a JSON run report here"),
@@ -97,7 +120,7 @@ def audio_cmd(content, style, output, rate, alpha, beta, filters, max_seconds, i
     out = _check_out(output, [content, style], [".wav"])
     c, _ = load_audio(content, rate, seconds=max_seconds, allow_silent=True)
     s, _ = load_audio(style, rate, seconds=max_seconds)
-    iters = 100 if iters is None else iters
+    iters = _iters(100)
     with ProgressBar(iters, "audio", quiet, stoppable=True) as bar:
         res = audio_transfer(torch.from_numpy(c), torch.from_numpy(s), rate, alpha=alpha, beta=beta, iters=iters,
                              seed=seed, filters=filters, callback=bar.update)
@@ -128,7 +151,7 @@ def audio_texture_cmd(style, output, seconds, rate, filters, max_seconds, n_fft,
 
     out = _check_out(output, [style], [".wav"])
     s, _ = load_audio(style, rate, seconds=max_seconds)
-    iters = 100 if iters is None else iters
+    iters = _iters(100)
     with ProgressBar(iters, "audio texture", quiet, stoppable=True) as bar:
         res = audio_texture(torch.from_numpy(s), rate, seconds, iters=iters, seed=seed, filters=filters,
                             n_fft=n_fft, callback=bar.update)
@@ -167,7 +190,7 @@ def signal_texture_cmd(signal, output, length, rate, plot, filters, iters, seed,
         rate = rate or r
     else:
         x = load_signal(signal)
-    iters = 150 if iters is None else iters
+    iters = _iters(150)
     with ProgressBar(iters, "signal texture", quiet, stoppable=True) as bar:
         y, run = signal_texture(x, length or x.shape[-1], iters=iters, filters=filters, seed=seed, callback=bar.update)
     save_signal(y, out)
@@ -238,7 +261,7 @@ def volume_cmd(content, style, output, size, window, slices, beta, net, width, i
     if s.dim() == fnet.dims + 2:  # a 2D style image for a 2D net: it must fill the style layers
         fnet.check_input_size(s.shape[2:], volume_style_layers(fnet), f"{style}: the style image",
                               "crop it to a less extreme aspect ratio")
-    iters = 150 if iters is None else iters
+    iters = _iters(150)
     with ProgressBar(iters, "volume", quiet, stoppable=True) as bar:
         run = volume_transfer(x, s, fnet, beta=beta, iters=iters, slices_per_axis=slices or None, seed=seed,
                               callback=bar.update)
@@ -278,7 +301,7 @@ def solid_texture_cmd(exemplar, output, size, style_size, slices, lr, levels, co
         raise ConfigError(f"{output}: unknown volume output type; use .nii, .nii.gz or .npy")
     ex = load_image(exemplar, style_size)
     fnet = _net_for_volume(net, seed, width)
-    iters = 100 if iters is None else iters
+    iters = _iters(100)
     with ProgressBar(iters, "solid texture", quiet, stoppable=True) as bar:
         run = solid_texture(ex, size, fnet, iters=iters, slices_per_axis=slices or None, lr=lr, levels=levels,
                             coarse_iters=coarse_iters, tv=tv, seed=seed, callback=bar.update, name=exemplar)
@@ -322,7 +345,7 @@ def video_cmd(video, style, output, size, max_frames, temporal, independent, res
     out = _check_out(output, [video, style], WRITE_SUFFIXES)
     frames, fps = read_video(video, size=size, max_frames=max_frames)
     s = load_image(style, size)
-    iters = 50 if iters is None else iters
+    iters = _iters(50)
     # Everything that can refuse the run comes before the frame folder is made: a refused run
     # must not leave settings behind that the corrected command would then refuse to mix with.
     check_weight("temporal", temporal)

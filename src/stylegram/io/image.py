@@ -372,7 +372,8 @@ def read_run_settings(path: str | os.PathLike) -> tuple[dict, dict]:
 
 def describe_sources(sources: Iterable[object]) -> list[dict]:
     """What each input of a run was, for its report and PNG metadata: a file as
-    {'file': its name, 'sha256': of its bytes}, anything else as {'kind': its type}, so a result
+    {'file': its name, 'sha256': of its bytes}, a folder (a DICOM series) as {'folder': its name},
+    anything else as {'kind': its type}, so a result
     can be traced back to the exact photo and painting. The name only, not the folders: a picture
     shared online should not tell where its maker keeps their files."""
     out = []
@@ -383,6 +384,8 @@ def describe_sources(sources: Iterable[object]) -> list[dict]:
             except OSError:  # unreadable: loading it says so, in one line, with what to do
                 digest = None
             out.append({"file": Path(src).name, "sha256": digest})
+        elif isinstance(src, (str, os.PathLike)) and Path(src).is_dir():  # a DICOM series
+            out.append({"folder": Path(src).name})
         else:
             out.append({"kind": type(src).__name__})
     return out
