@@ -91,6 +91,8 @@ def test_bad_options(pair):
         stylegram.transfer(*pair, **tiny(alpha=float("inf")))
     with pytest.raises(ConfigError, match="^layer weight of relu1_1 -1: must be a finite number, 0 or more$"):
         stylegram.transfer(*pair, **tiny(style_layers="relu1_1:-1,relu2_1"))
+    with pytest.raises(ConfigError, match="^alpha and beta are both 0: nothing to optimize; "):  # ran 'total 0'
+        stylegram.transfer(*pair, **tiny(alpha=0, beta=0))
 
 
 @pytest.mark.parametrize("option, value, message", [
@@ -109,6 +111,9 @@ def test_bad_options(pair):
                         "or a dict {name: weight}"),
     ("style_layers", {"relu1_1": "x"}, "layer weights {'relu1_1': 'x'}: each weight must be a number"),
     ("style_blend", (float("nan"),), "style_blend (nan,): weights must be finite, non-negative and not all zero"),
+    ("max_pixels", 0, "max_pixels 0: must be 1 or more (the largest input image allowed, px)"),  # blamed the image
+    ("style_layers", "relu1_1:0.5,relu1_1:0.2", "layer 'relu1_1' is given twice in 'relu1_1:0.5,relu1_1:0.2'; give "
+                                                "each layer once"),  # the last weight was kept without a word
     ("weights", "w.h5", "weights 'w.h5': the net 'random-tiny' has seeded random weights and loads none; drop "
                         "the weights file or use a net that loads one (vgg16-hed, vgg16, vgg19, vgg16-hed-3d)"),
 ])

@@ -261,6 +261,8 @@ def parse_layer_weights(spec: str | Sequence[str] | Mapping[str, float]) -> dict
             if not item:
                 continue
             name, _, w = item.partition(":")
+            if name.strip() in out:  # a dict would keep the last silently: which did the user mean?
+                raise ConfigError(f"layer {name.strip()!r} is given twice in {spec!r}; give each layer once")
             try:
                 out[name.strip()] = float(w) if w else 1.0
             except ValueError:

@@ -151,6 +151,11 @@ class TransferConfig:
         check_lr(self.lr)
         for k in ("alpha", "beta", "gamma"):
             check_weight(k, getattr(self, k))
+        if self.alpha == 0 and self.beta == 0:
+            raise ConfigError("alpha and beta are both 0: nothing to optimize; give the content (alpha) or the "
+                              "style (beta) a weight above 0")
+        if self.max_pixels < 1:
+            raise ConfigError(f"max_pixels {self.max_pixels}: must be 1 or more (the largest input image allowed, px)")
         if self.compile not in COMPILE_MODES:
             raise choices_error("compile mode", self.compile, COMPILE_MODES)
         if not isinstance(self.check_every, int) or self.check_every < 0:
