@@ -102,6 +102,15 @@ def test_api_counts_of_the_wrong_kind_are_one_line(pair):
         assert str(err.value) == message
 
 
+def test_explore_units_refuses_a_unit_the_layer_lacks_before_scanning(pair, tmp_path):
+    import pytest
+    seen = []
+    with pytest.raises(stylegram.ConfigError) as e:
+        stylegram.explore_units([str(p) for p in pair], tmp_path / "u", net="random-tiny", layers=["relu1_1"], size=32,
+                                rule="indices", indices={"relu1_1": [0, 999]}, callback=seen.append)
+    assert str(e.value) == "unit 999 does not exist; layer relu1_1 has units 0..7" and seen == []
+
+
 def test_explore_units_threads_are_for_its_scan_only(pair):
     import torch
     before = torch.get_num_threads()

@@ -69,6 +69,11 @@ def explore_units(images: str | os.PathLike | Sequence[str], out_dir: str | os.P
     if threads is not None and (whole("threads", threads) < 1):
         raise ConfigError(f"threads {threads!r}: must be 1 or more (or not given, for torch's default)")
     fnet = resolve_net(net, layers, seed=seed)
+    for layer, picked in (indices or {}).items():  # before the scan, which may take an hour
+        n = fnet.info[layer].channels if layer in fnet.info else None
+        bad = [i for i in picked if n is not None and not 0 <= i < n]
+        if bad:
+            raise ConfigError(f"unit {bad[0]} does not exist; layer {layer} has units 0..{n - 1}")
     before = torch.get_num_threads()
     try:
         if threads is not None:  # torch's thread count is the process's: set for the scan only
