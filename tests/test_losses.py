@@ -69,6 +69,12 @@ def test_style_layer_loss_matches_course_formula():
     by_hand = sum((gs[k, kk] - gg[k, kk]) ** 2 for k in range(4) for kk in range(4)) / (2 * n_h * n_w * n_c) ** 2
     assert style_layer_loss(x, scaled_gram(s)).item() == pytest.approx(by_hand.item(), rel=1e-10)
     assert style_layer_loss_from_grams(gram(x), gram(s), n_h * n_w, n_c).item() == pytest.approx(by_hand.item(), rel=1e-10)
+    # a target from another layer (other channels), or activations without a batch axis: one line
+    with pytest.raises(ConfigError, match=r"^style_layer_loss: target Gram matrix of shape \(1, 5, 5\) does not fit "
+                                          r"activations \(1, 4, 3, 5\); expected \(1, 4, 4\)$"):
+        style_layer_loss(x, scaled_gram(torch.rand(1, 5, 3, 5, dtype=torch.float64)))
+    with pytest.raises(ConfigError, match=r"^style_layer_loss: expected a tensor \(B, C, \*spatial\)"):
+        style_layer_loss(x[0, :, 0], scaled_gram(s))  # (4, 5): was taken as B=4, C=5
 
 
 @pytest.mark.parametrize("spatial", [(7,), (3, 5), (2, 3, 4)])

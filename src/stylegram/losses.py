@@ -165,8 +165,14 @@ def content_divisor(target: torch.Tensor, norm: str) -> torch.Tensor | float:
 def style_layer_loss(a: torch.Tensor, target_scaled_gram: torch.Tensor) -> torch.Tensor:
     """J_style[l] = 1/(2 N nC)^2 sum_kk' (G(S) - G(G))^2, given a (B, C, *spatial) and the target
     ``scaled_gram`` of S (1 or B, C, C) computed with the same N normalization of S's own size."""
-    g = scaled_gram(a)
-    return (g - target_scaled_gram).pow(2).sum()
+    _check_activation(a, "style_layer_loss")
+    b, c = a.shape[:2]
+    t = target_scaled_gram
+    if t.dim() != 3 or t.shape[0] not in (1, b) or t.shape[1:] != (c, c):
+        per_image = f" or ({b}, {c}, {c})" if b > 1 else ""
+        raise ConfigError(f"style_layer_loss: target Gram matrix of shape {tuple(t.shape)} does not fit activations "
+                          f"{tuple(a.shape)}; expected (1, {c}, {c}){per_image}")
+    return (scaled_gram(a) - t).pow(2).sum()
 
 
 def style_layer_loss_from_grams(gram_g: torch.Tensor, gram_s: torch.Tensor, n_positions: int,
