@@ -117,3 +117,22 @@ def test_explore_units_threads_are_for_its_scan_only(pair):
     scan, _ = stylegram.explore_units([str(p) for p in pair], None, net="random-tiny", layers=["relu1_1"], size=32,
                                       threads=before + 1)
     assert scan.done == 2 and torch.get_num_threads() == before  # torch's count is the whole process's
+
+
+def test_counts_from_numpy_are_whole_numbers_everywhere(pair):
+    # The explorer's counts went through isinstance(x, int): numpy integers were refused, True taken as 1.
+    import numpy as np
+    import pytest
+    from stylegram.explore import explore_activations, explore_gram
+    c = str(pair[0])
+    maps, grid = explore_activations(c, "relu1_1", net="random-tiny", size=np.int64(32), cols=np.int32(4), tile=np.int64(0))
+    assert maps.shape[-1] == 32 and grid.shape[0] > 0
+    views, _ = explore_gram(c, net="random-tiny", layers=["relu1_1"], size=32, n_pairs=np.int64(2))
+    assert len(views["relu1_1"].pairs) == 2
+    for call, message in ((lambda: explore_gram(c, net="random-tiny", layers=["relu1_1"], size=32, n_pairs=True),
+                           "pairs True: must be a whole number"),
+                          (lambda: stylegram.load_image(c, 0), "size 0: must be a positive number of px (or None: the "
+                                                               "image's own size)")):
+        with pytest.raises(stylegram.ConfigError) as e:
+            call()
+        assert str(e.value) == message

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import torch
 
-from ..errors import ConfigError, choices_error
+from ..errors import ConfigError, choices_error, whole
 
 if TYPE_CHECKING:
     from ..nets.features import FeatureNet
@@ -47,9 +47,9 @@ def activation_grid(maps: torch.Tensor, *, channels: Sequence[int] | None = None
         raise choices_error("normalization", norm, NORMS)
     if maps.dim() != 3:
         raise ConfigError(f"activation maps must be (C, h, w), got shape {tuple(maps.shape)}")
-    if cols is not None and (not isinstance(cols, int) or cols < 1):
+    if cols is not None and whole("cols", cols) < 1:
         raise ConfigError(f"cols {cols!r}: must be 1 or more (or not given, for a square grid)")
-    if tile is not None and (not isinstance(tile, int) or tile < 0):
+    if tile is not None and whole("tile", tile) < 0:
         raise ConfigError(f"tile {tile!r}: must be 0 or more px (0: each map at its own size)")
     if channels is not None:
         bad = [c for c in channels if not 0 <= c < maps.shape[0]]

@@ -93,7 +93,7 @@ def _load(src: ImageSource, size: int | None, name: str, net: object, layers: Se
           device: str | torch.device = "cpu") -> torch.Tensor:
     """Load an image for ``net``, refusing (one line) one too small for ``layers``."""
     from ..io.image import load_image
-    if size is not None and (not isinstance(size, int) or size < 1):
+    if size is not None and whole("size", size) < 1:
         raise ConfigError(f"size {size!r}: must be a positive number of px")
     x = load_image(src, size, name=name)
     label = src if isinstance(src, (str, os.PathLike)) else name

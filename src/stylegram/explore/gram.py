@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import torch
 
-from ..errors import ConfigError
+from ..errors import ConfigError, whole
 from ..losses import gram, scaled_gram, style_layer_loss
 
 if TYPE_CHECKING:  # Pillow is imported where pictures are made
@@ -98,7 +98,7 @@ def gram_view(style: torch.Tensor, net: FeatureNet | HookedNet, layers: list[str
     """Style matrices of ``style`` (1, 3, H, W) in 0..1 at ``layers`` of ``net`` (a FeatureNet or
     HookedNet); with ``generated`` (1, 3, H', W'), also their difference and the style loss per layer.
     Returns {layer: LayerGram}."""
-    if not isinstance(n_pairs, int) or n_pairs < 0:
+    if whole("pairs", n_pairs) < 0:
         raise ConfigError(f"pairs {n_pairs!r}: must be 0 or more")
     if hasattr(net, "check_layers"):
         net.check_layers(layers)

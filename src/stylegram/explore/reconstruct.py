@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 
 import torch
 
-from ..errors import ConfigError, check_seed
+from ..errors import ConfigError, check_seed, whole
 from ..losses import content_loss, scaled_gram, style_layer_loss
 from ..optimize import optimize
 from ..types import Iterate
@@ -48,7 +48,7 @@ def figure_layers(kind: str = "relu", blocks: int = 5) -> tuple[list[str], list[
 
     Gatys et al. name them conv1_1 ...; their Caffe net applies ReLU in place, so the blob they
     match is the rectified one, which is relu1_1 here. kind='conv' matches the pre-ReLU outputs."""
-    if not isinstance(blocks, int) or blocks < 1:
+    if whole("blocks", blocks) < 1:
         raise ConfigError(f"blocks {blocks!r}: must be 1 or more (1: {kind}1_1 only; 5: up to {kind}5_1)")
     names = [f"{kind}{b}_1" for b in range(1, blocks + 1)]
     return names, [names[: i + 1] for i in range(len(names))]

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import torch
 
-from ..errors import ConfigError, check_seed, choices_error
+from ..errors import ConfigError, check_seed, choices_error, whole
 from .patches import gather_patches, scan_loader
 from .topk import UnitTopK
 
@@ -138,7 +138,7 @@ def _save_image(arr_or_img, path: Path, quality: int = 88, durable: bool = True)
 
 def check_patch_px(patch_px: int) -> None:
     """Raise ConfigError unless ``patch_px`` (the side of a drawn patch) is a usable size."""
-    if not isinstance(patch_px, int) or patch_px < 8:
+    if whole("patch_px", patch_px) < 8:
         raise ConfigError(f"patch_px {patch_px!r}: must be at least 8 px")
 
 

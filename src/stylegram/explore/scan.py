@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 import torch
 
 from ..device import resolve_precision
-from ..errors import ConfigError, InputError
+from ..errors import ConfigError, InputError, whole
 from ..io.image import IMAGE_SUFFIXES
 from ..types import Iterate, LayerInfo
 from .topk import UnitTopK
@@ -184,8 +184,13 @@ def scan_units(net: FeatureNet | HookedNet, images: str | os.PathLike | Sequence
     ``callback`` gets an Iterate per batch (iter = images done, iters = total) and stops the scan
     by returning True (the partial scan is returned, and saved when caching).
     """
+    size, batch_size, k, per_image, bins, checkpoint_every = (whole(n, v) for n, v in (
+        ("size", size), ("batch_size", batch_size), ("k", k), ("per_image", per_image), ("bins", bins),
+        ("checkpoint_every", checkpoint_every)))
     if size < 8:
         raise ConfigError(f"size {size}: must be at least 8 px")
+    if checkpoint_every < 1:
+        raise ConfigError(f"checkpoint_every {checkpoint_every}: must be 1 or more images")
     if batch_size < 1:
         raise ConfigError(f"batch size {batch_size}: must be at least 1")
     layers = list(layers)

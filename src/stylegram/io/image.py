@@ -20,7 +20,7 @@ import numpy as np
 import torch
 from PIL import Image, ImageOps, PngImagePlugin, UnidentifiedImageError
 
-from ..errors import ConfigError, InputError
+from ..errors import ConfigError, InputError, whole
 from ..resample import resize_image
 
 # 100 Mpx is ten 4K frames: far above any sensible style-transfer input, far below a bomb.
@@ -199,6 +199,8 @@ def load_image(src: "str | os.PathLike | Image.Image | torch.Tensor", size: int 
     ``src`` may be a path, a PIL image, or a tensor (3, H, W) / (1, 3, H, W) in 0..1. ``name``
     labels tensors and PIL images in error messages.
     """
+    if size is not None and whole("size", size) < 1:  # 0, -5 and True gave a 1 x 1 px image
+        raise ConfigError(f"size {size}: must be a positive number of px (or None: the image's own size)")
     if isinstance(src, torch.Tensor):
         t = src.detach().float()
         if t.dim() == 3:
