@@ -63,7 +63,7 @@ def _api_calls(pair):
 
     from stylegram import media
     from stylegram.explore import explore_reconstruct
-    from stylegram.nets.random import random_vgg
+    from stylegram.nets.random import random_bank, random_vgg
     c, s = (str(p) for p in pair)
     tiny = dict(net="random-tiny")
     sig, ex = torch.rand(1, 2, 400), torch.rand(1, 3, 48, 48)
@@ -82,6 +82,12 @@ def _api_calls(pair):
         (lambda: media.signal_texture(sig, 2.5), "length 2.5: must be a whole number"),
         (lambda: media.signal_texture(sig, 300, iters=None), "iters None: must be a whole number"),
         (lambda: media.solid_texture(ex, float("nan"), cube_net), "size nan: must be a whole number"),
+        (lambda: random_bank(1, filters=0), "filters 0: must be at least 4, one per kernel width (3, 5, 7, 11)"),
+        (lambda: media.synthesize(cube_net, ex, init=ex, style_layers=one, iters=1, slices_per_axis=-1),
+         "slices_per_axis -1: must be 1 or more (None: every slice)"),  # took every slice but one
+        (lambda: media.audio_texture(torch.rand(8000), 0, 1.0), "rate 0: must be a positive sample rate in Hz, e.g. 22050"),
+        (lambda: media.audio_transfer(torch.rand(8000), torch.rand(8000), 8000, gl_iters=2.5),
+         "gl_iters 2.5: must be a whole number"),
         (lambda: random_vgg(width=float("nan")), "width nan: must be a number above 0 and at most 8 (1: VGG's own channels)"),
         (lambda: random_vgg(width=0), "width 0: must be a number above 0 and at most 8 (1: VGG's own channels)"),
         (lambda: stylegram.explore_units([c, s], None, layers=["relu1_1"], threads=True, **tiny),

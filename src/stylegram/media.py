@@ -152,6 +152,8 @@ def synthesize(net: FeatureNet, style: torch.Tensor | Sequence[torch.Tensor] | N
         check_weight(what, w)
     if whole("iters", iters) < 0:
         raise ConfigError(f"iters {iters}: must be 0 or more")
+    if slices_per_axis is not None and whole("slices_per_axis", slices_per_axis) < 1:  # -1 took all but one
+        raise ConfigError(f"slices_per_axis {slices_per_axis}: must be 1 or more (None: every slice)")
     content_layers = list(content_layers) if content is not None else []
     net.check_layers(list(style_layers) + content_layers)
     if style_grams is None:
@@ -281,6 +283,8 @@ def audio_texture(style: torch.Tensor, rate: int, seconds: float, *, net: Featur
     in noise of the same spectrum; bench/audio_texture.py)."""
     style = check_media(style, "style", "(N,) of mono samples", 1)
     from .io.audio import griffin_lim, spectrogram
+    _check_audio_counts(rate, gl_iters, filters)
+    n_fft = whole("n_fft", n_fft)
     if not 0 < seconds < INF:
         raise ConfigError(f"seconds {seconds}: must be a positive, finite number of seconds")
     if n_fft < 64 or n_fft & (n_fft - 1):
@@ -306,6 +310,16 @@ def audio_texture(style: torch.Tensor, rate: int, seconds: float, *, net: Featur
     return AudioResult(y, rate, run.x, run)
 
 
+def _check_audio_counts(rate: int, gl_iters: int, filters: int) -> None:
+    """One line for a sample rate, Griffin-Lim iteration count or filter count that is not a
+    usable whole number (they reached torch.stft and the bank as they were)."""
+    if whole("rate", rate) < 1:
+        raise ConfigError(f"rate {rate}: must be a positive sample rate in Hz, e.g. 22050")
+    if whole("gl_iters", gl_iters) < 0:
+        raise ConfigError(f"gl_iters {gl_iters}: must be 0 or more")
+    whole("filters", filters)
+
+
 def audio_transfer(content: torch.Tensor, style: torch.Tensor, rate: int, *, net: FeatureNet | None = None,
                    alpha: float = 1.0, beta: float = 1e3, iters: int = 200, optimizer: str = "lbfgs",
                    seed: int = 0, gl_iters: int = 100, filters: int = 512,
@@ -315,6 +329,7 @@ def audio_transfer(content: torch.Tensor, style: torch.Tensor, rate: int, *, net
     content = check_media(content, "content", "(N,) of mono samples", 1)
     style = check_media(style, "style", "(N,) of mono samples", 1)
     from .io.audio import griffin_lim, spectrogram
+    _check_audio_counts(rate, gl_iters, filters)
     c, s = spectrogram(content, rate), spectrogram(style, rate)
     net = net or audio_net(c.log_mag.shape[1], filters=filters, seed=seed)
     run = stylize(net, c.log_mag, s.log_mag, content_layers=("relu",), alpha=alpha, beta=beta, iters=iters,
@@ -381,6 +396,7 @@ def video_transfer(frames: Sequence[torch.Tensor], style: torch.Tensor, net: Fea
     style = check_media(style, "style", "(1, 3, H, W)", 4)
     style_layers = dict(style_layers or VIDEO_STYLE_LAYERS)
     check_weight("temporal", temporal)
+    first_n = 2 * whole("iters", iters) if first_iters is None else whole("first_iters", first_iters)  # 0 is 0
     net.check_layers(list(style_layers) + list(content_layers))
     grams = style_targets(net, style, list(style_layers))
     done = dict(done or {})
@@ -408,7 +424,7 @@ def video_transfer(frames: Sequence[torch.Tensor], style: torch.Tensor, net: Fea
                 return {"temporal": temporal * unit * (mask * (x - prev_out).pow(2)).mean() / norm}
         res = synthesize(net, None, content=f, init=init, style_grams=grams, style_layers=style_layers,
                          content_layers=content_layers, alpha=alpha, beta=beta, extra_terms=extra,
-                         iters=(first_iters or 2 * iters) if i == 0 else iters, optimizer=optimizer, seed=seed,
+                         iters=first_n if i == 0 else iters, optimizer=optimizer, seed=seed,
                          callback=callback)
         frame = res.x.clamp(0, 1)
         out.append(frame)

@@ -7,7 +7,7 @@ import numbers
 import torch
 from torch import nn
 
-from ..errors import ConfigError, check_seed
+from ..errors import ConfigError, check_seed, whole
 from .features import FeatureNet, InputConvention
 from .vgg import vgg_layers
 
@@ -65,7 +65,7 @@ def random_bank(dims: int = 1, *, in_channels: int = 1, widths: tuple[int, ...] 
     widths = tuple(sorted(int(w) for w in (widths or BANK_WIDTHS[dims])))
     if not widths or any(w < 1 or w % 2 == 0 for w in widths):
         raise ConfigError(f"kernel widths {widths}: must be odd and positive")
-    filters = int(filters or BANK_FILTERS[dims])
+    filters = BANK_FILTERS[dims] if filters is None else whole("filters", filters)  # 0 is too few, not "default"
     if filters < len(widths):
         raise ConfigError(f"filters {filters}: must be at least {len(widths)}, one per kernel width {widths}")
     k = widths[-1]
