@@ -94,7 +94,7 @@ def scaled_gram(a: torch.Tensor) -> torch.Tensor:
 def content_loss(a: torch.Tensor, target: torch.Tensor, norm: str = "sum",
                  divisor: torch.Tensor | float | None = None) -> torch.Tensor:
     """J_content = ||a - target||^2 with normalization ``norm``: 'sum' (as defined), 'mean'
-    (divided by B C N), 'course' (divided by 4 nC N per image) or 'relative' (divided by
+    (divided by B C N), 'course' (divided by 4 nC N, the batch summed) or 'relative' (divided by
     ||target||^2: the fraction of the content's feature energy lost, 1 for a blank activation, so
     one alpha : beta balance means the same for a busy photo and a quiet one) or 'centered'
     (divided by ||target - its per-channel mean||^2, at least CENTERED_FLOOR ||target||^2: the

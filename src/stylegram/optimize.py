@@ -31,7 +31,7 @@ Callback = Callable[[Iterate], "bool | None"]
 class OptimizeResult:
     """x: the final (or last good) estimate, same shape as x0; history: one dict per iteration
     with 'iter', 'evals', 'seconds' and each loss term; stopped: None (ran all iterations),
-    'cancelled' (callback asked), 'nan' (gave up after NaN/Inf) or 'converged'."""
+    'cancelled' (callback asked) or 'nan' (gave up after NaN/Inf)."""
 
     x: torch.Tensor
     history: list[dict] = field(default_factory=list)

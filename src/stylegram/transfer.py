@@ -13,9 +13,12 @@ import platform
 import time
 from dataclasses import dataclass, field
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
+
+if TYPE_CHECKING:
+    from PIL import Image
 
 from . import __version__
 from .device import PRECISIONS, available_bytes, check_fits, resolve_device, resolve_precision
@@ -207,6 +210,8 @@ class TransferConfig:
         return dict(self.style_layers)
 
     def to_dict(self) -> dict:
+        """The options as plain JSON values ({layer: lambda} for style_layers): what reports and
+        an image's metadata record, and ``from_run`` reads back."""
         d = dataclasses.asdict(self)
         d["style_layers"] = self.style_weights
         d["content_layers"] = list(self.content_layers)
@@ -242,6 +247,7 @@ class TransferResult:
 
     @property
     def s_per_eval(self) -> float:
+        """Seconds of optimization per loss evaluation (level set-up included), the speed figure."""
         return self.seconds_optimize / max(self.evals, 1)
 
     def metadata(self) -> dict:
@@ -257,7 +263,8 @@ class TransferResult:
                 "stopped": self.stopped, "message": self.message,
                 "size": list(self.image.shape[-2:]), "levels": self.state.get("levels", []), "history": self.history}
 
-    def to_pil(self):
+    def to_pil(self) -> "Image.Image":
+        """The image as an 8-bit RGB PIL image."""
         from .io.image import tensor_to_pil
         return tensor_to_pil(self.image)
 
@@ -410,7 +417,7 @@ def _transfer_single(content: Any, style: Any, *, config: TransferConfig | None 
     # Refuse before allocating anything at the output size, naming a size that would fit.
     need_bytes = estimate_transfer_bytes(net, out_shape, cfg.optimizer)
     if need_bytes > min(available_bytes(device), cfg.max_memory * 2**30) and checkpoint is None:
-        # Too large for one pass: the tiled engine (quality.py's _stylize) computes it exactly, tile by tile.
+        # Too large for one pass: the tiled engine (_stylize, below) computes it exactly, tile by tile.
         return _stylize(content, [style], cfg, callback=callback, net=net, t_start=t_start)
     if need_bytes > available_bytes(device):
         fits = largest_fitting_size(net, c.shape[-2:], cfg.optimizer, available_bytes(device))
