@@ -29,7 +29,7 @@ from dataclasses import dataclass, field, replace
 import torch
 
 from .optimize import Callback, OptimizeResult, optimize
-from .resample import resize, resize_image
+from .resample import resize, resize_image, resized_shape
 from .types import Iterate
 
 STEP = math.sqrt(2.0)
@@ -63,9 +63,7 @@ def level_iters(sizes: Sequence[int], iters: int, min_iters: int = MIN_LEVEL_ITE
 
 def level_shape(hw: Sequence[int], size: int) -> tuple[int, int]:
     """(h, w) with the longest side ``size`` and the aspect ratio of ``hw``."""
-    h, w = int(hw[0]), int(hw[1])
-    s = size / max(h, w)
-    return max(1, round(h * s)), max(1, round(w * s))
+    return resized_shape(int(hw[0]), int(hw[1]), size)
 
 
 @dataclass

@@ -16,6 +16,15 @@ import torch
 import torch.nn.functional as F
 
 
+def resized_shape(h: int, w: int, size: int | None) -> tuple[int, int]:
+    """(H, W) after scaling so that the longest side is ``size`` px (aspect ratio kept; None:
+    unchanged). One rule for every image and pyramid level, so their sizes always agree."""
+    if size is None:
+        return h, w
+    s = size / max(h, w)
+    return max(1, round(h * s)), max(1, round(w * s))
+
+
 def resize(x: torch.Tensor, hw: Sequence[int], *, circular: bool = False) -> torch.Tensor:
     """Resize (B, C, H, W) to ``hw``: antialiased bicubic down, bicubic up. ``circular`` treats the
     image as wrapping around (for tileable textures), so no seam appears at the borders."""

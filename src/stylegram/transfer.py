@@ -23,7 +23,8 @@ if TYPE_CHECKING:
 from . import __version__
 from .device import PRECISIONS, available_bytes, check_fits, resolve_device, resolve_precision
 from .errors import ConfigError, InputError, check_lr, check_seed, check_weight, choices_error
-from .io.image import load_image, resize_longest, resized_shape, save_image
+from .io.image import load_image, resize_longest, save_image
+from .resample import resized_shape
 from .losses import CONTENT_NORMS, StyleObjective, parse_layer_weights, scaled_gram
 from .nets import FeatureNet, HookedNet, build_net
 from .optimize import OPTIMIZERS, Callback, OptimizeResult, lbfgs_history, optimize
@@ -908,7 +909,6 @@ def _stylize(content: Any, styles: list, cfg: TransferConfig, *, callback: Callb
     level is too large for one pass. Without ``content_weight`` the content only gives the shape and
     start image (texture synthesis); ``circular`` makes the output wrap around (tileable)."""
     from . import color
-    from .io.image import resized_shape
     from .pyramid import run_pyramid
     from .resample import resize_image
 

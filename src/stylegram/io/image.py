@@ -21,7 +21,7 @@ import torch
 from PIL import Image, ImageOps, PngImagePlugin, UnidentifiedImageError
 
 from ..errors import ConfigError, InputError, whole
-from ..resample import resize_image
+from ..resample import resize_image, resized_shape
 
 # 100 Mpx is ten 4K frames: far above any sensible style-transfer input, far below a bomb.
 DEFAULT_MAX_PIXELS = 100_000_000
@@ -152,14 +152,6 @@ class _ArrayImage:
     @property
     def size(self) -> tuple[int, int]:
         return self.arr.shape[1], self.arr.shape[0]
-
-
-def resized_shape(h: int, w: int, size: int | None) -> tuple[int, int]:
-    """(H, W) after scaling so that the longest side is ``size`` px (aspect ratio kept)."""
-    if size is None:
-        return h, w
-    s = size / max(h, w)
-    return max(1, round(h * s)), max(1, round(w * s))
 
 
 def resize_longest(t: torch.Tensor, size: int | None) -> torch.Tensor:
