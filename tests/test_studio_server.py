@@ -144,7 +144,29 @@ def test_oversized_and_malformed_requests_are_refused(studio):
     assert s == 400 and "JSON object" in body["error"]
     for const in (b"NaN", b"Infinity", b"-Infinity"):  # Python's reader takes them, JSON does not
         s, body = studio.json("POST", "/api/jobs", b'{"iters": ' + const + b"}", headers={"Content-Type": "application/json"})
-        assert s == 400 and body["error"] == "the request body is not valid JSON"
+        assert s == 400 and body["error"] == f"the request body is not valid JSON ({const.decode()} is not JSON)"
+    # nested 30,000 deep (a RecursionError in json), a 400-digit seed (an OverflowError in isfinite):
+    # both were a 500; and a multipart upload was "not an image file" though it held one
+    deep = b"[" * 30000 + b"]" * 30000
+    for path in ("/api/jobs", "/api/gram"):
+        s, body = studio.json("POST", path, deep, headers={"Content-Type": "application/json"})
+        assert s == 400 and body["error"] == "the request body is not valid JSON", (path, body)
+    s, body = studio.json("POST", "/api/jobs", json.dumps(job_body(seed=int("9" * 400))).encode(),
+                          headers={"Content-Type": "application/json"})
+    assert s == 400 and body["error"].startswith("seed 999") and "\n" not in body["error"]
+    s, _, _ = studio.request("POST", "/api/uploads", png(1, (8, 8)),
+                             headers={"Content-Type": "multipart/form-data; boundary=x"})
+    assert s == 415
+    # nets that take no 2D image with the transfer's layers are not offered, and refused
+    s, config = studio.json("GET", "/api/config")
+    assert config["form"]["nets"] == ["vgg16-hed", "random", "random-tiny"]
+    for net in ("bank2d", "vgg16-hed-3d"):
+        s, body = studio.json("POST", "/api/jobs", json.dumps(job_body(net=net)).encode(),
+                              headers={"Content-Type": "application/json"})
+        assert s == 400 and "net" in body["error"], (net, body)
+        s, body = studio.json("POST", "/api/gram", json.dumps({"image": "example:tubingen", "net": net}).encode(),
+                              headers={"Content-Type": "application/json"})
+        assert s == 400, (net, body)
     s, body = studio.json("POST", "/api/jobs", job_body(), headers={"Content-Type": "text/plain"})
     assert s == 415
     for bad, words in [({"size": 10**6}, "size"), ({"iters": -1}, "iters"), ({"size": "64"}, "size"),

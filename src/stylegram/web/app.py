@@ -98,14 +98,24 @@ class EventHub:
                 q.overflow = True  # type: ignore[attr-defined]
 
 
+class _NotJSON(ValueError):
+    pass
+
+
 def _no_constant(name: str) -> None:
-    raise ValueError(f"{name} is not JSON")
+    raise _NotJSON(f"{name} is not JSON")
 
 
 def strict_json(body: bytes) -> Any:
-    """Decode a request body as JSON proper: Python's reader also takes NaN and Infinity, which no
-    browser sends and which would only reach the options as numbers that compare false."""
-    return json.loads(body, parse_constant=_no_constant)
+    """Decode a request body as JSON proper, or raise ConfigError (a 400, one line). Python's
+    reader also takes NaN and Infinity, which no browser sends and which would only reach the
+    options as numbers that compare false; a body nested thousands deep is a RecursionError."""
+    try:
+        return json.loads(body, parse_constant=_no_constant)
+    except _NotJSON as e:
+        raise ConfigError(f"the request body is not valid JSON ({e})") from None
+    except (ValueError, RecursionError):  # UnicodeDecodeError is a ValueError
+        raise ConfigError("the request body is not valid JSON") from None
 
 
 def _error(status: int, msg: str):
@@ -273,6 +283,9 @@ def create_app(settings: StudioSettings) -> FastAPI:
 
     @app.post("/api/uploads")
     async def upload(request: Request):
+        if request.headers.get("content-type", "").startswith("multipart/"):  # curl -F: not the page's way
+            return _error(415, "send the image file's bytes as the request body, not a form (e.g. curl "
+                               "--data-binary @photo.jpg -H 'X-File-Name: photo.jpg')")
         data = await read_body(request, settings.max_upload_bytes)
         name = request.headers.get("x-file-name") or request.query_params.get("name")
         try:
@@ -303,10 +316,7 @@ def create_app(settings: StudioSettings) -> FastAPI:
         if not request.headers.get("content-type", "").startswith("application/json"):
             return _error(415, "send the job as JSON (Content-Type: application/json)")
         body = await read_body(request, settings.max_json_bytes)
-        try:
-            params = strict_json(body)
-        except (ValueError, UnicodeDecodeError):
-            return _error(400, "the request body is not valid JSON")
+        params = strict_json(body)
         form, options = parse_job_request(params, settings.limits)
         inputs = {role: source_path(form[role]) for role in ("content", "style")}
         job_id, folder = queue.new_folder()
@@ -442,10 +452,7 @@ def create_app(settings: StudioSettings) -> FastAPI:
     @app.post("/api/gram")
     async def gram_view(request: Request):
         body = await read_body(request, settings.max_json_bytes)
-        try:
-            params = strict_json(body)
-        except (ValueError, UnicodeDecodeError):
-            return _error(400, "the request body is not valid JSON")
+        params = strict_json(body)
         if not isinstance(params, dict) or set(params) - {"image", "net", "size"}:
             return _error(400, "send {\"image\": ..., \"net\": ..., \"size\": ...}")
         from .options import SOURCE_RE, offline_nets

@@ -57,10 +57,13 @@ def presets() -> tuple[dict[str, dict[str, Any]], str]:
 
 
 def offline_nets() -> list[str]:
-    """Nets the studio offers: those that need no download (the studio never fetches weights)."""
+    """Nets the studio offers: 2D nets with the transfer's layers (not the 1D and 3D ones, nor the
+    one-layer banks) that need no download (the studio never fetches weights)."""
     from ..nets.registry import default_registry
+    from ..transfer import TransferConfig
     reg = default_registry()
-    return [n for n in reg.names() if reg.get(n).offline]
+    need = {*TransferConfig.content_layers, *dict(TransferConfig.style_layers)}
+    return [n for n in reg.names() if reg.get(n).offline and reg.get(n).dims == 2 and need <= set(reg.get(n).layers)]
 
 
 def form_schema(limits: Limits) -> dict:
@@ -84,7 +87,8 @@ def form_schema(limits: Limits) -> dict:
 
 def _num(params: dict, key: str, kind: type, lo: float, hi: float, default: Any) -> Any:
     v = params.get(key, default)
-    if (isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v)
+    # not math.isfinite on a 400-digit int: it overflows converting to float; lo <= v <= hi cannot
+    if (isinstance(v, bool) or not isinstance(v, (int, float)) or (isinstance(v, float) and not math.isfinite(v))
             or (kind is int and int(v) != v)):
         raise ConfigError(f"{key} {v!r}: must be {'an integer' if kind is int else 'a number'} between {lo:g} and {hi:g}")
     if not lo <= v <= hi:
