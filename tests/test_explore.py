@@ -179,6 +179,46 @@ def squares(tmp_path):
     return tmp_path / "imgs"
 
 
+def test_scan_cache_is_not_reused_for_other_images_and_is_folder_independent(tiny_net, squares, tmp_path, monkeypatch):
+    import os
+    import shutil
+    cache = tmp_path / "scan.safetensors"
+    net = tiny_net.truncated(["relu1_1"])
+    first = scan_units(net, squares, ["relu1_1"], size=32, cache=cache)
+    assert first.root == str(squares) and first.resumed == 0  # absolute: patches draw from any working folder
+    assert scan_units(net, squares, ["relu1_1"], size=32, cache=cache).resumed == 6
+    # a picture replaced under the same name: its old activations must not come back
+    Image.new("RGB", (40, 40), (250, 10, 10)).save(squares / "a.png")
+    os.utime(squares / "a.png", ns=(1, 1))
+    with pytest.raises(ConfigError, match="other settings or images \\(or the images have changed since\\)"):
+        scan_units(net, squares, ["relu1_1"], size=32, cache=cache)
+    # the same names in another folder are other images
+    other = tmp_path / "copy"
+    shutil.copytree(squares, other)
+    with pytest.raises(ConfigError, match="other settings or images"):
+        scan_units(net, other, ["relu1_1"], size=32, cache=cache)
+    # a folder of links to a shared dataset is scanned (os.walk did not follow them), each real folder once
+    links = tmp_path / "links"
+    links.mkdir()
+    (links / "subset").symlink_to(other, target_is_directory=True)
+    (links / "loop").symlink_to(links, target_is_directory=True)
+    assert list_images(links) == [f"subset/{f}" for f in first.files]
+    # a relative folder is stored absolute
+    monkeypatch.chdir(tmp_path)
+    assert scan_units(net, "copy", ["relu1_1"], size=32).root == str(other)
+
+
+def test_top_k_keeps_no_entry_for_positions_the_mask_leaves_out():
+    # per_image above the positions a view may rank: the spare candidates are -inf and name no
+    # image (they were drawn as patches, and their -inf made the selectivity -1e29)
+    t = UnitTopK(2, k=4, per_image=3)
+    mask = torch.zeros(3, 3, dtype=torch.bool)
+    mask[1, 1] = True
+    t.update(torch.rand(1, 2, 3, 3, generator=torch.Generator().manual_seed(0)), 0, mask)
+    assert t.image.tolist() == [[0, -1, -1, -1], [0, -1, -1, -1]] and t.pos[:, 0].tolist() == [[1, 1], [1, 1]]
+    assert torch.isfinite(t.selectivity()).all()
+
+
 def test_top_patch_contains_the_square_and_matches_probe(tiny_net, squares):
     layer = "relu3_1"
     net = tiny_net.truncated([layer])
@@ -264,7 +304,8 @@ def test_cli_units_end_to_end(squares, tmp_path, capsys):
         main(["explore", "units", "--net", "random", "--layers", "relu1_1,relu2_1", "--images", str(squares),
               "-o", str(out), "--size", "32", "--patch-px", "12", "--sheets-only"])
     assert e.value.code == 0
-    assert "(1 unreadable, skipped: broken.jpg) in" in capsys.readouterr().err.strip().splitlines()[-1]
+    assert ("(1 unreadable, skipped: broken.jpg, 6 of them from the cache " + str(out / "scan.safetensors") + ") in"
+            in capsys.readouterr().err.strip().splitlines()[-1])
     with pytest.raises(SystemExit) as e:
         main(["explore", "units", "--net", "random", "--layers", "relu1_1", "--images", str(tmp_path / "none"),
               "-o", str(out), "-q"])

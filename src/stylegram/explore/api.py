@@ -68,7 +68,9 @@ def explore_units(images: str | os.PathLike | Sequence[str], out_dir: str | os.P
         check_patch_px(patch_px)
     if threads is not None and (whole("threads", threads) < 1):
         raise ConfigError(f"threads {threads!r}: must be 1 or more (or not given, for torch's default)")
-    fnet = resolve_net(net, layers, seed=seed)
+    # ``seed`` picks units (rule 'random'), not weights: a random net is seed 0's here, as every other
+    # explore command builds it, so a scan and `explore gram --scan` see the same net
+    fnet = resolve_net(net, layers)
     for layer, picked in (indices or {}).items():  # before the scan, which may take an hour
         n = fnet.info[layer].channels if layer in fnet.info else None
         bad = [i for i in picked if n is not None and not 0 <= i < n]

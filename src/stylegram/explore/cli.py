@@ -118,7 +118,8 @@ def units_cmd(net: str, layers: str, images: str, output: str, size: int, batch_
         from ..cli import counted
         names = ", ".join(scan.skipped[:3]) + (f" and {len(scan.skipped) - 3} more" if len(scan.skipped) > 3 else "")
         skipped = f"{len(scan.skipped)} unreadable, skipped: {names}" if scan.skipped else "none skipped"
-        click.echo(f"scanned {counted(len(scan.files), 'image')} ({skipped}) in {scan.seconds:.1f} s; "
+        cached = f", {scan.resumed} of them from the cache {cache or out / 'scan.safetensors'}" if scan.resumed else ""
+        click.echo(f"scanned {counted(len(scan.files), 'image')} ({skipped}{cached}) in {scan.seconds:.1f} s; "
                    f"wrote {summary['html']}", err=True)
 
 

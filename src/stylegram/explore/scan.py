@@ -28,7 +28,7 @@ if TYPE_CHECKING:
     from ..nets.features import FeatureNet
     from ..nets.hooked import HookedNet
 
-CACHE_VERSION = 1
+CACHE_VERSION = 2  # 2: the key holds the images' folder and each file's size and time
 
 
 def list_images(root: str | os.PathLike) -> list[str]:
@@ -36,8 +36,15 @@ def list_images(root: str | os.PathLike) -> list[str]:
     r = Path(root)
     if not r.is_dir():
         raise InputError(f"{root}: not a folder of images; give a folder (searched recursively)")
-    out = []
-    for dirpath, dirnames, filenames in os.walk(r):
+    out, seen = [], set()
+    # Linked folders are followed (a subset of a shared dataset is often a folder of links), each
+    # real folder once, so a link to a parent cannot loop.
+    for dirpath, dirnames, filenames in os.walk(r, followlinks=True):
+        real = os.path.realpath(dirpath)
+        if real in seen:
+            dirnames[:] = []
+            continue
+        seen.add(real)
         dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
         for f in filenames:
             if f.lower().endswith(IMAGE_SUFFIXES) and not f.startswith("."):
@@ -74,7 +81,9 @@ def load_view(path: str | os.PathLike, size: int) -> torch.Tensor:
 class UnitScan:
     """The result of a scan: per layer a ``UnitTopK``, the layers' receptive fields, the images.
 
-    ``files`` are paths relative to ``root``; ``UnitTopK.image`` indexes into them. ``skipped``
+    ``files`` are paths relative to ``root`` (absolute, so the scan's patches can be drawn from any
+    working folder); ``UnitTopK.image`` indexes into them. ``stamps`` is each file's (size, mtime)
+    when scanned, part of the cache key with the folder. ``skipped``
     lists the files that could not be read. ``size`` is the side of the square view the net saw.
     """
 
@@ -89,6 +98,8 @@ class UnitScan:
     seconds: float = 0.0
     precision: str = "fp32"
     min_inside: float = 0.0
+    stamps: list = field(default_factory=list)
+    resumed: int = field(default=0, compare=False)  # images a scan_units call took from its cache
 
     @property
     def complete(self) -> bool:
@@ -101,8 +112,9 @@ class UnitScan:
         """What must match for a cache to be resumed."""
         t = next(iter(self.layers.values()))
         return {"version": CACHE_VERSION, "min_inside": self.min_inside, "net": self.net_name, "layers": list(self.layers), "size": self.size,
-                "k": t.k, "per_image": t.per_image, "bins": t.bins, "precision": self.precision,
-                "files_sha256": hashlib.sha256("\n".join(self.files).encode()).hexdigest()}
+                "k": t.k, "per_image": t.per_image, "bins": t.bins, "precision": self.precision, "root": self.root,
+                "files_sha256": hashlib.sha256("\n".join(self.files).encode()).hexdigest(),
+                "stamps_sha256": hashlib.sha256(json.dumps(self.stamps).encode()).hexdigest()}
 
     def save(self, path: str | os.PathLike) -> None:
         """Write the scan (tensors and metadata) atomically as one safetensors file."""
@@ -113,7 +125,7 @@ class UnitScan:
         tensors: dict[str, torch.Tensor] = {}
         for name, t in self.layers.items():
             tensors.update({k: v.contiguous() for k, v in t.state_dict(f"{name}/").items()})
-        meta = {**self.config_key(), "root": self.root, "files": self.files, "done": self.done,
+        meta = {**self.config_key(), "files": self.files, "stamps": self.stamps, "done": self.done,
                 "skipped": self.skipped, "seconds": self.seconds,
                 "info": {k: vars(v) for k, v in self.info.items()}}
         write_atomic(path, lambda tmp: save_file(tensors, str(tmp), metadata={"stylegram_scan": json.dumps(meta)}))
@@ -131,12 +143,15 @@ class UnitScan:
             raise InputError(f"{path}: scan file not found; run `stylegram explore units` first") from None
         except Exception as e:
             raise InputError(f"{path}: not a stylegram scan file ({type(e).__name__}); delete it and rescan") from None
+        if meta.get("version") != CACHE_VERSION:
+            raise InputError(f"{path}: a scan file of an older stylegram (version {meta.get('version')}); delete it "
+                             "and rescan")
         layers = {l: UnitTopK.from_state_dict(state, f"{l}/") for l in meta["layers"]}
         info = {k: LayerInfo(**v) for k, v in meta["info"].items()}
         return cls(net_name=meta["net"], root=meta["root"], files=list(meta["files"]), size=int(meta["size"]),
                    layers=layers, info=info, done=int(meta["done"]), skipped=list(meta["skipped"]),
                    seconds=float(meta["seconds"]), precision=meta["precision"],
-                   min_inside=float(meta["min_inside"]))
+                   min_inside=float(meta["min_inside"]), stamps=list(meta["stamps"]))
 
 
 def inside_mask(info: LayerInfo, shape: Sequence[int], size: int, min_inside: float) -> torch.Tensor | None:
@@ -202,9 +217,10 @@ def scan_units(net: FeatureNet | HookedNet, images: str | os.PathLike | Sequence
     if check is not None:
         check((size, size), layers, f"size {size}: the square view", "raise --size")
     if isinstance(images, (str, os.PathLike)):
-        root_s, files = str(images), list_images(images)
+        root_s, files = os.path.abspath(images), list_images(images)
     else:
-        root_s, files = str(root or ""), [str(p) for p in images]
+        root_s = os.path.abspath(root) if root else ""
+        files = [str(p) if root_s else os.path.abspath(p) for p in images]
         if not files:
             raise InputError("no images given")
     device = torch.device(device)
@@ -219,16 +235,18 @@ def scan_units(net: FeatureNet | HookedNet, images: str | os.PathLike | Sequence
         probe = net(torch.full((1, 3, size, size), 0.5, device=device), layers)
     scan = UnitScan(net_name=getattr(net, "name", type(net).__name__), root=root_s, files=files, size=size,
                     layers={l: UnitTopK(probe[l].shape[1], k, per_image, bins, probe[l].dim() - 2) for l in layers},
-                    info=info, precision=precision, min_inside=min_inside)
+                    info=info, precision=precision, min_inside=min_inside,
+                    stamps=[_stamp(os.path.join(root_s, f) if root_s else f) for f in files])
     masks = {l: inside_mask(info[l], probe[l].shape[2:], size, min_inside) for l in layers}
     del probe
     if cache is not None and Path(cache).is_file():
         old = UnitScan.load(cache)
         if old.config_key() != scan.config_key():
-            raise ConfigError(f"{cache}: this cache was made with other settings or images; "
-                              "delete it, give another cache path, or use the same settings")
+            raise ConfigError(f"{cache}: this cache was made with other settings or images (or the images have "
+                              "changed since); delete it, give another cache path, or use the same settings")
         scan = old
         scan.info = info
+        scan.resumed = old.done
 
     if channels_last and getattr(net, "dims", 2) == 2:
         import copy
@@ -279,10 +297,20 @@ def scan_units(net: FeatureNet | HookedNet, images: str | os.PathLike | Sequence
                 if pending is not None:
                     pending.cancel()
                 break
-    if cache is not None:
-        scan.save(cache)
-    if scan.complete and scan.skipped and len(scan.skipped) == len(files):
+    if scan.complete and scan.skipped and len(scan.skipped) == len(files):  # before saving: nothing to resume
         raise InputError(f"{root_s or 'the image list'}: none of its {len(files)} image file(s) could be read "
                          f"(first: {scan.skipped[0]}); "
                          "check the files or point --images at another folder")
+    if cache is not None:
+        scan.save(cache)
     return scan
+
+
+def _stamp(path: str) -> list[int]:
+    """[size, mtime in ns] of a file, [-1, -1] if it cannot be read: a changed or replaced image
+    no longer matches the cache that holds its old activations."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return [-1, -1]
+    return [st.st_size, st.st_mtime_ns]

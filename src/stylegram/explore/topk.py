@@ -74,7 +74,8 @@ class UnitTopK:
         cand_pos = torch.cat([self.pos, new_pos], dim=1)
         top_v, order = cand_v.topk(self.k, dim=1)
         self.values = top_v
-        self.image = cand_img.gather(1, order)
+        # -inf: a masked-out position (per_image above the positions a view can rank): no entry
+        self.image = cand_img.gather(1, order).masked_fill(torch.isneginf(top_v), -1)
         self.pos = cand_pos.gather(1, order.unsqueeze(-1).expand(-1, -1, self.dims))
 
     def _update_stats(self, peak: torch.Tensor) -> None:
