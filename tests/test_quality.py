@@ -612,6 +612,13 @@ def test_mask_keeps_content_and_regions_take_their_styles(tiny_net, tmp_path):
     r2 = transfer(c, s, feature_net=tiny_net, size=64, iters=8, preset="classic",
                   regions=f"{tmp_path / 'right.png'}={tmp_path / 'green.png'}")
     assert r2.image.shape == (1, 3, 48, 64) and r2.history[-1]["style"] < r2.history[0]["style"]
+    # a region that covers nothing (or only kept pixels) is left out: in tiles its 0/0 area was a
+    # traceback with W2 and a NaN start that skipped the level with the Gram loss
+    save_image(torch.zeros(1, 3, 48, 64), tmp_path / "none.png")
+    for loss in ("w2", "gram"):
+        kw = dict(feature_net=tiny_net, size=64, iters=4, pyramid_start=0, refine=0, tile=32, style_loss=loss)
+        empty = transfer(c, s, regions=f"{tmp_path / 'none.png'}={tmp_path / 'green.png'}", **kw)
+        assert empty.stopped is None and torch.equal(empty.image, transfer(c, s, **kw).image), loss
 
 
 # --- textures -----------------------------------------------------------------------------------------

@@ -293,7 +293,7 @@ class Objective:
             if t.guide is not None:
                 y0, y1, x0, x1 = boxes[t.layer]
                 g = t.guide[..., y0:y1, x0:x1].reshape(1, 1, -1).to(f.dtype)
-                area = t.guide.sum().to(f.dtype)
+                area = t.guide.sum().to(f.dtype).clamp_min(1e-6)  # as guided_scaled_gram: no 0/0
             else:
                 g, area = None, full_positions[t.layer]
             if t.kind == "gram":

@@ -842,6 +842,8 @@ class _Levels:
                                    style_feats=[f for _, f in stats], seed=seed, content_moments=c_moments,
                                    content_feats=c_feats)
         for m, (mom, feats) in region_stats:
+            if float((m * guides_base).mean()) <= 1e-3:  # a region this level cannot see (empty, or kept)
+                continue
             terms += style_targets([mom], [1.0], lw, beta=beta, kind=kind,
                                    out_guides=guides(m * guides_base), norm=norm,
                                    style_feats=[feats], seed=seed, content_moments=c_moments,
