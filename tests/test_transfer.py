@@ -1,5 +1,6 @@
 """The transfer API and the `stylegram transfer` command, on tiny images and random nets."""
 import json
+import shutil
 import subprocess
 import sys
 
@@ -209,6 +210,8 @@ def test_cli_transfer_report_and_metadata(pair, tmp_path):
 @pytest.mark.parametrize("case,needle", [
     ("missing", "file not found"), ("zero", "file is empty"), ("notimage", "not an image file"),
     ("same", "also an input"), ("nofolder", "does not exist"), ("layer", "unknown layer"),
+    # the files options name are inputs too: -o over the mask, start image or a region's style was written over
+    ("mask", "also an input"), ("init", "also an input"), ("region", "also an input"),
 ])
 def test_cli_user_errors_are_one_line_exit_2(pair, tmp_path, case, needle):
     c, s = pair
@@ -228,11 +231,16 @@ def test_cli_user_errors_are_one_line_exit_2(pair, tmp_path, case, needle):
         out = tmp_path / "missing" / "o.png"
     elif case == "layer":
         extra = ["--style-layers", "relu1_1:1,relu7_1:1"]
+    elif case in ("mask", "init", "region"):
+        shutil.copy(s, out)
+        extra = {"mask": ["--mask", out], "init": ["--init", out], "region": ["--regions", f"{s}={out}"]}[case]
     p = run_cli("transfer", c, s, "-o", out, "--net", "random-tiny", "--size", 48, "--iters", 2, "-q", *extra)
     assert p.returncode == 2
     lines = [l for l in p.stderr.splitlines() if l.strip()]
     assert len(lines) == 1 and needle in lines[0] and "Traceback" not in p.stderr
-    if case != "same":
+    if case in ("mask", "init", "region"):
+        assert out.read_bytes() == s.read_bytes()  # untouched
+    elif case != "same":
         assert not out.exists()
 
 

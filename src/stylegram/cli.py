@@ -190,10 +190,6 @@ def transfer_cmd(content: str, style: tuple[str, ...], output: str, save_every: 
     from .presets import preset_config
     from .transfer import TransferConfig, transfer
 
-    out = check_output_path(output, [content, *style])
-    for extra, sfx in ((report, [".json"]), (plot, [".png", ".svg", ".pdf"])):
-        if extra:
-            check_output_path(extra, [content, *style], suffixes=sfx, outputs=[output])  # .json and a plot never meet
     # The preset (or the earlier run's settings) fills in only the options not given on the command line.
     ctx = click.get_current_context()
     explicit = {k: v for k, v in options.items()
@@ -206,6 +202,12 @@ def transfer_cmd(content: str, style: tuple[str, ...], output: str, save_every: 
             check_settings_blend(settings, cfg.style_blend, len(style))
     else:
         cfg = preset_config(options["preset"], **explicit).validated()
+    # every file the run reads, the mask, start image, region masks and styles included
+    inputs = [content, *style, *([settings] if settings else []), *cfg.input_files()]
+    out = check_output_path(output, inputs)
+    for extra, sfx in ((report, [".json"]), (plot, [".png", ".svg", ".pdf"])):
+        if extra:
+            check_output_path(extra, inputs, suffixes=sfx, outputs=[output])  # .json and a plot never meet
     ckpt_path = out.with_name(out.name + ".ckpt")
     checkpoint = load_checkpoint(resume) if resume else None
 

@@ -205,6 +205,16 @@ class TransferConfig:
         except ConfigError as e:
             raise ConfigError(f"{path}: {e}") from None
 
+    def input_files(self) -> list[str]:
+        """The files these options name, besides the content and style images: the --mask, an
+        --init image, each region's mask and style (so an output path can be checked against them)."""
+        files = [self.mask] if self.mask else []
+        if self.init not in INITS:
+            files.append(self.init)
+        for region in self.regions:
+            files += [p for p in region.partition("=")[::2] if p]
+        return files
+
     @property
     def style_weights(self) -> dict[str, float]:
         """{style layer: lambda}."""
