@@ -180,8 +180,16 @@ def test_plan_tile_untiled_when_it_fits_tiles_or_refuses(tiny_net):
 
 
 def test_transfer_refuses_what_cannot_fit(tiny_net):
-    with pytest.raises(ResourceError, match="GiB"):
+    # the user's budget, not the machine's free memory ("cpu has 0.0 GiB free; free some memory")
+    with pytest.raises(ResourceError, match=r"GiB but --max-memory allows 0.001 GiB; raise --max-memory$"):
         transfer(gradient_image(48, 64), gradient_image(48, 64, 1), feature_net=tiny_net, size=64, iters=1, max_memory=0.001)
+    # a refine pass that would need tiles and a content loss tiles cannot sum: refused before the
+    # pyramid's levels run, not after
+    seen = []
+    with pytest.raises(ConfigError, match=r"^a content budget \(--refine\) in tiles needs --content-norm correlation"):
+        transfer(gradient_image(48, 64), gradient_image(48, 64, 1), feature_net=tiny_net, size=64, iters=4,
+                 pyramid_start=32, refine=2, tile=32, content_norm="centered", callback=seen.append)
+    assert seen == []
 
 
 def test_tiled_transfer_matches_untiled(tiny_net):

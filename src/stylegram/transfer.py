@@ -750,11 +750,19 @@ def _plan_levels(cfg: TransferConfig, net: FeatureNet, layers: list[str], conten
             except ResourceError:
                 return False
         lo = largest_side(fits, max(hw))
+        # Say which limit it met: the --max-memory budget, or what the device has free.
+        limited_by_option = cfg.max_memory * 2**30 <= available_bytes(device)
+        have = (f"--max-memory allows {cfg.max_memory:g} GiB" if limited_by_option
+                else f"{device.type} has {budget / 2**30:.1f} GiB free")
+        more = "raise --max-memory" if limited_by_option else "free some memory"
         raise ResourceError(f"a {hw[1]} x {hw[0]} px {'texture' if not content_weight else 'transfer'} "
-                            f"({'untiled' if circular else 'even in tiles'}, within --max-memory {cfg.max_memory:g}) needs about "
-                            f"{one_pass_bytes(net, (1, 3, *hw), cfg.optimizer, sliced) / 2**30:.1f} GiB but "
-                            f"{device.type} has {budget / 2**30:.1f} GiB free; "
-                            + (f"use --size {lo // 8 * 8} or less" if lo >= need else "free some memory")) from None
+                            f"({'untiled' if circular else 'even in tiles'}) needs about "
+                            f"{one_pass_bytes(net, (1, 3, *hw), cfg.optimizer, sliced) / 2**30:.1f} GiB but {have}; "
+                            + (f"use --size {lo // 8 * 8} or less, or {more}" if lo >= need else more)) from None
+    if refine_k is not None and tiles[refine_k] is not None and cfg.content_norm != "correlation" and content_layers:
+        # said now, not after the pyramid's levels have run (the tiled evaluator says it too)
+        raise ConfigError("a content budget (--refine) in tiles needs --content-norm correlation, whose loss "
+                          "tiles sum as statistics; use it, or a --size that fits one pass")
     return _LevelPlan(sizes, shapes, iters, tiles, refine_k, refine_weights, pin_from)
 
 
