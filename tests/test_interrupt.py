@@ -45,8 +45,9 @@ def test_signal_saves_and_resume_matches_uninterrupted(pair, tmp_path, sig):
     assert proc.returncode == 130, err
     ckpt = tmp_path / "o.png.ckpt"
     assert out.exists() and ckpt.exists() and "--resume" in err
-    stopped_at = int(err.split("stopped at iteration ")[1].split(":")[0])
-    assert 10 <= stopped_at < 40
+    where = err.split("stopped at iteration ")[1].split(":")[0]  # "12 of level 1/2": then the refine pass
+    stopped_at = int(where.split()[0])
+    assert 10 <= stopped_at < 40 and where.endswith(" of level 1/2"), where
 
     p = subprocess.run(cli("transfer", *pair, "-o", out, *ARGS, "--resume", ckpt), capture_output=True, text=True)
     assert p.returncode == 0, p.stderr

@@ -215,8 +215,10 @@ def transfer_cmd(content: str, style: tuple[str, ...], output: str, save_every: 
         if save_every and ev.iter % save_every == 0 and ev.image is not None:
             save_image(ev.image, out.with_name(f"{out.stem}.iter{ev.iter:04d}{out.suffix}"))
 
+    last: dict = {}  # the last iteration seen, for the stop message (the history skips checked-out ones)
     with StopSignals() as stop, ProgressBar(cfg.iters, "stylizing", quiet) as bar:
         def callback(ev):
+            last["ev"] = ev
             bar.update(ev)
             snapshot(ev)
             return stop.requested
@@ -233,7 +235,10 @@ def transfer_cmd(content: str, style: tuple[str, ...], output: str, save_every: 
     if result.stopped == "nan":
         click.echo(f"stylegram: warning: {result.message}", err=True)
     if result.stopped == "cancelled":
-        click.echo(f"stylegram: stopped at iteration {len(result.history)}: wrote the image so far to {out} and a "
+        ev = last.get("ev")
+        where = "before the first iteration" if ev is None else f"at iteration {ev.iter}" + (
+            f" of level {ev.level + 1}/{ev.levels}" if ev.levels > 1 else "")
+        click.echo(f"stylegram: stopped {where}: wrote the image so far to {out} and a "
                    f"checkpoint to {ckpt_path}; continue with the same command plus --resume {ckpt_path}", err=True)
         sys.exit(130)
     if not quiet:
