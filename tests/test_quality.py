@@ -615,6 +615,15 @@ def test_mask_keeps_content_and_regions_take_their_styles(tiny_net, tmp_path):
                  mask=str(tmp_path / "keep.png"))
     assert (r.image[..., :, :20] - c[..., :, :20]).abs().max() < 0.01  # kept (8-bit mask round trip)
     assert (r.image[..., :, 40:] - c[..., :, 40:]).abs().mean() > 0.05  # stylized
+    # white strokes on a transparent layer (as paint programs save them) mark only the strokes:
+    # transparency was laid over white, which kept the whole photo
+    from PIL import Image
+    rgba = Image.new("RGBA", (64, 48), (255, 255, 255, 0))
+    rgba.paste((255, 255, 255, 255), (0, 0, 24, 48))
+    rgba.save(tmp_path / "strokes.png")
+    r3 = transfer(c, s, feature_net=tiny_net, size=64, iters=8, preset="classic", beta=1e6, init="noise",
+                  mask=str(tmp_path / "strokes.png"))
+    assert torch.equal(r3.image, r.image)  # the same as the opaque black-and-white mask
     save_image(1 - keep, tmp_path / "right.png")
     save_image(_coloured(64, 64, (0.1, 0.9, 0.1), 4), tmp_path / "green.png")
     r2 = transfer(c, s, feature_net=tiny_net, size=64, iters=8, preset="classic",

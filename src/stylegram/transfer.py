@@ -662,7 +662,9 @@ def transfer(content: Any, style: Any, *, config: TransferConfig | None = None, 
 
 
 def _load_mask(src: Any, hw: tuple[int, int], cfg: TransferConfig, what: str) -> torch.Tensor:
-    m = load_image(src, max_pixels=cfg.max_pixels, name=what)
+    """A mask (1, 1, h, w) in 0..1 at ``hw``: the image's grey level, transparent pixels 0 (white
+    strokes on a transparent layer mark only the strokes)."""
+    m = load_image(src, max_pixels=cfg.max_pixels, name=what, background=0)
     m = m.mean(1, keepdim=True)
     return torch.nn.functional.interpolate(m, size=hw, mode="area" if m.shape[-1] > hw[1] else "bilinear").clamp(0, 1)
 

@@ -50,8 +50,9 @@ def existing_file(path: str | os.PathLike, kind: str) -> Path:
     return p
 
 
-def read_image(path: str | os.PathLike, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> Image.Image:
-    """Read an image file as an upright 8- or 16-bit-faithful RGB PIL image.
+def read_image(path: str | os.PathLike, *, max_pixels: int = DEFAULT_MAX_PIXELS, background: int = 255) -> Image.Image:
+    """Read an image file as an upright 8- or 16-bit-faithful RGB PIL image (transparent pixels
+    over grey level ``background``, white by default).
 
     Raises InputError (one line, naming the file) for missing, empty, truncated, non-image and
     oversized files.
@@ -68,7 +69,7 @@ def read_image(path: str | os.PathLike, *, max_pixels: int = DEFAULT_MAX_PIXELS)
                                      f"limit of {max_pixels / 1e6:.0f} Mpx; downscale it first")
                 im.seek(0)  # animated images: the first frame
                 im.load()
-                rgb = _to_rgb(im)  # a copy: it outlives the file
+                rgb = _to_rgb(im, background)  # a copy: it outlives the file
     except InputError:
         raise
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as e:
@@ -116,8 +117,10 @@ def other_media_hint(p: Path, reader: str = "image") -> str:
     return ""
 
 
-def _to_rgb(im: Image.Image) -> Image.Image:
-    """Upright RGB (mode 'RGB', or float 'F'-based RGB for 16-bit data kept as an array)."""
+def _to_rgb(im: Image.Image, background: int = 255) -> Image.Image:
+    """Upright RGB (mode 'RGB', or float 'F'-based RGB for 16-bit data kept as an array); transparent
+    pixels over grey level ``background`` (white: a picture on a page; black for masks, where a
+    transparent pixel covers nothing)."""
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
@@ -134,8 +137,8 @@ def _to_rgb(im: Image.Image) -> Image.Image:
         im = im.convert("RGBA")
     if im.mode in ("RGBA", "LA", "PA", "RGBa", "La"):
         im = im.convert("RGBA")
-        white = Image.new("RGBA", im.size, (255, 255, 255, 255))
-        im = Image.alpha_composite(white, im)
+        under = Image.new("RGBA", im.size, (background, background, background, 255))
+        im = Image.alpha_composite(under, im)
     return im.convert("RGB")
 
 
@@ -185,11 +188,12 @@ def tensor_to_pil(t: torch.Tensor) -> Image.Image:
 
 
 def load_image(src: "str | os.PathLike | Image.Image | torch.Tensor", size: int | None = None, *,
-               max_pixels: int = DEFAULT_MAX_PIXELS, name: str = "image") -> torch.Tensor:
+               max_pixels: int = DEFAULT_MAX_PIXELS, name: str = "image", background: int = 255) -> torch.Tensor:
     """Load an image as a float32 tensor (1, 3, H, W), RGB in 0..1, longest side ``size`` px.
 
     ``src`` may be a path, a PIL image, or a tensor (3, H, W) / (1, 3, H, W) in 0..1. ``name``
-    labels tensors and PIL images in error messages.
+    labels tensors and PIL images in error messages. Transparent pixels lie over grey level
+    ``background`` (0..255; white by default, black for masks).
     """
     if size is not None and whole("size", size) < 1:  # 0, -5 and True gave a 1 x 1 px image
         raise ConfigError(f"size {size}: must be a positive number of px (or None: the image's own size)")
@@ -214,9 +218,9 @@ def load_image(src: "str | os.PathLike | Image.Image | torch.Tensor", size: int 
             t = t.expand(-1, 3, -1, -1)
         t = t.clamp(0, 1).cpu().contiguous()
     elif isinstance(src, Image.Image):
-        t = pil_to_tensor(_to_rgb(src))
+        t = pil_to_tensor(_to_rgb(src, background))
     elif isinstance(src, (str, os.PathLike)):
-        t = pil_to_tensor(read_image(src, max_pixels=max_pixels))
+        t = pil_to_tensor(read_image(src, max_pixels=max_pixels, background=background))
     else:
         raise InputError(f"{name}: cannot use a {type(src).__name__}; give a path, a PIL image or a tensor")
     return resize_longest(t, size)
