@@ -726,6 +726,18 @@ def test_a_texture_comes_back_from_its_png_with_its_tiling(tmp_path):
                f"repeat it with `stylegram {made_by} --settings`\n")
 
 
+def test_a_classic_run_too_large_for_one_pass_resumes_in_tiles(tiny_net):
+    # The single-level engine hands a run beyond --max-memory to the tiled one; a checkpoint of
+    # that run was resumed untiled (above the budget, and not the same picture: 1.4e-2 max difference).
+    c, s = gradient_image(288, 384), gradient_image(128, 128, seed=3)
+    kw = dict(feature_net=tiny_net, size=384, iters=4, preset="classic", optimizer="adam", max_memory=0.25, device="cpu")
+    full = transfer(c, s, **kw)
+    stopped = transfer(c, s, callback=lambda ev: ev.iter == 2, **kw)
+    assert full.state["tiles"] == stopped.state["tiles"] == [80] and stopped.stopped == "cancelled"
+    resumed = transfer(c, s, checkpoint=stopped.checkpoint(), **kw)
+    assert resumed.state["tiles"] == [80] and torch.equal(resumed.image, full.image)
+
+
 def test_pyramid_run_stopped_and_resumed_equals_uninterrupted(tiny_net):
     c, s = gradient_image(48, 64), gradient_image(64, 64, seed=3)
     kw = dict(feature_net=tiny_net, size=64, iters=12, pyramid_start=32, device="cpu")

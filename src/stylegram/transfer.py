@@ -427,9 +427,12 @@ def _transfer_single(content: Any, style: Any, *, config: TransferConfig | None 
     out_shape = (1, 3, *resized_shape(*c.shape[-2:], cfg.size))
     # Refuse before allocating anything at the output size, naming a size that would fit.
     need_bytes = estimate_transfer_bytes(net, out_shape, cfg.optimizer)
-    if need_bytes > min(available_bytes(device), cfg.max_memory * 2**30) and checkpoint is None:
-        # Too large for one pass: the tiled engine (_stylize, below) computes it exactly, tile by tile.
-        return _stylize(content, [style], cfg, callback=callback, net=net, t_start=t_start)
+    # A checkpoint of the tiled engine has a pyramid 'level' in its state; one of this engine has not.
+    tiled_checkpoint = checkpoint is not None and "level" in (checkpoint.get("state") or {})
+    if need_bytes > min(available_bytes(device), cfg.max_memory * 2**30) and (checkpoint is None or tiled_checkpoint):
+        # Too large for one pass: the tiled engine (_stylize, below) computes it exactly, tile by tile,
+        # and resumes its own stopped runs.
+        return _stylize(content, [style], cfg, callback=callback, net=net, t_start=t_start, checkpoint=checkpoint)
     if need_bytes > available_bytes(device):
         fits = largest_fitting_size(net, c.shape[-2:], cfg.optimizer, available_bytes(device))
         check_fits(need_bytes, device, f"a {out_shape[-1]} x {out_shape[-2]} px transfer",
