@@ -726,6 +726,19 @@ def test_a_texture_comes_back_from_its_png_with_its_tiling(tmp_path):
                f"repeat it with `stylegram {made_by} --settings`\n")
 
 
+def test_an_ema_run_stopped_and_resumed_equals_uninterrupted(tiny_net):
+    # The checkpoint keeps the optimizer's iterate and the running average: it kept only the
+    # average, and the resumed run optimized on from it (0.04 to 0.14 max pixel difference).
+    c, s = gradient_image(48, 64), gradient_image(64, 64, seed=3)
+    for extra in ({}, {"pyramid_start": 32, "pyramid_keep": 32}):  # one level; the last level pinned
+        kw = dict(feature_net=tiny_net, size=64, iters=6, refine=0, ema=0.9, device="cpu", **extra)
+        full = transfer(c, s, **kw)
+        stopped = transfer(c, s, callback=lambda ev: ev.iter == 3 and ev.level == ev.levels - 1, **kw)
+        assert stopped.stopped == "cancelled" and "ema" in stopped.state
+        resumed = transfer(c, s, checkpoint=stopped.checkpoint(), **kw)
+        assert torch.equal(resumed.image, full.image), extra
+
+
 def test_a_classic_run_too_large_for_one_pass_resumes_in_tiles(tiny_net):
     # The single-level engine hands a run beyond --max-memory to the tiled one; a checkpoint of
     # that run was resumed untiled (above the budget, and not the same picture: 1.4e-2 max difference).

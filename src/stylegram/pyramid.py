@@ -162,6 +162,10 @@ def run_pyramid(make_level: Callable[[int], Level], n_levels: int, x0: Callable[
                 start = restore(start)
             start = start.clamp(0, 1)
         avg = {"x": None, "n": 0}
+        if resume and k == first and isinstance(opt_state, dict) and opt_state.get("ema") is not None:
+            # a stopped --ema level: on from the optimizer's own iterate, with the average so far
+            saved = opt_state["ema"]
+            start, avg = saved["iterate"], {"x": saved.get("avg"), "n": int(saved["n"])}
 
         def cb(ev: Iterate, k=k, name=level.name) -> bool | None:
             if name:
@@ -197,6 +201,9 @@ def run_pyramid(make_level: Callable[[int], Level], n_levels: int, x0: Callable[
             out.state.update(pin=pin.detach(), iterate=iterate.detach())
         if level.get_state is not None:
             out.state["level_state"] = level.get_state()
+        if ema and res.stopped == "cancelled":  # x above is the average; the optimizer goes on from its iterate
+            out.state["ema"] = {"iterate": res.x.detach(), "n": avg["n"],
+                                **({"avg": avg["x"].detach()} if avg["x"] is not None else {})}
         if res.stopped:
             out.stopped, out.message = res.stopped, res.message
             if res.stopped == "cancelled":
