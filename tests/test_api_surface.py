@@ -90,6 +90,11 @@ def _api_calls(pair):
          "gl_iters 2.5: must be a whole number"),
         (lambda: random_vgg(width=float("nan")), "width nan: must be a number above 0 and at most 8 (1: VGG's own channels)"),
         (lambda: random_vgg(width=0), "width 0: must be a number above 0 and at most 8 (1: VGG's own channels)"),
+        (lambda: stylegram.explore_units([c, s], "out", layers=["relu1_1"], n_units=0, **tiny),
+         "n_units 0: must be 1 or more units per sheet"),  # an IndexError after the whole scan
+        (lambda: stylegram.explore_units([c, s], None, net="bank1d", layers=["relu"]),
+         "net 'bank1d' works on 1D data; the explorer looks at images: use vgg16-hed, vgg16, vgg19, random, "
+         "random-tiny, bank2d"),  # a conv1d RuntimeError
         (lambda: stylegram.explore_units([c, s], None, layers=["relu1_1"], threads=True, **tiny),
          "threads True: must be a whole number"),
         # a negative step climbs the loss without a word; every optimizer's lr is checked in one place

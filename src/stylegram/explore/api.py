@@ -35,7 +35,16 @@ def resolve_net(net: Net, layers: Sequence[str], *, pooling: str = "max", weight
         raise ConfigError("no layers given; name at least one, e.g. relu1_1")
     if isinstance(net, str):
         from ..nets import build_net
+        from ..nets.registry import default_registry
+        reg = default_registry()
+        if reg.get(net).dims != 2:  # a sound bank or a 3D net would fail deep in torch on a picture
+            image_nets = [n for n in reg.names() if reg.get(n).dims == 2 and reg.get(n).layers]
+            raise ConfigError(f"net {net!r} works on {reg.get(net).dims}D data; the explorer looks at images: use "
+                              f"{', '.join(image_nets)}")
         return build_net(net, layers=list(layers), pooling=pooling, weights=weights, seed=seed)
+    if getattr(net, "dims", 2) != 2:
+        raise ConfigError(f"net {getattr(net, 'name', type(net).__name__)!r} works on {net.dims}D data; the "
+                          "explorer looks at images (a 2D net)")
     if not hasattr(net, "info"):
         raise ConfigError(f"net of type {type(net).__name__}: give a net name, a FeatureNet, or wrap a model "
                           "with stylegram.explore.HookedNet(model, layers)")
@@ -62,6 +71,8 @@ def explore_units(images: str | os.PathLike | Sequence[str], out_dir: str | os.P
     size, batch_size, k, per_image, n_units, patch_px = (whole(n, v) for n, v in (
         ("size", size), ("batch_size", batch_size), ("k", k), ("per_image", per_image), ("n_units", n_units),
         ("patch_px", patch_px)))
+    if n_units < 1:  # a sheet of no units failed after the whole scan
+        raise ConfigError(f"n_units {n_units}: must be 1 or more units per sheet")
     check_seed(seed)
     if out_dir is not None:
         from .render import check_patch_px

@@ -19,9 +19,12 @@ def _indices(s: str | None, option: str = "--units", what: str = "unit") -> list
     if not s:
         return None
     try:
-        return [int(v) for v in _split(s)]
+        picked = [int(v) for v in _split(s)]
     except ValueError:
-        raise ConfigError(f"{option} {s!r}: give {what} indices separated by commas, e.g. 0,5,17") from None
+        picked = []
+    if not picked:  # " , " split to nothing, and an empty list reached torch as min() of nothing
+        raise ConfigError(f"{option} {s!r}: give {what} indices separated by commas, e.g. 0,5,17")
+    return picked
 
 
 def _out_dir(path: str) -> Path:
