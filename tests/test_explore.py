@@ -78,6 +78,11 @@ def test_hooked_net_on_user_model_matches_chain():
     assert not any(m._forward_hooks for m in model.modules())  # hooks removed
     with pytest.raises(ConfigError, match="valid"):
         HookedNet(model, ["nope"])
+    # one field size and step serve every axis: a (1, 5) kernel or a (1, 2) stride would put the
+    # crops of x in the wrong place (unit (10, 10): the probe said x 17..24, the arithmetic 9..12)
+    for layer in (nn.Conv2d(3, 4, (1, 5), padding=(0, 2)), nn.Conv2d(3, 4, 3, stride=(1, 2), padding=1)):
+        with pytest.raises(ValueError, match="the same kernel, stride, padding and dilation on every axis"):
+            receptive_fields([("c", layer)])
 
 
 # ---------------------------------------------------------------- streaming top-k

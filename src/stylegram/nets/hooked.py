@@ -27,7 +27,10 @@ class HookedNet(TapChecks, nn.Module):
     """Taps the outputs of named submodules of ``model`` (names as in ``model.named_modules()``).
 
     ``preprocess`` maps RGB in 0..1 to the model's input (e.g. ``nets.InputConvention`` with the
-    ImageNet mean/std). Receptive fields are probed at ``probe_size`` px on first use of ``info``.
+    ImageNet mean/std). Receptive fields are probed at ``probe_size`` px on first use of ``info``,
+    on a copy whose max-pooling modules average (max pooling written as ``F.max_pool2d`` in
+    ``forward`` cannot be swapped, and passes each gradient to one input: its fields come out too
+    small, so use ``nn.MaxPool2d`` modules).
     The model is frozen and put in eval mode. Tap modules that run once per forward: a module
     used several times (torchvision's shared ``relu`` in a ResNet block) is tapped at its first
     call; tap the block, or a module of its own, instead. Memory estimates (``max_memory``, tiled

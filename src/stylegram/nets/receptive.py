@@ -18,22 +18,30 @@ from torch import nn
 from ..types import LayerInfo
 
 
-def _first(v: int | Sequence[int]) -> int:
-    return int(v[0]) if isinstance(v, (tuple, list)) else int(v)
+def _first(v: int | Sequence[int], module: nn.Module | None = None) -> int:
+    """The value on every spatial axis; ValueError if the axes differ (a (1, 5) kernel): the crops
+    are cut from one field size and step for all axes, which such a layer would make wrong."""
+    if isinstance(v, (tuple, list)):
+        if len(set(v)) > 1:
+            raise ValueError(f"{type(module).__name__ if module is not None else 'layer'} with {tuple(v)}: "
+                             "receptive-field arithmetic here needs the same kernel, stride, padding and "
+                             "dilation on every axis")
+        return int(v[0])
+    return int(v)
 
 
 def layer_geometry(module: nn.Module) -> tuple[int, int, int, int] | None:
-    """(kernel, stride, padding, dilation) along the first spatial axis, or None for pointwise layers."""
+    """(kernel, stride, padding, dilation), the same on every spatial axis, or None for pointwise layers."""
     if isinstance(module, (nn.Conv1d, nn.Conv2d, nn.Conv3d)):
         if isinstance(module.padding, str):
             raise ValueError(f"string padding {module.padding!r} is not supported by receptive-field arithmetic")
-        return (_first(module.kernel_size), _first(module.stride), _first(module.padding), _first(module.dilation))
+        return tuple(_first(v, module) for v in (module.kernel_size, module.stride, module.padding, module.dilation))
     if isinstance(module, (nn.MaxPool1d, nn.MaxPool2d, nn.MaxPool3d)):
         stride = module.stride if module.stride is not None else module.kernel_size
-        return (_first(module.kernel_size), _first(stride), _first(module.padding), _first(module.dilation))
+        return tuple(_first(v, module) for v in (module.kernel_size, stride, module.padding, module.dilation))
     if isinstance(module, (nn.AvgPool1d, nn.AvgPool2d, nn.AvgPool3d)):
         stride = module.stride if module.stride is not None else module.kernel_size
-        return (_first(module.kernel_size), _first(stride), _first(module.padding), 1)
+        return (*(_first(v, module) for v in (module.kernel_size, stride, module.padding)), 1)
     return None
 
 
