@@ -58,7 +58,10 @@ def activation_grid(maps: torch.Tensor, *, channels: Sequence[int] | None = None
         maps = maps[list(channels)]
     index = list(channels) if channels is not None else list(range(maps.shape[0]))
     c, h, w = maps.shape
-    m = maps.clamp_min(0) if float(maps.min()) >= 0 else maps - maps.amin(dim=(1, 2), keepdim=True)
+    # Signed maps (conv layers) are shifted to start at 0: per channel for 'channel', by the layer's
+    # one minimum for 'layer', so a channel that is negative everywhere stays dark beside a strong one.
+    lows = maps.amin(dim=(1, 2), keepdim=True) if norm == "channel" else maps.amin()
+    m = maps.clamp_min(0) if float(maps.min()) >= 0 else maps - lows
     # scale to a high percentile rather than the maximum: one hot pixel would darken a whole map
     flat = m.flatten(1) if norm == "channel" else m.flatten()[None]
     i = max(0, math.ceil(clip / 100 * flat.shape[1]) - 1)
