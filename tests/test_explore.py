@@ -341,9 +341,9 @@ def test_activation_grid_layout_and_norms(tiny_net):
     assert per_layer[0, 0, 0] == 63 and per_layer[0, 2, 0] == 255  # 1/4 of the layer's max
     # signed maps (a conv layer): a channel negative everywhere stays dark beside a strong one
     # under 'layer' (each channel was shifted by its own minimum, which made it the brightest)
-    signed = torch.stack([torch.full((2, 2), -10.0), torch.tensor([[0.0, 1.0], [0.5, 0.0]])])
+    signed = torch.stack([torch.tensor([[-10.0, -9.0], [-9.5, -10.0]]), torch.tensor([[0.0, 1.0], [0.5, 0.0]])])
     g = activation_grid(signed, cols=2, gap=0, norm="layer", cmap="gray", clip=100, labels=False)
-    assert g[:, :2, 0].max() == 0 and g[0, 3, 0] == 255
+    assert g[:, :2, 0].max() < 30 and g[0, 3, 0] == 255
     with pytest.raises(ConfigError, match="0..1"):
         activation_grid(m, channels=[2])
 
