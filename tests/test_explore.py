@@ -213,6 +213,18 @@ def test_scan_cache_is_not_reused_for_other_images_and_is_folder_independent(tin
     assert scan_units(net, "copy", ["relu1_1"], size=32).root == str(other)
 
 
+def test_a_stopped_explore_units_saves_its_scan_and_draws_nothing(squares, tmp_path):
+    from stylegram import explore_units
+    kw = dict(net="random-tiny", layers=["relu1_1"], size=32, batch_size=2, precision="fp32")
+    out = tmp_path / "out"
+    scan, summary = explore_units(squares, out, cache=tmp_path / "c.safetensors", callback=lambda ev: ev.iter >= 2, **kw)
+    assert (scan.done, summary) == (2, None) and not out.exists()  # stopped: saved, not drawn
+    scan, summary = explore_units(squares, out, cache=tmp_path / "c.safetensors", **kw)
+    whole, _ = explore_units(squares, None, **kw)
+    assert scan.resumed == 2 and summary is not None and (out / "index.html").is_file()
+    assert torch.equal(scan.layers["relu1_1"].values, whole.layers["relu1_1"].values)
+
+
 def test_top_k_keeps_no_entry_for_positions_the_mask_leaves_out():
     # per_image above the positions a view may rank: the spare candidates are -inf and name no
     # image (they were drawn as patches, and their -inf made the selectivity -1e29)

@@ -65,7 +65,8 @@ def explore_units(images: str | os.PathLike | Sequence[str], out_dir: str | os.P
     FeatureNet or a HookedNet) and, if ``out_dir`` is given, write the sheets and HTML report there.
 
     Each image is seen as a centre ``size`` x ``size`` square. See ``scan_units`` for the scan's
-    options and ``write_report`` for the rendering ones. Returns (scan, report summary or None).
+    options and ``write_report`` for the rendering ones. Returns (scan, report summary or None:
+    no ``out_dir``, or a scan the callback stopped, which ``cache`` resumes).
     """
     # these before the scan, which may take long
     size, batch_size, k, per_image, n_units, patch_px = (whole(n, v) for n, v in (
@@ -96,7 +97,7 @@ def explore_units(images: str | os.PathLike | Sequence[str], out_dir: str | os.P
     finally:
         torch.set_num_threads(before)
     summary = None
-    if out_dir is not None:
+    if out_dir is not None and scan.complete:  # a stopped scan is resumed from its cache, not drawn
         summary = write_report(scan, out_dir, rule=rule, n_units=n_units, seed=seed, indices=indices,
                                patch_px=patch_px, all_units=all_units, progress=progress)
     return scan, summary

@@ -105,23 +105,33 @@ def units_cmd(net: str, layers: str, images: str, output: str, size: int, batch_
     """Top image patches of every unit of LAYERS over a folder of images, as sheets and an HTML report."""
     from .api import explore_units
 
+    from ..cli import StopSignals
+
     out = _out_dir(output)
     layer_list = _split(layers)
     idx = _indices(units)
-    with _Bar(quiet) as bar:
+    cache_path = Path(cache) if cache else out / "scan.safetensors"
+    # The first Ctrl-C (or SIGTERM) ends the scan cleanly: what it has is saved to the cache, which
+    # the same command resumes; a second Ctrl-C aborts at once.
+    with StopSignals() as stop, _Bar(quiet) as bar:
         def cb(ev):
             bar("scanning", ev.iter, ev.iters, ev.note)
+            return stop.requested
         scan, summary = explore_units(images, out, net=net, layers=layer_list, size=size, batch_size=batch_size, k=k,
                                       per_image=per_image, min_inside=min_inside, precision=precision, rule="indices" if idx else rule,
                                       n_units=n_units, seed=seed, indices={l: idx for l in layer_list} if idx else None,
                                       patch_px=patch_px, all_units=not sheets_only,
-                                      cache=cache or out / "scan.safetensors", threads=threads, callback=cb,
+                                      cache=cache_path, threads=threads, callback=cb,
                                       progress=lambda s, d, n: bar(s, d, n))
+    from ..cli import counted
+    if not scan.complete:
+        click.echo(f"stylegram: stopped after {scan.done} of {counted(len(scan.files), 'image')}: the scan so far is "
+                   f"saved in {cache_path}; the same command continues it", err=True)
+        sys.exit(130)
     if not quiet:
-        from ..cli import counted
         names = ", ".join(scan.skipped[:3]) + (f" and {len(scan.skipped) - 3} more" if len(scan.skipped) > 3 else "")
         skipped = f"{len(scan.skipped)} unreadable, skipped: {names}" if scan.skipped else "none skipped"
-        cached = f", {scan.resumed} of them from the cache {cache or out / 'scan.safetensors'}" if scan.resumed else ""
+        cached = f", {scan.resumed} of them from the cache {cache_path}" if scan.resumed else ""
         click.echo(f"scanned {counted(len(scan.files), 'image')} ({skipped}{cached}) in {scan.seconds:.1f} s; "
                    f"wrote {summary['html']}", err=True)
 

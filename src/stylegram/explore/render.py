@@ -221,7 +221,7 @@ td,th{{border:1px solid #ccc;padding:2px 8px;text-align:right}} .units{{display:
 .unit{{border:1px solid #ddd;padding:4px;width:{3 * patch_px + 12}px;font-size:11px}} .unit img{{display:block}}
 .sheet{{max-width:100%}} details{{font-size:10px}} ol{{padding-left:1.4em;margin:2px}}</style></head><body>
 <h1>What the units of {html.escape(scan.net_name)} respond to</h1>
-<p>{len(scan.files)} images under <code>{html.escape(str(scan.root))}</code> ({len(scan.skipped)} unreadable, skipped),
+<p>{scan.done if scan.complete else f"the first {scan.done} of {len(scan.files)}"} images under <code>{html.escape(str(scan.root))}</code> ({len(scan.skipped)} unreadable, skipped),
 each shown to the net as a centre {scan.size} x {scan.size} px square. For every unit: the {next(iter(scan.layers.values())).k}
 image patches (receptive fields, grey where the field reaches past the image border) with the highest activation,
 at most {next(iter(scan.layers.values())).per_image} per image, among units whose field lies at least
