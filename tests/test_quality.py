@@ -555,7 +555,7 @@ def test_bad_quality_options_are_one_line_errors(tiny_net):
             transfer(c, s, feature_net=tiny_net, size=64, iters=1, **opts)
     with pytest.raises(ConfigError, match="style normalization 'loud'"):
         transfer(c, s, feature_net=tiny_net, size=64, iters=1, style_norm="loud")
-    with pytest.raises(ConfigError, match="2 weights for 1 style"):
+    with pytest.raises(ConfigError, match=r"^style_blend \(--style-blend\) has 2 weights for 1 style image; give one per"):
         transfer(c, s, feature_net=tiny_net, size=64, iters=1, style_blend=(1, 2))
     with pytest.raises(InputError, match="style-scale"):
         transfer(c, s, feature_net=tiny_net, size=64, iters=1, style_scale=0.1)

@@ -113,6 +113,7 @@ def test_bad_options(pair):
     ("style_layers", {"relu1_1": "x"}, "layer weights {'relu1_1': 'x'}: each weight must be a number"),
     ("style_blend", (float("nan"),), "style_blend (nan,): weights must be finite, non-negative and not all zero"),
     ("max_pixels", 0, "max_pixels 0: must be 1 or more (the largest input image allowed, px)"),  # blamed the image
+    ("mask", torch.zeros(1, 1, 40, 40), "mask Tensor of shape (1, 1, 40, 40): must be a string or None"),  # 444 chars
     ("style_layers", "relu1_1:0.5,relu1_1:0.2", "layer 'relu1_1' is given twice in 'relu1_1:0.5,relu1_1:0.2'; give "
                                                 "each layer once"),  # the last weight was kept without a word
     ("weights", "w.h5", "weights 'w.h5': the net 'random-tiny' has seeded random weights and loads none; drop "

@@ -49,6 +49,23 @@ _SCALARS = {"int": (numbers.Integral, int, "a whole number"), "float": (numbers.
             "str": ((str, os.PathLike), str, "a string"), "bool": (bool, bool, "True or False")}
 
 
+def _check_blend(blend: Sequence[float], n_styles: int) -> None:
+    """ConfigError unless ``blend`` is empty (equal weights) or has one weight per style image."""
+    if blend and len(blend) != n_styles:
+        raise ConfigError(f"style_blend (--style-blend) has {len(blend)} weight{'s' * (len(blend) != 1)} for "
+                          f"{n_styles} style image{'s' * (n_styles != 1)}; give one per style image")
+
+
+def _short(value: object) -> str:
+    """A value for a one-line message: its repr, or for a tensor or array (a mask given as pixels)
+    its type and shape instead of hundreds of numbers."""
+    shape = getattr(value, "shape", None)
+    if shape is not None and not isinstance(value, (str, bytes)):
+        return f"{type(value).__name__} of shape {tuple(shape)}"
+    text = repr(value)
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
 def _typed(cfg: "TransferConfig") -> "TransferConfig":
     """``cfg`` with each scalar field of its annotated type (int, float, str, bool; None where the
     annotation allows it), numpy scalars and paths converted; ConfigError for anything else. Without
@@ -62,7 +79,7 @@ def _typed(cfg: "TransferConfig") -> "TransferConfig":
             continue  # a container, parsed where it is used; or an allowed None
         accepts, stored, what = _SCALARS[scalar[0]]
         if isinstance(value, bool) != (scalar[0] == "bool") or not isinstance(value, accepts):
-            raise ConfigError(f"{f.name} {value!r}: must be {what}" + (" or None" if "None" in kinds else ""))
+            raise ConfigError(f"{f.name} {_short(value)}: must be {what}" + (" or None" if "None" in kinds else ""))
         if type(value) is not stored:
             changes[f.name] = os.fspath(value) if stored is str else stored(value)
     return dataclasses.replace(cfg, **changes) if changes else cfg
@@ -640,9 +657,7 @@ def transfer(content: Any, style: Any, *, config: TransferConfig | None = None, 
     else:
         cfg = dataclasses.replace(config, **options).validated()
     styles = _as_list(style)
-    if cfg.style_blend and len(cfg.style_blend) != len(styles):
-        raise ConfigError(f"style_blend has {len(cfg.style_blend)} weights for {len(styles)} style images; "
-                          "give one per style image")
+    _check_blend(cfg.style_blend, len(styles))
     from .io.image import describe_sources
     # hashed before the run, as read: a painting edited during a long render is not the one used
     inputs = {"content": describe_sources([content])[0], "styles": describe_sources(styles)}
@@ -948,8 +963,7 @@ def _stylize(content: Any, styles: list, cfg: TransferConfig, *, callback: Callb
     if not styles:
         raise ConfigError("no style image given")
     blend = cfg.style_blend or tuple(1.0 for _ in styles)
-    if len(blend) != len(styles):
-        raise ConfigError(f"style_blend has {len(blend)} weights for {len(styles)} style images; give one per style image")
+    _check_blend(blend, len(styles))
     # Inputs are decoded at their own resolution (bounded by max_pixels) and resized per level, after
     # the memory check: nothing is allocated at the output size before it is known to fit.
     c_native = load_image(content, None, max_pixels=cfg.max_pixels, name="content")

@@ -168,7 +168,7 @@ def activations_cmd(image: str, layer: str, output: str, net: str, size: int, ch
     if not quiet:
         from ..cli import counted
         shown = len(picked) if picked is not None else maps.shape[0]  # the grid's maps, not the layer's
-        click.echo(f"wrote {out} ({counted(shown, 'map')} of {maps.shape[1]} x {maps.shape[2]})", err=True)
+        click.echo(f"wrote {out} ({counted(shown, 'map')} of {maps.shape[2]} x {maps.shape[1]})", err=True)  # w x h
 
 
 @explore.command("gram")
