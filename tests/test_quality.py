@@ -179,6 +179,23 @@ def test_plan_tile_untiled_when_it_fits_tiles_or_refuses(tiny_net):
         plan_tile(tiny_net, layers, (1, 3, 2048, 2048), "lbfgs", 2**20)
 
 
+def test_a_style_image_larger_than_its_level_is_measured_in_tiles_within_the_budget(tiny_net, monkeypatch):
+    # --style-scale 8: the 96 px level fits in one pass, its 768 px style image does not, and was
+    # measured untiled anyway (1.45 GiB peak under --max-memory 0.6 at 512 px)
+    import stylegram.tiling
+    seen = []
+    real = stylegram.tiling.image_statistics
+    monkeypatch.setattr(stylegram.tiling, "image_statistics",
+                        lambda net, x, m, k, tile: seen.append((tuple(x.shape[-2:]), tile)) or real(net, x, m, k, tile))
+    c, s = gradient_image(72, 96), gradient_image(600, 800, seed=3)
+    kw = dict(feature_net=tiny_net, size=96, iters=2, refine=0, pyramid_start=0, device="cpu")
+    tiled = transfer(c, s, style_scale=8, max_memory=0.25, **kw)
+    assert tiled.state["tiles"] == [None] and seen == [((72, 96), None), ((576, 768), 80)]
+    seen.clear()
+    assert torch.allclose(tiled.image, transfer(c, s, style_scale=8, **kw).image, atol=1e-4)  # the same statistics
+    assert seen == [((72, 96), None), ((576, 768), None)]
+
+
 def test_transfer_refuses_what_cannot_fit(tiny_net):
     # the user's budget, not the machine's free memory ("cpu has 0.0 GiB free; free some memory")
     with pytest.raises(ResourceError, match=r"GiB but --max-memory allows 0.001 GiB; raise --max-memory$"):

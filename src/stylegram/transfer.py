@@ -588,6 +588,21 @@ def one_pass_bytes(net: FeatureNet, shape: tuple[int, ...], optimizer: str, slic
     return estimate_transfer_bytes(net, shape, optimizer) + sliced_loss_bytes(net, sliced_layers, shape)
 
 
+def statistics_tile(net: FeatureNet, layers: Sequence[str], hw: tuple[int, int], budget: int) -> int | None:
+    """None when measuring an image of ``hw`` on ``layers`` (no autograd, no optimizer) fits
+    ``budget`` bytes in one pass, else the largest tile side (px, a multiple of the deepest stride)
+    whose padded tiles fit; the smallest such tile if none does (the measurement is exact either way)."""
+    from .tiling import tile_geometry
+    overhead = 200 * 2**20
+    if activation_bytes(net, (1, 3, *hw)) + overhead <= budget:
+        return None
+    align, margin = tile_geometry(net, list(layers))
+    side = (max(hw) // align) * align
+    while side > align and activation_bytes(net, (1, 3, side + 2 * margin, side + 2 * margin)) + overhead > budget:
+        side -= align
+    return max(align, side)
+
+
 def plan_tile(net: FeatureNet, layers: list[str], shape: tuple[int, ...], optimizer: str, budget: int,
               tile: int = 0, sliced_layers: Sequence[str] = ()) -> int | None:
     """None when a run on ``shape`` (1, 3, H, W) fits ``budget`` bytes in one pass, else the tile
@@ -865,11 +880,19 @@ class _Levels:
         everywhere = keep is None and not self.regions
         # The sliced loss needs the style's activations themselves, the others only their moments.
         feat_layers = moments_layers if kind == "swd" else []
-        stats = [image_statistics(net, s.to(device), moments_layers, feat_layers, tile) for s in ss_in]
+        def stat_tile(img: torch.Tensor) -> int | None:
+            # A style image larger than the level (--style-scale above 1) is measured in tiles of
+            # its own when one pass would not fit the budget, even where the level itself does.
+            if tile is not None or max(img.shape[-2:]) <= max(shape):
+                return tile
+            return statistics_tile(net, moments_layers, tuple(img.shape[-2:]),
+                                   int(min(cfg.max_memory * 2**30, available_bytes(device))))
+
+        stats = [image_statistics(net, s.to(device), moments_layers, feat_layers, stat_tile(s)) for s in ss_in]
         region_stats = []
         for m, (_, rs, rlabel) in zip(region_masks, self.regions):
             rs_in = color.prepare(cfg.preserve_color, cfg.color_strength, c, [self.style_image(rs, shape, rlabel)])[1][0]
-            region_stats.append((m, image_statistics(net, rs_in.to(device), moments_layers, feat_layers, tile)))
+            region_stats.append((m, image_statistics(net, rs_in.to(device), moments_layers, feat_layers, stat_tile(rs_in))))
 
         # One set of random directions per level (seeded), the same for every region's style.
         seed = cfg.seed * 1_000_003 + k
