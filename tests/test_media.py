@@ -240,6 +240,19 @@ def test_signal_texture_csv_and_ecg(tmp_path):
     assert code == 0, err
     assert np.load(tmp_path / "o.npy").shape == (2, 200) and (tmp_path / "p.png").is_file()
     assert json.loads((tmp_path / "r.json").read_text())["style_drop"] > 10
+    # --report is an output: not over an input (it wrote JSON over the signal), and checked before the run
+    code, err = run_cli(["signal-texture", str(tmp_path / "s.csv"), "-o", str(tmp_path / "o2.npy"), "--report",
+                         str(tmp_path / "s.csv")])
+    assert code == 2 and "unknown output type '.csv'; use one of .json" in err
+    np.save(tmp_path / "in.npy", rows.T)
+    code, err = run_cli(["signal-texture", str(tmp_path / "in.npy"), "-o", str(tmp_path / "o2.npy"), "--report",
+                         str(tmp_path / "in.json"), "--iters", "1", "--filters", "16"])
+    assert code == 0 and json.loads((tmp_path / "in.json").read_text())["task"] == {"command": "signal-texture"}
+    # a media report is not a transfer's settings: said so, not "an option from another version"
+    from stylegram import TransferConfig
+    with pytest.raises(ConfigError, match="holds the settings of a signal-texture, not of a transfer; it is the "
+                                          "report of `stylegram signal-texture`"):
+        TransferConfig.from_run(tmp_path / "in.json")
     # --iters 0 is no iterations (the start, measured), not the command's default of 150
     code, err = run_cli(["signal-texture", str(tmp_path / "s.csv"), "-o", str(tmp_path / "o.npy"), "--length", "200",
                          "--filters", "32", "--iters", "0", "--report", str(tmp_path / "r0.json")])

@@ -622,7 +622,7 @@ def test_color_preservation_keeps_the_content_chroma(tiny_net):
 
 # --- masks and regions ------------------------------------------------------------------------------
 
-def test_mask_keeps_content_and_regions_take_their_styles(tiny_net, tmp_path):
+def test_mask_keeps_content_and_regions_take_their_styles(tiny_net, tmp_path, monkeypatch):
     from stylegram.io.image import save_image
     c, s = gradient_image(48, 64), gradient_image(64, 64, 3).flip(1)
     keep = torch.zeros(1, 3, 48, 64)
@@ -653,6 +653,16 @@ def test_mask_keeps_content_and_regions_take_their_styles(tiny_net, tmp_path):
         kw = dict(feature_net=tiny_net, size=64, iters=4, pyramid_start=0, refine=0, tile=32, style_loss=loss)
         empty = transfer(c, s, regions=f"{tmp_path / 'none.png'}={tmp_path / 'green.png'}", **kw)
         assert empty.stopped is None and torch.equal(empty.image, transfer(c, s, **kw).image), loss
+    # ... but a small one counts: a 2 px region (0.07 % of the picture) was dropped as "empty"
+    import stylegram.objective
+    calls, real = [], stylegram.objective.style_targets
+    monkeypatch.setattr(stylegram.objective, "style_targets", lambda *a, **k: calls.append(1) or real(*a, **k))
+    dot = torch.zeros(1, 3, 48, 64)
+    dot[..., 20, 30:32] = 1
+    save_image(dot, tmp_path / "dot.png")
+    transfer(c, s, feature_net=tiny_net, size=64, iters=1, pyramid_start=0, refine=0,
+             regions=f"{tmp_path / 'dot.png'}={tmp_path / 'green.png'}")
+    assert len(calls) == 2  # the main style and the region's
 
 
 # --- textures -----------------------------------------------------------------------------------------
@@ -736,6 +746,9 @@ def test_a_texture_comes_back_from_its_png_with_its_tiling(tmp_path):
     # a transfer's settings are not a texture's, nor the other way round
     assert cli("transfer", style, style, "-o", tmp_path / "d.png", "--net", "random-tiny", "--size", "40", "--iters", "1",
                "--refine", "0") == (0, "")
+    # the settings file is read, so not written over (-o or --report on it)
+    assert cli("texture", style, "-o", tmp_path / "a.png", "--settings", tmp_path / "a.png") == (
+        2, f"stylegram: error: {tmp_path / 'a.png'}: output path is also an input; choose another name\n")
     for command, args, made_by in (("texture", [style], "transfer"), ("transfer", [style, style], "texture")):
         earlier = tmp_path / ("d.png" if made_by == "transfer" else "a.png")
         assert cli(command, *args, "-o", tmp_path / "e.png", "--settings", earlier) == (

@@ -338,9 +338,10 @@ def texture_cmd(style: tuple[str, ...], output: str, report: str | None, setting
     from .texture import TEXTURE_DEFAULTS, texture, texture_settings
     from .transfer import TransferConfig
 
-    out = check_output_path(output, list(style))
+    inputs = [*style, *([settings] if settings else [])]  # the settings file is read: not to be written over
+    out = check_output_path(output, inputs)
     if report:
-        check_output_path(report, list(style), suffixes=[".json"], outputs=[output])
+        check_output_path(report, inputs, suffixes=[".json"], outputs=[output])
     ctx = click.get_current_context()
     if settings:  # the earlier texture's options and tiling, then those typed here
         base, tileable = texture_settings(settings)

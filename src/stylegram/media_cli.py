@@ -11,7 +11,12 @@ from .cli import ProgressBar, exit_if_stopped
 
 
 def _check_out(out: str, inputs: list[str], suffixes) -> Path:
+    """-o checked before any work (and the --report beside it, which is written at the end):
+    a known suffix, an existing folder, not one of the inputs."""
     from .io.image import check_output_path
+    report = click.get_current_context().params.get("report")
+    if report:
+        check_output_path(report, inputs, suffixes=[".json"], outputs=[out])
     return check_output_path(out, inputs, suffixes=list(suffixes))
 
 
@@ -47,7 +52,7 @@ def _report(path: str | None, data: dict) -> None:
         from .report import write_json
         from .transfer import versions
         given = click.get_current_context().params
-        write_json({"stylegram": __version__, **data,
+        write_json({"stylegram": __version__, "task": {"command": data["command"]}, **data,
                     "params": {k: v for k, v in given.items() if k not in _NOT_PARAMS},
                     "inputs": describe_sources(given[k] for k in _INPUTS if k in given),
                     "versions": versions()}, path)

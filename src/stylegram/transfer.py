@@ -49,6 +49,18 @@ _SCALARS = {"int": (numbers.Integral, int, "a whole number"), "float": (numbers.
             "str": ((str, os.PathLike), str, "a string"), "bool": (bool, bool, "True or False")}
 
 
+def _on_device(state: Any, device: torch.device) -> Any:
+    """A checkpoint's state with every tensor on ``device`` (checkpoints load on the CPU; the pin,
+    the iterate and an --ema average join the GPU's computation)."""
+    if isinstance(state, torch.Tensor):
+        return state.to(device)
+    if isinstance(state, dict):
+        return {k: _on_device(v, device) for k, v in state.items()}
+    if isinstance(state, list):
+        return [_on_device(v, device) for v in state]
+    return state
+
+
 def _check_blend(blend: Sequence[float], n_styles: int) -> None:
     """ConfigError unless ``blend`` is empty (equal weights) or has one weight per style image."""
     if blend and len(blend) != n_styles:
@@ -59,9 +71,8 @@ def _check_blend(blend: Sequence[float], n_styles: int) -> None:
 def _short(value: object) -> str:
     """A value for a one-line message: its repr, or for a tensor or array (a mask given as pixels)
     its type and shape instead of hundreds of numbers."""
-    shape = getattr(value, "shape", None)
-    if shape is not None and not isinstance(value, (str, bytes)):
-        return f"{type(value).__name__} of shape {tuple(shape)}"
+    if getattr(value, "ndim", 0) > 0 and not isinstance(value, (str, bytes)):  # numpy scalars: their value
+        return f"{type(value).__name__} of shape {tuple(value.shape)}"
     text = repr(value)
     return text if len(text) <= 80 else text[:77] + "..."
 
@@ -209,8 +220,9 @@ class TransferConfig:
         params, task = read_run_settings(path)
         made_by = task.get("command", command)  # files from before the task was recorded: take them
         if made_by != command:
-            raise ConfigError(f"{path}: holds the settings of a {made_by}, not of a {command}; "
-                              f"repeat it with `stylegram {made_by} --settings`")
+            again = (f"repeat it with `stylegram {made_by} --settings`" if made_by in ("transfer", "texture")
+                     else f"it is the report of `stylegram {made_by}`, which takes its options as typed")
+            raise ConfigError(f"{path}: holds the settings of a {made_by}, not of a {command}; {again}")
         params.pop("device", None)
         known = {f.name for f in dataclasses.fields(cls)}
         unknown = sorted(set(params) - known)
@@ -897,13 +909,13 @@ class _Levels:
         # One set of random directions per level (seeded), the same for every region's style.
         seed = cfg.seed * 1_000_003 + k
         terms = []
-        if everywhere or float(main_area.mean()) > 1e-3:
+        if everywhere or float(main_area.sum()) >= 0.5:  # at least half a pixel left to the main style
             terms += style_targets([m for m, _ in stats], self.blend, lw, beta=beta, kind=kind,
                                    out_guides=None if everywhere else guides(main_area), norm=norm,
                                    style_feats=[f for _, f in stats], seed=seed, content_moments=c_moments,
                                    content_feats=c_feats)
         for m, (mom, feats) in region_stats:
-            if float((m * guides_base).mean()) <= 1e-3:  # a region this level cannot see (empty, or kept)
+            if float((m * guides_base).sum()) < 0.5:  # a region this level cannot see (empty, or kept)
                 continue
             terms += style_targets([mom], [1.0], lw, beta=beta, kind=kind,
                                    out_guides=guides(m * guides_base), norm=norm,
@@ -1019,7 +1031,7 @@ def _stylize(content: Any, styles: list, cfg: TransferConfig, *, callback: Callb
         level_ck = int(st_ck.get("level", len(plan.shapes) - 1)) if isinstance(st_ck, dict) else len(plan.shapes) - 1
         if not 0 <= level_ck < len(plan.shapes) or tuple(x_ck.shape[-2:]) != tuple(plan.shapes[level_ck]):
             raise ConfigError("checkpoint: its image does not match this run's levels; same inputs and --size needed")
-        resume = {"level": level_ck, "x": x_ck.to(device), "state": st_ck, "iter": it_ck}
+        resume = {"level": level_ck, "x": x_ck.to(device), "state": _on_device(st_ck, device), "iter": it_ck}
 
     use_detail = cfg.pyramid_detail and content_weight and not circular
     res = run_pyramid(levels, len(plan.shapes), levels.x0, optimizer=cfg.optimizer, lr=cfg.lr, callback=callback,

@@ -92,7 +92,8 @@ def load_audio(path: str | os.PathLike, rate: int = DEFAULT_RATE, *, seconds: fl
     try:
         with _native_stderr_silenced():
             info = sf.info(str(p))
-            frames = -1 if seconds is None else round(seconds * info.samplerate)  # --max-seconds 1: 1 s, not 1 s + 1
+            # --max-seconds 1: 1 s, not 1 s and a sample; at least one, so a tiny value says "too short"
+            frames = -1 if seconds is None else max(1, round(seconds * info.samplerate))
             data, sr = sf.read(str(p), frames=frames, dtype="float32", always_2d=True)
     except (sf.LibsndfileError, RuntimeError, ValueError) as e:
         reason = " ".join(str(e).split()).split(":")[-1].strip() or type(e).__name__

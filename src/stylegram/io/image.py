@@ -365,7 +365,9 @@ def read_run_settings(path: str | os.PathLike) -> tuple[dict, dict]:
     if not isinstance(params, dict):
         raise InputError(none)
     task = record.get("task")
-    return params, task if isinstance(task, dict) else {}
+    if not isinstance(task, dict):  # media reports of this version's first days named the command alone
+        task = {"command": record["command"]} if isinstance(record.get("command"), str) else {}
+    return params, task
 
 
 def describe_sources(sources: Iterable[object]) -> list[dict]:
