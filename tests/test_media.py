@@ -367,7 +367,7 @@ def test_video_temporal_loss_and_resume(tmp_path, tiny2d):
     save_image(style, tmp_path / "style.png")
     code, err = run_cli(args + ["--max-frames", "4"])
     assert code == 0, err
-    assert len(list((tmp_path / "out.frames").glob("frame_*.png"))) == 4
+    assert len(list((tmp_path / "out.frames").glob("frame_*.npy"))) == 4  # float32: resumed exactly
     code, err = run_cli(args + ["--report", str(tmp_path / "r.json")])
     assert code == 0, err
     rep = json.loads((tmp_path / "r.json").read_text())
@@ -377,6 +377,18 @@ def test_video_temporal_loss_and_resume(tmp_path, tiny2d):
     assert len(read_video(f"{stem}.mp4")[0]) == 8
     code, err = run_cli(args + ["--temporal", "5"])  # other settings: refuses to mix frames
     assert code == 2 and "other settings (temporal)" in err
+    # the same for a video ended early: frames 4..7 of the resumed run equal an uninterrupted run's
+    import numpy as np
+    full = ["video", str(tmp_path / "in.mp4"), str(tmp_path / "style.png"), "-o", str(tmp_path / "full.mp4"),
+            "--size", "64", "--net", "random", "--width", "0.125", "--iters", "2"]
+    assert run_cli(full)[0] == 0
+    for i in range(8):
+        a, b = (np.load(tmp_path / f"{name}.frames" / f"frame_{i:05d}.npy") for name in ("out", "full"))
+        assert np.array_equal(a, b), i
+    # another clip under the same name (re-rendered): its frames were reused, or a size clash was a traceback
+    write_video([f.flip(-1) for f in frames], tmp_path / "in.mp4", 8)
+    code, err = run_cli(args)
+    assert code == 2 and "other settings (video_sha256)" in err
 
 
 def test_solid_texture_of_a_grey_exemplar_is_grey(tiny2d):

@@ -363,7 +363,10 @@ def video_cmd(video, style, output, size, max_frames, temporal, independent, res
     folder = Path(f"{_stem(out)}.frames")
     if restart and folder.is_dir():
         shutil.rmtree(folder)
-    store = FrameStore(folder, {"video": str(Path(video).resolve()), "style": str(Path(style).resolve()),
+    from .io.image import file_sha256
+    store = FrameStore(folder, {"video": str(Path(video).resolve()), "video_sha256": file_sha256(video),
+                                "frame_size": list(frames[0].shape[-2:]), "style": str(Path(style).resolve()),
+                                "style_sha256": file_sha256(style),
                                 "size": size, "temporal": temporal, "independent": independent, "beta": beta,
                                 "net": net, "width": width, "iters": iters, "seed": seed})
     done = {i: f for i, f in store.done().items() if i < len(frames)}

@@ -15,7 +15,7 @@ import numpy as np
 import torch
 
 from ..errors import ConfigError, InputError
-from .image import IMAGE_SUFFIXES, existing_file, load_image, other_media_hint, save_image, write_atomic
+from .image import IMAGE_SUFFIXES, existing_file, load_image, other_media_hint, write_atomic
 
 VIDEO_SUFFIXES = (".mp4", ".mov", ".mkv", ".avi", ".webm", ".gif")
 WRITE_SUFFIXES = (".mp4", ".mkv", ".mov")
@@ -131,8 +131,11 @@ def write_video(frames: list[torch.Tensor], path: str | os.PathLike, fps: float,
 
 
 class FrameStore:
-    """The finished frames of a run, as PNGs in a folder beside the output, plus the settings they
-    were made with: a stopped run resumes from them, a run with other settings refuses to mix."""
+    """The finished frames of a run, in a folder beside the output, plus the settings they were
+    made with (the input's sha256 and frame size among them): a stopped run resumes from them, a
+    run with other settings or another clip refuses to mix. Frames are kept as float32 .npy, not
+    8-bit pictures, so the resumed run's warm start and temporal target are exactly those of an
+    uninterrupted run."""
 
     def __init__(self, folder: str | os.PathLike, settings: dict):
         self.folder = Path(folder)
@@ -150,16 +153,20 @@ class FrameStore:
             write_atomic(meta, lambda tmp: Path(tmp).write_text(text))
 
     def path(self, i: int) -> Path:
-        return self.folder / f"frame_{i:05d}.png"
+        return self.folder / f"frame_{i:05d}.npy"
 
     def done(self) -> dict[int, torch.Tensor]:
         """{index: frame (1, 3, H, W)} for each finished frame on disk, consecutive from 0."""
         out: dict[int, torch.Tensor] = {}
         i = 0
         while self.path(i).is_file():
-            out[i] = load_image(self.path(i))
+            try:
+                out[i] = torch.from_numpy(np.load(self.path(i), allow_pickle=False))
+            except (OSError, ValueError):  # cut short by a kill: that frame is made again
+                break
             i += 1
         return out
 
     def save(self, i: int, frame: torch.Tensor) -> None:
-        save_image(frame, self.path(i))
+        array = frame.detach().cpu().float().numpy()
+        write_atomic(self.path(i), lambda tmp: np.save(tmp, array))
