@@ -187,6 +187,10 @@ def test_audio_texture_and_transfer_cli(tmp_path):
         "seconds": 1.0, "rate": 8000, "filters": 32, "n_fft": 512, "iters": 15, "seed": 0, "max_seconds": 30.0}
     assert rep["inputs"] == [{"file": "style.wav", "sha256": hashlib.sha256((tmp_path / "style.wav").read_bytes()).hexdigest()}]
     assert rep["versions"]["torch"] == torch.__version__ and "output" not in rep["params"]
+    # an upper-case suffix: the side files are TEX.style.png, not TEX.WAV.style.png
+    code, err = run_cli(["audio-texture", str(tmp_path / "style.wav"), "-o", str(tmp_path / "TEX.WAV"), "--seconds", "1",
+                         "--rate", "8000", "--filters", "16", "--iters", "1"])
+    assert code == 0 and (tmp_path / "TEX.style.png").is_file() and (tmp_path / "TEX.result.png").is_file(), err
     code, err = run_cli(["audio-texture", str(tmp_path / "style.wav"), "-o", str(out), "--n-fft", "300"])
     assert code == 2 and "n_fft 300: must be a power of two" in err and "\n" not in err.strip()
     code, err = run_cli(["audio-texture", str(tmp_path / "style.wav"), "-o", str(out), "--rate", "8000", "--n-fft",
@@ -283,7 +287,14 @@ def test_volume_io_nifti_npy_dicom(tmp_path):
     assert x.shape == (1, 1, 16, 16, 16) and float(x.min()) == 0 and float(x.max()) == 1
     assert np.allclose(unwindow(window(vol, 100, 1000)[0], (-400, 600)), a, atol=1e-3)
     y, aff2 = resize_volume(x, 8, vol.affine)
-    assert y.shape == (1, 1, 8, 8, 8) and np.allclose(np.diag(aff2)[:3], [4.0, 3.0, 6.0]) and np.allclose(aff2[:3, 3], aff[:3, 3])
+    assert y.shape == (1, 1, 8, 8, 8) and np.allclose(np.diag(aff2)[:3], [4.0, 3.0, 6.0])
+    # voxel 0 of the half-size grid is centred between old voxels 0 and 1: the field of view stays put
+    assert np.allclose(aff2[:3, 3], aff[:3, 3] + np.array([2.0, 1.5, 3.0]) / 2)
+    cube = torch.zeros(1, 1, 64, 64, 64)
+    cube[..., 38:46, 38:46, 38:46] = 1  # centred on voxel 41.5 (world 41.5 mm with an identity affine)
+    small, a16 = resize_volume(cube, 16, np.eye(4))
+    centre = torch.nonzero(small[0, 0] > 0.5).double().mean(0).numpy()
+    assert np.allclose(a16[:3, :3] @ centre + a16[:3, 3], 41.5)  # was 40.0: a 1.5 mm shift
     save_volume(a, tmp_path / "o.nii", aff2)
     assert np.allclose(nib.load(str(tmp_path / "o.nii")).affine, aff2)
     src = pydicom.dcmread(pydicom.data.get_testdata_file("CT_small.dcm"))

@@ -21,9 +21,10 @@ def _check_out(out: str, inputs: list[str], suffixes) -> Path:
 
 
 def _stem(out: Path) -> str:
+    """OUT without its suffix (.nii.gz as one), whatever its case: the side files' base name."""
     name = str(out)
-    for sfx in (".nii.gz", out.suffix):
-        if name.lower().endswith(sfx):
+    for sfx in (".nii.gz", out.suffix.lower()):
+        if sfx and name.lower().endswith(sfx):
             return name[: len(name) - len(sfx)]
     return name
 

@@ -170,8 +170,12 @@ def resize_volume(x: torch.Tensor, size: int, affine: np.ndarray | None = None) 
     if new == tuple(shape):
         return x, aff
     y = torch.nn.functional.interpolate(x, size=new, mode="trilinear", align_corners=False)
-    factors = [o / n for o, n in zip(shape, new)]
-    aff[:3, :3] = aff[:3, :3] * np.array(factors)[None, :]
+    factors = np.array([o / n for o, n in zip(shape, new)])
+    # Voxel centres with align_corners=False: new voxel j sits at old index (j + 0.5) f - 0.5, so the
+    # origin (voxel 0's centre) moves by (f - 1) / 2 old voxels along each axis, and the field of
+    # view stays where it was (without it the volume shifted by half a voxel's difference).
+    aff[:3, 3] = aff[:3, 3] + aff[:3, :3] @ ((factors - 1) / 2)
+    aff[:3, :3] = aff[:3, :3] * factors[None, :]
     return y, aff
 
 
