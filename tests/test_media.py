@@ -238,6 +238,14 @@ def test_signal_texture_csv_and_ecg(tmp_path):
     np.savetxt(tmp_path / "s.csv", rows, delimiter=",")
     x = load_signal(tmp_path / "s.csv")
     assert x.shape == (1, 2, 300)
+    # a header row naming the columns (as spreadsheets write them) is skipped, not refused
+    (tmp_path / "h.csv").write_text("lead1,lead2\n" + (tmp_path / "s.csv").read_text())
+    assert torch.equal(load_signal(tmp_path / "h.csv"), x)
+    # written back with every float32 digit (%.6g kept 3 values of a 101325 +- 0.3 Pa channel)
+    from stylegram.io.signal import save_signal
+    baro = torch.tensor([[101325.1, 101324.9, 101325.3]])
+    save_signal(baro, tmp_path / "b.csv")
+    assert torch.equal(load_signal(tmp_path / "b.csv")[0], baro)
     code, err = run_cli(["signal-texture", str(tmp_path / "s.csv"), "-o", str(tmp_path / "o.npy"), "--length", "200",
                          "--filters", "32", "--iters", "20", "--plot", str(tmp_path / "p.png"),
                          "--report", str(tmp_path / "r.json")])

@@ -16,6 +16,23 @@ from .image import existing_file, other_media_hint, write_atomic
 SIGNAL_SUFFIXES = (".npy", ".csv")
 
 
+def _header_rows(path: Path) -> int:
+    """1 when the CSV's first line names its columns (no field of it is a number), else 0."""
+    with open(path, encoding="utf-8", errors="replace") as f:
+        first = f.readline()
+    fields = [v.strip() for v in first.split(",") if v.strip()]
+    if not fields or first.lstrip().startswith("#"):
+        return 0
+
+    def number(v: str) -> bool:
+        try:
+            float(v)
+            return True
+        except ValueError:
+            return False
+    return 0 if any(number(v) for v in fields) else 1
+
+
 def load_signal(path: str | os.PathLike) -> torch.Tensor:
     """Read a .npy or .csv array as (1, C, N) float32.
 
@@ -29,7 +46,7 @@ def load_signal(path: str | os.PathLike) -> torch.Tensor:
         if suffix == ".npy":
             a = np.load(p, allow_pickle=False)
         elif suffix == ".csv":
-            a = np.loadtxt(p, delimiter=",", dtype=np.float64, ndmin=2, comments="#")
+            a = np.loadtxt(p, delimiter=",", dtype=np.float64, ndmin=2, comments="#", skiprows=_header_rows(p))
             if a.shape[1] == 1:
                 a = a[:, 0]
         else:
@@ -77,7 +94,8 @@ def save_signal(x: torch.Tensor, path: str | os.PathLike) -> None:
     if suffix == ".npy":
         write_atomic(path, lambda tmp: np.save(open(tmp, "wb"), a))
     elif suffix == ".csv":
-        write_atomic(path, lambda tmp: np.savetxt(tmp, a.T, delimiter=",", fmt="%.6g"))
+        # 9 significant digits: every float32 exactly (with 6 a 101325 +- 0.3 Pa channel kept 3 values)
+        write_atomic(path, lambda tmp: np.savetxt(tmp, a.T, delimiter=",", fmt="%.9g"))
     else:
         raise ConfigError(f"{path}: unknown signal output type {suffix!r}; use .npy or .csv")
 
