@@ -429,8 +429,11 @@ def test_solid_texture_coarse_to_fine_with_tv(tiny2d):
                       style_layers={"relu1_1": 1.0, "relu2_1": 1.0})
     assert r.x.shape == (1, 3, 16, 16, 16) and 0 <= float(r.x.min()) and float(r.x.max()) <= 1
     assert [h["size"] for h in r.history] == [8] * 4 + [16] * 4
-    level0 = [h["style"] for h in r.history if h["level"] == 0]
-    assert level0[-1] < r.initial["style"] and r.final["tv"] > 0  # the fine level's second half has TV
+    level1 = [h["style"] for h in r.history if h["level"] == 1]
+    assert r.final["tv"] > 0 and "size" not in r.final  # the fine level's second half has TV
+    # initial: the full-size cube's start, so style_drop is that level's fall (it compared the 8^3
+    # level's start with the 16^3 level's end: "Gram loss fell 0.1x")
+    assert level1[-1] == r.final["style"] < r.initial["style"] and r.style_drop() > 1
     # a stop request ends the texture at once, in the half it came in (as the 2D pyramid does)
     seen = []
     stopped = solid_texture(ex, 16, tiny2d, levels=2, full_slices_up_to=8, coarse_iters=4, iters=4,

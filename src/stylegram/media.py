@@ -42,7 +42,9 @@ class MediaResult:
     @property
     def final(self) -> dict[str, float]:
         """The loss terms after the last iteration (``initial`` if none ran)."""
-        return {k: v for k, v in self.history[-1].items() if k not in ("iter", "evals", "seconds")} if self.history else self.initial
+        # only the loss terms: not the bookkeeping a level adds to its records (level, size)
+        return ({k: v for k, v in self.history[-1].items() if k not in ("iter", "evals", "seconds", "level", "size")}
+                if self.history else self.initial)
 
     def style_drop(self) -> float:
         """initial style loss / final style loss (how many times the Gram loss fell)."""
@@ -457,7 +459,8 @@ def solid_texture(exemplar: torch.Tensor, size: int, net: FeatureNet, *, channel
     on a CPU but leaves a speckle that every-slice L-BFGS does not (measured on brick.png at 64^3).
     A grey exemplar (no pixel's channels differ by more than 1/255) gives a grey cube: one channel
     is optimized and repeated, so no colour speckle can appear. ``initial`` of the result is the
-    loss of the first level's start, ``final`` the last level's end, each on the slices of its level.
+    loss at the last level's start (the cube at its full size), ``final`` at its end, so
+    ``style_drop`` is the fall at the full size (across levels of other sizes it compared unlike sums).
     """
     exemplar = check_media(exemplar, name, "(1, C, H, W)", 4)
     check_weight("tv", tv)
@@ -529,7 +532,7 @@ def solid_texture(exemplar: torch.Tensor, size: int, net: FeatureNet, *, channel
             history += [{**h, "level": lvl, "size": s} for h in run.history]
             evals += run.evals
             seconds += run.seconds
-        first = first or runs[0]
+        first = runs[0]  # of this level: the last level's start is the result's initial
         r = runs[-1]
         x = r.x
         if r.stopped == "cancelled":  # as run_pyramid: a stop request ends the whole texture
