@@ -217,13 +217,19 @@ def test_bad_audio_one_line_errors(shared, tmp_path, name, message):
         load_audio(shared / "data" / "bad" / name)
     code, err = run_cli(["audio-texture", str(shared / "data" / "bad" / name), "-o", str(tmp_path / "o.wav")])
     assert code == 2 and err.count("\n") == 1 and message in err and "Traceback" not in err
+    # as the content of a transfer too: a silent one gave a silent result and "wrote ..." (every
+    # gradient is zero on a spectrogram of zeros)
+    rain = shared / "data" / "audio" / "rain_texture.wav"
+    code, err = run_cli(["audio", str(shared / "data" / "bad" / name), str(rain), "-o", str(tmp_path / "o.wav"),
+                         "--max-seconds", "1", "--filters", "16", "--iters", "1"])
+    assert code == 2 and err.count("\n") == 1 and message in err, err
 
 
 def test_bad_audio_that_is_fine(shared):
     from stylegram.io.audio import load_audio
     y, sr = load_audio(shared / "data" / "bad" / "stereo_48k.wav")  # mixed to mono, resampled
     assert sr == 22050 and y.ndim == 1 and len(y) == 2 * 22050
-    y, _ = load_audio(shared / "data" / "bad" / "silence.wav", allow_silent=True)  # fine as a content
+    y, _ = load_audio(shared / "data" / "bad" / "silence.wav", allow_silent=True)  # read, for the caller to judge
     assert len(y) == 3 * 22050 and np.abs(y).max() < 1e-4
 
 

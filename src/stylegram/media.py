@@ -466,6 +466,8 @@ def solid_texture(exemplar: torch.Tensor, size: int, net: FeatureNet, *, channel
     check_weight("tv", tv)
     check_lr(lr)  # before the first level, not when the first stochastic level starts
     size, levels, coarse_iters = whole("size", size), whole("levels", levels), whole("coarse_iters", coarse_iters)
+    if levels < 1:  # 0 and -3 ran one level without a word
+        raise ConfigError(f"levels {levels}: must be 1 or more (1: the cube at its size only)")
     grey = channels is None and exemplar.shape[1] == 3 and is_grey(exemplar)
     if grey:
         exemplar = exemplar.mean(1, keepdim=True)

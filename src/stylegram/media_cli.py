@@ -120,11 +120,15 @@ def audio_cmd(content, style, output, rate, alpha, beta, filters, max_seconds, i
     Writes OUTPUT.wav and spectrogram PNGs beside it (OUT.content.png, .style.png, .result.png)."""
     import torch
 
-    from .io.audio import load_audio, save_wav, spectrogram
+    from .errors import InputError
+    from .io.audio import SILENCE_PEAK, load_audio, save_wav, spectrogram
     from .media import audio_transfer
 
     out = _check_out(output, [content, style], [".wav"])
     c, _ = load_audio(content, rate, seconds=max_seconds, allow_silent=True)
+    if float(abs(c).max()) < SILENCE_PEAK:  # its spectrogram is zeros, where every gradient is zero too
+        raise InputError(f"{content}: is silent (peak {float(abs(c).max()):.1e}); the transfer keeps the content's "
+                         "sound, so the result would be silence: give audible sound, or use `stylegram audio-texture`")
     s, _ = load_audio(style, rate, seconds=max_seconds)
     iters = _iters(100)
     with ProgressBar(iters, "audio", quiet, stoppable=True) as bar:
