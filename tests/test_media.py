@@ -275,7 +275,8 @@ def test_signal_texture_csv_and_ecg(tmp_path):
     code, err = run_cli(["signal-texture", str(tmp_path / "s.csv"), "-o", str(tmp_path / "o.npy"), "--length", "200",
                          "--filters", "32", "--iters", "0", "--report", str(tmp_path / "r0.json")])
     assert code == 0, err
-    assert json.loads((tmp_path / "r0.json").read_text())["evals"] <= 1
+    r0 = json.loads((tmp_path / "r0.json").read_text())
+    assert r0["evals"] <= 1 and r0["params"]["length"] == 200 and r0["params"]["iters"] == 0
     ecg, rate = ecg_from_dicom(pydicom.data.get_testdata_file("waveform_ecg.dcm"))
     assert ecg.shape == (1, 12, 10000) and rate == 1000
     np.save(tmp_path / "bad.npy", np.array([[1.0, np.nan, 2.0]]))
@@ -300,6 +301,8 @@ def test_volume_io_nifti_npy_dicom(tmp_path):
     x, lo_hi = window(vol, 100, 80)
     assert x.shape == (1, 1, 16, 16, 16) and float(x.min()) == 0 and float(x.max()) == 1
     assert np.allclose(unwindow(window(vol, 100, 1000)[0], (-400, 600)), a, atol=1e-3)
+    with pytest.raises(ConfigError, match=r"^size 0: must be 1 or more voxels"):
+        resize_volume(x, 0, vol.affine)
     y, aff2 = resize_volume(x, 8, vol.affine)
     assert y.shape == (1, 1, 8, 8, 8) and np.allclose(np.diag(aff2)[:3], [4.0, 3.0, 6.0])
     # voxel 0 of the half-size grid is centred between old voxels 0 and 1: the field of view stays put
@@ -380,6 +383,7 @@ def test_video_temporal_loss_and_resume(tmp_path, tiny2d):
     write_video(frames, tmp_path / "in.mp4", 8)
     back, fps = read_video(tmp_path / "in.mp4")
     assert len(back) == 8 and back[0].shape == (1, 3, 64, 64) and fps == pytest.approx(8)
+    assert read_video(tmp_path / "in.mp4", size=63)[0][0].shape == (1, 3, 62, 62)  # even, and not above --size
     assert float((back[3] - frames[3]).abs().mean()) < 0.05
     style = torch.rand(1, 3, 32, 32, generator=torch.Generator().manual_seed(3))
     layers = {"relu1_1": 1.0, "relu2_1": 1.0}

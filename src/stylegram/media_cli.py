@@ -200,6 +200,8 @@ def signal_texture_cmd(signal, output, length, rate, plot, filters, iters, seed,
         rate = rate or r
     else:
         x = load_signal(signal)
+    given = click.get_current_context().params  # the report's params: the values used, not None
+    given["rate"], given["length"] = rate, length or x.shape[-1]
     iters = _iters(150)
     with ProgressBar(iters, "signal texture", quiet, stoppable=True) as bar:
         y, run = signal_texture(x, length or x.shape[-1], iters=iters, filters=filters, seed=seed, callback=bar.update)

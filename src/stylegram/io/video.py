@@ -99,7 +99,8 @@ def _finish(frames: list[torch.Tensor], path, size: int | None, h: int, w: int, 
         raise InputError(f"{path}: video has no frames")
     if size is not None:
         s = size / max(h, w)
-        nh, nw = max(2, round(h * s / 2) * 2), max(2, round(w * s / 2) * 2)
+        # even sides (H.264's 4:2:0), rounded down: --size is the most the longest side gets (63 gave 64)
+        nh, nw = max(2, round(h * s) // 2 * 2), max(2, round(w * s) // 2 * 2)
         frames = [torch.nn.functional.interpolate(f, size=(nh, nw), mode="bilinear", align_corners=False,
                                                   antialias=s < 1).clamp(0, 1) for f in frames]
     else:

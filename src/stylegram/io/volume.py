@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..errors import ConfigError, InputError
+from ..errors import ConfigError, InputError, whole
 from .image import existing_file, other_media_hint, write_atomic
 
 VOLUME_SUFFIXES = (".nii", ".nii.gz", ".npy")
@@ -163,6 +163,8 @@ def unwindow(x: torch.Tensor, lo_hi: tuple[float, float]) -> np.ndarray:
 def resize_volume(x: torch.Tensor, size: int, affine: np.ndarray | None = None) -> tuple[torch.Tensor, np.ndarray]:
     """Trilinear resize of (1, C, D0, D1, D2) so that its longest axis is ``size`` voxels; the
     affine's voxel axes are stretched by the same factors so the world geometry is unchanged."""
+    if whole("size", size) < 1:  # 0 became a 2 x 2 x 2 volume and a message about its layers
+        raise ConfigError(f"size {size}: must be 1 or more voxels (the longest axis)")
     shape = x.shape[2:]
     s = size / max(shape)
     new = tuple(max(2, round(n * s)) for n in shape)
