@@ -318,12 +318,17 @@ def test_volume_io_nifti_npy_dicom(tmp_path):
     folder = tmp_path / "series"
     folder.mkdir()
     for k in (2, 0, 1):  # written out of order: the reader sorts by position
-        src.ImagePositionPatient = [0.0, 0.0, 5.0 * k]
+        src.ImagePositionPatient = [-100.0, -80.0, 5.0 * k]
+        src.ImageOrientationPatient = [1, 0, 0, 0, 1, 0]  # axial
         src.InstanceNumber = k + 1
         src.save_as(str(folder / f"s{k}.dcm"))
     ser = load_volume(folder)
     assert ser.data.shape == (3, 128, 128) and ser.spacing[0] == pytest.approx(5.0)
     assert ser.spacing[1] == pytest.approx(0.661468)
+    # the NIfTI world is RAS and DICOM's LPS: slices run to the head (S), rows to the back (P), columns
+    # to the patient's left (L), and the first voxel lies at LPS (-100, -80, 0) = RAS (100, 80, 0)
+    # (it was written as x = slice axis, no sign flip, IOP ignored)
+    assert nib.aff2axcodes(ser.affine) == ("S", "P", "L") and np.allclose(ser.affine[:3, 3], [100, 80, 0])
 
 
 @pytest.mark.parametrize("name,message", [("volume_2d_not_3d.npy", "array is 2D \\(32 x 32\\), a volume needs 3 axes"),

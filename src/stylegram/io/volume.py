@@ -82,10 +82,21 @@ def _read_dicom_series(paths: list[Path], where: str | os.PathLike) -> Volume:
     if len(slices) < 2:
         raise InputError(f"{where}: one DICOM slice is an image, not a volume; give the folder of the whole series")
 
-    def pos(item):
-        ds = item[0]
-        ipp = getattr(ds, "ImagePositionPatient", None)
-        return float(ipp[2]) if ipp is not None else float(getattr(ds, "InstanceNumber", 0) or 0)
+    # Orientation (DICOM PS3.3 C.7.6.2): a pixel (column c, row r) of a slice lies at
+    # IPP + c dc X + r dr Y in LPS millimetres, X and Y the two direction cosines of
+    # ImageOrientationPatient; slices are ordered along their normal X x Y.
+    iop = getattr(slices[0][0], "ImageOrientationPatient", None)
+    x_dir, y_dir = (np.array([float(v) for v in iop[:3]]), np.array([float(v) for v in iop[3:6]])) \
+        if iop is not None and len(iop) == 6 else (np.array([1.0, 0, 0]), np.array([0, 1.0, 0]))
+    normal = np.cross(x_dir, y_dir)
+
+    def ipp(item) -> np.ndarray | None:
+        v = getattr(item[0], "ImagePositionPatient", None)
+        return None if v is None else np.array([float(c) for c in v])
+
+    def pos(item) -> float:
+        p = ipp(item)
+        return float(p @ normal) if p is not None else float(getattr(item[0], "InstanceNumber", 0) or 0)
 
     slices.sort(key=pos)
     shapes = {s[1].shape for s in slices}
@@ -93,12 +104,19 @@ def _read_dicom_series(paths: list[Path], where: str | os.PathLike) -> Volume:
         raise InputError(f"{where}: DICOM slices have different sizes {sorted(shapes)}; is it one series?")
     data = np.stack([s[1] for s in slices])
     ds0 = slices[0][0]
-    ps = [float(v) for v in getattr(ds0, "PixelSpacing", [1, 1])]
-    gap = abs(pos(slices[1]) - pos(slices[0])) or float(getattr(ds0, "SliceThickness", 1) or 1)
-    affine = np.diag([gap, ps[0], ps[1], 1.0])
-    ipp = getattr(ds0, "ImagePositionPatient", None)
-    if ipp is not None:
-        affine[:3, 3] = [float(ipp[2]), float(ipp[1]), float(ipp[0])]
+    dr, dc = [float(v) for v in getattr(ds0, "PixelSpacing", [1, 1])]  # between rows, between columns
+    first, second = ipp(slices[0]), ipp(slices[1])
+    if first is not None and second is not None and np.linalg.norm(second - first) > 0:
+        step = second - first
+    else:  # no positions: the slices' spacing along their normal, the origin unknown
+        step = normal * (abs(pos(slices[1]) - pos(slices[0])) or float(getattr(ds0, "SliceThickness", 1) or 1))
+    lps_to_ras = np.diag([-1.0, -1.0, 1.0])  # NIfTI's world is RAS, DICOM's LPS
+    affine = np.eye(4)
+    affine[:3, 0] = lps_to_ras @ step
+    affine[:3, 1] = lps_to_ras @ (y_dir * dr)
+    affine[:3, 2] = lps_to_ras @ (x_dir * dc)
+    if first is not None:
+        affine[:3, 3] = lps_to_ras @ first
     return Volume(_check(data, where), affine, str(where))
 
 
