@@ -313,7 +313,9 @@ def test_volume_io_nifti_npy_dicom(tmp_path):
     centre = torch.nonzero(small[0, 0] > 0.5).double().mean(0).numpy()
     assert np.allclose(a16[:3, :3] @ centre + a16[:3, 3], 41.5)  # was 40.0: a 1.5 mm shift
     save_volume(a, tmp_path / "o.nii", aff2)
-    assert np.allclose(nib.load(str(tmp_path / "o.nii")).affine, aff2)
+    out = nib.load(str(tmp_path / "o.nii"))
+    assert np.allclose(out.affine, aff2) and np.allclose(out.get_qform(), aff2)  # the qform too (its code was 0)
+    assert (int(out.header["qform_code"]), int(out.header["sform_code"])) == (1, 1)
     src = pydicom.dcmread(pydicom.data.get_testdata_file("CT_small.dcm"))
     folder = tmp_path / "series"
     folder.mkdir()

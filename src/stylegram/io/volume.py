@@ -209,6 +209,10 @@ def save_volume(data: np.ndarray, path: str | os.PathLike, affine: np.ndarray | 
         import nibabel as nib
         img = nib.Nifti1Image(np.asarray(data, dtype=np.float32), aff)
         img.header.set_xyzt_units("mm")
+        # both forms, as scanners write them (nibabel's default left the qform empty, code 0, which
+        # readers that use only the qform take as no orientation at all)
+        img.set_qform(aff, code=1)
+        img.set_sform(aff, code=1)
         p = Path(path)
 
         def write(tmp: Path) -> None:
