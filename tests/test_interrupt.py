@@ -145,6 +145,23 @@ def test_signal_stops_media_and_texture_runs_with_the_result_so_far(command, tmp
     assert out.exists() and "stopped early: wrote the" in err
 
 
+def test_ctrl_c_in_a_video_says_which_frames_are_kept(tmp_path):
+    from stylegram.io.video import write_video
+    g = torch.Generator().manual_seed(0)
+    write_video([torch.rand(1, 3, 48, 64, generator=g) for _ in range(8)], tmp_path / "in.mp4", 8)
+    Image.fromarray((np.random.default_rng(1).random((48, 48, 3)) * 255).astype(np.uint8)).save(tmp_path / "s.png")
+    proc = subprocess.Popen(cli("video", tmp_path / "in.mp4", tmp_path / "s.png", "-o", tmp_path / "o.mp4", "--size",
+                                64, "--net", "random", "--width", 0.125, "--iters", 400, "-q"),
+                            stderr=subprocess.PIPE, text=True)
+    wait_for(tmp_path / "o.frames" / "frame_00000.npy", proc)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, err
+    kept = len(list((tmp_path / "o.frames").glob("frame_*.npy")))
+    assert err.strip().splitlines()[-1] == (f"stylegram: stopped: {kept} finished frame{'s' * (kept != 1)} of 8 kept "
+                                            f"in {tmp_path / 'o.frames'}; the same command continues")
+
+
 def test_hostile_pickle_is_one_line_as_weights_and_as_checkpoint(pair, shared, tmp_path):
     # torch.load(weights_only=True) warns about the pickle protocol before it refuses; the user
     # must see only stylegram's verdict.

@@ -3,6 +3,7 @@ and video. Arguments -> io (files to tensors) -> media engine -> io (tensors to 
 """
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import click
@@ -385,8 +386,14 @@ def video_cmd(video, style, output, size, max_frames, temporal, independent, res
             store.save(i, f)
             count[0] += 1
             bar.update(Iterate(iter=count[0], iters=total, evals=0, seconds=0.0, losses={}))
-        res = video_transfer(frames, s, fnet, temporal=temporal, independent=independent, done=done,
-                             on_frame=on_frame, iters=iters, beta=beta, seed=seed)
+        try:
+            res = video_transfer(frames, s, fnet, temporal=temporal, independent=independent, done=done,
+                                 on_frame=on_frame, iters=iters, beta=beta, seed=seed)
+        except KeyboardInterrupt:  # Ctrl-C: say what is kept (click would say only "Aborted")
+            kept = len(store.done())  # what a rerun will find, whenever the interrupt came
+            click.echo(f"stylegram: stopped: {kept} finished frame{'s' * (kept != 1)} of {len(frames)} kept in "
+                       f"{folder}; the same command continues", err=True)
+            sys.exit(130)
     write_video(res.frames, out, fps)
     _report(report, {"command": "video", "frames": len(frames), "resumed_frames": len(done), "fps": fps,
                      "flicker": res.flicker, "temporal": temporal, "independent": independent,
