@@ -440,9 +440,7 @@ def _transfer_single(content: Any, style: Any, *, config: TransferConfig | None 
     """
     t_start = time.perf_counter()
     cfg = config or TransferConfig()
-    unknown = set(options) - {f.name for f in dataclasses.fields(TransferConfig)}
-    if unknown:
-        raise choices_error("option", sorted(unknown)[0], [f.name for f in dataclasses.fields(TransferConfig)])
+    check_option_names(options)
     cfg = dataclasses.replace(cfg, **options).validated()
     device = resolve_device(cfg.device)
     cfg = dataclasses.replace(cfg, precision=resolve_precision(cfg.precision, device))  # the report says which
