@@ -49,7 +49,5 @@ def texture_settings(path: str | os.PathLike) -> tuple[TransferConfig, bool]:
     ``texture(style, config=cfg, tileable=tileable, size=2048)`` makes the same texture larger.
     One-line errors as ``TransferConfig.from_run``; a file from before tiling was recorded
     counts as not tileable."""
-    from .io.image import read_run_settings
-    config = TransferConfig.from_run(path, command="texture")
-    tileable = read_run_settings(path)[1].get("tileable", False)
-    return config, tileable is True
+    config, task = TransferConfig.from_run_with_task(path, command="texture")
+    return config, task.get("tileable", False) is True

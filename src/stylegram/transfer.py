@@ -216,6 +216,12 @@ class TransferConfig:
         what the options are for, 'transfer' or 'texture' (``texture.texture_settings`` also gives
         back whether it tiles). Raises InputError for a file without options, and ConfigError for
         one written by the other command or with an option this version of stylegram does not know."""
+        return cls.from_run_with_task(path, command)[0]
+
+    @classmethod
+    def from_run_with_task(cls, path: str | os.PathLike, command: str = "transfer") -> tuple["TransferConfig", dict]:
+        """``from_run``'s options and what ran ({'command': ..., 'tileable': ...}), from one read
+        of the file."""
         from .io.image import read_run_settings
         params, task = read_run_settings(path)
         made_by = task.get("command", command)  # files from before the task was recorded: take them
@@ -230,7 +236,7 @@ class TransferConfig:
             raise ConfigError(f"{path}: option {unknown[0]!r} is unknown to this stylegram ({__version__}); "
                               "the file comes from another version")
         try:
-            return cls(**params).validated()
+            return cls(**params).validated(), task
         except ConfigError as e:
             raise ConfigError(f"{path}: {e}") from None
 
