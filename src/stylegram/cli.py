@@ -191,9 +191,7 @@ def transfer_cmd(content: str, style: tuple[str, ...], output: str, save_every: 
     from .transfer import TransferConfig, transfer
 
     # The preset (or the earlier run's settings) fills in only the options not given on the command line.
-    ctx = click.get_current_context()
-    explicit = {k: v for k, v in options.items()
-                if ctx.get_parameter_source(k) is not click.core.ParameterSource.DEFAULT}
+    explicit = typed_options(options)
     if settings:
         if "preset" in explicit:  # the settings are a preset's values already, perhaps changed
             raise ConfigError(f"--settings {settings} holds every option already; give --preset or --settings, not both")
@@ -293,6 +291,13 @@ def load_checkpoint(path: str) -> dict:
     return ckpt
 
 
+def typed_options(options: Mapping[str, Any]) -> dict[str, Any]:
+    """The options given on the command line (not left at their defaults): what wins over a
+    preset or an earlier run's --settings."""
+    ctx = click.get_current_context()
+    return {k: v for k, v in options.items() if ctx.get_parameter_source(k) is not click.core.ParameterSource.DEFAULT}
+
+
 def check_settings_blend(settings: str, blend: tuple, n_styles: int) -> None:
     """One line naming the settings file when its style blend (not typed here) does not fit the
     style images given now: the blend's own message would speak of an option nobody typed."""
@@ -342,10 +347,9 @@ def texture_cmd(style: tuple[str, ...], output: str, report: str | None, setting
     out = check_output_path(output, inputs)
     if report:
         check_output_path(report, inputs, suffixes=[".json"], outputs=[output])
-    ctx = click.get_current_context()
     if settings:  # the earlier texture's options and tiling, then those typed here
         base, tileable = texture_settings(settings)
-        options = {k: v for k, v in options.items() if ctx.get_parameter_source(k) is not click.core.ParameterSource.DEFAULT}
+        options = typed_options(options)
     else:
         base, tileable = TransferConfig(**TEXTURE_DEFAULTS), False
     tileable = options.pop("tileable", tileable)
