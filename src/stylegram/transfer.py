@@ -340,13 +340,18 @@ def activation_bytes(net: FeatureNet, shape: tuple[int, ...]) -> int:
     return int(total * 4 * 2.5)
 
 
+# What a run holds besides the activations and the optimizer's state (the net's weights, torch's
+# own buffers), in every memory estimate.
+BASE_BYTES = 200 * 2**20
+
+
 def estimate_transfer_bytes(net: FeatureNet, shape: tuple[int, ...], optimizer: str) -> int:
     """Peak bytes of a transfer of media ``shape``: the net's passes plus the optimizer's memory."""
     numel = 1
     for s in shape:
         numel *= s
     extra = {"lbfgs": 2 * lbfgs_history(numel) + 4, "adam": 4, "gd": 2}[optimizer] * numel * 4
-    return activation_bytes(net, shape) + extra + 200 * 2**20
+    return activation_bytes(net, shape) + extra + BASE_BYTES
 
 
 def sliced_loss_bytes(net: FeatureNet, style_layers: Sequence[str], shape: tuple[int, ...]) -> int:
@@ -609,12 +614,11 @@ def statistics_tile(net: FeatureNet, layers: Sequence[str], hw: tuple[int, int],
     ``budget`` bytes in one pass, else the largest tile side (px, a multiple of the deepest stride)
     whose padded tiles fit; the smallest such tile if none does (the measurement is exact either way)."""
     from .tiling import tile_geometry
-    overhead = 200 * 2**20
-    if activation_bytes(net, (1, 3, *hw)) + overhead <= budget:
+    if activation_bytes(net, (1, 3, *hw)) + BASE_BYTES <= budget:
         return None
     align, margin = tile_geometry(net, list(layers))
     side = (max(hw) // align) * align
-    while side > align and activation_bytes(net, (1, 3, side + 2 * margin, side + 2 * margin)) + overhead > budget:
+    while side > align and activation_bytes(net, (1, 3, side + 2 * margin, side + 2 * margin)) + BASE_BYTES > budget:
         side -= align
     return max(align, side)
 
