@@ -119,9 +119,30 @@ def test_sixteen_bit_scale(tmp_path):
     assert t[0, 0].flatten().tolist() == pytest.approx([0, 32768 / 65535, 1.0, 16384 / 65535], abs=1e-6)
 
 
+def test_dark_high_bit_images_stay_dark(tmp_path):
+    # The scale comes from the file's mode, not from its brightest pixel: a dark 16-bit picture
+    # (every value under 256 of 65535) once came out 257 times too bright, a float TIFF 255 too dark.
+    dark = np.full((4, 4), 250, np.uint16)
+    Image.fromarray(dark).save(tmp_path / "dark16.png")
+    (tmp_path / "dark.pgm").write_bytes(b"P5\n4 4\n65535\n" + dark.astype(">u2").tobytes())
+    Image.fromarray(dark.astype(np.int32), "I").save(tmp_path / "dark_i32.tif")
+    for name in ("dark16.png", "dark.pgm", "dark_i32.tif"):
+        assert load_image(tmp_path / name).max().item() == pytest.approx(250 / 65535, abs=1e-7), name
+    twelve = np.full((4, 4), 4000, np.uint16)  # a 12-bit PGM: Pillow puts it on the 16-bit scale
+    (tmp_path / "b12.pgm").write_bytes(b"P5\n4 4\n4095\n" + twelve.astype(">u2").tobytes())
+    assert load_image(tmp_path / "b12.pgm").max().item() == pytest.approx(4000 / 4095, abs=1e-4)
+    Image.fromarray(np.full((4, 4), 0.8, np.float32), "F").save(tmp_path / "f.tif")
+    assert load_image(tmp_path / "f.tif").mean().item() == pytest.approx(0.8, abs=1e-6)
+
+
 def test_alpha_over_white(tmp_path):
     Image.new("RGBA", (4, 4), (0, 0, 0, 0)).save(tmp_path / "clear.png")
     assert load_image(tmp_path / "clear.png").min().item() == 1.0
+    # Colour-key transparency (a PNG tRNS chunk on a grey or RGB image) counts as transparency too.
+    Image.new("L", (4, 4), 0).save(tmp_path / "key_l.png", transparency=0)
+    Image.new("RGB", (4, 4), (0, 0, 0)).save(tmp_path / "key_rgb.png", transparency=(0, 0, 0))
+    for name in ("key_l.png", "key_rgb.png"):
+        assert load_image(tmp_path / name).min().item() == 1.0, name
 
 
 def test_resize_longest_side():
@@ -212,3 +233,21 @@ def test_output_path_checks(tmp_path):
         check_output_path(tmp_path / "o.png", [src], outputs=[tmp_path / "o.png"])  # --plot o.png -o o.png
     with pytest.raises(ConfigError, match=r"^the output path is empty; give a file name, e.g. out.png$"):
         check_output_path("", [src])
+
+
+def test_max_pixels_is_the_limit_below_pillows_hard_one(tmp_path):
+    # A PNG header claiming 95 Mpx: Pillow only warns (its hard error is at 179 Mpx), so with a
+    # 300 Mpx limit the file is read, and refused only for what it is (no pixel data). The
+    # warning used to be turned into "decompression bomb (limit 300 Mpx)".
+    import struct, zlib
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    path = tmp_path / "big.png"
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", 10000, 9500, 8, 2, 0, 0, 0))
+                     + chunk(b"IEND", b""))
+    with pytest.raises(InputError, match="truncated or corrupt"):
+        load_image(path, max_pixels=300_000_000)
+    with pytest.raises(InputError, match=r"10000 x 9500 px \(95 Mpx\), above the limit of 90 Mpx"):
+        load_image(path, max_pixels=90_000_000)

@@ -1,8 +1,9 @@
 """Images in and out.
 
 Reading turns whatever Pillow can decode into an RGB float tensor in 0..1: EXIF orientation is
-applied, CMYK and palette images are converted, 16-bit images keep their full range, transparent
-pixels are composited over white, and animated files give their first frame. Decompression bombs
+applied, CMYK and palette images are converted, 16-bit grey images keep their full range, transparent
+pixels are composited over white, and animated files give their first frame. (Pillow reads 16-bit
+colour images as 8-bit RGB; 16-bit grey and float TIFFs keep their precision.) Decompression bombs
 are refused before any pixel is decoded. Writing is atomic (a temporary file, then a rename), so
 an interrupted save never leaves a half-written output.
 """
@@ -60,8 +61,10 @@ def read_image(path: str | os.PathLike, *, max_pixels: int = DEFAULT_MAX_PIXELS,
     p = existing_file(path, "an image file")
     try:
         with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # Pillow's chatter about corrupt EXIF and the like
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            # Pillow's chatter about corrupt EXIF and the like; its bomb warning too, since the
+            # max_pixels check below reads only the header as well (Pillow's own hard limit,
+            # twice its warning's, still refuses larger images before any check of ours).
+            warnings.simplefilter("ignore")
             with Image.open(p) as im:  # closed on every path: an animated GIF keeps its file open
                 w, h = im.size
                 if w * h > max_pixels:
@@ -72,11 +75,12 @@ def read_image(path: str | os.PathLike, *, max_pixels: int = DEFAULT_MAX_PIXELS,
                 rgb = _to_rgb(im, background)  # a copy: it outlives the file
     except InputError:
         raise
-    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as e:
+    except Image.DecompressionBombError as e:
         m = re.search(r"\((\d+) pixels\)", str(e))
         size = f" of {int(m.group(1)) / 1e6:.0f} Mpx" if m else ""
+        limit = min(max_pixels, 2 * (Image.MAX_IMAGE_PIXELS or 0) or max_pixels)
         raise InputError(f"{_name(path)}: refused: an image{size} could be a decompression bomb (limit "
-                         f"{max_pixels / 1e6:.0f} Mpx); downscale it first") from None
+                         f"{limit / 1e6:.0f} Mpx); downscale it first") from None
     except UnidentifiedImageError:
         raise InputError(f"{_name(path)}: not an image file Pillow can read (PNG, JPEG, WebP, TIFF, ...)"
                          f"{other_media_hint(p)}") from None
@@ -129,12 +133,19 @@ def _to_rgb(im: Image.Image, background: int = 255) -> Image.Image:
         pass
     if im.mode in ("I;16", "I;16B", "I;16L", "I", "F"):
         arr = np.asarray(im, dtype=np.float64)
-        top = 65535.0 if im.mode.startswith("I;16") or arr.max() > 255 else 255.0
-        arr = np.clip(arr / top, 0, 1)
+        # The range comes from the mode, never from the pixels: a dark 16-bit picture must stay
+        # dark. Pillow reads 16-bit PNG, PGM and TIFF data as 'I;16' or 'I' on the 0..65535
+        # scale (a 12-bit PGM is rescaled to it); only values beyond that mean a 32-bit image.
+        # 'F' (float TIFF) holds 0..1 by convention.
+        if im.mode == "F":
+            top = 1.0
+        else:
+            top = 65535.0 if im.mode.startswith("I;16") or arr.max(initial=0) <= 65535 else 4294967295.0
+        arr = np.clip(np.nan_to_num(arr / top), 0, 1)
         rgb = np.repeat(arr[..., None], 3, axis=2)
         return _ArrayImage.from_array(rgb)
-    if im.mode == "P":
-        im = im.convert("RGBA")
+    if im.mode == "P" or (im.mode in ("L", "RGB") and "transparency" in im.info):
+        im = im.convert("RGBA")  # palette or colour-key (tRNS) transparency becomes an alpha channel
     if im.mode in ("RGBA", "LA", "PA", "RGBa", "La"):
         im = im.convert("RGBA")
         under = Image.new("RGBA", im.size, (background, background, background, 255))
