@@ -85,6 +85,32 @@ def test_hooked_net_on_user_model_matches_chain():
             receptive_fields([("c", layer)])
 
 
+def test_hooked_net_taps_a_shared_module_at_its_first_call_and_circular_copies_keep_their_own_hooks():
+    class Shared(nn.Module):  # one ReLU module used twice, as torchvision's ResNet blocks do
+        def __init__(self):
+            super().__init__()
+            self.c1, self.c2, self.relu = nn.Conv2d(3, 4, 3, padding=1), nn.Conv2d(4, 4, 3, padding=1), nn.ReLU()
+            self.c3 = nn.Conv2d(4, 4, 1)
+
+        def forward(self, x):
+            return self.c3(self.relu(self.c2(self.relu(self.c1(x)))))
+
+    torch.manual_seed(0)
+    model = Shared()
+    x = torch.rand(1, 3, 8, 8)
+    out = HookedNet(model, ["relu", "c3"])(x, ["relu", "c3"])
+    assert torch.equal(out["relu"], torch.relu(model.c1(x)))  # was the second call's output
+    fired = []
+    model.c1.register_forward_hook(lambda *a: fired.append("model"))
+    twin = HookedNet(model, ["relu"]).circular()
+    twin.model.c1.register_forward_hook(lambda *a: fired.append("twin"))
+    model(x)
+    assert fired == ["model"]  # the twin's hook shared the model's registry and fired here too
+    fired.clear()
+    twin(x, ["relu"])
+    assert fired == ["model", "twin"]  # the model's own hooks, copied with it, still run
+
+
 # ---------------------------------------------------------------- streaming top-k
 
 def test_topk_streaming_equals_brute_force():

@@ -50,6 +50,11 @@ def circular_padding(module: nn.Module) -> nn.Module:
     textures)."""
     import copy
     m = copy.copy(module)  # shallow: parameters and buffers stay the same tensors
+    for key, value in vars(module).items():
+        # Hook registries of its own: a hook put on the copy (HookedNet.circular taps it) must not
+        # fire on the user's model, nor one put on the model later on the copy.
+        if key.endswith(("hooks", "hooks_with_kwargs", "hooks_always_called")) and isinstance(value, dict):
+            setattr(m, key, type(value)(value))
     if isinstance(m, (nn.Conv1d, nn.Conv2d, nn.Conv3d)):
         m.padding_mode = "circular"
     m._modules = {k: circular_padding(c) if c is not None else None for k, c in module._modules.items()}

@@ -88,6 +88,8 @@ class HookedNet(TapChecks, nn.Module):
 
         def hook_for(name: str):
             def hook(_m, _inp, output):
+                if name in out:  # a module run several times is tapped at its first call
+                    return
                 out[name] = output
                 if len(out) == len(want):
                     raise _Stop  # nothing after the last tap is needed

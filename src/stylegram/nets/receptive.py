@@ -80,7 +80,9 @@ def _linearized(net: nn.Module) -> nn.Module:
 
     import torch
 
-    probe = copy.deepcopy(net).to(torch.float64)
+    # On the CPU whatever device the net is on: the probes' inputs are made there, and float64
+    # is not on every accelerator (MPS).
+    probe = copy.deepcopy(net).to(device="cpu", dtype=torch.float64)
     if hasattr(probe, "preprocess"):
         probe.preprocess = nn.Identity()
     for parent in list(probe.modules()):
@@ -133,7 +135,8 @@ def _probe_boxes(probe: nn.Module, layer: str, shape: Sequence[int], units: list
 
     # float64: the gradient at the far corners of a deep field is a product of many small weights.
     dtype = torch.float64 if float64 else torch.float32
-    x = torch.ones((1, in_channels, *shape), dtype=dtype, requires_grad=True)
+    device = next(probe.parameters(), torch.empty(0)).device
+    x = torch.ones((1, in_channels, *shape), dtype=dtype, device=device, requires_grad=True)
     boxes = []
     with torch.enable_grad():
         out = probe(x, [layer])[layer]
