@@ -46,10 +46,17 @@ class Tile:
 
 def tile_geometry(net: FeatureNet, layers: Sequence[str]) -> tuple[int, int]:
     """(align, margin) in pixels for ``layers``: align is the deepest stride; margin covers half the
-    largest receptive field plus one stride, rounded up to a multiple of align."""
+    largest receptive field plus one stride (a field centred on its unit, as in VGG's padded
+    chain), or more where a field lies off its unit (unpadded convolutions: a unit's field starts
+    at it and reaches rf - 1 px on), rounded up to a multiple of align."""
+    def reach(info) -> float:
+        half = (info.rf_size - 1) / 2
+        # From a tile's first owned pixel back to its unit's field start, and from its last
+        # owned unit's field end on, beyond the owned pixels.
+        return max(info.rf_size / 2 + info.jump, half - info.rf_start + 1, info.rf_start + half - info.jump + 1)
+
     align = max(net.info[l].jump for l in layers)
-    reach = max(net.info[l].rf_size / 2 + net.info[l].jump for l in layers)
-    return align, int(math.ceil(reach / align) * align)
+    return align, int(math.ceil(max(reach(net.info[l]) for l in layers) / align) * align)
 
 
 def make_tiles(h: int, w: int, tile: int, align: int, margin: int) -> list[Tile]:
@@ -93,12 +100,10 @@ def _crops(feats: dict[str, torch.Tensor], tile: Tile, net: FeatureNet, image_hw
 
 
 def layer_shapes(net: FeatureNet, layers: Sequence[str], h: int, w: int) -> dict[str, tuple[int, int]]:
-    """Spatial shape of each layer for an h x w input (VGG: convs keep size, pools floor-halve)."""
-    out = {}
-    for l in layers:
-        j = net.info[l].jump
-        out[l] = (h // j, w // j)
-    return out
+    """Spatial shape (rows, columns) of each layer's activation for an h x w input, as the net
+    gives it (``net.layer_shapes``: VGG's floor-halving pools and a ResNet's ceil-halving strided
+    convolutions alike)."""
+    return net.layer_shapes(layers, (h, w))
 
 
 class TiledEvaluator:

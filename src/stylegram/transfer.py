@@ -890,7 +890,7 @@ class _Levels:
         c_feat_layers = list(dict.fromkeys(self.content_layers + (list(lw) if distance and kind == "swd" else [])))
         c_moments, c_feats = image_statistics(net, c_in, list(lw) if distance else [], c_feat_layers, tile)
         kept = {l: c_feats[l] for l in self.content_layers}
-        lshape = {l: (shape[0] // net.info[l].jump, shape[1] // net.info[l].jump) for l in self.layers}
+        lshape = net.layer_shapes(self.layers, shape)
 
         def guides(mask: torch.Tensor | None):
             if mask is None:

@@ -79,6 +79,33 @@ class TapChecks:
         still has an output: twice the deepest layer's cumulative stride."""
         return 2 * max(self.info[l].jump for l in self.check_layers(layers))
 
+    def layer_shapes(self, layers: Iterable[str], spatial: Sequence[int]) -> dict[str, tuple[int, ...]]:
+        """{layer: spatial shape of its activation} for input of spatial shape ``spatial`` (px).
+
+        Measured by running the net on shape-only ("meta") tensors, so it costs no memory and is
+        exact for any geometry: a strided convolution padded by one gives ceil(n / 2), not the
+        floor(n / stride) of VGG's chain, and tiles that assumed the floor dropped the last row
+        of such a layer. A net that cannot run on meta tensors falls back to floor(n / jump).
+        """
+        import copy
+        import itertools
+
+        import torch
+
+        layers = self.check_layers(layers)
+        spatial = tuple(int(s) for s in spatial)
+        try:
+            memo: dict[int, object] = {}
+            for t in itertools.chain(self.parameters(), self.buffers()):  # no weight is copied
+                m = t.detach().to("meta")
+                memo[id(t)] = nn.Parameter(m, requires_grad=False) if isinstance(t, nn.Parameter) else m
+            shadow = copy.deepcopy(self, memo)
+            with torch.no_grad():
+                feats = shadow(torch.empty((1, self.in_channels, *spatial), device="meta"), layers)
+            return {l: tuple(int(d) for d in feats[l].shape[2:]) for l in layers}
+        except Exception:  # an op without a meta kernel, or a model that reads values
+            return {l: tuple(s // self.info[l].jump for s in spatial) for l in layers}
+
     def check_input_size(self, spatial: Sequence[int], layers: Iterable[str], label: str, hint: str) -> None:
         """Raise InputError (one line: ``label``, the size, the need, ``hint``) when media of
         spatial size ``spatial`` is too small along some axis for ``layers``."""
