@@ -25,6 +25,9 @@ DEFAULT_LR = {"lbfgs": 1.0, "adam": 0.02, "gd": 2e-4}
 
 LossFn = Callable[[torch.Tensor], dict[str, torch.Tensor]]
 Callback = Callable[[Iterate], "bool | None"]
+Terms = dict[str, torch.Tensor]
+# x -> (its loss terms, detached; the gradient of terms['total'] with respect to x, x's shape)
+Evaluate = Callable[[torch.Tensor], tuple[Terms, torch.Tensor]]
 
 
 @dataclass
@@ -63,7 +66,9 @@ class GradientDescent:
     def __init__(self, lr: float, bounds: tuple[float, float]):
         self.lr, self.bounds = lr, bounds
 
-    def step(self, x, f, g, evaluate):
+    def step(self, x: torch.Tensor, f: Terms, g: torch.Tensor,
+             evaluate: Evaluate) -> tuple[torch.Tensor, Terms, torch.Tensor]:
+        """One update from x (g: the gradient there, x's shape): the new (x, terms, gradient)."""
         x = (x - self.lr * g).clamp_(*self.bounds)
         terms, g = evaluate(x)
         return x, terms, g
@@ -83,7 +88,9 @@ class Adam:
         self.m = self.v = None
         self.t = 0
 
-    def step(self, x, f, g, evaluate):
+    def step(self, x: torch.Tensor, f: Terms, g: torch.Tensor,
+             evaluate: Evaluate) -> tuple[torch.Tensor, Terms, torch.Tensor]:
+        """One bias-corrected Adam update from x (g: the gradient there): the new (x, terms, gradient)."""
         b1, b2 = self.betas
         if self.m is None:
             self.m, self.v = torch.zeros_like(x), torch.zeros_like(x)
@@ -148,7 +155,11 @@ class LBFGS:
             r = r + s * (a - b)
         return r
 
-    def step(self, x, f, g, evaluate):
+    def step(self, x: torch.Tensor, f: Terms, g: torch.Tensor,
+             evaluate: Evaluate) -> tuple[torch.Tensor, Terms, torch.Tensor]:
+        """One iteration from x (f: its loss terms, g: its gradient, both as ``evaluate`` gives
+        them): the quasi-Newton direction, a backtracking line search, and the new (x, terms, g).
+        When no trial lowers the loss, x itself comes back and the curvature memory is cleared."""
         if not self.s:
             d = -self._h0(g)
             t = self._first_step(d)
@@ -172,6 +183,8 @@ class LBFGS:
             self.s.clear(), self.y.clear()
             if not math.isfinite(f_new):
                 return x_new, terms, g_new  # let the loop's guard handle it
+            if f_new > f0:  # no step lowered the loss: stay, and start again from steepest descent
+                return x, f, g
         s, y = x_new - x, g_new - g
         ys = float((y * s).sum())
         # Curvature pairs are kept when s.y is positive relative to their sizes: an absolute
