@@ -166,3 +166,14 @@ def test_layer_info_matches_output_shapes(tiny_net):
         assert a.shape[1] == info.channels
         assert a.shape[-1] == 64 // info.jump
     assert tiny_net.info["relu1_1"].rf_size == 3 and tiny_net.info["relu5_1"].rf_size == 132
+
+
+def test_weights_with_nan_are_refused_and_dataparallel_keys_read(tmp_path):
+    sd = _torchvision_state("vgg16")
+    torch.save({f"module.{k}": v for k, v in sd.items()}, tmp_path / "dp.pth")  # saved from DataParallel
+    net = build_net("vgg16", weights=tmp_path / "dp.pth", layers=["relu1_1"])
+    assert torch.equal(net.body["conv1_1"].weight, sd["features.0.weight"])
+    sd["features.2.weight"][0, 0, 0, 0] = float("nan")
+    torch.save(sd, tmp_path / "nan.pth")
+    with pytest.raises(WeightsError, match=r"nan.pth: features.2.weight holds NaN or Inf values; the file is damaged"):
+        build_net("vgg16", weights=tmp_path / "nan.pth")

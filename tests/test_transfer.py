@@ -388,3 +388,15 @@ def test_cli_settings_from_an_earlier_run(pair, tmp_path):
              f"--settings {tmp_path / 'a.png'} holds every option already; give --preset or --settings, not both")):
         p = run_cli("transfer", c, s, "-o", tmp_path / "out.png", *args)
         assert p.returncode == 2 and p.stderr == f"stylegram: error: {message}\n", p.stderr
+
+
+def test_a_nan_at_the_start_is_an_error_not_a_result(pair):
+    # It returned the unoptimized start image as the result, and the CLI exited 0 after a warning.
+    from stylegram import NumericalError
+    from stylegram.nets import build_net
+    net = build_net("random-tiny")
+    with torch.no_grad():
+        next(net.parameters())[0].fill_(float("nan"))
+    with pytest.raises(NumericalError, match=r"^the loss is NaN or Inf at the start image, before any step; "
+                                             r"check the input files and the net's weights \(--weights\)"):
+        stylegram.transfer(*pair, feature_net=net, size=48, iters=3, refine=0, pyramid_start=0)

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 import torch
 
-from .errors import check_lr, choices_error
+from .errors import NumericalError, check_lr, choices_error
 from .types import Iterate
 
 OPTIMIZERS = ("lbfgs", "adam", "gd")
@@ -231,7 +231,8 @@ def optimize(x0: torch.Tensor, loss_fn: LossFn, *, optimizer: str = "lbfgs", ite
 
     x0: (1, C, *spatial) in ``bounds``. Each iteration calls ``callback(Iterate)``; a True return
     stops the run ('cancelled'). A NaN or Inf loss or gradient rolls back to the last good x and
-    halves the step size, up to ``max_recoveries`` times, then stops ('nan') with that last good x.
+    halves the step size, up to ``max_recoveries`` times, then stops ('nan') with that last good x;
+    NaN or Inf at x0 itself raises NumericalError (one line: there is no good x to keep).
     ``state``/``start_iter`` resume a run from ``OptimizeResult.state``.
 
     ``check_every`` N > 1 reads the losses back (the NaN check, history and callback) only every
@@ -250,9 +251,9 @@ def optimize(x0: torch.Tensor, loss_fn: LossFn, *, optimizer: str = "lbfgs", ite
     good = (x.clone(), terms, g)
     recoveries = 0
     stopped, message = None, ""
-    if not _finite(terms, g):
-        return OptimizeResult(x=x, evals=evaluate.count, stopped="nan",
-                              message="the loss is NaN or Inf at the start image; check the inputs and weights")
+    if not _finite(terms, g):  # nothing to keep: no image has been made yet
+        raise NumericalError("the loss is NaN or Inf at the start image, before any step; check the input "
+                             "files and the net's weights (--weights) for NaN or Inf values")
     check_every = max(1, int(check_every))
     it = good_it = start_iter
     while it < iters:

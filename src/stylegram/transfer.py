@@ -267,7 +267,13 @@ class TransferConfig:
 @dataclass
 class TransferResult:
     """The outcome of ``transfer``: image (1, 3, H, W) in 0..1 on the CPU, the per-iteration
-    history, timings, and the configuration and environment that produced it."""
+    history, timings, and the configuration and environment that produced it.
+
+    ``stopped`` is None for a run that did all its iterations, 'cancelled' when the callback
+    asked to stop (the image so far; ``checkpoint()`` resumes it) and 'nan' when the loss became
+    NaN or Inf mid-run and step-size cuts did not cure it (the last good image; ``message`` says
+    where). A NaN at the very start raises NumericalError instead.
+    """
 
     image: torch.Tensor
     history: list[dict]

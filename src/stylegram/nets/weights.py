@@ -204,15 +204,22 @@ def load_plain(path: str | Path) -> Any:
 
 
 def to_conv_state(state: dict[str, torch.Tensor], arch: str, source: str) -> dict[str, torch.Tensor]:
-    """Normalize keys to ours ('conv1_1.weight'); accepts ours or torchvision's ('features.0.weight')."""
+    """Normalize keys to ours ('conv1_1.weight'); accepts ours or torchvision's ('features.0.weight'),
+    also as saved from a ``DataParallel`` model ('module.features.0.weight'). WeightsError (one
+    line) for a missing layer or one with NaN or Inf values, which would make every loss NaN."""
     names = vgg.conv_names(arch)
     out: dict[str, torch.Tensor] = {}
     tv = vgg.torchvision_index(arch)
     for n in names:
         for kind in ("weight", "bias"):
             for key in (f"conv{n}.{kind}", f"features.{tv[n]}.{kind}", f"body.conv{n}.{kind}"):
+                key = key if key in state else f"module.{key}"
                 if key in state:
-                    out[f"conv{n}.{kind}"] = state[key].detach().to(torch.float32)
+                    t = state[key].detach().to(torch.float32)
+                    if not bool(torch.isfinite(t).all()):
+                        raise WeightsError(f"{source}: {key} holds NaN or Inf values; the file is damaged or "
+                                           "saved from a diverged training run: use another file")
+                    out[f"conv{n}.{kind}"] = t
                     break
             else:
                 raise WeightsError(f"{source}: no weights for conv{n} ({kind}) of {arch}; expected keys like "
