@@ -282,6 +282,36 @@ def test_guided_gram_with_ones_is_the_course_gram():
     g = torch.zeros(1, 1, 6, 7)
     g[..., :3, :] = 1
     assert torch.allclose(guided_scaled_gram(a, g), scaled_gram(a[..., :3, :]), atol=1e-6)
+    # a soft edge weighs each position by g: a uniform guide of 0.25 reads the same style as one
+    # of 1 (with g^2 it read a quarter of it, and the optimizer saturated the colours there)
+    assert torch.allclose(guided_scaled_gram(a, torch.full((1, 1, 6, 7), 0.25)), scaled_gram(a), atol=1e-6)
+    w = torch.rand(1, 1, 6, 7)
+    f = a.reshape(2, 5, -1)
+    by_hand = torch.einsum("p,bkp,blp->bkl", w.flatten(), f, f) / (2 * w.sum() * 5)
+    assert torch.allclose(guided_scaled_gram(a, w), by_hand, atol=1e-6)
+
+
+def test_complementary_region_masks_leave_the_main_style_nothing(tmp_path, monkeypatch):
+    # Masks drawn as each other's inverse: the main style (STYLE) got the product of (1 - mask),
+    # a quarter along their shared edge once resampled to a level, and painted a saturated ring
+    # there. Now it gets 1 - their sum: nothing, so it has no term at any level.
+    import numpy as np
+    from PIL import Image
+    import stylegram.objective as objective
+    m = np.zeros((48, 64), np.uint8)
+    m[10:38, 16:48] = 255
+    Image.fromarray(m).save(tmp_path / "in.png")
+    Image.fromarray(255 - m).save(tmp_path / "out.png")
+    g = torch.Generator().manual_seed(0)
+    c, s1, s2, r = (torch.rand(1, 3, 48, 64, generator=g) for _ in range(4))
+    Image.fromarray((r[0].permute(1, 2, 0).numpy() * 255).astype(np.uint8)).save(tmp_path / "r.png")
+    styles_per_call = []
+    real = objective.style_targets
+    monkeypatch.setattr(objective, "style_targets", lambda moments, *a, **kw: styles_per_call.append(len(moments))
+                        or real(moments, *a, **kw))
+    transfer(c, [s1, s2], net="random-tiny", size=64, iters=2, refine=0, pyramid_start=32,
+             regions=(f"{tmp_path / 'in.png'}={tmp_path / 'r.png'}", f"{tmp_path / 'out.png'}={tmp_path / 'r.png'}"))
+    assert styles_per_call == [1, 1, 1, 1]  # two levels, two regions each; the main (two styles) none
 
 
 def test_gram_per_position_is_resolution_independent():

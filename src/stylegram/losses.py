@@ -285,17 +285,20 @@ def parse_layer_weights(spec: str | Sequence[str] | Mapping[str, float]) -> dict
 
 def guided_scaled_gram(a: torch.Tensor, guide: torch.Tensor) -> torch.Tensor:
     """The guided style matrix of Gatys et al. 2017 with the course's normalization:
-    sum_pos g^2 a_k a_k' / (2 N_g nC), where N_g = sum_pos g is the guide's area.
+    sum_pos g a_k a_k' / (2 N_g nC), where N_g = sum_pos g is the guide's area.
 
     a: (B, C, *spatial); guide: (1 or B, 1, *spatial) with values in 0..1 (a region's mask at
     this layer's resolution). With a guide of ones it equals ``scaled_gram(a)``. Normalizing by
-    the region's own area keeps the weights independent of how large the region is.
+    the region's own area keeps the weights independent of how large the region is. Each
+    position weighs g, as in ``mean_cov``, not g^2 (features times the guide): with g^2 a
+    region's soft edge, where g is below 1, read as too weak a style, and the optimizer
+    answered with oversaturated colours there (a ring along a mask's border).
     """
     b, c = a.shape[:2]
     if guide.shape[2:] != a.shape[2:]:
         raise ConfigError(f"guided_scaled_gram: guide spatial shape {tuple(guide.shape[2:])} != activation's {tuple(a.shape[2:])}")
     area = guide.reshape(guide.shape[0], -1).sum(1).clamp_min(1e-6)  # (1 or B,)
-    f = (a * guide).reshape(b, c, -1)
+    f = (a * guide.clamp_min(0).sqrt()).reshape(b, c, -1)
     s = (1.0 / (2.0 * area * c)).sqrt().view(-1, 1, 1)
     f = f * s
     return torch.bmm(f, f.transpose(1, 2))

@@ -297,8 +297,8 @@ class Objective:
             else:
                 g, area = None, full_positions[t.layer]
             if t.kind == "gram":
-                # guided: sum g^2 a a^T / (2 area nC); unguided: sum a a^T / (2 N nC)
-                fg = f if g is None else f * g
+                # guided: sum g a a^T / (2 area nC); unguided: sum a a^T / (2 N nC)
+                fg = f if g is None else f * g.clamp_min(0).sqrt()
                 fg = fg * (1.0 / (2.0 * area * c)) ** 0.5
                 out.append((torch.bmm(fg, fg.transpose(1, 2)), None))
             else:

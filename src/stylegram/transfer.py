@@ -883,9 +883,10 @@ class _Levels:
         if keep is not None:
             guides_base = guides_base * (1 - resize(keep, shape, ).clamp(0, 1))
         region_masks = [resize(m, shape).clamp(0, 1) for m, _, _ in self.regions]
-        main_area = guides_base.clone()
-        for m in region_masks:
-            main_area = main_area * (1 - m)
+        # The main style has what the regions leave: 1 - their sum, so that masks drawn as
+        # complements leave nothing (a product of (1 - m) left a quarter along their shared,
+        # resampled edge, and the main style was painted into that strip at full strength).
+        main_area = guides_base * (1 - sum(region_masks, torch.zeros_like(guides_base))).clamp(0, 1)
         refining = k == plan.refine_k
         lw = plan.refine_weights if refining else cfg.style_weights
         kind, norm = ("swd", "distance") if refining else (cfg.style_loss, cfg.style_norm)
