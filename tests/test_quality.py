@@ -7,6 +7,7 @@ import json
 
 import pytest
 import torch
+from PIL import Image
 from torch import nn
 
 from conftest import gradient_image
@@ -833,6 +834,24 @@ def test_an_ema_run_stopped_and_resumed_equals_uninterrupted(tiny_net):
         assert stopped.stopped == "cancelled" and "ema" in stopped.state
         resumed = transfer(c, s, checkpoint=stopped.checkpoint(), **kw)
         assert torch.equal(resumed.image, full.image), extra
+
+
+def test_a_masked_run_stopped_and_resumed_equals_uninterrupted(tiny_net, tmp_path):
+    # The checkpoint held the level's picture with the kept area pasted back, and the resumed
+    # optimizer went on from that instead of its own variable (up to 44/255 from the
+    # uninterrupted run where the mask is soft).
+    c, s = gradient_image(48, 64), gradient_image(64, 64, seed=3)
+    yy, xx = torch.meshgrid(torch.linspace(-1, 1, 48), torch.linspace(-1, 1, 64), indexing="ij")
+    soft = ((1 - (xx ** 2 + yy ** 2)).clamp(0, 1) * 255).to(torch.uint8).numpy()  # grey edges
+    Image.fromarray(soft).save(tmp_path / "keep.png")
+    kw = dict(feature_net=tiny_net, size=64, iters=6, refine=0, pyramid_start=32, mask=str(tmp_path / "keep.png"),
+              device="cpu")
+    full = transfer(c, s, **kw)
+    for level in (0, 1):
+        stopped = transfer(c, s, callback=lambda ev: ev.iter == 3 and ev.level == level, **kw)
+        assert stopped.stopped == "cancelled" and stopped.state["level"] == level
+        resumed = transfer(c, s, checkpoint=stopped.checkpoint(), **kw)
+        assert torch.equal(resumed.image, full.image), level
 
 
 def test_a_classic_run_too_large_for_one_pass_resumes_in_tiles(tiny_net):

@@ -147,10 +147,12 @@ def run_pyramid(make_level: Callable[[int], Level], n_levels: int, x0: Callable[
         pin = anchor if pin_at is not None and k >= pin_at else None
         if resume and k == first:
             start, opt_state, start_iter = resume["x"], resume["state"], int(resume["iter"])
+            if isinstance(opt_state, dict) and opt_state.get("iterate") is not None:
+                start = opt_state["iterate"]  # the optimizer's own variable, before pin and post
             if isinstance(opt_state, dict) and opt_state.get("pin") is not None:
                 # the pin is the result of level pin_at - 1, which this run skips: every level
                 # after this one keeps it too
-                start, pin = opt_state["iterate"], opt_state["pin"]
+                pin = opt_state["pin"]
                 anchor = pin
             if isinstance(opt_state, dict) and opt_state.get("level_state") is not None and level.set_state:
                 level.set_state(opt_state["level_state"])
@@ -199,6 +201,10 @@ def run_pyramid(make_level: Callable[[int], Level], n_levels: int, x0: Callable[
         out.state = {**res.state, "level": k}
         if pin is not None:
             out.state.update(pin=pin.detach(), iterate=iterate.detach())
+        elif x is not iterate:
+            # post changed the picture (--mask pastes the kept areas back): a resumed level must
+            # go on from what the optimizer had, or its curvature memory no longer fits
+            out.state["iterate"] = iterate.detach()
         if level.get_state is not None:
             out.state["level_state"] = level.get_state()
         if ema and res.stopped == "cancelled":  # x above is the average; the optimizer goes on from its iterate
