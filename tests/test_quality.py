@@ -643,6 +643,13 @@ def test_bad_quality_options_are_one_line_errors(tiny_net):
         transfer(c, s, feature_net=tiny_net, size=64, iters=1, style_blend=(1, 2))
     with pytest.raises(InputError, match="style-scale"):
         transfer(c, s, feature_net=tiny_net, size=64, iters=1, style_scale=0.1)
+    # --ema averages the iterates it is shown: every 5th with --check-every 5 (31/255 from the
+    # same run checking each one), every 25th by default on a GPU
+    with pytest.raises(ConfigError, match=r"^check_every 5 with ema 0.5: the average takes every iterate, "):
+        transfer(c, s, feature_net=tiny_net, size=64, iters=1, ema=0.5, check_every=5)
+    from stylegram.transfer import check_interval
+    assert check_interval(TransferConfig(ema=0.5), torch.device("cuda")) == 1
+    assert check_interval(TransferConfig(), torch.device("cuda")) == 25
 
 
 # --- colour ---------------------------------------------------------------------------------------

@@ -125,7 +125,7 @@ class TransferConfig:
     precision: str = _opt("fp32", "fp32; bf16 (autocast of the net, the losses stay float32: about 1.4x faster on CPUs "
                                   "with AVX512-BF16/AMX and on GPUs); or auto (bf16 where the hardware has it natively, "
                                   "else fp32)", choices=PRECISIONS)
-    check_every: int = _opt(0, "read the losses back every N iterations (0: automatic, every one on the CPU, every 25 on a GPU)")
+    check_every: int = _opt(0, "read the losses back every N iterations (0: automatic, every one on the CPU and with --ema, every 25 on a GPU)")
     compile: str = _opt("off", "torch.compile the evaluation step: off, on, or graphs (also CUDA graphs; GPU, static sizes). "
                                "The first iterations compile (tens of seconds)", choices=("off", "on", "graphs"))
     # Quality and control (issue 3). ``preset`` fills in what the user did not give (see presets.py).
@@ -404,8 +404,10 @@ def _init_image(cfg: TransferConfig, content: torch.Tensor, gen: torch.Generator
 
 
 def check_interval(cfg: "TransferConfig", device: torch.device) -> int:
-    """Iterations between reads of the loss (see ``optimize``'s check_every)."""
-    return cfg.check_every or (1 if device.type == "cpu" else 25)
+    """Iterations between reads of the loss (see ``optimize``'s check_every). Always 1 with --ema,
+    which averages the checked iterates: a GPU's automatic 25 would average other pictures than
+    the CPU's 1, and the same settings would not give the same result."""
+    return 1 if cfg.ema else cfg.check_every or (1 if device.type == "cpu" else 25)
 
 
 def compiled(loss_fn: Callable, mode: str) -> Callable:
@@ -582,6 +584,9 @@ def _validate_quality(cfg: TransferConfig) -> dict:
         raise ConfigError(f"style_scale {cfg.style_scale}: must be between 0.05 and 8")
     if not 0 <= cfg.ema < 1:
         raise ConfigError(f"ema {cfg.ema}: must be 0 (off) or a decay below 1, e.g. 0.9")
+    if cfg.ema and cfg.check_every > 1:
+        raise ConfigError(f"check_every {cfg.check_every} with ema {cfg.ema}: the average takes every iterate, "
+                          "so the losses are read at each one; leave --check-every at 0 or 1")
     if cfg.tile < 0:
         raise ConfigError(f"tile {cfg.tile}: must be 0 (automatic) or a size in px")
     if not isinstance(cfg.refine, int) or cfg.refine < 0:
