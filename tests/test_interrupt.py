@@ -79,6 +79,26 @@ def test_resume_refuses_changed_options(pair, tmp_path):
                               checkpoint=ckpt).stopped is None
 
 
+def test_files_named_by_options_are_recorded_and_checked_on_resume(pair, tmp_path):
+    # --mask, --init IMAGE, region masks and styles and --weights were recorded by path only: a
+    # resume (or a rerun) silently took whatever file had that name now.
+    import hashlib
+    from PIL import Image
+    mask = tmp_path / "keep.png"
+    Image.new("L", (40, 40), 0).save(mask)
+    kw = dict(net="random-tiny", size=48, iters=3, refine=0, pyramid_start=0, device="cpu", mask=str(mask))
+    res = stylegram.transfer(*pair, **kw)
+    sha = hashlib.sha256(mask.read_bytes()).hexdigest()
+    assert res.report()["inputs"]["options"] == {"mask": {"file": "keep.png", "sha256": sha}}
+    ckpt = res.checkpoint()
+    Image.new("L", (40, 40), 255).save(mask)  # the same name, another mask
+    new = hashlib.sha256(mask.read_bytes()).hexdigest()
+    with pytest.raises(stylegram.ConfigError) as e:
+        stylegram.transfer(*pair, **{**kw, "iters": 6}, checkpoint=ckpt)
+    assert str(e.value) == (f"checkpoint: the mask of the stopped run was keep.png (sha256 {sha[:12]}), now "
+                            f"keep.png (sha256 {new[:12]}); resume with the same inputs")
+
+
 def test_resume_refuses_foreign_file(pair, tmp_path):
     bad = tmp_path / "x.ckpt"
     torch.save({"a": torch.zeros(1)}, bad)

@@ -240,6 +240,19 @@ class TransferConfig:
         except ConfigError as e:
             raise ConfigError(f"{path}: {e}") from None
 
+    def option_sources(self) -> dict[str, str]:
+        """{role: path} of the files these options read besides the content and styles: 'mask',
+        'init', 'region 1 mask', 'region 1 style', ..., 'weights' (the roles a report names)."""
+        files = {"mask": self.mask} if self.mask else {}
+        if self.init not in INITS:
+            files["init"] = self.init
+        for i, region in enumerate(self.regions, 1):
+            m, _, st = region.partition("=")
+            files.update({f"region {i} mask": m, f"region {i} style": st})
+        if self.weights:
+            files["weights"] = self.weights
+        return {role: str(p) for role, p in files.items() if p}
+
     def input_files(self) -> list[str]:
         """The files these options name, besides the content and style images: the --mask, an
         --init image, each region's mask and style (so an output path can be checked against them)."""
@@ -542,6 +555,10 @@ def _check_checkpoint_inputs(ckpt: dict, inputs: dict) -> None:
 
     def name(d: dict) -> str:
         return f"{d['file']} (sha256 {str(d.get('sha256'))[:12]})"
+    was_opts, now_opts = was.get("options") or {}, inputs.get("options") or {}
+    if isinstance(was_opts, dict):
+        then += [(role, was_opts[role]) for role in now_opts if role in was_opts]
+        now += [(role, now_opts[role]) for role in now_opts if role in was_opts]
     for (role, a), (_, b) in zip(then, now):
         if isinstance(a, dict) and isinstance(b, dict) and a.get("sha256") and b.get("sha256") \
                 and a["sha256"] != b["sha256"]:
@@ -707,6 +724,9 @@ def transfer(content: Any, style: Any, *, config: TransferConfig | None = None, 
     from .io.image import describe_sources
     # hashed before the run, as read: a painting edited during a long render is not the one used
     inputs = {"content": describe_sources([content])[0], "styles": describe_sources(styles)}
+    others = cfg.option_sources()  # masks, start image, weights: a rerun must find the same bytes too
+    if others:
+        inputs["options"] = dict(zip(others, describe_sources(others.values())))
     if checkpoint is not None:
         _check_checkpoint_inputs(checkpoint, inputs)
     simple = (len(pyramid_sizes(cfg.size, cfg.pyramid_start)) == 1 and cfg.style_loss == "gram"
