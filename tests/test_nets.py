@@ -177,3 +177,14 @@ def test_weights_with_nan_are_refused_and_dataparallel_keys_read(tmp_path):
     torch.save(sd, tmp_path / "nan.pth")
     with pytest.raises(WeightsError, match=r"nan.pth: features.2.weight holds NaN or Inf values; the file is damaged"):
         build_net("vgg16", weights=tmp_path / "nan.pth")
+
+
+def test_building_a_net_leaves_the_callers_random_stream_alone():
+    # nn.Conv2d's default initialization drew from the global generator before the weights were
+    # loaded over it, so a user's torch.manual_seed(0); transfer(...); torch.rand(3) changed.
+    torch.manual_seed(0)
+    want = torch.rand(3)
+    for name in ("vgg16-hed", "random-tiny"):
+        torch.manual_seed(0)
+        build_net(name, layers=["relu1_1"])
+        assert torch.equal(torch.rand(3), want), name

@@ -38,19 +38,23 @@ class NetRegistry:
         self._specs: dict[str, NetSpec] = {}
 
     def register(self, spec: NetSpec) -> None:
+        """Add ``spec`` under its name (ConfigError if the name is taken)."""
         if spec.name in self._specs:
             raise ConfigError(f"a net named {spec.name!r} is already registered")
         self._specs[spec.name] = spec
 
     def names(self) -> list[str]:
+        """Every registered name, in registration order."""
         return list(self._specs)
 
     def get(self, name: str) -> NetSpec:
+        """The spec called ``name``; ConfigError listing the valid names otherwise."""
         if name not in self._specs:
             raise choices_error("net", name, self._specs)
         return self._specs[name]
 
     def build(self, name: str, **kwargs) -> FeatureNet:
+        """The net ``name`` built with ``kwargs`` (see ``build_net``, which also checks layers)."""
         return self.get(name).build(**kwargs)
 
     def name_of(self, net_name: str) -> str | None:
@@ -153,7 +157,10 @@ def build_net(name: str = "vgg16-hed", *, layers: list[str] | None = None, pooli
             if l not in spec.layers:
                 raise choices_error(f"layer for net {name!r}:", l, spec.layers)
         upto = max(layers, key=spec.layers.index)
-    net = spec.build(pooling=pooling, upto=upto, weights=weights, **kwargs)
+    # Layers are made with torch's default initialization, which draws from the global generator
+    # before the weights are loaded over it: keep the caller's random stream where it was.
+    with torch.random.fork_rng(devices=[]):
+        net = spec.build(pooling=pooling, upto=upto, weights=weights, **kwargs)
     if layers and not spec.layers:
         net = net.truncated(layers)
     return net.to(device)
