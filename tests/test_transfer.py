@@ -318,6 +318,32 @@ def test_transfer_and_texture_take_any_pytorch_model_through_hooked_net():
                  content_layers="out", style_layers="stem.1,out")
 
 
+def test_a_run_on_the_callers_net_records_that_net(pair, tmp_path):
+    # The report and metadata said 'vgg16-hed' (the option's default) whatever net ran, and
+    # --settings on such a picture failed on "unknown layer for net 'vgg16-hed': 'head'".
+    from stylegram import HookedNet, TransferConfig
+    from stylegram.nets import build_net
+    tiny = build_net("random-tiny")
+    r = stylegram.transfer(*pair, feature_net=tiny, size=48, iters=2, refine=0, pyramid_start=0)
+    assert r.report()["params"]["net"] == "random-tiny" and r.report()["params"]["weights"] is None
+    own = HookedNet(_ResidualNet(), ["stem.1", "out"], name="mine", probe_size=64)
+    r = stylegram.transfer(*pair, feature_net=own, size=48, iters=2, refine=0, pyramid_start=0, content_layers="out",
+                           style_layers="stem.1,out")
+    assert r.report()["params"]["net"] == "mine"
+    r.save(tmp_path / "mine.png")
+    with pytest.raises(ConfigError, match=r"mine.png: was made with the net 'mine', a model given through the Python "
+                                          r"API, not one of stylegram's; give --net"):
+        TransferConfig.from_run(tmp_path / "mine.png")
+    # ... and what is not a feature net is named in one line
+    for net, msg in (("random-tiny", r"^feature_net 'random-tiny': give a built net \(stylegram.build_net\('random-tiny'\)\), or net='random-tiny'$"),
+                     (_ResidualNet(), r"^feature_net: a plain _ResidualNet does not say which layers to tap; wrap it: HookedNet\(model, \['layer name', ...\]\)$"),
+                     (lambda x: x, r"^feature_net: a function is not a feature net; give a FeatureNet or a HookedNet$")):
+        with pytest.raises(ConfigError, match=msg):
+            stylegram.transfer(*pair, feature_net=net, size=48, iters=1)
+        with pytest.raises(ConfigError, match=msg):
+            stylegram.texture(pair[1], feature_net=net, size=32, iters=1)
+
+
 @pytest.mark.parametrize("value", ["", ",", " , "])
 def test_empty_content_layers_are_refused(value):
     # They were dropped to none, and the transfer quietly became a texture of the painting.

@@ -13,7 +13,7 @@ import torch
 from .errors import ConfigError
 from .nets import FeatureNet, HookedNet
 from .optimize import Callback
-from .transfer import TransferConfig, TransferResult, _as_list, _stylize, check_option_names
+from .transfer import TransferConfig, TransferResult, _as_list, _stylize, check_option_names, with_feature_net
 
 TEXTURE_DEFAULTS = {"init": "noise", "pyramid_start": 128, "iters": 200, "beta": 1.0, "alpha": 0.0}
 
@@ -32,6 +32,7 @@ def texture(style: Any, *, size: int | None = None, tileable: bool = False, conf
         raise ConfigError(f"tileable {tileable!r}: must be True or False")
     check_option_names(options)
     cfg = dataclasses.replace(base, size=base.size if size is None else size, **options).validated()
+    cfg = with_feature_net(cfg, feature_net)
     blank = torch.full((1, 3, cfg.size, cfg.size), 0.5)
     styles = _as_list(style)
     from .io.image import describe_sources

@@ -230,6 +230,11 @@ class TransferConfig:
                      else f"it is the report of `stylegram {made_by}`, which takes its options as typed")
             raise ConfigError(f"{path}: holds the settings of a {made_by}, not of a {command}; {again}")
         params.pop("device", None)
+        from .nets import default_registry
+        net = params.get("net")
+        if isinstance(net, str) and net not in default_registry().names():
+            raise ConfigError(f"{path}: was made with the net {net!r}, a model given through the Python API, not "
+                              "one of stylegram's; give --net (with layers it has) or rerun it from Python")
         known = {f.name for f in dataclasses.fields(cls)}
         unknown = sorted(set(params) - known)
         if unknown:
@@ -444,6 +449,25 @@ def fast_forward(net: FeatureNet, device: torch.device, precision: str = "fp32",
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_bf16):
             return net(x, taps)
     return forward
+
+
+def with_feature_net(cfg: TransferConfig, net: Any) -> TransferConfig:
+    """``cfg`` as it records a run on the caller's ``net`` (``feature_net=``): its name (the
+    registry's, e.g. 'random-tiny', or the net's own) instead of cfg.net, no weights file, so the
+    report, the metadata and a checkpoint say which net ran. ConfigError, one line, for what is
+    not a feature net (a name, a plain torch module: wrap it in HookedNet)."""
+    if net is None:
+        return cfg
+    from .nets.features import TapChecks
+    if isinstance(net, str):
+        raise ConfigError(f"feature_net {net!r}: give a built net (stylegram.build_net({net!r})), or net={net!r}")
+    if not isinstance(net, TapChecks):
+        if isinstance(net, torch.nn.Module):
+            raise ConfigError(f"feature_net: a plain {type(net).__name__} does not say which layers to tap; wrap it: "
+                              "HookedNet(model, ['layer name', ...])")
+        raise ConfigError(f"feature_net: a {type(net).__name__} is not a feature net; give a FeatureNet or a HookedNet")
+    from .nets import default_registry
+    return dataclasses.replace(cfg, net=default_registry().name_of(net.name) or net.name, weights=None)
 
 
 def _ready_net(cfg: TransferConfig, layers: list[str], net: FeatureNet | None, device: torch.device) -> FeatureNet:
@@ -719,6 +743,7 @@ def transfer(content: Any, style: Any, *, config: TransferConfig | None = None, 
         cfg = preset_config(options.get("preset", TransferConfig.preset), **options).validated()
     else:
         cfg = dataclasses.replace(config, **options).validated()
+    cfg = with_feature_net(cfg, feature_net)
     styles = _as_list(style)
     _check_blend(cfg.style_blend, len(styles))
     from .io.image import describe_sources
