@@ -188,3 +188,43 @@ def test_building_a_net_leaves_the_callers_random_stream_alone():
         torch.manual_seed(0)
         build_net(name, layers=["relu1_1"])
         assert torch.equal(torch.rand(3), want), name
+
+
+def test_receptive_fields_of_blocks_the_arithmetic_cannot_follow_are_probed():
+    # A residual block (or any module of the user's) was taken for a pointwise layer: its 3x3
+    # convolution added nothing to the field (3 px instead of 5), so explorer crops were too small.
+    from torch import nn
+    from stylegram import ConfigError, FeatureNet, HookedNet
+
+    class Residual(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.conv = nn.Conv2d(8, 8, 3, padding=1)
+
+        def forward(self, x):
+            return x + self.conv(x)
+
+    net = FeatureNet("mine", [("c1", nn.Conv2d(3, 8, 3, padding=1)), ("res", Residual()), ("relu", nn.ReLU()),
+                              ("down", nn.Conv2d(8, 4, 3, stride=2, padding=1))])
+    assert [(i.rf_size, i.jump) for i in net.info.values()] == [(3, 1), (5, 1), (5, 1), (7, 2)]
+    # an nn.Sequential block is still a chain: worked out, not probed
+    block = FeatureNet("blocks", [("c1", nn.Conv2d(3, 8, 3, padding=1)),
+                                  ("b", nn.Sequential(nn.Conv2d(8, 8, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2)))])
+    assert block._info is not None and (block.info["b"].rf_size, block.info["b"].jump) == (6, 2)
+    # what has no field to speak of is one line, not an IndexError or a made-up field
+    up = FeatureNet("up", [("c1", nn.Conv2d(3, 8, 3, padding=1)), ("up", nn.Upsample(scale_factor=2))])
+    with pytest.raises(ConfigError, match=r"^layer 'up': neighbouring units are not evenly spaced over the input"):
+        up.info
+    head = nn.Sequential(nn.Conv2d(3, 4, 3), nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(4, 2))
+    with pytest.raises(ConfigError, match=r"^layer '3' gives \(1, 2\), not a map \(batch, channels, 2 spatial axes\); "):
+        HookedNet(head, ["3"]).info
+
+    class Skips(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.a, self.b = nn.Conv2d(3, 4, 3), nn.Conv2d(4, 4, 3)
+
+        def forward(self, x):
+            return self.a(x)
+    with pytest.raises(ConfigError, match=r"^layer 'b' did not run in the model's forward; "):
+        HookedNet(Skips(), ["b"]).info

@@ -45,20 +45,53 @@ def layer_geometry(module: nn.Module) -> tuple[int, int, int, int] | None:
     return None
 
 
+# Modules that act on each position alone (or on each channel's whole map, as instance norms do):
+# they leave a unit's field and step as they are.
+POINTWISE = (nn.Identity, nn.ReLU, nn.ReLU6, nn.LeakyReLU, nn.PReLU, nn.ELU, nn.SELU, nn.CELU, nn.GELU, nn.SiLU,
+             nn.Mish, nn.Sigmoid, nn.Tanh, nn.Hardtanh, nn.Hardswish, nn.Hardsigmoid, nn.Softplus,
+             nn.Dropout, nn.Dropout1d, nn.Dropout2d, nn.Dropout3d, nn.AlphaDropout,
+             nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d, nn.InstanceNorm1d, nn.InstanceNorm2d,
+             nn.InstanceNorm3d, nn.GroupNorm, nn.LocalResponseNorm)
+
+
+class UnknownGeometry(ValueError):
+    """A module whose effect on receptive fields the arithmetic cannot know (a residual block, an
+    upsampling, any module of the user's): measure the fields with gradient probes instead."""
+
+
+def _chain(layers: Sequence[tuple[str, nn.Module]]) -> list[tuple[str, nn.Module]]:
+    """The named layers with each nn.Sequential opened into its children (named 'name.i'), so
+    a chain written in blocks is still a chain."""
+    out = []
+    for name, m in layers:
+        if type(m) is nn.Sequential:
+            out += _chain([(f"{name}.{k}", c) for k, c in m.named_children()])
+        else:
+            out.append((name, m))
+    return out
+
+
 def receptive_fields(layers: Sequence[tuple[str, nn.Module]], in_channels: int = 3) -> dict[str, LayerInfo]:
-    """LayerInfo for every named layer of a sequential chain, in order."""
+    """LayerInfo for every named layer of a sequential chain, in order (an nn.Sequential layer as
+    the last of its children). UnknownGeometry for a module that is not a convolution, a pooling,
+    a pointwise module (``POINTWISE``) or an nn.Sequential of those: a residual block or an
+    upsampling would silently get the wrong field."""
     rf, jump, start, ch = 1, 1, 0.0, in_channels
     out: dict[str, LayerInfo] = {}
     for name, m in layers:
-        geo = layer_geometry(m)
-        if geo is not None:
-            k, s, p, d = geo
-            k_eff = d * (k - 1) + 1
-            rf = rf + (k_eff - 1) * jump
-            start = start + ((k_eff - 1) / 2 - p) * jump
-            jump = jump * s
-        if isinstance(m, (nn.Conv1d, nn.Conv2d, nn.Conv3d)):
-            ch = m.out_channels
+        for part_name, part in _chain([(name, m)]):
+            geo = layer_geometry(part)
+            if geo is not None:
+                k, s, p, d = geo
+                k_eff = d * (k - 1) + 1
+                rf = rf + (k_eff - 1) * jump
+                start = start + ((k_eff - 1) / 2 - p) * jump
+                jump = jump * s
+            elif not isinstance(part, POINTWISE):
+                raise UnknownGeometry(f"layer {part_name!r} ({type(part).__name__}): its receptive field cannot be "
+                                      "worked out from a chain; it is measured by gradient probes")
+            if isinstance(part, (nn.Conv1d, nn.Conv2d, nn.Conv3d)):
+                ch = part.out_channels
         out[name] = LayerInfo(name=name, channels=ch, jump=jump, rf_size=rf, rf_start=start)
     return out
 
@@ -168,17 +201,31 @@ def probe_layer_info(net: nn.Module, layer: str, size: int = 224, *, in_channels
     import torch
 
     probe = _linearized(net)
+    from ..errors import ConfigError
     with torch.no_grad():
-        out = probe(torch.ones((1, in_channels) + (size,) * dims, dtype=torch.float64), [layer])[layer]
+        feats = probe(torch.ones((1, in_channels) + (size,) * dims, dtype=torch.float64), [layer])
+    if layer not in feats:
+        raise ConfigError(f"layer {layer!r} did not run in the model's forward; tap a module that forward calls")
+    out = feats[layer]
+    if not isinstance(out, torch.Tensor) or out.dim() != 2 + dims:
+        shape = tuple(out.shape) if isinstance(out, torch.Tensor) else type(out).__name__
+        raise ConfigError(f"layer {layer!r} gives {shape}, not a map (batch, channels, {dims} spatial "
+                          f"ax{'is' if dims == 1 else 'es'}); tap a convolutional layer")
     n = out.shape[2]
-    if n < 2:
+    if n < 3:
         raise ValueError(f"layer {layer!r} has a {n}-unit map at {size} px; probe with a larger size")
-    u = max(0, n // 2 - 1)
-    a, b = (bx[0] for bx in _probe_boxes(probe, layer, (size,) * dims, [[u] * dims, [u + 1] * dims], in_channels))
+    u = max(1, n // 2 - 1)
+    # units u and u + 1 give the field and the step; u - 1 checks the step is even where it fits
+    c, a, b = (bx[0] for bx in _probe_boxes(probe, layer, (size,) * dims, [[u + i] * dims for i in (-1, 0, 1)],
+                                            in_channels))
     if a[0] == 0 or b[1] == size:
         raise ValueError(f"the receptive field of layer {layer!r} reaches the border of a {size}-px probe; "
                          "probe with a larger size")
     jump = b[0] - a[0]
+    if jump < 1 or (c[0] > 0 and a[0] - c[0] != jump):
+        raise ConfigError(f"layer {layer!r}: neighbouring units are not evenly spaced over the input (an "
+                          "upsampling before it?); receptive fields, crops and tiles need a net that only keeps "
+                          "or reduces the size; tap (or end a FeatureNet at) a layer before the upsampling")
     rf = a[1] - a[0]
     centre = a[0] + (rf - 1) / 2
     return LayerInfo(name=layer, channels=int(out.shape[1]), jump=jump, rf_size=rf, rf_start=centre - u * jump)
