@@ -143,12 +143,47 @@ def test_topk_per_image_allows_several_from_one_image():
 def test_histogram_doubles_its_range_exactly():
     t = UnitTopK(1, k=1, bins=4)
     t.update(torch.tensor([1.0, 0.5, 0.0]).view(3, 1, 1, 1), 0)
-    top = float(t.top[0])
-    assert top == pytest.approx(1.0001)
-    assert t.hist[0].tolist() == [1, 1, 0, 1]  # bins of 0.250025: 0 -> 0, 0.5 -> 1 (just below 2), 1 -> 3
-    t.update(torch.tensor([3.0]).view(1, 1, 1, 1), 3)  # range doubles twice: 4.0004, bins of 1.0001
-    assert float(t.top[0]) == pytest.approx(4 * 1.0001)
-    assert t.hist[0].tolist() == [3, 0, 1, 0]  # merged: {0,0.5,1} in bin 0, 3 in bin 2
+    assert float(t.top[0]) == 2.0  # the smallest power of two above the largest peak
+    assert t.hist[0].tolist() == [1, 1, 1, 0]  # bins of 0.5: 0 -> 0, 0.5 -> 1, 1 -> 2
+    t.update(torch.tensor([3.0]).view(1, 1, 1, 1), 3)  # range doubles: 4.0, bins of 1.0
+    assert float(t.top[0]) == 4.0
+    assert t.hist[0].tolist() == [2, 1, 0, 1]  # merged: {0, 0.5} in bin 0, 1 in bin 1; 3 in bin 3
+    t.update(torch.tensor([100.0]).view(1, 1, 1, 1), 4)  # five doublings at once: 128, bins of 32
+    assert float(t.top[0]) == 128.0 and t.hist[0].tolist() == [4, 0, 0, 1]
+
+
+def test_topk_and_histograms_do_not_depend_on_the_batch_size():
+    # Many equal values (ReLU zeros, as in dead units): topk kept an arbitrary 9 of the tied images,
+    # other ones at each batch size, and the histogram's range came from the first batch's peak.
+    g = torch.Generator().manual_seed(0)
+    acts = torch.randint(0, 3, (16, 4, 4, 4), generator=g).float()
+    acts[:, 0] = 0.0  # dead unit: 16 images tie at 0
+    acts[:, 1] = 0.0
+    acts[5, 1, 2, 3] = 1.0  # one image fires, the other 15 tie
+    acts[:, 3] *= torch.linspace(0.1, 10, 16).view(16, 1, 1)  # peaks from 0.2 to 20: the range grows
+    runs = {}
+    for per_image in (1, 3):
+        for bs in (1, 4, 5, 16):
+            t = UnitTopK(4, k=9, per_image=per_image, bins=8)
+            for s in range(0, 16, bs):
+                t.update(acts[s:s + bs], s)
+            runs[per_image, bs] = t
+        ref = runs[per_image, 16]
+        for bs in (1, 4, 5):
+            t = runs[per_image, bs]
+            for name in ("values", "image", "pos", "hist", "top", "sum", "sumsq"):
+                assert torch.equal(getattr(t, name), getattr(ref, name)), (per_image, bs, name)
+    one, three = runs[1, 16], runs[3, 16]
+    # ties go to the lowest image index, then the lowest position
+    assert one.image[0].tolist() == list(range(9)) and one.pos[0].tolist() == [[0, 0]] * 9
+    assert one.image[1].tolist() == [5, 0, 1, 2, 3, 4, 6, 7, 8]
+    assert three.image[0].tolist() == [0, 0, 0, 1, 1, 1, 2, 2, 2]
+    assert three.pos[0, :3].tolist() == [[0, 0], [0, 1], [0, 2]]
+    assert one.top.tolist() == [0.0, 2.0, 4.0, 32.0]
+    # unit 3's peaks are 2 x linspace(0.1, 10, 16) = 0.2, 1.52, ... 18.68, 20: bins of 4 hold 3 each, 20 in bin 5
+    assert (acts[:, 3].amax((1, 2)) == 2 * torch.linspace(0.1, 10, 16)).all()
+    assert one.hist.tolist() == [[16, 0, 0, 0, 0, 0, 0, 0], [15, 0, 0, 0, 1, 0, 0, 0],
+                                 [0, 0, 0, 0, 16, 0, 0, 0], [3, 3, 3, 3, 3, 1, 0, 0]]
 
 
 def test_selectivity_and_unit_rules():
@@ -308,6 +343,49 @@ def test_scan_resumes_from_cache_and_equals_one_pass(tiny_net, squares, tmp_path
         assert torch.equal(resumed.layers[l].hist, full.layers[l].hist)
     with pytest.raises(ConfigError, match="other settings"):
         scan_units(net, squares, ["relu1_1"], size=32, cache=cache)
+
+
+def _integer_net(seed: int = 0, name: str = "ints") -> FeatureNet:
+    """Integer weights on 0..255 pixels less 128: every activation is an integer below 2^24, exact
+    in float32 whatever the kernel's summation order, so scans can be compared bit for bit."""
+    from stylegram.nets.features import InputConvention
+    g = torch.Generator().manual_seed(seed)
+    c1, c2 = nn.Conv2d(3, 4, 3, padding=1), nn.Conv2d(4, 6, 3, padding=1)
+    for c in (c1, c2):
+        c.weight.data = torch.randint(-2, 3, c.weight.shape, generator=g).float()
+        c.bias.data.zero_()
+    return FeatureNet(name, [("conv1", c1), ("relu1", nn.ReLU()), ("pool1", nn.MaxPool2d(2)), ("conv2", c2),
+                             ("relu2", nn.ReLU())], InputConvention(scale=255, mean=(128, 128, 128)))
+
+
+def test_scan_results_and_cache_do_not_depend_on_the_batch_size(squares, tmp_path):
+    # grey is 0 to this net and the four squares are alike, so the peaks tie across images
+    net = _integer_net()
+    net.body["conv2"].weight.data[5] = -1.0  # on ReLU outputs: never above 0, a dead unit
+    kw = dict(size=64, k=3, precision="fp32")
+    one = scan_units(net, squares, ["relu1", "relu2"], batch_size=1, **kw)
+    four = scan_units(net, squares, ["relu1", "relu2"], batch_size=4, **kw)
+    cache = tmp_path / "scan.safetensors"  # stopped at batch size 2, resumed at 5: allowed and the same
+    scan_units(net, squares, ["relu1", "relu2"], batch_size=2, cache=cache, callback=lambda ev: True, **kw)
+    resumed = scan_units(net, squares, ["relu1", "relu2"], batch_size=5, cache=cache, **kw)
+    assert resumed.resumed == 2 and resumed.complete
+    for other in (four, resumed):
+        for l in ("relu1", "relu2"):
+            a, b = one.layers[l], other.layers[l]
+            for name in ("values", "image", "pos", "hist", "top", "sum", "sumsq"):
+                assert torch.equal(getattr(a, name), getattr(b, name)), (l, name)
+    assert one.files == ["a.png", "b.png", "broken.jpg", "grey.png", "sub/c.png", "sub/d.png"]
+    t = one.layers["relu2"]
+    fires = t.values[:, 0] > 0
+    assert fires.tolist() == [True] * 5 + [False]
+    # equal peaks: the lowest image indices win (a, b, c of the four squares; a, b, grey for a dead unit)
+    assert t.image[fires].tolist() == [[0, 1, 4]] * int(fires.sum())
+    assert (t.values[fires] == t.values[fires, :1]).all()
+    assert t.image[~fires].tolist() == [[0, 1, 3]] * int((~fires).sum())
+    mask = inside_mask(one.info["relu2"], (32, 32), 64, 0.5)  # and the lowest position it ranks
+    first = divmod(int(mask.flatten().nonzero()[0]), 32)
+    assert first == (0, 1) and t.pos[~fires].tolist() == [[list(first)] * 3]
+    assert t.hist[~fires].sum(1).tolist() == t.hist[~fires, 0].tolist() == [5] * int((~fires).sum())
 
 
 def test_scan_errors_are_one_line(tiny_net, tmp_path):

@@ -28,7 +28,8 @@ if TYPE_CHECKING:
     from ..nets.features import FeatureNet
     from ..nets.hooked import HookedNet
 
-CACHE_VERSION = 2  # 2: the key holds the images' folder and each file's size and time
+CACHE_VERSION = 3  # 2: the key holds the images' folder and each file's size and time; 3: histogram
+# ranges are powers of two (a version-2 range would merge its bins wrongly)
 
 
 def list_images(root: str | os.PathLike) -> list[str]:
@@ -110,6 +111,11 @@ class UnitScan:
 
     def config_key(self) -> dict:
         """What must match for a cache to be resumed."""
+        # Not the batch size: UnitTopK's result does not depend on how images are grouped, so a
+        # scan stopped at one batch size resumes at another. What remains is the net's own
+        # rounding: a convolution kernel may be chosen by batch shape (at batch size 1 on CPU,
+        # values moved by ~2e-7 relative), as by thread count or device, which are not in the key
+        # either; it can only swap values that are equal to within that rounding.
         t = next(iter(self.layers.values()))
         return {"version": CACHE_VERSION, "min_inside": self.min_inside, "net": self.net_name, "layers": list(self.layers), "size": self.size,
                 "k": t.k, "per_image": t.per_image, "bins": t.bins, "precision": self.precision, "root": self.root,
@@ -189,7 +195,8 @@ def scan_units(net: FeatureNet | HookedNet, images: str | os.PathLike | Sequence
     (searched recursively) or a list of paths (relative to ``root`` if given). Unreadable files are
     skipped and listed in ``UnitScan.skipped``. At most ``per_image`` of a unit's top ``k`` come from
     one image. Only units whose field lies at least ``min_inside`` (area fraction) inside the view
-    are ranked: units of deep layers near the border see mostly padding.
+    are ranked: units of deep layers near the border see mostly padding. ``batch_size`` changes
+    the speed, not the result: equal activations rank by image index, then position.
 
     ``precision``: 'fp32', 'bf16' (bfloat16 autocast: about twice as fast on CPUs with bf16 units;
     activations carry ~3 significant digits, so near-ties may rank differently) or 'auto' (bf16
