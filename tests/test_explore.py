@@ -256,7 +256,8 @@ def test_scan_cache_is_not_reused_for_other_images_and_is_folder_independent(tin
     # a picture replaced under the same name: its old activations must not come back
     Image.new("RGB", (40, 40), (250, 10, 10)).save(squares / "a.png")
     os.utime(squares / "a.png", ns=(1, 1))
-    with pytest.raises(ConfigError, match="other settings or images \\(or the images have changed since\\)"):
+    with pytest.raises(ConfigError, match="other settings or images \\(or the images have changed since; "
+                                          "differs: stamps_sha256\\)"):
         scan_units(net, squares, ["relu1_1"], size=32, cache=cache)
     # the same names in another folder are other images
     other = tmp_path / "copy"
@@ -272,6 +273,34 @@ def test_scan_cache_is_not_reused_for_other_images_and_is_folder_independent(tin
     # a relative folder is stored absolute
     monkeypatch.chdir(tmp_path)
     assert scan_units(net, "copy", ["relu1_1"], size=32).root == str(other)
+
+
+def test_scan_cache_is_not_reused_for_a_net_of_the_same_name_with_other_weights(squares, tmp_path):
+    def mine(seed):
+        torch.manual_seed(seed)
+        return FeatureNet("mine", [("conv1", nn.Conv2d(3, 4, 3, padding=1)), ("relu1", nn.ReLU())])
+
+    cache = tmp_path / "scan.safetensors"
+    first = scan_units(mine(1), squares, ["relu1"], size=32, cache=cache)
+    assert scan_units(mine(1), squares, ["relu1"], size=32, cache=cache).resumed == 6  # same weights: resumed
+    # other weights under the same name: it resumed all 6 images and returned the first net's top-k
+    with pytest.raises(ConfigError) as e:
+        scan_units(mine(2), squares, ["relu1"], size=32, cache=cache)
+    assert str(e.value) == (f"{cache}: this cache was made with other settings or images (or the images have changed "
+                            "since; differs: weights_sha256); delete it, give another cache path, or use the same "
+                            "settings")
+    cache.unlink()
+    second = scan_units(mine(2), squares, ["relu1"], size=32, cache=cache)
+    assert second.resumed == 0 and not torch.equal(second.layers["relu1"].values, first.layers["relu1"].values)
+
+    from stylegram.explore.scan import weights_sha256
+    from stylegram.nets.features import InputConvention
+    assert first.weights_sha256 == weights_sha256(mine(1)) != weights_sha256(mine(2)) == second.weights_sha256
+    assert len(first.weights_sha256) == 64 and UnitScan.load(cache).weights_sha256 == second.weights_sha256
+    # buffers count too: an input convention's mean is one (and not in a state dict)
+    net = mine(1)
+    net.preprocess = InputConvention(mean=(0.5, 0.5, 0.5))
+    assert weights_sha256(net) != weights_sha256(mine(1))
 
 
 def test_a_stopped_explore_units_saves_its_scan_and_draws_nothing(squares, tmp_path):

@@ -28,8 +28,8 @@ if TYPE_CHECKING:
     from ..nets.features import FeatureNet
     from ..nets.hooked import HookedNet
 
-CACHE_VERSION = 3  # 2: the key holds the images' folder and each file's size and time; 3: histogram
-# ranges are powers of two (a version-2 range would merge its bins wrongly)
+CACHE_VERSION = 4  # 2: the key holds the images' folder and each file's size and time; 3: histogram
+# ranges are powers of two (a version-2 range would merge its bins wrongly); 4: the net's weights
 
 
 def list_images(root: str | os.PathLike) -> list[str]:
@@ -78,6 +78,20 @@ def load_view(path: str | os.PathLike, size: int) -> torch.Tensor:
     return t[:, top:top + size, left:left + size].clamp(0, 1).contiguous()
 
 
+def weights_sha256(net: object) -> str:
+    """sha256 (hex) of a net's parameters and buffers: each one's name, dtype, shape and bytes, in
+    the module's registration order; "" for a net that is no torch module (nothing to hash)."""
+    if not isinstance(net, torch.nn.Module):
+        return ""
+    h = hashlib.sha256()
+    # buffers too: non-persistent ones (an input convention's mean and std) change the activations
+    for name, t in [*net.named_parameters(), *net.named_buffers()]:
+        t = t.detach()
+        h.update(f"{name}|{t.dtype}|{tuple(t.shape)}|".encode())
+        h.update(t.cpu().contiguous().reshape(-1).view(torch.uint8).numpy().tobytes())
+    return h.hexdigest()
+
+
 @dataclass
 class UnitScan:
     """The result of a scan: per layer a ``UnitTopK``, the layers' receptive fields, the images.
@@ -86,6 +100,8 @@ class UnitScan:
     working folder); ``UnitTopK.image`` indexes into them. ``stamps`` is each file's (size, mtime)
     when scanned, part of the cache key with the folder. ``skipped``
     lists the files that could not be read. ``size`` is the side of the square view the net saw.
+    ``weights_sha256`` fingerprints the net's weights (``weights_sha256()``), also in the key:
+    nets share names ('mine', a HookedNet's model class) and one scan must not stand for another.
     """
 
     net_name: str
@@ -100,6 +116,7 @@ class UnitScan:
     precision: str = "fp32"
     min_inside: float = 0.0
     stamps: list = field(default_factory=list)
+    weights_sha256: str = ""
     resumed: int = field(default=0, compare=False)  # images a scan_units call took from its cache
 
     @property
@@ -120,7 +137,8 @@ class UnitScan:
         return {"version": CACHE_VERSION, "min_inside": self.min_inside, "net": self.net_name, "layers": list(self.layers), "size": self.size,
                 "k": t.k, "per_image": t.per_image, "bins": t.bins, "precision": self.precision, "root": self.root,
                 "files_sha256": hashlib.sha256("\n".join(self.files).encode()).hexdigest(),
-                "stamps_sha256": hashlib.sha256(json.dumps(self.stamps).encode()).hexdigest()}
+                "stamps_sha256": hashlib.sha256(json.dumps(self.stamps).encode()).hexdigest(),
+                "weights_sha256": self.weights_sha256}
 
     def save(self, path: str | os.PathLike) -> None:
         """Write the scan (tensors and metadata) atomically as one safetensors file."""
@@ -157,7 +175,8 @@ class UnitScan:
         return cls(net_name=meta["net"], root=meta["root"], files=list(meta["files"]), size=int(meta["size"]),
                    layers=layers, info=info, done=int(meta["done"]), skipped=list(meta["skipped"]),
                    seconds=float(meta["seconds"]), precision=meta["precision"],
-                   min_inside=float(meta["min_inside"]), stamps=list(meta["stamps"]))
+                   min_inside=float(meta["min_inside"]), stamps=list(meta["stamps"]),
+                   weights_sha256=meta["weights_sha256"])
 
 
 def inside_mask(info: LayerInfo, shape: Sequence[int], size: int, min_inside: float) -> torch.Tensor | None:
@@ -243,14 +262,18 @@ def scan_units(net: FeatureNet | HookedNet, images: str | os.PathLike | Sequence
     scan = UnitScan(net_name=getattr(net, "name", type(net).__name__), root=root_s, files=files, size=size,
                     layers={l: UnitTopK(probe[l].shape[1], k, per_image, bins, probe[l].dim() - 2) for l in layers},
                     info=info, precision=precision, min_inside=min_inside,
-                    stamps=[_stamp(os.path.join(root_s, f) if root_s else f) for f in files])
+                    stamps=[_stamp(os.path.join(root_s, f) if root_s else f) for f in files],
+                    weights_sha256=weights_sha256(net))
     masks = {l: inside_mask(info[l], probe[l].shape[2:], size, min_inside) for l in layers}
     del probe
     if cache is not None and Path(cache).is_file():
         old = UnitScan.load(cache)
         if old.config_key() != scan.config_key():
+            # named, since a net's weights or a file's time differ where every option looks the same
+            changed = [k for k, v in scan.config_key().items() if old.config_key().get(k) != v]
             raise ConfigError(f"{cache}: this cache was made with other settings or images (or the images have "
-                              "changed since); delete it, give another cache path, or use the same settings")
+                              f"changed since; differs: {', '.join(changed)}); delete it, give another cache path, "
+                              "or use the same settings")
         scan = old
         scan.info = info
         scan.resumed = old.done
