@@ -550,6 +550,50 @@ def test_reconstructions_lower_their_losses(tiny_net):
         reconstruct(img, tiny_net, iters=1)
 
 
+def test_explore_reconstruct_takes_the_layers_of_a_users_own_net(tmp_path, capsys):
+    from stylegram.cli import main
+    from stylegram.explore import explore_reconstruct
+    from stylegram.io import save_image
+    from conftest import gradient_image
+    torch.manual_seed(0)
+    net = FeatureNet("mine", [("c1", nn.Conv2d(3, 4, 3, padding=1)), ("r1", nn.ReLU()), ("p1", nn.MaxPool2d(2)),
+                              ("c2", nn.Conv2d(4, 4, 3, padding=1)), ("r2", nn.ReLU())])
+    img = gradient_image(24, 24)
+    # it built relu1_1 ... relu5_1 whatever the net: 'unknown layer for net 'mine': 'relu1_1'', no way round it
+    with pytest.raises(ConfigError) as e:
+        explore_reconstruct(img, net=net, size=None, iters=1)
+    assert str(e.value) == ("net 'mine' has no layer relu1_1 (the default layers relu1_1 to relu5_1 are VGG's names); "
+                            "name the layers to use, shallow to deep, with layers= (CLI: --layers); "
+                            "this net has: c1, r1, p1, c2, r2")
+    rows, fig = explore_reconstruct(img, net=net, size=None, iters=8, layers=["r1", "r2"])
+    assert [r.layers for r in rows["content"]] == [("r1",), ("r2",)]
+    assert [r.layers for r in rows["style"]] == [("r1",), ("r1", "r2")]
+    assert [r.label for r in rows["content"] + rows["style"]] == ["content of r1", "content of r2", "style of r1",
+                                                                  "style of {r1, r2}"]
+    for r in rows["content"] + rows["style"]:
+        assert r.image.shape == (1, 3, 24, 24) and r.losses[-1] < 0.6 * r.losses[0]  # r2 keeps 0.53: 4 pooled channels
+    assert fig.size == (10 + 3 * 210, 10 + 2 * (200 + 18 + 10))
+    hooked = HookedNet(nn.Sequential(nn.Conv2d(3, 4, 3, padding=1), nn.ReLU()), ["1"], name="seq", probe_size=16)
+    with pytest.raises(ConfigError, match="net 'seq' has no layer conv1_1 .* this net has: 1$"):
+        explore_reconstruct(img, net=hooked, size=None, kind="conv", blocks=2, iters=1)
+    assert explore_reconstruct(img, net=hooked, size=None, iters=1, layers=["1"])[0]["style"][0].layers == ("1",)
+    with pytest.raises(ConfigError, match="^net 'bank1d' works on 1D data; the explorer looks at images"):
+        explore_reconstruct(img, net="bank1d", size=None, iters=1)  # no layer names would fix that
+    # the CLI: --layers for a registry net named otherwise
+    path = tmp_path / "in.png"
+    save_image(gradient_image(32, 32), path)
+    argv = ["explore", "reconstruct", str(path), "-o", str(tmp_path / "r.png"), "--net", "bank2d", "--size", "32",
+            "--iters", "1", "-q"]
+    with pytest.raises(SystemExit) as e:
+        main(argv)
+    assert e.value.code == 2 and capsys.readouterr().err == (
+        "stylegram: error: net 'bank2d' has no layer relu1_1 (the default layers relu1_1 to relu5_1 are VGG's names); "
+        "name the layers to use, shallow to deep, with layers= (CLI: --layers); this net has: conv, relu\n")
+    with pytest.raises(SystemExit) as e:
+        main(argv + ["--layers", "relu"])
+    assert e.value.code == 0 and Image.open(tmp_path / "r.png").size == (10 + 2 * 210, 10 + 2 * (200 + 18 + 10))
+
+
 def test_hooked_user_model_scans_like_a_featurenet(squares):
     """Any model: tap modules of a plain nn.Sequential by name and scan a folder with it."""
     torch.manual_seed(0)

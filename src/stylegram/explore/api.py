@@ -154,37 +154,58 @@ def explore_gram(style: ImageSource, *, net: Net = "vgg16-hed", layers: Sequence
 
 
 def explore_reconstruct(image: ImageSource, *, net: Net = "vgg16-hed", size: int | None = 128, kind: str = "relu",
-                        blocks: int = 5, iters: int = 200, optimizer: str = "lbfgs", seed: int = 0, tile: int = 200,
+                        blocks: int = 5, layers: Sequence[str] | None = None, iters: int = 200,
+                        optimizer: str = "lbfgs", seed: int = 0, tile: int = 200,
                         callback: Callable[[str, Iterate], "bool | None"] | None = None,
                         ) -> tuple[dict[str, list[Reconstruction]], Image.Image]:
-    """Gatys et al.'s Figure 1 for ``image`` (longest side ``size``, None: its own size): content
-    reconstructions from kind1_1 ... and style reconstructions from {kind1_1}, {kind1_1, kind2_1}, ...
-    Returns ({'content': [...], 'style': [...]} of Reconstruction, figure PIL image)."""
+    """Gatys et al.'s Figure 1 for ``image`` (path, PIL image or tensor (1, 3, H, W) in 0..1;
+    longest side ``size``, None: its own size): content reconstructions from each of ``layers``
+    and style reconstructions from {layers[0]}, {layers[0], layers[1]}, ...
+
+    ``layers``: shallow to deep, any of the net's layer names (a HookedNet's taps, the layers of a
+    FeatureNet of your own); default: kind1_1 ... kind{blocks}_1, VGG's names (``kind`` and
+    ``blocks`` only choose this default). Returns ({'content': [...], 'style': [...]}, each a list
+    of Reconstruction with images (1, 3, h, w), and the figure as a PIL image)."""
     from .reconstruct import figure_layers, reconstruction_figure, reconstructions
     blocks, iters, tile = (whole(n, v) for n, v in (("blocks", blocks), ("iters", iters), ("tile", tile)))
     size = None if size is None else whole("size", size)  # None: the image at its own size
     if iters < 0:
         raise ConfigError(f"iters {iters}: must be 0 or more")
     check_seed(seed)
-    content, _ = figure_layers(kind, blocks)
-    _check_blocks(net, kind, blocks)
+    if layers is None:
+        content, _ = figure_layers(kind, blocks)
+        _check_blocks(net, kind, blocks)
+    else:
+        content = list(layers)
+        if not content:
+            raise ConfigError("no layers given; name at least one of the net's layers, shallow to deep")
     fnet = resolve_net(net, content)
     x = _load(image, size, "image", fnet, content)
-    rows = reconstructions(x, fnet, kind=kind, blocks=blocks, iters=iters, optimizer=optimizer, seed=seed,
-                           callback=callback)
+    rows = reconstructions(x, fnet, layers=content, iters=iters, optimizer=optimizer, seed=seed, callback=callback)
     return rows, reconstruction_figure(x, rows, tile=tile)
 
 
 def _check_blocks(net: Net, kind: str, blocks: int) -> None:
     """ConfigError, naming the range, when ``net`` has fewer than ``blocks`` blocks (kind1_1 to
-    kind{blocks}_1), checked before the net is built. Nets whose layers are named otherwise (a
-    HookedNet) are left to ``resolve_net``'s unknown-layer line."""
+    kind{blocks}_1), or none (its layers are named otherwise: a HookedNet, a user's FeatureNet),
+    checked before the net is built."""
     if isinstance(net, str):
         from ..nets.registry import default_registry
-        valid, name = default_registry().get(net).layers, net
+        spec = default_registry().get(net)
+        valid, name, dims = spec.layers or (), net, spec.dims
     else:
-        valid, name = getattr(net, "layer_names", ()), getattr(net, "name", type(net).__name__)
+        valid, dims = getattr(net, "layer_names", ()), getattr(net, "dims", 2)
+        name = getattr(net, "name", type(net).__name__)
+    if dims != 2:  # resolve_net's line says the explorer wants an image net, which no layer names would fix
+        return
     deepest = max((b for b in range(1, 100) if f"{kind}{b}_1" in valid), default=0)
+    if deepest == 0 and valid:
+        # an unknown-layer line here listed the net's names but not that the default was the
+        # problem, nor the option that replaces it
+        shown = ", ".join(list(valid)[:40]) + (", ..." if len(valid) > 40 else "")
+        raise ConfigError(f"net {name!r} has no layer {kind}1_1 (the default layers {kind}1_1 to {kind}{blocks}_1 are "
+                          f"VGG's names); name the layers to use, shallow to deep, with layers= (CLI: --layers); "
+                          f"this net has: {shown}")
     if 0 < deepest < blocks:
         raise ConfigError(f"blocks {blocks}: net {name!r} has blocks 1 to {deepest} ({kind}1_1 to {kind}{deepest}_1); "
                           f"give at most {deepest}")

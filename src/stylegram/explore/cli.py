@@ -209,10 +209,13 @@ def gram_cmd(style: str, output: str, net: str, layers: str, size: int, generate
 @click.option("--kind", type=click.Choice(["relu", "conv"]), default="relu", show_default=True,
               help="match reluN_1 (Gatys's Caffe conv blobs are rectified in place) or the pre-ReLU convN_1")
 @click.option("--blocks", default=5, show_default=True, help="how many layers per row (1_1 .. N_1)")
+@click.option("--layers", default=None,
+              help="layers to reconstruct from, comma-separated, shallow to deep, for a net not named like VGG "
+                   "[default: KIND1_1 .. KINDBLOCKS_1]")
 @click.option("--seed", default=0, show_default=True, help="seed of the starting noise, 0 to 2^32-1")
 @_quiet_option
 def reconstruct_cmd(image: str, output: str, net: str, size: int, iters: int, optimizer: str, kind: str, blocks: int,
-                    seed: int, quiet: bool) -> None:
+                    layers: str | None, seed: int, quiet: bool) -> None:
     """Gatys et al.'s Figure 1: reconstruct IMAGE from noise by matching only the content of one
     layer (top row) or only the style of growing sets of layers (bottom row)."""
     from ..cli import StopSignals
@@ -223,7 +226,8 @@ def reconstruct_cmd(image: str, output: str, net: str, size: int, iters: int, op
         def progress(label: str, ev) -> bool:
             bar(label, ev.iter, ev.iters)
             return stop.requested  # Ctrl-C / SIGTERM: finish every panel at once, keep the figure
-        _, fig = explore_reconstruct(image, net=net, size=size, kind=kind, blocks=blocks, iters=iters,
+        _, fig = explore_reconstruct(image, net=net, size=size, kind=kind, blocks=blocks,
+                                     layers=None if layers is None else _split(layers), iters=iters,
                                      optimizer=optimizer, seed=seed, callback=progress)
     _save_png(fig, out)
     if stop.requested:

@@ -8,6 +8,7 @@ Both use stylegram's losses and its one optimization loop.
 """
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
@@ -40,7 +41,12 @@ class Reconstruction:
     def label(self) -> str:
         if self.kind == "content":
             return f"content of {self.layers[0]}"
-        return "style of " + ("{" + ", ".join(l[-3:] for l in self.layers) + "}" if len(self.layers) > 1 else self.layers[0])
+        if len(self.layers) == 1:
+            return f"style of {self.layers[0]}"
+        # VGG's names shortened to their block (relu2_1 -> 2_1); other nets' names would be cut to nonsense
+        blocks = [re.search(r"\d+_\d+$", l) for l in self.layers]
+        names = [m.group() for m in blocks] if all(blocks) else list(self.layers)
+        return "style of {" + ", ".join(names) + "}"
 
 
 def figure_layers(kind: str = "relu", blocks: int = 5) -> tuple[list[str], list[list[str]]]:
@@ -95,12 +101,18 @@ def reconstruct(image: torch.Tensor, net: FeatureNet | HookedNet, *, content_lay
                           [h["total"] for h in res.history])
 
 
-def reconstructions(image: torch.Tensor, net: FeatureNet | HookedNet, *, kind: str = "relu", blocks: int = 5, iters: int = 200,
-                    optimizer: str = "lbfgs", seed: int = 0,
+def reconstructions(image: torch.Tensor, net: FeatureNet | HookedNet, *, kind: str = "relu", blocks: int = 5,
+                    layers: Sequence[str] | None = None, iters: int = 200, optimizer: str = "lbfgs", seed: int = 0,
                     callback: Callable[[str, Iterate], "bool | None"] | None = None) -> dict[str, list[Reconstruction]]:
     """Both rows of the figure for ``image`` (1, 3, H, W) in 0..1: {'content': [...], 'style': [...]},
-    ``blocks`` reconstructions each. ``callback(label, Iterate)`` follows every run."""
-    content, style = figure_layers(kind, blocks)
+    one reconstruction per layer each: content of each of ``layers`` (shallow to deep), style of
+    their growing prefixes. ``layers`` default: kind1_1 ... kind{blocks}_1 (``figure_layers``).
+    ``callback(label, Iterate)`` follows every run."""
+    if layers is None:
+        content, style = figure_layers(kind, blocks)
+    else:
+        content = list(layers)
+        style = [content[: i + 1] for i in range(len(content))]
     out: dict[str, list[Reconstruction]] = {"content": [], "style": []}
     for l in content:
         cb = (lambda ev, l=l: callback(f"content {l}", ev)) if callback else None
