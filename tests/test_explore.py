@@ -594,6 +594,36 @@ def test_explore_reconstruct_takes_the_layers_of_a_users_own_net(tmp_path, capsy
     assert e.value.code == 0 and Image.open(tmp_path / "r.png").size == (10 + 2 * 210, 10 + 2 * (200 + 18 + 10))
 
 
+def test_a_comma_separated_layer_string_is_a_list_of_names(tiny_net, squares):
+    from stylegram import explore_units
+    from stylegram.explore import explore_gram
+    from conftest import gradient_image
+    net = tiny_net.truncated(["relu2_1"])
+    x = gradient_image(16, 16)
+    # it was read letter by letter: "unknown layer for net 'random-vgg16-w0.125': 'r'"
+    assert net.check_layers("relu1_1, relu2_1,") == ["relu1_1", "relu2_1"] and net.check_layers(" , ") == []
+    assert net.min_side("relu1_1,relu2_1") == 4
+    one, both = net(x, "relu1_1"), net(x, "relu1_1,relu2_1")
+    assert list(one) == ["relu1_1"] and list(both) == ["relu1_1", "relu2_1"]
+    assert torch.equal(both["relu2_1"], net(x, ["relu1_1", "relu2_1"])["relu2_1"])
+    with pytest.raises(ConfigError) as e:
+        net(x, "relu1_1,relu9_9")
+    assert str(e.value) == ("unknown layer for net 'random-vgg16-w0.125': 'relu9_9'; valid: conv1_1, relu1_1, "
+                            "conv1_2, relu1_2, pool1, conv2_1, relu2_1")
+    kw = dict(net="random-tiny", size=32, k=2, precision="fp32")
+    scan, _ = explore_units(squares, None, layers="relu1_1,relu2_1", **kw)
+    listed, _ = explore_units(squares, None, layers=["relu1_1", "relu2_1"], **kw)
+    assert list(scan.layers) == ["relu1_1", "relu2_1"]
+    assert torch.equal(scan.layers["relu2_1"].values, listed.layers["relu2_1"].values)
+    assert list(scan_units(net, squares, "relu2_1", size=32, k=2).layers) == ["relu2_1"]
+    with pytest.raises(ConfigError, match="^no layers given; name at least one, e.g. relu1_1$"):
+        explore_units(squares, None, layers=" , ", **kw)
+    views, _ = explore_gram(x, net="random-tiny", layers="relu1_1, relu2_1", size=None, n_pairs=1)
+    assert list(views) == ["relu1_1", "relu2_1"]
+    from stylegram.nets.features import split_layers
+    assert split_layers(["relu1_1,relu2_1"]) == ["relu1_1,relu2_1"]  # a list is taken as it is
+
+
 def test_hooked_user_model_scans_like_a_featurenet(squares):
     """Any model: tap modules of a plain nn.Sequential by name and scan a folder with it."""
     torch.manual_seed(0)

@@ -9,6 +9,7 @@ import numpy as np
 import torch
 
 from ..errors import ConfigError, check_seed, whole
+from ..nets.features import split_layers
 from ..types import Iterate
 from .render import write_report
 from .scan import UnitScan, scan_units
@@ -27,11 +28,12 @@ if TYPE_CHECKING:  # Pillow is imported where pictures are made
 DEFAULT_LAYERS = ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")
 
 
-def resolve_net(net: Net, layers: Sequence[str], *, pooling: str = "max", weights: str | None = None,
+def resolve_net(net: Net, layers: str | Sequence[str], *, pooling: str = "max", weights: str | None = None,
                 seed: int = 0) -> FeatureNet | HookedNet:
-    """A FeatureNet from a registry name (truncated after the deepest of ``layers``), or ``net``
-    itself (a FeatureNet / HookedNet) after checking ``layers``."""
-    if not list(layers):
+    """A FeatureNet from a registry name (truncated after the deepest of ``layers``, a list or a
+    comma-separated string), or ``net`` itself (a FeatureNet / HookedNet) after checking ``layers``."""
+    layers = split_layers(layers)
+    if not layers:
         raise ConfigError("no layers given; name at least one, e.g. relu1_1")
     if isinstance(net, str):
         from ..nets import build_net
@@ -54,7 +56,7 @@ def resolve_net(net: Net, layers: Sequence[str], *, pooling: str = "max", weight
 
 
 def explore_units(images: str | os.PathLike | Sequence[str], out_dir: str | os.PathLike | None = None, *,
-                  net: Net = "vgg16-hed", layers: Sequence[str] = DEFAULT_LAYERS, size: int = 224, batch_size: int = 16,
+                  net: Net = "vgg16-hed", layers: str | Sequence[str] = DEFAULT_LAYERS, size: int = 224, batch_size: int = 16,
                   k: int = 9, per_image: int = 1, min_inside: float = 0.5, precision: str = "auto", rule: str = "selective",
                   n_units: int = 9, seed: int = 0, indices: dict[str, Sequence[int]] | None = None,
                   patch_px: int = 64, all_units: bool = True, cache: str | os.PathLike | None = None,
@@ -64,6 +66,7 @@ def explore_units(images: str | os.PathLike | Sequence[str], out_dir: str | os.P
     """Scan ``images`` (a folder, searched recursively, or a list of paths) with ``net`` (a name, a
     FeatureNet or a HookedNet) and, if ``out_dir`` is given, write the sheets and HTML report there.
 
+    ``layers``: a list of names or one comma-separated string ('relu1_1,relu2_1').
     Each image is seen as a centre ``size`` x ``size`` square. See ``scan_units`` for the scan's
     options and ``write_report`` for the rendering ones. Returns (scan, report summary or None:
     no ``out_dir``, or a scan the callback stopped, which ``cache`` resumes).
@@ -82,6 +85,7 @@ def explore_units(images: str | os.PathLike | Sequence[str], out_dir: str | os.P
         raise ConfigError(f"threads {threads!r}: must be 1 or more (or not given, for torch's default)")
     # ``seed`` picks units (rule 'random'), not weights: a random net is seed 0's here, as every other
     # explore command builds it, so a scan and `explore gram --scan` see the same net
+    layers = split_layers(layers)
     fnet = resolve_net(net, layers)
     for layer, picked in (indices or {}).items():  # before the scan, which may take an hour
         n = fnet.info[layer].channels if layer in fnet.info else None
@@ -130,15 +134,16 @@ def explore_activations(image: ImageSource, layer: str, *, net: Net = "vgg16-hed
     return maps, activation_grid(maps, channels=channels, cols=cols, norm=norm, tile=tile)
 
 
-def explore_gram(style: ImageSource, *, net: Net = "vgg16-hed", layers: Sequence[str] = DEFAULT_LAYERS,
+def explore_gram(style: ImageSource, *, net: Net = "vgg16-hed", layers: str | Sequence[str] = DEFAULT_LAYERS,
                  size: int | None = 256, generated: ImageSource | None = None,
                  scan: UnitScan | str | os.PathLike | None = None,
                  n_pairs: int = 6, patch_px: int = 40) -> tuple[dict[str, LayerGram], dict[str, Image.Image]]:
     """The Gram view of a style image (longest side ``size``, None: its own size; see
-    ``gram.gram_view``) and its figures. ``scan``: a UnitScan
+    ``gram.gram_view``) and its figures at ``layers`` (a list or a comma-separated string). ``scan``: a UnitScan
     (or its cache file) of the same net whose top patches illustrate each channel of a pair.
     Returns ({layer: LayerGram}, {figure name: PIL image})."""
     from .gram import gram_figures, gram_view
+    layers = split_layers(layers)  # a comma-separated string too
     fnet = resolve_net(net, layers)
     s = _load(style, size, "style", fnet, layers)
     g = _load(generated, size, "generated", fnet, layers) if generated is not None else None
@@ -154,7 +159,7 @@ def explore_gram(style: ImageSource, *, net: Net = "vgg16-hed", layers: Sequence
 
 
 def explore_reconstruct(image: ImageSource, *, net: Net = "vgg16-hed", size: int | None = 128, kind: str = "relu",
-                        blocks: int = 5, layers: Sequence[str] | None = None, iters: int = 200,
+                        blocks: int = 5, layers: str | Sequence[str] | None = None, iters: int = 200,
                         optimizer: str = "lbfgs", seed: int = 0, tile: int = 200,
                         callback: Callable[[str, Iterate], "bool | None"] | None = None,
                         ) -> tuple[dict[str, list[Reconstruction]], Image.Image]:
@@ -162,9 +167,9 @@ def explore_reconstruct(image: ImageSource, *, net: Net = "vgg16-hed", size: int
     longest side ``size``, None: its own size): content reconstructions from each of ``layers``
     and style reconstructions from {layers[0]}, {layers[0], layers[1]}, ...
 
-    ``layers``: shallow to deep, any of the net's layer names (a HookedNet's taps, the layers of a
-    FeatureNet of your own); default: kind1_1 ... kind{blocks}_1, VGG's names (``kind`` and
-    ``blocks`` only choose this default). Returns ({'content': [...], 'style': [...]}, each a list
+    ``layers``: shallow to deep (a list or a comma-separated string), any of the net's layer names
+    (a HookedNet's taps, the layers of a FeatureNet of your own); default: kind1_1 ...
+    kind{blocks}_1, VGG's names (``kind`` and ``blocks`` only choose this default). Returns ({'content': [...], 'style': [...]}, each a list
     of Reconstruction with images (1, 3, h, w), and the figure as a PIL image)."""
     from .reconstruct import figure_layers, reconstruction_figure, reconstructions
     blocks, iters, tile = (whole(n, v) for n, v in (("blocks", blocks), ("iters", iters), ("tile", tile)))
@@ -176,7 +181,7 @@ def explore_reconstruct(image: ImageSource, *, net: Net = "vgg16-hed", size: int
         content, _ = figure_layers(kind, blocks)
         _check_blocks(net, kind, blocks)
     else:
-        content = list(layers)
+        content = split_layers(layers)
         if not content:
             raise ConfigError("no layers given; name at least one of the net's layers, shallow to deep")
     fnet = resolve_net(net, content)

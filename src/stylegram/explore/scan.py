@@ -21,6 +21,7 @@ import torch
 from ..device import resolve_precision
 from ..errors import ConfigError, InputError, whole
 from ..io.image import IMAGE_SUFFIXES
+from ..nets.features import split_layers
 from ..types import Iterate, LayerInfo
 from .topk import UnitTopK
 
@@ -201,7 +202,8 @@ def inside_mask(info: LayerInfo, shape: Sequence[int], size: int, min_inside: fl
     return None if bool(mask.all()) else mask
 
 
-def scan_units(net: FeatureNet | HookedNet, images: str | os.PathLike | Sequence[str], layers: Sequence[str], *, size: int = 224,
+def scan_units(net: FeatureNet | HookedNet, images: str | os.PathLike | Sequence[str], layers: str | Sequence[str], *,
+               size: int = 224,
                batch_size: int = 16, k: int = 9, per_image: int = 1, bins: int = 32, precision: str = "auto",
                device: str | torch.device = "cpu", cache: str | os.PathLike | None = None,
                checkpoint_every: int = 256, min_inside: float = 0.5, channels_last: bool = True,
@@ -210,7 +212,8 @@ def scan_units(net: FeatureNet | HookedNet, images: str | os.PathLike | Sequence
     """Scan images with ``net`` and keep, for every unit of each layer, its top ``k`` activations.
 
     ``net``: a FeatureNet, a HookedNet, or anything called as ``net(x, layers) -> {layer: (B, C, H, W)}``
-    with ``x`` (B, 3, size, size) RGB in 0..1 and an ``info`` dict of LayerInfo. ``images``: a folder
+    with ``x`` (B, 3, size, size) RGB in 0..1 and an ``info`` dict of LayerInfo. ``layers``: a list of
+    names or one comma-separated string. ``images``: a folder
     (searched recursively) or a list of paths (relative to ``root`` if given). Unreadable files are
     skipped and listed in ``UnitScan.skipped``. At most ``per_image`` of a unit's top ``k`` come from
     one image. Only units whose field lies at least ``min_inside`` (area fraction) inside the view
@@ -234,7 +237,7 @@ def scan_units(net: FeatureNet | HookedNet, images: str | os.PathLike | Sequence
         raise ConfigError(f"checkpoint_every {checkpoint_every}: must be 1 or more images")
     if batch_size < 1:
         raise ConfigError(f"batch size {batch_size}: must be at least 1")
-    layers = list(layers)
+    layers = split_layers(layers)
     if not layers:
         raise ConfigError("no layers given; name at least one, e.g. relu1_1")
     if hasattr(net, "check_layers"):

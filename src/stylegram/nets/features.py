@@ -61,13 +61,23 @@ def circular_padding(module: nn.Module) -> nn.Module:
     return m
 
 
+def split_layers(names: str | Iterable[str]) -> list[str]:
+    """Layer names as a list: a string is a comma-separated list ('relu1_1, relu2_1'; blanks and
+    empty items dropped), anything else is listed as it is."""
+    # list('relu1_1') is its letters: a string in place of a list failed as "unknown layer 'r'"
+    if isinstance(names, str):
+        return [n.strip() for n in names.split(",") if n.strip()]
+    return list(names)
+
+
 class TapChecks:
     """Layer-name and size checks shared by every feature net (FeatureNet, nets.HookedNet): they
     need only the net's ``name``, ``layer_names`` and ``info`` (each layer's LayerInfo)."""
 
-    def check_layers(self, names: Iterable[str]) -> list[str]:
-        """Return ``names`` as a list, or raise ConfigError listing this net's valid layer names."""
-        names = list(names)
+    def check_layers(self, names: str | Iterable[str]) -> list[str]:
+        """Return ``names`` as a list (a string: comma-separated names, see ``split_layers``), or
+        raise ConfigError listing this net's valid layer names."""
+        names = split_layers(names)
         valid = self.layer_names
         for n in names:
             if n not in valid:
@@ -106,10 +116,10 @@ class TapChecks:
         except Exception:  # an op without a meta kernel, or a model that reads values
             return {l: tuple(s // self.info[l].jump for s in spatial) for l in layers}
 
-    def check_input_size(self, spatial: Sequence[int], layers: Iterable[str], label: str, hint: str) -> None:
+    def check_input_size(self, spatial: Sequence[int], layers: str | Iterable[str], label: str, hint: str) -> None:
         """Raise InputError (one line: ``label``, the size, the need, ``hint``) when media of
         spatial size ``spatial`` is too small along some axis for ``layers``."""
-        layers = list(layers)
+        layers = self.check_layers(layers)
         need = self.min_side(layers)
         if min(spatial) < need:
             from ..errors import InputError
@@ -178,10 +188,12 @@ class FeatureNet(TapChecks, nn.Module):
         # Always eval: dropout or batch-norm statistics must never change during style transfer.
         return super().train(False)
 
-    def forward(self, x: torch.Tensor, taps: Sequence[str] | None = None) -> dict[str, torch.Tensor]:
-        """The activations of ``taps`` (default: every layer) for x (N, C, *spatial) in 0..1:
-        {layer: (N, C_l, *spatial_l)}, the net run only as deep as the deepest tap. ConfigError,
-        naming the valid layers, for a tap this net does not have."""
+    def forward(self, x: torch.Tensor, taps: str | Sequence[str] | None = None) -> dict[str, torch.Tensor]:
+        """The activations of ``taps`` (default: every layer; a string: comma-separated names) for
+        x (N, C, *spatial) in 0..1: {layer: (N, C_l, *spatial_l)}, the net run only as deep as the
+        deepest tap. ConfigError, naming the valid layers, for a tap this net does not have."""
+        if isinstance(taps, str):
+            taps = self.check_layers(taps)
         want = set(self.body.keys() if taps is None else taps)
         if not want <= self.body.keys():
             self.check_layers(taps or ())  # an unknown name would come back as a missing key, far away
