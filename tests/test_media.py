@@ -648,3 +648,71 @@ def test_media_api_checks_tensor_shapes_and_values(tiny2d):
     ]:
         with pytest.raises(InputError, match=message):
             call()
+
+
+# ------------------------------------------------------------------ one source of defaults
+
+def test_cli_and_api_default_iterations_give_the_same_sound(tmp_path):
+    # The CLI ran 100 iterations where audio_texture's default was 200: the same request gave
+    # another sound (max sample difference 0.25 here, 111 against 223 evaluations).
+    import inspect
+
+    import soundfile as sf
+
+    from stylegram.io.audio import load_audio, save_wav
+    from stylegram.media import audio_texture
+    _write_wav(tmp_path / "s.wav", 0.5, 8000, seed=1)
+    code, err = run_cli(["audio-texture", str(tmp_path / "s.wav"), "-o", str(tmp_path / "cli.wav"), "--seconds", "0.5",
+                         "--rate", "8000", "--filters", "16", "--report", str(tmp_path / "r.json")])
+    assert code == 0, err
+    s, _ = load_audio(tmp_path / "s.wav", 8000)
+    api = audio_texture(torch.from_numpy(s), 8000, 0.5, filters=16)
+    save_wav(api.samples, 8000, tmp_path / "api.wav")
+    a, b = (sf.read(str(tmp_path / f"{n}.wav"), dtype="int16")[0] for n in ("cli", "api"))
+    assert a.shape == b.shape == (4000,) and np.array_equal(a, b)
+    rep = json.loads((tmp_path / "r.json").read_text())
+    assert rep["evals"] == api.run.evals and rep["params"]["iters"] == 100
+    assert inspect.signature(audio_texture).parameters["iters"].default == 100
+
+
+def test_media_cli_passes_no_iterations_unless_given(tmp_path, monkeypatch):
+    # Every media command leaves the default to the API (and reports the API's number); a given
+    # --iters is passed on as it is.
+    import functools
+    import inspect
+
+    from stylegram import media
+    from stylegram.io.image import save_image
+    from stylegram.io.video import write_video
+    _write_wav(tmp_path / "s.wav", 0.5, 8000, seed=1)
+    np.save(tmp_path / "sig.npy", np.random.default_rng(0).standard_normal((2, 400)).astype("float32"))
+    np.save(tmp_path / "vol.npy", np.random.default_rng(0).random((16, 16, 16)).astype("float32"))
+    save_image(torch.rand(1, 3, 32, 32, generator=torch.Generator().manual_seed(0)), tmp_path / "ex.png")
+    write_video(_moving_frames(2, 32), tmp_path / "v.mp4", 8)
+    w, o = str(tmp_path / "s.wav"), str(tmp_path / "out")
+    rnd = ["--net", "random", "--width", "0.125"]
+    commands = {
+        "audio_transfer": ["audio", w, w, "-o", o + ".wav", "--rate", "8000", "--filters", "16"],
+        "audio_texture": ["audio-texture", w, "-o", o + ".wav", "--seconds", "0.5", "--rate", "8000", "--filters", "16"],
+        "signal_texture": ["signal-texture", str(tmp_path / "sig.npy"), "-o", o + ".npy"],
+        "volume_transfer": ["volume", str(tmp_path / "vol.npy"), str(tmp_path / "ex.png"), "-o", o + ".npy",
+                            "--size", "16", *rnd],
+        "solid_texture": ["solid-texture", str(tmp_path / "ex.png"), "-o", o + ".npy", "--size", "16", *rnd],
+        "video_transfer": ["video", str(tmp_path / "v.mp4"), str(tmp_path / "ex.png"), "-o", o + ".mp4",
+                           "--size", "32", "--restart", *rnd],
+    }
+    defaults = {"audio_transfer": 100, "audio_texture": 100, "signal_texture": 150, "volume_transfer": 150,
+                "solid_texture": 100, "video_transfer": 50}
+    for fn, args in commands.items():
+        assert inspect.signature(getattr(media, fn)).parameters["iters"].default == defaults[fn], fn
+        for extra, want in (([], {}), (["--iters", "3"], {"iters": 3})):
+            seen = {}
+
+            @functools.wraps(getattr(media, fn))  # the CLI reads the default from the signature
+            def spy(*a, **kw):
+                seen.update(kw)
+                raise InputError("spy: stop")
+            monkeypatch.setattr(media, fn, spy)
+            code, err = run_cli(args + extra)
+            assert (code, err) == (2, "stylegram: error: spy: stop\n"), (fn, err)
+            assert {k: v for k, v in seen.items() if k == "iters"} == want, fn

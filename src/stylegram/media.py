@@ -273,7 +273,7 @@ TEXTURE_N_FFT = 512
 
 
 def audio_texture(style: torch.Tensor, rate: int, seconds: float, *, net: FeatureNet | None = None,
-                  iters: int = 200, optimizer: str = "lbfgs", seed: int = 0, gl_iters: int = 100,
+                  iters: int = 100, optimizer: str = "lbfgs", seed: int = 0, gl_iters: int = 100,
                   filters: int = 512, n_fft: int = TEXTURE_N_FFT, callback: Callback | None = None) -> AudioResult:
     """A new sound of ``seconds`` s with the texture statistics (1D Gram matrices of a random
     conv bank over the log-magnitude STFT, ``n_fft`` samples per window, hop n_fft / 4) of
@@ -323,7 +323,7 @@ def _check_audio_counts(rate: int, gl_iters: int, filters: int) -> None:
 
 
 def audio_transfer(content: torch.Tensor, style: torch.Tensor, rate: int, *, net: FeatureNet | None = None,
-                   alpha: float = 1.0, beta: float = 1e3, iters: int = 200, optimizer: str = "lbfgs",
+                   alpha: float = 1.0, beta: float = 1e3, iters: int = 100, optimizer: str = "lbfgs",
                    seed: int = 0, gl_iters: int = 100, filters: int = 512,
                    callback: Callback | None = None) -> AudioResult:
     """Style transfer of sound: the content's spectrogram is optimized (starting from itself) to
@@ -444,7 +444,7 @@ SOLID_STYLE_LAYERS = {"relu1_1": 1.0, "relu2_1": 1.0, "relu3_1": 1.0}
 
 
 def solid_texture(exemplar: torch.Tensor, size: int, net: FeatureNet, *, channels: int | None = None,
-                  style_layers: Mapping[str, float] | None = None, iters: int = 60,
+                  style_layers: Mapping[str, float] | None = None, iters: int = 100,
                   slices_per_axis: int | None = 4, optimizer: str = "adam", lr: float | None = 0.03,
                   levels: int = 2, coarse_iters: int = 100, full_slices_up_to: int = 64, tv: float = 0.5,
                   seed: int = 0, callback: Callback | None = None, name: str = "the exemplar") -> MediaResult:

@@ -36,13 +36,18 @@ _INPUTS = ("content", "style", "signal", "video", "exemplar")
 _NOT_PARAMS = _INPUTS + ("output", "report", "plot", "quiet")
 
 
-def _iters(default: int) -> int:
-    """--iters, or the command's ``default`` when it was not given (0 is a choice: no
-    iterations); the value used, not None, goes into the report's params."""
+def _iters(api) -> tuple[int, dict]:
+    """(iterations that will run, keyword arguments for ``api``): --iters as given, else the
+    default of the media function ``api`` (0 is a choice: no iterations). Without --iters the
+    command passes nothing, so the API's signature is the one source of the default (the CLI had
+    its own 100 against the API's 200 for sound and 60 for solid textures: different results);
+    the value used, not None, goes into the progress bar and the report's params."""
+    import inspect
     params = click.get_current_context().params
-    if params.get("iters") is None:
-        params["iters"] = default
-    return params["iters"]
+    given = params.get("iters")
+    if given is None:
+        params["iters"] = inspect.signature(api).parameters["iters"].default
+    return params["iters"], ({} if given is None else {"iters": given})
 
 
 def _report(path: str | None, data: dict) -> None:
@@ -131,9 +136,9 @@ def audio_cmd(content, style, output, rate, alpha, beta, filters, max_seconds, i
         raise InputError(f"{content}: is silent (peak {float(abs(c).max()):.1e}); the transfer keeps the content's "
                          "sound, so the result would be silence: give audible sound, or use `stylegram audio-texture`")
     s, _ = load_audio(style, rate, seconds=max_seconds)
-    iters = _iters(100)
+    iters, given_iters = _iters(audio_transfer)
     with ProgressBar(iters, "audio", quiet, stoppable=True) as bar:
-        res = audio_transfer(torch.from_numpy(c), torch.from_numpy(s), rate, alpha=alpha, beta=beta, iters=iters,
+        res = audio_transfer(torch.from_numpy(c), torch.from_numpy(s), rate, alpha=alpha, beta=beta, **given_iters,
                              seed=seed, filters=filters, callback=bar.update)
     save_wav(res.samples, rate, out)
     cs, ss = spectrogram(c, rate), spectrogram(s, rate)
@@ -162,9 +167,9 @@ def audio_texture_cmd(style, output, seconds, rate, filters, max_seconds, n_fft,
 
     out = _check_out(output, [style], [".wav"])
     s, _ = load_audio(style, rate, seconds=max_seconds)
-    iters = _iters(100)
+    iters, given_iters = _iters(audio_texture)
     with ProgressBar(iters, "audio texture", quiet, stoppable=True) as bar:
-        res = audio_texture(torch.from_numpy(s), rate, seconds, iters=iters, seed=seed, filters=filters,
+        res = audio_texture(torch.from_numpy(s), rate, seconds, **given_iters, seed=seed, filters=filters,
                             n_fft=n_fft, callback=bar.update)
     save_wav(res.samples, rate, out)
     ss = spectrogram(s, rate, n_fft)
@@ -203,9 +208,10 @@ def signal_texture_cmd(signal, output, length, rate, plot, filters, iters, seed,
         x = load_signal(signal)
     given = click.get_current_context().params  # the report's params: the values used, not None
     given["rate"], given["length"] = rate, length or x.shape[-1]
-    iters = _iters(150)
+    iters, given_iters = _iters(signal_texture)
     with ProgressBar(iters, "signal texture", quiet, stoppable=True) as bar:
-        y, run = signal_texture(x, length or x.shape[-1], iters=iters, filters=filters, seed=seed, callback=bar.update)
+        y, run = signal_texture(x, length or x.shape[-1], **given_iters, filters=filters, seed=seed,
+                                callback=bar.update)
     save_signal(y, out)
     if plot:
         plot_signals({"input": x, "texture": y}, plot, rate=rate)
@@ -274,9 +280,9 @@ def volume_cmd(content, style, output, size, window, slices, beta, net, width, i
     if s.dim() == fnet.dims + 2:  # a 2D style image for a 2D net: it must fill the style layers
         fnet.check_input_size(s.shape[2:], volume_style_layers(fnet), f"{style}: the style image",
                               "crop it to a less extreme aspect ratio")
-    iters = _iters(150)
+    iters, given_iters = _iters(volume_transfer)
     with ProgressBar(iters, "volume", quiet, stoppable=True) as bar:
-        run = volume_transfer(x, s, fnet, beta=beta, iters=iters, slices_per_axis=slices or None, seed=seed,
+        run = volume_transfer(x, s, fnet, beta=beta, **given_iters, slices_per_axis=slices or None, seed=seed,
                               callback=bar.update)
     save_volume(unwindow(run.x, lo_hi), out, affine)
     previews = save_previews(run.x, _stem(out), upscale=max(1, 256 // size))
@@ -314,9 +320,9 @@ def solid_texture_cmd(exemplar, output, size, style_size, slices, lr, levels, co
         raise ConfigError(f"{output}: unknown volume output type; use .nii, .nii.gz or .npy")
     ex = load_image(exemplar, style_size)
     fnet = _net_for_volume(net, seed, width)
-    iters = _iters(100)
+    iters, given_iters = _iters(solid_texture)
     with ProgressBar(iters, "solid texture", quiet, stoppable=True) as bar:
-        run = solid_texture(ex, size, fnet, iters=iters, slices_per_axis=slices or None, lr=lr, levels=levels,
+        run = solid_texture(ex, size, fnet, **given_iters, slices_per_axis=slices or None, lr=lr, levels=levels,
                             coarse_iters=coarse_iters, tv=tv, seed=seed, callback=bar.update, name=exemplar)
     save_volume(run.x[0].permute(1, 2, 3, 0).numpy(), out)
     previews = save_previews(run.x, _stem(out), upscale=max(1, 256 // size))
@@ -358,7 +364,7 @@ def video_cmd(video, style, output, size, max_frames, temporal, independent, res
     out = _check_out(output, [video, style], WRITE_SUFFIXES)
     frames, fps = read_video(video, size=size, max_frames=max_frames)
     s = load_image(style, size)
-    iters = _iters(50)
+    iters, given_iters = _iters(video_transfer)
     # Everything that can refuse the run comes before the frame folder is made: a refused run
     # must not leave settings behind that the corrected command would then refuse to mix with.
     check_weight("temporal", temporal)
@@ -388,7 +394,7 @@ def video_cmd(video, style, output, size, max_frames, temporal, independent, res
             bar.update(Iterate(iter=count[0], iters=total, evals=0, seconds=0.0, losses={}))
         try:
             res = video_transfer(frames, s, fnet, temporal=temporal, independent=independent, done=done,
-                                 on_frame=on_frame, iters=iters, beta=beta, seed=seed)
+                                 on_frame=on_frame, **given_iters, beta=beta, seed=seed)
         except KeyboardInterrupt:  # Ctrl-C: say what is kept (click would say only "Aborted")
             kept = len(store.done())  # what a rerun will find, whenever the interrupt came
             click.echo(f"stylegram: stopped: {kept} finished frame{'s' * (kept != 1)} of {len(frames)} kept in "
