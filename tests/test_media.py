@@ -716,3 +716,47 @@ def test_media_cli_passes_no_iterations_unless_given(tmp_path, monkeypatch):
             code, err = run_cli(args + extra)
             assert (code, err) == (2, "stylegram: error: spy: stop\n"), (fn, err)
             assert {k: v for k, v in seen.items() if k == "iters"} == want, fn
+
+
+def test_media_api_refuses_out_of_range_short_integer_and_unbatched_inputs(tiny2d):
+    # Each ran (a volume * 100 and a style * 255 were clamped into white), or failed deep in torch
+    # ("Padding size should be less than the corresponding input dimension"), or read int16 PCM as
+    # samples 32768 times too loud, or took a style without its batch axis for 600 channels.
+    from stylegram.media import audio_texture, audio_transfer, solid_texture, volume_transfer
+    g = torch.Generator().manual_seed(0)
+    vol, img = torch.linspace(0, 1, 512).reshape(1, 1, 8, 8, 8), torch.linspace(0, 1, 768).reshape(1, 3, 16, 16)
+    pcm = (torch.rand(8000, generator=g) * 2000).to(torch.int16)
+    one = {"relu1_1": 1.0}
+    bank = random_bank(1, in_channels=2, widths=(3,), filters=4, seed=0)
+    for call, message in [
+        (lambda: volume_transfer(vol * 100, img, tiny2d, style_layers=one, iters=1),
+         "content: tensor values reach 100; volumes are in 0..1 (window the data first: io.volume.window)"),
+        (lambda: volume_transfer((vol - 0.5) * 8, img, tiny2d, style_layers=one, iters=1),
+         "content: tensor values go down to -4; volumes are in 0..1 (window the data first: io.volume.window)"),
+        (lambda: volume_transfer(vol, img * 255, tiny2d, style_layers=one, iters=1),
+         "style: tensor values reach 255; styles are in 0..1 (divide 0..255 images by 255, window volumes)"),
+        (lambda: video_transfer([img * 255], img, tiny2d, style_layers=one, iters=1),
+         "frame 0: tensor values reach 255; frames and styles are RGB in 0..1 (divide 0..255 data by 255)"),
+        (lambda: solid_texture(img * 255, 8, tiny2d, style_layers=one, levels=1, iters=1),
+         "the exemplar: tensor values reach 255; exemplars are in 0..1 (divide 0..255 data by 255)"),
+        (lambda: audio_transfer(torch.rand(100, generator=g) - 0.5, torch.rand(8000, generator=g), 8000, iters=1,
+                                filters=16),
+         "content: 100 samples at 8000 Hz, fewer than the 1024 of one analysis window (0.128 s); give a longer sound"),
+        (lambda: audio_transfer(torch.rand(8000, generator=g), torch.rand(500, generator=g), 8000, iters=1, filters=16),
+         "style: 500 samples at 8000 Hz, fewer than the 1024 of one analysis window (0.128 s); give a longer sound"),
+        (lambda: audio_texture(pcm, 8000, 0.5, iters=1, filters=16),
+         "style: tensor of dtype int16; give a floating-point tensor of samples in -1..1 (16-bit PCM: divide by 32768)"),
+        (lambda: audio_transfer(pcm.numpy(), torch.rand(8000, generator=g), 8000, iters=1, filters=16),
+         "content: tensor of dtype int16; give a floating-point tensor of samples in -1..1 (16-bit PCM: divide by 32768)"),
+        (lambda: texture(bank, torch.rand(2, 600, generator=g), (1, 2, 600), iters=1),
+         "style: tensor of shape (2, 600); expected (1, C, N) or (1, C, H, W)"),
+        (lambda: texture(bank, [torch.rand(1, 2, 600, generator=g), torch.rand(2, 600, generator=g)], (1, 2, 600),
+                         iters=1),
+         "style: tensor of shape (2, 600); expected (1, C, N) or (1, C, H, W)"),
+    ]:
+        with pytest.raises(InputError) as e:
+            call()
+        assert str(e.value) == message
+    # small overshoots (resampling) are still taken, as load_image takes them
+    r = volume_transfer(vol * 1.2, img, tiny2d, style_layers=one, iters=0)
+    assert r.x.shape == (1, 1, 8, 8, 8) and float(r.x.max()) <= 1

@@ -108,10 +108,26 @@ def style_targets(net: FeatureNet, style: torch.Tensor | Sequence[torch.Tensor],
     return acc
 
 
-def check_media(x: object, name: str, shape: str, ndim: int | Sequence[int]) -> torch.Tensor:
+# Values this far outside 0..1 are another convention (0..255, Hounsfield units, a mean/std
+# normalization), not a resampling overshoot: clamping them would give a white or black result.
+# The same slack as io.image.load_image, so media and images refuse alike.
+RANGE_SLACK = 0.5
+
+
+def layout(dims: int) -> str:
+    """The documented layout of media with ``dims`` spatial axes, for messages: '(1, C, N)',
+    '(1, C, H, W)', '(1, C, D0, D1, D2)'."""
+    return {1: "(1, C, N)", 2: "(1, C, H, W)", 3: "(1, C, D0, D1, D2)"}.get(dims, "(1, C, *spatial)")
+
+
+def check_media(x: object, name: str, shape: str, ndim: int | Sequence[int], *, unit: str | None = None,
+                ints: str = "") -> torch.Tensor:
     """``x`` as a tensor after the checks every media API entry makes: a tensor (or array) with
-    ``ndim`` axes (the ``shape`` the caller documents, e.g. '(1, C, N)') and finite values.
-    Raises InputError (one line) otherwise."""
+    ``ndim`` axes (the ``shape`` the caller documents, e.g. '(1, C, N)'), floating-point (an
+    integer tensor's scale is unknown: int16 PCM is not -1..1; ``ints`` adds the fix to the
+    message) and finite values. With ``unit`` (what the values mean, e.g. 'volumes are in 0..1
+    (window the data first)') the values must lie in 0..1 give or take RANGE_SLACK: refused, not
+    clamped. Raises InputError (one line) otherwise."""
     import numpy as np
     if isinstance(x, np.ndarray):
         x = torch.from_numpy(x)
@@ -120,8 +136,17 @@ def check_media(x: object, name: str, shape: str, ndim: int | Sequence[int]) -> 
     dims = (ndim,) if isinstance(ndim, int) else tuple(ndim)
     if x.dim() not in dims or (x.dim() > 1 and x.shape[0] != 1):
         raise InputError(f"{name}: tensor of shape {tuple(x.shape)}; expected {shape}")
+    if not x.is_floating_point():
+        raise InputError(f"{name}: tensor of dtype {str(x.dtype).removeprefix('torch.')}; give a floating-point "
+                         f"tensor{ints}")
     if not torch.isfinite(x).all():
         raise InputError(f"{name}: tensor contains NaN or Inf")
+    if unit is not None and x.numel():
+        lo, hi = float(x.min()), float(x.max())
+        if lo < -RANGE_SLACK:  # first: normalized data also reaches above 1 + slack
+            raise InputError(f"{name}: tensor values go down to {lo:.4g}; {unit}")
+        if hi > 1 + RANGE_SLACK:
+            raise InputError(f"{name}: tensor values reach {hi:.4g}; {unit}")
     return x
 
 
@@ -158,6 +183,18 @@ def synthesize(net: FeatureNet, style: torch.Tensor | Sequence[torch.Tensor] | N
         raise ConfigError(f"slices_per_axis {slices_per_axis}: must be 1 or more (None: every slice)")
     content_layers = list(content_layers) if content is not None else []
     net.check_layers(list(style_layers) + content_layers)
+    # Checked here, not only by the typed entries (audio_texture, volume_transfer, ...): a style
+    # without its batch axis reached the net as 600 "channels". Any media layout passes, so that
+    # media of other dims than the net's get activations' message about the net.
+    media_shape = f"{layout(net.dims)} or {layout(net.dims + 1)}"
+    if style is not None:
+        import numpy as np
+        style = [check_media(x, "style", media_shape, (3, 4, 5))
+                 for x in ([style] if isinstance(style, (torch.Tensor, np.ndarray)) else style)]
+    if content is not None:
+        content = check_media(content, "content", media_shape, (3, 4, 5))
+    if init is not None:
+        init = check_media(init, "init", media_shape, (3, 4, 5))
     if style_grams is None:
         if style is None:
             raise ConfigError("synthesize needs a style exemplar or precomputed style_grams")
@@ -283,7 +320,7 @@ def audio_texture(style: torch.Tensor, rate: int, seconds: float, *, net: Featur
     are bursts of about 10 ms, and 46 ms windows smear them (rain_texture.wav, 10 ms frames 1.8 dB
     over their surroundings: 4.4 per second with 1024, 9.2 with 512, 13.4 in the original and none
     in noise of the same spectrum; bench/audio_texture.py)."""
-    style = check_media(style, "style", "(N,) of mono samples", 1)
+    style = check_media(style, "style", "(N,) of mono samples", 1, ints=PCM_HINT)
     from .io.audio import griffin_lim, spectrogram
     _check_audio_counts(rate, gl_iters, filters)
     n_fft = whole("n_fft", n_fft)
@@ -312,6 +349,9 @@ def audio_texture(style: torch.Tensor, rate: int, seconds: float, *, net: Featur
     return AudioResult(y, rate, run.x, run)
 
 
+PCM_HINT = " of samples in -1..1 (16-bit PCM: divide by 32768)"
+
+
 def _check_audio_counts(rate: int, gl_iters: int, filters: int) -> None:
     """One line for a sample rate, Griffin-Lim iteration count or filter count that is not a
     usable whole number (they reached torch.stft and the bank as they were)."""
@@ -328,10 +368,14 @@ def audio_transfer(content: torch.Tensor, style: torch.Tensor, rate: int, *, net
                    callback: Callback | None = None) -> AudioResult:
     """Style transfer of sound: the content's spectrogram is optimized (starting from itself) to
     keep its bank activations and take the style's Gram matrices. Samples (N,) at ``rate`` Hz."""
-    content = check_media(content, "content", "(N,) of mono samples", 1)
-    style = check_media(style, "style", "(N,) of mono samples", 1)
-    from .io.audio import griffin_lim, spectrogram
+    content = check_media(content, "content", "(N,) of mono samples", 1, ints=PCM_HINT)
+    style = check_media(style, "style", "(N,) of mono samples", 1, ints=PCM_HINT)
+    from .io.audio import N_FFT, griffin_lim, spectrogram
     _check_audio_counts(rate, gl_iters, filters)
+    for name, x in (("content", content), ("style", style)):
+        if x.shape[-1] < N_FFT:  # Griffin-Lim needs one whole window; a style's would be padding
+            raise InputError(f"{name}: {x.shape[-1]} samples at {rate} Hz, fewer than the {N_FFT} of one analysis "
+                             f"window ({N_FFT / rate:.3f} s); give a longer sound")
     c, s = spectrogram(content, rate), spectrogram(style, rate)
     net = net or audio_net(c.log_mag.shape[1], filters=filters, seed=seed)
     run = stylize(net, c.log_mag, s.log_mag, content_layers=("relu",), alpha=alpha, beta=beta, iters=iters,
@@ -394,8 +438,9 @@ def video_transfer(frames: Sequence[torch.Tensor], style: torch.Tensor, net: Fea
     """
     if not frames:
         raise InputError("no frames given; give a list of frames (1, 3, H, W)")
-    frames = [check_media(f, f"frame {i}", "(1, 3, H, W)", 4) for i, f in enumerate(frames)]
-    style = check_media(style, "style", "(1, 3, H, W)", 4)
+    rgb = "frames and styles are RGB in 0..1 (divide 0..255 data by 255)"
+    frames = [check_media(f, f"frame {i}", "(1, 3, H, W)", 4, unit=rgb) for i, f in enumerate(frames)]
+    style = check_media(style, "style", "(1, 3, H, W)", 4, unit=rgb)
     style_layers = dict(style_layers or VIDEO_STYLE_LAYERS)
     check_weight("temporal", temporal)
     first_n = 2 * whole("iters", iters) if first_iters is None else whole("first_iters", first_iters)  # 0 is 0
@@ -449,7 +494,7 @@ def solid_texture(exemplar: torch.Tensor, size: int, net: FeatureNet, *, channel
                   levels: int = 2, coarse_iters: int = 100, full_slices_up_to: int = 64, tv: float = 0.5,
                   seed: int = 0, callback: Callback | None = None, name: str = "the exemplar") -> MediaResult:
     """A solid texture (1, C, size, size, size) in 0..1 whose slices along all three axes have the
-    Gram statistics of the 2D ``exemplar`` (1, C, H, W) (Kopf et al.'s solid textures by way of
+    Gram statistics of the 2D ``exemplar`` (1, C, H, W) in 0..1 (Kopf et al.'s solid textures by way of
     Gatys' Gram matrices).
 
     Coarse to fine over ``levels`` cube sizes (size / 2^k, exemplar scaled alike): cubes up to
@@ -462,7 +507,7 @@ def solid_texture(exemplar: torch.Tensor, size: int, net: FeatureNet, *, channel
     loss at the last level's start (the cube at its full size), ``final`` at its end, so
     ``style_drop`` is the fall at the full size (across levels of other sizes it compared unlike sums).
     """
-    exemplar = check_media(exemplar, name, "(1, C, H, W)", 4)
+    exemplar = check_media(exemplar, name, "(1, C, H, W)", 4, unit="exemplars are in 0..1 (divide 0..255 data by 255)")
     check_weight("tv", tv)
     check_lr(lr)  # before the first level, not when the first stochastic level starts
     size, levels, coarse_iters = whole("size", size), whole("levels", levels), whole("coarse_iters", coarse_iters)
@@ -563,8 +608,10 @@ def volume_transfer(content: torch.Tensor, style: torch.Tensor | Sequence[torch.
     """Style transfer of a volume (1, C, D0, D1, D2) in 0..1, starting from it: content loss on
     ``content_layers`` and Gram losses on ``style_layers``, both on slices along the three axes
     for a 2D net (style a 2D image or a 3D exemplar), or on the whole volume for a 3D net."""
-    content = check_media(content, "content", "(1, C, D0, D1, D2)", 5)
-    styles = [check_media(x, "style", "(1, C, H, W) or (1, C, D0, D1, D2)", (4, 5))
+    content = check_media(content, "content", "(1, C, D0, D1, D2)", 5,
+                          unit="volumes are in 0..1 (window the data first: io.volume.window)")
+    styles = [check_media(x, "style", "(1, C, H, W) or (1, C, D0, D1, D2)", (4, 5),
+                          unit="styles are in 0..1 (divide 0..255 images by 255, window volumes)")
               for x in (style if isinstance(style, (list, tuple)) else [style])]
     style = styles if isinstance(style, (list, tuple)) else styles[0]
     layers = dict(style_layers or volume_style_layers(net))
