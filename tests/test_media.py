@@ -760,3 +760,34 @@ def test_media_api_refuses_out_of_range_short_integer_and_unbatched_inputs(tiny2
     # small overshoots (resampling) are still taken, as load_image takes them
     r = volume_transfer(vol * 1.2, img, tiny2d, style_layers=one, iters=0)
     assert r.x.shape == (1, 1, 8, 8, 8) and float(r.x.max()) <= 1
+
+
+def test_hooked_net_of_a_1d_model_makes_1d_textures():
+    # HookedNet was always 2D: the probe of a Conv1d model was a conv1d shape error and the engine
+    # said "a 2D net cannot read 1D media; use a 1D or 0D net".
+    from torch import nn
+
+    from stylegram.nets.hooked import HookedNet
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Conv1d(2, 16, 5), nn.ReLU(), nn.Conv1d(16, 16, 5, stride=2), nn.ReLU())
+    net = HookedNet(model, ["1", "3"], in_channels=2, dims=1)
+    assert net.dims == 1 and net.circular().dims == 1
+    # by hand: k5 -> field 5, centre 2; then k5 stride 2 -> field 5 + 4 = 9, step 2, centre 2 + 2 = 4
+    assert [(i.channels, i.jump, i.rf_size, i.rf_start) for i in net.info.values()] == [(16, 1, 5, 2.0), (16, 2, 9, 4.0)]
+    style = torch.rand(1, 2, 300, generator=torch.Generator().manual_seed(1))
+    layers = {"1": 1.0, "3": 1.0}
+    r = texture(net, style, (1, 2, 200), style_layers=layers, iters=10)
+    assert r.x.shape == (1, 2, 200) and r.final["style"] < r.initial["style"] / 10
+    r = synthesize(net, style, content=torch.rand(1, 2, 200, generator=torch.Generator().manual_seed(2)),
+                   content_layers=["3"], style_layers=layers, iters=10)
+    assert r.final["total"] < r.initial["total"] and r.final["style"] < 0.6 * r.initial["style"]
+    with pytest.raises(ConfigError) as e:
+        texture(net, torch.rand(1, 2, 8, 8, 8), (1, 2, 8, 8, 8), style_layers=layers, iters=1)
+    assert str(e.value) == "a 1D net cannot read 3D media; use a 3D or 2D net (a model of your own: HookedNet(..., dims=3))"
+    with pytest.raises(ConfigError) as e:
+        texture(HookedNet(nn.Sequential(nn.Conv2d(2, 4, 3)), ["0"], in_channels=2), style, (1, 2, 200), style_layers={"0": 1})
+    assert str(e.value) == "a 2D net cannot read 1D media; use a 1D net (a model of your own: HookedNet(..., dims=1))"
+    with pytest.raises(ConfigError) as e:
+        HookedNet(model, ["1"], in_channels=2, dims=4)
+    assert str(e.value) == ("dims 4: must be 1, 2 or 3 (the spatial axes the model reads: 1 for signals, 2 for images, "
+                            "3 for volumes)")

@@ -81,7 +81,9 @@ def activations(net: FeatureNet, x: torch.Tensor, taps: Sequence[str], axes: Seq
         f = net(x, taps)
         return {t: [f[t]] for t in taps}
     if d != net.dims + 1:
-        raise ConfigError(f"a {net.dims}D net cannot read {d}D media; use a {d}D or {d - 1}D net")
+        lower = f" or {d - 1}D" if d > 1 else ""  # slices of 1D media would be 0D: no net reads those
+        raise ConfigError(f"a {net.dims}D net cannot read {d}D media; use a {d}D{lower} net (a model of your own: "
+                          f"HookedNet(..., dims={d}))")
     out: dict[str, list[torch.Tensor]] = {t: [] for t in taps}
     for ax in axes:
         s = x[0].movedim(1 + ax, 0)  # (S, C, *rest)

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
-from ..errors import choices_error
+from ..errors import ConfigError, choices_error
 from ..types import LayerInfo
 from .features import TapChecks, circular_padding
 
@@ -27,8 +27,12 @@ class HookedNet(TapChecks, nn.Module):
     """Taps the outputs of named submodules of ``model`` (names as in ``model.named_modules()``).
 
     ``preprocess`` maps RGB in 0..1 to the model's input (e.g. ``nets.InputConvention`` with the
-    ImageNet mean/std). Receptive fields are probed at ``probe_size`` px on first use of ``info``,
-    on a copy whose max-pooling modules average (max pooling written as ``F.max_pool2d`` in
+    ImageNet mean/std). ``dims`` is the number of spatial axes the model reads: 2 for images
+    (N, C, H, W), 1 for signals and spectrograms (N, C, L), 3 for volumes (N, C, D, H, W); the
+    media engine (``stylegram.media``) feeds it media of that many axes, or slices of media with
+    one more. Receptive fields are probed on first use of ``info``, on an input ``probe_size``
+    long along every axis (default 224, 64 for 3D models: a 224^3 float64 probe is 90 MB per
+    channel before the first layer), on a copy whose max-pooling modules average (max pooling written as ``F.max_pool2d`` in
     ``forward`` cannot be swapped, and passes each gradient to one input: its fields come out too
     small, so use ``nn.MaxPool2d`` modules).
     The model is frozen and put in eval mode. Tap modules that run once per forward: a module
@@ -38,14 +42,17 @@ class HookedNet(TapChecks, nn.Module):
     """
 
     def __init__(self, model: nn.Module, layers: Sequence[str], preprocess: nn.Module | None = None, *,
-                 name: str | None = None, probe_size: int = 224, in_channels: int = 3):
+                 name: str | None = None, probe_size: int | None = None, in_channels: int = 3, dims: int = 2):
         super().__init__()
+        if dims not in (1, 2, 3) or isinstance(dims, bool):
+            raise ConfigError(f"dims {dims!r}: must be 1, 2 or 3 (the spatial axes the model reads: 1 for "
+                              "signals, 2 for images, 3 for volumes)")
         self.model = model.eval().requires_grad_(False)
         self.preprocess = preprocess if preprocess is not None else nn.Identity()
         self.name = name or type(model).__name__
-        self.probe_size = probe_size
+        self.probe_size = probe_size if probe_size is not None else 64 if dims == 3 else 224
         self.in_channels = in_channels
-        self.dims = 2
+        self.dims = dims
         modules = dict(model.named_modules())
         for l in layers:
             if l not in modules or l == "":
@@ -63,14 +70,14 @@ class HookedNet(TapChecks, nn.Module):
         """{layer: LayerInfo}: channels, stride and receptive field, probed once on first use."""
         if self._info is None:
             from .receptive import probe_layer_info
-            self._info = {l: probe_layer_info(self, l, self.probe_size, in_channels=self.in_channels)
+            self._info = {l: probe_layer_info(self, l, self.probe_size, in_channels=self.in_channels, dims=self.dims)
                           for l in self._layers}
         return self._info
 
     def circular(self) -> "HookedNet":
         """The same model (weights shared) with circular padding in every convolution."""
         net = HookedNet(circular_padding(self.model), self._layers, self.preprocess, name=self.name,
-                        probe_size=self.probe_size, in_channels=self.in_channels)
+                        probe_size=self.probe_size, in_channels=self.in_channels, dims=self.dims)
         net._info = self._info
         return net
 
@@ -78,8 +85,9 @@ class HookedNet(TapChecks, nn.Module):
         return super().train(False)
 
     def forward(self, x: torch.Tensor, taps: Sequence[str] | None = None) -> dict[str, torch.Tensor]:
-        """The outputs of the modules ``taps`` (default: every layer) for the model's input x, e.g.
-        (N, 3, H, W): {name: tensor as the module returns it}; the model stops after the last tap."""
+        """The outputs of the modules ``taps`` (default: every layer) for the model's input x,
+        (N, C, *spatial) with ``dims`` spatial axes, e.g. (N, 3, H, W): {name: tensor as the module
+        returns it}; the model stops after the last tap."""
         want = list(self._layers if taps is None else taps)
         self.check_layers(want)
         out: dict[str, torch.Tensor] = {}
