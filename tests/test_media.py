@@ -791,3 +791,37 @@ def test_hooked_net_of_a_1d_model_makes_1d_textures():
         HookedNet(model, ["1"], in_channels=2, dims=4)
     assert str(e.value) == ("dims 4: must be 1, 2 or 3 (the spatial axes the model reads: 1 for signals, 2 for images, "
                             "3 for volumes)")
+
+
+def test_sound_and_signal_paths_take_the_layers_of_a_net_of_ones_own():
+    # They took net= but always asked it for the bank's layer 'relu': "unknown layer for net
+    # 'my1d': 'relu'; valid: c1, act".
+    from torch import nn
+
+    from stylegram.media import audio_texture, audio_transfer, signal_texture
+    from stylegram.nets import FeatureNet
+
+    def my1d(channels):
+        torch.manual_seed(0)
+        return FeatureNet("my1d", [("c1", nn.Conv1d(channels, 16, 5, padding=2)), ("act", nn.ReLU())], dims=1,
+                          in_channels=channels)
+    g = torch.Generator().manual_seed(0)
+    sig = torch.rand(1, 2, 300, generator=g)
+    y, run = signal_texture(sig, 200, net=my1d(2), style_layers={"act": 1.0}, iters=10)
+    assert y.shape == (1, 2, 200) and run.final["style"] < run.initial["style"] / 10
+    sound = 0.5 * torch.sin(torch.arange(4000) * 0.3) * torch.rand(4000, generator=g)
+    r = audio_texture(sound, 8000, 0.25, net=my1d(33), n_fft=64, style_layers={"act": 1.0}, iters=10, gl_iters=2)
+    assert r.samples.shape == (2000,) and r.run.final["style"] < r.run.initial["style"] / 10
+    r = audio_transfer(sound, sound.flip(0), 8000, net=my1d(513), style_layers={"act": 1.0}, content_layers=["c1"],
+                       iters=10, gl_iters=2)
+    assert r.samples.shape == (4000,) and r.run.final["total"] < r.run.initial["total"]
+    assert r.run.final["content"] > 0  # the content term is on c1
+    for call, message in [
+        (lambda: signal_texture(sig, 200, net=my1d(2), iters=1), "style_layers, e.g. style_layers={'act': 1.0}"),
+        (lambda: audio_transfer(sound, sound, 8000, net=my1d(513), style_layers={"act": 1.0}, iters=1),
+         "content_layers, e.g. content_layers=['act']"),
+    ]:
+        with pytest.raises(ConfigError) as e:
+            call()
+        assert str(e.value) == ("net 'my1d' has no layer 'relu' (the random bank's, taken by default); name its "
+                                f"layers with {message}")

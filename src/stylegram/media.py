@@ -300,6 +300,22 @@ class AudioResult:
     run: MediaResult
 
 
+# The random bank's (random_bank, audio_net) one layer: the sound and signal paths' default.
+BANK_STYLE_LAYERS = MappingProxyType({"relu": 1.0})
+
+
+def _bank_layers(net: FeatureNet, layers, what: str = "style_layers"):
+    """``layers`` if given, else the bank's 'relu' ({'relu': 1.0} for style, ('relu',) for content),
+    which a net of the user's own may not have: then one line that names the option to give."""
+    if layers is not None:
+        return layers
+    if "relu" not in net.layer_names:
+        example = f"{{{net.layer_names[-1]!r}: 1.0}}" if what == "style_layers" else f"[{net.layer_names[-1]!r}]"
+        raise ConfigError(f"net {net.name!r} has no layer 'relu' (the random bank's, taken by default); name its "
+                          f"layers with {what}, e.g. {what}={example}")
+    return dict(BANK_STYLE_LAYERS) if what == "style_layers" else ("relu",)
+
+
 def audio_net(bins: int, *, filters: int = 512, widths: Sequence[int] = (3, 5, 7, 11), seed: int = 0,
               broadband: float = 1.0) -> FeatureNet:
     """The 1D random bank for spectrograms with ``bins`` frequency channels (with a broadband
@@ -312,8 +328,9 @@ TEXTURE_N_FFT = 512
 
 
 def audio_texture(style: torch.Tensor, rate: int, seconds: float, *, net: FeatureNet | None = None,
-                  iters: int = 100, optimizer: str = "lbfgs", seed: int = 0, gl_iters: int = 100,
-                  filters: int = 512, n_fft: int = TEXTURE_N_FFT, callback: Callback | None = None) -> AudioResult:
+                  style_layers: Mapping[str, float] | None = None, iters: int = 100, optimizer: str = "lbfgs",
+                  seed: int = 0, gl_iters: int = 100, filters: int = 512, n_fft: int = TEXTURE_N_FFT,
+                  callback: Callback | None = None) -> AudioResult:
     """A new sound of ``seconds`` s with the texture statistics (1D Gram matrices of a random
     conv bank over the log-magnitude STFT, ``n_fft`` samples per window, hop n_fft / 4) of
     ``style`` samples (N,) at ``rate`` Hz.
@@ -321,7 +338,11 @@ def audio_texture(style: torch.Tensor, rate: int, seconds: float, *, net: Featur
     Textures default to 512-sample windows (23 ms at 22.05 kHz), half the transfer's: rain's drops
     are bursts of about 10 ms, and 46 ms windows smear them (rain_texture.wav, 10 ms frames 1.8 dB
     over their surroundings: 4.4 per second with 1024, 9.2 with 512, 13.4 in the original and none
-    in noise of the same spectrum; bench/audio_texture.py)."""
+    in noise of the same spectrum; bench/audio_texture.py).
+
+    ``net``: a 1D net over the spectrogram (1, n_fft / 2 + 1 bins as channels, frames), default
+    ``audio_net``; ``style_layers`` {layer: weight} of it whose Gram matrices are matched
+    (default {'relu': 1.0}, the random bank's only layer; a net of one's own names its own)."""
     style = check_media(style, "style", "(N,) of mono samples", 1, ints=PCM_HINT)
     from .io.audio import griffin_lim, spectrogram
     _check_audio_counts(rate, gl_iters, filters)
@@ -345,8 +366,8 @@ def audio_texture(style: torch.Tensor, rate: int, seconds: float, *, net: Featur
     m, sd = s.log_mag.mean(2, keepdim=True), s.log_mag.std(2, keepdim=True)
     gen = torch.Generator().manual_seed(check_seed(seed))
     init = (m + sd * torch.randn((1, s.log_mag.shape[1], frames), generator=gen)).clamp_min(0)
-    run = synthesize(net, s.log_mag, init=init, iters=iters, optimizer=optimizer, bounds=(0.0, INF), seed=seed,
-                     callback=callback)
+    run = synthesize(net, s.log_mag, init=init, style_layers=_bank_layers(net, style_layers),
+                     iters=iters, optimizer=optimizer, bounds=(0.0, INF), seed=seed, callback=callback)
     y = griffin_lim(run.x, s.n_fft, s.hop, iters=gl_iters, seed=seed, length=int(seconds * rate))
     return AudioResult(y, rate, run.x, run)
 
@@ -365,11 +386,17 @@ def _check_audio_counts(rate: int, gl_iters: int, filters: int) -> None:
 
 
 def audio_transfer(content: torch.Tensor, style: torch.Tensor, rate: int, *, net: FeatureNet | None = None,
+                   style_layers: Mapping[str, float] | None = None, content_layers: Sequence[str] | None = None,
                    alpha: float = 1.0, beta: float = 1e3, iters: int = 100, optimizer: str = "lbfgs",
                    seed: int = 0, gl_iters: int = 100, filters: int = 512,
                    callback: Callback | None = None) -> AudioResult:
     """Style transfer of sound: the content's spectrogram is optimized (starting from itself) to
-    keep its bank activations and take the style's Gram matrices. Samples (N,) at ``rate`` Hz."""
+    keep its bank activations and take the style's Gram matrices. Samples (N,) at ``rate`` Hz.
+
+    ``net``: a 1D net over the spectrogram (1, 513 bins as channels, frames), default ``audio_net``;
+    ``style_layers`` {layer: weight} of it for the Gram terms (default {'relu': 1.0}) and
+    ``content_layers`` for the content term (default ('relu',)): the random bank's only layer, so a
+    net of one's own names its own."""
     content = check_media(content, "content", "(N,) of mono samples", 1, ints=PCM_HINT)
     style = check_media(style, "style", "(N,) of mono samples", 1, ints=PCM_HINT)
     from .io.audio import N_FFT, griffin_lim, spectrogram
@@ -380,8 +407,9 @@ def audio_transfer(content: torch.Tensor, style: torch.Tensor, rate: int, *, net
                              f"window ({N_FFT / rate:.3f} s); give a longer sound")
     c, s = spectrogram(content, rate), spectrogram(style, rate)
     net = net or audio_net(c.log_mag.shape[1], filters=filters, seed=seed)
-    run = stylize(net, c.log_mag, s.log_mag, content_layers=("relu",), alpha=alpha, beta=beta, iters=iters,
-                  optimizer=optimizer, bounds=(0.0, INF), seed=seed, callback=callback)
+    run = stylize(net, c.log_mag, s.log_mag, style_layers=_bank_layers(net, style_layers),
+                  content_layers=_bank_layers(net, content_layers, "content_layers"), alpha=alpha, beta=beta,
+                  iters=iters, optimizer=optimizer, bounds=(0.0, INF), seed=seed, callback=callback)
     y = griffin_lim(run.x, c.n_fft, c.hop, iters=gl_iters, seed=seed, length=len(content))
     return AudioResult(y, rate, run.x, run)
 
@@ -627,12 +655,16 @@ def volume_transfer(content: torch.Tensor, style: torch.Tensor | Sequence[torch.
 # ---------------------------------------------------------------------------------------------
 # Other 1D signals: channels x samples, standardized per channel.
 
-def signal_texture(signal: torch.Tensor, length: int, *, net: FeatureNet | None = None, iters: int = 150,
+def signal_texture(signal: torch.Tensor, length: int, *, net: FeatureNet | None = None,
+                   style_layers: Mapping[str, float] | None = None, iters: int = 150,
                    filters: int = 256, widths: Sequence[int] = (3, 7, 15, 31), optimizer: str = "lbfgs",
                    seed: int = 0, callback: Callback | None = None) -> tuple[torch.Tensor, MediaResult]:
     """A new signal (1, C, length) with the texture statistics of ``signal`` (1, C, N): each
     channel is standardized (zero mean, unit std), a 1D random bank over all channels gives the
-    Gram matrices, the result is mapped back to the signal's units. Returns (signal, run)."""
+    Gram matrices, the result is mapped back to the signal's units. Returns (signal, run).
+
+    ``net``: a 1D net with C input channels instead of the bank; ``style_layers`` {layer: weight}
+    of it whose Gram matrices are matched (default {'relu': 1.0}, the bank's only layer)."""
     signal = check_media(signal, "signal", "(1, C, N)", 3)
     from .nets.random import random_bank
     if whole("length", length) < 2:
@@ -646,6 +678,6 @@ def signal_texture(signal: torch.Tensor, length: int, *, net: FeatureNet | None 
     margin = 0.1 * (hi - lo)
     gen = torch.Generator().manual_seed(check_seed(seed))
     init = torch.randn((1, signal.shape[1], length), generator=gen).clamp(lo, hi)
-    run = synthesize(net, z, init=init, iters=iters, optimizer=optimizer, bounds=(lo - margin, hi + margin),
-                     seed=seed, callback=callback)
+    run = synthesize(net, z, init=init, style_layers=_bank_layers(net, style_layers), iters=iters,
+                     optimizer=optimizer, bounds=(lo - margin, hi + margin), seed=seed, callback=callback)
     return run.x * std + mean, run
