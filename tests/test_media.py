@@ -825,3 +825,37 @@ def test_sound_and_signal_paths_take_the_layers_of_a_net_of_ones_own():
             call()
         assert str(e.value) == ("net 'my1d' has no layer 'relu' (the random bank's, taken by default); name its "
                                 f"layers with {message}")
+
+
+def test_media_layers_read_as_the_image_transfer_reads_them(tiny2d):
+    # A string was a raw "ValueError: dictionary update sequence element #0 has length 1; 2 is
+    # required" (style_layers) or read letter by letter: "unknown layer ...: 'r'" (content_layers).
+    from stylegram.media import solid_texture, stylize, volume_transfer
+    g = torch.Generator().manual_seed(5)
+    s, c = torch.rand(1, 3, 32, 32, generator=g), torch.rand(1, 3, 32, 32, generator=g)
+    a = texture(tiny2d, s, (1, 3, 32, 32), style_layers="relu1_1:0.5, relu2_1:0.5", iters=3)
+    b = texture(tiny2d, s, (1, 3, 32, 32), style_layers={"relu1_1": 0.5, "relu2_1": 0.5}, iters=3)
+    assert torch.equal(a.x, b.x) and a.final["style"] == b.final["style"] < a.initial["style"]
+    a = texture(tiny2d, s, (1, 3, 32, 32), style_layers="relu1_1,relu2_1", iters=2)
+    b = texture(tiny2d, s, (1, 3, 32, 32), style_layers=["relu1_1", "relu2_1"], iters=2)
+    assert torch.equal(a.x, b.x) and a.initial["style"] > 0
+    a = stylize(tiny2d, c, s, style_layers="relu1_1", content_layers="relu1_2,relu2_1", iters=2)
+    b = stylize(tiny2d, c, s, style_layers={"relu1_1": 1.0}, content_layers=["relu1_2", "relu2_1"], iters=2)
+    assert torch.equal(a.x, b.x) and a.final["content"] > 0
+    a = solid_texture(s, 8, tiny2d, style_layers="relu1_1", levels=1, iters=1)
+    assert a.x.shape == (1, 3, 8, 8, 8)
+    a = volume_transfer(torch.rand(1, 1, 8, 8, 8, generator=g), s, tiny2d, style_layers="relu1_1",
+                        content_layers="relu2_1", iters=1)
+    assert a.x.shape == (1, 1, 8, 8, 8)
+    for kwargs, message in [
+        ({"style_layers": "relu1_1:x"}, "layer weight 'relu1_1:x': 'x' is not a number; write layer:weight, e.g. relu1_1:0.2"),
+        ({"style_layers": "relu1_1,relu1_1"}, "layer 'relu1_1' is given twice in 'relu1_1,relu1_1'; give each layer once"),
+        ({"style_layers": "relu1_1:-1"}, "layer weight of relu1_1 -1: must be a finite number, 0 or more"),
+        ({"style_layers": "relu9_9"}, "unknown layer for net 'random-vgg16-w0.125': 'relu9_9'"),
+    ]:
+        with pytest.raises(ConfigError) as e:
+            texture(tiny2d, s, (1, 3, 32, 32), iters=1, **kwargs)
+        assert str(e.value).startswith(message), str(e.value)
+    with pytest.raises(ConfigError) as e:
+        stylize(tiny2d, c, s, content_layers=[4], iters=1)
+    assert str(e.value) == "content_layers [4]: give layer names, e.g. 'relu4_2' or ['relu4_2']"

@@ -16,12 +16,37 @@ from types import MappingProxyType
 import torch
 
 from .errors import MAX_SEED, ConfigError, InputError, check_lr, check_seed, check_weight, whole
-from .losses import content_loss, scaled_gram, style_layer_loss, tv_loss
+from .losses import content_loss, parse_layer_weights, scaled_gram, style_layer_loss, tv_loss
 from .nets import FeatureNet
 from .optimize import Callback, optimize
 
 ExtraTerms = Callable[[torch.Tensor], Mapping[str, torch.Tensor]]
+# Style layers as the image transfer takes them: {layer: weight}, a list of names (weight 1) or
+# the --style-layers string 'relu1_1:0.5,relu2_1:0.5' / 'relu1_1,relu2_1'.
+LayerWeights = Mapping[str, float] | Sequence[str] | str
+# Content layers: names, or one string 'relu4_2' / 'relu3_2,relu4_2'.
+LayerNames = Sequence[str] | str
 INF = float("inf")
+
+
+def layer_weights(spec: LayerWeights | None, default: Mapping[str, float]) -> dict[str, float]:
+    """{layer: weight} of ``spec``, read by the image transfer's --style-layers parser
+    (losses.parse_layer_weights: one ConfigError line for a bad name list or weight); ``default``
+    when spec is None or an empty dict."""
+    if spec is None or (isinstance(spec, Mapping) and not spec):
+        return dict(default)
+    if isinstance(spec, (list, tuple)) and spec and all(isinstance(i, tuple) for i in spec):
+        spec = dict(spec)  # ((name, weight), ...), as TransferConfig keeps them and dict() took them
+    return parse_layer_weights(spec)
+
+
+def layer_names(spec: LayerNames, what: str = "content_layers") -> list[str]:
+    """Layer names of ``spec``: a sequence of names or a comma-separated string (a bare string
+    was read letter by letter: "unknown layer 'r'")."""
+    names = spec.split(",") if isinstance(spec, str) else list(spec) if isinstance(spec, Sequence) else None
+    if names is None or not all(isinstance(n, str) for n in names):
+        raise ConfigError(f"{what} {spec!r}: give layer names, e.g. 'relu4_2' or ['relu4_2']")
+    return [n.strip() for n in names if n.strip()]
 
 
 @dataclass
@@ -154,8 +179,8 @@ def check_media(x: object, name: str, shape: str, ndim: int | Sequence[int], *, 
 
 def synthesize(net: FeatureNet, style: torch.Tensor | Sequence[torch.Tensor] | None, *,
                content: torch.Tensor | None = None, init: torch.Tensor | None = None,
-               shape: Sequence[int] | None = None, style_layers: Mapping[str, float] | None = None,
-               content_layers: Sequence[str] = (), alpha: float = 1.0, beta: float = 1.0, gamma: float = 0.0,
+               shape: Sequence[int] | None = None, style_layers: LayerWeights | None = None,
+               content_layers: LayerNames = (), alpha: float = 1.0, beta: float = 1.0, gamma: float = 0.0,
                iters: int = 100, optimizer: str = "lbfgs", lr: float | None = None,
                bounds: tuple[float, float] = (0.0, 1.0), seed: int = 0, axes: Sequence[int] = (0, 1, 2),
                slices_per_axis: int | None = None, extra_terms: ExtraTerms | None = None,
@@ -163,6 +188,8 @@ def synthesize(net: FeatureNet, style: torch.Tensor | Sequence[torch.Tensor] | N
                normalize: bool = True, callback: Callback | None = None) -> MediaResult:
     """Optimize media x (1, C, *spatial) so that its Gram matrices on ``style_layers`` match the
     style's and (if ``content`` is given) its activations on ``content_layers`` match the content's.
+    ``style_layers``: {layer: weight}, a list of names or a string 'a:0.5,b:0.5' / 'a,b' as the
+    image transfer's --style-layers (default {'relu': 1.0}); ``content_layers``: names or 'a,b'.
 
     J(x) = alpha sum J_content + beta sum_l lambda_l J_style[l] + gamma TV(x) + sum(extra_terms(x)),
     the course's losses on (B, C, *spatial) tensors (for sliced views: averaged over the axes).
@@ -175,7 +202,7 @@ def synthesize(net: FeatureNet, style: torch.Tensor | Sequence[torch.Tensor] | N
     step (|step|_1 = 1) work; raw Gram losses of wide banks, ~0.1 over 1e5 values, leave it stuck.
     Returns a MediaResult with x on the CPU.
     """
-    style_layers = dict(style_layers or {"relu": 1.0})
+    style_layers = layer_weights(style_layers, {"relu": 1.0})
     for what, w in (("alpha", alpha), ("beta", beta), ("gamma", gamma),
                     *((f"layer weight of {l}", w) for l, w in style_layers.items())):
         check_weight(what, w)
@@ -183,7 +210,7 @@ def synthesize(net: FeatureNet, style: torch.Tensor | Sequence[torch.Tensor] | N
         raise ConfigError(f"iters {iters}: must be 0 or more")
     if slices_per_axis is not None and whole("slices_per_axis", slices_per_axis) < 1:  # -1 took all but one
         raise ConfigError(f"slices_per_axis {slices_per_axis}: must be 1 or more (None: every slice)")
-    content_layers = list(content_layers) if content is not None else []
+    content_layers = layer_names(content_layers) if content is not None else []
     net.check_layers(list(style_layers) + content_layers)
     # Checked here, not only by the typed entries (audio_texture, volume_transfer, ...): a style
     # without its batch axis reached the net as 600 "channels". Any media layout passes, so that
@@ -328,7 +355,7 @@ TEXTURE_N_FFT = 512
 
 
 def audio_texture(style: torch.Tensor, rate: int, seconds: float, *, net: FeatureNet | None = None,
-                  style_layers: Mapping[str, float] | None = None, iters: int = 100, optimizer: str = "lbfgs",
+                  style_layers: LayerWeights | None = None, iters: int = 100, optimizer: str = "lbfgs",
                   seed: int = 0, gl_iters: int = 100, filters: int = 512, n_fft: int = TEXTURE_N_FFT,
                   callback: Callback | None = None) -> AudioResult:
     """A new sound of ``seconds`` s with the texture statistics (1D Gram matrices of a random
@@ -341,8 +368,9 @@ def audio_texture(style: torch.Tensor, rate: int, seconds: float, *, net: Featur
     in noise of the same spectrum; bench/audio_texture.py).
 
     ``net``: a 1D net over the spectrogram (1, n_fft / 2 + 1 bins as channels, frames), default
-    ``audio_net``; ``style_layers`` {layer: weight} of it whose Gram matrices are matched
-    (default {'relu': 1.0}, the random bank's only layer; a net of one's own names its own)."""
+    ``audio_net``; ``style_layers`` {layer: weight} of it whose Gram matrices are matched (or
+    names, or 'a:0.5,b:0.5' as ``synthesize``; default {'relu': 1.0}, the random bank's only
+    layer; a net of one's own names its own)."""
     style = check_media(style, "style", "(N,) of mono samples", 1, ints=PCM_HINT)
     from .io.audio import griffin_lim, spectrogram
     _check_audio_counts(rate, gl_iters, filters)
@@ -386,7 +414,7 @@ def _check_audio_counts(rate: int, gl_iters: int, filters: int) -> None:
 
 
 def audio_transfer(content: torch.Tensor, style: torch.Tensor, rate: int, *, net: FeatureNet | None = None,
-                   style_layers: Mapping[str, float] | None = None, content_layers: Sequence[str] | None = None,
+                   style_layers: LayerWeights | None = None, content_layers: LayerNames | None = None,
                    alpha: float = 1.0, beta: float = 1e3, iters: int = 100, optimizer: str = "lbfgs",
                    seed: int = 0, gl_iters: int = 100, filters: int = 512,
                    callback: Callback | None = None) -> AudioResult:
@@ -394,9 +422,9 @@ def audio_transfer(content: torch.Tensor, style: torch.Tensor, rate: int, *, net
     keep its bank activations and take the style's Gram matrices. Samples (N,) at ``rate`` Hz.
 
     ``net``: a 1D net over the spectrogram (1, 513 bins as channels, frames), default ``audio_net``;
-    ``style_layers`` {layer: weight} of it for the Gram terms (default {'relu': 1.0}) and
-    ``content_layers`` for the content term (default ('relu',)): the random bank's only layer, so a
-    net of one's own names its own."""
+    ``style_layers`` {layer: weight} of it for the Gram terms (or names, or 'a:0.5,b:0.5' as
+    ``synthesize``; default {'relu': 1.0}) and ``content_layers`` for the content term (names or
+    'a,b'; default ('relu',)): the random bank's only layer, so a net of one's own names its own."""
     content = check_media(content, "content", "(N,) of mono samples", 1, ints=PCM_HINT)
     style = check_media(style, "style", "(N,) of mono samples", 1, ints=PCM_HINT)
     from .io.audio import N_FFT, griffin_lim, spectrogram
@@ -452,8 +480,8 @@ VIDEO_CONTENT_LAYERS = ("relu4_2",)
 def video_transfer(frames: Sequence[torch.Tensor], style: torch.Tensor, net: FeatureNet, *,
                    temporal: float = 1e3, independent: bool = False, done: Mapping[int, torch.Tensor] | None = None,
                    on_frame: Callable[[int, torch.Tensor], None] | None = None, iters: int = 50,
-                   first_iters: int | None = None, style_layers: Mapping[str, float] | None = None,
-                   content_layers: Sequence[str] = VIDEO_CONTENT_LAYERS, alpha: float = 1.0, beta: float = 1e4,
+                   first_iters: int | None = None, style_layers: LayerWeights | None = None,
+                   content_layers: LayerNames = VIDEO_CONTENT_LAYERS, alpha: float = 1.0, beta: float = 1e4,
                    optimizer: str = "lbfgs", seed: int = 0, callback: Callback | None = None) -> VideoResult:
     """Stylize frames (1, 3, H, W) in 0..1 one by one with a 2D net.
 
@@ -471,7 +499,8 @@ def video_transfer(frames: Sequence[torch.Tensor], style: torch.Tensor, net: Fea
     rgb = "frames and styles are RGB in 0..1 (divide 0..255 data by 255)"
     frames = [check_media(f, f"frame {i}", "(1, 3, H, W)", 4, unit=rgb) for i, f in enumerate(frames)]
     style = check_media(style, "style", "(1, 3, H, W)", 4, unit=rgb)
-    style_layers = dict(style_layers or VIDEO_STYLE_LAYERS)
+    style_layers = layer_weights(style_layers, VIDEO_STYLE_LAYERS)
+    content_layers = layer_names(content_layers)
     check_weight("temporal", temporal)
     first_n = 2 * whole("iters", iters) if first_iters is None else whole("first_iters", first_iters)  # 0 is 0
     net.check_layers(list(style_layers) + list(content_layers))
@@ -519,7 +548,7 @@ SOLID_STYLE_LAYERS = {"relu1_1": 1.0, "relu2_1": 1.0, "relu3_1": 1.0}
 
 
 def solid_texture(exemplar: torch.Tensor, size: int, net: FeatureNet, *, channels: int | None = None,
-                  style_layers: Mapping[str, float] | None = None, iters: int = 100,
+                  style_layers: LayerWeights | None = None, iters: int = 100,
                   slices_per_axis: int | None = 4, optimizer: str = "adam", lr: float | None = 0.03,
                   levels: int = 2, coarse_iters: int = 100, full_slices_up_to: int = 64, tv: float = 0.5,
                   seed: int = 0, callback: Callback | None = None, name: str = "the exemplar") -> MediaResult:
@@ -547,7 +576,7 @@ def solid_texture(exemplar: torch.Tensor, size: int, net: FeatureNet, *, channel
     if grey:
         exemplar = exemplar.mean(1, keepdim=True)
     c = channels or exemplar.shape[1]
-    layers = dict(style_layers or volume_style_layers(net))
+    layers = layer_weights(style_layers, volume_style_layers(net))
     net.check_input_size((size, size), layers, f"size {size}: each slice of the cube", "raise --size")
     sizes = [max(8, size >> k) for k in reversed(range(max(1, levels)))]
     sizes = sorted(set(sizes[:-1])) + [size]
@@ -631,7 +660,7 @@ def volume_style_layers(net: FeatureNet) -> dict[str, float]:
 
 
 def volume_transfer(content: torch.Tensor, style: torch.Tensor | Sequence[torch.Tensor], net: FeatureNet, *,
-                    style_layers: Mapping[str, float] | None = None, content_layers: Sequence[str] | None = None,
+                    style_layers: LayerWeights | None = None, content_layers: LayerNames | None = None,
                     alpha: float = 1.0, beta: float = 1e4, iters: int = 150, slices_per_axis: int | None = 8,
                     optimizer: str = "adam", lr: float | None = 0.02, seed: int = 0,
                     callback: Callback | None = None) -> MediaResult:
@@ -644,7 +673,7 @@ def volume_transfer(content: torch.Tensor, style: torch.Tensor | Sequence[torch.
                           unit="styles are in 0..1 (divide 0..255 images by 255, window volumes)")
               for x in (style if isinstance(style, (list, tuple)) else [style])]
     style = styles if isinstance(style, (list, tuple)) else styles[0]
-    layers = dict(style_layers or volume_style_layers(net))
+    layers = layer_weights(style_layers, volume_style_layers(net))
     if content_layers is None:
         content_layers = [l for l in ("relu4_2", "relu3_2", "relu") if l in net.layer_names][:1]
     return stylize(net, content, style, style_layers=layers, content_layers=content_layers, alpha=alpha,
@@ -656,7 +685,7 @@ def volume_transfer(content: torch.Tensor, style: torch.Tensor | Sequence[torch.
 # Other 1D signals: channels x samples, standardized per channel.
 
 def signal_texture(signal: torch.Tensor, length: int, *, net: FeatureNet | None = None,
-                   style_layers: Mapping[str, float] | None = None, iters: int = 150,
+                   style_layers: LayerWeights | None = None, iters: int = 150,
                    filters: int = 256, widths: Sequence[int] = (3, 7, 15, 31), optimizer: str = "lbfgs",
                    seed: int = 0, callback: Callback | None = None) -> tuple[torch.Tensor, MediaResult]:
     """A new signal (1, C, length) with the texture statistics of ``signal`` (1, C, N): each
@@ -664,7 +693,8 @@ def signal_texture(signal: torch.Tensor, length: int, *, net: FeatureNet | None 
     Gram matrices, the result is mapped back to the signal's units. Returns (signal, run).
 
     ``net``: a 1D net with C input channels instead of the bank; ``style_layers`` {layer: weight}
-    of it whose Gram matrices are matched (default {'relu': 1.0}, the bank's only layer)."""
+    of it whose Gram matrices are matched (or names, or 'a:0.5,b:0.5' as ``synthesize``; default
+    {'relu': 1.0}, the bank's only layer)."""
     signal = check_media(signal, "signal", "(1, C, N)", 3)
     from .nets.random import random_bank
     if whole("length", length) < 2:
