@@ -622,6 +622,10 @@ def test_a_comma_separated_layer_string_is_a_list_of_names(tiny_net, squares):
     assert list(views) == ["relu1_1", "relu2_1"]
     from stylegram.nets.features import split_layers
     assert split_layers(["relu1_1,relu2_1"]) == ["relu1_1,relu2_1"]  # a list is taken as it is
+    hooked = HookedNet(nn.Sequential(nn.Conv2d(3, 4, 3), nn.ReLU(), nn.Conv2d(4, 4, 3)), "0,2")
+    assert hooked.layer_names == ["0", "2"] and list(hooked(x, "0, 2")) == ["0", "2"]
+    with pytest.raises(ConfigError, match=r"^model: a function is not a torch module; HookedNet taps"):
+        HookedNet(lambda t: t, ["a"])
 
 
 def test_hooked_user_model_scans_like_a_featurenet(squares):

@@ -16,7 +16,7 @@ from torch import nn
 
 from ..errors import ConfigError, choices_error
 from ..types import LayerInfo
-from .features import TapChecks, circular_padding
+from .features import TapChecks, circular_padding, split_layers
 
 
 class _Stop(Exception):
@@ -47,6 +47,9 @@ class HookedNet(TapChecks, nn.Module):
         if dims not in (1, 2, 3) or isinstance(dims, bool):
             raise ConfigError(f"dims {dims!r}: must be 1, 2 or 3 (the spatial axes the model reads: 1 for "
                               "signals, 2 for images, 3 for volumes)")
+        if not isinstance(model, nn.Module):
+            raise ConfigError(f"model: a {type(model).__name__} is not a torch module; HookedNet taps the named "
+                              "submodules of an nn.Module")
         self.model = model.eval().requires_grad_(False)
         self.preprocess = preprocess if preprocess is not None else nn.Identity()
         self.name = name or type(model).__name__
@@ -54,6 +57,9 @@ class HookedNet(TapChecks, nn.Module):
         self.in_channels = in_channels
         self.dims = dims
         modules = dict(model.named_modules())
+        layers = split_layers(layers)  # 'a,b' names two layers, as everywhere else
+        if not layers:
+            raise ConfigError("no layers given; name the submodules to tap, e.g. HookedNet(model, ['layer1', 'layer2'])")
         for l in layers:
             if l not in modules or l == "":
                 raise choices_error(f"layer of {self.name}:", l, [n for n in modules if n])
@@ -88,8 +94,7 @@ class HookedNet(TapChecks, nn.Module):
         """The outputs of the modules ``taps`` (default: every layer) for the model's input x,
         (N, C, *spatial) with ``dims`` spatial axes, e.g. (N, 3, H, W): {name: tensor as the module
         returns it}; the model stops after the last tap."""
-        want = list(self._layers if taps is None else taps)
-        self.check_layers(want)
+        want = self.check_layers(self._layers if taps is None else taps)  # a list; 'a,b' is split
         out: dict[str, torch.Tensor] = {}
         modules = dict(self.model.named_modules())
         handles = []
