@@ -540,6 +540,9 @@ def test_pyramid_sizes_and_iterations():
     assert pyramid_sizes(512) == [128, 181, 256, 362, 512]
     assert pyramid_sizes(1024) == [128, 181, 256, 362, 512, 724, 1024]
     assert pyramid_sizes(100) == [100] and pyramid_sizes(512, 0) == [512]
+    # within step^(1/2) of start: one level, not one far below start ([212, 300] before)
+    assert pyramid_sizes(300, 256) == [300] and pyramid_sizes(150, 128) == [150]
+    assert pyramid_sizes(310, 256) == [219, 310] and pyramid_sizes(362, 256) == [256, 362]
     it = level_iters(pyramid_sizes(512), 400)
     assert it == [400, 200, 100, 50, 25]
     # equal pixel cost per level: a 1024 px run is the 512 px run plus two levels of the same cost

@@ -38,10 +38,11 @@ MIN_LEVEL_ITERS = 8
 
 def pyramid_sizes(size: int, start: int = 128, step: float = STEP) -> list[int]:
     """Longest sides of the levels, smallest first, ending at ``size``: [128, 181, 256, 362, 512]
-    for size 512. start <= 0, or a size not above start, gives one level."""
-    if start <= 0 or size <= start:
+    for size 512. The first level is within a factor step^(1/2) of ``start`` (the steps are
+    whole); start <= 0, or a size less than that above start, gives one level."""
+    n = round(math.log(size / start) / math.log(step)) if start > 0 and size > start else 0
+    if n <= 0:  # a level of 212 px for size 300 and start 256 was a level below start
         return [int(size)]
-    n = max(1, round(math.log(size / start) / math.log(step)))
     return [int(round(size / step ** k)) for k in range(n, -1, -1)]
 
 
