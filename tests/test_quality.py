@@ -370,6 +370,15 @@ def test_sliced_w2_by_hand():
     assert torch.allclose(resample_sorted(torch.tensor([[1.0, 3.0]]), 4), torch.tensor([[1.0, 1.5, 2.5, 3.0]]))
     two = sliced_targets([torch.tensor([1.0, 3.0]).view(1, 1, 1, 2)], [1.0], d, quantiles=2)
     assert float(sliced_w2(a, d, two)) == pytest.approx((1 + 0.25 + 0.25 + 0) / 4)
+    # a batch of two mixed both images' channels into one number (0.13 for per-image 0.14, 0.21)
+    with pytest.raises(ConfigError, match=r"^sliced_w2: features of shape \(2, 1, 2, 2\); give one image"):
+        sliced_w2(torch.cat([a, a]), d, same_size)
+    # the tiles' projections of a 1D and a 3D map, as of a 2D one
+    from stylegram.objective import Objective, StyleTerm
+    term = StyleTerm("l", 1.0, "swd", directions=torch.eye(3)[:, :2])
+    for shape in ((1, 3, 5), (1, 3, 4, 5), (1, 3, 2, 3, 4)):
+        x = torch.rand(shape)
+        assert torch.equal(Objective.project(term, x), x[0, :2])
 
 
 def test_sliced_w2_mean_shift_guides_and_blends():

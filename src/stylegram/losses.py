@@ -461,6 +461,8 @@ def sliced_w2(a: torch.Tensor, directions: torch.Tensor, target_sorted: torch.Te
     position, so independent of image size; about W2^2 / C for Gaussian features. With a guide
     (1, 1, *spatial) in 0..1 each position counts by its weight, and the quantile levels are the
     sorted weights' mid-cumulative sums (weighted optimal transport in 1D)."""
+    if a.shape[0] != 1:  # reshape(c, -1) would mix the images' channels into one wrong number
+        raise ConfigError(f"sliced_w2: features of shape {tuple(a.shape)}; give one image, (1, C, *spatial)")
     c = a.shape[1]
     f = a.float().reshape(c, -1)
     proj = directions.t().to(f.dtype) @ f  # (K, N)

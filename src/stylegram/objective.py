@@ -318,10 +318,10 @@ class Objective:
 
     @staticmethod
     def project(t: StyleTerm, a: torch.Tensor) -> torch.Tensor:
-        """A sliced term's projections of activations a (1, C, h, w) on its K directions: (K, h, w).
-        The sliced loss sorts every position's projections at once, so tiles gather these (and
-        take back their share of its gradient) instead of summing statistics."""
-        return torch.einsum("ck,chw->khw", t.directions.to(a.dtype), a[0].float())
+        """A sliced term's projections of activations a (1, C, *spatial) on its K directions:
+        (K, *spatial). The sliced loss sorts every position's projections at once, so tiles gather
+        these (and take back their share of its gradient) instead of summing statistics."""
+        return torch.tensordot(t.directions.t().float(), a[0].float(), dims=1)
 
     def content_stats(self, crops: Mapping[str, torch.Tensor],
                       boxes: Mapping[str, tuple[int, int, int, int]]) -> list[tuple[torch.Tensor, ...]]:
