@@ -682,6 +682,10 @@ def test_yiq_round_trip_and_histogram_matching_by_hand():
     ml = match_luminance(s, c)
     assert float(ml.mean()) == pytest.approx(float(luminance(c).mean()), abs=1e-3)
     assert float(ml.std()) == pytest.approx(float(luminance(c).std()), abs=2e-3)
+    # a one-pixel image has no spread to match, not a NaN one (and no LinAlgError traceback)
+    one = torch.full((1, 3, 1, 1), 0.4)
+    assert torch.isfinite(match_luminance(one, c)).all() and torch.isfinite(match_luminance(c, one)).all()
+    assert torch.allclose(match_color_histogram(one, c).flatten(), c.mean((0, 2, 3)), atol=1e-4)
     # strength 0 changes nothing
     c0, (s0,) = prepare("luminance", 0.0, c, [s])
     assert c0 is c and s0 is s and finish("luminance", 0.0, s, c) is s

@@ -44,7 +44,10 @@ def match_luminance(style: torch.Tensor, content: torch.Tensor) -> torch.Tensor:
     """The style's luminance (B, 1, H, W) mapped linearly to the content's mean and standard
     deviation: L' = (L_s - mu_s) sigma_c / sigma_s + mu_c."""
     ls, lc = luminance(style), luminance(content)
-    return ((ls - ls.mean()) * (lc.std() / ls.std().clamp_min(1e-6)) + lc.mean()).clamp(0, 1)
+
+    def spread(t: torch.Tensor) -> torch.Tensor:  # a single pixel's spread is 0, not NaN
+        return t.std(correction=1 if t.numel() > 1 else 0)
+    return ((ls - ls.mean()) * (spread(lc) / spread(ls).clamp_min(1e-6)) + lc.mean()).clamp(0, 1)
 
 
 def _sqrtm(m: torch.Tensor, inverse: bool = False) -> torch.Tensor:
@@ -60,8 +63,11 @@ def match_color_histogram(style: torch.Tensor, content: torch.Tensor) -> torch.T
     fs = style.reshape(3, -1).double()
     fc = content.reshape(3, -1).double()
     ms, mc = fs.mean(1, keepdim=True), fc.mean(1, keepdim=True)
-    cs = torch.cov(fs) + 1e-5 * torch.eye(3, dtype=torch.float64)
-    cc = torch.cov(fc) + 1e-5 * torch.eye(3, dtype=torch.float64)
+    eye = torch.eye(3, dtype=torch.float64, device=fs.device)
+    # one pixel has no sample covariance (0/0: NaN, then a LinAlgError): count it as zero spread
+    corr = 1 if min(fs.shape[1], fc.shape[1]) > 1 else 0
+    cs = torch.cov(fs, correction=corr) + 1e-5 * eye
+    cc = torch.cov(fc, correction=corr) + 1e-5 * eye
     a = _sqrtm(cc) @ _sqrtm(cs, inverse=True)
     out = a @ (fs - ms) + mc
     return out.reshape(style.shape).to(style.dtype).clamp(0, 1)
