@@ -567,6 +567,12 @@ def test_resize_circular_has_no_seam():
     # upsampling a periodic image equals upsampling the tiled image, cropped
     big = resize(x.repeat(1, 1, 3, 3), (96, 96))
     assert (y - big[..., 32:64, 32:64]).abs().max() < 1e-5
+    # ... and shrinking, by any factor: a 4 px wrap was too little beyond 2x (0.08 off at 8x; a
+    # tileable texture's first level is its size shrunk 4x) and the crop was rounded (100 -> 13)
+    x = torch.rand(1, 3, 100, 64, generator=g)
+    for hw in ((50, 32), (25, 16), (13, 8), (13, 5), (40, 3)):
+        ref = resize(x.repeat(1, 1, 3, 3), (3 * hw[0], 3 * hw[1]))[..., hw[0]:2 * hw[0], hw[1]:2 * hw[1]]
+        assert (resize(x, hw, circular=True) - ref).abs().max() < 1e-5, hw
 
 
 def test_resize_image_shrinks_as_pil_lanczos():

@@ -10,6 +10,7 @@ is how a viewer shrinks the print-size render back to the preview's size.
 """
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 import torch
@@ -35,17 +36,27 @@ def resize(x: torch.Tensor, hw: Sequence[int], *, circular: bool = False) -> tor
         down = hw[0] < x.shape[-2] or hw[1] < x.shape[-1]
         return F.interpolate(x, size=hw, mode="bicubic", align_corners=False, antialias=down)
     h, w = x.shape[-2:]
-    p = 4  # enough wrap-around context for the bicubic kernel at any scale used here
-    xp = F.pad(x, (p, p, p, p), mode="circular")
-    sy, sx = hw[0] / h, hw[1] / w
-    big = (round((h + 2 * p) * sy), round((w + 2 * p) * sx))
-    down = sy < 1 or sx < 1
+
+    def pad(n: int, m: int) -> int:
+        # Wrap-around context for the kernel (bicubic reaches 2 px, stretched by the shrink
+        # factor when antialiased), in whole multiples of n / gcd(n, m): then the padded side
+        # maps to a whole number of output pixels and the crop falls exactly on the picture.
+        need = math.ceil(2 * max(1.0, n / m)) + 2
+        unit = n // math.gcd(n, m)
+        return math.ceil(need / unit) * unit
+
+    py, px = pad(h, hw[0]), pad(w, hw[1])
+    if py <= h and px <= w:
+        xp = F.pad(x, (px, px, py, py), mode="circular")
+    else:  # more context than one period: wrap more than once
+        reps = (1 + 2 * math.ceil(py / h), 1 + 2 * math.ceil(px / w))
+        y0, x0 = (reps[0] // 2) * h - py, (reps[1] // 2) * w - px
+        xp = x.repeat(1, 1, *reps)[..., y0:y0 + h + 2 * py, x0:x0 + w + 2 * px]
+    oy, ox = py * hw[0] // h, px * hw[1] // w  # exact: py and px are multiples of h/gcd and w/gcd
+    big = (hw[0] + 2 * oy, hw[1] + 2 * ox)
+    down = hw[0] < h or hw[1] < w
     y = F.interpolate(xp, size=big, mode="bicubic", align_corners=False, antialias=down)
-    oy, ox = round(p * sy), round(p * sx)
-    y = y[..., oy:oy + hw[0], ox:ox + hw[1]]
-    if tuple(y.shape[-2:]) != hw:  # rounding: fall back on a plain resize of the cropped result
-        y = F.interpolate(y, size=hw, mode="bilinear", align_corners=False)
-    return y
+    return y[..., oy:oy + hw[0], ox:ox + hw[1]]
 
 
 def lanczos_matrix(n_in: int, n_out: int, a: int = 3) -> torch.Tensor:
