@@ -228,3 +228,13 @@ def test_receptive_fields_of_blocks_the_arithmetic_cannot_follow_are_probed():
             return self.a(x)
     with pytest.raises(ConfigError, match=r"^layer 'b' did not run in the model's forward; "):
         HookedNet(Skips(), ["b"]).info
+
+
+def test_inflate_refuses_a_depth_other_than_the_kernels_size():
+    # depth 5 made (5, 3, 3) kernels that the receptive-field arithmetic refuses with a ValueError
+    from stylegram import ConfigError
+    from stylegram.nets.random import inflate
+    net = build_net("random-tiny", layers=["relu1_1"])
+    assert inflate(net).body["conv1_1"].kernel_size == (3, 3, 3)
+    with pytest.raises(ConfigError, match=r"^inflate: depth 5 must equal the 2D kernels' size \(3 x 3\)"):
+        inflate(net, 5)

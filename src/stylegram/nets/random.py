@@ -104,6 +104,11 @@ def inflate(net: FeatureNet, depth: int = 3) -> FeatureNet:
     layers: list[tuple[str, nn.Module]] = []
     for name, m in net.body.items():
         if isinstance(m, nn.Conv2d):
+            if (depth, depth) != tuple(m.kernel_size):
+                # the receptive-field arithmetic (crops, tiles, size checks) needs one kernel size
+                # on every axis, and an even depth would shift the volume by half a slice
+                raise ConfigError(f"inflate: depth {depth} must equal the 2D kernels' size "
+                                  f"({' x '.join(map(str, m.kernel_size))}) of {net.name!r}")
             c = nn.Conv3d(m.in_channels, m.out_channels, (depth,) + tuple(m.kernel_size),
                           padding=(depth // 2,) + tuple(m.padding))
             with torch.no_grad():
