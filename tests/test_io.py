@@ -207,6 +207,9 @@ def test_jpeg_keeps_full_colour_resolution_and_webp_is_lossless(tmp_path):
     with Image.open(tmp_path / "o.jpg") as im:
         from PIL import JpegImagePlugin
         assert JpegImagePlugin.get_sampling(im) == 0  # 4:4:4
+    # a PIL image with transparency (the API takes PIL images): over white, not "could not write"
+    save_image(Image.new("RGBA", (4, 4), (0, 0, 0, 0)), tmp_path / "clear.jpg")
+    assert np.asarray(Image.open(tmp_path / "clear.jpg")).min() >= 250
     save_image(x, tmp_path / "o.webp")
     want = np.asarray(tensor_to_pil(x))
     assert np.array_equal(np.asarray(Image.open(tmp_path / "o.webp").convert("RGB")), want)

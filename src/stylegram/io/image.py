@@ -320,6 +320,8 @@ def save_image(image: "torch.Tensor | Image.Image", path: str | os.PathLike, *,
     fmt = WRITABLE_SUFFIXES.get(Path(path).suffix.lower())
     if fmt is None:
         raise ConfigError(f"{path}: unknown output type; use one of {', '.join(WRITABLE_SUFFIXES)}")
+    if fmt == "JPEG" and im.mode not in ("RGB", "L"):  # JPEG has no alpha: Pillow refused an RGBA image
+        im = _to_rgb(im)
 
     def write(tmp: Path) -> None:
         kw: dict = {}
