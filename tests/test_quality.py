@@ -871,11 +871,18 @@ def test_a_masked_run_stopped_and_resumed_equals_uninterrupted(tiny_net, tmp_pat
     # uninterrupted run where the mask is soft).
     c, s = gradient_image(48, 64), gradient_image(64, 64, seed=3)
     yy, xx = torch.meshgrid(torch.linspace(-1, 1, 48), torch.linspace(-1, 1, 64), indexing="ij")
-    soft = ((1 - (xx ** 2 + yy ** 2)).clamp(0, 1) * 255).to(torch.uint8).numpy()  # grey edges
+    soft = ((1.5 - 2 * (xx ** 2 + yy ** 2)).clamp(0, 1) * 255).to(torch.uint8).numpy()  # grey edges, white core
     Image.fromarray(soft).save(tmp_path / "keep.png")
     kw = dict(feature_net=tiny_net, size=64, iters=6, refine=0, pyramid_start=32, mask=str(tmp_path / "keep.png"),
               device="cpu")
     full = transfer(c, s, **kw)
+    # what a callback sees (previews, --save-every) has the kept area put back, as the result does;
+    # it was the optimizer's variable, still the noisy start image there
+    seen = []
+    transfer(c, s, callback=lambda ev: seen.append(ev.image.clone()), **{**kw, "init": "noise"})
+    keep = resize(torch.from_numpy(soft).float()[None, None] / 255, seen[-1].shape[-2:]).clamp(0, 1)
+    photo = resize_image(c, seen[-1].shape[-2:])
+    assert float(((seen[-1] - photo).abs() * (keep > 0.999)).max()) < 1e-6  # 0.016 before
     for level in (0, 1):
         stopped = transfer(c, s, callback=lambda ev: ev.iter == 3 and ev.level == level, **kw)
         assert stopped.stopped == "cancelled" and stopped.state["level"] == level

@@ -176,7 +176,15 @@ def run_pyramid(make_level: Callable[[int], Level], n_levels: int, x0: Callable[
             if ema:
                 avg["n"] += 1
                 avg["x"] = ev.image.detach().clone() if avg["x"] is None else avg["x"].mul_(ema).add_(ev.image.detach(), alpha=1 - ema)
-            return callback(ev) if callback is not None else None
+            if callback is None:
+                return None
+            if post is not None:
+                # what the level's result will be: a --mask's kept areas are not free variables,
+                # and the optimizer's own variable still holds the start image there (previews and
+                # --save-every snapshots showed that noise). The pin (detail levels) is left out:
+                # it costs thirty resizes, and there the variable's low band stays the pin's.
+                ev = replace(ev, image=post(ev.image))
+            return callback(ev)
 
         loss_fn = level.loss_fn
         if pin is not None:
