@@ -238,3 +238,21 @@ def test_inflate_refuses_a_depth_other_than_the_kernels_size():
     assert inflate(net).body["conv1_1"].kernel_size == (3, 3, 3)
     with pytest.raises(ConfigError, match=r"^inflate: depth 5 must equal the 2D kernels' size \(3 x 3\)"):
         inflate(net, 5)
+
+
+def test_explore_and_volume_commands_take_weights_files(tmp_path):
+    # --weights was only on `transfer`: offline, `explore` and the volume commands could not use
+    # vgg16 or vgg19, while the download error told the user to "pass --weights PATH".
+    from click.testing import CliRunner
+    from PIL import Image
+    from stylegram.cli import cli
+    torch.save(_torchvision_state("vgg16"), tmp_path / "w.pth")
+    Image.new("RGB", (40, 32), (200, 120, 40)).save(tmp_path / "c.png")
+    run = CliRunner().invoke
+    r = run(cli, ["explore", "activations", str(tmp_path / "c.png"), "--layer", "relu1_1", "-o", str(tmp_path / "a.png"),
+                   "--net", "vgg16", "--weights", str(tmp_path / "w.pth"), "--size", "32", "-q"])
+    assert r.exit_code == 0 and (tmp_path / "a.png").exists(), r.output
+    r = run(cli, ["solid-texture", str(tmp_path / "c.png"), "-o", str(tmp_path / "v.npy"), "--size", "16",
+                   "--style-size", "32", "--levels", "1", "--iters", "1", "--net", "vgg16", "--weights",
+                   str(tmp_path / "w.pth"), "-q"])
+    assert r.exit_code == 0 and (tmp_path / "v.npy").exists(), r.output

@@ -221,16 +221,22 @@ def signal_texture_cmd(signal, output, length, rate, plot, filters, iters, seed,
 
 # ------------------------------------------------------------------------------------ volumes
 
-def _net_for_volume(name: str, seed: int, width: float):
+def _net_for_volume(name: str, seed: int, width: float, weights: str | None = None):
     from .nets import build_net
     from .nets.random import random_vgg
     if name == "random":
         return random_vgg(seed=seed, width=width, upto="relu4_2")
-    return build_net(name, layers=["relu4_2"] if name.startswith("vgg") else None, seed=seed)
+    return build_net(name, layers=["relu4_2"] if name.startswith("vgg") else None, seed=seed, weights=weights)
 
 
-_volume_net = click.option("--net", default="vgg16-hed", show_default=True,
-                           help="2D net applied to slices (vgg16-hed, random), or a 3D net (vgg16-hed-3d, experimental)")
+_weights = click.option("--weights", default=None, type=click.Path(dir_okay=False),
+                        help="weights file for --net vgg16 or vgg19 (.pth, .safetensors, .h5) instead of the download")
+
+
+def _volume_net(f):
+    f = _weights(f)
+    return click.option("--net", default="vgg16-hed", show_default=True,
+                        help="2D net applied to slices (vgg16-hed, random), or a 3D net (vgg16-hed-3d, experimental)")(f)
 _volume_width = click.option("--width", type=float, default=0.25, show_default=True, help="channel scale of --net random")
 
 
@@ -245,7 +251,7 @@ _volume_width = click.option("--width", type=float, default=0.25, show_default=T
 @_volume_net
 @_volume_width
 @common
-def volume_cmd(content, style, output, size, window, slices, beta, net, width, iters, seed, report, quiet):
+def volume_cmd(content, style, output, size, window, slices, beta, net, weights, width, iters, seed, report, quiet):
     """Style the volume CONTENT (NIfTI, .npy or a DICOM series folder) with STYLE: a 2D image
     (Gram losses on slices along all three axes) or another volume. Keeps the content's affine
     (spacing scaled to --size) and writes OUT.axis{0,1,2}.png mid-slice previews."""
@@ -273,7 +279,7 @@ def volume_cmd(content, style, output, size, window, slices, beta, net, width, i
         s, _ = resize_volume(s, size)
     else:
         s = load_image(style, max(size * 2, 64)).mean(1, keepdim=True)
-    fnet = _net_for_volume(net, seed, width)
+    fnet = _net_for_volume(net, seed, width, weights)
     # checked on the resized volume: its slices (or the volume, for a 3D net) go through the net
     fnet.check_input_size(x.shape[2:], volume_style_layers(fnet), f"{content}: at --size {size} the volume",
                           "raise --size")
@@ -306,7 +312,7 @@ def volume_cmd(content, style, output, size, window, slices, beta, net, width, i
 @_volume_net
 @_volume_width
 @common
-def solid_texture_cmd(exemplar, output, size, style_size, slices, lr, levels, coarse_iters, tv, net, width, iters, seed,
+def solid_texture_cmd(exemplar, output, size, style_size, slices, lr, levels, coarse_iters, tv, net, weights, width, iters, seed,
                       report, quiet):
     """Make a solid texture whose slices along all three axes look like the 2D EXEMPLAR (a grey
     exemplar gives a grey cube). Writes the volume and OUT.axis{0,1,2}.png mid-slice previews."""
@@ -319,7 +325,7 @@ def solid_texture_cmd(exemplar, output, size, style_size, slices, lr, levels, co
     if suffix_of(out) not in (".nii", ".nii.gz", ".npy"):
         raise ConfigError(f"{output}: unknown volume output type; use .nii, .nii.gz or .npy")
     ex = load_image(exemplar, style_size)
-    fnet = _net_for_volume(net, seed, width)
+    fnet = _net_for_volume(net, seed, width, weights)
     iters, given_iters = _iters(solid_texture)
     with ProgressBar(iters, "solid texture", quiet, stoppable=True) as bar:
         run = solid_texture(ex, size, fnet, **given_iters, slices_per_axis=slices or None, lr=lr, levels=levels,
@@ -344,10 +350,11 @@ def solid_texture_cmd(exemplar, output, size, style_size, slices, lr, levels, co
 @click.option("--restart", is_flag=True, help="discard finished frames of an earlier run of this output")
 @click.option("--beta", type=float, default=1e4, show_default=True, help="style weight (content weight 1)")
 @click.option("--net", default="vgg16-hed", show_default=True, help="2D feature net (see `stylegram nets`)")
+@_weights
 @_volume_width
 @common
-def video_cmd(video, style, output, size, max_frames, temporal, independent, restart, beta, net, width, iters, seed,
-              report, quiet):
+def video_cmd(video, style, output, size, max_frames, temporal, independent, restart, beta, net, weights, width, iters,
+              seed, report, quiet):
     """Stylize VIDEO with STYLE frame by frame; each frame starts from the previous result and a
     temporal loss keeps it steady. Finished frames are kept in OUT.frames/ so a stopped run resumes.
     The report gives the flicker figure (output frame change / input frame change)."""
@@ -369,7 +376,7 @@ def video_cmd(video, style, output, size, max_frames, temporal, independent, res
     # must not leave settings behind that the corrected command would then refuse to mix with.
     check_weight("temporal", temporal)
     check_weight("beta", beta)
-    fnet = random_vgg(seed=seed, width=width) if net == "random" else build_net(net, seed=seed)
+    fnet = random_vgg(seed=seed, width=width) if net == "random" else build_net(net, seed=seed, weights=weights)
     layers = list(VIDEO_STYLE_LAYERS) + list(VIDEO_CONTENT_LAYERS)
     hint = "crop it to a less extreme aspect ratio or raise --size"
     fnet.check_input_size(s.shape[-2:], layers, f"{style}: at --size {size} the style image", hint)

@@ -65,7 +65,19 @@ class _Bar:
             self.progress.__exit__(*exc)
 
 
-_net_option = click.option("--net", default="vgg16-hed", show_default=True, help="feature net (see `stylegram nets`)")
+def _net_option(f):
+    """--net and --weights (a weights file for vgg16 / vgg19 where they cannot be downloaded)."""
+    f = click.option("--weights", default=None, type=click.Path(dir_okay=False),
+                     help="weights file for --net vgg16 or vgg19 (.pth, .safetensors, .h5) instead of the download")(f)
+    return click.option("--net", default="vgg16-hed", show_default=True, help="feature net (see `stylegram nets`)")(f)
+
+
+def _net(net: str, weights: str | None):
+    """The --net name, or with --weights the net built from that file (the explorer takes either)."""
+    if weights is None:
+        return net
+    from ..nets import build_net
+    return build_net(net, weights=weights)
 _quiet_option = click.option("-q", "--quiet", is_flag=True,
                              help="no progress bar and no summary line (errors and warnings still print)")
 
@@ -99,7 +111,7 @@ def explore() -> None:
               help="scan cache to resume from and save to [default: OUTPUT/scan.safetensors]")
 @click.option("--threads", default=None, type=int, help="CPU threads for torch")
 @_quiet_option
-def units_cmd(net: str, layers: str, images: str, output: str, size: int, batch_size: int, k: int, per_image: int, min_inside: float,
+def units_cmd(net: str, weights: str | None, layers: str, images: str, output: str, size: int, batch_size: int, k: int, per_image: int, min_inside: float,
               precision: str, rule: str, units: str | None, n_units: int, seed: int, patch_px: int,
               sheets_only: bool, cache: str | None, threads: int | None, quiet: bool) -> None:
     """Top image patches of every unit of LAYERS over a folder of images, as sheets and an HTML report."""
@@ -117,7 +129,7 @@ def units_cmd(net: str, layers: str, images: str, output: str, size: int, batch_
         def cb(ev):
             bar("scanning", ev.iter, ev.iters, ev.note)
             return stop.requested
-        scan, summary = explore_units(images, out, net=net, layers=layer_list, size=size, batch_size=batch_size, k=k,
+        scan, summary = explore_units(images, out, net=_net(net, weights), layers=layer_list, size=size, batch_size=batch_size, k=k,
                                       per_image=per_image, min_inside=min_inside, precision=precision, rule="indices" if idx else rule,
                                       n_units=n_units, seed=seed, indices={l: idx for l in layer_list} if idx else None,
                                       patch_px=patch_px, all_units=not sheets_only,
@@ -155,14 +167,14 @@ def _save_png(img, path: Path) -> None:
               help="scale each map to its own maximum, or all to the layer's")
 @click.option("--tile", default=48, show_default=True, help="enlarge each map to about this many px")
 @_quiet_option
-def activations_cmd(image: str, layer: str, output: str, net: str, size: int, channels: str | None, cols: int | None,
+def activations_cmd(image: str, layer: str, output: str, net: str, weights: str | None, size: int, channels: str | None, cols: int | None,
                     norm: str, tile: int, quiet: bool) -> None:
     """The channel maps of one IMAGE at one layer, as a grid."""
     from ..io.image import check_output_path
     from .api import explore_activations
     out = check_output_path(output, [image])
     picked = _indices(channels, "--channels", "channel")
-    maps, grid = explore_activations(image, layer, net=net, size=size, channels=picked, cols=cols,
+    maps, grid = explore_activations(image, layer, net=_net(net, weights), size=size, channels=picked, cols=cols,
                                      norm=norm, tile=tile)
     _save_png(grid, out)
     if not quiet:
@@ -182,13 +194,13 @@ def activations_cmd(image: str, layer: str, output: str, net: str, size: int, ch
               help="scan.safetensors from `explore units` with the same net: shows each channel's top patches")
 @click.option("--pairs", default=6, show_default=True, help="most correlated channel pairs to show per layer")
 @_quiet_option
-def gram_cmd(style: str, output: str, net: str, layers: str, size: int, generated: str | None, scan: str | None,
+def gram_cmd(style: str, output: str, net: str, weights: str | None, layers: str, size: int, generated: str | None, scan: str | None,
              pairs: int, quiet: bool) -> None:
     """Style matrices of STYLE as heatmaps, their most correlated channel pairs and where they fire."""
     from ..report import write_json
     from .api import explore_gram
     out = _out_dir(output)
-    views, figs = explore_gram(style, net=net, layers=_split(layers), size=size, generated=generated, scan=scan,
+    views, figs = explore_gram(style, net=_net(net, weights), layers=_split(layers), size=size, generated=generated, scan=scan,
                                n_pairs=pairs)
     for name, fig in figs.items():
         _save_png(fig, out / f"{name}.png")
@@ -214,7 +226,7 @@ def gram_cmd(style: str, output: str, net: str, layers: str, size: int, generate
                    "[default: KIND1_1 .. KINDBLOCKS_1]")
 @click.option("--seed", default=0, show_default=True, help="seed of the starting noise, 0 to 2^32-1")
 @_quiet_option
-def reconstruct_cmd(image: str, output: str, net: str, size: int, iters: int, optimizer: str, kind: str, blocks: int,
+def reconstruct_cmd(image: str, output: str, net: str, weights: str | None, size: int, iters: int, optimizer: str, kind: str, blocks: int,
                     layers: str | None, seed: int, quiet: bool) -> None:
     """Gatys et al.'s Figure 1: reconstruct IMAGE from noise by matching only the content of one
     layer (top row) or only the style of growing sets of layers (bottom row)."""
@@ -226,7 +238,7 @@ def reconstruct_cmd(image: str, output: str, net: str, size: int, iters: int, op
         def progress(label: str, ev) -> bool:
             bar(label, ev.iter, ev.iters)
             return stop.requested  # Ctrl-C / SIGTERM: finish every panel at once, keep the figure
-        _, fig = explore_reconstruct(image, net=net, size=size, kind=kind, blocks=blocks,
+        _, fig = explore_reconstruct(image, net=_net(net, weights), size=size, kind=kind, blocks=blocks,
                                      layers=None if layers is None else _split(layers), iters=iters,
                                      optimizer=optimizer, seed=seed, callback=progress)
     _save_png(fig, out)
