@@ -102,7 +102,7 @@ class TransferConfig:
     studio build their options from these fields; ``transfer(**options)`` takes them too."""
 
     size: int = _opt(512, "longest side of the output, px")
-    iters: int = _opt(200, "optimizer iterations")
+    iters: int = _opt(200, "optimizer iterations (with a pyramid, the first level's; the --refine pass counts its own)")
     optimizer: str = _opt("lbfgs", "gd (the course's plain gradient descent), adam or lbfgs", choices=OPTIMIZERS)
     lr: float | None = _opt(None, "step size; default per optimizer (lbfgs 1, adam 0.02, gd 2e-4)")
     alpha: float = _opt(1.0, "content weight")
@@ -552,7 +552,8 @@ def _transfer_single(content: Any, style: Any, *, config: TransferConfig | None 
                                    callback=callback, start_iter=start, state=state,
                                    check_every=check_interval(cfg, device))
     from .pyramid import level_record
-    return TransferResult(image=res.x.detach().clamp(0, 1).cpu(), history=previous + res.history,
+    # 'level' 0 in every record, as the pyramid's records have their level
+    return TransferResult(image=res.x.detach().clamp(0, 1).cpu(), history=previous + [{**h, "level": 0} for h in res.history],
                           evals=res.evals, seconds_optimize=res.seconds,
                           seconds_total=time.perf_counter() - t_start, config=cfg, device=str(device),
                           stopped=res.stopped, message=res.message, x=res.x.detach(),
