@@ -21,10 +21,14 @@ def cli(*args):
 
 def wait_for(path, proc, timeout=120.0):
     t0 = time.time()
-    while not path.exists():
-        assert proc.poll() is None, proc.stderr.read() if proc.stderr else "process ended early"
-        assert time.time() - t0 < timeout, f"{path} never appeared"
-        time.sleep(0.05)
+    try:
+        while not path.exists():
+            assert proc.poll() is None, proc.stderr.read() if proc.stderr else "process ended early"
+            assert time.time() - t0 < timeout, f"{path} never appeared"
+            time.sleep(0.05)
+    except AssertionError:
+        proc.kill()  # a failed wait must not leave the run going: it slowed every later test
+        raise
 
 
 def pixels(p):
