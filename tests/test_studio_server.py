@@ -473,3 +473,15 @@ def test_serve_refuses_what_cannot_work_in_one_line(tmp_path, capsys, monkeypatc
         main(argv)
     shown = message.replace("FILE/sub", subs["FILE/sub"]).replace("MISSING", subs["MISSING"])
     assert e.value.code == 2 and capsys.readouterr().err == f"stylegram: error: {shown}\n"
+
+
+def test_seed_limits_are_written_as_whole_numbers():
+    # {hi:g} wrote the seed's limit as 4.29497e+09: a number nobody can type back
+    from stylegram.errors import ConfigError
+    from stylegram.web.options import Limits, parse_job_request
+    for bad, message in (({"seed": 2**32}, "seed 4294967296: must be between 0 and 4294967295"),
+                         ({"seed": 1.5}, "seed 1.5: must be an integer between 0 and 4294967295"),
+                         ({"style_strength": 1000}, "style_strength 1000: must be between 0.01 and 100")):
+        with pytest.raises(ConfigError) as e:
+            parse_job_request(job_body(**bad), Limits())
+        assert str(e.value) == message

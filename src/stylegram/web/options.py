@@ -85,14 +85,20 @@ def form_schema(limits: Limits) -> dict:
     }
 
 
+def _bound(x: float) -> str:
+    """A limit as the user would type it: whole numbers in full (the seed's 4294967295, which
+    ``:g`` wrote as 4.29497e+09, a number one cannot type back), others as ``:g``."""
+    return str(int(x)) if float(x).is_integer() else f"{x:g}"
+
+
 def _num(params: dict, key: str, kind: type, lo: float, hi: float, default: Any) -> Any:
     v = params.get(key, default)
     # not math.isfinite on a 400-digit int: it overflows converting to float; lo <= v <= hi cannot
     if (isinstance(v, bool) or not isinstance(v, (int, float)) or (isinstance(v, float) and not math.isfinite(v))
             or (kind is int and int(v) != v)):
-        raise ConfigError(f"{key} {v!r}: must be {'an integer' if kind is int else 'a number'} between {lo:g} and {hi:g}")
+        raise ConfigError(f"{key} {v!r}: must be {'an integer' if kind is int else 'a number'} between {_bound(lo)} and {_bound(hi)}")
     if not lo <= v <= hi:
-        raise ConfigError(f"{key} {v!r}: must be between {lo:g} and {hi:g}")
+        raise ConfigError(f"{key} {v!r}: must be between {_bound(lo)} and {_bound(hi)}")
     return kind(v)
 
 
