@@ -485,3 +485,25 @@ def test_seed_limits_are_written_as_whole_numbers():
         with pytest.raises(ConfigError) as e:
             parse_job_request(job_body(**bad), Limits())
         assert str(e.value) == message
+
+
+def test_worker_builds_every_seeded_net_from_the_jobs_seed(tmp_path):
+    # The cached net was keyed by the seed only for net 'random': a random-tiny job with seed 3
+    # after one with seed 0 ran on seed 0's weights (its result up to 35/255 off the CLI's).
+    import torch
+
+    from stylegram.nets import build_net
+    from stylegram.web.jobs import JobQueue
+    q = JobQueue(tmp_path / "jobs", ["cpu"], lambda ev: None)
+    layers = ["relu1_1", "relu2_1", "relu4_2"]
+    for name in ("random-tiny", "random"):
+        nets: dict = {}
+        for seed in (0, 3, 0):
+            got = q._net(nets, {"net": name, "seed": seed}, layers)
+            want = build_net(name, layers=layers, seed=seed)
+            assert len(nets) == 1 and len(want.state_dict()) > 0
+            assert [torch.equal(a, b) for a, b in zip(got.state_dict().values(), want.state_dict().values())] == \
+                [True] * len(want.state_dict())
+    # a net with loaded weights is the same whatever the seed: kept, not rebuilt
+    nets = {}
+    assert q._net(nets, {"net": "vgg16-hed", "seed": 0}, ["relu1_1"]) is q._net(nets, {"net": "vgg16-hed", "seed": 3}, ["relu1_1"])

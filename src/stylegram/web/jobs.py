@@ -287,9 +287,13 @@ class JobQueue:
 
     def _net(self, nets: dict, options: dict, layers: list[str]):
         from ..nets import build_net
-        # the seed only changes the weights of seeded random nets
+        from ..nets.registry import default_registry
+        # The seed only changes the weights of nets built from it: every net that loads no weights
+        # (random, random-tiny, ...), not only 'random', whose name alone was checked, so a
+        # random-tiny job with seed 3 ran on the weights of seed 0 from the job before it.
+        seeded = not default_registry().get(options["net"]).takes_weights
         key = (options["net"], options.get("pooling", "max"), tuple(layers),
-               options.get("seed", 0) if options["net"] == "random" else None)
+               options.get("seed", 0) if seeded else None)
         if key not in nets:
             nets.clear()  # one net per worker: the studio runs one job at a time per device
             nets[key] = build_net(options["net"], layers=layers, pooling=options.get("pooling", "max"),
