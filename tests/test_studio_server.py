@@ -507,3 +507,21 @@ def test_worker_builds_every_seeded_net_from_the_jobs_seed(tmp_path):
     # a net with loaded weights is the same whatever the seed: kept, not rebuilt
     nets = {}
     assert q._net(nets, {"net": "vgg16-hed", "seed": 0}, ["relu1_1"]) is q._net(nets, {"net": "vgg16-hed", "seed": 3}, ["relu1_1"])
+
+
+def test_result_metadata_names_the_inputs_as_the_user_gave_them(studio):
+    # result.png and report.json named the studio's copies ("content.png", "style.jpg")
+    import hashlib
+    data = png(7, (64, 48))
+    status, up = studio.upload(data, "my photo.png")
+    assert status == 200
+    s, job = studio.json("POST", "/api/jobs", job_body(content=up["source"], iters=2))
+    assert s == 201
+    assert studio.wait_job(job["id"])["status"] == "done"
+    want = {"content": {"file": "my photo.png", "sha256": hashlib.sha256(data).hexdigest()},
+            "styles": [{"file": "The Starry Night (painting)",
+                        "sha256": hashlib.sha256((EXAMPLES / "starry_night.jpg").read_bytes()).hexdigest()}]}
+    s, _, body = studio.request("GET", f"/api/jobs/{job['id']}/files/result.png")
+    assert s == 200 and json.loads(Image.open(io.BytesIO(body)).info["stylegram"])["inputs"] == want
+    s, _, body = studio.request("GET", f"/api/jobs/{job['id']}/files/report.json")
+    assert s == 200 and json.loads(body)["inputs"] == want

@@ -285,6 +285,17 @@ class JobQueue:
             message = message.replace(str(job.folder / name), job.names.get(role, role))
         return message.replace(str(job.folder), "job folder")
 
+    @staticmethod
+    def _named_inputs(job: Job, inputs: dict) -> dict:
+        """A run's input records with the studio's copies (content.png, style.jpg) named as the user
+        knows them (the upload's file name, the example's title): the result's metadata and report
+        are what the user keeps, and the copies' names say nothing. The sha256 stays: same bytes."""
+        shown = {job.files[role]: job.names.get(role, role) for role in ("content", "style") if role in job.files}
+
+        def named(rec: Any) -> Any:
+            return {**rec, "file": shown[rec["file"]]} if isinstance(rec, dict) and rec.get("file") in shown else rec
+        return {k: [named(r) for r in v] if isinstance(v, list) else named(v) for k, v in inputs.items()}
+
     def _net(self, nets: dict, options: dict, layers: list[str]):
         from ..nets import build_net
         from ..nets.registry import default_registry
@@ -338,6 +349,7 @@ class JobQueue:
 
         result = transfer(job.folder / job.files["content"], job.folder / job.files["style"], config=cfg,
                           callback=callback, feature_net=net)
+        result.inputs = self._named_inputs(job, result.inputs)
         result.save(job.folder / "result.png")
         if job.form.get("preserve_color") and "preserve_color" not in job.options:
             keep_content_colors(job.folder / "result.png", job.folder / job.files["content"],
