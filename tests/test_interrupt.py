@@ -47,8 +47,9 @@ def test_signal_saves_and_resume_matches_uninterrupted(pair, tmp_path, sig):
     proc.send_signal(sig)
     _, err = proc.communicate(timeout=120)
     assert proc.returncode == 130, err
-    ckpt = tmp_path / "o.png.ckpt"
-    assert out.exists() and ckpt.exists() and "--resume" in err
+    ckpt, partial = tmp_path / "o.png.ckpt", tmp_path / "o.partial.png"
+    # the image so far goes beside the output, never over it
+    assert partial.exists() and ckpt.exists() and not out.exists() and "--resume" in err
     where = err.split("stopped at iteration ")[1].split(":")[0]  # "12 of level 1/2": then the refine pass
     stopped_at = int(where.split()[0])
     assert 10 <= stopped_at < 40 and where.endswith(" of level 1/2"), where
@@ -56,7 +57,7 @@ def test_signal_saves_and_resume_matches_uninterrupted(pair, tmp_path, sig):
     p = subprocess.run(cli("transfer", *pair, "-o", out, *ARGS, "--resume", ckpt), capture_output=True, text=True)
     assert p.returncode == 0, p.stderr
     assert np.abs(pixels(out) - pixels(full)).max() <= 2  # 8-bit rounding of a float-identical run
-    assert not ckpt.exists()
+    assert not ckpt.exists() and not partial.exists()
 
 
 def test_resume_refuses_changed_options(pair, tmp_path):
@@ -166,7 +167,12 @@ def test_signal_stops_media_and_texture_runs_with_the_result_so_far(command, tmp
     proc.send_signal(signal.SIGTERM)
     _, err = proc.communicate(timeout=120)
     assert proc.returncode == 130, err
-    assert out.exists() and "stopped early: wrote the" in err
+    if command == "texture":  # beside the output, as a stopped transfer (test_stop_never_writes_over_the_output)
+        partial = tmp_path / "o.partial.png"
+        assert partial.exists() and not out.exists()
+        assert err == f"stylegram: stopped at iteration 1: wrote the texture so far to {partial}\n"
+    else:
+        assert out.exists() and "stopped early: wrote the" in err
 
 
 def test_ctrl_c_in_a_video_says_which_frames_are_kept(tmp_path):
@@ -195,3 +201,34 @@ def test_hostile_pickle_is_one_line_as_weights_and_as_checkpoint(pair, shared, t
         assert p.returncode == 2, p.stderr
         assert len(p.stderr.strip().splitlines()) == 1, p.stderr
         assert p.stderr.startswith(f"stylegram: error: {evil}: ")
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
+@pytest.mark.parametrize("command", ["transfer", "texture"])
+def test_stop_never_writes_over_the_output(pair, tmp_path, command):
+    # A stop wrote the image so far over OUT: a finished picture there became a small, rough one
+    # of the first pyramid level. Now it goes to OUT-stem.partial.png, and the message says how small it is.
+    out, partial, ckpt = tmp_path / "o.png", tmp_path / "o.partial.png", tmp_path / "o.png.ckpt"
+    finished = np.full((96, 128, 3), 77, np.uint8)
+    Image.fromarray(finished).save(out)
+    before = out.read_bytes()
+    if command == "transfer":  # levels 64, 91 and 128 px, then the refine pass
+        args = ["transfer", *pair, "--size", 128, "--pyramid-start", 64, "--iters", 40, "--refine", 5, "--seed", 3]
+    else:  # levels 128, 181 and 256 px
+        args = ["texture", pair[1], "--size", 256]
+    proc = subprocess.Popen(cli(*args, "-o", out, "--net", "random-tiny", "--device", "cpu", "-q"),
+                            stderr=subprocess.PIPE, text=True)
+    wait_for_handler(proc)  # the stop handler is in place before the run starts: it stops at iteration 1
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, err
+    assert out.read_bytes() == before
+    if command == "transfer":
+        assert err == (f"stylegram: stopped at iteration 1 of level 1/4: wrote the image so far (64 x 48 px, smaller "
+                       f"than the final one) to {partial} and a checkpoint to {ckpt}; continue with the same command "
+                       f"plus --resume {ckpt}\n")
+        assert Image.open(partial).size == (64, 48)
+    else:
+        assert err == (f"stylegram: stopped at iteration 1 of level 1/3: wrote the texture so far (128 x 128 px, "
+                       f"smaller than the final one) to {partial}\n")
+        assert Image.open(partial).size == (128, 128) and not ckpt.exists()

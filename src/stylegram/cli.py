@@ -139,6 +139,26 @@ class ProgressBar:
             self._signals.__exit__(*exc)
 
 
+def partial_path(out: Path) -> Path:
+    """Where a stopped run writes its picture so far: beside OUT, never over it (OUT may be a
+    finished picture from an earlier run): photo.png -> photo.partial.png."""
+    return out.with_name(f"{out.stem}.partial{out.suffix}")
+
+
+def stopped_message(ev, image, final_side: int | None, what: str, path: Path) -> str:
+    """'stylegram: stopped at iteration 1 of level 1/3: wrote the image so far (113 x 85 px,
+    smaller than the final one) to PATH'. ``ev``: the last Iterate seen (None: none came);
+    ``final_side``: the finished picture's longest side, None where unknown (a tileable texture's
+    is rounded to the net's stride), then only a level below the last counts as smaller."""
+    where = "before the first iteration" if ev is None else f"at iteration {ev.iter}" + (
+        f" of level {ev.level + 1}/{ev.levels}" if ev.levels > 1 else "")
+    h, w = image.shape[-2:]
+    last_level = ev is not None and ev.level == ev.levels - 1
+    smaller = not last_level and (max(h, w) < final_side if final_side else ev is not None)
+    size = f" ({w} x {h} px, smaller than the final one)" if smaller else ""
+    return f"stylegram: stopped {where}: wrote the {what} so far{size} to {path}"
+
+
 def exit_if_stopped(bar: ProgressBar, wrote: str) -> None:
     """After a stoppable run has saved its outputs: if it was stopped, say so and exit 130."""
     if bar.stopped:
@@ -181,8 +201,8 @@ def transfer_cmd(content: str, style: tuple[str, ...], output: str, save_every: 
     """Stylize CONTENT with the style of STYLE (Gatys et al.) and write OUTPUT. Several STYLE
     images are blended (--style-blend).
 
-    Ctrl-C (or SIGTERM) stops the run cleanly: the image so far goes to OUTPUT and a
-    checkpoint to OUTPUT.ckpt, which --resume continues.
+    Ctrl-C (or SIGTERM) stops the run cleanly: the image so far goes beside OUTPUT (out.png:
+    out.partial.png; OUTPUT is left as it was) and a checkpoint to OUTPUT.ckpt, which --resume continues.
     """
     from .io.image import check_output_path, save_image
     from .report import level_labels, plot_history, write_json
@@ -203,9 +223,10 @@ def transfer_cmd(content: str, style: tuple[str, ...], output: str, save_every: 
     # every file the run reads, the mask, start image, region masks and styles included
     inputs = [content, *style, *([settings] if settings else []), *cfg.input_files()]
     out = check_output_path(output, inputs)
+    partial = check_output_path(partial_path(out), inputs)  # where a stopped run writes
     for extra, sfx in ((report, [".json"]), (plot, [".png", ".svg", ".pdf"])):
         if extra:
-            check_output_path(extra, inputs, suffixes=sfx, outputs=[output])  # .json and a plot never meet
+            check_output_path(extra, inputs, suffixes=sfx, outputs=[output, partial])  # .json and a plot never meet
     ckpt_path = out.with_name(out.name + ".ckpt")
     checkpoint = load_checkpoint(resume) if resume else None
 
@@ -221,11 +242,15 @@ def transfer_cmd(content: str, style: tuple[str, ...], output: str, save_every: 
             snapshot(ev)
             return stop.requested
         result = transfer(content, list(style), config=cfg, callback=callback, checkpoint=checkpoint)
-    result.save(out)
     if result.stopped == "cancelled":
+        # Not over OUT: it may hold a finished picture, and the image so far may be a small level's.
+        result.save(partial)
         save_checkpoint(result.checkpoint(), ckpt_path)
-    elif ckpt_path.exists() and resume:
-        ckpt_path.unlink()
+    else:
+        result.save(out)
+        if resume:  # finished: what the stop left is done with
+            ckpt_path.unlink(missing_ok=True)
+            partial.unlink(missing_ok=True)
     if report:
         write_json(result.report(), report)
     if plot:
@@ -233,11 +258,9 @@ def transfer_cmd(content: str, style: tuple[str, ...], output: str, save_every: 
     if result.stopped == "nan":
         click.echo(f"stylegram: warning: {result.message}", err=True)
     if result.stopped == "cancelled":
-        ev = last.get("ev")
-        where = "before the first iteration" if ev is None else f"at iteration {ev.iter}" + (
-            f" of level {ev.level + 1}/{ev.levels}" if ev.levels > 1 else "")
-        click.echo(f"stylegram: stopped {where}: wrote the image so far to {out} and a "
-                   f"checkpoint to {ckpt_path}; continue with the same command plus --resume {ckpt_path}", err=True)
+        click.echo(stopped_message(last.get("ev"), result.image, cfg.size, "image", partial)
+                   + f" and a checkpoint to {ckpt_path}; continue with the same command plus --resume {ckpt_path}",
+                   err=True)
         sys.exit(130)
     if not quiet:
         click.echo(f"wrote {out} ({counted(result.evals, 'evaluation')}, {result.seconds_optimize:.1f} s, "
@@ -345,6 +368,7 @@ def texture_cmd(style: tuple[str, ...], output: str, report: str | None, setting
 
     inputs = [*style, *([settings] if settings else [])]  # the settings file is read: not to be written over
     out = check_output_path(output, inputs)
+    partial = check_output_path(partial_path(out), inputs)  # where a stopped run writes
     if report:
         check_output_path(report, inputs, suffixes=[".json"], outputs=[output])
     if settings:  # the earlier texture's options and tiling, then those typed here
@@ -356,15 +380,25 @@ def texture_cmd(style: tuple[str, ...], output: str, report: str | None, setting
     config = dataclasses.replace(base, **options)
     if settings and "style_blend" not in options:
         check_settings_blend(settings, config.style_blend, len(style))
-    with ProgressBar(config.iters, "texture", quiet, stoppable=True) as bar:
-        result = texture(list(style), tileable=tileable, callback=bar.update, config=config)
-    result.save(out)
+    last: dict = {}  # the last iteration seen, for the stop message
+    with StopSignals() as stop, ProgressBar(config.iters, "texture", quiet) as bar:
+        def callback(ev):
+            last["ev"] = ev
+            bar.update(ev)
+            return stop.requested
+        result = texture(list(style), tileable=tileable, callback=callback, config=config)
+    # a stopped texture goes beside OUT, as a stopped transfer does: OUT may hold a finished one
+    result.save(partial if result.stopped == "cancelled" else out)
     if report:
         write_json(result.report(), report)
+    if result.stopped == "cancelled":
+        # a tileable texture's side is rounded to the net's stride: not known here
+        click.echo(stopped_message(last.get("ev"), result.image, None if tileable else config.size, "texture",
+                                   partial), err=True)
+        sys.exit(130)
     if not quiet:
         h, w = result.image.shape[-2:]
         click.echo(f"wrote {out} ({w} x {h} px, {counted(result.evals, 'evaluation')}, {result.seconds_optimize:.1f} s)", err=True)
-    exit_if_stopped(bar, str(out))
 
 
 @cli.command("nets")
