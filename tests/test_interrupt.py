@@ -43,7 +43,7 @@ def test_signal_saves_and_resume_matches_uninterrupted(pair, tmp_path, sig):
     out = tmp_path / "o.png"
     proc = subprocess.Popen(cli("transfer", *pair, "-o", out, *ARGS, "--save-every", 5),
                             stderr=subprocess.PIPE, text=True)
-    wait_for(tmp_path / "o.iter0010.png", proc)
+    wait_for(tmp_path / "o.L1.iter0010.png", proc)  # level 1 of 2 (then the refine pass)
     proc.send_signal(sig)
     _, err = proc.communicate(timeout=120)
     assert proc.returncode == 130, err
@@ -117,14 +117,14 @@ def test_kill9_never_leaves_a_half_written_output(pair, tmp_path):
     rng = np.random.default_rng(0)
     for _ in range(4):
         proc = subprocess.Popen(cli("transfer", *pair, "-o", out, *ARGS, "--save-every", 1), stderr=subprocess.DEVNULL)
-        wait_for(tmp_path / "o.iter0002.png", proc)
+        wait_for(tmp_path / "o.L1.iter0002.png", proc)
         time.sleep(float(rng.uniform(0, 0.5)))
         proc.send_signal(signal.SIGKILL)
         proc.wait()
         for f in tmp_path.iterdir():
             if f.name.startswith("o") and f.suffix == ".png":
                 Image.open(f).load()  # every file that carries an output name is complete
-        for f in tmp_path.glob("o.iter*.png"):
+        for f in tmp_path.glob("o.*iter*.png"):
             f.unlink()
 
 

@@ -426,3 +426,23 @@ def test_a_nan_at_the_start_is_an_error_not_a_result(pair):
     with pytest.raises(NumericalError, match=r"^the loss is NaN or Inf at the start image, before any step; "
                                              r"check the input files and the net's weights \(--weights\)"):
         stylegram.transfer(*pair, feature_net=net, size=48, iters=3, refine=0, pyramid_start=0)
+
+
+def test_cli_snapshots_name_their_level_and_carry_the_settings(pair, tmp_path):
+    # --save-every named snapshots by the iteration alone, which restarts on every pyramid level:
+    # level 2's iteration 2 replaced level 1's. And they carried no settings.
+    from stylegram.transfer import TransferConfig
+    out = tmp_path / "o.png"
+    p = run_cli("transfer", *pair, "-o", out, "--net", "random-tiny", "--size", 128, "--pyramid-start", 64, "--iters", 4,
+                "--refine", 2, "--save-every", 2, "--device", "cpu", "-q")
+    assert p.returncode == 0, p.stderr
+    snaps = sorted(f.name for f in tmp_path.glob("o.*.png"))
+    assert snaps == ["o.L1.iter0002.png", "o.L1.iter0004.png", "o.L2.iter0002.png", "o.L2.iter0004.png",
+                     "o.L3.iter0002.png", "o.L3.iter0004.png", "o.L4.iter0002.png"]
+    assert [Image.open(tmp_path / n).size for n in snaps] == [(64, 48)] * 2 + [(91, 68)] * 2 + [(128, 96)] * 3
+    meta = json.loads(Image.open(out).text["stylegram"])
+    for name in snaps:
+        m = json.loads(Image.open(tmp_path / name).text["stylegram"])
+        assert m.pop("snapshot") == {"level": int(name[3]), "levels": 4, "iter": int(name[9:13])}
+        assert m == meta  # the output's settings, inputs (with sha256), device and versions
+    assert TransferConfig.from_run(tmp_path / "o.L2.iter0004.png") == TransferConfig.from_run(out)

@@ -187,7 +187,9 @@ def _default_preset() -> tuple[str, Mapping[str, Any]]:
 @click.argument("style", nargs=-1, required=True, type=click.Path(dir_okay=False))
 @click.option("-o", "--output", required=True, type=click.Path(dir_okay=False), help="output image (.png, .jpg, ...)")
 @config_options(_transfer_config_cls(), preset=_default_preset())
-@click.option("--save-every", type=click.IntRange(min=0), default=0, help="also save a snapshot every N iterations (OUT.iterNNNN.png)")
+@click.option("--save-every", type=click.IntRange(min=0), default=0,
+              help="also save a snapshot every N iterations of each level (OUT.L<level>.iterNNNN.png; "
+                   "OUT.iterNNNN.png for a run of one level), with the output's settings")
 @click.option("--report", type=click.Path(dir_okay=False), default=None, help="write a JSON run report here")
 @click.option("--plot", type=click.Path(dir_okay=False), default=None, help="write a loss-curve plot here (.png/.svg)")
 @click.option("--resume", type=click.Path(dir_okay=False), default=None,
@@ -230,9 +232,17 @@ def transfer_cmd(content: str, style: tuple[str, ...], output: str, save_every: 
     ckpt_path = out.with_name(out.name + ".ckpt")
     checkpoint = load_checkpoint(resume) if resume else None
 
+    meta: dict = {}
+
     def snapshot(ev) -> None:
         if save_every and ev.iter % save_every == 0 and ev.image is not None:
-            save_image(ev.image, out.with_name(f"{out.stem}.iter{ev.iter:04d}{out.suffix}"))
+            if not meta:  # on the first snapshot: the inputs are hashed only for runs that save some
+                meta.update(run_metadata(cfg, content, style))
+            # ev.iter restarts on every pyramid level: the level is in the name, or level 2's
+            # iteration 5 would replace level 1's
+            level = f".L{ev.level + 1}" if ev.levels > 1 else ""
+            save_image(ev.image, out.with_name(f"{out.stem}{level}.iter{ev.iter:04d}{out.suffix}"),
+                       metadata={**meta, "snapshot": {"level": ev.level + 1, "levels": ev.levels, "iter": ev.iter}})
 
     last: dict = {}  # the last iteration seen, for the stop message (the history skips checked-out ones)
     with StopSignals() as stop, ProgressBar(cfg.iters, "stylizing", quiet) as bar:
@@ -265,6 +275,21 @@ def transfer_cmd(content: str, style: tuple[str, ...], output: str, save_every: 
     if not quiet:
         click.echo(f"wrote {out} ({counted(result.evals, 'evaluation')}, {result.seconds_optimize:.1f} s, "
                    f"{result.s_per_eval:.3f} s/eval on {result.device})", err=True)
+
+
+def run_metadata(cfg, content: str, style: tuple[str, ...]) -> dict:
+    """What ``TransferResult.metadata()`` will record for this run (settings, inputs and their
+    sha256, device, versions), known before it ends: a --save-every snapshot carries it, so
+    ``--settings`` reads a snapshot as it reads the output."""
+    from .device import resolve_device, resolve_precision
+    from .io.image import describe_sources
+    from .transfer import versions
+    device = resolve_device(cfg.device)
+    # the run records the precision it resolved, as here
+    params = dataclasses.replace(cfg, precision=resolve_precision(cfg.precision, device)).to_dict()
+    return {"stylegram": __version__, "task": {"command": "transfer"}, "params": params,
+            "inputs": {"content": describe_sources([content])[0], "styles": describe_sources(style)},
+            "device": str(device), "versions": versions()}
 
 
 class StopSignals:
