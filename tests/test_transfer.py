@@ -446,3 +446,101 @@ def test_cli_snapshots_name_their_level_and_carry_the_settings(pair, tmp_path):
         assert m.pop("snapshot") == {"level": int(name[3]), "levels": 4, "iter": int(name[9:13])}
         assert m == meta  # the output's settings, inputs (with sha256), device and versions
     assert TransferConfig.from_run(tmp_path / "o.L2.iter0004.png") == TransferConfig.from_run(out)
+
+
+def _iterate(i, n, level=0, levels=1, note="", **losses):
+    from stylegram.types import Iterate
+    return Iterate(iter=i, iters=n, evals=i, seconds=0.0, losses=losses or {"content": 1.0, "style": 2.0, "total": 3.0},
+                   level=level, levels=levels, note=note)
+
+
+def test_progress_bar_keeps_its_numbers_whole_in_80_columns_and_counts_down_the_whole_run():
+    # At 80 columns rich shrank every column: '0:… eta -:-…', '1/…'. And its eta was the running
+    # level's, restarting on each. Now the bar narrows, the losses drop whole terms, and the eta
+    # is the whole run's: the iterations to come, weighed by their pixels, at the pace so far.
+    import io
+
+    from rich.console import Console
+
+    from stylegram.cli import ProgressBar
+    t = [0.0]
+    shown = []
+
+    def frame(bar):
+        out = Console(file=io.StringIO(), width=80, force_terminal=True, color_system=None)
+        out.print(bar.progress.make_tasks_table(bar.progress.tasks))
+        return out.file.getvalue().rstrip()
+
+    con = Console(file=io.StringIO(), width=80, force_terminal=True, color_system=None)
+    plan = [(20, 64), (10, 91), (5, 128), (4, 128)]  # (iterations, side) of each level
+    with ProgressBar(20, "stylizing", plan=lambda n: plan, console=con, clock=lambda: t[0]) as bar:
+        for i in range(1, 13):  # one second each, from 3 s: 11 s for 11 x 64^2 px-iterations
+            t[0] = 2.0 + i
+            bar.update(_iterate(i, 20, 0, 4, content=0.15, style=0.0155, total=0.151))
+        shown.append(frame(bar))
+        t[0] = 20.0  # the eta counts down between records
+        shown.append(frame(bar))
+        for i in range(1, 5):
+            t[0] = 40.0 + i
+            bar.update(_iterate(i, 4, 3, 4, "refine", content=0.0552, style=0.763, total=0.77))
+        shown.append(frame(bar))
+    left = 11 / (11 * 64**2) * (20 * 64**2 + 10 * 91**2 + 5 * 128**2 + 4 * 128**2 - 12 * 64**2)
+    assert round(left) == 64
+    assert shown == ["stylizing 1/4 ━━━━╸    12/20 0:00:14 eta 0:01:04 content 0.15  style 0.0155",
+                     "stylizing 1/4 ━━━━╸    12/20 0:00:20 eta 0:00:58 content 0.15  style 0.0155",
+                     "stylizing 4/4 refine ━━━━━━━━ 4/4 0:00:44 eta 0:00:00 content 0.0552"]
+
+
+def test_progress_in_a_log_is_a_line_per_level_and_every_30_s(capsys):
+    # With stderr a file or a pipe, rich printed the bar once, when the run ended: a log of a long
+    # run stayed empty. Now: a plain line per finished level, one at least every 30 s, no escapes.
+    import io
+
+    from rich.console import Console
+
+    from stylegram.cli import ProgressBar
+    t = [0.0]
+    log = Console(file=io.StringIO(), force_terminal=False)
+
+    def at(s, ev):
+        t[0] = s
+        bar.update(ev)
+
+    with ProgressBar(4, "stylizing", plan=lambda n: [(4, 10), (2, 20)], console=log, clock=lambda: t[0]) as bar:
+        for i in range(1, 5):
+            at(1.0 + i, _iterate(i, 4, 0, 2))
+        at(45.0, _iterate(1, 2, 1, 2, "refine"))  # 40 s after the last line
+        at(46.0, _iterate(2, 2, 1, 2, "refine"))
+    # media commands give no plan: each level's own time left; a level may end early (converged)
+    t[0] = 100.0
+    with ProgressBar(4, "solid texture", console=log, clock=lambda: t[0]) as bar:
+        for i in range(1, 4):
+            at(100.0 + i, _iterate(i, 4, 0, 2, content=0.0, style=5.0))
+        at(110.0, _iterate(1, 2, 1, 2))
+        at(112.0, _iterate(2, 2, 1, 2))
+    # stopped mid-level: where it got to
+    t[0] = 200.0
+    with ProgressBar(10, "texture", console=log, clock=lambda: t[0]) as bar:
+        for i in range(1, 4):
+            at(200.0 + 2 * i, _iterate(i, 10))
+    assert capsys.readouterr().err.splitlines() == [
+        "stylizing level 1/2: 4/4, 0:00:05 elapsed, eta 0:00:08; content 1  style 2  total 3",
+        "stylizing level 2/2 (refine): 1/2, 0:00:45 elapsed, eta 0:00:25; content 1  style 2  total 3",
+        "stylizing level 2/2 (refine): 2/2, 0:00:46 elapsed, eta 0:00:00; content 1  style 2  total 3",
+        "solid texture level 1/2: 3/4, 0:00:03 elapsed, level eta 0:00:01; content 0  style 5",
+        "solid texture level 2/2: 2/2, 0:00:12 elapsed, level eta 0:00:00; content 1  style 2  total 3",
+        "texture: 3/10, 0:00:06 elapsed, eta 0:00:14; content 1  style 2  total 3"]
+    assert log.file.getvalue() == ""
+
+
+def test_progress_plans_the_levels_the_run_has(pair):
+    # the whole run's eta needs each level's iterations before they run: made again from the options
+    from stylegram.cli import planned_levels
+    from stylegram.presets import preset_config
+    for kw in (dict(size=128, pyramid_start=64, iters=40, refine=3),  # three levels, then refine
+               dict(size=128, pyramid_start=64, pyramid_keep=91, iters=40, refine=2),  # refine below a detail level
+               dict(size=128, pyramid_start=32, iters=30, refine=0),  # the 32 px level is too small: left out
+               dict(size=48, iters=5, refine=0)):  # one level
+        cfg = preset_config("balanced", net="random-tiny", device="cpu", **kw).validated()
+        levels = stylegram.transfer(*pair, config=cfg).report()["levels"]
+        assert planned_levels(cfg, len(levels)) == [(lv["iters"], max(lv["shape"])) for lv in levels], kw

@@ -75,35 +75,212 @@ def counted(n: int, noun: str) -> str:
     return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
 
 
-def rich_progress(field: str):
-    """A rich Progress on stderr: description, bar, done/total, the task's text field ``field``,
-    elapsed time and eta. In a terminal it redraws in place; written to a file or a pipe (a log)
-    it is printed once, when it closes, and a wide console keeps that line whole (rich would cut
-    it to 80 columns)."""
+BAR_WIDTH = 20  # at most: a wider bar only took the numbers' room ('0:…', '1/…' at 80 columns)
+MIN_BAR_WIDTH = 8
+LOG_EVERY_S = 30.0  # a log (stderr not a terminal) gets a line per finished level and at least this often
+
+
+def hms(seconds: float | None) -> str:
+    """Seconds as h:mm:ss (as rich writes times); '-:--:--' while unknown."""
+    if seconds is None:
+        return "-:--:--"
+    s = max(0, int(round(seconds)))
+    return f"{s // 3600}:{s // 60 % 60:02d}:{s % 60:02d}"
+
+
+class _Terms:
+    """A rich renderable of terms separated by two spaces ('content 0.1  style 2'): as many whole
+    terms as its column's width holds, none if the first does not fit: a narrow terminal drops a
+    term rather than show a cut number ('content 0.0…' reads as a value)."""
+
+    def __init__(self, text: str):
+        self.text = text
+
+    def __rich_measure__(self, console, options):
+        from rich.cells import cell_len
+        from rich.measure import Measurement
+        return Measurement(0, min(cell_len(self.text), options.max_width))
+
+    def __rich_console__(self, console, options):
+        from rich.cells import cell_len
+        from rich.text import Text
+        shown = ""
+        for term in self.text.split("  "):
+            wider = f"{shown}  {term}" if shown else term
+            if cell_len(wider) > options.max_width:
+                break
+            shown = wider
+        yield Text(shown, no_wrap=True)
+
+
+def _terms_column(field: str):
+    """A progress column showing the task's text field ``field`` as ``_Terms``. Its table column
+    may shrink (no_wrap False; the text itself never wraps), so it is the one that gives way
+    when the line is too long for the terminal: the bar and the numbers keep their width."""
+    from rich.progress import ProgressColumn
+    from rich.table import Column
+
+    class TermsColumn(ProgressColumn):
+        def render(self, task):
+            return _Terms(str(task.fields.get(field, "")))
+    return TermsColumn(table_column=Column(no_wrap=False))
+
+
+def rich_progress(field: str, times=None, console=None):
+    """A rich Progress on stderr: description, a bar at most BAR_WIDTH wide, done/total, elapsed
+    time and eta, and the task's text field ``field`` last, as many of its terms as the terminal
+    has room for. ``times``: a column for elapsed and eta (ProgressBar's, for the whole run);
+    default rich's, for the task. In a terminal it redraws in place; written to a file or a pipe
+    (a log) it is printed once, when it closes, and a wide console keeps that line whole (rich
+    would cut it to 80 columns)."""
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
-    console = Console(stderr=True)
-    log = not console.is_terminal
-    if log:
+    from rich.table import Column
+    console = console or Console(stderr=True)
+    if not console.is_terminal:
         console.width = 160
-    return Progress(TextColumn("[bold]{task.description}"), BarColumn(bar_width=20 if log else None),
-                    MofNCompleteColumn(), TextColumn(f"{{task.fields[{field}]}}"), TimeElapsedColumn(),
-                    TextColumn("eta"), TimeRemainingColumn(), console=console)
+
+    def whole():  # a column rich must not shrink (its default does: that cut '1/…' and '0:…')
+        return Column(no_wrap=True)
+    times = [times] if times is not None else [TimeElapsedColumn(table_column=whole()),
+                                               TextColumn("eta", table_column=whole()),
+                                               TimeRemainingColumn(table_column=whole())]
+    return Progress(TextColumn("[bold]{task.description}", table_column=whole()),
+                    BarColumn(bar_width=BAR_WIDTH, table_column=whole()), MofNCompleteColumn(table_column=whole()),
+                    *times, _terms_column(field), console=console)
+
+
+def planned_levels(cfg, n_levels: int, content: bool = True) -> list[tuple[int, int]] | None:
+    """(iterations, longest side) of each level of a run of ``cfg`` that reports ``n_levels``
+    levels, for the time left of the whole run: the run's plan (transfer._plan_levels) is not
+    given out before it ends, so it is made again here from the same rules (pyramid sizes and
+    iterations, levels too small for the net left out from the bottom, the --refine pass put in
+    below the detail levels). None where the count does not fit; ProgressBar checks each level's
+    iterations against it and, when one differs, shows the level's own time left instead.
+    ``content``: False for a texture (it has no --refine pass)."""
+    from .pyramid import level_iters, pyramid_sizes
+    sizes = pyramid_sizes(cfg.size, cfg.pyramid_start)
+    detail = [bool(cfg.pyramid_keep) and k > 0 and s > cfg.pyramid_keep for k, s in enumerate(sizes)]
+    iters = level_iters(sizes, cfg.iters, pin_from=detail.index(True) if any(detail) else None)
+    refine = bool(content and cfg.refine and cfg.content_layers)
+    keep = n_levels - refine
+    if not 1 <= keep <= len(sizes):
+        return None
+    sizes, iters, detail = sizes[-keep:], iters[-keep:], detail[-keep:]
+    levels = list(zip(iters, sizes))
+    if refine:
+        pin = next((k for k in range(1, keep) if detail[k]), None)
+        at = keep if pin is None else pin
+        levels.insert(at, (cfg.refine, sizes[at - 1]))
+    return levels
+
+
+class RunClock:
+    """Elapsed time and time left of a run, from its Iterate records.
+
+    With the run's levels (``plan(n_levels)``: (iterations, longest side) of each, as
+    ``planned_levels``), the time left is the whole run's: the iterations still to come, each
+    level's weighed by its pixels (side^2), at the pace of those seen so far. A run of one level
+    needs no plan. Without one, or when a level's iterations differ from it, it is the running
+    level's time left ('level eta'), at that level's pace."""
+
+    def __init__(self, plan=None, clock=None):
+        import time
+        self.plan_fn = plan
+        self.clock = clock or time.monotonic
+        self.t_start = self.clock()  # elapsed counts the set-up before the first record too
+        self.plan: list[tuple[int, int]] | None = None
+        self.planned = False
+        self.t0: float | None = None
+        self.work0 = 0.0
+        self.level_start: tuple[int, float, int] | None = None  # (level, time, iter) of its first record
+        self.left_at: tuple[float, float | None, bool] | None = None  # (time, seconds left, whole run)
+
+    def _levels(self, ev) -> list[tuple[int, int]] | None:
+        if not self.planned:
+            self.planned = True
+            self.plan = self.plan_fn(ev.levels) if self.plan_fn is not None else None
+            if self.plan is None and ev.levels == 1:
+                self.plan = [(ev.iters, 1)]
+        if self.plan is not None and (len(self.plan) != ev.levels or self.plan[ev.level][0] != ev.iters):
+            self.plan = None  # not the run's plan after all: from here on, each level's own time left
+        return self.plan
+
+    def update(self, ev) -> float:
+        """Take a record in; returns the time it came."""
+        now = self.clock()
+        if self.level_start is None or self.level_start[0] != ev.level:
+            self.level_start = (ev.level, now, ev.iter)
+        plan = self._levels(ev)
+        if plan is not None:
+            done = sum(n * s * s for n, s in plan[:ev.level]) + min(ev.iter, ev.iters) * plan[ev.level][1] ** 2
+            total = sum(n * s * s for n, s in plan)
+            if self.t0 is None:
+                self.t0, self.work0 = now, done
+            pace = (now - self.t0) / (done - self.work0) if done > self.work0 else None
+            self.left_at = (now, None if pace is None else pace * (total - done), True)
+        else:
+            _, t, it = self.level_start
+            pace = (now - t) / (ev.iter - it) if ev.iter > it else None
+            self.left_at = (now, None if pace is None else pace * (ev.iters - ev.iter), ev.levels == 1)
+        return now
+
+    def elapsed(self, at: float | None = None) -> float:
+        """Seconds from the start to ``at`` (default now)."""
+        return (self.clock() if at is None else at) - self.t_start
+
+    def eta(self, at: float | None = None) -> str:
+        """'eta 0:01:02' (the whole run), 'level eta 0:00:12' (the running level) or 'eta -:--:--'
+        at time ``at`` (default now), counting down from the last record."""
+        if self.left_at is None:
+            return f"eta {hms(None)}"
+        t, left, whole = self.left_at
+        now = self.clock() if at is None else at
+        return f"{'eta' if whole else 'level eta'} {hms(None if left is None else max(0.0, left - (now - t)))}"
+
+
+def _times_column(run: RunClock):
+    """A progress column with the run's elapsed time and eta, redrawn as the clock runs."""
+    from rich.progress import ProgressColumn
+    from rich.text import Text
+
+    from rich.table import Column
+
+    class TimesColumn(ProgressColumn):
+        max_refresh = 0.5
+
+        def render(self, task):
+            return Text(f"{hms(run.elapsed())} {run.eta()}", style="progress.remaining")
+    return TimesColumn(table_column=Column(no_wrap=True))
 
 
 class ProgressBar:
-    """A rich progress bar fed by Iterate records: iteration, live losses, elapsed and ETA.
+    """Progress fed by Iterate records: level, iteration, elapsed time, time left (the whole run's
+    where ``plan`` gives its levels, see RunClock) and the live losses.
+
+    In a terminal a rich bar redraws in place. When stderr is a file or a pipe (a log) it prints
+    plain lines instead: one when a level ends and one at least every LOG_EVERY_S seconds (rich
+    printed the bar once, when the run ended, and a log of a long run stayed empty until then).
 
     With ``stoppable``, the first Ctrl-C or SIGTERM inside the ``with`` block becomes a stop
     request: ``update`` returns True (as a callback, that ends the run cleanly with its result so
-    far) and ``stopped`` stays True for the command to report (see ``exit_if_stopped``)."""
+    far) and ``stopped`` stays True for the command to report (see ``exit_if_stopped``).
+    ``console`` and ``clock`` are for tests: a rich Console, and the time function."""
 
-    def __init__(self, total: int, label: str, quiet: bool = False, stoppable: bool = False):
+    def __init__(self, total: int, label: str, quiet: bool = False, stoppable: bool = False, plan=None,
+                 console=None, clock=None):
         self.quiet = quiet
         self.total = total
         self.label = label
+        self.console = console
+        self.run = RunClock(plan, clock)
         self.progress = None
         self.task = None
+        self.log: bool | None = None  # plain lines (stderr is no terminal); known at the first record
+        self.last = None  # the last record, when it came, and whether its line was printed
+        self.last_t = 0.0
+        self.last_printed = True
+        self.t_line: float | None = None
         self._signals = StopSignals() if stoppable else None
 
     @property
@@ -116,23 +293,66 @@ class ProgressBar:
         return self
 
     def _start(self) -> None:
-        # Started on the first event, so errors raised while setting up print without a bar.
-        if not self.quiet and self.progress is None:
-            self.progress = rich_progress("losses")
+        # Started on the first record, so errors raised while setting up print without a bar.
+        if self.quiet or self.log is not None:
+            return
+        from rich.console import Console
+        console = self.console or Console(stderr=True)
+        self.log = not console.is_terminal
+        if not self.log:
+            self.progress = rich_progress("losses", _times_column(self.run), console)
             self.progress.__enter__()
             self.task = self.progress.add_task(self.label, total=self.total, losses="")
 
+    @staticmethod
+    def _losses(ev) -> str:
+        return "  ".join(f"{k} {v:.3g}" for k, v in ev.losses.items() if k in ("content", "style", "total"))
+
+    def _line(self) -> None:
+        """The last record as one plain line for a log, with the times as they were when it came:
+        'stylizing level 2/3 (refine): 40/40, 0:00:12 elapsed, eta 0:00:30; content 0.1  style 2'."""
+        ev, at = self.last, self.last_t
+        head = (self.label + (f" level {ev.level + 1}/{ev.levels}" if ev.levels > 1 else "")
+                + (f" ({ev.note})" if ev.note else ""))
+        losses = self._losses(ev)
+        click.echo(f"{head}: {ev.iter}/{ev.iters}, {hms(self.run.elapsed(at))} elapsed, {self.run.eta(at)}"
+                   + (f"; {losses}" if losses else ""), err=True)
+        self.t_line = at
+        self.last_printed = True
+
     def update(self, ev) -> bool:
         self._start()
-        if self.progress is None:
+        if self.quiet:
             return self.stopped
-        losses = "  ".join(f"{k} {v:.3g}" for k, v in ev.losses.items() if k in ("content", "style", "total"))
+        if self.log:
+            if self.last is not None and not self.last_printed and ev.level != self.last.level:
+                self._line()  # a level that ended before its last iteration (converged, say)
+            self.last, self.last_t, self.last_printed = ev, self.run.update(ev), False
+            if self.t_line is None:
+                self.t_line = self.run.t_start
+            if ev.iter >= ev.iters or self.last_t - self.t_line >= LOG_EVERY_S:
+                self._line()
+            return self.stopped
+        self.run.update(ev)
         # "stylizing 3/3 refine": the level, and what it does when it is not a plain transfer level
         desc = " ".join([self.label] + ([f"{ev.level + 1}/{ev.levels}"] if ev.levels > 1 else []) + ([ev.note] if ev.note else []))
-        self.progress.update(self.task, completed=ev.iter, total=ev.iters, losses=losses, description=desc)
+        self._fit_bar(desc, ev)
+        self.progress.update(self.task, completed=ev.iter, total=ev.iters, losses=self._losses(ev), description=desc)
         return self.stopped
 
+    def _fit_bar(self, desc: str, ev) -> None:
+        """Narrow the bar (down to MIN_BAR_WIDTH) where the terminal leaves the losses too little
+        room beside the fixed columns; wide terminals get BAR_WIDTH."""
+        from rich.progress import BarColumn
+        fixed = len(desc) + 2 * len(str(ev.iters)) + 1 + len(f"{hms(0)} {self.run.eta()}") + 4  # 4 gaps
+        room = self.progress.console.width - fixed - len("content 0.0123  style 0.0123  total 0.0123") - 1
+        for col in self.progress.columns:
+            if isinstance(col, BarColumn):
+                col.bar_width = max(MIN_BAR_WIDTH, min(BAR_WIDTH, room))
+
     def __exit__(self, *exc):
+        if self.log and self.last is not None and not self.last_printed and exc[0] is None:
+            self._line()  # where a stopped run, or one that ended early, got to
         if self.progress is not None:
             self.progress.__exit__(*exc)
         if self._signals is not None:
@@ -245,7 +465,8 @@ def transfer_cmd(content: str, style: tuple[str, ...], output: str, save_every: 
                        metadata={**meta, "snapshot": {"level": ev.level + 1, "levels": ev.levels, "iter": ev.iter}})
 
     last: dict = {}  # the last iteration seen, for the stop message (the history skips checked-out ones)
-    with StopSignals() as stop, ProgressBar(cfg.iters, "stylizing", quiet) as bar:
+    with StopSignals() as stop, ProgressBar(cfg.iters, "stylizing", quiet,
+                                                   plan=lambda n: planned_levels(cfg, n)) as bar:
         def callback(ev):
             last["ev"] = ev
             bar.update(ev)
@@ -406,7 +627,8 @@ def texture_cmd(style: tuple[str, ...], output: str, report: str | None, setting
     if settings and "style_blend" not in options:
         check_settings_blend(settings, config.style_blend, len(style))
     last: dict = {}  # the last iteration seen, for the stop message
-    with StopSignals() as stop, ProgressBar(config.iters, "texture", quiet) as bar:
+    with StopSignals() as stop, ProgressBar(
+            config.iters, "texture", quiet, plan=lambda n: planned_levels(config, n, content=False)) as bar:
         def callback(ev):
             last["ev"] = ev
             bar.update(ev)
