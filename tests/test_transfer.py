@@ -3,6 +3,7 @@ import json
 import shutil
 import subprocess
 import sys
+from dataclasses import replace
 
 import pytest
 import torch
@@ -472,17 +473,17 @@ def test_progress_bar_keeps_its_numbers_whole_in_80_columns_and_counts_down_the_
         return out.file.getvalue().rstrip()
 
     con = Console(file=io.StringIO(), width=80, force_terminal=True, color_system=None)
-    plan = [(20, 64), (10, 91), (5, 128), (4, 128)]  # (iterations, side) of each level
-    with ProgressBar(20, "stylizing", plan=lambda n: plan, console=con, clock=lambda: t[0]) as bar:
+    plan = ((20, 64), (10, 91), (5, 128), (4, 128))  # (iterations, side) of each level
+    with ProgressBar(20, "stylizing", console=con, clock=lambda: t[0]) as bar:
         for i in range(1, 13):  # one second each, from 3 s: 11 s for 11 x 64^2 px-iterations
             t[0] = 2.0 + i
-            bar.update(_iterate(i, 20, 0, 4, content=0.15, style=0.0155, total=0.151))
+            bar.update(replace(_iterate(i, 20, 0, 4, content=0.15, style=0.0155, total=0.151), schedule=plan))
         shown.append(frame(bar))
         t[0] = 20.0  # the eta counts down between records
         shown.append(frame(bar))
         for i in range(1, 5):
             t[0] = 40.0 + i
-            bar.update(_iterate(i, 4, 3, 4, "refine", content=0.0552, style=0.763, total=0.77))
+            bar.update(replace(_iterate(i, 4, 3, 4, "refine", content=0.0552, style=0.763, total=0.77), schedule=plan))
         shown.append(frame(bar))
     left = 11 / (11 * 64**2) * (20 * 64**2 + 10 * 91**2 + 5 * 128**2 + 4 * 128**2 - 12 * 64**2)
     assert round(left) == 64
@@ -506,11 +507,12 @@ def test_progress_in_a_log_is_a_line_per_level_and_every_30_s(capsys):
         t[0] = s
         bar.update(ev)
 
-    with ProgressBar(4, "stylizing", plan=lambda n: [(4, 10), (2, 20)], console=log, clock=lambda: t[0]) as bar:
+    plan = ((4, 10), (2, 20))
+    with ProgressBar(4, "stylizing", console=log, clock=lambda: t[0]) as bar:
         for i in range(1, 5):
-            at(1.0 + i, _iterate(i, 4, 0, 2))
-        at(45.0, _iterate(1, 2, 1, 2, "refine"))  # 40 s after the last line
-        at(46.0, _iterate(2, 2, 1, 2, "refine"))
+            at(1.0 + i, replace(_iterate(i, 4, 0, 2), schedule=plan))
+        at(45.0, replace(_iterate(1, 2, 1, 2, "refine"), schedule=plan))  # 40 s after the last line
+        at(46.0, replace(_iterate(2, 2, 1, 2, "refine"), schedule=plan))
     # media commands give no plan: each level's own time left; a level may end early (converged)
     t[0] = 100.0
     with ProgressBar(4, "solid texture", console=log, clock=lambda: t[0]) as bar:
@@ -534,13 +536,13 @@ def test_progress_in_a_log_is_a_line_per_level_and_every_30_s(capsys):
 
 
 def test_progress_plans_the_levels_the_run_has(pair):
-    # the whole run's eta needs each level's iterations before they run: made again from the options
-    from stylegram.cli import planned_levels
+    # the whole run's eta needs each level's iterations before they run: the engine passes its
+    # plan in every record (the CLI once made it again from the options, a copy that could drift)
     from stylegram.presets import preset_config
     for kw in (dict(size=128, pyramid_start=64, iters=40, refine=3),  # three levels, then refine
                dict(size=128, pyramid_start=64, pyramid_keep=91, iters=40, refine=2),  # refine below a detail level
-               dict(size=128, pyramid_start=32, iters=30, refine=0),  # the 32 px level is too small: left out
-               dict(size=48, iters=5, refine=0)):  # one level
+               dict(size=128, pyramid_start=32, iters=30, refine=0)):  # the 32 px level is too small: left out
         cfg = preset_config("balanced", net="random-tiny", device="cpu", **kw).validated()
-        levels = stylegram.transfer(*pair, config=cfg).report()["levels"]
-        assert planned_levels(cfg, len(levels)) == [(lv["iters"], max(lv["shape"])) for lv in levels], kw
+        seen = set()
+        levels = stylegram.transfer(*pair, config=cfg, callback=lambda ev: seen.add(ev.schedule)).report()["levels"]
+        assert seen == {tuple((lv["iters"], max(lv["shape"])) for lv in levels)}, kw

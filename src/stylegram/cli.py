@@ -150,43 +150,17 @@ def rich_progress(field: str, times=None, console=None):
                     *times, _terms_column(field), console=console)
 
 
-def planned_levels(cfg, n_levels: int, content: bool = True) -> list[tuple[int, int]] | None:
-    """(iterations, longest side) of each level of a run of ``cfg`` that reports ``n_levels``
-    levels, for the time left of the whole run: the run's plan (transfer._plan_levels) is not
-    given out before it ends, so it is made again here from the same rules (pyramid sizes and
-    iterations, levels too small for the net left out from the bottom, the --refine pass put in
-    below the detail levels). None where the count does not fit; ProgressBar checks each level's
-    iterations against it and, when one differs, shows the level's own time left instead.
-    ``content``: False for a texture (it has no --refine pass)."""
-    from .pyramid import level_iters, pyramid_sizes
-    sizes = pyramid_sizes(cfg.size, cfg.pyramid_start)
-    detail = [bool(cfg.pyramid_keep) and k > 0 and s > cfg.pyramid_keep for k, s in enumerate(sizes)]
-    iters = level_iters(sizes, cfg.iters, pin_from=detail.index(True) if any(detail) else None)
-    refine = bool(content and cfg.refine and cfg.content_layers)
-    keep = n_levels - refine
-    if not 1 <= keep <= len(sizes):
-        return None
-    sizes, iters, detail = sizes[-keep:], iters[-keep:], detail[-keep:]
-    levels = list(zip(iters, sizes))
-    if refine:
-        pin = next((k for k in range(1, keep) if detail[k]), None)
-        at = keep if pin is None else pin
-        levels.insert(at, (cfg.refine, sizes[at - 1]))
-    return levels
-
-
 class RunClock:
     """Elapsed time and time left of a run, from its Iterate records.
 
-    With the run's levels (``plan(n_levels)``: (iterations, longest side) of each, as
-    ``planned_levels``), the time left is the whole run's: the iterations still to come, each
+    With the run's levels (the records' ``schedule``: (iterations, longest side) of each, as the
+    engine planned them), the time left is the whole run's: the iterations still to come, each
     level's weighed by its pixels (side^2), at the pace of those seen so far. A run of one level
-    needs no plan. Without one, or when a level's iterations differ from it, it is the running
-    level's time left ('level eta'), at that level's pace."""
+    needs no schedule. Without one (the media commands), or when a level's iterations differ from
+    it, it is the running level's time left ('level eta'), at that level's pace."""
 
-    def __init__(self, plan=None, clock=None):
+    def __init__(self, clock=None):
         import time
-        self.plan_fn = plan
         self.clock = clock or time.monotonic
         self.t_start = self.clock()  # elapsed counts the set-up before the first record too
         self.plan: list[tuple[int, int]] | None = None
@@ -199,7 +173,7 @@ class RunClock:
     def _levels(self, ev) -> list[tuple[int, int]] | None:
         if not self.planned:
             self.planned = True
-            self.plan = self.plan_fn(ev.levels) if self.plan_fn is not None else None
+            self.plan = list(ev.schedule) or None
             if self.plan is None and ev.levels == 1:
                 self.plan = [(ev.iters, 1)]
         if self.plan is not None and (len(self.plan) != ev.levels or self.plan[ev.level][0] != ev.iters):
@@ -256,7 +230,7 @@ def _times_column(run: RunClock):
 
 class ProgressBar:
     """Progress fed by Iterate records: level, iteration, elapsed time, time left (the whole run's
-    where ``plan`` gives its levels, see RunClock) and the live losses.
+    where the records give its levels, see RunClock) and the live losses.
 
     In a terminal a rich bar redraws in place. When stderr is a file or a pipe (a log) it prints
     plain lines instead: one when a level ends and one at least every LOG_EVERY_S seconds (rich
@@ -267,13 +241,13 @@ class ProgressBar:
     far) and ``stopped`` stays True for the command to report (see ``exit_if_stopped``).
     ``console`` and ``clock`` are for tests: a rich Console, and the time function."""
 
-    def __init__(self, total: int, label: str, quiet: bool = False, stoppable: bool = False, plan=None,
+    def __init__(self, total: int, label: str, quiet: bool = False, stoppable: bool = False,
                  console=None, clock=None):
         self.quiet = quiet
         self.total = total
         self.label = label
         self.console = console
-        self.run = RunClock(plan, clock)
+        self.run = RunClock(clock)
         self.progress = None
         self.task = None
         self.log: bool | None = None  # plain lines (stderr is no terminal); known at the first record
@@ -465,8 +439,7 @@ def transfer_cmd(content: str, style: tuple[str, ...], output: str, save_every: 
                        metadata={**meta, "snapshot": {"level": ev.level + 1, "levels": ev.levels, "iter": ev.iter}})
 
     last: dict = {}  # the last iteration seen, for the stop message (the history skips checked-out ones)
-    with StopSignals() as stop, ProgressBar(cfg.iters, "stylizing", quiet,
-                                                   plan=lambda n: planned_levels(cfg, n)) as bar:
+    with StopSignals() as stop, ProgressBar(cfg.iters, "stylizing", quiet) as bar:
         def callback(ev):
             last["ev"] = ev
             bar.update(ev)
@@ -627,8 +600,7 @@ def texture_cmd(style: tuple[str, ...], output: str, report: str | None, setting
     if settings and "style_blend" not in options:
         check_settings_blend(settings, config.style_blend, len(style))
     last: dict = {}  # the last iteration seen, for the stop message
-    with StopSignals() as stop, ProgressBar(
-            config.iters, "texture", quiet, plan=lambda n: planned_levels(config, n, content=False)) as bar:
+    with StopSignals() as stop, ProgressBar(config.iters, "texture", quiet) as bar:
         def callback(ev):
             last["ev"] = ev
             bar.update(ev)

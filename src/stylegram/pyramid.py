@@ -124,7 +124,7 @@ def run_pyramid(make_level: Callable[[int], Level], n_levels: int, x0: Callable[
                 circular: bool = False, post: Callable[[torch.Tensor], torch.Tensor] | None = None,
                 resume: dict | None = None, check_every: int = 1,
                 restore: Callable[[torch.Tensor], torch.Tensor] | None = None,
-                pin_from: int | None = None) -> PyramidResult:
+                pin_from: int | None = None, schedule: Sequence[tuple[int, int]] = ()) -> PyramidResult:
     """Run ``optimize`` level by level. ``make_level(k)`` builds level k (called just before it runs,
     so only one level's targets live at a time); ``x0(shape)`` gives the first level's start image.
     ``ema`` in [0, 1): the level's result is the exponential moving average of its iterates
@@ -136,7 +136,9 @@ def run_pyramid(make_level: Callable[[int], Level], n_levels: int, x0: Callable[
     (after ``make_level`` of its level has run), e.g. to put back the content's fine detail.
     ``pin_from``: levels k >= pin_from (k > 0) keep the result of level pin_from - 1 as their low
     band (see ``pinned``); the optimizer's variable is then y, kept in the state as 'iterate' with
-    the 'pin' for resumption. ``make_level`` sets their iterations (see ``level_iters``)."""
+    the 'pin' for resumption. ``make_level`` sets their iterations (see ``level_iters``).
+    ``schedule``: (iterations, longest side) of every level, passed on in each Iterate."""
+    schedule = tuple((int(n), int(side)) for n, side in schedule)
     x = anchor = None
     pin_at = None if pin_from is None else max(1, pin_from)  # level 0 has nothing below it
     out = PyramidResult(x=torch.empty(0))
@@ -173,6 +175,8 @@ def run_pyramid(make_level: Callable[[int], Level], n_levels: int, x0: Callable[
         def cb(ev: Iterate, k=k, name=level.name) -> bool | None:
             if name:
                 ev = replace(ev, note=f"{name}, {ev.note}" if ev.note else name)
+            if schedule:
+                ev = replace(ev, schedule=schedule)
             if ema:
                 avg["n"] += 1
                 avg["x"] = ev.image.detach().clone() if avg["x"] is None else avg["x"].mul_(ema).add_(ev.image.detach(), alpha=1 - ema)

@@ -1103,7 +1103,7 @@ def _stylize(content: Any, styles: list, cfg: TransferConfig, *, callback: Callb
     res = run_pyramid(levels, len(plan.shapes), levels.x0, optimizer=cfg.optimizer, lr=cfg.lr, callback=callback,
                       ema=cfg.ema, post=levels.post, circular=circular, resume=resume,
                       check_every=check_interval(cfg, device), restore=levels.restore if use_detail else None,
-                      pin_from=plan.pin_from)
+                      pin_from=plan.pin_from, schedule=[(n, max(sh)) for n, sh in zip(plan.iters, plan.shapes)])
     out = res.x.detach().clamp(0, 1).cpu()
     out = color.finish(cfg.preserve_color, cfg.color_strength, out, levels.c.cpu())
     if keep is not None:

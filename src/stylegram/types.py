@@ -28,6 +28,8 @@ class Iterate:
 
     Loss values are Python floats. ``image`` is the current estimate, shape (1, C, *spatial), values
     in the media's range; it is the live tensor, so a callback that keeps it must clone it.
+    ``schedule``: where the engine knows them, (iterations, longest side in px) of every level of
+    the run, so a progress bar can give the whole run's time left; () where it does not.
     """
 
     iter: int
@@ -39,3 +41,4 @@ class Iterate:
     level: int = 0
     levels: int = 1
     note: str = ""
+    schedule: tuple[tuple[int, int], ...] = ()
