@@ -246,7 +246,10 @@ def test_explore_and_volume_commands_take_weights_files(tmp_path):
     from click.testing import CliRunner
     from PIL import Image
     from stylegram.cli import cli
-    torch.save(_torchvision_state("vgg16"), tmp_path / "w.pth")
+    # He-scaled, so that 13 layers of them stay finite (randn weights overflow to NaN by relu5_1)
+    state = {k: v * (2 / v[0].numel()) ** 0.5 if k.endswith("weight") and v.dim() == 4 else v
+             for k, v in _torchvision_state("vgg16").items()}
+    torch.save(state, tmp_path / "w.pth")
     Image.new("RGB", (40, 32), (200, 120, 40)).save(tmp_path / "c.png")
     run = CliRunner().invoke
     r = run(cli, ["explore", "activations", str(tmp_path / "c.png"), "--layer", "relu1_1", "-o", str(tmp_path / "a.png"),
@@ -256,3 +259,11 @@ def test_explore_and_volume_commands_take_weights_files(tmp_path):
                    "--style-size", "32", "--levels", "1", "--iters", "1", "--net", "vgg16", "--weights",
                    str(tmp_path / "w.pth"), "-q"])
     assert r.exit_code == 0 and (tmp_path / "v.npy").exists(), r.output
+    r = run(cli, ["texture", str(tmp_path / "c.png"), "-o", str(tmp_path / "t.png"), "--size", "48", "--iters", "1",
+                  "--net", "vgg16", "--weights", str(tmp_path / "w.pth"), "--report", str(tmp_path / "t.json"), "-q"])
+    assert r.exit_code == 0, r.output
+    import hashlib
+    import json
+    rep = json.loads((tmp_path / "t.json").read_text())
+    assert rep["params"]["weights"] == str(tmp_path / "w.pth")
+    assert rep["inputs"]["options"]["weights"]["sha256"] == hashlib.sha256((tmp_path / "w.pth").read_bytes()).hexdigest()

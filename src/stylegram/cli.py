@@ -571,6 +571,8 @@ def _texture_defaults() -> Mapping[str, Any]:
 @click.option("--seed", type=int, default=0, show_default=True, help="random seed of the start noise, 0 to 2^32-1")
 @click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda or mps")
 @click.option("--net", default="vgg16-hed", show_default=True, help="feature net (see `stylegram nets`)")
+@click.option("--weights", type=click.Path(dir_okay=False), default=None,
+              help="weights file for --net vgg16 or vgg19 (.pth, .safetensors, .h5) instead of the download")
 @click.option("--max-memory", type=float, default=8.0, show_default=True, help="memory budget, GiB")
 @click.option("--report", type=click.Path(dir_okay=False), default=None, help="write a JSON run report here")
 @click.option("--settings", type=click.Path(dir_okay=False), default=None,
@@ -585,7 +587,8 @@ def texture_cmd(style: tuple[str, ...], output: str, report: str | None, setting
     from .texture import TEXTURE_DEFAULTS, texture, texture_settings
     from .transfer import TransferConfig
 
-    inputs = [*style, *([settings] if settings else [])]  # the settings file is read: not to be written over
+    # the settings and weights files are read: not to be written over
+    inputs = [*style, *([settings] if settings else []), *([options["weights"]] if options.get("weights") else [])]
     out = check_output_path(output, inputs)
     partial = check_output_path(partial_path(out), inputs)  # where a stopped run writes
     if report:

@@ -37,6 +37,9 @@ def texture(style: Any, *, size: int | None = None, tileable: bool = False, conf
     styles = _as_list(style)
     from .io.image import describe_sources
     inputs = {"styles": describe_sources(styles)}  # hashed as read, before a long run
+    others = cfg.option_sources()  # a --weights file
+    if others:
+        inputs["options"] = dict(zip(others, describe_sources(others.values())))
     result = _stylize(blank, styles, cfg, callback=callback, net=feature_net, t_start=t0, content_weight=False,
                       circular=tileable)
     result.inputs = inputs
