@@ -900,6 +900,7 @@ def test_a_classic_run_too_large_for_one_pass_resumes_in_tiles(tiny_net):
     assert full.state["tiles"] == stopped.state["tiles"] == [80] and stopped.stopped == "cancelled"
     resumed = transfer(c, s, checkpoint=stopped.checkpoint(), **kw)
     assert resumed.state["tiles"] == [80] and torch.equal(resumed.image, full.image)
+    assert [lv["tile"] for lv in full.report()["levels"]] == [80]  # the report says the level was tiled
 
 
 def test_pyramid_run_stopped_and_resumed_equals_uninterrupted(tiny_net):

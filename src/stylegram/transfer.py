@@ -558,7 +558,7 @@ def _transfer_single(content: Any, style: Any, *, config: TransferConfig | None 
                           seconds_total=time.perf_counter() - t_start, config=cfg, device=str(device),
                           stopped=res.stopped, message=res.message, x=res.x.detach(),
                           state={**res.state, "levels": [{**level_record(0, res.x.shape[-2:], cfg.iters, res),
-                                                          "pass": "transfer"}]})
+                                                          "pass": "transfer", "tile": None}]})
 
 
 # Options that may differ between a stopped run and its resumption.
@@ -1111,6 +1111,8 @@ def _stylize(content: Any, styles: list, cfg: TransferConfig, *, callback: Callb
         out = k * levels.c.cpu() + (1 - k) * out
     for lv in res.per_level:  # what each level did, for reports and the loss plot's labels
         lv["pass"] = plan.pass_of(lv["level"])
+        # tiles follow --max-memory and the free memory: a report says where they were used
+        lv["tile"] = plan.tiles[lv["level"]]
     return TransferResult(image=out.clamp(0, 1), history=previous + res.history, evals=res.evals,
                           seconds_optimize=res.seconds, seconds_total=time.perf_counter() - t_start,
                           config=cfg, device=str(device), stopped=res.stopped, message=res.message,
