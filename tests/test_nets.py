@@ -206,15 +206,22 @@ def test_receptive_fields_of_blocks_the_arithmetic_cannot_follow_are_probed():
 
     net = FeatureNet("mine", [("c1", nn.Conv2d(3, 8, 3, padding=1)), ("res", Residual()), ("relu", nn.ReLU()),
                               ("down", nn.Conv2d(8, 4, 3, stride=2, padding=1))])
-    assert [(i.rf_size, i.jump) for i in net.info.values()] == [(3, 1), (5, 1), (5, 1), (7, 2)]
+    assert [(net.info[l].rf_size, net.info[l].jump) for l in net.layer_names] == [(3, 1), (5, 1), (5, 1), (7, 2)]
     # an nn.Sequential block is still a chain: worked out, not probed
     block = FeatureNet("blocks", [("c1", nn.Conv2d(3, 8, 3, padding=1)),
                                   ("b", nn.Sequential(nn.Conv2d(8, 8, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2)))])
-    assert block._info is not None and (block.info["b"].rf_size, block.info["b"].jump) == (6, 2)
+    assert "b" in dict(block.info) and (block.info["b"].rf_size, block.info["b"].jump) == (6, 2)
+    # a head after the maps (what torchvision's children end with) costs nothing until tapped
+    head = FeatureNet("head", [("c1", nn.Conv2d(3, 8, 3, padding=1)), ("relu", nn.ReLU()),
+                               ("gap", nn.AdaptiveAvgPool2d(1)), ("flat", nn.Flatten()), ("fc", nn.Linear(8, 2))])
+    assert list(dict(head.info)) == ["c1", "relu"] and head.info["relu"].rf_size == 3
+    head.check_input_size((64, 64), ["relu"], "x", "")
+    with pytest.raises(ConfigError, match=r"^layer 'gap': its receptive field could not be measured up to 1792 px"):
+        head.info["gap"]
     # what has no field to speak of is one line, not an IndexError or a made-up field
     up = FeatureNet("up", [("c1", nn.Conv2d(3, 8, 3, padding=1)), ("up", nn.Upsample(scale_factor=2))])
     with pytest.raises(ConfigError, match=r"^layer 'up': neighbouring units are not evenly spaced over the input"):
-        up.info
+        up.info["up"]
     head = nn.Sequential(nn.Conv2d(3, 4, 3), nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(4, 2))
     with pytest.raises(ConfigError, match=r"^layer '3' gives \(1, 2\), not a map \(batch, channels, 2 spatial axes\); "):
         HookedNet(head, ["3"]).info
@@ -267,3 +274,13 @@ def test_explore_and_volume_commands_take_weights_files(tmp_path):
     rep = json.loads((tmp_path / "t.json").read_text())
     assert rep["params"]["weights"] == str(tmp_path / "w.pth")
     assert rep["inputs"]["options"]["weights"]["sha256"] == hashlib.sha256((tmp_path / "w.pth").read_bytes()).hexdigest()
+
+
+def test_hooked_3d_taps_wider_than_the_default_probe_are_measured():
+    # dims=3 probes at 64 px; a field of 65 px reached the probe's border: a bare ValueError
+    from torch import nn
+    from stylegram import HookedNet
+    model = nn.Sequential(nn.Conv3d(1, 2, 3, padding=16, dilation=16), nn.ReLU(),
+                          nn.Conv3d(2, 2, 3, padding=16, dilation=16))
+    info = HookedNet(model, ["2"], dims=3, in_channels=1).info["2"]
+    assert (info.rf_size, info.jump) == (65, 1)

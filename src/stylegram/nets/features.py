@@ -13,7 +13,7 @@ from torch import nn
 
 from ..errors import choices_error
 from ..types import LayerInfo
-from .receptive import UnknownGeometry, probe_layer_info, receptive_fields
+from .receptive import LazyInfo, chain_prefix_fields, probe_growing
 
 
 class InputConvention(nn.Module):
@@ -143,28 +143,13 @@ class FeatureNet(TapChecks, nn.Module):
         self.in_channels = in_channels
         self.preprocess = preprocess if preprocess is not None else nn.Identity()
         self.body = nn.ModuleDict(list(layers))
-        try:
-            self._info: dict[str, LayerInfo] | None = receptive_fields(list(layers), in_channels)
-        except UnknownGeometry:  # a block of the user's: measured on first use of ``info``
-            self._info = None
+        # The chain's arithmetic up to the first module it cannot follow (a residual block, a
+        # head); the layers from there on are measured by gradient probes when first asked for.
+        first = 32 if dims == 3 else 224
+        self.info: dict[str, LayerInfo] = LazyInfo(
+            chain_prefix_fields(list(layers), in_channels), self.body.keys(),
+            lambda l: probe_growing(self, l, first, in_channels=self.in_channels, dims=self.dims))
         self.eval().requires_grad_(False)
-
-    @property
-    def info(self) -> dict[str, LayerInfo]:
-        """{layer: LayerInfo}: channels, stride and receptive field; from the chain's arithmetic, or
-        for layers the arithmetic cannot follow (residual blocks, upsampling: ``UnknownGeometry``)
-        measured once by gradient probes, on inputs grown until the deepest field fits."""
-        if self._info is None:
-            sizes = (32, 64, 128) if self.dims == 3 else (224, 448, 896, 1792)
-            for i, size in enumerate(sizes):
-                try:
-                    self._info = {l: probe_layer_info(self, l, size, in_channels=self.in_channels, dims=self.dims)
-                                  for l in self.layer_names}
-                    break
-                except ValueError:
-                    if i + 1 == len(sizes):
-                        raise
-        return self._info
 
     @property
     def layer_names(self) -> list[str]:

@@ -73,10 +73,12 @@ class HookedNet(TapChecks, nn.Module):
 
     @property
     def info(self) -> dict[str, LayerInfo]:
-        """{layer: LayerInfo}: channels, stride and receptive field, probed once on first use."""
+        """{layer: LayerInfo}: channels, stride and receptive field, probed once on first use (at
+        ``probe_size``, doubled until the deepest field fits: a 3D model's default 64 px is too
+        small for a VGG-deep tap)."""
         if self._info is None:
-            from .receptive import probe_layer_info
-            self._info = {l: probe_layer_info(self, l, self.probe_size, in_channels=self.in_channels, dims=self.dims)
+            from .receptive import probe_growing
+            self._info = {l: probe_growing(self, l, self.probe_size, in_channels=self.in_channels, dims=self.dims)
                           for l in self._layers}
         return self._info
 

@@ -11,7 +11,7 @@ the border reach outside the image; crops pad there instead of shifting the wind
 """
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from torch import nn
 
@@ -71,6 +71,18 @@ def _chain(layers: Sequence[tuple[str, nn.Module]]) -> list[tuple[str, nn.Module
     return out
 
 
+def chain_prefix_fields(layers: Sequence[tuple[str, nn.Module]], in_channels: int = 3) -> dict[str, LayerInfo]:
+    """``receptive_fields`` of the chain's layers up to the first one the arithmetic cannot follow
+    (all of them when it follows every one); the rest are left to gradient probes."""
+    layers = list(layers)
+    for n in range(len(layers), 0, -1):
+        try:
+            return receptive_fields(layers[:n], in_channels)
+        except UnknownGeometry:
+            continue
+    return {}
+
+
 def receptive_fields(layers: Sequence[tuple[str, nn.Module]], in_channels: int = 3) -> dict[str, LayerInfo]:
     """LayerInfo for every named layer of a sequential chain, in order (an nn.Sequential layer as
     the last of its children). UnknownGeometry for a module that is not a convolution, a pooling,
@@ -94,6 +106,45 @@ def receptive_fields(layers: Sequence[tuple[str, nn.Module]], in_channels: int =
                 ch = part.out_channels
         out[name] = LayerInfo(name=name, channels=ch, jump=jump, rf_size=rf, rf_start=start)
     return out
+
+
+def probe_growing(net: nn.Module, layer: str, first: int, *, in_channels: int, dims: int, tries: int = 4) -> LayerInfo:
+    """``probe_layer_info`` at ``first`` px, doubled up to ``tries`` times until the layer's field
+    fits; ConfigError (one line) when it never does: a global pooling or a head has no field."""
+    from ..errors import ConfigError
+    size = int(first)
+    for i in range(tries):
+        try:
+            return probe_layer_info(net, layer, size, in_channels=in_channels, dims=dims)
+        except ValueError as e:  # the field reached the probe's border, or too few units
+            if i + 1 == tries:
+                raise ConfigError(f"layer {layer!r}: its receptive field could not be measured up to {size} px "
+                                  f"({e}); tap a layer with a spatial map, or end the net before this one") from None
+            size *= 2
+    raise AssertionError("unreachable")
+
+
+class LazyInfo(dict):
+    """{layer: LayerInfo} that measures a layer it does not hold yet, by gradient probes
+    (``probe_growing``), the first time it is asked for: a FeatureNet's layers after a module the
+    arithmetic cannot follow, or a HookedNet's taps. Iterating gives only the layers known so
+    far, so a head the taps never reach (a global pooling, a classifier) costs nothing."""
+
+    def __init__(self, known: dict[str, LayerInfo], layers: Sequence[str], probe: "Callable[[str], LayerInfo]"):
+        super().__init__(known)
+        self._layers, self._probe = set(layers), probe
+
+    def __missing__(self, layer: str) -> LayerInfo:
+        if layer not in self._layers:
+            raise KeyError(layer)
+        self[layer] = info = self._probe(layer)
+        return info
+
+    def get(self, layer, default=None):
+        try:
+            return self[layer]
+        except KeyError:
+            return default
 
 
 _MAX_TO_AVG = {nn.MaxPool1d: nn.AvgPool1d, nn.MaxPool2d: nn.AvgPool2d, nn.MaxPool3d: nn.AvgPool3d,
@@ -218,11 +269,14 @@ def probe_layer_info(net: nn.Module, layer: str, size: int = 224, *, in_channels
     # units u and u + 1 give the field and the step; u - 1 checks the step is even where it fits
     c, a, b = (bx[0] for bx in _probe_boxes(probe, layer, (size,) * dims, [[u + i] * dims for i in (-1, 0, 1)],
                                             in_channels))
-    if a[0] == 0 or b[1] == size:
+    # A field cut by the border shows as a box that touches it (either unit's, either side: a
+    # dilated field's taps are sparse, so a cut one can end anywhere) or is smaller than its
+    # neighbour's.
+    if min(a[0], b[0]) == 0 or max(a[1], b[1]) == size or a[1] - a[0] != b[1] - b[0]:
         raise ValueError(f"the receptive field of layer {layer!r} reaches the border of a {size}-px probe; "
                          "probe with a larger size")
     jump = b[0] - a[0]
-    if jump < 1 or (c[0] > 0 and a[0] - c[0] != jump):
+    if jump < 1 or (c[0] > 0 and c[1] < size and c[1] - c[0] == a[1] - a[0] and a[0] - c[0] != jump):
         raise ConfigError(f"layer {layer!r}: neighbouring units are not evenly spaced over the input (an "
                           "upsampling before it?); receptive fields, crops and tiles need a net that only keeps "
                           "or reduces the size; tap (or end a FeatureNet at) a layer before the upsampling")
