@@ -334,7 +334,20 @@ def test_a_run_on_the_callers_net_records_that_net(pair, tmp_path):
     r.save(tmp_path / "mine.png")
     with pytest.raises(ConfigError, match=r"mine.png: was made with the net 'mine', a model given through the Python "
                                           r"API, not one of stylegram's; give --net"):
-        TransferConfig.from_run(tmp_path / "mine.png")
+        TransferConfig.from_run(tmp_path / "mine.png").check_net_known(tmp_path / "mine.png")
+    # ... which is what the command line says; a --net typed beside --settings, or feature_net= in
+    # Python, replaces it (both were refused too)
+    from stylegram.cli import main as cli_main
+    base = ["transfer", *map(str, pair), "--settings", str(tmp_path / "mine.png"), "-q"]
+    with pytest.raises(SystemExit) as e:
+        cli_main([*base, "-o", str(tmp_path / "a.png")])
+    assert e.value.code == 2
+    with pytest.raises(SystemExit) as e:
+        cli_main([*base, "-o", str(tmp_path / "b.png"), "--net", "random-tiny", "--content-layers", "relu2_1",
+                  "--style-layers", "relu1_1,relu2_1"])
+    assert e.value.code == 0 and (tmp_path / "b.png").exists()
+    again = stylegram.transfer(*pair, config=TransferConfig.from_run(tmp_path / "mine.png"), feature_net=own)
+    assert again.report()["params"]["net"] == "mine"
     # ... and what is not a feature net is named in one line
     for net, msg in (("random-tiny", r"^feature_net 'random-tiny': give a built net \(stylegram.build_net\('random-tiny'\)\), or net='random-tiny'$"),
                      (_ResidualNet(), r"^feature_net: a plain _ResidualNet does not say which layers to tap; wrap it: HookedNet\(model, \['layer name', ...\]\)$"),

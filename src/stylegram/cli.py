@@ -412,6 +412,7 @@ def transfer_cmd(content: str, style: tuple[str, ...], output: str, save_every: 
         if "preset" in explicit:  # the settings are a preset's values already, perhaps changed
             raise ConfigError(f"--settings {settings} holds every option already; give --preset or --settings, not both")
         cfg = dataclasses.replace(TransferConfig.from_run(settings), **explicit).validated()
+        cfg.check_net_known(settings)
         if "style_blend" not in explicit:
             check_settings_blend(settings, cfg.style_blend, len(style))
     else:
@@ -600,6 +601,8 @@ def texture_cmd(style: tuple[str, ...], output: str, report: str | None, setting
         base, tileable = TransferConfig(**TEXTURE_DEFAULTS), False
     tileable = options.pop("tileable", tileable)
     config = dataclasses.replace(base, **options)
+    if settings:
+        config.check_net_known(settings)
     if settings and "style_blend" not in options:
         check_settings_blend(settings, config.style_blend, len(style))
     last: dict = {}  # the last iteration seen, for the stop message

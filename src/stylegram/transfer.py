@@ -230,11 +230,6 @@ class TransferConfig:
                      else f"it is the report of `stylegram {made_by}`, which takes its options as typed")
             raise ConfigError(f"{path}: holds the settings of a {made_by}, not of a {command}; {again}")
         params.pop("device", None)
-        from .nets import default_registry
-        net = params.get("net")
-        if isinstance(net, str) and net not in default_registry().names():
-            raise ConfigError(f"{path}: was made with the net {net!r}, a model given through the Python API, not "
-                              "one of stylegram's; give --net (with layers it has) or rerun it from Python")
         known = {f.name for f in dataclasses.fields(cls)}
         unknown = sorted(set(params) - known)
         if unknown:
@@ -244,6 +239,15 @@ class TransferConfig:
             return cls(**params).validated(), task
         except ConfigError as e:
             raise ConfigError(f"{path}: {e}") from None
+
+    def check_net_known(self, settings: str | os.PathLike) -> None:
+        """ConfigError (one line) when the net recorded in ``settings`` and kept here is a model
+        that was given through the Python API (``feature_net=``): the command line cannot build it.
+        A --net typed beside --settings replaces it; in Python, feature_net= does."""
+        from .nets import default_registry
+        if self.net not in default_registry().names():
+            raise ConfigError(f"{settings}: was made with the net {self.net!r}, a model given through the Python API, "
+                              "not one of stylegram's; give --net (with layers it has) or rerun it from Python")
 
     def option_sources(self) -> dict[str, str]:
         """{role: path} of the files these options read besides the content and styles: 'mask',
