@@ -447,8 +447,9 @@ def test_cli_snapshots_name_their_level_and_carry_the_settings(pair, tmp_path):
     # level 2's iteration 2 replaced level 1's. And they carried no settings.
     from stylegram.transfer import TransferConfig
     out = tmp_path / "o.png"
+    Image.new("L", (32, 24), 0).save(tmp_path / "keep.png")  # its sha256 is in the output's metadata too
     p = run_cli("transfer", *pair, "-o", out, "--net", "random-tiny", "--size", 128, "--pyramid-start", 64, "--iters", 4,
-                "--refine", 2, "--save-every", 2, "--device", "cpu", "-q")
+                "--refine", 2, "--save-every", 2, "--device", "cpu", "--mask", tmp_path / "keep.png", "-q")
     assert p.returncode == 0, p.stderr
     snaps = sorted(f.name for f in tmp_path.glob("o.*.png"))
     assert snaps == ["o.L1.iter0002.png", "o.L1.iter0004.png", "o.L2.iter0002.png", "o.L2.iter0004.png",
@@ -459,6 +460,7 @@ def test_cli_snapshots_name_their_level_and_carry_the_settings(pair, tmp_path):
         m = json.loads(Image.open(tmp_path / name).text["stylegram"])
         assert m.pop("snapshot") == {"level": int(name[3]), "levels": 4, "iter": int(name[9:13])}
         assert m == meta  # the output's settings, inputs (with sha256), device and versions
+    assert list(meta["inputs"]["options"]) == ["mask"]
     assert TransferConfig.from_run(tmp_path / "o.L2.iter0004.png") == TransferConfig.from_run(out)
 
 

@@ -477,14 +477,12 @@ def run_metadata(cfg, content: str, style: tuple[str, ...]) -> dict:
     sha256, device, versions), known before it ends: a --save-every snapshot carries it, so
     ``--settings`` reads a snapshot as it reads the output."""
     from .device import resolve_device, resolve_precision
-    from .io.image import describe_sources
-    from .transfer import versions
+    from .transfer import run_inputs, versions
     device = resolve_device(cfg.device)
     # the run records the precision it resolved, as here
     params = dataclasses.replace(cfg, precision=resolve_precision(cfg.precision, device)).to_dict()
     return {"stylegram": __version__, "task": {"command": "transfer"}, "params": params,
-            "inputs": {"content": describe_sources([content])[0], "styles": describe_sources(style)},
-            "device": str(device), "versions": versions()}
+            "inputs": run_inputs(cfg, style, content), "device": str(device), "versions": versions()}
 
 
 class StopSignals:

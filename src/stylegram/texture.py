@@ -13,7 +13,8 @@ import torch
 from .errors import ConfigError
 from .nets import FeatureNet, HookedNet
 from .optimize import Callback
-from .transfer import TransferConfig, TransferResult, _as_list, _stylize, check_option_names, with_feature_net
+from .transfer import (TransferConfig, TransferResult, _as_list, _stylize, check_option_names, run_inputs,
+                       with_feature_net)
 
 TEXTURE_DEFAULTS = {"init": "noise", "pyramid_start": 128, "iters": 200, "beta": 1.0, "alpha": 0.0}
 
@@ -35,11 +36,7 @@ def texture(style: Any, *, size: int | None = None, tileable: bool = False, conf
     cfg = with_feature_net(cfg, feature_net)
     blank = torch.full((1, 3, cfg.size, cfg.size), 0.5)
     styles = _as_list(style)
-    from .io.image import describe_sources
-    inputs = {"styles": describe_sources(styles)}  # hashed as read, before a long run
-    others = cfg.option_sources()  # a --weights file
-    if others:
-        inputs["options"] = dict(zip(others, describe_sources(others.values())))
+    inputs = run_inputs(cfg, styles)  # hashed as read, before a long run
     result = _stylize(blank, styles, cfg, callback=callback, net=feature_net, t_start=t0, content_weight=False,
                       circular=tileable)
     result.inputs = inputs

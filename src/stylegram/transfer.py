@@ -455,6 +455,20 @@ def fast_forward(net: FeatureNet, device: torch.device, precision: str = "fp32",
     return forward
 
 
+def run_inputs(cfg: TransferConfig, styles: Sequence[Any], content: Any = None) -> dict:
+    """What a run's report and metadata record of its inputs: {'content': ..., 'styles': [...],
+    'options': {role: ...}} (``io.image.describe_sources``: each file's name and sha256), the
+    options' files being the mask, start image, regions' files and weights (``option_sources``);
+    no 'content' for a texture (``content`` None), no 'options' where there are none."""
+    from .io.image import describe_sources
+    inputs = {} if content is None else {"content": describe_sources([content])[0]}
+    inputs["styles"] = describe_sources(styles)
+    others = cfg.option_sources()  # a rerun must find the same bytes there too
+    if others:
+        inputs["options"] = dict(zip(others, describe_sources(others.values())))
+    return inputs
+
+
 def with_feature_net(cfg: TransferConfig, net: Any) -> TransferConfig:
     """``cfg`` as it records a run on the caller's ``net`` (``feature_net=``): its name (the
     registry's, e.g. 'random-tiny', or the net's own) instead of cfg.net, no weights file, so the
@@ -751,12 +765,8 @@ def transfer(content: Any, style: Any, *, config: TransferConfig | None = None, 
     cfg = with_feature_net(cfg, feature_net)
     styles = _as_list(style)
     _check_blend(cfg.style_blend, len(styles))
-    from .io.image import describe_sources
     # hashed before the run, as read: a painting edited during a long render is not the one used
-    inputs = {"content": describe_sources([content])[0], "styles": describe_sources(styles)}
-    others = cfg.option_sources()  # masks, start image, weights: a rerun must find the same bytes too
-    if others:
-        inputs["options"] = dict(zip(others, describe_sources(others.values())))
+    inputs = run_inputs(cfg, styles, content)
     if checkpoint is not None:
         _check_checkpoint_inputs(checkpoint, inputs)
     simple = (len(pyramid_sizes(cfg.size, cfg.pyramid_start)) == 1 and cfg.style_loss == "gram"
