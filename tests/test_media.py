@@ -760,6 +760,9 @@ def test_media_api_refuses_out_of_range_short_integer_and_unbatched_inputs(tiny2
     # small overshoots (resampling) are still taken, as load_image takes them
     r = volume_transfer(vol * 1.2, img, tiny2d, style_layers=one, iters=0)
     assert r.x.shape == (1, 1, 8, 8, 8) and float(r.x.max()) <= 1
+    # other floating-point types are taken as float32 (np.load gives float64: a dtype traceback)
+    r = volume_transfer(vol.double().numpy(), img.half(), tiny2d, style_layers=one, iters=1)
+    assert r.x.dtype == torch.float32 and r.x.shape == (1, 1, 8, 8, 8)
 
 
 def test_hooked_net_of_a_1d_model_makes_1d_textures():

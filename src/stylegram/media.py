@@ -154,7 +154,8 @@ def check_media(x: object, name: str, shape: str, ndim: int | Sequence[int], *, 
     integer tensor's scale is unknown: int16 PCM is not -1..1; ``ints`` adds the fix to the
     message) and finite values. With ``unit`` (what the values mean, e.g. 'volumes are in 0..1
     (window the data first)') the values must lie in 0..1 give or take RANGE_SLACK: refused, not
-    clamped. Raises InputError (one line) otherwise."""
+    clamped. Raises InputError (one line) otherwise. Returned as float32, the nets' dtype (a
+    float64 array from np.load, or a float16 tensor, met float32 weights in a dtype traceback)."""
     import numpy as np
     if isinstance(x, np.ndarray):
         x = torch.from_numpy(x)
@@ -174,7 +175,7 @@ def check_media(x: object, name: str, shape: str, ndim: int | Sequence[int], *, 
             raise InputError(f"{name}: tensor values go down to {lo:.4g}; {unit}")
         if hi > 1 + RANGE_SLACK:
             raise InputError(f"{name}: tensor values reach {hi:.4g}; {unit}")
-    return x
+    return x.float()
 
 
 def synthesize(net: FeatureNet, style: torch.Tensor | Sequence[torch.Tensor] | None, *,
