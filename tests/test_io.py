@@ -210,6 +210,9 @@ def test_jpeg_keeps_full_colour_resolution_and_webp_is_lossless(tmp_path):
     # a PIL image with transparency (the API takes PIL images): over white, not "could not write"
     save_image(Image.new("RGBA", (4, 4), (0, 0, 0, 0)), tmp_path / "clear.jpg")
     assert np.asarray(Image.open(tmp_path / "clear.jpg")).min() >= 250
+    for mode, value in (("I;16", 32768), ("I", 32768), ("F", 0.5)):  # an AttributeError on _ArrayImage
+        save_image(Image.new(mode, (4, 4), value), tmp_path / "grey.jpg")
+        assert abs(int(np.asarray(Image.open(tmp_path / "grey.jpg")).mean()) - 128) <= 1, mode
     save_image(x, tmp_path / "o.webp")
     want = np.asarray(tensor_to_pil(x))
     assert np.array_equal(np.asarray(Image.open(tmp_path / "o.webp").convert("RGB")), want)

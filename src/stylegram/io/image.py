@@ -322,6 +322,8 @@ def save_image(image: "torch.Tensor | Image.Image", path: str | os.PathLike, *,
         raise ConfigError(f"{path}: unknown output type; use one of {', '.join(WRITABLE_SUFFIXES)}")
     if fmt == "JPEG" and im.mode not in ("RGB", "L"):  # JPEG has no alpha: Pillow refused an RGBA image
         im = _to_rgb(im)
+        if isinstance(im, _ArrayImage):  # 16-bit or float pixels: JPEG holds 8 bits
+            im = tensor_to_pil(torch.from_numpy(im.arr).permute(2, 0, 1))
 
     def write(tmp: Path) -> None:
         kw: dict = {}
