@@ -232,3 +232,17 @@ def test_stop_never_writes_over_the_output(pair, tmp_path, command):
         assert err == (f"stylegram: stopped at iteration 1 of level 1/3: wrote the texture so far (128 x 128 px, "
                        f"smaller than the final one) to {partial}\n")
         assert Image.open(partial).size == (128, 128) and not ckpt.exists()
+
+
+def test_a_stopped_runs_picture_can_start_the_next_run(pair, tmp_path):
+    # `--init o.partial.png -o o.png` was refused: "o.partial.png: output path is also an input",
+    # a path the user never gave as an output. The stop's picture then goes to o.partial2.png.
+    from stylegram.cli import main, partial_path
+    out = tmp_path / "o.png"
+    assert partial_path(out) == tmp_path / "o.partial.png"
+    assert partial_path(out, [str(tmp_path / "o.partial.png")]) == tmp_path / "o.partial2.png"
+    Image.new("RGB", (64, 48), (90, 120, 150)).save(tmp_path / "o.partial.png")
+    with pytest.raises(SystemExit) as e:
+        main(["transfer", *map(str, pair), "-o", str(out), "--init", str(tmp_path / "o.partial.png"), *map(str, ARGS),
+              "--iters", "2", "--refine", "0"])
+    assert e.value.code == 0 and out.exists()

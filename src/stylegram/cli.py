@@ -6,9 +6,10 @@ in one place. Every error a user can cause ends as one line on stderr and exit c
 from __future__ import annotations
 
 import dataclasses
+import os
 import signal
 import sys
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -333,10 +334,15 @@ class ProgressBar:
             self._signals.__exit__(*exc)
 
 
-def partial_path(out: Path) -> Path:
+def partial_path(out: Path, inputs: Sequence[object] = ()) -> Path:
     """Where a stopped run writes its picture so far: beside OUT, never over it (OUT may be a
-    finished picture from an earlier run): photo.png -> photo.partial.png."""
-    return out.with_name(f"{out.stem}.partial{out.suffix}")
+    finished picture from an earlier run): photo.png -> photo.partial.png, or photo.partial2.png
+    when this run reads photo.partial.png (an earlier stop's picture given as --init)."""
+    taken = {Path(str(p)).resolve() for p in inputs if isinstance(p, (str, os.PathLike))}
+    k = 1
+    while (p := out.with_name(f"{out.stem}.partial{k if k > 1 else ''}{out.suffix}")).resolve() in taken:
+        k += 1
+    return p
 
 
 def stopped_message(ev, image, final_side: int | None, what: str, path: Path) -> str:
@@ -420,7 +426,7 @@ def transfer_cmd(content: str, style: tuple[str, ...], output: str, save_every: 
     # every file the run reads, the mask, start image, region masks and styles included
     inputs = [content, *style, *([settings] if settings else []), *cfg.input_files()]
     out = check_output_path(output, inputs)
-    partial = check_output_path(partial_path(out), inputs)  # where a stopped run writes
+    partial = check_output_path(partial_path(out, inputs), inputs)  # where a stopped run writes
     for extra, sfx in ((report, [".json"]), (plot, [".png", ".svg", ".pdf"])):
         if extra:
             check_output_path(extra, inputs, suffixes=sfx, outputs=[output, partial])  # .json and a plot never meet
@@ -589,7 +595,7 @@ def texture_cmd(style: tuple[str, ...], output: str, report: str | None, setting
     # the settings and weights files are read: not to be written over
     inputs = [*style, *([settings] if settings else []), *([options["weights"]] if options.get("weights") else [])]
     out = check_output_path(output, inputs)
-    partial = check_output_path(partial_path(out), inputs)  # where a stopped run writes
+    partial = check_output_path(partial_path(out, inputs), inputs)  # where a stopped run writes
     if report:
         check_output_path(report, inputs, suffixes=[".json"], outputs=[output])
     if settings:  # the earlier texture's options and tiling, then those typed here
