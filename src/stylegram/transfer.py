@@ -102,7 +102,8 @@ class TransferConfig:
     studio build their options from these fields; ``transfer(**options)`` takes them too."""
 
     size: int = _opt(512, "longest side of the output, px")
-    iters: int = _opt(200, "optimizer iterations (with a pyramid, the first level's; the --refine pass counts its own)")
+    iters: int = _opt(200, "optimizer iterations (with a pyramid, the first planned level's, fewer above it; "
+                           "a level too small for the net is left out; the --refine pass counts its own)")
     optimizer: str = _opt("lbfgs", "gd (the course's plain gradient descent), adam or lbfgs", choices=OPTIMIZERS)
     lr: float | None = _opt(None, "step size; default per optimizer (lbfgs 1, adam 0.02, gd 2e-4)")
     alpha: float = _opt(1.0, "content weight")
