@@ -211,6 +211,9 @@ def test_receptive_fields_of_blocks_the_arithmetic_cannot_follow_are_probed():
     block = FeatureNet("blocks", [("c1", nn.Conv2d(3, 8, 3, padding=1)),
                                   ("b", nn.Sequential(nn.Conv2d(8, 8, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2)))])
     assert "b" in dict(block.info) and (block.info["b"].rf_size, block.info["b"].jump) == (6, 2)
+    # 'same' padding (a ValueError from the arithmetic before) is measured too
+    same = FeatureNet("same", [("c", nn.Conv2d(3, 4, 5, padding="same")), ("r", nn.ReLU())])
+    assert (same.info["r"].rf_size, same.info["r"].rf_start) == (5, 0.0)
     # a head after the maps (what torchvision's children end with) costs nothing until tapped
     head = FeatureNet("head", [("c1", nn.Conv2d(3, 8, 3, padding=1)), ("relu", nn.ReLU()),
                                ("gap", nn.AdaptiveAvgPool2d(1)), ("flat", nn.Flatten()), ("fc", nn.Linear(8, 2))])

@@ -253,8 +253,9 @@ def optimize(x0: torch.Tensor, loss_fn: LossFn, *, optimizer: str = "lbfgs", ite
     good = (x.clone(), terms, g)
     recoveries = 0
     stopped, message = None, ""
-    if not _finite(terms, g):  # nothing to keep: no image has been made yet
-        raise NumericalError("the loss is NaN or Inf at the start image, before any step; check the input "
+    if not _finite(terms, g):  # nothing to keep: no image has been made yet (at this level)
+        where = f" of level {level + 1}/{levels}" if levels > 1 else ""
+        raise NumericalError(f"the loss is NaN or Inf at the start image{where}, before any step; check the input "
                              "files and the net's weights (--weights) for NaN or Inf values")
     check_every = max(1, int(check_every))
     it = good_it = start_iter

@@ -33,8 +33,8 @@ def _first(v: int | Sequence[int], module: nn.Module | None = None) -> int:
 def layer_geometry(module: nn.Module) -> tuple[int, int, int, int] | None:
     """(kernel, stride, padding, dilation), the same on every spatial axis, or None for pointwise layers."""
     if isinstance(module, (nn.Conv1d, nn.Conv2d, nn.Conv3d)):
-        if isinstance(module.padding, str):
-            raise ValueError(f"string padding {module.padding!r} is not supported by receptive-field arithmetic")
+        if isinstance(module.padding, str):  # 'same' / 'valid': measured by probes instead
+            raise UnknownGeometry(f"string padding {module.padding!r}: its field is measured by gradient probes")
         return tuple(_first(v, module) for v in (module.kernel_size, module.stride, module.padding, module.dilation))
     if isinstance(module, (nn.MaxPool1d, nn.MaxPool2d, nn.MaxPool3d)):
         stride = module.stride if module.stride is not None else module.kernel_size
