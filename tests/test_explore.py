@@ -530,6 +530,13 @@ def test_gram_view_with_generated_and_figures(tiny_net, squares):
     with pytest.raises(ConfigError) as e:
         explore_gram(s, net="random", layers=["relu1_1"], size=32, scan=tiny_scan)
     assert str(e.value) == "the scan was made with net 'random-vgg16-w0.125', not 'random-vgg16'; use --net random-tiny"
+    # ... and of the same net with other weights (it showed that net's patches for each channel)
+    from stylegram.nets.random import random_vgg
+    assert explore_gram(s, net="random-tiny", layers=["relu1_1"], size=32, scan=tiny_scan)[0]
+    assert explore_gram(s, net=build_net("random-tiny"), layers=["relu1_1"], size=32, scan=tiny_scan)[0]  # built whole
+    other = random_vgg("vgg16", seed=1, width=0.125)
+    with pytest.raises(ConfigError, match=r"^the scan was made with other weights for net 'random-vgg16-w0.125'; "):
+        explore_gram(s, net=other, layers=["relu1_1"], size=32, scan=tiny_scan)
 
 
 def test_reconstructions_lower_their_losses(tiny_net):

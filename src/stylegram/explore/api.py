@@ -154,6 +154,13 @@ def explore_gram(style: ImageSource, *, net: Net = "vgg16-hed", layers: str | Se
         made_with = default_registry().name_of(scan.net_name)
         fix = f"use --net {made_with}" if made_with else "give the net it was made with"
         raise ConfigError(f"the scan was made with net {scan.net_name!r}, not {fnet.name!r}; {fix}")
+    if scan is not None and scan.weights_sha256:
+        # the same name with other weights (--weights, a retrained model) would show another
+        # net's top patches for each channel: the net as the scan cut it must hash the same
+        from .scan import weights_sha256
+        if weights_sha256(resolve_net(net, list(scan.layers)), list(scan.layers)) != scan.weights_sha256:
+            raise ConfigError(f"the scan was made with other weights for net {scan.net_name!r}; give the weights it "
+                              "was made with (--weights), or scan again")
     views = gram_view(s, fnet, list(layers), generated=g, n_pairs=n_pairs)
     return views, gram_figures(views, s, scan=scan, patch_px=patch_px)
 

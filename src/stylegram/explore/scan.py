@@ -79,11 +79,15 @@ def load_view(path: str | os.PathLike, size: int) -> torch.Tensor:
     return t[:, top:top + size, left:left + size].clamp(0, 1).contiguous()
 
 
-def weights_sha256(net: object) -> str:
+def weights_sha256(net: object, layers: Sequence[str] | None = None) -> str:
     """sha256 (hex) of a net's parameters and buffers: each one's name, dtype, shape and bytes, in
-    the module's registration order; "" for a net that is no torch module (nothing to hash)."""
+    the module's registration order; "" for a net that is no torch module (nothing to hash). With
+    ``layers``, a chain (FeatureNet) counts only up to the deepest of them: a net built whole and
+    one cut after those layers then hash the same, as they compute the same activations."""
     if not isinstance(net, torch.nn.Module):
         return ""
+    if layers is not None and hasattr(net, "truncated"):
+        net = net.truncated(layers)
     h = hashlib.sha256()
     # buffers too: non-persistent ones (an input convention's mean and std) change the activations
     for name, t in [*net.named_parameters(), *net.named_buffers()]:
@@ -266,7 +270,7 @@ def scan_units(net: FeatureNet | HookedNet, images: str | os.PathLike | Sequence
                     layers={l: UnitTopK(probe[l].shape[1], k, per_image, bins, probe[l].dim() - 2) for l in layers},
                     info=info, precision=precision, min_inside=min_inside,
                     stamps=[_stamp(os.path.join(root_s, f) if root_s else f) for f in files],
-                    weights_sha256=weights_sha256(net))
+                    weights_sha256=weights_sha256(net, layers))
     masks = {l: inside_mask(info[l], probe[l].shape[2:], size, min_inside) for l in layers}
     del probe
     if cache is not None and Path(cache).is_file():
