@@ -673,6 +673,13 @@ def volume_transfer(content: torch.Tensor, style: torch.Tensor | Sequence[torch.
     styles = [check_media(x, "style", "(1, C, H, W) or (1, C, D0, D1, D2)", (4, 5),
                           unit="styles are in 0..1 (divide 0..255 images by 255, window volumes)")
               for x in (style if isinstance(style, (list, tuple)) else [style])]
+    if net.dims == 3 and any(x.dim() == 4 for x in styles):
+        # the engine would say "a 3D net cannot read 2D media; use a 2D net": true, but the
+        # volume's user more likely means a style volume
+        from .nets import default_registry
+        name = default_registry().name_of(net.name) or net.name  # what --net calls it
+        raise InputError(f"style: a 2D image, but the net {name!r} reads volumes; give a style volume (1, C, D0, "
+                         "D1, D2), or a 2D net, which reads the volume's slices (e.g. vgg16-hed)")
     style = styles if isinstance(style, (list, tuple)) else styles[0]
     layers = layer_weights(style_layers, volume_style_layers(net))
     if content_layers is None:
