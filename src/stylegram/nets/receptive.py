@@ -74,22 +74,23 @@ def _chain(layers: Sequence[tuple[str, nn.Module]]) -> list[tuple[str, nn.Module
 def chain_prefix_fields(layers: Sequence[tuple[str, nn.Module]], in_channels: int = 3) -> dict[str, LayerInfo]:
     """``receptive_fields`` of the chain's layers up to the first one the arithmetic cannot follow
     (all of them when it follows every one); the rest are left to gradient probes."""
-    layers = list(layers)
-    for n in range(len(layers), 0, -1):
-        try:
-            return receptive_fields(layers[:n], in_channels)
-        except UnknownGeometry:
-            continue
-    return {}
+    out: dict[str, LayerInfo] = {}
+    try:
+        receptive_fields(layers, in_channels, into=out)
+    except UnknownGeometry:
+        pass  # ``out`` holds the layers before it
+    return out
 
 
-def receptive_fields(layers: Sequence[tuple[str, nn.Module]], in_channels: int = 3) -> dict[str, LayerInfo]:
+def receptive_fields(layers: Sequence[tuple[str, nn.Module]], in_channels: int = 3, *,
+                     into: dict[str, LayerInfo] | None = None) -> dict[str, LayerInfo]:
     """LayerInfo for every named layer of a sequential chain, in order (an nn.Sequential layer as
     the last of its children). UnknownGeometry for a module that is not a convolution, a pooling,
     a pointwise module (``POINTWISE``) or an nn.Sequential of those: a residual block or an
-    upsampling would silently get the wrong field."""
+    upsampling would silently get the wrong field. ``into``: the dict to fill (it keeps the
+    layers worked out before an UnknownGeometry)."""
     rf, jump, start, ch = 1, 1, 0.0, in_channels
-    out: dict[str, LayerInfo] = {}
+    out: dict[str, LayerInfo] = {} if into is None else into
     for name, m in layers:
         for part_name, part in _chain([(name, m)]):
             geo = layer_geometry(part)
