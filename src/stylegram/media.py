@@ -18,6 +18,7 @@ import torch
 from .errors import MAX_SEED, ConfigError, InputError, check_lr, check_seed, check_weight, whole
 from .losses import content_loss, parse_layer_weights, scaled_gram, style_layer_loss, tv_loss
 from .nets import FeatureNet
+from .nets.features import split_layers
 from .optimize import Callback, optimize
 
 ExtraTerms = Callable[[torch.Tensor], Mapping[str, torch.Tensor]]
@@ -43,7 +44,7 @@ def layer_weights(spec: LayerWeights | None, default: Mapping[str, float]) -> di
 def layer_names(spec: LayerNames, what: str = "content_layers") -> list[str]:
     """Layer names of ``spec``: a sequence of names or a comma-separated string (a bare string
     was read letter by letter: "unknown layer 'r'")."""
-    names = spec.split(",") if isinstance(spec, str) else list(spec) if isinstance(spec, Sequence) else None
+    names = split_layers(spec) if isinstance(spec, (str, Sequence)) else None
     if names is None or not all(isinstance(n, str) for n in names):
         raise ConfigError(f"{what} {spec!r}: give layer names, e.g. 'relu4_2' or ['relu4_2']")
     return [n.strip() for n in names if n.strip()]
