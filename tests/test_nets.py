@@ -287,3 +287,24 @@ def test_hooked_3d_taps_wider_than_the_default_probe_are_measured():
                           nn.Conv3d(2, 2, 3, padding=16, dilation=16))
     info = HookedNet(model, ["2"], dims=3, in_channels=1).info["2"]
     assert (info.rf_size, info.jump) == (65, 1)
+
+
+def test_group_and_instance_norms_keep_the_probed_field():
+    # Their statistics span the whole map, so the probe's gradient reached every input pixel: a
+    # residual block with a GroupNorm had "no field" up to 1792 px (a ConfigError after seconds
+    # of probes), though the chain arithmetic counts these norms as pointwise.
+    from torch import nn
+    from stylegram import HookedNet
+
+    class Block(nn.Module):
+        def __init__(self, norm: nn.Module):
+            super().__init__()
+            self.conv, self.norm = nn.Conv2d(4, 4, 3, padding=1), norm
+
+        def forward(self, x):
+            return torch.relu(x + self.norm(self.conv(x)))
+
+    for norm in (nn.GroupNorm(2, 4), nn.InstanceNorm2d(4, affine=True), nn.Identity()):
+        model = nn.Sequential(nn.Conv2d(3, 4, 3, stride=2, padding=1), Block(norm), nn.AvgPool2d(2), Block(norm))
+        info = HookedNet(model, ["1", "3"], probe_size=64).info
+        assert [(i.rf_size, i.jump, i.rf_start) for i in info.values()] == [(7, 2, 0.0), (17, 4, 1.0)], norm

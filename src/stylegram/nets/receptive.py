@@ -153,6 +153,10 @@ _MAX_TO_AVG = {nn.MaxPool1d: nn.AvgPool1d, nn.MaxPool2d: nn.AvgPool2d, nn.MaxPoo
                nn.AdaptiveMaxPool3d: nn.AdaptiveAvgPool3d}
 
 
+# Norms whose statistics are taken over a channel's whole map (per sample, in eval mode too).
+_WHOLE_MAP_NORMS = (nn.GroupNorm, nn.InstanceNorm1d, nn.InstanceNorm2d, nn.InstanceNorm3d)
+
+
 def _linearized(net: nn.Module) -> nn.Module:
     """A float64 copy of ``net`` in which every path from input to output carries a positive weight.
 
@@ -160,6 +164,9 @@ def _linearized(net: nn.Module) -> nn.Module:
     poolings become average poolings of the same geometry: on a positive input every activation is
     then positive, every ReLU passes its gradient, and a unit's input gradient is non-zero exactly on
     its receptive field. (With the real weights, ReLUs and max pooling zero parts of the field.)
+    Group and instance norms become identities too: their statistics span the whole map, so every
+    input pixel had a gradient and no field fitted any probe; the chain arithmetic (``POINTWISE``)
+    likewise counts them as acting on each position alone.
     """
     import copy
 
@@ -183,6 +190,8 @@ def _linearized(net: nn.Module) -> nn.Module:
                                                     count_include_pad=True))
             elif t in _MAX_TO_AVG:
                 setattr(parent, key, _MAX_TO_AVG[t](m.output_size))
+            elif isinstance(m, _WHOLE_MAP_NORMS):
+                setattr(parent, key, nn.Identity())
     with torch.no_grad():
         for m in probe.modules():
             if isinstance(m, (nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.Linear)):
