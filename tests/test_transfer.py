@@ -561,3 +561,33 @@ def test_progress_plans_the_levels_the_run_has(pair):
         seen = set()
         levels = stylegram.transfer(*pair, config=cfg, callback=lambda ev: seen.add(ev.schedule)).report()["levels"]
         assert seen == {tuple((lv["iters"], max(lv["shape"])) for lv in levels)}, kw
+
+
+def test_hooked_net_leaves_the_callers_model_as_it_was():
+    # HookedNet froze the caller's model and put it in eval mode for good: a model wrapped between
+    # training steps had requires_grad False everywhere, and its optimizer silently stopped training it.
+    from torch import nn
+    from stylegram import HookedNet, transfer
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Conv2d(3, 4, 3, padding=1), nn.BatchNorm2d(4), nn.ReLU(), nn.Conv2d(4, 4, 3, padding=1))
+    with torch.no_grad():
+        model[1].running_mean.fill_(0.25)
+    model.train()
+    model[3].weight.requires_grad_(False)  # the caller's own choice, kept too
+    net = HookedNet(model, ["2", "3"], probe_size=32)
+    net.eval()
+    assert model.training and model[1].training
+    assert [p.requires_grad for p in model.parameters()] == [True, True, True, True, False, True]
+    x = torch.rand(2, 3, 12, 12)
+    out = net(x, ["3"])["3"]
+    assert torch.equal(out, model.eval()(x))  # computed in eval mode: the running statistics
+    assert not out.requires_grad  # no graph through the parameters
+    model.train()
+    g = torch.Generator().manual_seed(1)
+    c, s = torch.rand(1, 3, 32, 32, generator=g), torch.rand(1, 3, 32, 32, generator=g)
+    transfer(c, s, feature_net=net, size=32, iters=2, refine=0, pyramid_start=0, content_layers="3",
+             style_layers="2,3")
+    assert model.training and all(m.training for m in model.modules())
+    assert [p.requires_grad for p in model.parameters()] == [True, True, True, True, False, True]
+    assert all(p.grad is None for p in model.parameters())  # the style loss's gradient reached only the image
+    assert float(model[1].running_mean[0]) == 0.25 and int(model[1].num_batches_tracked) == 0

@@ -9,7 +9,8 @@ duration of one call.
 """
 from __future__ import annotations
 
-from collections.abc import Sequence
+import contextlib
+from collections.abc import Iterator, Sequence
 
 import torch
 from torch import nn
@@ -35,7 +36,9 @@ class HookedNet(TapChecks, nn.Module):
     channel before the first layer), on a copy whose max-pooling modules average (max pooling written as ``F.max_pool2d`` in
     ``forward`` cannot be swapped, and passes each gradient to one input: its fields come out too
     small, so use ``nn.MaxPool2d`` modules).
-    The model is frozen and put in eval mode. Tap modules that run once per forward: a module
+    The model is left as the caller gave it (train or eval mode, ``requires_grad``): each forward
+    runs it in eval mode with its parameters frozen and restores both after, so batch-norm
+    statistics never change and a model wrapped between training steps still trains. Tap modules that run once per forward: a module
     used several times (torchvision's shared ``relu`` in a ResNet block) is tapped at its first
     call; tap the block, or a module of its own, instead. Memory estimates (``max_memory``, tiled
     renders) count the tapped layers' activations only, so leave room for the rest of the model.
@@ -50,7 +53,7 @@ class HookedNet(TapChecks, nn.Module):
         if not isinstance(model, nn.Module):
             raise ConfigError(f"model: a {type(model).__name__} is not a torch module; HookedNet taps the named "
                               "submodules of an nn.Module")
-        self.model = model.eval().requires_grad_(False)
+        self.model = model  # not frozen here: the caller's model keeps its mode (see ``_frozen``)
         self.preprocess = preprocess if preprocess is not None else nn.Identity()
         self.name = name or type(model).__name__
         self.probe_size = probe_size if probe_size is not None else 64 if dims == 3 else 224
@@ -90,7 +93,10 @@ class HookedNet(TapChecks, nn.Module):
         return net
 
     def train(self, mode: bool = True) -> "HookedNet":
-        return super().train(False)
+        # Always eval, without reaching into the caller's model: forward runs it in eval mode anyway.
+        self.training = False
+        self.preprocess.train(False)
+        return self
 
     def forward(self, x: torch.Tensor, taps: Sequence[str] | None = None) -> dict[str, torch.Tensor]:
         """The outputs of the modules ``taps`` (default: every layer) for the model's input x,
@@ -113,11 +119,33 @@ class HookedNet(TapChecks, nn.Module):
         try:
             for n in want:
                 handles.append(modules[n].register_forward_hook(hook_for(n)))
-            try:
-                self.model(self.preprocess(x))
-            except _Stop:
-                pass
+            with _frozen(self.model):
+                try:
+                    self.model(self.preprocess(x))
+                except _Stop:
+                    pass
         finally:
             for h in handles:
                 h.remove()
         return out
+
+
+@contextlib.contextmanager
+def _frozen(model: nn.Module) -> Iterator[None]:
+    """Run ``model`` in eval mode with its parameters frozen, then give back each module's mode and
+    each parameter's ``requires_grad`` as they were: batch norms in train mode would use (and
+    update) the batch's statistics, and parameters that require grad would collect gradients of
+    the style loss. Autograd records ``requires_grad`` when an op runs, so restoring it afterwards
+    leaves the returned activations' graph without the parameters."""
+    modes = [(m, m.training) for m in model.modules()]
+    grads = [(p, p.requires_grad) for p in model.parameters()]
+    try:
+        model.eval()
+        for p, _ in grads:
+            p.requires_grad_(False)
+        yield
+    finally:
+        for m, mode in modes:
+            m.training = mode
+        for p, flag in grads:
+            p.requires_grad_(flag)
