@@ -792,3 +792,20 @@ def test_explore_option_values_that_cannot_work_are_one_line(tmp_path, capsys, a
     assert e.value.code == 2
     assert capsys.readouterr().err == f"stylegram: error: {message}\n"
     assert not (tmp_path / "u" / "scan.safetensors").exists()  # refused before the scan
+
+
+def test_hooked_net_tap_followed_by_an_inplace_op_keeps_its_own_values():
+    # ReLU(inplace=True) after a tapped BatchNorm overwrote the tapped tensor: the 'bn' activations
+    # came back rectified (min 0.0 instead of negative), in grad and inference mode alike.
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Conv2d(3, 4, 3, padding=1), nn.BatchNorm2d(4), nn.ReLU(inplace=True),
+                          nn.Conv2d(4, 4, 3, padding=1)).eval()
+    x = torch.rand(1, 3, 10, 10) - 0.5
+    want = model[1](model[0](x)).detach()
+    assert float(want.min()) < 0
+    net = HookedNet(model, ["1", "3"])
+    for mode in (torch.enable_grad, torch.inference_mode):
+        with mode():
+            out = net(x, ["1", "3"])
+        assert torch.equal(out["1"], want), mode
+        assert torch.equal(out["3"], model[3](torch.relu(want)))

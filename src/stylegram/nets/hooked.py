@@ -101,7 +101,8 @@ class HookedNet(TapChecks, nn.Module):
     def forward(self, x: torch.Tensor, taps: Sequence[str] | None = None) -> dict[str, torch.Tensor]:
         """The outputs of the modules ``taps`` (default: every layer) for the model's input x,
         (N, C, *spatial) with ``dims`` spatial axes, e.g. (N, 3, H, W): {name: tensor as the module
-        returns it}; the model stops after the last tap."""
+        returns it, copied so that a later in-place op of the model cannot change it}; the model
+        stops after the last tap."""
         want = self.check_layers(self._layers if taps is None else taps)  # a list; 'a,b' is split
         out: dict[str, torch.Tensor] = {}
         modules = dict(self.model.named_modules())
@@ -111,7 +112,10 @@ class HookedNet(TapChecks, nn.Module):
             def hook(_m, _inp, output):
                 if name in out:  # a module run several times is tapped at its first call
                     return
-                out[name] = output
+                # A copy: the model may go on to change this very tensor in place (a BatchNorm or a
+                # convolution followed by ReLU(inplace=True)), and the tap would silently hold the
+                # values after that op. (Inference tensors carry no version counter to tell.)
+                out[name] = output.clone() if isinstance(output, torch.Tensor) else output
                 if len(out) == len(want):
                     raise _Stop  # nothing after the last tap is needed
             return hook
