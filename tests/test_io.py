@@ -190,6 +190,27 @@ def test_tensor_in_another_value_convention_is_refused_not_clamped():
     assert float(y.min()) == 0 and float(y.max()) == 1
 
 
+def test_tensors_without_usable_pixels_are_one_line_input_errors():
+    # A 'meta' tensor failed in Tensor.item(), an empty one in max(), and a complex one lost its
+    # imaginary part with only a warning.
+    cases = [(torch.empty(1, 3, 8, 8, device="meta"), r"^content: tensor on the 'meta' device holds no values; give one "
+                                                      r"with data \(e\.g\. on 'cpu'\)$"),
+             (torch.rand(1, 3, 0, 8), r"^content: tensor of shape \(1, 3, 0, 8\) has no pixels; give an image of at "
+                                      r"least 1 x 1 px$"),
+             (torch.rand(3, 8, 8, dtype=torch.complex64), r"^content: tensor of complex dtype torch\.complex64; images "
+                                                          r"are real RGB in 0\.\.1 \(take \.real or \.abs\(\) first\)$")]
+    for t, msg in cases:
+        with pytest.raises(InputError, match=msg):
+            load_image(t, 8, name="content")
+    # the other dtypes and layouts are read as they are, and the caller's tensor is left alone
+    x = torch.rand(1, 3, 8, 6, generator=torch.Generator().manual_seed(0))
+    for t in (x.double(), x.contiguous(memory_format=torch.channels_last), x.clone().requires_grad_(True),
+              x.transpose(2, 3).contiguous().transpose(2, 3)):
+        before = t.detach().clone()
+        y = load_image(t)
+        assert y.dtype == torch.float32 and y.shape == (1, 3, 8, 6) and torch.allclose(y, x) and torch.equal(t, before)
+
+
 def test_save_png_metadata_roundtrip(tmp_path):
     p = tmp_path / "o.png"
     save_image(torch.rand(1, 3, 8, 8), p, metadata={"alpha": 1.0})

@@ -209,11 +209,22 @@ def load_image(src: "str | os.PathLike | Image.Image | torch.Tensor", size: int 
     if size is not None and whole("size", size) < 1:  # 0, -5 and True gave a 1 x 1 px image
         raise ConfigError(f"size {size}: must be a positive number of px (or None: the image's own size)")
     if isinstance(src, torch.Tensor):
+        # These three failed inside torch (Tensor.item() on 'meta', max() of an empty tensor) or
+        # dropped the imaginary part with only a warning.
+        if src.is_complex():
+            raise InputError(f"{name}: tensor of complex dtype {src.dtype}; images are real RGB in 0..1 "
+                             "(take .real or .abs() first)")
+        if src.device.type == "meta":
+            raise InputError(f"{name}: tensor on the 'meta' device holds no values; give one with data "
+                             "(e.g. on 'cpu')")
         t = src.detach().float()
         if t.dim() == 3:
             t = t[None]
         if t.dim() != 4 or t.shape[0] != 1 or t.shape[1] not in (1, 3):
             raise InputError(f"{name}: tensor of shape {tuple(src.shape)}; expected (3, H, W) or (1, 3, H, W)")
+        if t.numel() == 0:
+            raise InputError(f"{name}: tensor of shape {tuple(src.shape)} has no pixels; give an image of at "
+                             "least 1 x 1 px")
         if not torch.isfinite(t).all():
             raise InputError(f"{name}: tensor contains NaN or Inf")
         # Small overshoots (a resampled image) are clamped below; values far outside 0..1 are another
