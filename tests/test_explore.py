@@ -3,6 +3,7 @@
 Tiny random nets and 32-64 px images throughout."""
 from __future__ import annotations
 
+import copy
 import json
 from pathlib import Path
 
@@ -809,3 +810,37 @@ def test_hooked_net_tap_followed_by_an_inplace_op_keeps_its_own_values():
             out = net(x, ["1", "3"])
         assert torch.equal(out["1"], want), mode
         assert torch.equal(out["3"], model[3](torch.relu(want)))
+
+
+def test_hooked_net_takes_models_in_other_dtypes_compiled_ones_and_refuses_what_it_cannot_run():
+    # A float64 (or float16) model failed in its first layer ("Input type (float) and bias type
+    # (double) should be the same"); a torch.compile'd one failed in the style loss's backward
+    # (donated buffers); TorchScript and two-input models failed with torch's own errors mid-run.
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Conv2d(3, 4, 3, padding=1), nn.ReLU(), nn.Conv2d(4, 4, 3, stride=2, padding=1))
+    x = torch.rand(1, 3, 12, 12)
+    want = model(x).detach()
+    twin = copy.deepcopy(model).double()
+    out = HookedNet(twin, ["2"])(x)["2"]
+    assert out.dtype == torch.float32 and torch.allclose(out, want, atol=1e-6)
+    assert next(twin.parameters()).dtype == torch.float64  # the caller's model is not converted
+    assert HookedNet(twin, ["2"], probe_size=32).info["2"].rf_size == 5
+    compiled = torch.compile(model)
+    for names in (["_orig_mod.0", "_orig_mod.2"], ["0", "2"]):
+        net = HookedNet(compiled, names)
+        assert net.layer_names == ["0", "2"] and net.name == "Sequential" and net.model is model
+        assert torch.equal(net(x, ["2"])["2"], want)
+    with pytest.raises(ConfigError, match=r"^model: a TorchScript module \(RecursiveScriptModule\) cannot be tapped, as "
+                                          r"TorchScript does not run forward hooks; give the nn.Module it was"):
+        HookedNet(torch.jit.script(model), ["0"])
+
+    class TwoInputs(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.c = nn.Conv2d(3, 4, 3)
+
+        def forward(self, x, mask, scale=1.0):
+            return self.c(x * mask) * scale
+    with pytest.raises(ConfigError, match=r"^model: TwoInputs.forward needs 2 inputs \(x, mask\); HookedNet gives it "
+                                          r"the image alone: wrap the model in a module whose forward\(x\) supplies"):
+        HookedNet(TwoInputs(), ["c"])

@@ -10,6 +10,7 @@ duration of one call.
 from __future__ import annotations
 
 import contextlib
+import itertools
 from collections.abc import Iterator, Sequence
 
 import torch
@@ -42,6 +43,10 @@ class HookedNet(TapChecks, nn.Module):
     used several times (torchvision's shared ``relu`` in a ResNet block) is tapped at its first
     call; tap the block, or a module of its own, instead. Memory estimates (``max_memory``, tiled
     renders) count the tapped layers' activations only, so leave room for the rest of the model.
+    A model in another floating dtype (float64, float16) is fed x in its dtype, and its taps come
+    back in x's. A ``torch.compile`` d model is tapped (and run) as the module it wraps, names with
+    or without its ``_orig_mod.`` prefix; TorchScript modules cannot be hooked and are refused, as
+    is a model whose forward needs more than one input (wrap it in a module that supplies the rest).
     """
 
     def __init__(self, model: nn.Module, layers: Sequence[str], preprocess: nn.Module | None = None, *,
@@ -53,6 +58,16 @@ class HookedNet(TapChecks, nn.Module):
         if not isinstance(model, nn.Module):
             raise ConfigError(f"model: a {type(model).__name__} is not a torch module; HookedNet taps the named "
                               "submodules of an nn.Module")
+        if isinstance(model, torch.jit.ScriptModule):
+            raise ConfigError(f"model: a TorchScript module ({type(model).__name__}) cannot be tapped, as TorchScript "
+                              "does not run forward hooks; give the nn.Module it was scripted or traced from")
+        compiled = getattr(model, "_orig_mod", None)
+        if isinstance(compiled, nn.Module):
+            # torch.compile's wrapper: its graph would be broken by the hooks and the early stop
+            # (the style loss's backward then failed on donated buffers); run the module itself
+            model = compiled
+            layers = [l.removeprefix("_orig_mod.") for l in split_layers(layers)]
+        _check_single_input(model)
         self.model = model  # not frozen here: the caller's model keeps its mode (see ``_frozen``)
         self.preprocess = preprocess if preprocess is not None else nn.Identity()
         self.name = name or type(model).__name__
@@ -107,6 +122,7 @@ class HookedNet(TapChecks, nn.Module):
         out: dict[str, torch.Tensor] = {}
         modules = dict(self.model.named_modules())
         handles = []
+        dtype = _float_dtype(self.model)
 
         def hook_for(name: str):
             def hook(_m, _inp, output):
@@ -123,15 +139,46 @@ class HookedNet(TapChecks, nn.Module):
         try:
             for n in want:
                 handles.append(modules[n].register_forward_hook(hook_for(n)))
+            x_in = self.preprocess(x)
+            if dtype is not None and x_in.is_floating_point() and x_in.dtype != dtype:
+                x_in = x_in.to(dtype)  # a float64 or float16 model: a dtype error from its first layer
             with _frozen(self.model):
                 try:
-                    self.model(self.preprocess(x))
+                    self.model(x_in)
                 except _Stop:
                     pass
         finally:
             for h in handles:
                 h.remove()
+        if dtype is not None and x.is_floating_point() and dtype != x.dtype:
+            # back in the caller's dtype (the engine's targets and losses are float32); an autocast
+            # output (bfloat16) is not the model's dtype and stays as it is
+            out = {n: t.to(x.dtype) if isinstance(t, torch.Tensor) and t.dtype == dtype else t for n, t in out.items()}
         return out
+
+
+def _float_dtype(model: nn.Module) -> torch.dtype | None:
+    """The dtype of ``model``'s first floating parameter or buffer; None if it has none."""
+    for t in itertools.chain(model.parameters(), model.buffers()):
+        if t.is_floating_point():
+            return t.dtype
+    return None
+
+
+def _check_single_input(model: nn.Module) -> None:
+    """ConfigError when ``model.forward`` needs more than one argument: HookedNet calls it with the
+    image alone, and the TypeError came from deep inside a run."""
+    import inspect
+    try:
+        params = list(inspect.signature(model.forward).parameters.values())
+    except (TypeError, ValueError):  # a builtin or C++ forward: nothing to read
+        return
+    needed = [p.name for p in params if p.default is inspect.Parameter.empty
+              and p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)]
+    if len(needed) > 1:
+        raise ConfigError(f"model: {type(model).__name__}.forward needs {len(needed)} inputs ({', '.join(needed)}); "
+                          "HookedNet gives it the image alone: wrap the model in a module whose forward(x) supplies "
+                          "the others")
 
 
 @contextlib.contextmanager
