@@ -844,3 +844,16 @@ def test_hooked_net_takes_models_in_other_dtypes_compiled_ones_and_refuses_what_
     with pytest.raises(ConfigError, match=r"^model: TwoInputs.forward needs 2 inputs \(x, mask\); HookedNet gives it "
                                           r"the image alone: wrap the model in a module whose forward\(x\) supplies"):
         HookedNet(TwoInputs(), ["c"])
+
+
+def test_explore_api_at_the_images_own_size_says_so_when_it_is_too_small():
+    # size=None (the image at its own size) gave "image: at --size None the image is ... raise --size"
+    from stylegram.errors import InputError
+    from stylegram.explore import explore_activations
+    net = HookedNet(nn.Sequential(nn.Conv2d(3, 4, 3, padding=1), nn.MaxPool2d(2), nn.Conv2d(4, 4, 3, padding=1),
+                                  nn.MaxPool2d(2)), ["3"], probe_size=32)
+    with pytest.raises(InputError, match=r"^image: the image is 5 x 3 px, but layer 3 needs at least 8 px on each side; "
+                                         r"give a larger image, or a size to enlarge it to$"):
+        explore_activations(torch.rand(1, 3, 3, 5), "3", net=net, size=None)
+    with pytest.raises(InputError, match=r"^image: at --size 6 the image is 6 x 4 px, but layer 3 needs at least 8 px"):
+        explore_activations(torch.rand(1, 3, 3, 5), "3", net=net, size=6)

@@ -117,8 +117,11 @@ def _load(src: ImageSource, size: int | None, name: str, net: object, layers: Se
     label = src if isinstance(src, (str, os.PathLike)) else name
     check = getattr(net, "check_input_size", None)  # FeatureNet and HookedNet have it (TapChecks)
     if check is not None:
-        check(x.shape[-2:], layers, f"{label}: at --size {size} the {name}",
-              "crop it to a less extreme aspect ratio or raise --size")
+        if size is None:  # its own size: no --size to raise (the line said "at --size None")
+            check(x.shape[-2:], layers, f"{label}: the {name}", "give a larger image, or a size to enlarge it to")
+        else:
+            check(x.shape[-2:], layers, f"{label}: at --size {size} the {name}",
+                  "crop it to a less extreme aspect ratio or raise --size")
     return x.to(device)
 
 
