@@ -591,3 +591,25 @@ def test_hooked_net_leaves_the_callers_model_as_it_was():
     assert [p.requires_grad for p in model.parameters()] == [True, True, True, True, False, True]
     assert all(p.grad is None for p in model.parameters())  # the style loss's gradient reached only the image
     assert float(model[1].running_mean[0]) == 0.25 and int(model[1].num_batches_tracked) == 0
+
+
+def test_a_grey_model_reads_rgb_images_as_their_channel_mean():
+    # HookedNet(..., in_channels=1) on a grey model (an MNIST-like or medical net): the probes
+    # worked, but transfer and the explorer fed it RGB and failed in torch's first convolution;
+    # left at the default in_channels=3 it failed there too, with no word about in_channels.
+    from torch import nn
+    from stylegram import HookedNet, transfer
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Conv2d(1, 4, 3, padding=1), nn.ReLU(), nn.Conv2d(4, 4, 3, stride=2, padding=1))
+    net = HookedNet(model, ["1", "2"], probe_size=32, in_channels=1)
+    x = torch.rand(2, 3, 16, 16)
+    assert torch.equal(net(x, ["2"])["2"], model(x.mean(1, keepdim=True)))
+    g = torch.Generator().manual_seed(1)
+    c, s = torch.rand(1, 3, 32, 32, generator=g), torch.rand(1, 3, 32, 32, generator=g)
+    r = transfer(c, s, feature_net=net, size=32, iters=3, refine=0, pyramid_start=0, content_layers="2",
+                 style_layers="1,2")
+    assert r.image.shape == (1, 3, 32, 32) and r.history[-1]["style"] < r.history[0]["style"]
+    with pytest.raises(ConfigError, match=r"^model Sequential: Given groups=1, weight of size \[4, 1, 3, 3\], expected "
+                                          r"input\[1, 3, 32, 32\] to have 1 channels, but got 3 channels instead; give "
+                                          r"HookedNet\(\.\.\., in_channels=N\) with the channels the model reads$"):
+        HookedNet(model, ["2"], probe_size=32).info

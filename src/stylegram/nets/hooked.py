@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import itertools
+import re
 from collections.abc import Iterator, Sequence
 
 import torch
@@ -43,6 +44,8 @@ class HookedNet(TapChecks, nn.Module):
     used several times (torchvision's shared ``relu`` in a ResNet block) is tapped at its first
     call; tap the block, or a module of its own, instead. Memory estimates (``max_memory``, tiled
     renders) count the tapped layers' activations only, so leave room for the rest of the model.
+    ``in_channels``: the channels the model reads; images (RGB) reach a 1-channel model as their
+    channel mean, and grey media a 3-channel one repeated, as in the media engine.
     A model in another floating dtype (float64, float16) is fed x in its dtype, and its taps come
     back in x's. A ``torch.compile`` d model is tapped (and run) as the module it wraps, names with
     or without its ``_orig_mod.`` prefix; TorchScript modules cannot be hooked and are refused, as
@@ -139,6 +142,10 @@ class HookedNet(TapChecks, nn.Module):
         try:
             for n in want:
                 handles.append(modules[n].register_forward_hook(hook_for(n)))
+            if x.shape[1] != self.in_channels and {x.shape[1], self.in_channels} == {1, 3}:
+                # as the media engine feeds media to a net (media._adapt_channels): RGB images to a
+                # grey model as their channel mean, grey ones to an RGB model repeated
+                x = x.mean(1, keepdim=True) if self.in_channels == 1 else x.expand(-1, 3, *x.shape[2:])
             x_in = self.preprocess(x)
             if dtype is not None and x_in.is_floating_point() and x_in.dtype != dtype:
                 x_in = x_in.to(dtype)  # a float64 or float16 model: a dtype error from its first layer
@@ -147,6 +154,13 @@ class HookedNet(TapChecks, nn.Module):
                     self.model(x_in)
                 except _Stop:
                     pass
+                except RuntimeError as e:
+                    if re.search(r"expected input\[.*\] to have \d+ channels, but got \d+ channels", str(e)):
+                        # in_channels is what the probes and the engines feed: a grey model left at
+                        # the default 3 failed in torch on its first convolution
+                        raise ConfigError(f"model {self.name}: {str(e).splitlines()[0]}; give HookedNet(..., "
+                                          "in_channels=N) with the channels the model reads") from None
+                    raise
         finally:
             for h in handles:
                 h.remove()
