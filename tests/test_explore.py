@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import copy
 import json
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -832,7 +833,10 @@ def test_hooked_net_takes_models_in_other_dtypes_compiled_ones_and_refuses_what_
         assert torch.equal(net(x, ["2"])["2"], want)
     with pytest.raises(ConfigError, match=r"^model: a TorchScript module \(RecursiveScriptModule\) cannot be tapped, as "
                                           r"TorchScript does not run forward hooks; give the nn.Module it was"):
-        HookedNet(torch.jit.script(model), ["0"])
+        with warnings.catch_warnings():  # torch 2.13 deprecates torch.jit.script; users still have such modules
+            warnings.simplefilter("ignore", DeprecationWarning)
+            scripted = torch.jit.script(model)
+        HookedNet(scripted, ["0"])
 
     class TwoInputs(nn.Module):
         def __init__(self):
