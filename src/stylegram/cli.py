@@ -423,7 +423,7 @@ def transfer_cmd(content: str, style: tuple[str, ...], output: str, save_every: 
             check_settings_blend(settings, cfg.style_blend, len(style))
     else:
         cfg = preset_config(options["preset"], **explicit).validated()
-    # every file the run reads, the mask, start image, region masks and styles included
+    # every file the run reads: the mask, start image, region masks and styles, the weights
     inputs = [content, *style, *([settings] if settings else []), *cfg.input_files()]
     out = check_output_path(output, inputs)
     partial = check_output_path(partial_path(out, inputs), inputs)  # where a stopped run writes
@@ -592,12 +592,6 @@ def texture_cmd(style: tuple[str, ...], output: str, report: str | None, setting
     from .texture import TEXTURE_DEFAULTS, texture, texture_settings
     from .transfer import TransferConfig
 
-    # the settings and weights files are read: not to be written over
-    inputs = [*style, *([settings] if settings else []), *([options["weights"]] if options.get("weights") else [])]
-    out = check_output_path(output, inputs)
-    partial = check_output_path(partial_path(out, inputs), inputs)  # where a stopped run writes
-    if report:
-        check_output_path(report, inputs, suffixes=[".json"], outputs=[output])
     if settings:  # the earlier texture's options and tiling, then those typed here
         base, tileable = texture_settings(settings)
         options = typed_options(options)
@@ -605,6 +599,13 @@ def texture_cmd(style: tuple[str, ...], output: str, report: str | None, setting
         base, tileable = TransferConfig(**TEXTURE_DEFAULTS), False
     tileable = options.pop("tileable", tileable)
     config = dataclasses.replace(base, **options)
+    # every file the run reads (the settings, and the weights typed here or in the settings):
+    # not to be written over
+    inputs = [*style, *([settings] if settings else []), *config.input_files()]
+    out = check_output_path(output, inputs)
+    partial = check_output_path(partial_path(out, inputs), inputs)  # where a stopped run writes
+    if report:
+        check_output_path(report, inputs, suffixes=[".json"], outputs=[output])
     if settings:
         config.check_net_known(settings)
     if settings and "style_blend" not in options:

@@ -264,14 +264,11 @@ class TransferConfig:
         return {role: str(p) for role, p in files.items() if p}
 
     def input_files(self) -> list[str]:
-        """The files these options name, besides the content and style images: the --mask, an
-        --init image, each region's mask and style (so an output path can be checked against them)."""
-        files = [self.mask] if self.mask else []
-        if self.init not in INITS:
-            files.append(self.init)
-        for region in self.regions:
-            files += [p for p in region.partition("=")[::2] if p]
-        return files
+        """The paths of ``option_sources``: the files these options read besides the content and
+        style images (--mask, an --init image, each region's mask and style, --weights), so an
+        output path can be checked against them. One list with what the report hashes: a file
+        the run reads is one the run must not write over."""
+        return list(self.option_sources().values())
 
     @property
     def style_weights(self) -> dict[str, float]:
