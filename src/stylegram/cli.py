@@ -410,7 +410,7 @@ def transfer_cmd(content: str, style: tuple[str, ...], output: str, save_every: 
     from .report import level_labels, plot_history, write_json
     from .errors import ConfigError
     from .presets import preset_config
-    from .transfer import TransferConfig, transfer
+    from .transfer import TransferConfig, check_blend, transfer
 
     # The preset (or the earlier run's settings) fills in only the options not given on the command line.
     explicit = typed_options(options)
@@ -420,7 +420,7 @@ def transfer_cmd(content: str, style: tuple[str, ...], output: str, save_every: 
         cfg = dataclasses.replace(TransferConfig.from_run(settings), **explicit).validated()
         cfg.check_net_known(settings)
         if "style_blend" not in explicit:
-            check_settings_blend(settings, cfg.style_blend, len(style))
+            check_blend(cfg.style_blend, len(style), settings)
     else:
         cfg = preset_config(options["preset"], **explicit).validated()
     # every file the run reads: the mask, start image, region masks and styles, the weights
@@ -545,16 +545,6 @@ def typed_options(options: Mapping[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in options.items() if ctx.get_parameter_source(k) is not click.core.ParameterSource.DEFAULT}
 
 
-def check_settings_blend(settings: str, blend: tuple, n_styles: int) -> None:
-    """One line naming the settings file when its style blend (not typed here) does not fit the
-    style images given now: the blend's own message would speak of an option nobody typed."""
-    if blend and len(blend) != n_styles:
-        from .errors import ConfigError
-        raise ConfigError(f"--settings {settings}: its blend of {len(blend)} style images does not fit the "
-                          f"{n_styles} given here; give {len(blend)}, or --style-blend with {counted(n_styles, 'weight')} "
-                          "('' for equal ones)")
-
-
 def _texture_defaults() -> Mapping[str, Any]:
     from .texture import TEXTURE_DEFAULTS
     return TEXTURE_DEFAULTS
@@ -590,7 +580,7 @@ def texture_cmd(style: tuple[str, ...], output: str, report: str | None, setting
     from .io.image import check_output_path
     from .report import write_json
     from .texture import TEXTURE_DEFAULTS, texture, texture_settings
-    from .transfer import TransferConfig
+    from .transfer import TransferConfig, check_blend
 
     if settings:  # the earlier texture's options and tiling, then those typed here
         base, tileable = texture_settings(settings)
@@ -609,7 +599,7 @@ def texture_cmd(style: tuple[str, ...], output: str, report: str | None, setting
     if settings:
         config.check_net_known(settings)
     if settings and "style_blend" not in options:
-        check_settings_blend(settings, config.style_blend, len(style))
+        check_blend(config.style_blend, len(style), settings)
     last: dict = {}  # the last iteration seen, for the stop message
     with StopSignals() as stop, ProgressBar(config.iters, "texture", quiet) as bar:
         def callback(ev):

@@ -61,11 +61,19 @@ def _on_device(state: Any, device: torch.device) -> Any:
     return state
 
 
-def _check_blend(blend: Sequence[float], n_styles: int) -> None:
-    """ConfigError unless ``blend`` is empty (equal weights) or has one weight per style image."""
-    if blend and len(blend) != n_styles:
-        raise ConfigError(f"style_blend (--style-blend) has {len(blend)} weight{'s' * (len(blend) != 1)} for "
-                          f"{n_styles} style image{'s' * (n_styles != 1)}; give one per style image")
+def check_blend(blend: Sequence[float], n_styles: int, settings: str | os.PathLike | None = None) -> None:
+    """ConfigError (one line) unless ``blend`` is empty (equal weights) or has one weight per style
+    image. ``settings``: the --settings file the blend came from, not typed on this command line;
+    the message then names that file and the fix, where the blend's own would speak of an option
+    nobody typed."""
+    if not blend or len(blend) == n_styles:
+        return
+    weights = f"{n_styles} weight{'s' * (n_styles != 1)}"
+    if settings is not None:
+        raise ConfigError(f"--settings {settings}: its blend of {len(blend)} style images does not fit the "
+                          f"{n_styles} given here; give {len(blend)}, or --style-blend with {weights} ('' for equal ones)")
+    raise ConfigError(f"style_blend (--style-blend) has {len(blend)} weight{'s' * (len(blend) != 1)} for "
+                      f"{n_styles} style image{'s' * (n_styles != 1)}; give one per style image")
 
 
 def _short(value: object) -> str:
@@ -762,7 +770,7 @@ def transfer(content: Any, style: Any, *, config: TransferConfig | None = None, 
         cfg = dataclasses.replace(config, **options).validated()
     cfg = with_feature_net(cfg, feature_net)
     styles = _as_list(style)
-    _check_blend(cfg.style_blend, len(styles))
+    check_blend(cfg.style_blend, len(styles))
     # hashed before the run, as read: a painting edited during a long render is not the one used
     inputs = run_inputs(cfg, styles, content)
     if checkpoint is not None:
@@ -1076,7 +1084,7 @@ def _stylize(content: Any, styles: list, cfg: TransferConfig, *, callback: Callb
     if not styles:
         raise ConfigError("no style image given")
     blend = cfg.style_blend or tuple(1.0 for _ in styles)
-    _check_blend(blend, len(styles))
+    check_blend(blend, len(styles))
     # Inputs are decoded at their own resolution (bounded by max_pixels) and resized per level, after
     # the memory check: nothing is allocated at the output size before it is known to fit.
     c_native = load_image(content, None, max_pixels=cfg.max_pixels, name="content")
