@@ -16,6 +16,7 @@ from __future__ import annotations
 import torch
 
 from .errors import ConfigError, choices_error
+from .losses import sqrtm_psd
 
 PRESERVE_COLOR = ("none", "luminance", "histogram")
 
@@ -50,13 +51,6 @@ def match_luminance(style: torch.Tensor, content: torch.Tensor) -> torch.Tensor:
     return ((ls - ls.mean()) * (spread(lc) / spread(ls).clamp_min(1e-6)) + lc.mean()).clamp(0, 1)
 
 
-def _sqrtm(m: torch.Tensor, inverse: bool = False) -> torch.Tensor:
-    vals, vecs = torch.linalg.eigh(m.double())
-    vals = vals.clamp_min(1e-8)
-    d = vals.rsqrt() if inverse else vals.sqrt()
-    return (vecs * d) @ vecs.T
-
-
 def match_color_histogram(style: torch.Tensor, content: torch.Tensor) -> torch.Tensor:
     """The style image's RGB values mapped by x' = A x + b so that their mean and covariance equal
     the content's, A = Cov_c^1/2 Cov_s^-1/2 (symmetric square roots). Returns (1, 3, H, W) in 0..1."""
@@ -68,7 +62,7 @@ def match_color_histogram(style: torch.Tensor, content: torch.Tensor) -> torch.T
     corr = 1 if min(fs.shape[1], fc.shape[1]) > 1 else 0
     cs = torch.cov(fs, correction=corr) + 1e-5 * eye
     cc = torch.cov(fc, correction=corr) + 1e-5 * eye
-    a = _sqrtm(cc) @ _sqrtm(cs, inverse=True)
+    a = sqrtm_psd(cc) @ sqrtm_psd(cs, inverse=True)
     out = a @ (fs - ms) + mc
     return out.reshape(style.shape).to(style.dtype).clamp(0, 1)
 

@@ -319,11 +319,14 @@ def mean_cov(a: torch.Tensor, guide: torch.Tensor | None = None) -> tuple[torch.
     return mean, second - mean[:, :, None] * mean[:, None, :]
 
 
-def sqrtm_psd(m: torch.Tensor, eps: float = 1e-8) -> torch.Tensor:
-    """Symmetric square root of a symmetric positive semi-definite matrix (..., C, C), by eigh
-    (negative round-off eigenvalues clipped to 0). Used for targets, not differentiated."""
+def sqrtm_psd(m: torch.Tensor, eps: float = 1e-8, inverse: bool = False) -> torch.Tensor:
+    """Symmetric square root of a symmetric positive semi-definite matrix (..., C, C), by eigh in
+    float64 (eigenvalues clipped to ``eps``: negative round-off, and a finite inverse); with
+    ``inverse``, the inverse square root. Returned in ``m``'s dtype. Used for targets and colour
+    maps, not differentiated."""
     vals, vecs = torch.linalg.eigh(m.double())
-    r = (vecs * vals.clamp_min(eps).sqrt().unsqueeze(-2)) @ vecs.transpose(-1, -2)
+    vals = vals.clamp_min(eps)
+    r = (vecs * (vals.rsqrt() if inverse else vals.sqrt()).unsqueeze(-2)) @ vecs.transpose(-1, -2)
     return r.to(m.dtype)
 
 
