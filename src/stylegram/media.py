@@ -16,6 +16,7 @@ from types import MappingProxyType
 import torch
 
 from .errors import MAX_SEED, ConfigError, InputError, check_lr, check_seed, check_weight, whole
+from .io.image import check_values
 from .losses import content_loss, parse_layer_weights, scaled_gram, style_layer_loss, tv_loss
 from .nets import FeatureNet
 from .nets.features import split_layers
@@ -136,12 +137,6 @@ def style_targets(net: FeatureNet, style: torch.Tensor | Sequence[torch.Tensor],
     return acc
 
 
-# Values this far outside 0..1 are another convention (0..255, Hounsfield units, a mean/std
-# normalization), not a resampling overshoot: clamping them would give a white or black result.
-# The same slack as io.image.load_image, so media and images refuse alike.
-RANGE_SLACK = 0.5
-
-
 def layout(dims: int) -> str:
     """The documented layout of media with ``dims`` spatial axes, for messages: '(1, C, N)',
     '(1, C, H, W)', '(1, C, D0, D1, D2)'."""
@@ -154,7 +149,7 @@ def check_media(x: object, name: str, shape: str, ndim: int | Sequence[int], *, 
     ``ndim`` axes (the ``shape`` the caller documents, e.g. '(1, C, N)'), floating-point (an
     integer tensor's scale is unknown: int16 PCM is not -1..1; ``ints`` adds the fix to the
     message) and finite values. With ``unit`` (what the values mean, e.g. 'volumes are in 0..1
-    (window the data first)') the values must lie in 0..1 give or take RANGE_SLACK: refused, not
+    (window the data first)') the values must lie in 0..1 give or take io.image.RANGE_SLACK: refused, not
     clamped. Raises InputError (one line) otherwise. Returned as float32, the nets' dtype (a
     float64 array from np.load, or a float16 tensor, met float32 weights in a dtype traceback)."""
     import numpy as np
@@ -168,14 +163,7 @@ def check_media(x: object, name: str, shape: str, ndim: int | Sequence[int], *, 
     if not x.is_floating_point():
         raise InputError(f"{name}: tensor of dtype {str(x.dtype).removeprefix('torch.')}; give a floating-point "
                          f"tensor{ints}")
-    if not torch.isfinite(x).all():
-        raise InputError(f"{name}: tensor contains NaN or Inf")
-    if unit is not None and x.numel():
-        lo, hi = float(x.min()), float(x.max())
-        if lo < -RANGE_SLACK:  # first: normalized data also reaches above 1 + slack
-            raise InputError(f"{name}: tensor values go down to {lo:.4g}; {unit}")
-        if hi > 1 + RANGE_SLACK:
-            raise InputError(f"{name}: tensor values reach {hi:.4g}; {unit}")
+    check_values(x, name, unit)
     return x.float()
 
 

@@ -198,6 +198,27 @@ def tensor_to_pil(t: torch.Tensor) -> Image.Image:
     return Image.fromarray(arr, "RGB")
 
 
+# How far outside 0..1 a tensor's values may reach before they count as another convention
+# (0..255 data, Hounsfield units, a mean/std normalization), not a resampling overshoot: clamping them would give a
+# white or black result. Images (load_image) and media (media.check_media) refuse alike.
+RANGE_SLACK = 0.5
+
+
+def check_values(t: torch.Tensor, name: str, low: str | None = None, high: str | None = None) -> None:
+    """InputError (one line, naming the tensor ``name``) for NaN or Inf in ``t`` (any shape) and,
+    where ``low`` is given, for values below -RANGE_SLACK or above 1 + RANGE_SLACK: ``low`` and
+    ``high`` (default ``low``) say what the values should be and the fix. Refused, not clamped."""
+    if not torch.isfinite(t).all():
+        raise InputError(f"{name}: tensor contains NaN or Inf")
+    if low is None or not t.numel():
+        return
+    lo, hi = float(t.min()), float(t.max())
+    if lo < -RANGE_SLACK:  # first: normalized data also reaches above 1 + slack
+        raise InputError(f"{name}: tensor values go down to {lo:.4g}; {low}")
+    if hi > 1 + RANGE_SLACK:
+        raise InputError(f"{name}: tensor values reach {hi:.4g}; {high or low}")
+
+
 def load_image(src: "str | os.PathLike | Image.Image | torch.Tensor", size: int | None = None, *,
                max_pixels: int = DEFAULT_MAX_PIXELS, name: str = "image", background: int = 255) -> torch.Tensor:
     """Load an image as a float32 tensor (1, 3, H, W), RGB in 0..1, longest side ``size`` px.
@@ -225,17 +246,9 @@ def load_image(src: "str | os.PathLike | Image.Image | torch.Tensor", size: int 
         if t.numel() == 0:
             raise InputError(f"{name}: tensor of shape {tuple(src.shape)} has no pixels; give an image of at "
                              "least 1 x 1 px")
-        if not torch.isfinite(t).all():
-            raise InputError(f"{name}: tensor contains NaN or Inf")
-        # Small overshoots (a resampled image) are clamped below; values far outside 0..1 are another
-        # convention, and clamping them would silently give a white or black picture.
-        hi, lo = float(t.max()), float(t.min())
-        if lo < -0.5:  # first: normalized data also reaches above 1.5
-            raise InputError(f"{name}: tensor values go down to {lo:.4g}; images are RGB in 0..1 (undo a mean/std "
-                             "normalization first)")
-        if hi > 1.5:
-            raise InputError(f"{name}: tensor values reach {hi:.4g}; images are RGB in 0..1 (divide 0..255 data "
-                             "by 255)")
+        # Small overshoots (a resampled image) are clamped below
+        check_values(t, name, "images are RGB in 0..1 (undo a mean/std normalization first)",
+                     "images are RGB in 0..1 (divide 0..255 data by 255)")
         if t.shape[1] == 1:
             t = t.expand(-1, 3, -1, -1)
         t = t.clamp(0, 1).cpu().contiguous()
