@@ -541,6 +541,23 @@ def test_gram_view_with_generated_and_figures(tiny_net, squares):
         explore_gram(s, net=other, layers=["relu1_1"], size=32, scan=tiny_scan)
 
 
+def test_gram_with_a_scan_builds_the_net_once(squares, monkeypatch):
+    # the scan's weights were checked on a second net built for the scan's layers alone
+    import stylegram.nets
+    from conftest import gradient_image
+    from stylegram.explore.api import explore_gram
+    scan = scan_units(build_net("random-tiny", layers=["relu2_1"]), squares, ["relu2_1"], size=32)
+    built = []
+    real = stylegram.nets.build_net
+    monkeypatch.setattr(stylegram.nets, "build_net", lambda *a, **kw: built.append(kw.get("layers")) or real(*a, **kw))
+    views, figs = explore_gram(gradient_image(32, 40, seed=1), net="random-tiny", layers=["relu1_1"], size=32, scan=scan)
+    assert built == [["relu1_1", "relu2_1"]] and list(views) == ["relu1_1"] and figs
+    # other weights are still refused on that one net
+    other = scan_units(build_net("random-tiny", layers=["relu2_1"], seed=1), squares, ["relu2_1"], size=32)
+    with pytest.raises(ConfigError, match=r"^the scan was made with other weights for net 'random-vgg16-w0.125'; "):
+        explore_gram(gradient_image(32, 40, seed=1), net="random-tiny", layers=["relu1_1"], size=32, scan=other)
+
+
 def test_reconstructions_lower_their_losses(tiny_net):
     from stylegram.explore import reconstruct, reconstruction_figure, reconstructions
     from conftest import gradient_image

@@ -146,14 +146,19 @@ def explore_gram(style: ImageSource, *, net: Net = "vgg16-hed", layers: str | Se
     (or its cache file) of the same net whose top patches illustrate each channel of a pair.
     Returns ({layer: LayerGram}, {figure name: PIL image})."""
     from .gram import gram_figures, gram_view
+    from ..nets.registry import default_registry
     layers = split_layers(layers)  # a comma-separated string too
-    fnet = resolve_net(net, layers)
-    s = _load(style, size, "style", fnet, layers)
-    g = _load(generated, size, "generated", fnet, layers) if generated is not None else None
     if isinstance(scan, (str, os.PathLike)):
         scan = UnitScan.load(scan)
+    built = layers
+    if scan is not None and isinstance(net, str) and default_registry().name_of(scan.net_name) == net:
+        # a scan of this net: build it once, as deep as the scan's layers too, whose weights are
+        # checked below (a net cut after the gram's layers alone was built again for them)
+        built = [*layers, *(l for l in scan.layers if l not in layers)]
+    fnet = resolve_net(net, built)
+    s = _load(style, size, "style", fnet, layers)
+    g = _load(generated, size, "generated", fnet, layers) if generated is not None else None
     if scan is not None and scan.net_name != getattr(fnet, "name", scan.net_name):
-        from ..nets.registry import default_registry
         made_with = default_registry().name_of(scan.net_name)
         fix = f"use --net {made_with}" if made_with else "give the net it was made with"
         raise ConfigError(f"the scan was made with net {scan.net_name!r}, not {fnet.name!r}; {fix}")
@@ -161,7 +166,7 @@ def explore_gram(style: ImageSource, *, net: Net = "vgg16-hed", layers: str | Se
         # the same name with other weights (--weights, a retrained model) would show another
         # net's top patches for each channel: the net as the scan cut it must hash the same
         from .scan import weights_sha256
-        if weights_sha256(resolve_net(net, list(scan.layers)), list(scan.layers)) != scan.weights_sha256:
+        if weights_sha256(resolve_net(fnet, list(scan.layers)), list(scan.layers)) != scan.weights_sha256:
             raise ConfigError(f"the scan was made with other weights for net {scan.net_name!r}; give the weights it "
                               "was made with (--weights), or scan again")
     views = gram_view(s, fnet, list(layers), generated=g, n_pairs=n_pairs)
