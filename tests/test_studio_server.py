@@ -324,6 +324,33 @@ def test_finished_jobs_survive_a_restart(tmp_path):
         assert np.abs(a - b).mean() < 3.0
 
 
+def test_interrupted_and_cancelled_jobs_run_again(tmp_path):
+    # a job the studio's stop interrupted (or one cancelled) could only be deleted: its form named
+    # an upload that may be gone, and the page had no way to queue it again
+    import shutil
+    with StudioServer(tmp_path) as srv:
+        s, up = srv.upload(png(3), "mine.png")
+        s, long_job = srv.json("POST", "/api/jobs", job_body(iters=3000))
+        s, waiting = srv.json("POST", "/api/jobs", job_body(content=up["source"], iters=2, seed=4))
+        srv.wait_job(long_job["id"], ("running",), 60)
+        s, body = srv.json("POST", f"/api/jobs/{long_job['id']}/rerun")
+        assert (s, body) == (409, {"error": "the job is running; it can run again once it has ended"})
+    shutil.rmtree(tmp_path / "uploads")  # the job's own copies of the images are what runs again
+    with StudioServer(tmp_path) as srv:
+        old = srv.json("GET", f"/api/jobs/{waiting['id']}")[1]
+        assert old["status"] == "interrupted"
+        assert srv.json("GET", f"/api/jobs/{long_job['id']}")[1]["status"] in ("cancelled", "interrupted")
+        s, again = srv.json("POST", f"/api/jobs/{waiting['id']}/rerun")
+        assert s == 201 and again["id"] != waiting["id"] and again["status"] in ("queued", "running")
+        assert again["form"] == waiting["form"] and again["names"] == {"content": "mine.png", "style": waiting["names"]["style"]}
+        done = srv.wait_job(again["id"])
+        assert done["status"] == "done" and done["iter"] == 2, done["message"]
+        s, _, data = srv.request("GET", f"/api/jobs/{again['id']}/files/result.png")
+        assert s == 200 and Image.open(io.BytesIO(data)).size == (64, 53)
+        assert srv.json("GET", f"/api/jobs/{waiting['id']}")[1]["status"] == "interrupted"  # kept as it was
+        assert srv.json("POST", "/api/jobs/0123456789abcdef/rerun")[0] == 404
+
+
 def test_host_other_than_loopback_warns(tmp_path, monkeypatch):
     from click.testing import CliRunner
 

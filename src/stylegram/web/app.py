@@ -31,7 +31,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import ClientDisconnect
 
 from ..errors import ConfigError, InputError, StylegramError
-from .jobs import Job, JobQueue
+from .jobs import FINISHED, Job, JobQueue
 from .options import Limits, form_schema, parse_job_request
 from .uploads import UploadStore
 
@@ -318,7 +318,11 @@ def create_app(settings: StudioSettings) -> FastAPI:
         body = await read_body(request, settings.max_json_bytes)
         params = strict_json(body)
         form, options = parse_job_request(params, settings.limits)
-        inputs = {role: source_path(form[role]) for role in ("content", "style")}
+        return queue_job(form, options, {role: source_path(form[role]) for role in ("content", "style")})
+
+    def queue_job(form: dict, options: dict, inputs: dict[str, tuple[Path, str]]) -> JSONResponse:
+        """A new job in its own folder with copies of ``inputs`` ({role: (file, name shown)}),
+        queued; the 201 reply with its summary."""
         job_id, folder = queue.new_folder()
         try:
             files = {}
@@ -332,6 +336,23 @@ def create_app(settings: StudioSettings) -> FastAPI:
             shutil.rmtree(folder, ignore_errors=True)
             raise
         return JSONResponse(job.summary(queue.position(job.id)), status_code=201)
+
+    @app.post("/api/jobs/{job_id}/rerun")
+    async def rerun(job_id: str):
+        """A finished job (cancelled, interrupted by a stopped studio, failed or done) again, as a
+        new job: its own copies of the images (the uploads may be gone) and its form, checked
+        against today's limits. The old job keeps its files."""
+        old = queue.get(job_id)
+        if old is None:
+            return _error(404, "no such job")
+        if old.status not in FINISHED:
+            return _error(409, f"the job is {old.status}; it can run again once it has ended")
+        form, options = parse_job_request(old.form, settings.limits)
+        inputs = {role: (old.folder / old.files[role], old.names.get(role, role)) for role in ("content", "style")}
+        missing = [role for role, (src, _) in inputs.items() if not src.is_file()]
+        if missing:
+            raise InputError(f"the job's {missing[0]} image is gone from its folder; choose the images again")
+        return queue_job(form, options, inputs)
 
     @app.get("/api/jobs")
     async def jobs():

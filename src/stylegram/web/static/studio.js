@@ -139,7 +139,11 @@ function fillOptions() {
 // ---- jobs, live preview, plot -----------------------------------------------------------------
 // Submit a job and follow it: the preview, the plot and the status line show it from now on.
 async function startJob(body) {
-  const job = await api("POST", "/api/jobs", body);
+  return followJob(await api("POST", "/api/jobs", body));
+}
+
+// Follow a job the server has just queued (a new one, or one run again).
+function followJob(job) {
   // the job's events may have come before this reply: clear the old job's preview first, then
   // show the new job as the page knows it
   $("preview").hidden = true; $("preview-hint").hidden = false;
@@ -268,6 +272,13 @@ function renderCard(job) {
     links.append(el("button", { type: "button", class: "larger", text: `Render at ${larger} px`,
       title: "the same images and settings at a larger size",
       onclick: async () => { try { await startJob({ ...f, size: larger }); } catch (e) { alert(e.message); } } }));
+  }
+  // a job that did not finish (cancelled, or the studio stopped while it waited or ran) or failed:
+  // the same images and settings again, as a new job (the server keeps copies of the images)
+  if (["cancelled", "interrupted", "failed"].includes(job.status)) {
+    links.append(el("button", { type: "button", class: "rerun", text: "Run again",
+      title: "the same images and settings as a new job",
+      onclick: async () => { try { await followJob(await api("POST", `/api/jobs/${job.id}/rerun`)); } catch (e) { alert(e.message); } } }));
   }
   if (job.status === "queued" || job.status === "running") {
     links.append(el("button", { type: "button", class: "cancel", text: "Cancel",
