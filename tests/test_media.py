@@ -126,6 +126,24 @@ def test_texture_1d_loss_falls_and_is_seeded():
     assert r1.x.shape == (1, 3, 48) and r1.x.min() >= 0 and r1.x.max() <= 1
 
 
+def test_progress_sees_the_iterations_asked_for_and_the_reported_total(tiny2d):
+    # A progress bar showed the normalized total the optimizer minimizes ('total 110' beside a
+    # report's 0.004), and a solid texture's level run in two halves as '2/2' twice for iters=4.
+    net = random_bank(1, in_channels=3, filters=16, seed=0)
+    style = torch.sin(torch.linspace(0, 20, 64))[None, None].repeat(1, 3, 1) * 0.5 + 0.5
+    seen = []
+    r = texture(net, style, (1, 3, 48), iters=5, callback=lambda ev: seen.append((ev.iter, ev.iters, ev.losses["total"])))
+    assert [(i, n) for i, n, _ in seen] == [(k, 5) for k in range(1, 6)]
+    assert [t for *_, t in seen] == [h["total"] for h in r.history]
+    from stylegram.media import solid_texture
+    ex = torch.rand(1, 3, 32, 32, generator=torch.Generator().manual_seed(0))
+    seen.clear()
+    r = solid_texture(ex, 16, tiny2d, levels=1, full_slices_up_to=8, iters=4, style_layers={"relu1_1": 1.0},
+                      callback=lambda ev: seen.append((ev.iter, ev.iters, ev.level)))
+    assert seen == [(1, 4, 0), (2, 4, 0), (3, 4, 0), (4, 4, 0)] and r.final["tv"] > 0  # two halves: the second has TV
+    assert [h["iter"] for h in r.history] == [1, 2, 3, 4]
+
+
 def test_stylize_3d_with_content_and_stochastic_slices(tiny2d):
     g = torch.Generator().manual_seed(0)
     content = torch.rand(1, 1, 16, 16, 16, generator=g)

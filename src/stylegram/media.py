@@ -21,6 +21,7 @@ from .losses import content_loss, parse_layer_weights, scaled_gram, style_layer_
 from .nets import FeatureNet
 from .nets.features import split_layers
 from .optimize import Callback, optimize
+from .types import Iterate
 
 ExtraTerms = Callable[[torch.Tensor], Mapping[str, torch.Tensor]]
 # Style layers as the image transfer takes them: {layer: weight}, a list of names (weight 1) or
@@ -274,7 +275,14 @@ def synthesize(net: FeatureNet, style: torch.Tensor | Sequence[torch.Tensor] | N
         scale = initial["total"] / x0.numel()
     if iters == 0:
         return MediaResult(x=x0.clamp(*bounds).cpu(), history=[], initial=initial, evals=1, seconds=0.0)
-    res = optimize(x0, loss_fn, optimizer=optimizer, iters=iters, lr=lr, bounds=bounds, callback=callback)
+    shown = callback
+    if callback is not None and scale != 1.0:
+        # the callback (a progress bar) sees the total as the history and report keep it: the
+        # objective's, not the normalized one the optimizer minimizes (it showed 'total 110' for
+        # a signal texture whose report said 0.004)
+        def shown(ev: Iterate) -> bool | None:
+            return callback(dataclasses.replace(ev, losses={**ev.losses, "total": ev.losses["total"] * scale}))
+    res = optimize(x0, loss_fn, optimizer=optimizer, iters=iters, lr=lr, bounds=bounds, callback=shown)
     for h in res.history:
         h["total"] *= scale
     return MediaResult(x=res.x.detach().cpu(), history=res.history, initial=initial, evals=res.evals,
@@ -601,31 +609,35 @@ def solid_texture(exemplar: torch.Tensor, size: int, net: FeatureNet, *, channel
         else:
             x = torch.nn.functional.interpolate(x, size=(s, s, s), mode="trilinear", align_corners=False)
         full = s <= full_slices_up_to
-        cb = None
-        if callback is not None:
-            def cb(ev, lvl=lvl):
-                return callback(dataclasses.replace(ev, level=lvl, levels=len(sizes)))
         n = coarse_iters if full and s != size else iters
+
+        def cb(done: int, lvl: int = lvl, n: int = n) -> Callback | None:
+            """The callback for a run of this level that starts after ``done`` of its ``n``
+            iterations: a level run in two halves counts 1..n, as asked, not 1..n/2 twice."""
+            if callback is None:
+                return None
+            return lambda ev: callback(dataclasses.replace(ev, iter=done + ev.iter, iters=n, level=lvl,
+                                                           levels=len(sizes)))
         # Each run's own seed, derived from the user's: kept within the 32 bits seeds have
         # (the same as seed + lvl, seed + lvl + 100 for all but the top 101 seeds).
         seeds = [(seed + lvl + off) % (MAX_SEED + 1) for off in (0, 100)]
         if full or tv <= 0:
             runs = [synthesize(net, ex, init=x, style_layers=layers, iters=n, optimizer="lbfgs" if full else optimizer,
                                lr=None if full else lr, slices_per_axis=None if full else slices_per_axis,
-                               seed=seeds[0], callback=cb)]
+                               seed=seeds[0], callback=cb(0))]
         else:
             # First half without TV, then TV weighted against the speckle that half left (calibrated
             # at the start of the second half: weighting it against the smooth upsampled cube gives
             # a TV weight so large that it blurs the bricks away, as measured).
             runs = [synthesize(net, ex, init=x, style_layers=layers, iters=n // 2, optimizer=optimizer, lr=lr,
-                               slices_per_axis=slices_per_axis, seed=seeds[0], callback=cb)]
+                               slices_per_axis=slices_per_axis, seed=seeds[0], callback=cb(0))]
             if not runs[0].stopped:
                 gamma = tv * runs[0].final["style"] / max(float(tv_loss(runs[0].x)), 1e-12)
                 runs.append(synthesize(net, ex, init=runs[0].x, style_layers=layers, iters=n - n // 2,
                                        optimizer=optimizer, lr=None if lr is None else lr * 2 / 3, gamma=gamma,
-                                       slices_per_axis=slices_per_axis, seed=seeds[1], callback=cb))
-        for run in runs:
-            history += [{**h, "level": lvl, "size": s} for h in run.history]
+                                       slices_per_axis=slices_per_axis, seed=seeds[1], callback=cb(n // 2)))
+        for run, done in zip(runs, (0, n // 2)):  # the history counts a level's iterations as the callback does
+            history += [{**h, "iter": done + h["iter"], "level": lvl, "size": s} for h in run.history]
             evals += run.evals
             seconds += run.seconds
         first = runs[0]  # of this level: the last level's start is the result's initial
