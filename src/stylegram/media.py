@@ -35,9 +35,15 @@ INF = float("inf")
 def layer_weights(spec: LayerWeights | None, default: Mapping[str, float]) -> dict[str, float]:
     """{layer: weight} of ``spec``, read by the image transfer's --style-layers parser
     (losses.parse_layer_weights: one ConfigError line for a bad name list or weight); ``default``
-    when spec is None or an empty dict."""
-    if spec is None or (isinstance(spec, Mapping) and not spec):
+    when spec is None. An empty spec ({}, [], (), '') is refused in one line, whatever its type
+    (an empty dict meant the default, an empty list was refused): no layers is no style loss, as
+    the image transfer also refuses; None asks for the default."""
+    if spec is None:
         return dict(default)
+    if (isinstance(spec, str) and not spec.replace(",", "").strip()) or (
+            isinstance(spec, (Mapping, list, tuple)) and not spec):
+        raise ConfigError(f"style_layers {spec!r}: no layers given; name at least one, e.g. 'relu1_1:0.5,relu2_1:0.5', "
+                          "or give None for the default")
     if isinstance(spec, (list, tuple)) and spec and all(isinstance(i, tuple) for i in spec):
         spec = dict(spec)  # ((name, weight), ...), as TransferConfig keeps them and dict() took them
     return parse_layer_weights(spec)
@@ -180,7 +186,8 @@ def synthesize(net: FeatureNet, style: torch.Tensor | Sequence[torch.Tensor] | N
     """Optimize media x (1, C, *spatial) so that its Gram matrices on ``style_layers`` match the
     style's and (if ``content`` is given) its activations on ``content_layers`` match the content's.
     ``style_layers``: {layer: weight}, a list of names or a string 'a:0.5,b:0.5' / 'a,b' as the
-    image transfer's --style-layers (default {'relu': 1.0}); ``content_layers``: names or 'a,b'.
+    image transfer's --style-layers; None for the default {'relu': 1.0}; an empty one ({}, [], '')
+    is refused, as by the image transfer (``layer_weights``); ``content_layers``: names or 'a,b'.
 
     J(x) = alpha sum J_content + beta sum_l lambda_l J_style[l] + gamma TV(x) + sum(extra_terms(x)),
     the course's losses on (B, C, *spatial) tensors (for sliced views: averaged over the axes).
