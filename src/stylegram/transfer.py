@@ -755,7 +755,9 @@ def transfer(content: Any, style: Any, *, config: TransferConfig | None = None, 
     ``size=256, preset='strong', preserve_color='luminance'``) and override ``config``; without
     ``config`` the preset (default 'balanced') fills in the options not given. ``feature_net`` lets
     a caller reuse a built FeatureNet, or bring any PyTorch model as ``HookedNet(model, layers)``
-    (then name its modules in content_layers and style_layers). ``callback(Iterate)`` sees every
+    (then name its modules in content_layers and style_layers); like ``nn.Module.to``, the run moves
+    that net to ``device`` in place and leaves it there, so one net serves many runs without a copy
+    each time. ``callback(Iterate)`` sees every
     iteration (``level``/``levels``: the pyramid level) and stops the run by returning True.
     ``checkpoint`` (from ``TransferResult.checkpoint()`` of a stopped run with the same inputs and
     options) resumes it. Returns a TransferResult with the image (1, 3, H, W) in 0..1.
