@@ -662,7 +662,8 @@ def test_hooked_user_model_scans_like_a_featurenet(squares):
     assert (net.info["4"].jump, net.info["4"].rf_size) == (2, 8)
     scan = scan_units(net, squares, ["1", "4"], size=32, k=2, precision="fp32")
     assert scan.layers["4"].channels == 5 and scan.net_name == "mine"
-    a = model[:5](load_view(squares / scan.files[int(scan.layers["4"].image[0, 0])], 32)[None])
+    with torch.no_grad():  # HookedNet leaves the model's parameters trainable, as it got them
+        a = model[:5](load_view(squares / scan.files[int(scan.layers["4"].image[0, 0])], 32)[None])
     assert float(scan.layers["4"].values[0, 0]) == pytest.approx(float(a[0, 0].max()), rel=1e-5)
 
 
