@@ -552,3 +552,23 @@ def test_result_metadata_names_the_inputs_as_the_user_gave_them(studio):
     assert s == 200 and json.loads(Image.open(io.BytesIO(body)).info["stylegram"])["inputs"] == want
     s, _, body = studio.request("GET", f"/api/jobs/{job['id']}/files/report.json")
     assert s == 200 and json.loads(body)["inputs"] == want
+
+
+def test_a_job_deleted_while_it_is_run_again_is_a_one_line_refusal(tmp_path, monkeypatch):
+    # Delete runs in a worker thread while the rerun copies the job's images on the event loop:
+    # a delete landing between the rerun's check that the images are there and its copy gave a 500
+    # ("internal error (FileNotFoundError)") and a traceback in the log.
+    import shutil
+    with StudioServer(tmp_path) as srv:
+        s, job = srv.json("POST", "/api/jobs", job_body(iters=1))
+        srv.wait_job(job["id"])
+        copy = shutil.copyfile
+
+        def deleted_meanwhile(src, dst, *a, **k):
+            srv.app.state.queue.delete(job["id"])  # what a DELETE from another tab does at this moment
+            return copy(src, dst, *a, **k)
+        monkeypatch.setattr(shutil, "copyfile", deleted_meanwhile)
+        s, body = srv.json("POST", f"/api/jobs/{job['id']}/rerun")
+        monkeypatch.undo()
+        assert (s, body) == (404, {"error": "no such job"})
+        assert sorted(p.name for p in (tmp_path / "jobs").iterdir()) == []  # nor a half-made job folder

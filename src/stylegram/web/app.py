@@ -352,7 +352,13 @@ def create_app(settings: StudioSettings) -> FastAPI:
         missing = [role for role, (src, _) in inputs.items() if not src.is_file()]
         if missing:
             raise InputError(f"the job's {missing[0]} image is gone from its folder; choose the images again")
-        return queue_job(form, options, inputs)
+        try:
+            return queue_job(form, options, inputs)
+        except FileNotFoundError:
+            # a DELETE (run in a worker thread) removed the job's folder while its images were copied
+            if queue.get(job_id) is None:
+                return _error(404, "no such job")
+            raise InputError("the job's images are gone from its folder; choose the images again") from None
 
     @app.get("/api/jobs")
     async def jobs():
