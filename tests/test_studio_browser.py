@@ -301,6 +301,20 @@ def test_transfer_page_flow(studio, browser, tmp_path):
     with Image.open(out) as im:
         assert max(im.size) == 128
 
+    # a cancelled job runs again from its card ("Run again": the server's copies of its images and
+    # its form), and the page follows the new job as it does a new start
+    assert not drv.find_elements(By.CSS_SELECTOR, f".card[data-id='{job6}'] button.rerun")  # done: not offered
+    drv.find_element(By.CSS_SELECTOR, f".card[data-id='{job2}'] button.rerun").click()
+    wait(drv, lambda d: js(d, "return window.studio.current") not in (job1, job2, job3, job4, job5, job6), 20,
+         "the job run again")
+    job7 = js(drv, "return window.studio.current")
+    again = studio.json("GET", f"/api/jobs/{job7}")[1]
+    old = studio.json("GET", f"/api/jobs/{job2}")[1]
+    assert again["form"] == old["form"] and again["names"] == old["names"] and old["status"] == "cancelled"
+    wait(drv, lambda d: card_status(d, job7) == "running", 60, "the job run again to start")
+    drv.find_element(By.ID, "cancel").click()
+    wait(drv, lambda d: card_status(d, job7) == "cancelled", 60, "the job run again to stop")
+
 
 def test_explore_page(studio, browser):
     from selenium.webdriver.common.by import By
