@@ -40,7 +40,12 @@ class HookedNet(TapChecks, nn.Module):
     small, so use ``nn.MaxPool2d`` modules).
     The model is left as the caller gave it (train or eval mode, ``requires_grad``): each forward
     runs it in eval mode with its parameters frozen and restores both after, so batch-norm
-    statistics never change and a model wrapped between training steps still trains. Tap modules that run once per forward: a module
+    statistics never change and a model wrapped between training steps still trains. Not so for
+    a model that recomputes parts of its forward in the backward pass (activation checkpointing:
+    ``torch.utils.checkpoint``, timm's ``set_grad_checkpointing``): the backward runs after the
+    restore, so the recomputation is in the model's own mode, with its own ``requires_grad`` (a
+    train-mode batch norm's statistics change, its parameters collect gradients, or torch's
+    CheckpointError); turn checkpointing off before wrapping. Tap modules that run once per forward: a module
     used several times (torchvision's shared ``relu`` in a ResNet block) is tapped at its first
     call; tap the block, or a module of its own, instead. Memory estimates (``max_memory``, tiled
     renders) count the tapped layers' activations only, so leave room for the rest of the model.
