@@ -98,6 +98,14 @@ def _adapt_channels(x: torch.Tensor, want: int) -> torch.Tensor:
     raise ConfigError(f"the net takes {want} channels but the media has {c}; use a net built for {c} channels")
 
 
+def _check_net_dims(net: FeatureNet, allowed: tuple[int, ...], use: str) -> None:
+    """ConfigError (one line, naming the net as --net does) unless ``net.dims`` is in ``allowed``."""
+    if net.dims not in allowed:
+        from .nets import default_registry
+        name = default_registry().name_of(net.name) or net.name
+        raise ConfigError(f"net {name!r} works on {net.dims}D data; {use}")
+
+
 def activations(net: FeatureNet, x: torch.Tensor, taps: Sequence[str], axes: Sequence[int] = (0, 1, 2),
                 picks: Mapping[int, torch.Tensor] | None = None) -> dict[str, list[torch.Tensor]]:
     """{layer: [view activations]} of media x (B=1, C, *spatial) through ``net``.
@@ -577,6 +585,10 @@ def solid_texture(exemplar: torch.Tensor, size: int, net: FeatureNet, *, channel
     size, levels, coarse_iters = whole("size", size), whole("levels", levels), whole("coarse_iters", coarse_iters)
     if levels < 1:  # 0 and -3 ran one level without a word
         raise ConfigError(f"levels {levels}: must be 1 or more (1: the cube at its size only)")
+    # the cube's slices are matched to the 2D exemplar: a 3D net cannot read the exemplar, and a 1D
+    # one sliced it along a third axis it does not have (IndexError)
+    _check_net_dims(net, (2,), "a solid texture's slices are matched to the 2D exemplar by a 2D net (e.g. "
+                               "vgg16-hed, random)")
     grey = channels is None and exemplar.shape[1] == 3 and is_grey(exemplar)
     if grey:
         exemplar = exemplar.mean(1, keepdim=True)
@@ -681,6 +693,9 @@ def volume_transfer(content: torch.Tensor, style: torch.Tensor | Sequence[torch.
     styles = [check_media(x, "style", "(1, C, H, W) or (1, C, D0, D1, D2)", (4, 5),
                           unit="styles are in 0..1 (divide 0..255 images by 255, window volumes)")
               for x in (style if isinstance(style, (list, tuple)) else [style])]
+    # a 1D net would slice the 2D style along a third axis it does not have (IndexError)
+    _check_net_dims(net, (2, 3), "a volume is styled by a 2D net, which reads its slices (e.g. vgg16-hed), or by "
+                                 "a 3D one (vgg16-hed-3d, bank3d)")
     if net.dims == 3 and any(x.dim() == 4 for x in styles):
         # the engine would say "a 3D net cannot read 2D media; use a 2D net": true, but the
         # volume's user more likely means a style volume
