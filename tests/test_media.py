@@ -945,3 +945,37 @@ def test_transfer_refuses_a_3d_model_of_ones_own():
     img = torch.rand(1, 3, 32, 32, generator=torch.Generator().manual_seed(0))
     with pytest.raises(ConfigError, match=r"^net 'mine3d' works on 3D data; transfer and texture make images: use "):
         transfer(img, img, feature_net=net, content_layers="1", style_layers="1", size=32, iters=1)
+
+
+@pytest.mark.parametrize("command, option, message", [
+    # solid-texture took -1 without a word where its levels were too small to use random slices
+    ("solid-texture", ["--slices", "-1"], "slices -1: must be 0 (every slice) or a number of slices per axis"),
+    # the engine said "slices_per_axis -1: must be 1 or more (None: every slice)": not what --slices takes
+    ("volume", ["--slices", "-1"], "slices -1: must be 0 (every slice) or a number of slices per axis"),
+    # it said "size 0: ...", --size being another option of this command
+    ("solid-texture", ["--style-size", "0"], "style_size 0: must be a positive number of px"),
+    # it said "iters -1: must be 0 or more", --iters being the last level's
+    ("solid-texture", ["--coarse-iters", "-1"], "coarse_iters -1: must be 0 or more"),
+    # it offered "(or None: the image's own size)", which --size cannot be
+    ("video", ["--size", "0"], "size 0: must be a positive number of px"),
+    # the plot's time axis was drawn with -5 and nan
+    ("signal-texture", ["--rate", "-5"], "rate -5: must be a positive sample rate in Hz, e.g. 500"),
+    ("signal-texture", ["--rate", "nan"], "rate nan: must be a positive sample rate in Hz, e.g. 500"),
+])
+def test_media_option_errors_name_the_option_typed(tmp_path, command, option, message):
+    from stylegram.io.image import save_image
+    from stylegram.io.video import write_video
+    img = tmp_path / "s.png"
+    save_image(torch.rand(1, 3, 40, 40, generator=torch.Generator().manual_seed(0)), img)
+    np.save(tmp_path / "vol.npy", np.random.default_rng(0).random((16, 16, 16)).astype(np.float32))
+    np.save(tmp_path / "sig.npy", np.random.default_rng(0).standard_normal((2, 300)).astype(np.float32))
+    write_video(_moving_frames(2, 32), tmp_path / "in.mp4", 8)
+    tiny = ["--net", "random", "--width", "0.125"]
+    args = {"volume": [str(tmp_path / "vol.npy"), str(img), "-o", str(tmp_path / "v.npy"), "--size", "16", *tiny],
+            "solid-texture": [str(img), "-o", str(tmp_path / "v.npy"), "--size", "16", "--style-size", "32", *tiny],
+            "video": [str(tmp_path / "in.mp4"), str(img), "-o", str(tmp_path / "o.mp4"), *tiny],
+            "signal-texture": [str(tmp_path / "sig.npy"), "-o", str(tmp_path / "o.npy"), "--filters", "8",
+                               "--plot", str(tmp_path / "p.png")]}[command]
+    code, err = run_cli([command, *args, "--iters", "1", *option])
+    assert (code, err.strip()) == (2, f"stylegram: error: {message}")
+    assert not (tmp_path / "o.npy").exists() and not (tmp_path / "v.npy").exists()

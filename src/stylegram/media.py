@@ -585,6 +585,8 @@ def solid_texture(exemplar: torch.Tensor, size: int, net: FeatureNet, *, channel
     size, levels, coarse_iters = whole("size", size), whole("levels", levels), whole("coarse_iters", coarse_iters)
     if levels < 1:  # 0 and -3 ran one level without a word
         raise ConfigError(f"levels {levels}: must be 1 or more (1: the cube at its size only)")
+    if coarse_iters < 0:  # the first level's check said "iters -1", naming the last level's option
+        raise ConfigError(f"coarse_iters {coarse_iters}: must be 0 or more")
     # the cube's slices are matched to the 2D exemplar: a 3D net cannot read the exemplar, and a 1D
     # one sliced it along a third axis it does not have (IndexError)
     _check_net_dims(net, (2,), "a solid texture's slices are matched to the 2D exemplar by a 2D net (e.g. "

@@ -3,6 +3,7 @@ and video. Arguments -> io (files to tensors) -> media engine -> io (tensors to 
 """
 from __future__ import annotations
 
+import math
 import sys
 from pathlib import Path
 
@@ -19,6 +20,15 @@ def _check_out(out: str, inputs: list[str], suffixes) -> Path:
     if report:
         check_output_path(report, inputs, suffixes=[".json"], outputs=[out])
     return check_output_path(out, inputs, suffixes=list(suffixes))
+
+
+def _check_slices(slices: int) -> None:
+    """--slices as typed: 0 means every slice. The engine's own check (slices_per_axis >= 1, None
+    for every slice) spoke of a value the command line does not take, and solid-texture let -1
+    through when its levels were too small to use random slices."""
+    from .errors import ConfigError
+    if slices < 0:
+        raise ConfigError(f"slices {slices}: must be 0 (every slice) or a number of slices per axis")
 
 
 def _stem(out: Path) -> str:
@@ -199,6 +209,9 @@ def signal_texture_cmd(signal, output, length, rate, plot, filters, iters, seed,
     from .media import signal_texture
 
     out = _check_out(output, [signal], [".npy", ".csv"])
+    if rate is not None and not 0 < rate < math.inf:  # -5 and nan drew a plot with a nonsense time axis
+        from .errors import ConfigError
+        raise ConfigError(f"rate {rate:g}: must be a positive sample rate in Hz, e.g. 500")
     if plot:
         _check_out(plot, [signal, output], [".png", ".svg", ".pdf"])
     if signal.lower().endswith(".dcm"):
@@ -255,6 +268,7 @@ def volume_cmd(content, style, output, size, window, slices, beta, net, weights,
     """Style the volume CONTENT (NIfTI, .npy or a DICOM series folder) with STYLE: a 2D image
     (Gram losses on slices along all three axes) or another volume. Keeps the content's affine
     (spacing scaled to --size) and writes OUT.axis{0,1,2}.png mid-slice previews."""
+    _check_slices(slices)
     from .errors import ConfigError
     from .io.image import load_image
     from .io.volume import load_volume, resize_volume, save_previews, save_volume, suffix_of, unwindow
@@ -324,6 +338,9 @@ def solid_texture_cmd(exemplar, output, size, style_size, slices, lr, levels, co
     out = _check_out(output, [exemplar], [".nii", ".gz", ".npy"])
     if suffix_of(out) not in (".nii", ".nii.gz", ".npy"):
         raise ConfigError(f"{output}: unknown volume output type; use .nii, .nii.gz or .npy")
+    _check_slices(slices)
+    if style_size < 1:  # load_image's own message named --size, which this command also has
+        raise ConfigError(f"style_size {style_size}: must be a positive number of px")
     ex = load_image(exemplar, style_size)
     fnet = _net_for_volume(net, seed, width, weights)
     iters, given_iters = _iters(solid_texture)
@@ -369,6 +386,9 @@ def video_cmd(video, style, output, size, max_frames, temporal, independent, res
     from .types import Iterate
 
     out = _check_out(output, [video, style], WRITE_SUFFIXES)
+    if size < 1:  # read_video's message offered "None: the image's own size", which --size cannot be
+        from .errors import ConfigError
+        raise ConfigError(f"size {size}: must be a positive number of px")
     frames, fps = read_video(video, size=size, max_frames=max_frames)
     s = load_image(style, size)
     iters, given_iters = _iters(video_transfer)
