@@ -273,6 +273,19 @@ def test_help_shows_the_default_presets_values():
     assert "[default: 512]" in text  # --size: no preset sets it
 
 
+def test_help_says_what_the_sliced_preset_leaves_out():
+    # --help said "sliced (balanced with --style-loss swd ...)" and the README "the same with the
+    # sliced loss"; the preset has no --refine pass, which balanced ends with
+    import dataclasses
+
+    from stylegram.presets import preset_config
+    from stylegram.transfer import TransferConfig
+    assert (preset_config("balanced").refine, preset_config("sliced").refine) == (100, 0)
+    helptext = " ".join(next(f for f in dataclasses.fields(TransferConfig) if f.name == "preset").metadata["help"].split())
+    assert ("sliced (balanced without --refine, with --style-loss swd --style-norm distance --beta 1.2 throughout: "
+            "closer to the painting, about 1.8x the time)") in helptext
+
+
 def test_help_defaults_are_written_as_typed():
     from stylegram.cli import _format_default
     assert [_format_default(v) for v in (0.0012, 100.0, 256, "blend", True, False)] == \

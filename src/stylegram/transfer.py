@@ -141,7 +141,7 @@ class TransferConfig:
     preset: str = _opt("balanced", "named settings filling in the options not given: subtle, balanced and strong "
                               "(pyramid from 256 px, --iters 200 at the first level, --content-norm correlation, --beta 0.0004 / 0.0012 / 0.012; "
                               "balanced and strong start from --init blend and end with --refine 100), "
-                              "sliced (balanced with --style-loss swd --style-norm distance --beta 1.2: closer to the painting, "
+                              "sliced (balanced without --refine, with --style-loss swd --style-norm distance --beta 1.2 throughout: closer to the painting, "
                               "about 1.8x the time) or classic (one level: the course's settings; where the two differ, the defaults below show both)",
                               choices=PRESET_NAMES)
     pyramid_start: int = _opt(0, "coarse-to-fine: longest side of the first level, px (0: one level at --size); "
