@@ -879,3 +879,22 @@ def test_explore_api_at_the_images_own_size_says_so_when_it_is_too_small():
         explore_activations(torch.rand(1, 3, 3, 5), "3", net=net, size=None)
     with pytest.raises(InputError, match=r"^image: at --size 6 the image is 6 x 4 px, but layer 3 needs at least 8 px"):
         explore_activations(torch.rand(1, 3, 3, 5), "3", net=net, size=6)
+
+
+@pytest.mark.parametrize("option, message", [
+    # the scan's check answered "top-k needs k >= 1 and per_image >= 1, got k=0, per_image=1": the
+    # command has no k, and it came after the folder was listed
+    (["--top", "0"], "top 0: must be 1 or more activations kept per unit"),
+    (["--per-image", "0"], "per_image 0: must be 1 or more patches of a unit from one image"),
+])
+def test_explore_units_top_and_per_image_errors_name_the_option(squares, tmp_path, option, message):
+    import contextlib
+    import io
+
+    from stylegram.cli import main
+    err = io.StringIO()
+    with contextlib.redirect_stderr(err), pytest.raises(SystemExit) as e:
+        main(["explore", "units", "--images", str(squares), "-o", str(tmp_path / "u"), "--net", "random-tiny",
+              "--size", "32", "-q", *option])
+    assert (e.value.code, err.getvalue().strip()) == (2, f"stylegram: error: {message}")
+    assert not (tmp_path / "u").exists()

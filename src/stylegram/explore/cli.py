@@ -119,6 +119,11 @@ def units_cmd(net: str, weights: str | None, layers: str, images: str, output: s
 
     from ..cli import StopSignals
 
+    # the scan's own check said "top-k needs k >= 1 and per_image >= 1, got k=0, ...": no --k here
+    if k < 1:
+        raise ConfigError(f"top {k}: must be 1 or more activations kept per unit")
+    if per_image < 1:
+        raise ConfigError(f"per_image {per_image}: must be 1 or more patches of a unit from one image")
     out = _out_dir(output)
     layer_list = _split(layers)
     idx = _indices(units)
