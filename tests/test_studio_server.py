@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import json
+import socket
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -360,6 +361,7 @@ def test_host_other_than_loopback_warns(tmp_path, monkeypatch):
     assert not is_loopback("0.0.0.0") and not is_loopback("192.168.1.2")
     ran = []
     monkeypatch.setattr(command, "run_server", lambda app, host, port: ran.append((host, port)))
+    monkeypatch.setattr(command, "listen_socket", lambda host, port: socket.socket())  # no real port taken
     r = CliRunner().invoke(serve_cmd, ["--data-dir", str(tmp_path), "--port", "9999"])
     assert r.exit_code == 0 and ran[-1] == ("127.0.0.1", 9999) and "warning" not in r.output
     r = CliRunner().invoke(serve_cmd, ["--data-dir", str(tmp_path), "--host", "0.0.0.0"])
@@ -493,6 +495,7 @@ def test_serve_refuses_what_cannot_work_in_one_line(tmp_path, capsys, monkeypatc
     from stylegram.cli import main
     from stylegram.web import command
     monkeypatch.setattr(command, "run_server", lambda app, host, port: pytest.fail("the server started"))
+    monkeypatch.setattr(command, "listen_socket", lambda host, port: socket.socket())  # 8765 may be busy here
     (tmp_path / "file").write_text("x")
     subs = {"FILE/sub": str(tmp_path / "file" / "sub"), "MISSING": str(tmp_path / "missing")}
     argv = ["serve", "--data-dir", str(tmp_path / "data")] + [subs.get(a, a) for a in args]
@@ -572,3 +575,34 @@ def test_a_job_deleted_while_it_is_run_again_is_a_one_line_refusal(tmp_path, mon
         monkeypatch.undo()
         assert (s, body) == (404, {"error": "no such job"})
         assert sorted(p.name for p in (tmp_path / "jobs").iterdir()) == []  # nor a half-made job folder
+
+
+def test_serve_on_a_busy_port_is_one_line_and_leaves_the_running_studio_alone(tmp_path, capsys, monkeypatch):
+    # It printed "stylegram studio: http://127.0.0.1:PORT/" as if it served, then uvicorn's
+    # "ERROR: [Errno 98] ... address already in use" and exit code 3; and its job queue, made
+    # first, had marked the running studio's unfinished jobs in the same --data-dir interrupted.
+    from stylegram.cli import main
+    from stylegram.web import command
+    monkeypatch.setattr(command, "run_server", lambda app, host, port: pytest.fail("the server started"))
+    busy = socket.socket()
+    busy.bind(("127.0.0.1", 0))
+    busy.listen()
+    port = busy.getsockname()[1]
+    job = tmp_path / "data" / "jobs" / "0123456789abcdef"
+    job.mkdir(parents=True)
+    state = '{"form": {}, "names": {}, "status": "running"}'
+    (job / "job.json").write_text(state)
+    try:
+        with pytest.raises(SystemExit) as e:
+            main(["serve", "--data-dir", str(tmp_path / "data"), "--port", str(port)])
+    finally:
+        busy.close()
+    assert e.value.code == 2 and capsys.readouterr().err == (
+        f"stylegram: error: --port {port}: already in use on 127.0.0.1 (another studio?); stop that program or "
+        "give another --port\n")
+    assert (job / "job.json").read_text() == state
+    with pytest.raises(SystemExit) as e:
+        main(["serve", "--data-dir", str(tmp_path / "data"), "--host", "192.0.2.1"])  # TEST-NET-1: not this machine
+    assert e.value.code == 2 and capsys.readouterr().err.splitlines()[-1] == (
+        "stylegram: error: --host 192.0.2.1: cannot listen there (Cannot assign requested address); give an "
+        "address of this machine, e.g. 127.0.0.1")

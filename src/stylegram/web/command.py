@@ -2,8 +2,10 @@
 command runs, so ``stylegram --help`` stays fast."""
 from __future__ import annotations
 
+import errno
 import ipaddress
 import os
+import socket
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -65,14 +67,42 @@ def serve_cmd(host: str, port: int, data_dir: str | None, explore_dir: str | Non
     settings = StudioSettings(data_dir=Path(data_dir) if data_dir else default_data_dir(), host=host, port=port,
                               devices=list(devices), explore_dir=Path(explore_dir) if explore_dir else None,
                               max_upload_bytes=int(max_upload_mb * 2**20), torch_threads=threads)
-    app = create_app(settings)
+    # Bound before the app is made: a second studio on a busy port printed its address as if it
+    # served, then uvicorn's "ERROR: [Errno 98] ... address already in use" and exit code 3, and its
+    # job queue had meanwhile marked the running studio's jobs in the same --data-dir interrupted.
+    sock = listen_socket(host, port)
+    try:
+        app = create_app(settings)
+    except BaseException:
+        sock.close()
+        raise
+    app.state.listen_socket = sock
     shown = f"[{host}]" if ":" in host else host
     click.echo(f"stylegram studio: http://{shown}:{port}/  (data in {settings.data_dir}; Ctrl-C stops)", err=True)
     run_server(app, host, port)
 
 
+def listen_socket(host: str, port: int) -> socket.socket:
+    """A TCP socket bound to ``host``:``port`` (listening starts with the server), or ConfigError
+    (one line) for a port in use or an address that is not this machine's."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn: a restart reuses the port at once
+    try:
+        sock.bind((host, port))
+    except OSError as e:
+        sock.close()
+        if e.errno == errno.EADDRINUSE:
+            raise ConfigError(f"--port {port}: already in use on {host} (another studio?); stop that program or "
+                              "give another --port") from None
+        raise ConfigError(f"--host {host}: cannot listen there ({e.strerror or e}); give an address of this "
+                          "machine, e.g. 127.0.0.1") from None
+    return sock
+
+
 def run_server(app: FastAPI, host: str, port: int) -> None:
-    """Serve ``app`` until Ctrl-C/SIGTERM; open event streams are closed at once so it stops quickly."""
+    """Serve ``app`` until Ctrl-C/SIGTERM; open event streams are closed at once so it stops quickly.
+    Uses the socket ``serve_cmd`` bound (``app.state.listen_socket``) where there is one."""
     import uvicorn
 
     class Server(uvicorn.Server):
@@ -80,4 +110,6 @@ def run_server(app: FastAPI, host: str, port: int) -> None:
             app.state.hub.close()
             super().handle_exit(sig, frame)
 
-    Server(uvicorn.Config(app, host=host, port=port, log_level="warning", timeout_graceful_shutdown=3)).run()
+    sock = getattr(app.state, "listen_socket", None)
+    Server(uvicorn.Config(app, host=host, port=port, log_level="warning", timeout_graceful_shutdown=3)).run(
+        sockets=[sock] if sock is not None else None)
