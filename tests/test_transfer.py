@@ -626,3 +626,14 @@ def test_a_grey_model_reads_rgb_images_as_their_channel_mean():
                                           r"input\[1, 3, 32, 32\] to have 1 channels, but got 3 channels instead; give "
                                           r"HookedNet\(\.\.\., in_channels=N\) with the channels the model reads$"):
         HookedNet(model, ["2"], probe_size=32).info
+
+
+def test_compiled_refine_pass_prints_nothing_under_quiet(pair, tmp_path):
+    # The --refine pass sets its content budget from its first evaluation; inside torch.compile
+    # that float() was a graph break, and dynamo printed a dozen lines of warnings under -q.
+    import shutil
+    if shutil.which("cc") is None and shutil.which("gcc") is None:
+        pytest.skip("no C++ compiler for torch.compile's CPU backend")
+    p = run_cli("transfer", *pair, "-o", tmp_path / "o.png", "--net", "random-tiny", "--size", "64", "--iters", "2",
+                "--refine", "2", "--compile", "on", "-q")
+    assert (p.returncode, p.stderr) == (0, "") and (tmp_path / "o.png").exists()

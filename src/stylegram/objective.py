@@ -272,8 +272,14 @@ class Objective:
         if self.content_slack is None:
             return self.alpha * jc
         if self.content_cap is None:
-            self.content_cap = float(jc.detach()) + self.content_slack
+            self._set_cap(jc)
         return self.alpha * CAP_WEIGHT * torch.relu(jc - self.content_cap).pow(2)
+
+    @torch.compiler.disable
+    def _set_cap(self, jc: torch.Tensor) -> None:
+        # Outside torch.compile (--compile on|graphs): float() of a traced tensor is a graph break
+        # that printed a dozen lines of dynamo's "Graph break from `Tensor.item()`" warning under -q.
+        self.content_cap = float(jc.detach()) + self.content_slack
 
     # -- tile by tile: the style statistics are sums over positions -----------------------------
     def partial_stats(self, crops: Mapping[str, torch.Tensor], boxes: Mapping[str, tuple[int, int, int, int]],
