@@ -122,10 +122,9 @@ def _error(status: int, msg: str):
     return JSONResponse({"error": msg}, status_code=status)
 
 
-def create_app(settings: StudioSettings) -> FastAPI:
-    """Build the FastAPI app for ``settings``; workers start with the app and stop with it."""
-    from ..device import resolve_device
-
+def check_folders(settings: StudioSettings) -> None:
+    """ConfigError (one line) for a --data-dir that cannot be made or a missing --explore-dir; the
+    data folder is created. ``stylegram serve`` checks these before it takes its port."""
     root = Path(settings.data_dir)
     try:
         root.mkdir(parents=True, exist_ok=True)
@@ -135,6 +134,14 @@ def create_app(settings: StudioSettings) -> FastAPI:
     if settings.explore_dir is not None and not Path(settings.explore_dir).is_dir():
         raise ConfigError(f"--explore-dir {settings.explore_dir}: no such folder; give the output folder of "
                           "`stylegram explore units`")
+
+
+def create_app(settings: StudioSettings) -> FastAPI:
+    """Build the FastAPI app for ``settings``; workers start with the app and stop with it."""
+    from ..device import resolve_device
+
+    check_folders(settings)
+    root = Path(settings.data_dir)
     token = secrets.token_urlsafe(24)
     hub = EventHub(settings.max_event_clients)
     devices = [str(resolve_device(d)) for d in settings.devices]

@@ -57,7 +57,7 @@ def serve_cmd(host: str, port: int, data_dir: str | None, explore_dir: str | Non
     try:
         import uvicorn  # noqa: F401  (checked here, used by run_server)
 
-        from .app import StudioSettings, create_app
+        from .app import StudioSettings, check_folders, create_app
     except ImportError as e:
         raise ConfigError(f"the studio needs fastapi and uvicorn ({e}); pip install fastapi uvicorn") from None
     if not is_loopback(host):
@@ -70,6 +70,7 @@ def serve_cmd(host: str, port: int, data_dir: str | None, explore_dir: str | Non
     # Bound before the app is made: a second studio on a busy port printed its address as if it
     # served, then uvicorn's "ERROR: [Errno 98] ... address already in use" and exit code 3, and its
     # job queue had meanwhile marked the running studio's jobs in the same --data-dir interrupted.
+    check_folders(settings)  # a mistyped folder is the error to show, even where the port is busy too
     sock = listen_socket(host, port)
     try:
         app = create_app(settings)
