@@ -593,6 +593,10 @@ def test_serve_on_a_busy_port_is_one_line_and_leaves_the_running_studio_alone(tm
     state = '{"form": {}, "names": {}, "status": "running"}'
     (job / "job.json").write_text(state)
     try:
+        with pytest.raises(SystemExit) as e:  # a mistyped folder is what to fix first, busy port or not
+            main(["serve", "--data-dir", str(tmp_path / "data"), "--port", str(port), "--explore-dir",
+                  str(tmp_path / "missing")])
+        assert e.value.code == 2 and capsys.readouterr().err.startswith(f"stylegram: error: --explore-dir {tmp_path}")
         with pytest.raises(SystemExit) as e:
             main(["serve", "--data-dir", str(tmp_path / "data"), "--port", str(port)])
     finally:
