@@ -1,5 +1,6 @@
 """Interruptions lose nothing: SIGINT/SIGTERM save the image so far and a checkpoint that resumes to
 the same result; kill -9 never leaves a half-written output."""
+import re
 import signal
 import subprocess
 import sys
@@ -170,7 +171,9 @@ def test_signal_stops_media_and_texture_runs_with_the_result_so_far(command, tmp
     if command == "texture":  # beside the output, as a stopped transfer (test_stop_never_writes_over_the_output)
         partial = tmp_path / "o.partial.png"
         assert partial.exists() and not out.exists()
-        assert err == f"stylegram: stopped at iteration 1: wrote the texture so far to {partial}\n"
+        # iteration 1, or a few more on a loaded machine (see test_stop_never_writes_over_the_output)
+        assert re.fullmatch(rf"stylegram: stopped at iteration \d+: wrote the texture so far to {re.escape(str(partial))}\n",
+                            err), err
     else:
         assert out.exists() and "stopped early: wrote the" in err
 
@@ -223,13 +226,18 @@ def test_stop_never_writes_over_the_output(pair, tmp_path, command):
     _, err = proc.communicate(timeout=120)
     assert proc.returncode == 130, err
     assert out.read_bytes() == before
+    # Usually iteration 1; on a loaded machine a few iterations run between the handler's
+    # installation and the poll above seeing it (the full suite beside other jobs saw 5).
+    at = re.match(r"stylegram: stopped at iteration (\d+) of ", err)
+    assert at and 1 <= int(at[1]) <= 40, err
+    err = err.replace(f"iteration {at[1]} of", "iteration N of", 1)
     if command == "transfer":
-        assert err == (f"stylegram: stopped at iteration 1 of level 1/4: wrote the image so far (64 x 48 px, smaller "
+        assert err == (f"stylegram: stopped at iteration N of level 1/4: wrote the image so far (64 x 48 px, smaller "
                        f"than the final one) to {partial} and a checkpoint to {ckpt}; continue with the same command "
                        f"plus --resume {ckpt}\n")
         assert Image.open(partial).size == (64, 48)
     else:
-        assert err == (f"stylegram: stopped at iteration 1 of level 1/3: wrote the texture so far (128 x 128 px, "
+        assert err == (f"stylegram: stopped at iteration N of level 1/3: wrote the texture so far (128 x 128 px, "
                        f"smaller than the final one) to {partial}\n")
         assert Image.open(partial).size == (128, 128) and not ckpt.exists()
 
