@@ -110,7 +110,14 @@ def test_resume_refuses_foreign_file(pair, tmp_path):
     torch.save({"a": torch.zeros(1)}, bad)
     p = subprocess.run(cli("transfer", *pair, "-o", tmp_path / "o.png", *ARGS, "--resume", bad),
                        capture_output=True, text=True)
-    assert p.returncode == 2 and "not a stylegram transfer checkpoint" in p.stderr
+    assert p.returncode == 2 and p.stderr.endswith(f"{bad}: not a stylegram transfer checkpoint; give the OUTPUT.ckpt "
+                                                   "that a stopped run wrote (its stop message names it)\n")
+    text = tmp_path / "notes.txt"  # not a checkpoint at all: its message was the reader's IndexError
+    text.write_text("hello")
+    p = subprocess.run(cli("transfer", *pair, "-o", tmp_path / "o.png", *ARGS, "--resume", text),
+                       capture_output=True, text=True)
+    assert p.returncode == 2 and p.stderr.endswith(f"{text}: not a readable stylegram checkpoint; give the "
+                                                   "OUTPUT.ckpt that a stopped run wrote (its stop message names it)\n")
 
 
 def test_kill9_never_leaves_a_half_written_output(pair, tmp_path):

@@ -523,6 +523,10 @@ def save_checkpoint(ckpt: dict, path: Path) -> None:
     write_atomic(path, lambda tmp: torch.save(ckpt, tmp))
 
 
+# What a wrong --resume file should be replaced with: the stop's own message names it.
+_CKPT_HINT = "give the OUTPUT.ckpt that a stopped run wrote (its stop message names it)"
+
+
 def load_checkpoint(path: str) -> dict:
     """Read a checkpoint safely (tensors and plain values only; no code is unpickled)."""
     from .errors import InputError
@@ -532,9 +536,9 @@ def load_checkpoint(path: str) -> dict:
     try:
         ckpt = load_plain(path)
     except Exception as e:
-        raise InputError(f"{path}: not a readable stylegram checkpoint ({type(e).__name__})") from None
+        raise InputError(f"{path}: not a readable stylegram checkpoint; {_CKPT_HINT}") from None
     if not isinstance(ckpt, dict) or ckpt.get("kind") != "stylegram-transfer":
-        raise InputError(f"{path}: not a stylegram transfer checkpoint")
+        raise InputError(f"{path}: not a stylegram transfer checkpoint; {_CKPT_HINT}")
     return ckpt
 
 
