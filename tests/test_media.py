@@ -859,13 +859,16 @@ def test_empty_style_layers_are_refused_alike_and_none_is_the_default(tiny2d):
     from stylegram.media import audio_texture, solid_texture
     s = torch.rand(1, 3, 32, 32, generator=torch.Generator().manual_seed(5))
     for empty in ({}, [], (), "", " , "):
-        for run in (lambda: texture(tiny2d, s, (1, 3, 32, 32), style_layers=empty, iters=1),
-                    lambda: solid_texture(s, 8, tiny2d, style_layers=empty, levels=1, iters=1),
-                    lambda: audio_texture(torch.rand(4000) - 0.5, 8000, 0.5, style_layers=empty, iters=1, filters=8)):
+        # the example names the net's own layers: its default where it has them (an audio net's
+        # 'relu'), else its first layers (the generic texture's default 'relu' is no layer of a VGG)
+        for run, example in ((lambda: texture(tiny2d, s, (1, 3, 32, 32), style_layers=empty, iters=1), "conv1_1:1,relu1_1:1"),
+                             (lambda: solid_texture(s, 8, tiny2d, style_layers=empty, levels=1, iters=1), "relu1_1:1,relu2_1:1"),
+                             (lambda: audio_texture(torch.rand(4000) - 0.5, 8000, 0.5, style_layers=empty, iters=1,
+                                                    filters=8), "relu:1")):
             with pytest.raises(ConfigError) as e:
                 run()
             assert str(e.value) == (f"style_layers {empty!r}: no layers given; name at least one, e.g. "
-                                    "'relu1_1:0.5,relu2_1:0.5', or give None for the default")
+                                    f"'{example}', or give None for the default")
     a = solid_texture(s, 8, tiny2d, style_layers=None, levels=1, iters=1)
     b = solid_texture(s, 8, tiny2d, style_layers={"relu1_1": 1.0, "relu2_1": 1.0}, levels=1, iters=1)
     assert torch.equal(a.x, b.x)  # None: the default layers (the net's, here relu1_1 and relu2_1)

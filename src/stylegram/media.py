@@ -32,7 +32,8 @@ LayerNames = Sequence[str] | str
 INF = float("inf")
 
 
-def layer_weights(spec: LayerWeights | None, default: Mapping[str, float]) -> dict[str, float]:
+def layer_weights(spec: LayerWeights | None, default: Mapping[str, float],
+                  names: Sequence[str] | None = None) -> dict[str, float]:
     """{layer: weight} of ``spec``, read by the image transfer's --style-layers parser
     (losses.parse_layer_weights: one ConfigError line for a bad name list or weight); ``default``
     when spec is None. An empty spec ({}, [], (), '') is refused in one line, whatever its type
@@ -42,7 +43,11 @@ def layer_weights(spec: LayerWeights | None, default: Mapping[str, float]) -> di
         return dict(default)
     if (isinstance(spec, str) and not spec.replace(",", "").strip()) or (
             isinstance(spec, (Mapping, list, tuple)) and not spec):
-        raise ConfigError(f"style_layers {spec!r}: no layers given; name at least one, e.g. 'relu1_1:0.5,relu2_1:0.5', "
+        # the example is the net's own (an audio net's one layer is 'relu', not relu1_1): its
+        # default, or where ``names`` (the net's layers) lack it, its first layers
+        pick = default if names is None or all(k in names for k in default) else dict.fromkeys(names, 1.0)
+        example = ",".join(f"{k}:{w:g}" for k, w in list(pick.items())[:2])
+        raise ConfigError(f"style_layers {spec!r}: no layers given; name at least one, e.g. {example!r}, "
                           "or give None for the default")
     if isinstance(spec, (list, tuple)) and spec and all(isinstance(i, tuple) for i in spec):
         spec = dict(spec)  # ((name, weight), ...), as TransferConfig keeps them and dict() took them
@@ -208,7 +213,7 @@ def synthesize(net: FeatureNet, style: torch.Tensor | Sequence[torch.Tensor] | N
     step (|step|_1 = 1) work; raw Gram losses of wide banks, ~0.1 over 1e5 values, leave it stuck.
     Returns a MediaResult with x on the CPU.
     """
-    style_layers = layer_weights(style_layers, {"relu": 1.0})
+    style_layers = layer_weights(style_layers, {"relu": 1.0}, net.layer_names)
     for what, w in (("alpha", alpha), ("beta", beta), ("gamma", gamma),
                     *((f"layer weight of {l}", w) for l, w in style_layers.items())):
         check_weight(what, w)
