@@ -678,6 +678,29 @@ def test_gram_heatmap_scale_is_not_swamped_by_a_few_hot_entries():
     assert d[0, 0, 0] > d[0, 0, 2] and d[0, 1, 2] > d[0, 1, 0]  # positive red, negative blue
 
 
+def test_gram_figure_has_colour_bars_with_the_scale(tiny_net):
+    # The Gram heatmaps had no colour bar: no values, and nothing said which sign of the
+    # difference is red. Each map now has a bar beside it, ending in the map's end colours.
+    from conftest import gradient_image
+    from stylegram.explore import gram_figures, gram_view
+    from stylegram.explore.activations import colorize
+    from stylegram.explore.gram import colorbar, heat_top
+    s, gimg = gradient_image(32, 40, seed=1), gradient_image(32, 40, seed=2)
+    v = gram_view(s, tiny_net, ["relu1_1"], generated=gimg, n_pairs=1)
+    fig = np.asarray(gram_figures(v, s, heat_px=64)["gram_relu1_1"])
+    lab, head, gap = 18, 24, 10  # _labelled's layout
+    y0 = head + gap + lab
+    x_bar = gap + 64 + 6  # right of the first heatmap, after with_colorbar's gap
+    top_c, bottom_c = colorize(np.array([1.0, 0.0]), "magma")
+    assert fig[y0 + 6, x_bar + 5].tolist() == top_c.tolist()  # the bar's top: the magma end colour
+    assert fig[y0 + 64 - 7, x_bar + 5].tolist() == bottom_c.tolist()
+    bar = colorbar(heat_top(v["relu1_1"].diff), 64, diverging=True)
+    red, blue = colorize(np.array([1.0, 0.0]), "RdBu_r")
+    assert bar[6, 5].tolist() == red.tolist() and bar[64 - 7, 5].tolist() == blue.tolist()
+    assert (bar[:, 18:] < 128).any()  # tick labels are drawn
+    assert fig.shape[1] >= 2 * (64 + 6 + bar.shape[1]) + 3 * gap
+
+
 def test_studio_gram_view_draws_the_explorers_seriated_heatmaps(tmp_path):
     # The studio's Gram view is a shell over explore.gram: the same matrix, the same channel order,
     # the same colours as `stylegram explore gram` (it used to draw its own, unordered copy).

@@ -132,7 +132,7 @@ def heatmap(m: torch.Tensor, order: torch.Tensor, px: int = 384, diverging: bool
 
     from .activations import colorize
     m = m[order][:, order].float()
-    top = float(torch.quantile(m.abs().flatten(), clip / 100).clamp_min(1e-30)) if m.numel() else 1.0
+    top = heat_top(m, clip)
     if diverging:
         x = (m.sign() * (m.abs() / top).clamp_max(1).sqrt() + 1) / 2
         rgb = colorize(x.numpy(), "RdBu_r")
@@ -140,6 +140,52 @@ def heatmap(m: torch.Tensor, order: torch.Tensor, px: int = 384, diverging: bool
         x = (m.clamp_min(0) / top).clamp_max(1).sqrt()
         rgb = colorize(x.numpy(), "magma")
     return np.asarray(Image.fromarray(rgb).resize((px, px), Image.Resampling.NEAREST))
+
+
+def heat_top(m: torch.Tensor, clip: float = 99.5) -> float:
+    """The value at the top of ``heatmap``'s colour scale: the ``clip`` percentile of |m|."""
+    return float(torch.quantile(m.abs().flatten().float(), clip / 100).clamp_min(1e-30)) if m.numel() else 1.0
+
+
+def colorbar(top: float, height: int, diverging: bool = False, bar: int = 12) -> np.ndarray:
+    """A vertical colour bar for ``heatmap`` -> uint8 (height, w, 3): the bar and its value ticks
+    (0, top / 4, top; for a difference also -top / 4, -top). The heatmap's colour is the square
+    root of |value| / top, so these ticks sit at a quarter, half and the end of the bar; ``top``
+    is labelled '>=': entries above the clip percentile are drawn in the end colour."""
+    from PIL import Image, ImageDraw
+
+    from .activations import colorize
+    from .render import _font
+    font = _font(10)
+    ticks = [(0.0, 0.0), (0.25, 0.5), (1.0, 1.0)]  # (value / top, position along the bar)
+    if diverging:
+        ticks = [(-1.0, 0.0), (-0.25, 0.25), (0.0, 0.5), (0.25, 0.75), (1.0, 1.0)]
+
+    def label(f: float) -> str:
+        v = f * top
+        return ("<= " if f == -1 else ">= " if f == 1 else "") + ("0" if f == 0 else f"{v:.3g}")
+    pad = 6  # half a label's height above the top and below the bottom tick
+    h = max(height, 2 * pad + 2)
+    w = bar + 6 + max(int(font.getlength(label(f))) for f, _ in ticks) + 2
+    im = Image.new("RGB", (w, h), (255, 255, 255))
+    span = h - 2 * pad
+    ramp = colorize(np.linspace(1, 0, span)[:, None].repeat(bar, 1), "RdBu_r" if diverging else "magma")
+    im.paste(Image.fromarray(ramp), (0, pad))
+    d = ImageDraw.Draw(im)
+    for f, x in ticks:
+        y = pad + round((1 - x) * (span - 1))
+        d.line([(bar, y), (bar + 3, y)], fill=(0, 0, 0))
+        d.text((bar + 6, y), label(f), fill=(40, 40, 40), font=font, anchor="lm")
+    return np.asarray(im)
+
+
+def with_colorbar(heat: np.ndarray, top: float, diverging: bool = False, gap: int = 6) -> np.ndarray:
+    """``heat`` (a ``heatmap``) with its ``colorbar`` to the right -> uint8 (h, w + gap + bar, 3)."""
+    cb = colorbar(top, heat.shape[0], diverging)
+    out = np.full((max(heat.shape[0], cb.shape[0]), heat.shape[1] + gap + cb.shape[1], 3), 255, np.uint8)
+    out[:heat.shape[0], :heat.shape[1]] = heat
+    out[:cb.shape[0], heat.shape[1] + gap:] = cb
+    return out
 
 
 def overlay(image: torch.Tensor, heat: torch.Tensor, alpha: float = 0.85) -> np.ndarray:
@@ -197,10 +243,15 @@ def gram_figures(views: dict[str, LayerGram], style: torch.Tensor, *, scan: Unit
 
     figs: dict[str, "Image.Image"] = {}
     for l, v in views.items():
-        tiles = [(f"G/N of the style image, channels seriated ({v.gram.shape[0]})", heatmap(v.gram, v.order, heat_px))]
+        # Each map with its colour bar: without one a reader could not tell the values, that the
+        # colours are square-rooted and clipped, nor which sign of the difference is red.
+        tiles = [(f"G/N of the style image, channels seriated ({v.gram.shape[0]})",
+                  with_colorbar(heatmap(v.gram, v.order, heat_px), heat_top(v.gram)))]
         if v.diff is not None:
-            tiles.append((f"G(S)/N - G(G)/N   (J_style = {v.style_loss:.3g})", heatmap(v.diff, v.order, heat_px, True)))
-        figs[f"gram_{l}"] = _labelled(tiles, title=f"{l}: style matrix")
+            tiles.append((f"G(S)/N - G(G)/N: red, style's larger   (J_style = {v.style_loss:.3g})",
+                          with_colorbar(heatmap(v.diff, v.order, heat_px, True), heat_top(v.diff), True)))
+        figs[f"gram_{l}"] = _labelled(tiles, title=f"{l}: style matrix (colour: square root of |value|, "
+                                                    "clipped at the 99.5th percentile)")
         use_scan = scan is not None and l in scan.layers
         patches = {}
         if use_scan:
