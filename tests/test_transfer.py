@@ -190,6 +190,19 @@ def test_loss_plot_lays_pyramid_levels_end_to_end_and_names_them(tmp_path):
     assert Image.open(tmp_path / "p.png").size == (770, 440)
 
 
+def test_loss_plot_says_the_terms_are_unweighted_and_total_is_their_weighted_sum(tmp_path):
+    # J_style (before beta) sat 1000x above the 'total' it is part of, under a y label "loss term"
+    # and a legend "style", "total": the plot now names the terms and what the total is.
+    import matplotlib
+    from stylegram.report import plot_history
+    hist = [{"iter": i, "content": 1.0 / i, "style": 1e5 / i, "tv": 0.0, "total": 1e2 / i} for i in (1, 2, 3)]
+    with matplotlib.rc_context({"svg.fonttype": "none"}):  # text as text, to read it back
+        plot_history(hist, tmp_path / "p.svg")
+    svg = (tmp_path / "p.svg").read_text()
+    assert "loss (terms before their weights)" in svg and "J_style" in svg and "J_content" in svg
+    assert "total J = alpha J_content + beta J_style + gamma TV" in svg and ">TV<" not in svg  # tv all 0: no line
+
+
 def test_cli_transfer_report_and_metadata(pair, tmp_path):
     out, rep, plot = tmp_path / "o.png", tmp_path / "r.json", tmp_path / "loss.png"
     p = run_cli("transfer", *pair, "-o", out, "--net", "random-tiny", "--size", 48, "--iters", 6, "--report", rep,

@@ -36,6 +36,12 @@ def level_labels(levels: Sequence[dict]) -> list[str]:
     return [names.get(k, f"level {k + 1}") for k in range(max(names) + 1)] if names else []
 
 
+# Legend names: the history's content, style and tv are the terms before alpha, beta and gamma, and
+# 'total' is their weighted sum, so a style term far above the total is no error; the plot says so.
+TERM_LABELS = {"content": "J_content", "style": "J_style", "tv": "TV",
+               "total": "total J = alpha J_content + beta J_style + gamma TV (minimized)"}
+
+
 def plot_history(history: Sequence[dict], path: str | os.PathLike, *, title: str = "stylegram: loss per iteration",
                  terms: Sequence[str] = ("content", "style", "tv", "total"),
                  levels: Sequence[str] | None = None) -> None:
@@ -61,14 +67,15 @@ def plot_history(history: Sequence[dict], path: str | os.PathLike, *, title: str
         for t in terms:
             ys = [h.get(t, 0.0) for h in points]
             if any(y > 0 for y in ys):
-                (line,) = ax.plot(xs, ys, color=colours.get(t), label=None if t in colours else t)
+                (line,) = ax.plot(xs, ys, color=colours.get(t), label=None if t in colours else TERM_LABELS.get(t, t))
                 colours.setdefault(t, line.get_color())
     ax.set_yscale("log")
     ax.set_xlabel("iteration" if len(segments) < 2 else "iteration, levels one after another")
-    ax.set_ylabel("loss term")
+    ax.set_ylabel("loss (terms before their weights)")
     ax.set_title(title)
     ax.grid(True, which="both", alpha=0.3)
-    ax.legend(loc="upper right")
+    # below the axes: inside, the legend covered the pyramid levels' names and the curves' starts
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.16), ncol=2, fontsize=8, frameon=False)
     fig.tight_layout()
     suffix = Path(path).suffix.lstrip(".").lower() or "png"
     write_atomic(path, lambda tmp: fig.savefig(tmp, format=suffix))
