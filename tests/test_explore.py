@@ -495,6 +495,16 @@ def test_activation_grid_layout_and_norms(tiny_net):
         activation_grid(m, channels=[2])
 
 
+def test_activation_grid_sparse_map_is_not_saturated():
+    # A map with 3 active positions of 1600 has a 99.5th percentile of 0; every active position was
+    # drawn at the top of the scale (weak ones as bright as the strongest).
+    from stylegram.explore import activation_grid
+    m = torch.zeros(1, 40, 40)
+    m[0, 0, 0], m[0, 5, 5], m[0, 10, 10] = 0.01, 0.5, 1.0
+    g = activation_grid(m, cols=1, gap=0, cmap="gray", labels=False)
+    assert g[10, 10, 0] == 255 and 120 <= g[5, 5, 0] <= 135 and g[0, 0, 0] < 5
+
+
 def test_gram_view_by_hand():
     from stylegram.explore.gram import correlation, cofire_map, seriation, top_pairs
     a = torch.zeros(1, 4, 2, 2)

@@ -65,7 +65,10 @@ def activation_grid(maps: torch.Tensor, *, channels: Sequence[int] | None = None
     # scale to a high percentile rather than the maximum: one hot pixel would darken a whole map
     flat = m.flatten(1) if norm == "channel" else m.flatten()[None]
     i = max(0, math.ceil(clip / 100 * flat.shape[1]) - 1)
-    top = flat.sort(dim=1).values[:, i].view(-1, 1, 1).expand(c, 1, 1)
+    top = flat.sort(dim=1).values[:, i]
+    # A sparse map (fewer than 0.5% of positions active) has a percentile of 0: scaled by it, every
+    # active position, however weak, came out in the top colour. Such maps use their maximum.
+    top = torch.where(top > 0, top, flat.amax(dim=1)).view(-1, 1, 1).expand(c, 1, 1)
     m = (m / top.clamp_min(1e-12)).numpy()
     if tile and tile != h:
         s = max(1, round(tile / max(h, w)))
