@@ -505,6 +505,26 @@ def test_activation_grid_sparse_map_is_not_saturated():
     assert g[10, 10, 0] == 255 and 120 <= g[5, 5, 0] <= 135 and g[0, 0, 0] < 5
 
 
+def test_cli_activations_picture_has_title_and_colour_bar(tmp_path):
+    # The saved grid was bare maps: no layer, no image name, no word on what the colours mean.
+    from stylegram.cli import main
+    from stylegram.explore.activations import colorize
+    from stylegram.io import save_image
+    img = tmp_path / "photo.png"
+    save_image(torch.rand(1, 3, 32, 32, generator=torch.Generator().manual_seed(0)), img)
+    with pytest.raises(SystemExit) as e:
+        main(["explore", "activations", str(img), "--layer", "relu1_1", "-o", str(tmp_path / "a.png"),
+              "--net", "random", "--size", "32", "--tile", "32", "-q"])
+    assert e.value.code in (0, None)
+    a = np.asarray(Image.open(tmp_path / "a.png").convert("RGB")).astype(int)
+    band = a[:20]  # the title line: dark text on white, above the maps
+    assert (band == 255).all(axis=2).mean() > 0.7 and (band < 80).all(axis=2).sum() > 100
+    lo, hi = colorize(np.array([0.0, 1.0]))  # a 160-px colour bar from the low to the high colour
+    bar = [(y, x) for y in range(20, 50) for x in range(a.shape[1] - 159)
+           if (a[y, x] == lo).all() and (a[y, x + 159] == hi).all()]
+    assert bar, "no colour bar from the low to the high colour"
+
+
 def test_gram_view_by_hand():
     from stylegram.explore.gram import correlation, cofire_map, seriation, top_pairs
     a = torch.zeros(1, 4, 2, 2)

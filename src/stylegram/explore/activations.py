@@ -11,6 +11,8 @@ import torch
 from ..errors import ConfigError, choices_error, whole
 
 if TYPE_CHECKING:
+    from PIL import Image
+
     from ..nets.features import FeatureNet
     from ..nets.hooked import HookedNet
 
@@ -30,6 +32,58 @@ def colorize(x: np.ndarray, cmap: str = "viridis") -> np.ndarray:
     import matplotlib
     lut = (matplotlib.colormaps[cmap](np.linspace(0, 1, 256))[:, :3] * 255).astype(np.uint8)
     return lut[np.clip(np.nan_to_num(x) * 255, 0, 255).astype(np.int64)]
+
+
+def _scaled(maps: torch.Tensor, norm: str, clip: float) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """``activation_grid``'s scale: (maps shifted to start at 0, the shift, the value drawn in the
+    top colour (C, 1, 1)); a map's colour is (map - shift) / top, clipped to 0..1."""
+    c = maps.shape[0]
+    # Signed maps (conv layers) are shifted to start at 0: per channel for 'channel', by the layer's
+    # one minimum for 'layer', so a channel that is negative everywhere stays dark beside a strong one.
+    lows = maps.amin(dim=(1, 2), keepdim=True) if norm == "channel" else maps.amin()
+    signed = float(maps.min()) < 0
+    m = maps - lows if signed else maps.clamp_min(0)
+    # scale to a high percentile rather than the maximum: one hot pixel would darken a whole map
+    flat = m.flatten(1) if norm == "channel" else m.flatten()[None]
+    i = max(0, math.ceil(clip / 100 * flat.shape[1]) - 1)
+    top = flat.sort(dim=1).values[:, i]
+    # A sparse map (fewer than 0.5% of positions active) has a percentile of 0: scaled by it, every
+    # active position, however weak, came out in the top colour. Such maps use their maximum.
+    top = torch.where(top > 0, top, flat.amax(dim=1)).view(-1, 1, 1).expand(c, 1, 1)
+    return m, (lows if signed else torch.zeros(())).expand(c, 1, 1), top
+
+
+def activation_figure(maps: torch.Tensor, grid: np.ndarray, *, title: str, norm: str = "channel",
+                      channels: Sequence[int] | None = None, cmap: str = "viridis", clip: float = 99.5) -> "Image.Image":
+    """``grid`` (from ``activation_grid(maps, channels=channels, norm=norm, ...)``) under a title
+    line and a colour bar that says what the colours mean: with ``norm='layer'`` the activation
+    values of its ends, with 'channel' that each map has its own scale (0 to its ``clip`` percentile)."""
+    from PIL import Image, ImageDraw
+
+    from .render import _font
+    if norm not in NORMS:
+        raise choices_error("normalization", norm, NORMS)
+    picked = maps[list(channels)] if channels is not None else maps
+    _, lows, top = _scaled(picked, norm, clip)
+    if norm == "layer":
+        lo, hi = float(lows.flatten()[0]), float(lows.flatten()[0] + top.flatten()[0])
+        ends = (f"{lo:.3g}", f"{hi:.3g} and above (the layer's {clip:g}th percentile)")
+    else:
+        ends = ("each map's minimum" if float(picked.min()) < 0 else "0", f"each map's {clip:g}th percentile and above")
+    pad, gap, bar_w, bar_h, head = 6, 8, 160, 10, 26
+    w = max(grid.shape[1], 520) + 2 * pad
+    top_y = head + bar_h + 10
+    im = Image.new("RGB", (w, top_y + grid.shape[0] + pad), (255, 255, 255))
+    d = ImageDraw.Draw(im)
+    d.text((pad, pad), title, fill=(0, 0, 0), font=_font(13))
+    ramp = colorize(np.linspace(0, 1, bar_w)[None].repeat(bar_h, 0), cmap)
+    y = head
+    d.text((pad, y + bar_h // 2), ends[0], fill=(40, 40, 40), font=_font(10), anchor="lm")
+    x0 = pad + int(d.textlength(ends[0], font=_font(10))) + gap
+    im.paste(Image.fromarray(ramp), (x0, y))
+    d.text((x0 + bar_w + gap, y + bar_h // 2), ends[1], fill=(40, 40, 40), font=_font(10), anchor="lm")
+    im.paste(Image.fromarray(grid), (pad, top_y))
+    return im
 
 
 def activation_grid(maps: torch.Tensor, *, channels: Sequence[int] | None = None, cols: int | None = None,
@@ -58,17 +112,7 @@ def activation_grid(maps: torch.Tensor, *, channels: Sequence[int] | None = None
         maps = maps[list(channels)]
     index = list(channels) if channels is not None else list(range(maps.shape[0]))
     c, h, w = maps.shape
-    # Signed maps (conv layers) are shifted to start at 0: per channel for 'channel', by the layer's
-    # one minimum for 'layer', so a channel that is negative everywhere stays dark beside a strong one.
-    lows = maps.amin(dim=(1, 2), keepdim=True) if norm == "channel" else maps.amin()
-    m = maps.clamp_min(0) if float(maps.min()) >= 0 else maps - lows
-    # scale to a high percentile rather than the maximum: one hot pixel would darken a whole map
-    flat = m.flatten(1) if norm == "channel" else m.flatten()[None]
-    i = max(0, math.ceil(clip / 100 * flat.shape[1]) - 1)
-    top = flat.sort(dim=1).values[:, i]
-    # A sparse map (fewer than 0.5% of positions active) has a percentile of 0: scaled by it, every
-    # active position, however weak, came out in the top colour. Such maps use their maximum.
-    top = torch.where(top > 0, top, flat.amax(dim=1)).view(-1, 1, 1).expand(c, 1, 1)
+    m, _, top = _scaled(maps, norm, clip)
     m = (m / top.clamp_min(1e-12)).numpy()
     if tile and tile != h:
         s = max(1, round(tile / max(h, w)))

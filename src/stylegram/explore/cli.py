@@ -179,12 +179,15 @@ def activations_cmd(image: str, layer: str, output: str, net: str, weights: str 
     from .api import explore_activations
     out = check_output_path(output, [image])
     picked = _indices(channels, "--channels", "channel")
+    from .activations import activation_figure
     maps, grid = explore_activations(image, layer, net=_net(net, weights), size=size, channels=picked, cols=cols,
                                      norm=norm, tile=tile)
-    _save_png(grid, out)
+    # the saved picture names the layer and the image and says what the colours mean
+    shown = len(picked) if picked is not None else maps.shape[0]
+    title = f"{layer} of {Path(image).name}: {shown} channel maps of {maps.shape[2]} x {maps.shape[1]}, channel index top left"
+    _save_png(activation_figure(maps, grid, title=title, norm=norm, channels=picked), out)
     if not quiet:
         from ..cli import counted
-        shown = len(picked) if picked is not None else maps.shape[0]  # the grid's maps, not the layer's
         click.echo(f"wrote {out} ({counted(shown, 'map')} of {maps.shape[2]} x {maps.shape[1]})", err=True)  # w x h
 
 
