@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import copy
 import json
+import re
 import warnings
 from pathlib import Path
 
@@ -442,6 +443,11 @@ def test_report_writes_sheets_units_and_html(tiny_net, squares, tmp_path):
     assert "relu2_1" in page and "Receptive fields" in page and "sub/c.png" in page and "<svg" in page
     assert summary["skipped"] == 1 and len(summary["chosen"]["relu1_1"]) == 4
     assert "1 unreadable files, skipped</summary><ul><li><code>broken.jpg</code>" in page  # which, not only how many
+    # every picture has alt text (it had none: a screen reader, or a broken link, said nothing)
+    imgs = re.findall(r"<img [^>]*>", page)
+    assert imgs and all(' alt="' in i for i in imgs)
+    assert 'alt="relu2_1: sheet of 4 units, top 9 patches each"' in page
+    assert f'src="units/relu1_1/u0000.jpg" width="{3 * 16 + 4}" height="{3 * 16 + 4}" alt="relu1_1 unit 0: its top 9 patches' in page
 
 
 def test_cli_units_end_to_end(squares, tmp_path, capsys):

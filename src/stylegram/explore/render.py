@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import html
 import os
+from urllib.parse import quote
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -200,12 +201,14 @@ def write_report(scan: UnitScan, out_dir: str | os.PathLike, *, rule: str = "sel
             cards.append(
                 f'<div class="unit" id="{l}-{u}"><div class="uh">unit {u} &middot; sel {float(sel[u]):.2f} '
                 f'&middot; mean peak {float(t.mean()[u]):.3g}</div>'
-                f'<img loading="lazy" src="units/{l}/u{u:04d}.jpg" width="{3 * patch_px + 4}">{hist}'
+                f'<img loading="lazy" src="units/{quote(l)}/u{u:04d}.jpg" width="{3 * patch_px + 4}" '
+                f'height="{3 * patch_px + 4}" alt="{html.escape(l)} unit {u}: its top {t.k} patches, best first">{hist}'
                 f'<details><summary>images</summary><ol>{"".join(f"<li>{n}</li>" for n in names)}</ol></details></div>')
         sections.append(
             f'<h2 id="{l}">{l}</h2><p>{t.channels} units ({dead} never active), field {info.rf_size} px, '
             f'stride {info.jump} px. Sheet: {len(chosen[l])} units by rule <b>{rule}</b>.</p>'
-            f'<img class="sheet" src="sheet_{l}.png"><h3>every unit, most selective first</h3>'
+            f'<img class="sheet" src="sheet_{quote(l)}.png" alt="{html.escape(l)}: sheet of {len(chosen[l])} units, '
+            f'top {t.k} patches each"><h3>every unit, most selective first</h3>'
             f'<div class="units">{"".join(cards)}</div>')
     rows = "".join(
         f"<tr><td><a href='#{l}'>{l}</a></td><td>{t.channels}</td><td>{scan.info[l].jump}</td>"
