@@ -982,3 +982,15 @@ def test_media_option_errors_name_the_option_typed(tmp_path, command, option, me
     code, err = run_cli([command, *args, "--iters", "1", *option])
     assert (code, err.strip()) == (2, f"stylegram: error: {message}")
     assert not (tmp_path / "o.npy").exists() and not (tmp_path / "v.npy").exists()
+
+
+def test_signal_plot_labels_channels_and_says_when_some_are_left_out(tmp_path):
+    # Rows had no channel names, and channels past max_channels were dropped without a word.
+    import matplotlib
+    from stylegram.io.signal import plot_signals
+    x = torch.randn(1, 14, 200, generator=torch.Generator().manual_seed(0))
+    with matplotlib.rc_context({"svg.fonttype": "none"}):  # text as text, to read it back
+        plot_signals({"input": x, "texture": x[:, :3]}, tmp_path / "p.svg", rate=100.0)
+    svg = (tmp_path / "p.svg").read_text()
+    assert ">ch 0<" in svg and ">ch 11<" in svg and ">ch 12<" not in svg
+    assert "input (first 12 of 14 channels)" in svg and ">texture<" in svg  # its 3 channels are all shown

@@ -119,8 +119,10 @@ def plot_signals(signals: dict[str, torch.Tensor], path: str | os.PathLike, *, r
             if i < s.shape[0]:
                 ax.plot(t, s[i], lw=0.6)
             ax.tick_params(labelsize=6)
+            if j == 0:  # which channel each row is: rows were unlabelled, and channels past max_channels left out silently
+                ax.set_ylabel(f"ch {i}", fontsize=8)
             if i == 0:
-                ax.set_title(name)
+                ax.set_title(name if s.shape[0] <= c else f"{name} (first {c} of {s.shape[0]} channels)")
         axes[-1][j].set_xlabel("time (s)" if rate else "sample")
     fig.tight_layout()
     suffix = Path(path).suffix.lstrip(".").lower() or "png"
