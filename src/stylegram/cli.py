@@ -535,7 +535,7 @@ def load_checkpoint(path: str) -> dict:
         raise InputError(f"{path}: checkpoint not found")
     try:
         ckpt = load_plain(path)
-    except Exception as e:
+    except Exception:
         raise InputError(f"{path}: not a readable stylegram checkpoint; {_CKPT_HINT}") from None
     if not isinstance(ckpt, dict) or ckpt.get("kind") != "stylegram-transfer":
         raise InputError(f"{path}: not a stylegram transfer checkpoint; {_CKPT_HINT}")
