@@ -610,3 +610,18 @@ def test_serve_on_a_busy_port_is_one_line_and_leaves_the_running_studio_alone(tm
     assert e.value.code == 2 and capsys.readouterr().err.splitlines()[-1] == (
         "stylegram: error: --host 192.0.2.1: cannot listen there (Cannot assign requested address); give an "
         "address of this machine, e.g. 127.0.0.1")
+
+
+def test_the_claimed_port_refuses_a_second_studio_started_before_the_first_serves(tmp_path):
+    # The socket was only bound until uvicorn ran: with SO_REUSEADDR, Linux lets a second socket bind
+    # a port nobody listens on yet, so a studio started during the first one's create_app got past
+    # the check (and its job queue marked the first one's jobs interrupted) and failed in uvicorn.
+    from stylegram.errors import ConfigError
+    from stylegram.web.command import listen_socket
+    first = listen_socket("127.0.0.1", 0)
+    try:
+        port = first.getsockname()[1]
+        with pytest.raises(ConfigError, match=f"--port {port}: already in use on 127.0.0.1"):
+            listen_socket("127.0.0.1", port).close()
+    finally:
+        first.close()

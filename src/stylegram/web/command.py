@@ -84,13 +84,16 @@ def serve_cmd(host: str, port: int, data_dir: str | None, explore_dir: str | Non
 
 
 def listen_socket(host: str, port: int) -> socket.socket:
-    """A TCP socket bound to ``host``:``port`` (listening starts with the server), or ConfigError
-    (one line) for a port in use or an address that is not this machine's."""
+    """A TCP socket listening on ``host``:``port`` (connections wait until the server accepts them),
+    or ConfigError (one line) for a port in use or an address that is not this machine's."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn: a restart reuses the port at once
     try:
         sock.bind((host, port))
+        # Listening now, not when uvicorn starts: with SO_REUSEADDR, Linux lets a second socket bind
+        # a port that no socket listens on yet, so two studios started together both got past bind.
+        sock.listen(2048)  # uvicorn's default backlog
     except OSError as e:
         sock.close()
         if e.errno == errno.EADDRINUSE:
