@@ -203,6 +203,21 @@ def test_loss_plot_says_the_terms_are_unweighted_and_total_is_their_weighted_sum
     assert "total J = alpha J_content + beta J_style + gamma TV" in svg and ">TV<" not in svg  # tv all 0: no line
 
 
+def test_loss_plot_says_what_the_refine_levels_total_is(tmp_path):
+    # On the --refine level the total is J_style (sliced, beta 1) + gamma TV with J_content under a
+    # budget, not alpha J_content + beta J_style: the legend said the latter for every level.
+    import matplotlib
+    from stylegram.report import level_labels, plot_history
+    hist = [{"iter": 1, "level": 0, "content": 1.0, "style": 10.0, "total": 1.01},
+            {"iter": 1, "level": 1, "content": 1.5, "style": 0.7, "total": 0.7}]
+    levels = [{"level": 0, "shape": [32, 32], "pass": "transfer"}, {"level": 1, "shape": [32, 32], "pass": "refine"}]
+    with matplotlib.rc_context({"svg.fonttype": "none"}):
+        plot_history(hist, tmp_path / "r.svg", levels=level_labels(levels))
+        plot_history(hist[:1], tmp_path / "t.svg", levels=level_labels(levels[:1]))
+    assert "on the refine level: J_style + gamma TV, J_content kept under a budget" in (tmp_path / "r.svg").read_text()
+    assert "refine level" not in (tmp_path / "t.svg").read_text()
+
+
 def test_cli_transfer_report_and_metadata(pair, tmp_path):
     out, rep, plot = tmp_path / "o.png", tmp_path / "r.json", tmp_path / "loss.png"
     p = run_cli("transfer", *pair, "-o", out, "--net", "random-tiny", "--size", 48, "--iters", 6, "--report", rep,

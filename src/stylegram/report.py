@@ -40,6 +40,9 @@ def level_labels(levels: Sequence[dict]) -> list[str]:
 # 'total' is their weighted sum, so a style term far above the total is no error; the plot says so.
 TERM_LABELS = {"content": "J_content", "style": "J_style", "tv": "TV",
                "total": "total J = alpha J_content + beta J_style + gamma TV (minimized)"}
+# The --refine level minimizes another total: its J_content is a budget (only what lies above the
+# cap counts) and its J_style the sliced one at beta 1, so there the total follows J_style alone.
+REFINE_TOTAL = "\non the refine level: J_style + gamma TV, J_content kept under a budget"
 
 
 def plot_history(history: Sequence[dict], path: str | os.PathLike, *, title: str = "stylegram: loss per iteration",
@@ -58,6 +61,7 @@ def plot_history(history: Sequence[dict], path: str | os.PathLike, *, title: str
     ax = fig.subplots()
     segments = history_segments(history)
     colours: dict[str, str] = {}
+    refined = any(str(n).startswith("refine") for n in levels or [])
     for k, xs, points in segments:
         if len(segments) > 1:
             ax.axvline(xs[0], color="0.6", linestyle=":", linewidth=1)
@@ -67,7 +71,8 @@ def plot_history(history: Sequence[dict], path: str | os.PathLike, *, title: str
         for t in terms:
             ys = [h.get(t, 0.0) for h in points]
             if any(y > 0 for y in ys):
-                (line,) = ax.plot(xs, ys, color=colours.get(t), label=None if t in colours else TERM_LABELS.get(t, t))
+                (line,) = ax.plot(xs, ys, color=colours.get(t), label=None if t in colours else
+                                    TERM_LABELS.get(t, t) + (REFINE_TOTAL if t == "total" and refined else ""))
                 colours.setdefault(t, line.get_color())
     ax.set_yscale("log")
     ax.set_xlabel("iteration" if len(segments) < 2 else "iteration, levels one after another")
