@@ -450,6 +450,16 @@ def test_report_writes_sheets_units_and_html(tiny_net, squares, tmp_path):
     assert f'src="units/relu1_1/u0000.jpg" width="{3 * 16 + 4}" height="{3 * 16 + 4}" alt="relu1_1 unit 0: its top 9 patches' in page
 
 
+def test_report_unit_image_height_is_the_images_own(tiny_net, squares, tmp_path):
+    # height was always three rows of patches: --top 4 (two rows) was stretched, --top 20 squashed
+    for k in (4, 20):
+        scan = scan_units(tiny_net, squares, ["relu1_1"], size=32, batch_size=4, k=k)
+        out = tmp_path / f"k{k}"
+        write_report(scan, out, rule="strongest", n_units=2, patch_px=16)
+        w, h = Image.open(out / "units" / "relu1_1" / "u0000.jpg").size
+        assert f'src="units/relu1_1/u0000.jpg" width="{w}" height="{h}" ' in (out / "index.html").read_text()
+
+
 def test_cli_units_end_to_end(squares, tmp_path, capsys):
     from stylegram.cli import main
     out = tmp_path / "cli"

@@ -189,6 +189,9 @@ def write_report(scan: UnitScan, out_dir: str | os.PathLike, *, rule: str = "sel
         sel = t.selectivity()
         order = sorted(shown[l], key=lambda u: -float(sel[u]))
         dead = int((t.values[:, 0] <= 0).sum())
+        # the unit image's own size: unit_grid's rows of three, as many rows as --top needs (a fixed
+        # three rows stretched --top 4's two rows and squashed --top 20's seven)
+        unit_h, unit_w = unit_grid([blank] * t.k, patch_px).shape[:2]
         cards = []
         for u in order:
             _save_image(grid(u), udir / f"u{u:04d}.jpg", durable=False)
@@ -201,8 +204,8 @@ def write_report(scan: UnitScan, out_dir: str | os.PathLike, *, rule: str = "sel
             cards.append(
                 f'<div class="unit" id="{l}-{u}"><div class="uh">unit {u} &middot; sel {float(sel[u]):.2f} '
                 f'&middot; mean peak {float(t.mean()[u]):.3g}</div>'
-                f'<img loading="lazy" src="units/{quote(l)}/u{u:04d}.jpg" width="{3 * patch_px + 4}" '
-                f'height="{3 * patch_px + 4}" alt="{html.escape(l)} unit {u}: its top {t.k} patches, best first">{hist}'
+                f'<img loading="lazy" src="units/{quote(l)}/u{u:04d}.jpg" width="{unit_w}" '
+                f'height="{unit_h}" alt="{html.escape(l)} unit {u}: its top {t.k} patches, best first">{hist}'
                 f'<details><summary>images</summary><ol>{"".join(f"<li>{n}</li>" for n in names)}</ol></details></div>')
         sections.append(
             f'<h2 id="{l}">{l}</h2><p>{t.channels} units ({dead} never active), field {info.rf_size} px, '
