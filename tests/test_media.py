@@ -994,3 +994,12 @@ def test_signal_plot_labels_channels_and_says_when_some_are_left_out(tmp_path):
     svg = (tmp_path / "p.svg").read_text()
     assert ">ch 0<" in svg and ">ch 11<" in svg and ">ch 12<" not in svg
     assert "input (first 12 of 14 channels)" in svg and ">texture<" in svg  # its 3 channels are all shown
+
+
+def test_solid_texture_help_offers_no_3d_net():
+    # --help offered "a 3D net (vgg16-hed-3d, experimental)", which solid-texture refuses in one line
+    from click.testing import CliRunner
+    from stylegram.media_cli import solid_texture_cmd, volume_cmd
+    solid = " ".join(CliRunner().invoke(solid_texture_cmd, ["--help"]).output.split())
+    assert "2D net applied to the cube's slices" in solid and "3D net" not in solid and "vgg16-hed-3d" not in solid
+    assert "or a 3D net (vgg16-hed-3d" in " ".join(CliRunner().invoke(volume_cmd, ["--help"]).output.split())

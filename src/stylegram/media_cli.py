@@ -246,10 +246,14 @@ _weights = click.option("--weights", default=None, type=click.Path(dir_okay=Fals
                         help="weights file for --net vgg16 or vgg19 (.pth, .safetensors, .h5) instead of the download")
 
 
-def _volume_net(f):
+def _volume_net(f, help="2D net applied to slices (vgg16-hed, random), or a 3D net (vgg16-hed-3d, experimental)"):
     f = _weights(f)
-    return click.option("--net", default="vgg16-hed", show_default=True,
-                        help="2D net applied to slices (vgg16-hed, random), or a 3D net (vgg16-hed-3d, experimental)")(f)
+    return click.option("--net", default="vgg16-hed", show_default=True, help=help)(f)
+
+
+def _solid_net(f):
+    # a solid texture's slices are matched to a 2D exemplar: only a 2D net can (solid_texture refuses a 3D one)
+    return _volume_net(f, help="2D net applied to the cube's slices (vgg16-hed, random)")
 _volume_width = click.option("--width", type=float, default=0.25, show_default=True, help="channel scale of --net random")
 
 
@@ -323,7 +327,7 @@ def volume_cmd(content, style, output, size, window, slices, beta, net, weights,
               help="L-BFGS iterations (every slice) of the levels below the last, up to 64^3")
 @click.option("--tv", type=float, default=0.5, show_default=True,
               help="total-variation weight of the random-slice levels (above 64^3), relative to their start style loss")
-@_volume_net
+@_solid_net
 @_volume_width
 @common
 def solid_texture_cmd(exemplar, output, size, style_size, slices, lr, levels, coarse_iters, tv, net, weights, width, iters, seed,
