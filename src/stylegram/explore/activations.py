@@ -69,7 +69,8 @@ def activation_figure(maps: torch.Tensor, grid: np.ndarray, *, title: str, norm:
         lo, hi = float(lows.flatten()[0]), float(lows.flatten()[0] + top.flatten()[0])
         ends = (f"{lo:.3g}", f"{hi:.3g} and above (the layer's {clip:g}th percentile)")
     else:
-        ends = ("each map's minimum" if float(picked.min()) < 0 else "0", f"each map's {clip:g}th percentile and above")
+        ends = ("each map's minimum" if float(picked.min()) < 0 else "0",
+                f"each map's {clip:g}th percentile (a sparse map's maximum) and above")
     pad, gap, bar_w, bar_h, head = 6, 8, 160, 10, 26
     w = max(grid.shape[1], 520) + 2 * pad
     top_y = head + bar_h + 10
