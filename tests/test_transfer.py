@@ -634,6 +634,43 @@ def test_hooked_net_leaves_the_callers_model_as_it_was():
     assert float(model[1].running_mean[0]) == 0.25 and int(model[1].num_batches_tracked) == 0
 
 
+def test_a_checkpointed_model_stays_frozen_through_the_backward():
+    # Activation checkpointing recomputes the forward during the backward, which ran after the
+    # per-forward restore: in the model's own train mode (torch's CheckpointError: "Recomputed
+    # values ... have different metadata"), in the receptive-field probe too. The engines hold the
+    # model frozen for the whole run (HookedNet.held). (Reentrant checkpointing cannot work with
+    # torch.autograd.grad, which the engines use: torch says so and to set use_reentrant=False.)
+    from torch import nn
+    from torch.utils.checkpoint import checkpoint
+    from stylegram import HookedNet, transfer
+    from stylegram.explore.reconstruct import reconstruct
+    from stylegram.media import texture as media_texture
+
+    class Checkpointed(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.stem = nn.Conv2d(3, 4, 3, padding=1)
+            self.block = nn.Sequential(nn.Conv2d(4, 4, 3, padding=1), nn.BatchNorm2d(4), nn.ReLU())
+            self.head = nn.Conv2d(4, 4, 3, padding=1)
+
+        def forward(self, x):
+            return self.head(checkpoint(self.block, self.stem(x), use_reentrant=False))
+    torch.manual_seed(0)
+    model = Checkpointed().train()
+    net = HookedNet(model, ["stem", "head"], probe_size=32)
+    g = torch.Generator().manual_seed(1)
+    c, s = torch.rand(1, 3, 32, 32, generator=g), torch.rand(1, 3, 32, 32, generator=g)
+    transfer(c, s, feature_net=net, size=32, iters=2, refine=0, pyramid_start=0, content_layers="head",
+             style_layers="stem,head")
+    transfer(c, s, feature_net=net, size=32, iters=2, refine=0, pyramid_start=16, content_layers="head",
+             style_layers="stem,head")
+    media_texture(net, s, (1, 3, 32, 32), style_layers="stem,head", iters=2)
+    reconstruct(c, net, content_layer="head", iters=2)
+    assert model.training and all(p.requires_grad for p in model.parameters())
+    assert all(p.grad is None for p in model.parameters())
+    assert int(model.block[1].num_batches_tracked) == 0 and float(model.block[1].running_mean.abs().max()) == 0
+
+
 def test_a_grey_model_reads_rgb_images_as_their_channel_mean():
     # HookedNet(..., in_channels=1) on a grey model (an MNIST-like or medical net): the probes
     # worked, but transfer and the explorer fed it RGB and failed in torch's first convolution;

@@ -587,9 +587,10 @@ def _transfer_single(content: Any, style: Any, *, config: TransferConfig | None 
         x0 = x0.to(device)
     else:
         x0, state, start = _init_image(cfg, c, torch.Generator().manual_seed(cfg.seed)), None, 0
-    res: OptimizeResult = optimize(x0, loss_fn, optimizer=cfg.optimizer, iters=cfg.iters, lr=cfg.lr,
-                                   callback=callback, start_iter=start, state=state,
-                                   check_every=check_interval(cfg, device))
+    with net.held():  # a caller's model frozen through the backward passes too (HookedNet.held)
+        res: OptimizeResult = optimize(x0, loss_fn, optimizer=cfg.optimizer, iters=cfg.iters, lr=cfg.lr,
+                                       callback=callback, start_iter=start, state=state,
+                                       check_every=check_interval(cfg, device))
     from .pyramid import level_record
     # 'level' 0 in every record, as the pyramid's records have their level
     return TransferResult(image=res.x.detach().clamp(0, 1).cpu(), history=previous + [{**h, "level": 0} for h in res.history],
@@ -1137,10 +1138,11 @@ def _stylize(content: Any, styles: list, cfg: TransferConfig, *, callback: Callb
         resume = {"level": level_ck, "x": x_ck.to(device), "state": _on_device(st_ck, device), "iter": it_ck}
 
     use_detail = cfg.pyramid_detail and content_weight and not circular
-    res = run_pyramid(levels, len(plan.shapes), levels.x0, optimizer=cfg.optimizer, lr=cfg.lr, callback=callback,
-                      ema=cfg.ema, post=levels.post, circular=circular, resume=resume,
-                      check_every=check_interval(cfg, device), restore=levels.restore if use_detail else None,
-                      pin_from=plan.pin_from, schedule=[(n, max(sh)) for n, sh in zip(plan.iters, plan.shapes)])
+    with net.held():  # a caller's model frozen through the backward passes too (HookedNet.held)
+        res = run_pyramid(levels, len(plan.shapes), levels.x0, optimizer=cfg.optimizer, lr=cfg.lr, callback=callback,
+                          ema=cfg.ema, post=levels.post, circular=circular, resume=resume,
+                          check_every=check_interval(cfg, device), restore=levels.restore if use_detail else None,
+                          pin_from=plan.pin_from, schedule=[(n, max(sh)) for n, sh in zip(plan.iters, plan.shapes)])
     out = res.x.detach().clamp(0, 1).cpu()
     out = color.finish(cfg.preserve_color, cfg.color_strength, out, levels.c.cpu())
     if keep is not None:

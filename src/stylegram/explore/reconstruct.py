@@ -8,6 +8,7 @@ Both use stylegram's losses and its one optimization loop.
 """
 from __future__ import annotations
 
+import contextlib
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -96,7 +97,8 @@ def reconstruct(image: torch.Tensor, net: FeatureNet | HookedNet, *, content_lay
     def loss_fn(x: torch.Tensor) -> dict[str, torch.Tensor]:
         return {"total": sum(w * t for w, t in zip(scale, terms(x)))}
 
-    res = optimize(x0, loss_fn, optimizer=optimizer, iters=iters, callback=callback)
+    with getattr(net, "held", contextlib.nullcontext)():  # a caller's model frozen through the backward passes too (HookedNet.held)
+        res = optimize(x0, loss_fn, optimizer=optimizer, iters=iters, callback=callback)
     return Reconstruction("content" if content_layer else "style", tuple(layers), res.x.detach().clamp(0, 1).cpu(),
                           [h["total"] for h in res.history])
 

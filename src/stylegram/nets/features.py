@@ -6,6 +6,7 @@ receptive field) beside it.
 """
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterable, Sequence
 
 import torch
@@ -73,6 +74,12 @@ def split_layers(names: str | Iterable[str]) -> list[str]:
 class TapChecks:
     """Layer-name and size checks shared by every feature net (FeatureNet, nets.HookedNet): they
     need only the net's ``name``, ``layer_names`` and ``info`` (each layer's LayerInfo)."""
+
+    def held(self) -> contextlib.AbstractContextManager:
+        """A context that keeps the net as the engines need it (eval mode, frozen) for a whole
+        optimization, backward passes included. A FeatureNet is always so: nothing to do; a
+        HookedNet holds the caller's model there and gives it back after."""
+        return contextlib.nullcontext()
 
     def check_layers(self, names: str | Iterable[str]) -> list[str]:
         """Return ``names`` as a list (a string: comma-separated names, see ``split_layers``), or

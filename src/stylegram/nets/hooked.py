@@ -40,12 +40,14 @@ class HookedNet(TapChecks, nn.Module):
     small, so use ``nn.MaxPool2d`` modules).
     The model is left as the caller gave it (train or eval mode, ``requires_grad``): each forward
     runs it in eval mode with its parameters frozen and restores both after, so batch-norm
-    statistics never change and a model wrapped between training steps still trains. Not so for
-    a model that recomputes parts of its forward in the backward pass (activation checkpointing:
-    ``torch.utils.checkpoint``, timm's ``set_grad_checkpointing``): the backward runs after the
-    restore, so the recomputation is in the model's own mode, with its own ``requires_grad`` (a
-    train-mode batch norm's statistics change, its parameters collect gradients, or torch's
-    CheckpointError); turn checkpointing off before wrapping. Tap modules that run once per forward: a module
+    statistics never change and a model wrapped between training steps still trains. A model with
+    activation checkpointing (``torch.utils.checkpoint``, timm's ``set_grad_checkpointing``)
+    recomputes parts of its forward in the backward pass, after that restore, in its own mode
+    (torch's CheckpointError): so the engines (transfer, texture, the media engine,
+    reconstructions) hold the model frozen for their whole run with ``held()``, and a caller who
+    runs a backward through the taps should too (``with net.held(): ...``). Reentrant
+    checkpointing does not work with ``torch.autograd.grad``, which the engines use (torch says
+    so): use ``use_reentrant=False``. Tap modules that run once per forward: a module
     used several times (torchvision's shared ``relu`` in a ResNet block) is tapped at its first
     call; tap the block, or a module of its own, instead. Memory estimates (``max_memory``, tiled
     renders) count the tapped layers' activations only, so leave room for the rest of the model.
@@ -77,6 +79,7 @@ class HookedNet(TapChecks, nn.Module):
             layers = [l.removeprefix("_orig_mod.") for l in split_layers(layers)]
         _check_single_input(model)
         self.model = model  # not frozen here: the caller's model keeps its mode (see ``_frozen``)
+        self._holding = False  # inside held(): the model is frozen already, forward leaves it so
         self.preprocess = preprocess if preprocess is not None else nn.Identity()
         self.name = name or type(model).__name__
         self.probe_size = probe_size if probe_size is not None else 64 if dims == 3 else 224
@@ -114,6 +117,21 @@ class HookedNet(TapChecks, nn.Module):
                         probe_size=self.probe_size, in_channels=self.in_channels, dims=self.dims)
         net._info = self._info
         return net
+
+    @contextlib.contextmanager
+    def held(self) -> Iterator[None]:
+        """The caller's model in eval mode with frozen parameters until the block ends, backward
+        passes included (a checkpointed model recomputes its forward there), then given back as
+        it was. Nested uses hold once."""
+        if self._holding:
+            yield
+            return
+        with _frozen(self.model):
+            self._holding = True
+            try:
+                yield
+            finally:
+                self._holding = False
 
     def train(self, mode: bool = True) -> "HookedNet":
         # Always eval, without reaching into the caller's model: forward runs it in eval mode anyway.
@@ -154,7 +172,7 @@ class HookedNet(TapChecks, nn.Module):
             x_in = self.preprocess(x)
             if dtype is not None and x_in.is_floating_point() and x_in.dtype != dtype:
                 x_in = x_in.to(dtype)  # a float64 or float16 model: a dtype error from its first layer
-            with _frozen(self.model):
+            with self.held():
                 try:
                     self.model(x_in)
                 except _Stop:

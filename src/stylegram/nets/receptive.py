@@ -205,7 +205,11 @@ def _linearized(net: nn.Module) -> nn.Module:
                 if m.affine:
                     m.weight.fill_(1.0)
                     m.bias.zero_()
-    return probe.eval().requires_grad_(False)
+    # Every module, a HookedNet's model included (its own eval() leaves the caller's model be): a
+    # checkpointed block recomputes in the probe's backward, after the forward's restore.
+    for m in probe.modules():
+        m.training = False
+    return probe.requires_grad_(False)
 
 
 def gradient_probe(net: nn.Module, layer: str, shape: Sequence[int], unit: Sequence[int] | None = None,
