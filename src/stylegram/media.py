@@ -20,7 +20,7 @@ from .errors import MAX_SEED, ConfigError, InputError, check_lr, check_seed, che
 from .io.image import check_values
 from .losses import content_loss, parse_layer_weights, scaled_gram, style_layer_loss, tv_loss
 from .nets import FeatureNet
-from .nets.features import split_layers
+from .nets.features import adapt_channels, split_layers
 from .optimize import Callback, optimize
 from .types import Iterate
 
@@ -91,19 +91,6 @@ class MediaResult:
         return self.initial.get("style", 0.0) / max(self.final.get("style", 0.0), 1e-30)
 
 
-def _adapt_channels(x: torch.Tensor, want: int) -> torch.Tensor:
-    """Feed 1-channel media to a 3-channel net by repetition, 3-channel media to a 1-channel net
-    by averaging; anything else must match."""
-    c = x.shape[1]
-    if c == want:
-        return x
-    if c == 1:
-        return x.expand(x.shape[0], want, *x.shape[2:])
-    if want == 1:
-        return x.mean(1, keepdim=True)
-    raise ConfigError(f"the net takes {want} channels but the media has {c}; use a net built for {c} channels")
-
-
 def _check_net_dims(net: FeatureNet, allowed: tuple[int, ...], use: str) -> None:
     """ConfigError (one line, naming the net as --net does) unless ``net.dims`` is in ``allowed``."""
     if net.dims not in allowed:
@@ -123,7 +110,7 @@ def activations(net: FeatureNet, x: torch.Tensor, taps: Sequence[str], axes: Seq
     (stochastic slicing for big volumes).
     """
     d = x.dim() - 2
-    x = _adapt_channels(x, net.in_channels)
+    x = adapt_channels(x, net.in_channels)
     taps = list(taps)
     if d == net.dims:
         f = net(x, taps)

@@ -12,7 +12,7 @@ from collections.abc import Iterable, Sequence
 import torch
 from torch import nn
 
-from ..errors import choices_error
+from ..errors import ConfigError, choices_error
 from ..types import LayerInfo
 from .receptive import LazyInfo, chain_prefix_fields, probe_growing
 
@@ -60,6 +60,20 @@ def circular_padding(module: nn.Module) -> nn.Module:
         m.padding_mode = "circular"
     m._modules = {k: circular_padding(c) if c is not None else None for k, c in module._modules.items()}
     return m
+
+
+def adapt_channels(x: torch.Tensor, want: int) -> torch.Tensor:
+    """x (B, C, *spatial) as a net reading ``want`` channels takes it: 1-channel media repeated
+    for a 3-channel net, 3-channel media averaged for a 1-channel net; anything else must match
+    (ConfigError, one line)."""
+    c = x.shape[1]
+    if c == want:
+        return x
+    if c == 1:
+        return x.expand(x.shape[0], want, *x.shape[2:])
+    if want == 1:
+        return x.mean(1, keepdim=True)
+    raise ConfigError(f"the net takes {want} channels but the media has {c}; use a net built for {c} channels")
 
 
 def split_layers(names: str | Iterable[str]) -> list[str]:

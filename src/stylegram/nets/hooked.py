@@ -19,7 +19,7 @@ from torch import nn
 
 from ..errors import ConfigError, choices_error
 from ..types import LayerInfo
-from .features import TapChecks, circular_padding, split_layers
+from .features import TapChecks, adapt_channels, circular_padding, split_layers
 
 
 class _Stop(Exception):
@@ -165,10 +165,10 @@ class HookedNet(TapChecks, nn.Module):
         try:
             for n in want:
                 handles.append(modules[n].register_forward_hook(hook_for(n)))
-            if x.shape[1] != self.in_channels and {x.shape[1], self.in_channels} == {1, 3}:
-                # as the media engine feeds media to a net (media._adapt_channels): RGB images to a
-                # grey model as their channel mean, grey ones to an RGB model repeated
-                x = x.mean(1, keepdim=True) if self.in_channels == 1 else x.expand(-1, 3, *x.shape[2:])
+            if {x.shape[1], self.in_channels} == {1, 3}:
+                # as the media engine feeds media to a net: RGB images to a grey model as their
+                # channel mean, grey ones to an RGB model repeated (other mismatches: see below)
+                x = adapt_channels(x, self.in_channels)
             x_in = self.preprocess(x)
             if dtype is not None and x_in.is_floating_point() and x_in.dtype != dtype:
                 x_in = x_in.to(dtype)  # a float64 or float16 model: a dtype error from its first layer
