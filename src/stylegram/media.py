@@ -21,6 +21,7 @@ from .io.image import check_values
 from .losses import content_loss, parse_layer_weights, scaled_gram, style_layer_loss, tv_loss
 from .nets import FeatureNet
 from .nets.features import adapt_channels, split_layers
+from .nets.registry import check_net_dims
 from .optimize import Callback, optimize
 from .types import Iterate
 
@@ -89,14 +90,6 @@ class MediaResult:
     def style_drop(self) -> float:
         """initial style loss / final style loss (how many times the Gram loss fell)."""
         return self.initial.get("style", 0.0) / max(self.final.get("style", 0.0), 1e-30)
-
-
-def _check_net_dims(net: FeatureNet, allowed: tuple[int, ...], use: str) -> None:
-    """ConfigError (one line, naming the net as --net does) unless ``net.dims`` is in ``allowed``."""
-    if net.dims not in allowed:
-        from .nets import default_registry
-        name = default_registry().name_of(net.name) or net.name
-        raise ConfigError(f"net {name!r} works on {net.dims}D data; {use}")
 
 
 def activations(net: FeatureNet, x: torch.Tensor, taps: Sequence[str], axes: Sequence[int] = (0, 1, 2),
@@ -583,7 +576,7 @@ def solid_texture(exemplar: torch.Tensor, size: int, net: FeatureNet, *, channel
         raise ConfigError(f"coarse_iters {coarse_iters}: must be 0 or more")
     # the cube's slices are matched to the 2D exemplar: a 3D net cannot read the exemplar, and a 1D
     # one sliced it along a third axis it does not have (IndexError)
-    _check_net_dims(net, (2,), "a solid texture's slices are matched to the 2D exemplar by a 2D net (e.g. "
+    check_net_dims(net, (2,), "a solid texture's slices are matched to the 2D exemplar by a 2D net (e.g. "
                                "vgg16-hed, random)")
     grey = channels is None and exemplar.shape[1] == 3 and is_grey(exemplar)
     if grey:
@@ -690,7 +683,7 @@ def volume_transfer(content: torch.Tensor, style: torch.Tensor | Sequence[torch.
                           unit="styles are in 0..1 (divide 0..255 images by 255, window volumes)")
               for x in (style if isinstance(style, (list, tuple)) else [style])]
     # a 1D net would slice the 2D style along a third axis it does not have (IndexError)
-    _check_net_dims(net, (2, 3), "a volume is styled by a 2D net, which reads its slices (e.g. vgg16-hed), or by "
+    check_net_dims(net, (2, 3), "a volume is styled by a 2D net, which reads its slices (e.g. vgg16-hed), or by "
                                  "a 3D one (vgg16-hed-3d, bank3d)")
     if net.dims == 3 and any(x.dim() == 4 for x in styles):
         # the engine would say "a 3D net cannot read 2D media; use a 2D net": true, but the

@@ -494,24 +494,14 @@ def with_feature_net(cfg: TransferConfig, net: Any) -> TransferConfig:
     return dataclasses.replace(cfg, net=default_registry().name_of(net.name) or net.name, weights=None)
 
 
-def _check_image_net(net: str | FeatureNet | HookedNet) -> None:
-    """ConfigError unless ``net`` (a registry name or a built net) reads 2D images."""
-    from .nets import default_registry
-    reg = default_registry()
-    dims = reg.get(net).dims if isinstance(net, str) else getattr(net, "dims", 2)
-    if dims != 2:
-        name = net if isinstance(net, str) else reg.name_of(net.name) or net.name
-        image_nets = [n for n in reg.names() if reg.get(n).dims == 2]
-        raise ConfigError(f"net {name!r} works on {dims}D data; transfer and texture make images: use "
-                          f"{', '.join(image_nets)}")
-
-
 def _ready_net(cfg: TransferConfig, layers: list[str], net: FeatureNet | None, device: torch.device) -> FeatureNet:
     """The feature net on ``device``: ``net`` if given (checked to have ``layers``), else cfg.net built
     with only the layers needed (channels-last: faster convolutions on CPUs). ConfigError (one
     line) for a net that does not read images: a 3D net failed deep in torch on the (1, 3, H, W)
     picture, a 1D bank in its convolutions."""
-    _check_image_net(cfg.net if net is None else net)
+    from .nets.registry import check_net_dims, image_nets
+    check_net_dims(cfg.net if net is None else net, (2,),
+                   f"transfer and texture make images: use {', '.join(image_nets())}")
     if net is None:
         net = build_net(cfg.net, layers=layers, pooling=cfg.pooling, weights=cfg.weights, seed=cfg.seed)
         net.to(memory_format=torch.channels_last)

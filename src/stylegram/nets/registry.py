@@ -133,6 +133,23 @@ def default_registry() -> NetRegistry:
     return r
 
 
+def check_net_dims(net: "str | FeatureNet", allowed: tuple[int, ...], use: str) -> None:
+    """ConfigError (one line, naming the net as --net does) unless ``net`` (a registry name or a
+    built net; one without ``dims`` reads images) works on data of ``allowed`` spatial dimensions;
+    ``use`` says which nets to take instead."""
+    reg = default_registry()
+    dims = reg.get(net).dims if isinstance(net, str) else getattr(net, "dims", 2)
+    if dims not in allowed:
+        name = net if isinstance(net, str) else reg.name_of(net.name) or net.name
+        raise ConfigError(f"net {name!r} works on {dims}D data; {use}")
+
+
+def image_nets() -> list[str]:
+    """The built-in nets that read 2D images."""
+    reg = default_registry()
+    return [n for n in reg.names() if reg.get(n).dims == 2]
+
+
 def list_nets() -> list[str]:
     """Names of the built-in nets."""
     return default_registry().names()
