@@ -483,12 +483,11 @@ def run_metadata(cfg, content: str, style: tuple[str, ...]) -> dict:
     sha256, device, versions), known before it ends: a --save-every snapshot carries it, so
     ``--settings`` reads a snapshot as it reads the output."""
     from .device import resolve_device, resolve_precision
-    from .transfer import run_inputs, versions
+    from .transfer import run_inputs, run_record
     device = resolve_device(cfg.device)
     # the run records the precision it resolved, as here
     params = dataclasses.replace(cfg, precision=resolve_precision(cfg.precision, device)).to_dict()
-    return {"stylegram": __version__, "task": {"command": "transfer"}, "params": params,
-            "inputs": run_inputs(cfg, style, content), "device": str(device), "versions": versions()}
+    return run_record({"command": "transfer"}, params, run_inputs(cfg, style, content), str(device))
 
 
 class StopSignals:

@@ -333,8 +333,7 @@ class TransferResult:
     def metadata(self) -> dict:
         """Parameters, what ran, inputs (files and their sha256), versions and device: what a
         report or a PNG's metadata records. ``TransferConfig.from_run`` reads the parameters back."""
-        return {"stylegram": __version__, "task": self.task, "params": self.config.to_dict(), "inputs": self.inputs,
-                "device": self.device, "versions": versions()}
+        return run_record(self.task, self.config.to_dict(), self.inputs, self.device)
 
     def report(self) -> dict:
         """The JSON-able run report: parameters, versions, device, timings and history."""
@@ -351,6 +350,15 @@ class TransferResult:
     def save(self, path: str | os.PathLike) -> None:
         """Write the image atomically; PNGs carry ``metadata()`` in a text chunk."""
         save_image(self.image, path, metadata=self.metadata())
+
+
+def run_record(task: dict, params: dict, inputs: dict, device: str) -> dict:
+    """What a run's report and its pictures' metadata record besides timings: the stylegram
+    version, the task ({'command': ...}), the parameters, the inputs (``run_inputs``), the device
+    and the versions of what ran. ``TransferResult.metadata`` at the end of a run, and the CLI's
+    --save-every snapshots before it ends."""
+    return {"stylegram": __version__, "task": task, "params": params, "inputs": inputs, "device": device,
+            "versions": versions()}
 
 
 def versions() -> dict:
