@@ -8,7 +8,6 @@ back; the library never prints or writes files.
 """
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -283,7 +282,7 @@ def synthesize(net: FeatureNet, style: torch.Tensor | Sequence[torch.Tensor] | N
         # a signal texture whose report said 0.004)
         def shown(ev: Iterate) -> bool | None:
             return callback(dataclasses.replace(ev, losses={**ev.losses, "total": ev.losses["total"] * scale}))
-    with getattr(net, "held", contextlib.nullcontext)():  # a caller's model frozen through the backward passes too (HookedNet.held)
+    with net.held():  # a caller's model frozen through the backward passes too (HookedNet.held)
         res = optimize(x0, loss_fn, optimizer=optimizer, iters=iters, lr=lr, bounds=bounds, callback=shown)
     for h in res.history:
         h["total"] *= scale
