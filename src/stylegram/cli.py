@@ -256,6 +256,7 @@ class ProgressBar:
         self.last_t = 0.0
         self.last_printed = True
         self.t_line: float | None = None
+        self.ev = None  # the last record seen, quiet or not: where a stopped run got to
         self._signals = StopSignals() if stoppable else None
 
     @property
@@ -296,6 +297,7 @@ class ProgressBar:
         self.last_printed = True
 
     def update(self, ev) -> bool:
+        self.ev = ev
         self._start()
         if self.quiet:
             return self.stopped
@@ -445,13 +447,12 @@ def transfer_cmd(content: str, style: tuple[str, ...], output: str, save_every: 
             save_image(ev.image, out.with_name(f"{out.stem}{level}.iter{ev.iter:04d}{out.suffix}"),
                        metadata={**meta, "snapshot": {"level": ev.level + 1, "levels": ev.levels, "iter": ev.iter}})
 
-    last: dict = {}  # the last iteration seen, for the stop message (the history skips checked-out ones)
-    with StopSignals() as stop, ProgressBar(cfg.iters, "stylizing", quiet) as bar:
+    # bar.ev: the last iteration seen, for the stop message (the history skips checked-out ones)
+    with ProgressBar(cfg.iters, "stylizing", quiet, stoppable=True) as bar:
         def callback(ev):
-            last["ev"] = ev
             bar.update(ev)
             snapshot(ev)
-            return stop.requested
+            return bar.stopped
         result = transfer(content, list(style), config=cfg, callback=callback, checkpoint=checkpoint)
     if result.stopped == "cancelled":
         # Not over OUT: it may hold a finished picture, and the image so far may be a small level's.
@@ -469,7 +470,7 @@ def transfer_cmd(content: str, style: tuple[str, ...], output: str, save_every: 
     if result.stopped == "nan":
         click.echo(f"stylegram: warning: {result.message}", err=True)
     if result.stopped == "cancelled":
-        click.echo(stopped_message(last.get("ev"), result.image, cfg.size, "image", partial)
+        click.echo(stopped_message(bar.ev, result.image, cfg.size, "image", partial)
                    + f" and a checkpoint to {ckpt_path}; continue with the same command plus --resume {ckpt_path}",
                    err=True)
         sys.exit(130)
@@ -603,20 +604,15 @@ def texture_cmd(style: tuple[str, ...], output: str, report: str | None, setting
         config.check_net_known(settings)
     if settings and "style_blend" not in options:
         check_blend(config.style_blend, len(style), settings)
-    last: dict = {}  # the last iteration seen, for the stop message
-    with StopSignals() as stop, ProgressBar(config.iters, "texture", quiet) as bar:
-        def callback(ev):
-            last["ev"] = ev
-            bar.update(ev)
-            return stop.requested
-        result = texture(list(style), tileable=tileable, callback=callback, config=config)
+    with ProgressBar(config.iters, "texture", quiet, stoppable=True) as bar:  # bar.ev: where a stop got to
+        result = texture(list(style), tileable=tileable, callback=bar.update, config=config)
     # a stopped texture goes beside OUT, as a stopped transfer does: OUT may hold a finished one
     result.save(partial if result.stopped == "cancelled" else out)
     if report:
         write_json(result.report(), report)
     if result.stopped == "cancelled":
         # a tileable texture's side is rounded to the net's stride: not known here
-        click.echo(stopped_message(last.get("ev"), result.image, None if tileable else config.size, "texture",
+        click.echo(stopped_message(bar.ev, result.image, None if tileable else config.size, "texture",
                                    partial), err=True)
         sys.exit(130)
     if not quiet:
