@@ -308,3 +308,78 @@ def test_group_and_instance_norms_keep_the_probed_field():
         model = nn.Sequential(nn.Conv2d(3, 4, 3, stride=2, padding=1), Block(norm), nn.AvgPool2d(2), Block(norm))
         info = HookedNet(model, ["1", "3"], probe_size=64).info
         assert [(i.rf_size, i.jump, i.rf_start) for i in info.values()] == [(7, 2, 0.0), (17, 4, 1.0)], norm
+
+
+class _Interleaved:
+    """Two threads' calls of models holding ``gate`` (a module) made to overlap deterministically:
+    the first call's forward enters the gate and waits, the second's enters too, the first is let
+    through and ends, then the second. ``seen``: the modes and ``requires_grad`` of ``root`` as the
+    second call's forward found them after the first had ended."""
+
+    def __init__(self):
+        import threading
+        from torch import nn
+        self.entered = {n: threading.Event() for n in ("first", "second")}
+        self.go = {n: threading.Event() for n in ("first", "second")}
+        self.root, self.seen = None, {}
+        outer = self
+
+        class Gate(nn.Module):
+            # a forward long enough for another thread's whole call to happen inside it
+            def forward(self, x):
+                name = threading.current_thread().name
+                if name in outer.entered:
+                    outer.entered[name].set()
+                    assert outer.go[name].wait(10), "the threads did not interleave"
+                    if name == "second":
+                        outer.seen = {"training": [m.training for m in outer.root.modules()],
+                                      "requires_grad": [p.requires_grad for p in outer.root.parameters()]}
+                return x
+        self.gate = Gate()
+
+    def run(self, first, second):
+        import threading
+        errors = []
+
+        def call(fn):
+            try:
+                fn()
+            except BaseException as e:  # noqa: BLE001 - reported below, in the test's thread
+                errors.append(e)
+        threads = {n: threading.Thread(target=call, args=(fn,), name=n) for n, fn in (("first", first),
+                                                                                     ("second", second))}
+        threads["first"].start()
+        assert self.entered["first"].wait(10)
+        threads["second"].start()
+        assert self.entered["second"].wait(10)
+        self.go["first"].set()
+        threads["first"].join(10)
+        self.go["second"].set()
+        threads["second"].join(10)
+        assert not errors, errors
+        return self.seen
+
+
+@pytest.mark.parametrize("second_net", ["same", "another", "circular"])
+def test_hooked_net_calls_from_two_threads_keep_the_model_frozen_and_give_it_back(second_net):
+    # One HookedNet called from two threads: the second call found the first one's hold and ran
+    # without its own, so when the first ended (giving back the caller's train mode and
+    # requires_grad) the second went on in train mode, its batch norm updating the caller's
+    # statistics. Two nets on one model (or a net and its circular() copy, which shares the
+    # parameters) did worse: the second saved the first one's frozen state as the original and,
+    # ending last, restored that: the model stayed in eval mode or frozen for good.
+    from torch import nn
+    from stylegram import HookedNet
+    torch.manual_seed(0)
+    threads = _Interleaved()
+    model = nn.Sequential(nn.Conv2d(3, 4, 3, padding=1), threads.gate, nn.BatchNorm2d(4), nn.Conv2d(4, 4, 3)).train()
+    net = HookedNet(model, ["2", "3"], probe_size=16)
+    other = {"same": net, "another": HookedNet(model, ["3"], probe_size=16), "circular": net.circular()}[second_net]
+    threads.root = other.model  # the circular copy has modules of its own (and the same parameters)
+    x = torch.rand(1, 3, 8, 8)
+    seen = threads.run(lambda: net(x, ["3"]), lambda: other(x, ["3"]))
+    assert seen == {"training": [False] * 5, "requires_grad": [False] * 6}
+    for m in (model, other.model):
+        assert [mod.training for mod in m.modules()] == [True] * 5
+        assert [p.requires_grad for p in m.parameters()] == [True] * 6
+    assert int(model[2].num_batches_tracked) == 0 and float(model[2].running_mean.abs().max()) == 0

@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import itertools
 import re
+import threading
 from collections.abc import Iterator, Sequence
 
 import torch
@@ -40,7 +41,9 @@ class HookedNet(TapChecks, nn.Module):
     small, so use ``nn.MaxPool2d`` modules).
     The model is left as the caller gave it (train or eval mode, ``requires_grad``): each forward
     runs it in eval mode with its parameters frozen and restores both after, so batch-norm
-    statistics never change and a model wrapped between training steps still trains. A model with
+    statistics never change and a model wrapped between training steps still trains. Calls may
+    overlap (threads sharing a net, several nets or a ``circular()`` copy on one model): the model
+    stays frozen while any of them runs and is given back when the last one ends. A model with
     activation checkpointing (``torch.utils.checkpoint``, timm's ``set_grad_checkpointing``)
     recomputes parts of its forward in the backward pass, after that restore, in its own mode
     (torch's CheckpointError): so the engines (transfer, texture, the media engine,
@@ -79,7 +82,6 @@ class HookedNet(TapChecks, nn.Module):
             layers = [l.removeprefix("_orig_mod.") for l in split_layers(layers)]
         _check_single_input(model)
         self.model = model  # not frozen here: the caller's model keeps its mode (see ``_frozen``)
-        self._holding = False  # inside held(): the model is frozen already, forward leaves it so
         self.preprocess = preprocess if preprocess is not None else nn.Identity()
         self.name = name or type(model).__name__
         self.probe_size = probe_size if probe_size is not None else 64 if dims == 3 else 224
@@ -122,16 +124,10 @@ class HookedNet(TapChecks, nn.Module):
     def held(self) -> Iterator[None]:
         """The caller's model in eval mode with frozen parameters until the block ends, backward
         passes included (a checkpointed model recomputes its forward there), then given back as
-        it was. Nested uses hold once."""
-        if self._holding:
-            yield
-            return
+        it was. Holds nest and overlap (in several threads, or through several nets on one
+        model): the model is given back when the last of them ends."""
         with _frozen(self.model):
-            self._holding = True
-            try:
-                yield
-            finally:
-                self._holding = False
+            yield
 
     def train(self, mode: bool = True) -> "HookedNet":
         # Always eval, without reaching into the caller's model: forward runs it in eval mode anyway.
@@ -218,22 +214,68 @@ def _check_single_input(model: nn.Module) -> None:
                           "the others")
 
 
+# What every hold in this process has saved: {id: [holds, object, value before the first hold]},
+# for modules (``training``) and parameters (``requires_grad``). One registry for all HookedNets,
+# not a flag per net: two threads calling one net, two nets on one model, and a net and its
+# circular() copy (other modules, the same parameters) all hold the same objects. Saving per call
+# took the first call's frozen state for the original (and, ending last, put that back for good).
+_HOLD_LOCK = threading.RLock()
+_HELD_MODES: dict[int, list] = {}
+_HELD_GRADS: dict[int, list] = {}
+
+
+def _hold(table: dict[int, list], objs: list, value) -> None:
+    for o in objs:
+        entry = table.get(id(o))
+        if entry is None:
+            table[id(o)] = [1, o, value(o)]  # the first hold saves; it keeps ``o`` alive, so its id stays its own
+        else:
+            entry[0] += 1
+
+
+def _release(table: dict[int, list], objs: list, restore) -> None:
+    for o in objs:
+        entry = table[id(o)]
+        entry[0] -= 1
+        if entry[0] == 0:  # the last hold out gives back what the first one found
+            del table[id(o)]
+            restore(o, entry[2])
+
+
 @contextlib.contextmanager
 def _frozen(model: nn.Module) -> Iterator[None]:
     """Run ``model`` in eval mode with its parameters frozen, then give back each module's mode and
     each parameter's ``requires_grad`` as they were: batch norms in train mode would use (and
     update) the batch's statistics, and parameters that require grad would collect gradients of
     the style loss. Autograd records ``requires_grad`` when an op runs, so restoring it afterwards
-    leaves the returned activations' graph without the parameters."""
-    modes = [(m, m.training) for m in model.modules()]
-    grads = [(p, p.requires_grad) for p in model.parameters()]
+    leaves the returned activations' graph without the parameters.
+
+    Holds count, across threads and nets: the first hold of a module or parameter saves its state,
+    and only the last one to end restores it, so the model stays frozen while any call runs and
+    comes back as the caller left it."""
+    modules, params = list(model.modules()), list(model.parameters())
+    with _HOLD_LOCK:  # saving and freezing as one step: another thread's restore cannot fall between
+        _hold(_HELD_MODES, modules, lambda m: m.training)
+        _hold(_HELD_GRADS, params, lambda p: p.requires_grad)
+        try:
+            model.eval()
+            for p in params:
+                p.requires_grad_(False)
+        except BaseException:
+            _release(_HELD_MODES, modules, _set_mode)
+            _release(_HELD_GRADS, params, _set_grad)
+            raise
     try:
-        model.eval()
-        for p, _ in grads:
-            p.requires_grad_(False)
         yield
     finally:
-        for m, mode in modes:
-            m.training = mode
-        for p, flag in grads:
-            p.requires_grad_(flag)
+        with _HOLD_LOCK:
+            _release(_HELD_MODES, modules, _set_mode)
+            _release(_HELD_GRADS, params, _set_grad)
+
+
+def _set_mode(m: nn.Module, mode: bool) -> None:
+    m.training = mode  # this module's own flag: its children are given back one by one
+
+
+def _set_grad(p: torch.Tensor, flag: bool) -> None:
+    p.requires_grad_(flag)
