@@ -908,24 +908,29 @@ def test_media_layers_read_as_the_image_transfer_reads_them(tiny2d):
     assert str(e.value) == "content_layers [4]: give layer names, e.g. 'relu4_2' or ['relu4_2']"
 
 
-IMAGE_NETS = "vgg16-hed, vgg16, vgg19, random, random-tiny, bank2d"
+IMAGE_NETS = "vgg16-hed, vgg16, vgg19, random, random-tiny"
+# bank2d reads images but has none of VGG's layer names, the defaults: listed bare, it failed next
+TRANSFER_NETS = (f"{IMAGE_NETS}, or bank2d naming its own layers: style_layers='relu', content_layers='relu' (CLI: "
+                 "--style-layers relu --content-layers relu)")
+TEXTURE_NETS = (f"{IMAGE_NETS}, or bank2d naming its own layers: style_layers='relu' (in the API; the texture "
+                "command has no --style-layers)")
 
 
 @pytest.mark.parametrize("command, net, message", [
     # each of these was a torch traceback: a 1D bank sliced the 2D style (or exemplar) along an axis
     # it does not have (IndexError), a 3D net met a (1, 3, H, W) picture (channels_last RuntimeError)
-    ("volume", "bank1d", "net 'bank1d-3-5-7-11x512' works on 1D data; a volume is styled by a 2D net, which reads "
+    # (the banks were named as built, 'bank1d-3-5-7-11x512', which --net does not take)
+    ("volume", "bank1d", "net 'bank1d' works on 1D data; a volume is styled by a 2D net, which reads "
                          "its slices (e.g. vgg16-hed), or by a 3D one (vgg16-hed-3d, bank3d)"),
-    ("solid-texture", "bank1d", "net 'bank1d-3-5-7-11x512' works on 1D data; a solid texture's slices are matched "
+    ("solid-texture", "bank1d", "net 'bank1d' works on 1D data; a solid texture's slices are matched "
                                 "to the 2D exemplar by a 2D net (e.g. vgg16-hed, random)"),
     # it said "a 3D net cannot read 2D media; use a 2D or 1D net", and a 1D net was the traceback above
-    ("solid-texture", "bank3d", "net 'bank3d-3-5x128' works on 3D data; a solid texture's slices are matched to "
+    ("solid-texture", "bank3d", "net 'bank3d' works on 3D data; a solid texture's slices are matched to "
                                 "the 2D exemplar by a 2D net (e.g. vgg16-hed, random)"),
-    ("transfer", "vgg16-hed-3d", f"net 'vgg16-hed-3d' works on 3D data; transfer and texture make images: use "
-                                 f"{IMAGE_NETS}"),
-    ("texture", "vgg16-hed-3d", f"net 'vgg16-hed-3d' works on 3D data; transfer and texture make images: use "
-                                f"{IMAGE_NETS}"),
-    ("transfer", "bank1d", f"net 'bank1d' works on 1D data; transfer and texture make images: use {IMAGE_NETS}"),
+    ("transfer", "vgg16-hed-3d", f"net 'vgg16-hed-3d' works on 3D data; transfer makes images: use {TRANSFER_NETS}"),
+    ("texture", "vgg16-hed-3d", f"net 'vgg16-hed-3d' works on 3D data; texture makes images: use {TEXTURE_NETS}"),
+    ("transfer", "bank1d", f"net 'bank1d' works on 1D data; transfer makes images: use {TRANSFER_NETS}"),
+    ("texture", "bank3d", f"net 'bank3d' works on 3D data; texture makes images: use {TEXTURE_NETS}"),
 ])
 def test_a_net_of_the_wrong_dimension_is_one_line(tmp_path, command, net, message):
     from stylegram.io.image import save_image
@@ -941,12 +946,26 @@ def test_a_net_of_the_wrong_dimension_is_one_line(tmp_path, command, net, messag
     assert (code, err.strip()) == (2, f"stylegram: error: {message}")
 
 
+def test_bank2d_runs_as_the_wrong_dimension_error_says():
+    # the error listed bank2d beside the VGG nets, and the run it suggested failed at once
+    import stylegram
+    from stylegram.transfer import _image_nets_hint
+    assert "bank2d naming its own layers: style_layers='relu', content_layers='relu'" in _image_nets_hint(False)
+    img = torch.rand(1, 3, 32, 32, generator=torch.Generator().manual_seed(0))
+    with pytest.raises(ConfigError, match=r"^unknown layer for net 'bank2d': 'relu4_2'"):
+        stylegram.transfer(img, img, net="bank2d", size=32, iters=1)
+    out = stylegram.transfer(img, img, net="bank2d", style_layers="relu", content_layers="relu", size=32, iters=1,
+                             refine=0, pyramid_start=0)
+    assert out.image.shape == (1, 3, 32, 32)
+    assert stylegram.texture(img, size=32, iters=1, net="bank2d", style_layers="relu").image.shape == (1, 3, 32, 32)
+
+
 def test_transfer_refuses_a_3d_model_of_ones_own():
     from stylegram import HookedNet, transfer
     model = torch.nn.Sequential(torch.nn.Conv3d(3, 4, 3, padding=1), torch.nn.ReLU())
     net = HookedNet(model, ["1"], dims=3, name="mine3d")
     img = torch.rand(1, 3, 32, 32, generator=torch.Generator().manual_seed(0))
-    with pytest.raises(ConfigError, match=r"^net 'mine3d' works on 3D data; transfer and texture make images: use "):
+    with pytest.raises(ConfigError, match=r"^net 'mine3d' works on 3D data; transfer makes images: use "):
         transfer(img, img, feature_net=net, content_layers="1", style_layers="1", size=32, iters=1)
 
 

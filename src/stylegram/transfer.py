@@ -502,14 +502,38 @@ def with_feature_net(cfg: TransferConfig, net: Any) -> TransferConfig:
     return dataclasses.replace(cfg, net=default_registry().name_of(net.name) or net.name, weights=None)
 
 
-def _ready_net(cfg: TransferConfig, layers: list[str], net: FeatureNet | None, device: torch.device) -> FeatureNet:
+def _image_nets_hint(texture: bool) -> str:
+    """The built-in image nets for a wrong-dimension error: those with VGG's layer names (the
+    default layers), then any other (bank2d) with the layers to name, as the API and the CLI take
+    them. Listed bare, bank2d then failed on the default layers ("unknown layer 'relu4_2'"), and
+    the texture command has no option to name others."""
+    from .nets.registry import default_registry, image_nets
+    reg = default_registry()
+    default = TransferConfig()
+    wanted = {*default.content_layers, *default.style_weights}
+    plain = [n for n in image_nets() if wanted <= set(reg.get(n).layers)]
+    own = [n for n in image_nets() if n not in plain]
+    hint = ", ".join(plain)
+    for n in own:
+        last = reg.get(n).layers[-1]
+        if texture:
+            hint += (f", or {n} naming its own layers: style_layers={last!r} (in the API; the texture command "
+                     "has no --style-layers)")
+        else:
+            hint += (f", or {n} naming its own layers: style_layers={last!r}, content_layers={last!r} (CLI: "
+                     f"--style-layers {last} --content-layers {last})")
+    return hint
+
+
+def _ready_net(cfg: TransferConfig, layers: list[str], net: FeatureNet | None, device: torch.device, *,
+               texture: bool = False) -> FeatureNet:
     """The feature net on ``device``: ``net`` if given (checked to have ``layers``), else cfg.net built
     with only the layers needed (channels-last: faster convolutions on CPUs). ConfigError (one
     line) for a net that does not read images: a 3D net failed deep in torch on the (1, 3, H, W)
-    picture, a 1D bank in its convolutions."""
-    from .nets.registry import check_net_dims, image_nets
+    picture, a 1D bank in its convolutions. ``texture``: the error is about a texture."""
+    from .nets.registry import check_net_dims
     check_net_dims(cfg.net if net is None else net, (2,),
-                   f"transfer and texture make images: use {', '.join(image_nets())}")
+                   f"{'texture' if texture else 'transfer'} makes images: use {_image_nets_hint(texture)}")
     if net is None:
         net = build_net(cfg.net, layers=layers, pooling=cfg.pooling, weights=cfg.weights, seed=cfg.seed)
         net.to(memory_format=torch.channels_last)
@@ -1093,7 +1117,7 @@ def _stylize(content: Any, styles: list, cfg: TransferConfig, *, callback: Callb
     cfg = dataclasses.replace(cfg, precision=resolve_precision(cfg.precision, device))  # the report says which
     content_layers = list(cfg.content_layers) if content_weight else []
     layers = content_layers + [l for l in cfg.style_weights if l not in content_layers]
-    net = _ready_net(cfg, layers, net, device)
+    net = _ready_net(cfg, layers, net, device, texture=not content_weight)
     if circular:
         net = net.circular()
 

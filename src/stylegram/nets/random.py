@@ -89,8 +89,15 @@ def random_bank(dims: int = 1, *, in_channels: int = 1, widths: tuple[int, ...] 
     layers = [("conv", conv), ("relu", nn.ReLU())]
     pre = InputConvention(order=tuple(range(in_channels)) if in_channels != 3 else (0, 1, 2), scale=scale,
                           mean=(0.0,) * max(in_channels, 1), std=(1.0,) * max(in_channels, 1))
-    name = f"bank{dims}d-{'-'.join(map(str, widths))}x{filters}"
-    return FeatureNet(name, layers, pre, dims=dims, in_channels=in_channels)
+    return FeatureNet(bank_name(dims, widths, filters), layers, pre, dims=dims, in_channels=in_channels)
+
+
+def bank_name(dims: int, widths: tuple[int, ...] | None = None, filters: int | None = None) -> str:
+    """The name ``random_bank`` gives its net, e.g. 'bank1d-3-5-7-11x512' (the default widths and
+    filters for ``None``); the registry maps the default ones back to the names --net takes."""
+    widths = tuple(sorted(widths or BANK_WIDTHS[dims]))
+    filters = BANK_FILTERS[dims] if filters is None else filters
+    return f"bank{dims}d-{'-'.join(map(str, widths))}x{filters}"
 
 
 def inflate(net: FeatureNet, depth: int = 3) -> FeatureNet:

@@ -11,7 +11,7 @@ import torch
 from ..errors import ConfigError, WeightsError, choices_error
 from . import vgg
 from .features import FeatureNet, InputConvention
-from .random import inflate, random_bank, random_vgg
+from .random import bank_name, inflate, random_bank, random_vgg
 from .weights import HED_VGG16, TV_VGG16, TV_VGG19, WeightSpec, download_torchvision, load_hed, read_state_file, to_conv_state
 
 
@@ -126,8 +126,11 @@ def default_registry() -> NetRegistry:
                        lambda **kw: _build_random(**{**kw, "width": 0.125}), layers=v16, takes_weights=False,
                        net_name="random-vgg16-w0.125"))
     for d, what in ((1, "sound (frequency bins as channels), signals"), (2, "image textures"), (3, "volumes")):
+        # net_name: its FeatureNet is called after its widths and filters; errors about a net built
+        # from --net bank1d named it 'bank1d-3-5-7-11x512', which --net does not take
         r.register(NetSpec(f"bank{d}d", f"{d}D seeded random conv bank, one layer, several kernel widths ({what})",
-                           _bank_builder(d), dims=d, layers=("conv", "relu"), takes_weights=False))
+                           _bank_builder(d), dims=d, layers=("conv", "relu"), takes_weights=False,
+                           net_name=bank_name(d)))
     r.register(NetSpec("vgg16-hed-3d", "EXPERIMENTAL: vgg16-hed inflated to 3D (kernels repeated along depth / 3)",
                        _build_hed_3d, dims=3, layers=v16))
     return r
