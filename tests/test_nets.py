@@ -383,3 +383,60 @@ def test_hooked_net_calls_from_two_threads_keep_the_model_frozen_and_give_it_bac
         assert [mod.training for mod in m.modules()] == [True] * 5
         assert [p.requires_grad for p in m.parameters()] == [True] * 6
     assert int(model[2].num_batches_tracked) == 0 and float(model[2].running_mean.abs().max()) == 0
+
+
+def test_circular_and_truncated_nets_take_the_measured_fields(monkeypatch):
+    # FeatureNet.circular() and truncated() made nets that measured, by gradient probes, the fields
+    # the net had measured already (HookedNet.circular() too, when made before the first measure):
+    # the tileable texture engine and build_net's truncation paid for each probe twice.
+    from torch import nn
+    from stylegram import FeatureNet, HookedNet
+    import stylegram.nets.features as features
+    import stylegram.nets.receptive as receptive
+    probed = []
+    real = receptive.probe_growing
+
+    def counted(net, layer, *args, **kwargs):
+        probed.append(layer)
+        return real(net, layer, *args, **kwargs)
+    monkeypatch.setattr(features, "probe_growing", counted)  # FeatureNet's lazy fields
+    monkeypatch.setattr(receptive, "probe_growing", counted)  # HookedNet's
+
+    class Residual(nn.Module):  # the arithmetic stops here: this layer and the later ones are probed
+        def __init__(self):
+            super().__init__()
+            self.conv = nn.Conv2d(4, 4, 3, padding=1)
+
+        def forward(self, x):
+            return x + self.conv(x)
+
+    def layers():
+        torch.manual_seed(0)
+        return [("c1", nn.Conv2d(3, 4, 3, padding=1)), ("res", Residual()), ("relu", nn.ReLU()),
+                ("down", nn.Conv2d(4, 4, 3, stride=2, padding=1)), ("res2", Residual())]
+    net = FeatureNet("mine", layers())
+    fields = {l: net.info[l] for l in net.layer_names}
+    assert probed == ["res", "relu", "down", "res2"]
+    assert [(f.rf_size, f.jump) for f in fields.values()] == [(3, 1), (5, 1), (5, 1), (7, 2), (11, 2)]
+    circ, cut = net.circular(), net.truncated(["down"])
+    assert {l: circ.info[l] for l in circ.layer_names} == fields
+    assert {l: cut.info[l] for l in cut.layer_names} == {l: fields[l] for l in ("c1", "res", "relu", "down")}
+    assert probed == ["res", "relu", "down", "res2"]  # none again
+    # the carried fields are what the copies' own probes find
+    assert real(circ, "res2", 64, in_channels=3, dims=2) == fields["res2"]
+    assert real(cut, "down", 64, in_channels=3, dims=2) == fields["down"]
+    # views made before any probe: each field is measured once, for the net and its views
+    probed.clear()
+    net = FeatureNet("mine", layers())
+    circ, cut = net.circular(), net.truncated(["relu"])
+    assert circ.info["res2"] == fields["res2"] and cut.info["relu"] == fields["relu"]
+    assert net.info["res2"] == fields["res2"] and net.circular().info["relu"] == fields["relu"]
+    assert probed == ["res2", "relu"]
+    # a HookedNet's circular copy made before its fields were measured
+    probed.clear()
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Conv2d(3, 4, 3, padding=1), Residual(), nn.Conv2d(4, 4, 3, stride=2, padding=1))
+    hooked = HookedNet(model, ["1", "2"], probe_size=32)
+    copy = hooked.circular()
+    assert copy.info == hooked.info and [(f.rf_size, f.jump) for f in copy.info.values()] == [(5, 1), (7, 2)]
+    assert probed == ["1", "2"]

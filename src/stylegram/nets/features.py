@@ -183,12 +183,24 @@ class FeatureNet(TapChecks, nn.Module):
         order = self.layer_names
         last = max(order.index(t) for t in taps)
         kept = [(n, self.body[n]) for n in order[: last + 1]]
-        return FeatureNet(self.name, kept, self.preprocess, dims=self.dims, in_channels=self.in_channels)
+        return self._with_my_fields(FeatureNet(self.name, kept, self.preprocess, dims=self.dims,
+                                               in_channels=self.in_channels))
 
     def circular(self) -> "FeatureNet":
         """The same net (weights shared) with circular padding in every convolution."""
-        return FeatureNet(self.name, [(n, circular_padding(m)) for n, m in self.body.items()], self.preprocess,
-                          dims=self.dims, in_channels=self.in_channels)
+        return self._with_my_fields(FeatureNet(self.name, [(n, circular_padding(m)) for n, m in self.body.items()],
+                                               self.preprocess, dims=self.dims, in_channels=self.in_channels))
+
+    def _with_my_fields(self, view: "FeatureNet") -> "FeatureNet":
+        """``view`` (a truncation or circular copy of this net) taking its layers' receptive fields
+        from this net's ``info``: a layer keeps its field when later layers are cut off, and
+        circular padding changes what the border pixels are, not which pixels a unit sees. Fields
+        measured here already are copied; one not measured yet is measured once for both nets
+        (by this net's probe), where each view's own gradient probes measured it again."""
+        known = dict(self.info)  # what is known now; a dict copy does not probe the rest
+        view.info = LazyInfo({l: known[l] for l in view.layer_names if l in known}, view.layer_names,
+                             lambda l: self.info[l])
+        return view
 
     def train(self, mode: bool = True) -> "FeatureNet":
         # Always eval: dropout or batch-norm statistics must never change during style transfer.

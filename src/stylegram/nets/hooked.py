@@ -13,7 +13,7 @@ import contextlib
 import itertools
 import re
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 
 import torch
 from torch import nn
@@ -96,6 +96,7 @@ class HookedNet(TapChecks, nn.Module):
                 raise choices_error(f"layer of {self.name}:", l, [n for n in modules if n])
         self._layers = list(layers)
         self._info: dict[str, LayerInfo] | None = None
+        self._info_of: Callable[[], dict[str, LayerInfo]] | None = None  # circular(): the original's fields
 
     @property
     def layer_names(self) -> list[str]:
@@ -107,6 +108,8 @@ class HookedNet(TapChecks, nn.Module):
         """{layer: LayerInfo}: channels, stride and receptive field, probed once on first use (at
         ``probe_size``, doubled until the deepest field fits: a 3D model's default 64 px is too
         small for a VGG-deep tap)."""
+        if self._info is None and self._info_of is not None:
+            self._info = self._info_of()
         if self._info is None:
             from .receptive import probe_growing
             self._info = {l: probe_growing(self, l, self.probe_size, in_channels=self.in_channels, dims=self.dims)
@@ -114,10 +117,13 @@ class HookedNet(TapChecks, nn.Module):
         return self._info
 
     def circular(self) -> "HookedNet":
-        """The same model (weights shared) with circular padding in every convolution."""
+        """The same model (weights shared) with circular padding in every convolution, and the same
+        receptive fields (circular padding changes what the border pixels are, not which pixels a
+        unit sees): this net's, measured once for both."""
         net = HookedNet(circular_padding(self.model), self._layers, self.preprocess, name=self.name,
                         probe_size=self.probe_size, in_channels=self.in_channels, dims=self.dims)
         net._info = self._info
+        net._info_of = lambda: self.info  # not measured yet: the copy's probes measured them again
         return net
 
     @contextlib.contextmanager
