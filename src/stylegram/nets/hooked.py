@@ -230,7 +230,7 @@ _HELD_MODES: dict[int, list] = {}
 _HELD_GRADS: dict[int, list] = {}
 
 
-def _hold(table: dict[int, list], objs: list, value) -> None:
+def _hold(table: dict[int, list], objs: list, value: Callable[[object], bool]) -> None:
     for o in objs:
         entry = table.get(id(o))
         if entry is None:
@@ -239,7 +239,7 @@ def _hold(table: dict[int, list], objs: list, value) -> None:
             entry[0] += 1
 
 
-def _release(table: dict[int, list], objs: list, restore) -> None:
+def _release(table: dict[int, list], objs: list, restore: Callable[[object, bool], None]) -> None:
     for o in objs:
         entry = table[id(o)]
         entry[0] -= 1
