@@ -747,6 +747,57 @@ def test_gram_figure_has_colour_bars_with_the_scale(tiny_net):
     assert fig.shape[1] >= 2 * (64 + 6 + bar.shape[1]) + 3 * gap
 
 
+def _locate(img: np.ndarray, part: np.ndarray) -> tuple[int, int] | None:
+    """(y, x) of the first place where ``part`` (h, w, 3) lies, pixel for pixel, inside ``img``."""
+    h, w = part.shape[:2]
+    ay, ax = np.argwhere((part != 255).any(-1))[0]  # anchor on the first non-white pixel
+    hits = np.argwhere((img[ay:img.shape[0] - h + 1 + ay, ax:img.shape[1] - w + 1 + ax] == part[ay, ax]).all(-1))
+    for y, x in hits:
+        if np.array_equal(img[y:y + h, x:x + w], part):
+            return int(y), int(x)
+    return None
+
+
+def _has_text(img: np.ndarray, text: str, size: int, fill: tuple = (40, 40, 40)) -> bool:
+    """Whether ``text``, in the explorer's font of ``size`` px and colour ``fill`` on white, is drawn in
+    ``img`` (uint8 (H, W, 3)): the ink of the text drawn alone, dark pixels for dark pixels."""
+    from PIL import ImageDraw
+    from stylegram.explore.render import _font
+    font = _font(size)
+    im = Image.new("RGB", (int(font.getlength(text)) + 20, 3 * size + 10), (255, 255, 255))
+    ImageDraw.Draw(im).text((10, 5), text, fill=fill, font=font)
+    ink = np.asarray(im).min(-1) < 128
+    ys, xs = np.nonzero(ink)
+    ink = ink[ys.min():ys.max() + 1, xs.min():xs.max() + 1]
+    dark = img.min(-1) < 128
+    if dark.shape[0] < ink.shape[0] or dark.shape[1] < ink.shape[1]:
+        return False
+    win = np.lib.stride_tricks.sliding_window_view(dark, ink.shape)
+    return bool((win == ink).all((-2, -1)).any())
+
+
+def test_gram_figure_clips_map_bar_and_title_at_one_value(tiny_net):
+    # explore gram's colour bar took each map's 99.5th percentile again beside heatmap's own
+    # clipping, and the title wrote 99.5 whatever heatmap used: one value, computed once, now
+    # draws the map, labels its bar and is named in the title
+    from conftest import gradient_image
+    from stylegram.explore import gram_figures, gram_view
+    from stylegram.explore.gram import colorbar, heat_top, heatmap
+    s = gradient_image(32, 40, seed=1)
+    v = gram_view(s, tiny_net, ["relu1_1"], n_pairs=0)["relu1_1"]
+    t90 = heat_top(v.gram, 90)
+    assert t90 < 0.5 * heat_top(v.gram)  # the clip matters for this matrix
+    given = heatmap(v.gram, v.order, 64, top=t90)  # heatmap draws with the top it is given
+    assert np.array_equal(given, heatmap(v.gram, v.order, 64, clip=90))
+    assert not np.array_equal(given, heatmap(v.gram, v.order, 64))
+    fig = np.asarray(gram_figures({"relu1_1": v}, s, heat_px=64, clip=90)["gram_relu1_1"])
+    assert _locate(fig, given) is not None and _locate(fig, heatmap(v.gram, v.order, 64)) is None
+    assert _locate(fig, colorbar(t90, 64)) is not None  # the bar: the same top, in its labels too
+    assert _has_text(fig, "90th percentile", 14, (0, 0, 0)) and not _has_text(fig, "99.5th", 14, (0, 0, 0))
+    with pytest.raises(ConfigError, match=r"^clip 0: must be a percentile above 0 and at most 100$"):
+        gram_figures({"relu1_1": v}, s, clip=0)
+
+
 def test_studio_gram_view_draws_the_explorers_seriated_heatmaps(tmp_path):
     # The studio's Gram view is a shell over explore.gram: the same matrix, the same channel order,
     # the same colours as `stylegram explore gram` (it used to draw its own, unordered copy).

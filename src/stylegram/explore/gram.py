@@ -122,17 +122,23 @@ def gram_view(style: torch.Tensor, net: FeatureNet | HookedNet, layers: list[str
     return out
 
 
+HEAT_CLIP = 99.5
+"""The percentile of |value| at the top of the Gram heatmaps' colour scale (``heat_top``)."""
+
+
 def heatmap(m: torch.Tensor, order: torch.Tensor, px: int = 384, diverging: bool = False,
-            clip: float = 99.5) -> np.ndarray:
+            clip: float = HEAT_CLIP, top: float | None = None) -> np.ndarray:
     """A (C, C) matrix in the given channel order as a uint8 (px, px, 3) image: magma of the
-    square-rooted magnitude, or a red-blue map for differences. The scale tops out at the ``clip``
-    percentile of the magnitudes: a few hot entries (the diagonal, one loud channel) would
-    otherwise leave the rest of the matrix black."""
+    square-rooted magnitude, or a red-blue map for differences. The scale tops out at ``top``, by
+    default ``heat_top(m, clip)``, the ``clip`` percentile of the magnitudes: a few hot entries (the
+    diagonal, one loud channel) would otherwise leave the rest of the matrix black. A caller that
+    draws a colour bar computes ``top`` once and gives it to both."""
     from PIL import Image
 
     from .activations import colorize
     m = m[order][:, order].float()
-    top = heat_top(m, clip)
+    if top is None:
+        top = heat_top(m, clip)
     if diverging:
         x = (m.sign() * (m.abs() / top).clamp_max(1).sqrt() + 1) / 2
         rgb = colorize(x.numpy(), "RdBu_r")
@@ -142,7 +148,7 @@ def heatmap(m: torch.Tensor, order: torch.Tensor, px: int = 384, diverging: bool
     return np.asarray(Image.fromarray(rgb).resize((px, px), Image.Resampling.NEAREST))
 
 
-def heat_top(m: torch.Tensor, clip: float = 99.5) -> float:
+def heat_top(m: torch.Tensor, clip: float = HEAT_CLIP) -> float:
     """The value at the top of ``heatmap``'s colour scale: the ``clip`` percentile of |m|."""
     return float(torch.quantile(m.abs().flatten().float(), clip / 100).clamp_min(1e-30)) if m.numel() else 1.0
 
@@ -206,7 +212,9 @@ def _labelled(tiles: list[tuple[str, np.ndarray]], gap: int = 10, title: str = "
     from .render import _font
     lab, head = 18, (24 if title else 0)
     h = max((t.shape[0] for _, t in tiles), default=0)
-    w = max(sum(t.shape[1] for _, t in tiles) + gap * (len(tiles) + 1), 420 if title else 0)
+    # as wide as the title too: beside small maps (heat_px 64) it was cut off after 420 px
+    w = max(sum(t.shape[1] for _, t in tiles) + gap * (len(tiles) + 1),
+            int(_font(14).getlength(title)) + 2 * gap if title else 0)
     if not tiles:
         lab = 0
     im = Image.new("RGB", (w, h + lab + head + 2 * gap), (255, 255, 255))
@@ -233,25 +241,31 @@ def _stack(rows: list["Image.Image"]) -> "Image.Image":
 
 
 def gram_figures(views: dict[str, LayerGram], style: torch.Tensor, *, scan: UnitScan | None = None, patch_px: int = 40,
-                 heat_px: int = 384) -> dict[str, "Image.Image"]:
+                 heat_px: int = 384, clip: float = HEAT_CLIP) -> dict[str, "Image.Image"]:
     """Pictures of a gram_view: ``gram_<layer>`` (the style matrix in seriated channel order, and
     with a generated image its difference) and ``pairs_<layer>`` (for each top pair: each channel's
     top patches from ``scan`` if it holds the layer, else its map on the style image, and where the
-    pair fires together). Returns {name: PIL image}."""
+    pair fires together). Each heatmap's colour scale tops out at the ``clip`` percentile of its
+    |values| (``heat_top``), the value its colour bar and the title give. Returns {name: PIL image}."""
     from .patches import gather_patches, scan_loader
     from .render import unit_grid
 
+    if not (isinstance(clip, (int, float)) and 0 < clip <= 100):  # torch.quantile's own error named q, not clip
+        raise ConfigError(f"clip {clip!r}: must be a percentile above 0 and at most 100")
     figs: dict[str, "Image.Image"] = {}
     for l, v in views.items():
         # Each map with its colour bar: without one a reader could not tell the values, that the
-        # colours are square-rooted and clipped, nor which sign of the difference is red.
+        # colours are square-rooted and clipped, nor which sign of the difference is red. The
+        # bar's top is the heatmap's own, computed once here (heat_top).
+        top = heat_top(v.gram, clip)
         tiles = [(f"G/N of the style image, channels seriated ({v.gram.shape[0]})",
-                  with_colorbar(heatmap(v.gram, v.order, heat_px), heat_top(v.gram)))]
+                  with_colorbar(heatmap(v.gram, v.order, heat_px, top=top), top))]
         if v.diff is not None:
+            top = heat_top(v.diff, clip)
             tiles.append((f"G(S)/N - G(G)/N: red, style's larger   (J_style = {v.style_loss:.3g})",
-                          with_colorbar(heatmap(v.diff, v.order, heat_px, True), heat_top(v.diff), True)))
+                          with_colorbar(heatmap(v.diff, v.order, heat_px, True, top=top), top, True)))
         figs[f"gram_{l}"] = _labelled(tiles, title=f"{l}: style matrix (colour: square root of |value|, "
-                                                    "clipped at the 99.5th percentile)")
+                                                    f"clipped at the {clip:g}th percentile)")
         use_scan = scan is not None and l in scan.layers
         patches = {}
         if use_scan:
