@@ -798,6 +798,44 @@ def test_gram_figure_clips_map_bar_and_title_at_one_value(tiny_net):
         gram_figures({"relu1_1": v}, s, clip=0)
 
 
+def test_gram_figure_draws_a_signed_layers_negative_entries():
+    # A HookedNet tapping a conv or BatchNorm output gives a signed Gram: its negative entries were
+    # drawn as 0 (magma of the clamped value) under a title saying "square root of |value|".
+    # Now red-blue (signed square root), with a colour bar from -top to top; ReLU layers unchanged.
+    from conftest import gradient_image
+    from stylegram.explore import gram_figures, gram_view
+    from stylegram.explore.activations import colorize
+    from stylegram.explore.gram import colorbar, heat_top, heatmap
+    torch.manual_seed(0)
+    net = HookedNet(nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.BatchNorm2d(8).eval(), nn.ReLU()), ["1", "2"],
+                    probe_size=16)
+    s = gradient_image(24, 24, seed=1)
+    views = gram_view(s, net, ["1", "2"], n_pairs=0)
+    v = views["1"]
+    g = v.gram[v.order][:, v.order]
+    top = heat_top(v.gram)
+    neg = torch.nonzero(g < -0.1 * top)  # clearly negative entries
+    assert len(neg) >= 10
+    heat = heatmap(v.gram, v.order, px=8 * 8)  # 8 px a cell
+    zero_rd, zero_magma = colorize(np.array([0.5]), "RdBu_r")[0], colorize(np.array([0.0]), "magma")[0]
+    for i, j in neg.tolist():
+        c = heat[8 * i + 4, 8 * j + 4].astype(int)
+        assert c[2] > c[0] + 40, (i, j, c)  # blue, not the colour of 0 (white here, black in magma)
+        assert c.tolist() != zero_magma.tolist() and np.abs(c - zero_rd).sum() > 60
+    pos = torch.nonzero(g > 0.1 * top)
+    assert all(heat[8 * i + 4, 8 * j + 4, 0] > heat[8 * i + 4, 8 * j + 4, 2] + 40 for i, j in pos.tolist())
+    fig = gram_figures({"1": v}, s, heat_px=64)["gram_1"]
+    a = np.asarray(fig)
+    assert _locate(a, heat) is not None and _locate(a, colorbar(top, 64, diverging=True)) is not None
+    assert _has_text(a, "signed: red > 0, blue < 0", 12)
+    # the ReLU after it: never negative, drawn in magma as before
+    r = views["2"]
+    assert not (r.gram < 0).any()
+    assert np.array_equal(heatmap(r.gram, r.order, 48), heatmap(r.gram, r.order, 48, diverging=False))
+    b = np.asarray(gram_figures({"2": r}, s, heat_px=48)["gram_2"])
+    assert _locate(b, colorbar(heat_top(r.gram), 48)) is not None and not _has_text(b, "signed", 12)
+
+
 def test_studio_gram_view_draws_the_explorers_seriated_heatmaps(tmp_path):
     # The studio's Gram view is a shell over explore.gram: the same matrix, the same channel order,
     # the same colours as `stylegram explore gram` (it used to draw its own, unordered copy).

@@ -126,10 +126,13 @@ HEAT_CLIP = 99.5
 """The percentile of |value| at the top of the Gram heatmaps' colour scale (``heat_top``)."""
 
 
-def heatmap(m: torch.Tensor, order: torch.Tensor, px: int = 384, diverging: bool = False,
+def heatmap(m: torch.Tensor, order: torch.Tensor, px: int = 384, diverging: bool | None = None,
             clip: float = HEAT_CLIP, top: float | None = None) -> np.ndarray:
     """A (C, C) matrix in the given channel order as a uint8 (px, px, 3) image: magma of the
-    square-rooted magnitude, or a red-blue map for differences. The scale tops out at ``top``, by
+    square-rooted magnitude (``diverging=False``), or a red-blue map of the signed square root, red
+    positive, blue negative, white 0 (``True``: differences); None (default): red-blue where ``m``
+    has a negative entry (the Gram of a signed layer, a conv or BatchNorm output; magma drew its
+    negative entries as 0), magma otherwise (a ReLU layer's). The scale tops out at ``top``, by
     default ``heat_top(m, clip)``, the ``clip`` percentile of the magnitudes: a few hot entries (the
     diagonal, one loud channel) would otherwise leave the rest of the matrix black. A caller that
     draws a colour bar computes ``top`` once and gives it to both."""
@@ -139,6 +142,8 @@ def heatmap(m: torch.Tensor, order: torch.Tensor, px: int = 384, diverging: bool
     m = m[order][:, order].float()
     if top is None:
         top = heat_top(m, clip)
+    if diverging is None:
+        diverging = is_signed(m)
     if diverging:
         x = (m.sign() * (m.abs() / top).clamp_max(1).sqrt() + 1) / 2
         rgb = colorize(x.numpy(), "RdBu_r")
@@ -146,6 +151,11 @@ def heatmap(m: torch.Tensor, order: torch.Tensor, px: int = 384, diverging: bool
         x = (m.clamp_min(0) / top).clamp_max(1).sqrt()
         rgb = colorize(x.numpy(), "magma")
     return np.asarray(Image.fromarray(rgb).resize((px, px), Image.Resampling.NEAREST))
+
+
+def is_signed(m: torch.Tensor) -> bool:
+    """Whether ``m`` has a negative entry: ``heatmap`` then draws it red-blue, not in magma."""
+    return bool((m < 0).any())
 
 
 def heat_top(m: torch.Tensor, clip: float = HEAT_CLIP) -> float:
@@ -257,15 +267,20 @@ def gram_figures(views: dict[str, LayerGram], style: torch.Tensor, *, scan: Unit
         # Each map with its colour bar: without one a reader could not tell the values, that the
         # colours are square-rooted and clipped, nor which sign of the difference is red. The
         # bar's top is the heatmap's own, computed once here (heat_top).
-        top = heat_top(v.gram, clip)
-        tiles = [(f"G/N of the style image, channels seriated ({v.gram.shape[0]})",
-                  with_colorbar(heatmap(v.gram, v.order, heat_px, top=top), top))]
+        top, signed = heat_top(v.gram, clip), is_signed(v.gram)
+        # a signed layer's Gram (a conv or BatchNorm tap of a HookedNet) has negative entries,
+        # which magma drew as 0: it is drawn red-blue, as the difference is
+        tiles = [(f"G/N of the style image ({v.gram.shape[0]} channels)"
+                  + (", signed: red > 0, blue < 0" if signed else ""),
+                  with_colorbar(heatmap(v.gram, v.order, heat_px, signed, top=top), top, signed))]
         if v.diff is not None:
             top = heat_top(v.diff, clip)
             tiles.append((f"G(S)/N - G(G)/N: red, style's larger   (J_style = {v.style_loss:.3g})",
                           with_colorbar(heatmap(v.diff, v.order, heat_px, True, top=top), top, True)))
-        figs[f"gram_{l}"] = _labelled(tiles, title=f"{l}: style matrix (colour: square root of |value|, "
-                                                    f"clipped at the {clip:g}th percentile)")
+        colour = ("square root of |value|, red-blue by sign" if signed or v.diff is not None
+                  else "square root of the value")
+        figs[f"gram_{l}"] = _labelled(tiles, title=f"{l}: style matrix, channels seriated (colour: {colour}, "
+                                                    f"clipped at the {clip:g}th percentile of |value|)")
         use_scan = scan is not None and l in scan.layers
         patches = {}
         if use_scan:
