@@ -713,40 +713,6 @@ def test_hooked_user_model_scans_like_a_featurenet(squares):
     assert float(scan.layers["4"].values[0, 0]) == pytest.approx(float(a[0, 0].max()), rel=1e-5)
 
 
-def test_gram_heatmap_scale_is_not_swamped_by_a_few_hot_entries():
-    from stylegram.explore.gram import heatmap
-    m = torch.full((100, 100), 1.0)
-    m[0, 0] = 1e4  # one loud entry
-    img = heatmap(m, torch.arange(100), px=100)
-    # the rest of the matrix is drawn at the top of the scale, not crushed to black by the one entry
-    assert img.shape == (100, 100, 3) and img[50, 50].tolist() == img[0, 0].tolist() and img[50, 50].sum() > 600
-    d = heatmap(torch.eye(4) - 0.5 * torch.ones(4, 4), torch.arange(4), px=4, diverging=True)
-    assert d[0, 0, 0] > d[0, 0, 2] and d[0, 1, 2] > d[0, 1, 0]  # positive red, negative blue
-
-
-def test_gram_figure_has_colour_bars_with_the_scale(tiny_net):
-    # The Gram heatmaps had no colour bar: no values, and nothing said which sign of the
-    # difference is red. Each map now has a bar beside it, ending in the map's end colours.
-    from conftest import gradient_image
-    from stylegram.explore import gram_figures, gram_view
-    from stylegram.explore.activations import colorize
-    from stylegram.explore.gram import colorbar, heat_top
-    s, gimg = gradient_image(32, 40, seed=1), gradient_image(32, 40, seed=2)
-    v = gram_view(s, tiny_net, ["relu1_1"], generated=gimg, n_pairs=1)
-    fig = np.asarray(gram_figures(v, s, heat_px=64)["gram_relu1_1"])
-    lab, head, gap = 18, 24, 10  # _labelled's layout
-    y0 = head + gap + lab
-    x_bar = gap + 64 + 6  # right of the first heatmap, after with_colorbar's gap
-    top_c, bottom_c = colorize(np.array([1.0, 0.0]), "magma")
-    assert fig[y0 + 6, x_bar + 5].tolist() == top_c.tolist()  # the bar's top: the magma end colour
-    assert fig[y0 + 64 - 7, x_bar + 5].tolist() == bottom_c.tolist()
-    bar = colorbar(heat_top(v["relu1_1"].diff), 64, diverging=True)
-    red, blue = colorize(np.array([1.0, 0.0]), "RdBu_r")
-    assert bar[6, 5].tolist() == red.tolist() and bar[64 - 7, 5].tolist() == blue.tolist()
-    assert (bar[:, 18:] < 128).any()  # tick labels are drawn
-    assert fig.shape[1] >= 2 * (64 + 6 + bar.shape[1]) + 3 * gap
-
-
 def _locate(img: np.ndarray, part: np.ndarray) -> tuple[int, int] | None:
     """(y, x) of the first place where ``part`` (h, w, 3) lies, pixel for pixel, inside ``img``."""
     h, w = part.shape[:2]
@@ -774,6 +740,40 @@ def _has_text(img: np.ndarray, text: str, size: int, fill: tuple = (40, 40, 40))
         return False
     win = np.lib.stride_tricks.sliding_window_view(dark, ink.shape)
     return bool((win == ink).all((-2, -1)).any())
+
+
+def test_gram_heatmap_scale_is_not_swamped_by_a_few_hot_entries():
+    from stylegram.explore.gram import heatmap
+    m = torch.full((100, 100), 1.0)
+    m[0, 0] = 1e4  # one loud entry
+    img = heatmap(m, torch.arange(100), px=100)
+    # the rest of the matrix is drawn at the top of the scale, not crushed to black by the one entry
+    assert img.shape == (100, 100, 3) and img[50, 50].tolist() == img[0, 0].tolist() and img[50, 50].sum() > 600
+    d = heatmap(torch.eye(4) - 0.5 * torch.ones(4, 4), torch.arange(4), px=4, diverging=True)
+    assert d[0, 0, 0] > d[0, 0, 2] and d[0, 1, 2] > d[0, 1, 0]  # positive red, negative blue
+
+
+def test_gram_figure_has_colour_bars_with_the_scale(tiny_net):
+    # The Gram heatmaps had no colour bar: no values, and nothing said which sign of the
+    # difference is red. Each map now has a bar beside it, ending in the map's end colours.
+    from conftest import gradient_image
+    from stylegram.explore import gram_figures, gram_view
+    from stylegram.explore.activations import colorize
+    from stylegram.explore.gram import colorbar, heat_top, heatmap
+    s, gimg = gradient_image(32, 40, seed=1), gradient_image(32, 40, seed=2)
+    v = gram_view(s, tiny_net, ["relu1_1"], generated=gimg, n_pairs=1)
+    fig = np.asarray(gram_figures(v, s, heat_px=64)["gram_relu1_1"])
+    gap = 10  # _labelled's
+    y0, x0 = _locate(fig, heatmap(v["relu1_1"].gram, v["relu1_1"].order, 64))
+    x_bar = x0 + 64 + 6  # right of the first heatmap, after with_colorbar's gap
+    top_c, bottom_c = colorize(np.array([1.0, 0.0]), "magma")
+    assert fig[y0 + 6, x_bar + 5].tolist() == top_c.tolist()  # the bar's top: the magma end colour
+    assert fig[y0 + 64 - 7, x_bar + 5].tolist() == bottom_c.tolist()
+    bar = colorbar(heat_top(v["relu1_1"].diff), 64, diverging=True)
+    red, blue = colorize(np.array([1.0, 0.0]), "RdBu_r")
+    assert bar[6, 5].tolist() == red.tolist() and bar[64 - 7, 5].tolist() == blue.tolist()
+    assert (bar[:, 18:] < 128).any()  # tick labels are drawn
+    assert fig.shape[1] >= 2 * (64 + 6 + bar.shape[1]) + 3 * gap
 
 
 def test_gram_figure_clips_map_bar_and_title_at_one_value(tiny_net):
@@ -834,6 +834,30 @@ def test_gram_figure_draws_a_signed_layers_negative_entries():
     assert np.array_equal(heatmap(r.gram, r.order, 48), heatmap(r.gram, r.order, 48, diverging=False))
     b = np.asarray(gram_figures({"2": r}, s, heat_px=48)["gram_2"])
     assert _locate(b, colorbar(heat_top(r.gram), 48)) is not None and not _has_text(b, "signed", 12)
+
+
+def test_gram_figure_axes_name_the_channels_in_seriated_order(tiny_net):
+    # The heatmaps' axes said nothing: which channel sat where was only in gram.json. Now each
+    # axis has the channel ids at its ticks (all of them for a few channels) and says the order.
+    from conftest import gradient_image
+    from stylegram.explore import gram_figures, gram_view
+    from stylegram.explore.gram import heat_top, heatmap
+    s = gradient_image(32, 40, seed=1)
+    v = gram_view(s, tiny_net, ["relu1_1"], generated=gradient_image(32, 40, seed=2), n_pairs=0)["relu1_1"]
+    order = v.order.tolist()
+    assert len(order) == 8 and order != sorted(order)
+    fig = np.asarray(gram_figures({"relu1_1": v}, s, heat_px=128)["gram_relu1_1"])
+    for m in (v.gram, v.diff):  # both maps have the axes
+        y0, x0 = _locate(fig, heatmap(m, v.order, 128, top=heat_top(m)))
+        for i, c in enumerate(order):  # cells of 16 px: the id of the channel at position i beside its row / column
+            assert _has_text(fig[y0 + 16 * i:y0 + 16 * i + 16, x0 - 20:x0], str(c), 10), (i, c)
+            assert _has_text(fig[y0 - 20:y0, x0 + 16 * i:x0 + 16 * i + 16], str(c), 10), (i, c)
+    assert _has_text(fig, "channel, in seriated order", 10)
+    from stylegram.explore.gram import channel_ticks
+    assert [t[1] for t in channel_ticks(torch.tensor([5, 2, 7, 0]), 64)] == [5, 2, 7, 0]
+    assert [t[0] for t in channel_ticks(torch.tensor([5, 2, 7, 0]), 64)] == [8, 24, 40, 56]  # cell centres
+    wide = channel_ticks(torch.arange(512).flip(0), 384)  # VGG's 512: every 50th position, readable
+    assert [c for _, c in wide] == [511 - 50 * i for i in range(11)] and wide[1][0] - wide[0][0] == 37
 
 
 def test_studio_gram_view_draws_the_explorers_seriated_heatmaps(tmp_path):

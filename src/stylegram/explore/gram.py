@@ -3,6 +3,7 @@ style image each pair fires together. The link between units and style transfer:
 compares exactly these matrices."""
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -204,6 +205,61 @@ def with_colorbar(heat: np.ndarray, top: float, diverging: bool = False, gap: in
     return out
 
 
+AXIS_LABEL = "channel, in seriated order"
+
+
+def channel_ticks(order: torch.Tensor | Sequence[int], px: int, min_gap: float | None = None,
+                  font_size: int = 10) -> list[tuple[int, int]]:
+    """Where to name the channels along a ``px``-long axis of a heatmap drawn in ``order`` (C,):
+    [(pixel at the centre of position i, channel id order[i])] for every ``step``-th position from
+    0, ``step`` the least of 1, 2, 5, 10, 20, 50, ... that leaves ``min_gap`` px between ticks
+    (default: the widest id in the ``font_size`` px font and 6 px): every channel where they fit."""
+    from .render import _font
+    ids = [int(c) for c in order]
+    c = len(ids)
+    if c == 0:
+        return []
+    if min_gap is None:
+        min_gap = max(_font(font_size).getlength(str(i)) for i in ids) + 6
+    cell = px / c
+    step = next((m * 10 ** e for e in range(len(str(c))) for m in (1, 2, 5) if m * 10 ** e * cell >= min_gap), c)
+    return [(int((i + 0.5) * cell), ids[i]) for i in range(0, c, step)]
+
+
+def with_channel_axes(img: np.ndarray, order: torch.Tensor | Sequence[int], px: int | None = None,
+                      label: str = AXIS_LABEL, font_size: int = 10) -> np.ndarray:
+    """``img`` (uint8 (h, w, 3)) whose top-left ``px`` x ``px`` (default: its height) is a heatmap
+    of channels in ``order``, with axes: the channel ids at ``channel_ticks`` to its left and above
+    it, and ``label`` naming the axes -> uint8 (h + top, w + left, 3)."""
+    from PIL import Image, ImageDraw
+
+    from .render import _font
+    px = img.shape[0] if px is None else px
+    font = _font(font_size)
+    ticks = channel_ticks(order, px, font_size=font_size)
+    tick, line = 3, font_size + 4  # tick length; height of a line of text
+    widest = max((font.getlength(str(c)) for _, c in ticks), default=0)
+    left = line + int(widest) + tick + 4  # the turned axis label, the ids, the ticks
+    top = 2 * line + tick  # the axis label, the ids, the ticks
+    h, w = img.shape[:2]
+    im = Image.new("RGB", (w + left, h + top), (255, 255, 255))
+    im.paste(Image.fromarray(img), (left, top))
+    d = ImageDraw.Draw(im)
+    for pos, c in ticks:
+        x, y = left + pos, top + pos
+        d.line([(x, top - tick), (x, top - 1)], fill=(0, 0, 0))
+        d.text((x, top - tick - 1), str(c), fill=(40, 40, 40), font=font, anchor="mb")
+        d.line([(left - tick, y), (left - 1, y)], fill=(0, 0, 0))
+        d.text((left - tick - 2, y), str(c), fill=(40, 40, 40), font=font, anchor="rm")
+    d.text((left, 1), label, fill=(40, 40, 40), font=font)
+    # the same label turned to read upwards beside the ids on the left
+    turned = Image.new("RGB", (int(font.getlength(label)) + 2, line), (255, 255, 255))
+    ImageDraw.Draw(turned).text((1, 1), label, fill=(40, 40, 40), font=font)
+    turned = turned.rotate(90, expand=True)
+    im.paste(turned, (0, top + max(0, (px - turned.size[1]) // 2)))
+    return np.asarray(im)
+
+
 def overlay(image: torch.Tensor, heat: torch.Tensor, alpha: float = 0.85) -> np.ndarray:
     """Blend a (h, w) map in 0..1, upsampled to ``image`` (1, 3, H, W), over the image -> uint8."""
     from .activations import colorize
@@ -270,13 +326,17 @@ def gram_figures(views: dict[str, LayerGram], style: torch.Tensor, *, scan: Unit
         top, signed = heat_top(v.gram, clip), is_signed(v.gram)
         # a signed layer's Gram (a conv or BatchNorm tap of a HookedNet) has negative entries,
         # which magma drew as 0: it is drawn red-blue, as the difference is
+        # Axes name the channels (the ids at sensible intervals, all of them for a few channels):
+        # the seriated order was only in gram.json.
         tiles = [(f"G/N of the style image ({v.gram.shape[0]} channels)"
                   + (", signed: red > 0, blue < 0" if signed else ""),
-                  with_colorbar(heatmap(v.gram, v.order, heat_px, signed, top=top), top, signed))]
+                  with_channel_axes(with_colorbar(heatmap(v.gram, v.order, heat_px, signed, top=top), top, signed),
+                                    v.order, heat_px))]
         if v.diff is not None:
             top = heat_top(v.diff, clip)
             tiles.append((f"G(S)/N - G(G)/N: red, style's larger   (J_style = {v.style_loss:.3g})",
-                          with_colorbar(heatmap(v.diff, v.order, heat_px, True, top=top), top, True)))
+                          with_channel_axes(with_colorbar(heatmap(v.diff, v.order, heat_px, True, top=top), top, True),
+                                            v.order, heat_px)))
         colour = ("square root of |value|, red-blue by sign" if signed or v.diff is not None
                   else "square root of the value")
         figs[f"gram_{l}"] = _labelled(tiles, title=f"{l}: style matrix, channels seriated (colour: {colour}, "
