@@ -450,6 +450,39 @@ def test_report_writes_sheets_units_and_html(tiny_net, squares, tmp_path):
     assert f'src="units/relu1_1/u0000.jpg" width="{3 * 16 + 4}" height="{3 * 16 + 4}" alt="relu1_1 unit 0: its top 9 patches' in page
 
 
+def test_sheet_writes_each_patchs_activation_beneath_it(tiny_net, squares, tmp_path):
+    # The sheets showed each unit's maximum only; each patch's own value was only in the HTML.
+    scan = scan_units(tiny_net.truncated(["relu1_1"]), squares, ["relu1_1"], size=32, batch_size=4)
+    t = scan.layers["relu1_1"]
+    summary = write_report(scan, tmp_path / "rep", rule="strongest", n_units=3, patch_px=40)
+    sheet = np.asarray(Image.open(summary["sheets"]["relu1_1"]).convert("RGB"))
+    shown = 0
+    for u in summary["chosen"]["relu1_1"]:
+        for r in range(t.k):
+            if int(t.image[u, r]) >= 0:  # 5 readable images: 5 patches a unit, 4 empty places
+                v = float(t.values[u, r])
+                assert 1e-4 < v < 1000  # so that .3g writes no exponent
+                assert _has_text(sheet, f"{v:.3g}", 10), (u, r, v)
+                shown += 1
+    assert shown == 15
+    assert _has_text(sheet, "under each patch: its activation, best first", 12)
+    # beneath each patch, in a strip of its own: the patches are not covered
+    from stylegram.explore.render import unit_grid
+    ps = [np.full((40, 40, 3), 30 * i, np.uint8) for i in range(5)]
+    g = unit_grid(ps, 40, values=[1.5, 2.25, None, 0.125, 1230.0])
+    assert g.shape == (2 * (40 + 13) + 2, 3 * 40 + 2 * 2, 3)
+    for i, p in enumerate(ps):
+        r, c = divmod(i, 3)
+        assert np.array_equal(g[r * 55:r * 55 + 40, c * 42:c * 42 + 40], p)
+    def strip(i):
+        r, c = divmod(i, 3)
+        return g[r * 55 + 40:r * 55 + 53, c * 42:c * 42 + 40]
+    assert _has_text(strip(0), "1.5", 10) and _has_text(strip(3), "0.125", 10) and _has_text(strip(4), "1.23e3", 10)
+    assert (strip(2) == 255).all()  # no value, no label
+    small = [p[:16, :16] for p in ps]
+    assert np.array_equal(unit_grid(small, 16, values=[1.0] * 5), unit_grid(small, 16))  # 16 px: no room, none drawn
+
+
 def test_report_unit_image_height_is_the_images_own(tiny_net, squares, tmp_path):
     # height was always three rows of patches: --top 4 (two rows) was stretched, --top 20 squashed
     for k in (4, 20):

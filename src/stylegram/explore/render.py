@@ -57,15 +57,47 @@ def choose_units(topk: UnitTopK, rule: str = "selective", n: int = 9, *, seed: i
     raise choices_error("unit rule", rule, UNIT_RULES)
 
 
-def unit_grid(patches: Sequence[np.ndarray], px: int, gap: int = 2, cols: int = 3) -> np.ndarray:
-    """Tile up to ``cols * cols`` uint8 (px, px, 3) patches row by row, best first -> uint8 image."""
+VALUE_LABEL_MIN_PX = 32
+"""Patches narrower than this are drawn without their value beneath (the number would not fit)."""
+
+
+def value_label(v: float, width: float | None = None, font_size: int = 10) -> str:
+    """An activation as a short label (3 significant digits, '1.23e3' for 1230), with fewer digits
+    where it would be wider than ``width`` px in the ``font_size`` px font."""
+    def fmt(d: int) -> str:
+        return f"{v:.{d}g}".replace("e+0", "e").replace("e+", "e").replace("e-0", "e-")
+    if width is None:
+        return fmt(3)
+    font = _font(font_size)
+    return next((fmt(d) for d in (3, 2) if font.getlength(fmt(d)) <= width), fmt(1))
+
+
+def unit_grid(patches: Sequence[np.ndarray], px: int, gap: int = 2, cols: int = 3,
+              values: Sequence[float | None] | None = None, font_size: int = 10) -> np.ndarray:
+    """Tile up to ``cols * cols`` uint8 (px, px, 3) patches row by row, best first -> uint8 image.
+
+    ``values``: each patch's activation (None: no label), written beneath it in a strip of its own,
+    so that no patch is covered (not drawn for patches under ``VALUE_LABEL_MIN_PX``)."""
+    from PIL import Image, ImageDraw
     rows = max(1, -(-max(len(patches), 1) // cols))
-    h, w = rows * px + (rows - 1) * gap, cols * px + (cols - 1) * gap
+    if values is not None and px < VALUE_LABEL_MIN_PX:
+        values = None
+    lab = font_size + 3 if values is not None else 0
+    h, w = rows * (px + lab) + (rows - 1) * gap, cols * px + (cols - 1) * gap
     out = np.full((h, w, 3), 255, np.uint8)
     for i, p in enumerate(patches):
         r, c = divmod(i, cols)
-        out[r * (px + gap): r * (px + gap) + px, c * (px + gap): c * (px + gap) + px] = p
-    return out
+        out[r * (px + lab + gap): r * (px + lab + gap) + px, c * (px + gap): c * (px + gap) + px] = p
+    if values is None:
+        return out
+    im = Image.fromarray(out)
+    d, font = ImageDraw.Draw(im), _font(font_size)
+    for i, v in enumerate(values[:len(patches)]):
+        if v is not None:
+            r, c = divmod(i, cols)
+            d.text((c * (px + gap) + px // 2, r * (px + lab + gap) + px + 1), value_label(v, px + gap, font_size),
+                   fill=(40, 40, 40), font=font, anchor="mt")
+    return np.asarray(im)
 
 
 def _font(size: int):
@@ -79,18 +111,22 @@ def _font(size: int):
 def layer_sheet(grids: Sequence[np.ndarray], labels: Sequence[str], title: str, cols: int = 3,
                 gap: int = 14) -> "Image.Image":
     """Arrange unit grids (each uint8 (h, w, 3), all the same size) ``cols`` per row, each under its
-    label, with a title line: the course's slide for one layer."""
+    label, with a title (lines after a '\\n' in a smaller font): the course's slide for one layer."""
     from PIL import Image, ImageDraw
 
     gh, gw = grids[0].shape[:2]
     lab = 18
     rows = -(-len(grids) // cols)
-    head = 28
-    W = cols * gw + (cols + 1) * gap
+    lines = title.split("\n")  # a second line under the first, in a smaller font
+    head = 28 + 16 * (len(lines) - 1)
+    # as wide as the title too: with small patches (--patch-px 32) it was cut off at the grids' edge
+    W = max(cols * gw + (cols + 1) * gap, int(max(_font(15 if i == 0 else 12).getlength(t) for i, t in enumerate(lines))) + 2 * gap)
     H = head + rows * (gh + lab) + (rows + 1) * gap
     sheet = Image.new("RGB", (W, H), _BG)
     d = ImageDraw.Draw(sheet)
-    d.text((gap, 6), title, fill=(0, 0, 0), font=_font(15))
+    d.text((gap, 6), lines[0], fill=(0, 0, 0), font=_font(15))
+    for i, line in enumerate(lines[1:]):
+        d.text((gap, 26 + 16 * i), line, fill=(40, 40, 40), font=_font(12))
     for i, (g, text) in enumerate(zip(grids, labels)):
         r, c = divmod(i, cols)
         x = gap + c * (gw + gap)
@@ -175,12 +211,16 @@ def write_report(scan: UnitScan, out_dir: str | os.PathLike, *, rule: str = "sel
     for l, t in scan.layers.items():
         info = scan.info[l]
 
-        def grid(u: int) -> np.ndarray:
-            return unit_grid([patches.get((l, u, r), blank) for r in range(t.k)], patch_px)
+        def grid(u: int, values: bool = False) -> np.ndarray:
+            vals = [float(t.values[u, r]) if int(t.image[u, r]) >= 0 else None for r in range(t.k)] if values else None
+            return unit_grid([patches.get((l, u, r), blank) for r in range(t.k)], patch_px, values=vals)
 
         title = (f"{l}: {len(chosen[l])} {rule} units, top {t.k} patches each "
                  f"(field {info.rf_size} px of a {scan.size}-px view, shown at {patch_px} px)")
-        sheet = layer_sheet([grid(u) for u in chosen[l]], [f"unit {u}  max {float(t.values[u, 0]):.3g}" for u in chosen[l]], title)
+        if patch_px >= VALUE_LABEL_MIN_PX:  # each patch's own value, not only the unit's maximum (HTML only)
+            title += "\nunder each patch: its activation, best first"
+        sheet = layer_sheet([grid(u, True) for u in chosen[l]],
+                            [f"unit {u}  max {float(t.values[u, 0]):.3g}" for u in chosen[l]], title)
         sheet_path = out / f"sheet_{l}.png"
         _save_image(sheet, sheet_path)
         summary["sheets"][l] = str(sheet_path)
