@@ -466,6 +466,14 @@ def test_sheet_writes_each_patchs_activation_beneath_it(tiny_net, squares, tmp_p
                 shown += 1
     assert shown == 15
     assert _has_text(sheet, "under each patch: its activation, best first", 12)
+    # the Gram view's pairs show a channel's top patches from a scan the same way
+    from conftest import gradient_image
+    from stylegram.explore import gram_figures, gram_view
+    s = gradient_image(32, 40, seed=1)
+    v = gram_view(s, tiny_net, ["relu1_1"], n_pairs=1)
+    pairs = np.asarray(gram_figures(v, s, scan=scan, patch_px=40)["pairs_relu1_1"])
+    k, k2, _ = v["relu1_1"].pairs[0]
+    assert all(_has_text(pairs, f"{float(t.values[c, r]):.3g}", 10) for c in (k, k2) for r in range(5))
     # beneath each patch, in a strip of its own: the patches are not covered
     from stylegram.explore.render import unit_grid
     ps = [np.full((40, 40, 3), 30 * i, np.uint8) for i in range(5)]

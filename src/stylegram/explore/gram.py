@@ -358,7 +358,10 @@ def gram_figures(views: dict[str, LayerGram], style: torch.Tensor, *, scan: Unit
             tiles = []
             for c in (k, k2):
                 if use_scan:
-                    tiles.append((f"ch {c}: top {scan.layers[l].k}", unit_grid([patches.get((l, c, i), blank) for i in range(scan.layers[l].k)], patch_px)))
+                    t = scan.layers[l]  # each patch with its activation beneath, as on the sheets
+                    vals = [float(t.values[c, i]) if int(t.image[c, i]) >= 0 else None for i in range(t.k)]
+                    tiles.append((f"ch {c}: top {t.k}", unit_grid([patches.get((l, c, i), blank) for i in range(t.k)],
+                                                                  patch_px, values=vals)))
                 else:
                     m = v.act[c].clamp_min(0)
                     tiles.append((f"ch {c} on style", _fit(overlay(style, m / m.max().clamp_min(1e-30)), side)))
