@@ -120,7 +120,8 @@ def layer_sheet(grids: Sequence[np.ndarray], labels: Sequence[str], title: str, 
     lines = title.split("\n")  # a second line under the first, in a smaller font
     head = 28 + 16 * (len(lines) - 1)
     # as wide as the title too: with small patches (--patch-px 32) it was cut off at the grids' edge
-    W = max(cols * gw + (cols + 1) * gap, int(max(_font(15 if i == 0 else 12).getlength(t) for i, t in enumerate(lines))) + 2 * gap)
+    widest = max(_font(15 if i == 0 else 12).getlength(t) for i, t in enumerate(lines))
+    W = max(cols * gw + (cols + 1) * gap, int(widest) + 2 * gap)
     H = head + rows * (gh + lab) + (rows + 1) * gap
     sheet = Image.new("RGB", (W, H), _BG)
     d = ImageDraw.Draw(sheet)
@@ -217,7 +218,7 @@ def write_report(scan: UnitScan, out_dir: str | os.PathLike, *, rule: str = "sel
 
         title = (f"{l}: {len(chosen[l])} {rule} units, top {t.k} patches each "
                  f"(field {info.rf_size} px of a {scan.size}-px view, shown at {patch_px} px)")
-        if patch_px >= VALUE_LABEL_MIN_PX:  # each patch's own value, not only the unit's maximum (HTML only)
+        if patch_px >= VALUE_LABEL_MIN_PX:  # each patch's own value: only the unit's maximum was on the sheet
             title += "\nunder each patch: its activation, best first"
         sheet = layer_sheet([grid(u, True) for u in chosen[l]],
                             [f"unit {u}  max {float(t.values[u, 0]):.3g}" for u in chosen[l]], title)
