@@ -445,6 +445,26 @@ def test_video_temporal_loss_and_resume(tmp_path, tiny2d):
     assert code == 2 and "other settings (video_sha256)" in err
 
 
+def test_video_run_hashes_each_input_once(tmp_path, monkeypatch):
+    # The resume key and the report's inputs each hashed the clip: two reads of a file that may be
+    # gigabytes. Now one digest serves both (and the report names the bytes the run read).
+    import stylegram.io.image as image_io
+    from stylegram.io.image import save_image
+    from stylegram.io.video import write_video
+    write_video(_moving_frames(3, 32), tmp_path / "in.mp4", 8)
+    save_image(_moving_frames(1, 32)[0], tmp_path / "style.png")
+    hashed, sha256 = [], image_io.file_sha256
+    monkeypatch.setattr(image_io, "file_sha256", lambda p: hashed.append(str(p)) or sha256(p))
+    code, err = run_cli(["video", str(tmp_path / "in.mp4"), str(tmp_path / "style.png"), "-o", str(tmp_path / "o.mp4"),
+                         "--size", "32", "--net", "random-tiny", "--iters", "0", "--report", str(tmp_path / "r.json")])
+    assert code == 0, err
+    assert sorted(hashed) == sorted([str(tmp_path / "in.mp4"), str(tmp_path / "style.png")])
+    key = json.loads((tmp_path / "o.frames" / "settings.json").read_text())
+    inputs = {i["file"]: i["sha256"] for i in json.loads((tmp_path / "r.json").read_text())["inputs"]}
+    assert inputs == {"in.mp4": key["video_sha256"], "style.png": key["style_sha256"]}
+    assert inputs["in.mp4"] == sha256(tmp_path / "in.mp4")
+
+
 def test_solid_texture_of_a_grey_exemplar_is_grey(tiny2d):
     from stylegram.media import is_grey, solid_texture
     g = torch.rand(1, 1, 32, 32, generator=torch.Generator().manual_seed(0))

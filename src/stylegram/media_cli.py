@@ -60,9 +60,10 @@ def _iters(api) -> tuple[int, dict]:
     return params["iters"], ({} if given is None else {"iters": given})
 
 
-def _report(path: str | None, data: dict) -> None:
+def _report(path: str | None, data: dict, known: dict[str, str] | None = None) -> None:
     """Write the --report JSON: the command's figures, every option it ran with (defaults
-    included), its input files and the versions, so a run can be told apart and repeated."""
+    included), its input files and the versions, so a run can be told apart and repeated.
+    ``known``: {input path: sha256} the command has computed already (see describe_sources)."""
     if path:
         from . import __version__
         from .io.image import describe_sources
@@ -71,7 +72,7 @@ def _report(path: str | None, data: dict) -> None:
         given = click.get_current_context().params
         write_json({"stylegram": __version__, "task": {"command": data["command"]}, **data,
                     "params": {k: v for k, v in given.items() if k not in _NOT_PARAMS},
-                    "inputs": describe_sources(given[k] for k in _INPUTS if k in given),
+                    "inputs": describe_sources((given[k] for k in _INPUTS if k in given), known),
                     "versions": versions()}, path)
 
 
@@ -409,9 +410,12 @@ def video_cmd(video, style, output, size, max_frames, temporal, independent, res
     if restart and folder.is_dir():
         shutil.rmtree(folder)
     from .io.image import file_sha256
-    store = FrameStore(folder, {"video": str(Path(video).resolve()), "video_sha256": file_sha256(video),
+    # Each input is hashed once, here: the resume key and the report's inputs share the digests (the
+    # report hashed the clip a second time, a second read of a file that may be gigabytes).
+    digests = {video: file_sha256(video), style: file_sha256(style)}
+    store = FrameStore(folder, {"video": str(Path(video).resolve()), "video_sha256": digests[video],
                                 "frame_size": list(frames[0].shape[-2:]), "style": str(Path(style).resolve()),
-                                "style_sha256": file_sha256(style),
+                                "style_sha256": digests[style],
                                 "size": size, "temporal": temporal, "independent": independent, "beta": beta,
                                 "net": net, "width": width, "iters": iters, "seed": seed})
     done = {i: f for i, f in store.done().items() if i < len(frames)}
@@ -435,7 +439,7 @@ def video_cmd(video, style, output, size, max_frames, temporal, independent, res
     _report(report, {"command": "video", "frames": len(frames), "resumed_frames": len(done), "fps": fps,
                      "flicker": res.flicker, "temporal": temporal, "independent": independent,
                      "per_frame": {i: {"initial": r.initial, "final": r.final, "seconds": r.seconds}
-                                   for i, r in res.runs.items()}})
+                                   for i, r in res.runs.items()}}, digests)
     if not quiet:
         if res.flicker is not None:  # None: one frame (a still image), nothing to compare
             resumed = f", {len(done)} resumed" if done else ""

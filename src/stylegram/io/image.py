@@ -14,7 +14,7 @@ import os
 import re
 import secrets
 import warnings
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 
 import numpy as np
@@ -414,15 +414,22 @@ def read_run_settings(path: str | os.PathLike) -> tuple[dict, dict]:
     return params, task
 
 
-def describe_sources(sources: Iterable[object]) -> list[dict]:
+def describe_sources(sources: Iterable[object], known: Mapping[str, str] | None = None) -> list[dict]:
     """What each input of a run was, for its report and PNG metadata: a file as
     {'file': its name, 'sha256': of its bytes}, a folder (a DICOM series) as {'folder': its name},
     anything else as {'kind': its type}, so a result
     can be traced back to the exact photo and painting. The name only, not the folders: a picture
-    shared online should not tell where its maker keeps their files."""
+    shared online should not tell where its maker keeps their files.
+
+    ``known``: {path as given in ``sources``: its sha256} that the run has already computed (the
+    video command's resume key), so that a file of gigabytes is not read a second time, and the
+    report names the bytes the run read rather than the file as it is when the run ends."""
     out = []
+    known = {str(k): v for k, v in (known or {}).items()}
     for src in sources:
-        if isinstance(src, (str, os.PathLike)) and Path(src).is_file():
+        if isinstance(src, (str, os.PathLike)) and str(src) in known:
+            out.append({"file": Path(src).name, "sha256": known[str(src)]})
+        elif isinstance(src, (str, os.PathLike)) and Path(src).is_file():
             try:
                 digest: str | None = file_sha256(src)
             except OSError:  # unreadable: loading it says so, in one line, with what to do
