@@ -465,6 +465,44 @@ def test_video_run_hashes_each_input_once(tmp_path, monkeypatch):
     assert inputs["in.mp4"] == sha256(tmp_path / "in.mp4")
 
 
+def _gif(path, delays, colours=((255, 0, 0), (0, 255, 0), (0, 0, 255), (255, 255, 0))):
+    from PIL import Image
+    frames = [Image.new("RGB", (32, 32), colours[i % len(colours)]) for i in range(len(delays))]
+    frames[0].save(path, save_all=True, append_images=frames[1:], duration=list(delays), loop=0)
+
+
+def test_gif_frames_keep_their_own_times(tmp_path):
+    # A GIF's frames were all timed by the first one's delay: 100, 300 and 200 ms played as
+    # 3 x 100 ms (0.3 s of a 0.6 s animation). Now each distinct frame is stylized once and shown
+    # for its own time at a constant rate: 10 fps, red once, green three times, blue twice.
+    from stylegram.io.image import save_image
+    from stylegram.io.video import read_video
+    _gif(tmp_path / "in.gif", [100, 300, 200])
+    save_image(torch.rand(1, 3, 32, 32, generator=torch.Generator().manual_seed(0)), tmp_path / "style.png")
+    code, err = run_cli(["video", str(tmp_path / "in.gif"), str(tmp_path / "style.png"), "-o", str(tmp_path / "o.mp4"),
+                         "--size", "32", "--net", "random-tiny", "--iters", "0", "--report", str(tmp_path / "r.json")])
+    assert code == 0, err
+    out, fps = read_video(tmp_path / "o.mp4")
+    assert fps == pytest.approx(10) and len(out) == 6  # 0.6 s, as the GIF plays
+    assert [int(f.mean((0, 2, 3)).argmax()) for f in out] == [0, 1, 1, 1, 2, 2]  # --iters 0: the input's colours
+    rep = json.loads((tmp_path / "r.json").read_text())
+    assert rep["frames"] == 3 and rep["seconds"] == pytest.approx(0.6)  # three frames stylized, not six
+    # read_video's one rate is the mean: the distinct frames written at it keep the total
+    assert read_video(tmp_path / "in.gif")[1] == pytest.approx(5.0)
+    from stylegram.io.video import read_clip
+    # every other frame: a kept frame also holds the time of the one skipped after it
+    half = read_clip(tmp_path / "in.gif", every=2)
+    assert (half.fps, half.repeats, half.seconds) == (5.0, [2, 1], pytest.approx(0.6))
+    # delays with no common frame time down to 20 ms: 50 fps, each frame ending within 10 ms of its time
+    _gif(tmp_path / "odd.gif", [40, 50, 60, 30])
+    odd = read_clip(tmp_path / "odd.gif")
+    assert (odd.fps, odd.repeats, odd.seconds) == (50.0, [2, 3, 3, 1], pytest.approx(0.18))
+    # equal delays: one showing each, at the rate they give (as before)
+    _gif(tmp_path / "even.gif", [50, 50, 50])
+    even = read_clip(tmp_path / "even.gif")
+    assert (even.fps, even.repeats) == (20.0, None)
+
+
 def test_solid_texture_of_a_grey_exemplar_is_grey(tiny2d):
     from stylegram.media import is_grey, solid_texture
     g = torch.rand(1, 1, 32, 32, generator=torch.Generator().manual_seed(0))

@@ -384,7 +384,7 @@ def video_cmd(video, style, output, size, max_frames, temporal, independent, res
 
     from .errors import check_weight
     from .io.image import load_image
-    from .io.video import WRITE_SUFFIXES, FrameStore, read_video, write_video
+    from .io.video import WRITE_SUFFIXES, FrameStore, read_clip, write_video
     from .media import VIDEO_CONTENT_LAYERS, VIDEO_STYLE_LAYERS, video_transfer
     from .nets import build_net
     from .nets.random import random_vgg
@@ -394,7 +394,8 @@ def video_cmd(video, style, output, size, max_frames, temporal, independent, res
     if size < 1:  # read_video's message offered "None: the image's own size", which --size cannot be
         from .errors import ConfigError
         raise ConfigError(f"size {size}: must be a positive number of px")
-    frames, fps = read_video(video, size=size, max_frames=max_frames)
+    clip = read_clip(video, size=size, max_frames=max_frames)
+    frames = clip.frames
     s = load_image(style, size)
     iters, given_iters = _iters(video_transfer)
     # Everything that can refuse the run comes before the frame folder is made: a refused run
@@ -435,8 +436,9 @@ def video_cmd(video, style, output, size, max_frames, temporal, independent, res
             click.echo(f"stylegram: stopped: {kept} finished frame{'s' * (kept != 1)} of {len(frames)} kept in "
                        f"{folder}; the same command continues", err=True)
             sys.exit(130)
-    write_video(res.frames, out, fps)
-    _report(report, {"command": "video", "frames": len(frames), "resumed_frames": len(done), "fps": fps,
+    write_video(res.frames, out, clip.fps, repeats=clip.repeats)
+    _report(report, {"command": "video", "frames": len(frames), "resumed_frames": len(done), "fps": clip.fps,
+                     "seconds": round(clip.seconds, 6),
                      "flicker": res.flicker, "temporal": temporal, "independent": independent,
                      "per_frame": {i: {"initial": r.initial, "final": r.final, "seconds": r.seconds}
                                    for i, r in res.runs.items()}}, digests)

@@ -8,7 +8,10 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import math
 import os
+from dataclasses import dataclass
+from functools import reduce
 from pathlib import Path
 
 import numpy as np
@@ -19,6 +22,32 @@ from .image import IMAGE_SUFFIXES, existing_file, load_image, other_media_hint, 
 
 VIDEO_SUFFIXES = (".mp4", ".mov", ".mkv", ".avi", ".webm", ".gif")
 WRITE_SUFFIXES = (".mp4", ".mkv", ".mov")
+# The highest constant rate a GIF's unequal frame times are laid on. Its delays come in 10 ms steps,
+# but 100 fps would write 2-10x the frames of a usual 10-25 fps animation for nothing a player
+# shows; at 50 fps every frame still ends within 10 ms of its time in the GIF.
+GIF_MAX_FPS = 50.0
+
+
+@dataclass
+class Clip:
+    """A decoded clip: ``frames`` (1, 3, H, W) in 0..1, played at ``fps`` frames per second with
+    frame i shown ``repeats[i]`` times (None: once each; a GIF whose frame times differ is laid on
+    a constant rate this way), and ``audio``, the codec of its soundtrack (None: it has none)."""
+
+    frames: list[torch.Tensor]
+    fps: float
+    repeats: list[int] | None = None
+    audio: str | None = None
+
+    @property
+    def seconds(self) -> float:
+        """How long the clip plays, s."""
+        return (len(self.frames) if self.repeats is None else sum(self.repeats)) / self.fps
+
+    @property
+    def mean_fps(self) -> float:
+        """Frames per second of the distinct frames: writing them at this rate keeps ``seconds``."""
+        return self.fps if self.repeats is None else len(self.frames) / self.seconds
 
 
 @contextlib.contextmanager
@@ -39,8 +68,17 @@ def read_video(path: str | os.PathLike, *, size: int | None = None, max_frames: 
                every: int = 1) -> tuple[list[torch.Tensor], float]:
     """Decode a video into frames (1, 3, H, W) in 0..1, longest side ``size`` px (even sides, as
     H.264 needs), keeping every ``every``-th of the first ``max_frames`` frames. Returns
-    (frames, fps); a still image is one frame at 25 fps. Raises InputError for missing, empty or
-    undecodable files."""
+    (frames, fps), fps the mean rate (a GIF's frame times may differ: ``read_clip`` keeps them);
+    a still image is one frame at 25 fps. Raises InputError for missing, empty or undecodable files."""
+    clip = read_clip(path, size=size, max_frames=max_frames, every=every)
+    return clip.frames, clip.mean_fps
+
+
+def read_clip(path: str | os.PathLike, *, size: int | None = None, max_frames: int | None = None,
+              every: int = 1) -> Clip:
+    """Decode a video as ``read_video`` does, with how long each frame shows and whether it has
+    a soundtrack (see ``Clip``). A kept frame lasts as long as the frames it stands for: itself
+    and the ``every`` - 1 skipped after it, so the clip's span is that of the frames read."""
     import imageio_ffmpeg
 
     if max_frames is not None and max_frames < 1:
@@ -56,7 +94,7 @@ def read_video(path: str | os.PathLike, *, size: int | None = None, max_frames: 
         # truncated JPEG without a word, and it ignores EXIF orientation, 16-bit and CMYK rules
         # that every other command applies to the same file.
         frame = load_image(p)
-        return _finish([frame], path, size, frame.shape[-2], frame.shape[-1], 25.0, 1)
+        return Clip(_finish([frame], path, size, frame.shape[-2], frame.shape[-1]), 25.0)
     try:
         gen = imageio_ffmpeg.read_frames(str(p), pix_fmt="rgb24")
         with _quiet_rotation_notice():
@@ -74,27 +112,65 @@ def read_video(path: str | os.PathLike, *, size: int | None = None, max_frames: 
     except (OSError, RuntimeError, StopIteration, KeyError) as e:
         first = str(e).strip().splitlines()[0][:100] if str(e).strip() else type(e).__name__
         raise InputError(f"{path}: not a video ffmpeg can decode ({first}){other_media_hint(p, 'video')}") from None
-    return _finish(frames, path, size, h, w, fps, every)
+    return Clip(_finish(frames, path, size, h, w), fps / every, audio=meta.get("audio_codec") or None)
 
 
-def _read_gif(p: Path, size: int | None, max_frames: int | None, every: int) -> tuple[list[torch.Tensor], float]:
+def _read_gif(p: Path, size: int | None, max_frames: int | None, every: int) -> Clip:
     import imageio.v3 as iio
 
     try:
         arr = iio.imread(p, index=None)
-        meta = iio.immeta(p)
-    except Exception as e:  # imageio wraps Pillow's many error kinds
+        if arr.ndim == 3:
+            arr = arr[None]
+        n = len(arr) if max_frames is None else min(len(arr), max_frames)
+        delays = _gif_delays(p, n)
+    except Exception as e:  # imageio and Pillow raise many error kinds
         raise InputError(f"{p}: not a GIF imageio can decode ({type(e).__name__})") from None
-    if arr.ndim == 3:
-        arr = arr[None]
-    arr = arr[: max_frames or len(arr): every, ..., :3]
+    arr = arr[:n:every, ..., :3]
     frames = [torch.from_numpy(np.ascontiguousarray(a)).permute(2, 0, 1)[None].float() / 255.0 for a in arr]
-    fps = 1000.0 / float(meta.get("duration") or 100)
-    return _finish(frames, p, size, arr.shape[1], arr.shape[2], fps, every)
+    frames = _finish(frames, p, size, arr.shape[1], arr.shape[2])
+    # Each kept frame holds the screen for its own delay and those of the frames skipped after it.
+    fps, repeats = _steady_rate([sum(delays[k: k + every]) for k in range(0, n, every)])
+    return Clip(frames, fps, repeats)
 
 
-def _finish(frames: list[torch.Tensor], path, size: int | None, h: int, w: int, fps: float,
-            every: int) -> tuple[list[torch.Tensor], float]:
+def _gif_delays(p: Path, n: int) -> list[int]:
+    """The first n frames' delays, ms. 0 and 10 ms are played as 100 ms, as browsers do (such
+    GIFs were made for them); the clip was timed by its first frame's delay alone."""
+    from PIL import Image
+
+    out = []
+    with Image.open(p) as im:
+        for i in range(n):
+            im.seek(i)
+            d = int(round(float(im.info.get("duration") or 0)))
+            out.append(d if d > 10 else 100)
+    return out
+
+
+def _steady_rate(durations_ms: list[int]) -> tuple[float, list[int] | None]:
+    """(fps, repeats): a constant frame rate and how many times to show each frame so that frames
+    of the given durations (ms) keep their times: the rate whose frame time divides every duration
+    (at most GIF_MAX_FPS), each frame ending at its own end time rounded to that rate, so the
+    total and every frame's start stay within half a frame time. repeats is None when each frame
+    is shown once (equal durations: the rate alone times them).
+
+    Repeating frames, rather than writing the distinct frames at their mean rate, keeps a long
+    pause a pause (an animation resting on its last frame), and the stylization still runs once
+    per distinct frame."""
+    step = reduce(math.gcd, durations_ms)
+    fps = min(1000.0 / step, GIF_MAX_FPS)
+    repeats, end, t = [], 0, 0
+    for d in durations_ms:
+        t += d
+        # at least one showing: a frame shorter than half a frame time is not dropped
+        e = max(math.floor(t * fps / 1000 + 0.5), end + 1)
+        repeats.append(e - end)
+        end = e
+    return fps, (None if all(r == 1 for r in repeats) else repeats)
+
+
+def _finish(frames: list[torch.Tensor], path, size: int | None, h: int, w: int) -> list[torch.Tensor]:
     if not frames:
         raise InputError(f"{path}: video has no frames")
     if size is not None:
@@ -105,17 +181,21 @@ def _finish(frames: list[torch.Tensor], path, size: int | None, h: int, w: int, 
                                                   antialias=s < 1).clamp(0, 1) for f in frames]
     else:
         frames = [f[..., : f.shape[-2] // 2 * 2, : f.shape[-1] // 2 * 2] for f in frames]
-    return frames, fps / every
+    return frames
 
 
-def write_video(frames: list[torch.Tensor], path: str | os.PathLike, fps: float, *, quality: int = 18) -> None:
-    """Encode frames (1, 3, H, W) in 0..1 (even sides) as H.264 (yuv420p), atomically."""
+def write_video(frames: list[torch.Tensor], path: str | os.PathLike, fps: float, *, repeats: list[int] | None = None,
+                quality: int = 18) -> None:
+    """Encode frames (1, 3, H, W) in 0..1 (even sides) as H.264 (yuv420p) at ``fps``, atomically;
+    frame i ``repeats[i]`` times (``Clip.repeats``; None: once each)."""
     import imageio_ffmpeg
 
     if Path(path).suffix.lower() not in WRITE_SUFFIXES:
         raise ConfigError(f"{path}: unknown video output type; use one of {', '.join(WRITE_SUFFIXES)}")
     if not frames:
         raise ConfigError(f"{path}: no frames to write")
+    if repeats is not None and (len(repeats) != len(frames) or min(repeats) < 1):
+        raise ConfigError(f"repeats: {len(repeats)} counts of 1 or more for {len(frames)} frames; give one per frame")
     h, w = frames[0].shape[-2:]
 
     def write(tmp: Path) -> None:
@@ -124,9 +204,10 @@ def write_video(frames: list[torch.Tensor], path: str | os.PathLike, fps: float,
                                          output_params=["-crf", str(quality), "-f", Path(path).suffix.lstrip(".").replace("mkv", "matroska")],
                                          ffmpeg_log_level="error")
         wr.send(None)
-        for f in frames:
-            a = (f.detach().cpu().clamp(0, 1)[0].permute(1, 2, 0) * 255).round().to(torch.uint8).numpy()
-            wr.send(np.ascontiguousarray(a))
+        for f, k in zip(frames, repeats or [1] * len(frames)):
+            a = np.ascontiguousarray((f.detach().cpu().clamp(0, 1)[0].permute(1, 2, 0) * 255).round().to(torch.uint8).numpy())
+            for _ in range(k):
+                wr.send(a)
         wr.close()
     write_atomic(path, write)
 
