@@ -503,6 +503,80 @@ def test_gif_frames_keep_their_own_times(tmp_path):
     assert (even.fps, even.repeats) == (20.0, None)
 
 
+def _ffmpeg(*args):
+    import subprocess
+
+    import imageio_ffmpeg
+    return subprocess.run([imageio_ffmpeg.get_ffmpeg_exe(), "-hide_banner", "-nostdin", "-y", "-loglevel", "error",
+                           *map(str, args)], capture_output=True)
+
+
+def _sound(path, rate=22050):
+    """The first soundtrack of a file decoded by ffmpeg (mono float at ``rate``), None if it has none."""
+    r = _ffmpeg("-i", path, "-map", "0:a:0", "-f", "f32le", "-ac", "1", "-ar", rate, "-")
+    return np.frombuffer(r.stdout, np.float32) if r.returncode == 0 else None
+
+
+def test_video_keeps_its_sound_cut_to_the_frames_stylized(tmp_path, monkeypatch):
+    # The soundtrack was dropped. A 1 s clip at 8 fps whose sound is silent for 0.25 s, then a
+    # 440 Hz tone: the first 4 frames (0.5 s) come back with 0.5 s of that sound, the tone still
+    # starting at 0.25 s (picture and sound in step).
+    from stylegram.io.image import save_image
+    tone = "aevalsrc=if(gte(t\\,0.25)\\,0.5*sin(2*PI*440*t)\\,0):s=22050:d=1"
+    for name, codec in (("in.mp4", "aac"), ("in.mkv", "libvorbis")):
+        r = _ffmpeg("-f", "lavfi", "-i", "testsrc=size=64x48:rate=8:duration=1", "-f", "lavfi", "-i", tone,
+                    "-c:v", "libx264", "-pix_fmt", "yuv420p", "-c:a", codec, tmp_path / name)
+        assert r.returncode == 0, r.stderr
+    save_image(torch.rand(1, 3, 32, 32, generator=torch.Generator().manual_seed(0)), tmp_path / "style.png")
+
+    def stylize(src, out, *extra, frames=("--max-frames", "4")):
+        code, err = run_cli(["video", str(tmp_path / src), str(tmp_path / "style.png"), "-o", str(tmp_path / out),
+                             "--size", "48", "--net", "random-tiny", "--iters", "0", *frames,
+                             "--report", str(tmp_path / "r.json"), *extra])
+        assert code == 0, err
+        return json.loads((tmp_path / "r.json").read_text()).get("audio"), _sound(tmp_path / out)
+
+    def onset(y, rate=22050):
+        return int(np.argmax(np.abs(y) > 0.25)) / rate
+
+    how, y = stylize("in.mp4", "o.mp4")
+    # copied AAC ends with the packet that spans 0.5 s (1024 samples: at most 46 ms more)
+    assert y is not None and 0.5 <= len(y) / 22050 < 0.5 + 1024 / 22050 and how == "copy"
+    assert onset(_sound(tmp_path / "in.mp4")) == pytest.approx(0.25, abs=0.005)
+    assert onset(y) == pytest.approx(0.25, abs=0.005)
+    from stylegram.io.video import audio_codec, read_clip, write_video
+    # Vorbis in an MP4 is a file most players refuse: re-encoded to AAC, cut to the sample
+    how, y = stylize("in.mkv", "v.mp4")
+    assert how == "aac" and len(y) / 22050 == pytest.approx(0.5, abs=0.001)
+    assert onset(y) == pytest.approx(0.25, abs=0.005)
+    # ... and copied into Matroska, which takes it
+    assert stylize("in.mkv", "v.mkv")[0] == "copy" and audio_codec(tmp_path / "v.mkv") == "vorbis"
+    assert stylize("in.mp4", "quiet.mp4", "--no-audio") == (None, None)
+    # a clip without sound stays without
+    write_video(_moving_frames(4, 32), tmp_path / "silent.mp4", 8)
+    assert audio_codec(tmp_path / "silent.mp4") is None and stylize("silent.mp4", "s.mp4") == (None, None)
+    # a picture that starts 0.5 s after its sound: ffmpeg shows the first frame from 0 s (12 frames
+    # for 1.5 s), so picture and sound keep the file's clock and the tone its 0.25 s
+    r = _ffmpeg("-itsoffset", "0.5", "-i", tmp_path / "in.mp4", "-i", tmp_path / "in.mp4", "-map", "0:v", "-map", "1:a",
+                "-c", "copy", tmp_path / "late.mp4")
+    assert r.returncode == 0, r.stderr
+    how, y = stylize("late.mp4", "late_out.mp4", frames=())
+    assert len(read_clip(tmp_path / "late_out.mp4").frames) == 12 and onset(y) == pytest.approx(0.25, abs=0.005)
+    # frame skipping: every 2nd of the first 5 frames is 3 frames at 4 fps, 0.75 s of picture and sound
+    clip = read_clip(tmp_path / "in.mp4", size=48, max_frames=5, every=2)
+    assert (len(clip.frames), clip.fps, clip.seconds, clip.audio) == (3, 4.0, 0.75, "aac")
+    assert write_video(clip.frames, tmp_path / "skip.mp4", clip.fps, audio=tmp_path / "in.mp4") == "copy"
+    assert 0.75 <= len(_sound(tmp_path / "skip.mp4")) / 22050 < 0.75 + 1024 / 22050
+    # a soundtrack ffmpeg can neither copy nor re-encode (here: one the probe saw and the file lacks)
+    # is one line naming the way out, and leaves neither an output nor a temporary file
+    import stylegram.io.video as video_io
+    monkeypatch.setattr(video_io, "audio_codec", lambda path: "aac")
+    before = sorted(tmp_path.iterdir())
+    with pytest.raises(InputError, match=r"silent.mp4: its soundtrack cannot be carried over \(.+\); --no-audio writes"):
+        write_video(clip.frames, tmp_path / "bad.mp4", clip.fps, audio=tmp_path / "silent.mp4")
+    assert sorted(tmp_path.iterdir()) == before
+
+
 def test_solid_texture_of_a_grey_exemplar_is_grey(tiny2d):
     from stylegram.media import is_grey, solid_texture
     g = torch.rand(1, 1, 32, 32, generator=torch.Generator().manual_seed(0))

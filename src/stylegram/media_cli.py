@@ -370,15 +370,19 @@ def solid_texture_cmd(exemplar, output, size, style_size, slices, lr, levels, co
               help="temporal loss weight (in units of each frame's start loss)")
 @click.option("--independent", is_flag=True, help="stylize frames independently (no warm start, no temporal loss)")
 @click.option("--restart", is_flag=True, help="discard finished frames of an earlier run of this output")
+@click.option("--no-audio", is_flag=True,
+              help="write the picture only (by default the clip's soundtrack is carried over, cut to the frames "
+                   "stylized: copied where the output type takes it, else re-encoded to AAC)")
 @click.option("--beta", type=float, default=1e4, show_default=True, help="style weight (content weight 1)")
 @click.option("--net", default="vgg16-hed", show_default=True, help="2D feature net (see `stylegram nets`)")
 @_weights
 @_volume_width
 @common
-def video_cmd(video, style, output, size, max_frames, temporal, independent, restart, beta, net, weights, width, iters,
-              seed, report, quiet):
+def video_cmd(video, style, output, size, max_frames, temporal, independent, restart, no_audio, beta, net, weights,
+              width, iters, seed, report, quiet):
     """Stylize VIDEO with STYLE frame by frame; each frame starts from the previous result and a
     temporal loss keeps it steady. Finished frames are kept in OUT.frames/ so a stopped run resumes.
+    The clip's sound goes with the frames (--no-audio: not); a GIF's frames keep their own times.
     The report gives the flicker figure (output frame change / input frame change)."""
     import shutil
 
@@ -436,16 +440,18 @@ def video_cmd(video, style, output, size, max_frames, temporal, independent, res
             click.echo(f"stylegram: stopped: {kept} finished frame{'s' * (kept != 1)} of {len(frames)} kept in "
                        f"{folder}; the same command continues", err=True)
             sys.exit(130)
-    write_video(res.frames, out, clip.fps, repeats=clip.repeats)
+    sound = write_video(res.frames, out, clip.fps, repeats=clip.repeats,
+                        audio=None if no_audio or clip.audio is None else video)
     _report(report, {"command": "video", "frames": len(frames), "resumed_frames": len(done), "fps": clip.fps,
-                     "seconds": round(clip.seconds, 6),
+                     "seconds": round(clip.seconds, 6), "audio": sound,
                      "flicker": res.flicker, "temporal": temporal, "independent": independent,
                      "per_frame": {i: {"initial": r.initial, "final": r.final, "seconds": r.seconds}
                                    for i, r in res.runs.items()}}, digests)
     if not quiet:
         if res.flicker is not None:  # None: one frame (a still image), nothing to compare
             resumed = f", {len(done)} resumed" if done else ""
-            click.echo(f"wrote {out} ({len(frames)} frames{resumed}); flicker {res.flicker:.3f}", err=True)
+            with_sound = {"copy": ", with its sound", "aac": ", with its sound re-encoded as AAC"}.get(sound, "")
+            click.echo(f"wrote {out} ({len(frames)} frames{resumed}{with_sound}); flicker {res.flicker:.3f}", err=True)
         else:
             click.echo(f"wrote {out} (1 frame; for a still image, `stylegram transfer` writes a picture)", err=True)
 

@@ -10,6 +10,8 @@ import json
 import logging
 import math
 import os
+import re
+import subprocess
 from dataclasses import dataclass
 from functools import reduce
 from pathlib import Path
@@ -112,7 +114,9 @@ def read_clip(path: str | os.PathLike, *, size: int | None = None, max_frames: i
     except (OSError, RuntimeError, StopIteration, KeyError) as e:
         first = str(e).strip().splitlines()[0][:100] if str(e).strip() else type(e).__name__
         raise InputError(f"{path}: not a video ffmpeg can decode ({first}){other_media_hint(p, 'video')}") from None
-    return Clip(_finish(frames, path, size, h, w), fps / every, audio=meta.get("audio_codec") or None)
+    # imageio-ffmpeg reads the codec off ffmpeg's stream line, with its comma ("pcm_s16le,")
+    audio = "".join(c for c in str(meta.get("audio_codec") or "").split(",")[0] if c.isalnum() or c == "_") or None
+    return Clip(_finish(frames, path, size, h, w), fps / every, audio=audio)
 
 
 def _read_gif(p: Path, size: int | None, max_frames: int | None, every: int) -> Clip:
@@ -184,32 +188,116 @@ def _finish(frames: list[torch.Tensor], path, size: int | None, h: int, w: int) 
     return frames
 
 
-def write_video(frames: list[torch.Tensor], path: str | os.PathLike, fps: float, *, repeats: list[int] | None = None,
-                quality: int = 18) -> None:
-    """Encode frames (1, 3, H, W) in 0..1 (even sides) as H.264 (yuv420p) at ``fps``, atomically;
-    frame i ``repeats[i]`` times (``Clip.repeats``; None: once each)."""
+# The soundtrack codecs each output container takes as they are (stream copy); any other is
+# re-encoded to AAC. ffmpeg would copy more (Vorbis or mu-law PCM into MP4), but players other
+# than ffmpeg's own refuse those files. Matroska takes every codec ffmpeg can put in it.
+_COPY_AUDIO = {
+    ".mp4": frozenset({"aac", "mp3", "alac", "ac3", "eac3", "opus", "flac"}),
+    ".mov": frozenset({"aac", "mp3", "alac", "ac3", "eac3", "pcm_s16le", "pcm_s16be", "pcm_s24le", "pcm_s24be",
+                       "pcm_f32le", "pcm_f32be"}),
+}
+
+
+def _file_url(path: str | os.PathLike) -> str:
+    """A path as ffmpeg must be given it: "file:" first, else a name with a colon in it
+    ("take:2.mp4") reads as a protocol."""
+    return f"file:{os.path.abspath(path)}"
+
+
+def audio_codec(path: str | os.PathLike) -> str | None:
+    """The codec of the first audio stream of a media file, as ffmpeg names it ("aac",
+    "pcm_s16le", ...), or None when it has none (or ffmpeg cannot read it). Reads the header only."""
     import imageio_ffmpeg
 
-    if Path(path).suffix.lower() not in WRITE_SUFFIXES:
+    # `ffmpeg -i FILE` with no output describes the file on stderr and exits 1: that is the probe
+    # (imageio-ffmpeg bundles no ffprobe).
+    r = subprocess.run([imageio_ffmpeg.get_ffmpeg_exe(), "-hide_banner", "-nostdin", "-i", _file_url(path)],
+                       capture_output=True, text=True, errors="replace")
+    m = re.search(r"^\s*Stream #\d+:\d+\S*: Audio: (\w+)", r.stderr, re.MULTILINE)
+    return m[1] if m else None
+
+
+def write_video(frames: list[torch.Tensor], path: str | os.PathLike, fps: float, *, repeats: list[int] | None = None,
+                audio: str | os.PathLike | None = None, quality: int = 18) -> str | None:
+    """Encode frames (1, 3, H, W) in 0..1 (even sides) as H.264 (yuv420p) at ``fps``, atomically;
+    frame i ``repeats[i]`` times (``Clip.repeats``; None: once each).
+
+    ``audio``: a media file (the clip the frames came from) whose first soundtrack goes under the
+    frames, from its start and cut to their span (frames are taken from the clip's start, so
+    picture and sound stay in step whatever --max-frames or frame skipping left out). It is copied
+    as it is where the container takes its codec (the cut then ends at the audio packet that
+    spans the last frame's end, a few ms later), else re-encoded to AAC (cut to the sample).
+    A file without sound gives a video without sound. Returns how the sound went in: "copy",
+    "aac", or None (no sound). Raises InputError when ffmpeg can neither copy nor re-encode it."""
+    import imageio_ffmpeg
+
+    suffix = Path(path).suffix.lower()
+    if suffix not in WRITE_SUFFIXES:
         raise ConfigError(f"{path}: unknown video output type; use one of {', '.join(WRITE_SUFFIXES)}")
     if not frames:
         raise ConfigError(f"{path}: no frames to write")
     if repeats is not None and (len(repeats) != len(frames) or min(repeats) < 1):
         raise ConfigError(f"repeats: {len(repeats)} counts of 1 or more for {len(frames)} frames; give one per frame")
     h, w = frames[0].shape[-2:]
+    fmt = suffix.lstrip(".").replace("mkv", "matroska")
+    codec = audio_codec(audio) if audio is not None else None
+    # None: no sound; else what is tried first (Matroska, absent from the table, copies any codec)
+    how = [None if codec is None else ("copy" if codec in _COPY_AUDIO.get(suffix, {codec}) else "aac")]
+    seconds = (len(frames) if repeats is None else sum(repeats)) / fps
 
-    def write(tmp: Path) -> None:
-        wr = imageio_ffmpeg.write_frames(str(tmp), (w, h), fps=fps, codec="libx264", pix_fmt_out="yuv420p",
+    def encode(dst: Path) -> None:
+        wr = imageio_ffmpeg.write_frames(str(dst), (w, h), fps=fps, codec="libx264", pix_fmt_out="yuv420p",
                                          macro_block_size=2, quality=None,
-                                         output_params=["-crf", str(quality), "-f", Path(path).suffix.lstrip(".").replace("mkv", "matroska")],
+                                         output_params=["-crf", str(quality), "-f", fmt],
                                          ffmpeg_log_level="error")
         wr.send(None)
         for f, k in zip(frames, repeats or [1] * len(frames)):
-            a = np.ascontiguousarray((f.detach().cpu().clamp(0, 1)[0].permute(1, 2, 0) * 255).round().to(torch.uint8).numpy())
+            a = (f.detach().cpu().clamp(0, 1)[0].permute(1, 2, 0) * 255).round().to(torch.uint8).numpy()
+            a = np.ascontiguousarray(a)
             for _ in range(k):
                 wr.send(a)
         wr.close()
+
+    def write(tmp: Path) -> None:
+        if how[0] is None:
+            encode(tmp)
+            return
+        # The picture first, then one more ffmpeg pass that copies it and lays the sound under it:
+        # a failed copy can then be re-encoded without encoding the frames again.
+        picture = tmp.with_name(f"{tmp.stem}.picture{tmp.suffix}")
+        try:
+            encode(picture)
+            how[0] = _mux(picture, audio, tmp, fmt, seconds, how[0])
+        finally:
+            picture.unlink(missing_ok=True)
+
     write_atomic(path, write)
+    return how[0]
+
+
+def _mux(picture: Path, source, dst: Path, fmt: str, seconds: float, how: str) -> str:
+    """Copy the picture stream of ``picture`` and lay the first soundtrack of ``source`` under it,
+    cut to ``seconds``, into ``dst``: sound copied (``how`` "copy") or re-encoded ("aac").
+    Returns what was done: a copy the muxer refuses is re-encoded."""
+    import imageio_ffmpeg
+
+    def run(codec: str) -> subprocess.CompletedProcess:
+        return subprocess.run(
+            [imageio_ffmpeg.get_ffmpeg_exe(), "-hide_banner", "-nostdin", "-y", "-loglevel", "error",
+             "-i", _file_url(picture), "-i", _file_url(source), "-map", "0:v:0", "-map", "1:a:0", "-c:v", "copy",
+             "-c:a", codec, "-t", f"{seconds:.6f}", "-f", fmt, _file_url(dst)],
+            capture_output=True, text=True, errors="replace")
+
+    r = run(how)
+    if r.returncode and how == "copy":  # a stream the container's muxer refuses after all
+        how, r = "aac", run("aac")
+    if r.returncode:
+        # ffmpeg's first line names the cause (its last says only "Error opening output files"),
+        # without the "[mp4 @ 0x...]" source tag
+        why = re.sub(r"^\[[^\]]*\]\s*", "", (r.stderr.strip().splitlines() or ["ffmpeg failed"])[0])[:100]
+        raise InputError(f"{source}: its soundtrack cannot be carried over ({why}); "
+                         "--no-audio writes the picture only")
+    return how
 
 
 class FrameStore:
