@@ -365,7 +365,7 @@ def solid_texture_cmd(exemplar, output, size, style_size, slices, lr, levels, co
 @click.argument("style", type=click.Path(dir_okay=False))
 @click.option("-o", "--output", required=True, type=click.Path(dir_okay=False), help="output .mp4 / .mkv / .mov")
 @click.option("--size", type=int, default=256, show_default=True, help="longest side of the frames, px")
-@click.option("--max-frames", type=int, default=None, help="stylize only the first N frames")
+@click.option("--max-frames", type=int, default=None, help="stylize only the first N frames (the sound is cut to them)")
 @click.option("--temporal", type=float, default=1e3, show_default=True,
               help="temporal loss weight (in units of each frame's start loss)")
 @click.option("--independent", is_flag=True, help="stylize frames independently (no warm start, no temporal loss)")
