@@ -625,3 +625,26 @@ def test_the_claimed_port_refuses_a_second_studio_started_before_the_first_serve
             listen_socket("127.0.0.1", port).close()
     finally:
         first.close()
+
+
+def test_run_again_refuses_an_image_above_todays_upload_limit(tmp_path):
+    # "Run again" checked the job's form against today's limits but not its images: a studio
+    # restarted with a smaller --max-upload-mb ran a job on an upload it would refuse today.
+    data = png(5, (160, 120))
+    with StudioServer(tmp_path) as srv:
+        s, up = srv.upload(data, "big.png")
+        assert s == 200
+        s, job = srv.json("POST", "/api/jobs", job_body(content=up["source"], iters=1))
+        s, plain = srv.json("POST", "/api/jobs", job_body(iters=1))  # the studio's examples only
+        assert srv.wait_job(job["id"])["status"] == srv.wait_job(plain["id"])["status"] == "done"
+    limit = len(data) - 1
+    assert (EXAMPLES / "starry_night.jpg").stat().st_size > limit
+    with StudioServer(tmp_path, max_upload_bytes=limit) as srv:
+        refusal = srv.upload(data, "big.png")
+        assert refusal == (413, {"error": f"big.png: {len(data)} bytes is above the limit of {limit} bytes "
+                                          f"({limit / 2**20:.3g} MB); upload a smaller image"})
+        assert srv.json("POST", f"/api/jobs/{job['id']}/rerun") == refusal
+        assert sorted(p.name for p in (tmp_path / "jobs").iterdir()) == sorted([job["id"], plain["id"]])
+        # the examples are the studio's own files, not uploads: no upload limit applies to them
+        s, again = srv.json("POST", f"/api/jobs/{plain['id']}/rerun")
+        assert s == 201 and srv.wait_job(again["id"])["status"] == "done"

@@ -23,6 +23,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import unquote
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -33,7 +34,7 @@ from starlette.requests import ClientDisconnect
 from ..errors import ConfigError, InputError, StylegramError
 from .jobs import FINISHED, Job, JobQueue
 from .options import Limits, form_schema, parse_job_request
-from .uploads import UploadStore
+from .uploads import UploadStore, too_large
 
 log = logging.getLogger("stylegram.studio")
 STATIC = Path(__file__).with_name("static")
@@ -193,10 +194,17 @@ def create_app(settings: StudioSettings) -> FastAPI:
         length = declared_length(request)
         if length is None:
             return _error(400, "malformed Content-Length")
+        if request.url.path == "/api/uploads":
+            refused = too_large(length, limit, upload_name(request))
+            return None if refused is None else _error(413, refused)
         if length > limit:
-            return _error(413, f"request of {length} bytes is above the limit of {limit} bytes"
-                               + ("; upload a smaller image" if limit == settings.max_upload_bytes else ""))
+            return _error(413, f"request of {length} bytes is above the limit of {limit} bytes")
         return None
+
+    def upload_name(request: Request) -> str | None:
+        """The client's name for an uploaded file (the page sends it URL-encoded in X-File-Name)."""
+        name = request.headers.get("x-file-name") or request.query_params.get("name")
+        return unquote(name) if name else None
 
     def chunked(request: Request) -> bool:
         return "chunked" in request.headers.get("transfer-encoding", "").lower()
@@ -294,13 +302,7 @@ def create_app(settings: StudioSettings) -> FastAPI:
             return _error(415, "send the image file's bytes as the request body, not a form (e.g. curl "
                                "--data-binary @photo.jpg -H 'X-File-Name: photo.jpg')")
         data = await read_body(request, settings.max_upload_bytes)
-        name = request.headers.get("x-file-name") or request.query_params.get("name")
-        try:
-            from urllib.parse import unquote
-            name = unquote(name) if name else None
-        except Exception:
-            name = None
-        meta = await run_in_threadpool(uploads.add, data, name)
+        meta = await run_in_threadpool(uploads.add, data, upload_name(request))
         return {**meta, "url": f"/api/uploads/{meta['id']}/thumb.png", "source": f"upload:{meta['id']}"}
 
     @app.get("/api/uploads/{uid}/thumb.png")
@@ -348,7 +350,8 @@ def create_app(settings: StudioSettings) -> FastAPI:
     async def rerun(job_id: str):
         """A finished job (cancelled, interrupted by a stopped studio, failed or done) again, as a
         new job: its own copies of the images (the uploads may be gone) and its form, checked
-        against today's limits. The old job keeps its files."""
+        against today's limits, the uploaded images against today's upload limit too (413, the
+        refusal their upload would get now). The old job keeps its files."""
         old = queue.get(job_id)
         if old is None:
             return _error(404, "no such job")
@@ -360,6 +363,13 @@ def create_app(settings: StudioSettings) -> FastAPI:
         if missing:
             raise InputError(f"the job's {missing[0]} image is gone from its folder; choose the images again")
         try:
+            for role, (src, shown) in inputs.items():
+                # an upload passed the limit of its day, which may have been larger; the examples are
+                # the studio's own files, under no upload limit
+                refused = old.form[role].startswith("upload:") and too_large(
+                    src.stat().st_size, settings.max_upload_bytes, shown)
+                if refused:
+                    return _error(413, refused)
             return queue_job(form, options, inputs)
         except FileNotFoundError:
             # a DELETE (run in a worker thread) removed the job's folder while its images were copied

@@ -28,6 +28,17 @@ def display_name(name: str | None) -> str:
     return (name or "upload")[:80]
 
 
+def too_large(size: int, limit: int, name: str | None) -> str | None:
+    """The one-line refusal of an image file of ``size`` bytes named ``name`` (shown through
+    ``display_name``) under an upload limit of ``limit`` bytes, or None when it is within it.
+    The one check of an upload's size: an upload before its body is read, and each uploaded image
+    of a job that runs again (it passed the limit of its day, which may have been larger)."""
+    if size <= limit:
+        return None
+    return (f"{display_name(name)}: {size} bytes is above the limit of {limit} bytes ({limit / 2**20:.3g} MB); "
+            "upload a smaller image")
+
+
 class UploadStore:
     """Validated uploads under ``root``; keeps at most ``keep`` of them (oldest removed first)."""
 
