@@ -648,3 +648,39 @@ def test_run_again_refuses_an_image_above_todays_upload_limit(tmp_path):
         # the examples are the studio's own files, not uploads: no upload limit applies to them
         s, again = srv.json("POST", f"/api/jobs/{plain['id']}/rerun")
         assert s == 201 and srv.wait_job(again["id"])["status"] == "done"
+
+
+def test_a_cancelled_waiting_job_is_announced_to_every_page(tmp_path):
+    # Cancel of a waiting job published only the positions of the jobs still waiting: every other
+    # open page (the event stream) kept showing it queued, position 1, with its Cancel button.
+    import http.client
+    import threading
+    with StudioServer(tmp_path) as srv:
+        conn = http.client.HTTPConnection("127.0.0.1", srv.port, timeout=60)
+        conn.request("GET", "/api/events")
+        resp = conn.getresponse()
+        events: list[dict] = []
+
+        def listen():
+            for line in resp:
+                if line.startswith(b"data: "):
+                    events.append(json.loads(line[6:]))
+        listener = threading.Thread(target=listen, daemon=True)
+        listener.start()
+        s, long_job = srv.json("POST", "/api/jobs", job_body(iters=3000))
+        s, waiting = srv.json("POST", "/api/jobs", job_body(iters=2))
+        srv.wait_job(long_job["id"], ("running",), 60)
+        s, body = srv.json("POST", f"/api/jobs/{waiting['id']}/cancel")
+        assert (s, body["status"], body["position"]) == (200, "cancelled", None)
+        srv.json("POST", f"/api/jobs/{long_job['id']}/cancel")
+        assert srv.wait_job(long_job["id"])["status"] == "cancelled"
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and not any(
+                e.get("type") == "job" and e["job"]["id"] == long_job["id"] and e["job"]["status"] == "cancelled"
+                for e in events):
+            time.sleep(0.05)
+    listener.join(10)  # the stream ends with the server
+    conn.close()
+    shown = [(e["job"]["status"], e["job"]["position"]) for e in events
+             if e.get("type") == "job" and e["job"]["id"] == waiting["id"]]
+    assert shown[-1] == ("cancelled", None), shown

@@ -205,6 +205,7 @@ class JobQueue:
 
     def cancel(self, job_id: str) -> Job | None:
         """Cancel a waiting job (it leaves the queue) or a running one (it keeps its last image)."""
+        ended = None
         with self.cond:
             job = self.get(job_id)
             if job is None:
@@ -213,8 +214,13 @@ class JobQueue:
                 self.waiting.remove(job.id)
                 job.status, job.message, job.finished = "cancelled", "cancelled before it started", time.time()
                 job.save_state()
+                # no worker will announce it (a running job's does when it stops): every open page must
+                # hear it here, not only the one whose request this is
+                ended = {"type": "job", "job": job.summary()}
             elif job.status == "running":
                 job.cancel.set()
+        if ended is not None:
+            self.publish(ended)
         self._publish_queue()
         return job
 
