@@ -684,3 +684,35 @@ def test_a_cancelled_waiting_job_is_announced_to_every_page(tmp_path):
     shown = [(e["job"]["status"], e["job"]["position"]) for e in events
              if e.get("type") == "job" and e["job"]["id"] == waiting["id"]]
     assert shown[-1] == ("cancelled", None), shown
+
+
+def test_an_upload_beside_a_failing_one_is_not_a_500(tmp_path, monkeypatch):
+    # After storing an upload the store prunes old ones: it listed the folders, then read each one's
+    # time; a failed upload in another request removes its own folder, and one removed between the
+    # two made the good upload a 500 "internal error (FileNotFoundError)" (5 of 300 mixed uploads
+    # from 16 threads), with the image stored all the same.
+    import shutil
+    with StudioServer(tmp_path) as srv:
+        ghost = tmp_path / "uploads" / ("f" * 32)  # the failing upload's folder
+        ghost.mkdir()
+        is_dir = Path.is_dir
+
+        def seen_then_removed(self):
+            answer = is_dir(self)
+            if answer and self == ghost:
+                shutil.rmtree(self)  # its request cleans up at this moment
+            return answer
+        monkeypatch.setattr(Path, "is_dir", seen_then_removed)
+        s, up = srv.upload(png(2), "good.png")
+        monkeypatch.undo()
+        assert s == 200, up
+        assert srv.request("GET", up["url"])[0] == 200
+        assert sorted(p.name for p in (tmp_path / "uploads").iterdir()) == [up["id"]]
+    # and pruning still keeps the newest
+    from stylegram.web.uploads import UploadStore
+    store = UploadStore(tmp_path / "few", max_pixels=10**6, min_side=32, keep=2)
+    ids = []
+    for i in range(3):
+        ids.append(store.add(png(i), f"{i}.png")["id"])
+        time.sleep(0.02)  # folder times are a few ms coarse on Linux: the order must not be a tie
+    assert [store.get(i) is not None for i in ids] == [False, True, True]

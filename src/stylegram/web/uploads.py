@@ -112,6 +112,13 @@ class UploadStore:
 
     def _prune(self) -> None:
         with self._lock:
-            folders = sorted((p for p in self.root.iterdir() if p.is_dir()), key=lambda p: p.stat().st_mtime)
-            for old in folders[:max(0, len(folders) - self.keep)]:
+            folders = []
+            for p in self.root.iterdir():
+                try:
+                    if p.is_dir():
+                        folders.append((p.stat().st_mtime, p))
+                except FileNotFoundError:  # a failed upload in another request removed its own folder
+                    continue
+            folders.sort()
+            for _, old in folders[:max(0, len(folders) - self.keep)]:
                 shutil.rmtree(old, ignore_errors=True)
