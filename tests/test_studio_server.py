@@ -716,3 +716,27 @@ def test_an_upload_beside_a_failing_one_is_not_a_500(tmp_path, monkeypatch):
         ids.append(store.add(png(i), f"{i}.png")["id"])
         time.sleep(0.02)  # folder times are a few ms coarse on Linux: the order must not be a tie
     assert [store.get(i) is not None for i in ids] == [False, True, True]
+
+
+def test_render_larger_uses_the_jobs_own_images(tmp_path):
+    # "Render at 2N px" sent the job's form to POST /api/jobs, which names the upload: once the
+    # upload was gone (the store keeps the latest 500) it was a 400 "upload:<32 hex>: unknown image;
+    # upload it again" for a job whose own copies were there. It is a rerun at another size now.
+    import shutil
+    with StudioServer(tmp_path) as srv:
+        s, up = srv.upload(png(4, (64, 48)), "mine.png")
+        s, job = srv.json("POST", "/api/jobs", job_body(content=up["source"], iters=2, seed=5))
+        assert srv.wait_job(job["id"])["status"] == "done"
+        shutil.rmtree(tmp_path / "uploads" / up["id"])
+        s, larger = srv.json("POST", f"/api/jobs/{job['id']}/rerun", {"size": 128})
+        assert s == 201, larger
+        assert larger["form"] == {**job["form"], "size": 128} and larger["names"]["content"] == "mine.png"
+        done = srv.wait_job(larger["id"])
+        assert done["status"] == "done", done["message"]
+        s, _, data = srv.request("GET", f"/api/jobs/{larger['id']}/files/result.png")
+        assert s == 200 and Image.open(io.BytesIO(data)).size == (128, 96)
+        for change, message in (({"size": 4096}, "size 4096: must be between 32 and 2048"),
+                                ({"iters": 9}, 'send no body, or {"size": N} to run the job at another size'),
+                                ([128], 'send no body, or {"size": N} to run the job at another size')):
+            assert srv.json("POST", f"/api/jobs/{job['id']}/rerun", json.dumps(change).encode(),
+                            headers={"Content-Type": "application/json"}) == (400, {"error": message})

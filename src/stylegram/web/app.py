@@ -347,17 +347,22 @@ def create_app(settings: StudioSettings) -> FastAPI:
         return JSONResponse(job.summary(queue.position(job.id)), status_code=201)
 
     @app.post("/api/jobs/{job_id}/rerun")
-    async def rerun(job_id: str):
+    async def rerun(job_id: str, request: Request):
         """A finished job (cancelled, interrupted by a stopped studio, failed or done) again, as a
         new job: its own copies of the images (the uploads may be gone) and its form, checked
         against today's limits, the uploaded images against today's upload limit too (413, the
-        refusal their upload would get now). The old job keeps its files."""
+        refusal their upload would get now). A body ``{"size": N}`` runs it at another size (the
+        page's "Render at 2N px"). The old job keeps its files."""
         old = queue.get(job_id)
         if old is None:
             return _error(404, "no such job")
         if old.status not in FINISHED:
             return _error(409, f"the job is {old.status}; it can run again once it has ended")
-        form, options = parse_job_request(old.form, settings.limits)
+        body = await read_body(request, settings.max_json_bytes)
+        change = strict_json(body) if body.strip() else {}
+        if not isinstance(change, dict) or set(change) - {"size"}:
+            raise ConfigError('send no body, or {"size": N} to run the job at another size')
+        form, options = parse_job_request({**old.form, **change}, settings.limits)
         inputs = {role: (old.folder / old.files[role], old.names.get(role, role)) for role in ("content", "style")}
         missing = [role for role, (src, _) in inputs.items() if not src.is_file()]
         if missing:

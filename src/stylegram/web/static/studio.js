@@ -265,13 +265,14 @@ function renderCard(job) {
   if (job.files.result) links.append(el("a", { href: `/api/jobs/${job.id}/files/${job.files.result}?download=1`, class: "download", text: "result.png" }));
   if (job.files.report) links.append(el("a", { href: `/api/jobs/${job.id}/files/${job.files.report}?download=1`, text: "report.json" }));
   // a result you like, again at twice the size: the same images, settings and seed, so the
-  // small render was its preview
+  // small render was its preview; the job's own copies of the images, as "Run again" (its
+  // upload may be gone)
   const maxSize = state.config ? state.config.form.size.max : 0;
   if (job.status === "done" && f.size < maxSize) {
     const larger = Math.min(2 * f.size, maxSize);
     links.append(el("button", { type: "button", class: "larger", text: `Render at ${larger} px`,
       title: "the same images and settings at a larger size",
-      onclick: async () => { try { await startJob({ ...f, size: larger }); } catch (e) { alert(e.message); } } }));
+      onclick: async () => { try { await followJob(await api("POST", `/api/jobs/${job.id}/rerun`, { size: larger })); } catch (e) { alert(e.message); } } }));
   }
   // a job that did not finish (cancelled, or the studio stopped while it waited or ran) or failed:
   // the same images and settings again, as a new job (the server keeps copies of the images)
