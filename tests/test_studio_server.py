@@ -740,3 +740,27 @@ def test_render_larger_uses_the_jobs_own_images(tmp_path):
                                 ([128], 'send no body, or {"size": N} to run the job at another size')):
             assert srv.json("POST", f"/api/jobs/{job['id']}/rerun", json.dumps(change).encode(),
                             headers={"Content-Type": "application/json"}) == (400, {"error": message})
+
+
+def test_a_job_cancelled_on_a_coarse_level_says_its_image_is_smaller(tmp_path):
+    # A job cancelled on an early level of its pyramid said "cancelled at iteration 4; the last
+    # image is kept" and kept a 300 x 225 px result.png on a card that says 600 px (a run stopped on its first level); the CLI says
+    # which level and that the image is smaller than the final one.
+    with StudioServer(tmp_path) as srv:
+        for size, coarse in ((400, True), (64, False)):
+            s, job = srv.json("POST", "/api/jobs", job_body(net="random-tiny", size=size, iters=3000))
+            deadline = time.monotonic() + 60
+            while srv.json("GET", f"/api/jobs/{job['id']}")[1]["iter"] < 1 and time.monotonic() < deadline:
+                time.sleep(0.05)
+            srv.json("POST", f"/api/jobs/{job['id']}/cancel")
+            done = srv.wait_job(job["id"])
+            s, _, data = srv.request("GET", f"/api/jobs/{job['id']}/files/result.png")
+            w, h = Image.open(io.BytesIO(data)).size
+            assert done["status"] == "cancelled" and done["level"] == 0
+            if coarse:
+                assert done["levels"] > 1 and max(w, h) < size
+                assert done["message"] == (f"cancelled at iteration {done['iter']} of level 1/{done['levels']}; the last "
+                                           f"image is kept ({w} x {h} px, smaller than the {size} px asked for)")
+            else:
+                assert (done["levels"], max(w, h)) == (1, size)
+                assert done["message"] == f"cancelled at iteration {done['iter']}; the last image is kept"

@@ -367,7 +367,12 @@ class JobQueue:
         job.preview_version += 1
         if result.stopped == "cancelled":
             why = "the studio was stopped" if self.stopping else "cancelled"
-            job.status, job.message = "cancelled", f"{why} at iteration {job.iter}; the last image is kept"
+            where = f" of level {job.level + 1}/{job.levels}" if job.levels > 1 else ""
+            # stopped on a coarse level of the pyramid, the kept image is that level's, not the size
+            # on the card: say so, as the CLI does
+            h, w = result.image.shape[-2:]
+            smaller = f" ({w} x {h} px, smaller than the {cfg.size} px asked for)" if max(h, w) < cfg.size else ""
+            job.status, job.message = "cancelled", f"{why} at iteration {job.iter}{where}; the last image is kept{smaller}"
         elif result.stopped == "nan":
             job.status, job.message = "done", result.message
         else:
