@@ -764,3 +764,21 @@ def test_a_job_cancelled_on_a_coarse_level_says_its_image_is_smaller(tmp_path):
             else:
                 assert (done["levels"], max(w, h)) == (1, size)
                 assert done["message"] == f"cancelled at iteration {done['iter']}; the last image is kept"
+
+
+def test_a_full_queue_is_a_503_not_a_bad_request(tmp_path):
+    # A full queue answered 400, the code for a request that is wrong and will stay wrong; the same
+    # job is fine once some have run, which is what 503 says. Nothing is left of a refused job.
+    with StudioServer(tmp_path, max_queued=1) as srv:
+        s, ended = srv.json("POST", "/api/jobs", job_body(iters=1))
+        srv.wait_job(ended["id"])
+        s, running = srv.json("POST", "/api/jobs", job_body(iters=3000))
+        srv.wait_job(running["id"], ("running",), 60)
+        s, waiting = srv.json("POST", "/api/jobs", job_body(iters=1))
+        assert s == 201
+        full = (503, {"error": "the queue is full (1 job waiting); wait for one to finish"})
+        assert srv.json("POST", "/api/jobs", job_body(iters=1)) == full
+        assert srv.json("POST", f"/api/jobs/{ended['id']}/rerun") == full
+        assert sorted(p.name for p in (tmp_path / "jobs").iterdir()) == sorted([ended["id"], running["id"], waiting["id"]])
+        srv.json("POST", f"/api/jobs/{running['id']}/cancel")
+        assert srv.wait_job(waiting["id"])["status"] == "done"

@@ -32,7 +32,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import ClientDisconnect
 
 from ..errors import ConfigError, InputError, StylegramError
-from .jobs import FINISHED, Job, JobQueue
+from .jobs import FINISHED, Job, JobQueue, QueueFull
 from .options import Limits, form_schema, parse_job_request
 from .uploads import UploadStore, too_large
 
@@ -251,6 +251,10 @@ def create_app(settings: StudioSettings) -> FastAPI:
     @app.exception_handler(StylegramError)
     async def user_error(request: Request, exc: StylegramError):
         return _error(400, str(exc))
+
+    @app.exception_handler(QueueFull)
+    async def queue_full(request: Request, exc: QueueFull):
+        return _error(503, str(exc))
 
     @app.exception_handler(RequestValidationError)
     async def bad_request(request: Request, exc: RequestValidationError):

@@ -21,13 +21,18 @@ from typing import Any
 
 import torch
 
-from ..errors import ConfigError, StylegramError, out_of_memory
+from ..errors import ResourceError, StylegramError, out_of_memory
 from ..io.image import write_atomic
 
 log = logging.getLogger("stylegram.studio")
 JOB_ID_RE = re.compile(r"^[0-9a-f]{16}$")
 FINISHED = ("done", "cancelled", "failed", "interrupted")
 HISTORY_POINTS = 400
+
+
+class QueueFull(ResourceError):
+    """The queue holds its most waiting jobs: the request is fine, only not now (the studio
+    answers 503, not the 400 of a request that would stay wrong)."""
 
 
 @dataclass
@@ -182,7 +187,9 @@ class JobQueue:
         with self.cond:
             if len(self.waiting) >= self.max_queued:
                 shutil.rmtree(job.folder, ignore_errors=True)
-                raise ConfigError(f"the queue is full ({self.max_queued} jobs waiting); wait for some to finish")
+                n = self.max_queued
+                raise QueueFull(f"the queue is full ({n} job{'s' if n != 1 else ''} waiting); wait for "
+                                f"{'some' if n != 1 else 'one'} to finish")
             job.save_state()
             self.jobs[job.id] = job
             self.waiting.append(job.id)
