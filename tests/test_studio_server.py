@@ -744,8 +744,8 @@ def test_render_larger_uses_the_jobs_own_images(tmp_path):
 
 def test_a_job_cancelled_on_a_coarse_level_says_its_image_is_smaller(tmp_path):
     # A job cancelled on an early level of its pyramid said "cancelled at iteration 4; the last
-    # image is kept" and kept a 300 x 225 px result.png on a card that says 600 px (a run stopped on its first level); the CLI says
-    # which level and that the image is smaller than the final one.
+    # image is kept" and kept a 300 x 225 px result.png on a card that says 600 px (a run stopped
+    # on its first level); the CLI says which level and that the image is smaller than the final one.
     with StudioServer(tmp_path) as srv:
         for size, coarse in ((400, True), (64, False)):
             s, job = srv.json("POST", "/api/jobs", job_body(net="random-tiny", size=size, iters=3000))
@@ -779,6 +779,7 @@ def test_a_full_queue_is_a_503_not_a_bad_request(tmp_path):
         full = (503, {"error": "the queue is full (1 job waiting); wait for one to finish"})
         assert srv.json("POST", "/api/jobs", job_body(iters=1)) == full
         assert srv.json("POST", f"/api/jobs/{ended['id']}/rerun") == full
-        assert sorted(p.name for p in (tmp_path / "jobs").iterdir()) == sorted([ended["id"], running["id"], waiting["id"]])
+        assert sorted(p.name for p in (tmp_path / "jobs").iterdir()) == sorted(
+            [ended["id"], running["id"], waiting["id"]])
         srv.json("POST", f"/api/jobs/{running['id']}/cancel")
         assert srv.wait_job(waiting["id"])["status"] == "done"

@@ -379,7 +379,8 @@ class JobQueue:
             # on the card: say so, as the CLI does
             h, w = result.image.shape[-2:]
             smaller = f" ({w} x {h} px, smaller than the {cfg.size} px asked for)" if max(h, w) < cfg.size else ""
-            job.status, job.message = "cancelled", f"{why} at iteration {job.iter}{where}; the last image is kept{smaller}"
+            job.status = "cancelled"
+            job.message = f"{why} at iteration {job.iter}{where}; the last image is kept{smaller}"
         elif result.stopped == "nan":
             job.status, job.message = "done", result.message
         else:

@@ -272,7 +272,9 @@ function renderCard(job) {
     const larger = Math.min(2 * f.size, maxSize);
     links.append(el("button", { type: "button", class: "larger", text: `Render at ${larger} px`,
       title: "the same images and settings at a larger size",
-      onclick: async () => { try { await followJob(await api("POST", `/api/jobs/${job.id}/rerun`, { size: larger })); } catch (e) { alert(e.message); } } }));
+      onclick: async () => {
+        try { await followJob(await api("POST", `/api/jobs/${job.id}/rerun`, { size: larger })); } catch (e) { alert(e.message); }
+      } }));
   }
   // a job that did not finish (cancelled, or the studio stopped while it waited or ran) or failed:
   // the same images and settings again, as a new job (the server keeps copies of the images)
