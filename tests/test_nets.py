@@ -36,6 +36,16 @@ def test_unknown_layer_lists_valid_ones(tiny_net):
         tiny_net(torch.rand(1, 3, 32, 32), ["relu1_1", "relu9_9"])
 
 
+def test_build_net_takes_a_comma_separated_string_of_layers():
+    # as forward(), explore_units and transfer take them; it was iterated letter by letter
+    net = build_net("random-tiny", layers="relu1_1, relu2_1")
+    assert net.layer_names[-1] == "relu2_1"
+    out = net(torch.rand(1, 3, 32, 32), "relu1_1,relu2_1")
+    assert out["relu2_1"].shape == (1, 16, 16, 16)
+    with pytest.raises(ConfigError, match="unknown layer .*'relu9_1'.*valid: conv1_1"):
+        build_net("random-tiny", layers="relu1_1,relu9_1")
+
+
 def test_registry_refuses_duplicates_and_unknown():
     r = default_registry()
     with pytest.raises(ConfigError, match="already registered"):

@@ -3,14 +3,14 @@ or loaded until ``build`` is called."""
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import torch
 
 from ..errors import ConfigError, WeightsError, choices_error
 from . import vgg
-from .features import FeatureNet, InputConvention
+from .features import FeatureNet, InputConvention, split_layers
 from .random import bank_name, inflate, random_bank, random_vgg
 from .weights import HED_VGG16, TV_VGG16, TV_VGG19, WeightSpec, download_torchvision, load_hed, read_state_file, to_conv_state
 
@@ -158,13 +158,16 @@ def list_nets() -> list[str]:
     return default_registry().names()
 
 
-def build_net(name: str = "vgg16-hed", *, layers: list[str] | None = None, pooling: str = "max",
+def build_net(name: str = "vgg16-hed", *, layers: str | Sequence[str] | None = None, pooling: str = "max",
               weights: str | os.PathLike | None = None, device: str | torch.device = "cpu",
               registry: NetRegistry | None = None, **kwargs) -> FeatureNet:
-    """Build a named net, frozen and in eval mode, truncated after the deepest of ``layers``.
+    """Build a named net, frozen and in eval mode, truncated after the deepest of ``layers`` (a
+    list of names or one comma-separated string, 'relu1_1,relu2_1', as ``forward`` takes them).
 
     Layer names are checked before any weights are loaded, so a typo costs nothing.
     """
+    # a string was iterated letter by letter: "unknown layer 'r'" for layers="relu1_1,relu2_1"
+    layers = split_layers(layers) if layers is not None else None
     reg = registry if registry is not None else default_registry()
     spec = reg.get(name)
     if weights is not None and not spec.takes_weights:
