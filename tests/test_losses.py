@@ -77,6 +77,22 @@ def test_style_layer_loss_matches_course_formula():
         style_layer_loss(x[0, :, 0], scaled_gram(s))  # (4, 5): was taken as B=4, C=5
 
 
+def test_unrolled_activations_are_refused_by_content_loss_and_scaled_gram():
+    # the course unrolls a[l] to (nC, nH nW): as (B, C) 'course' divided by 4 nC * 1 (no positions),
+    # 4x24 too little here, and scaled_gram returned a (4, 6, 6) matrix; both now say what to pass
+    a = torch.rand(4, 6, dtype=torch.float64)
+    t = torch.rand(4, 6, dtype=torch.float64)
+    msg = r"expected a tensor \(B, C, \*spatial\) .* got shape \(4, 6\); one image's unrolled activations \(nC, N\) go in as a\[None\], \(1, nC, N\)$"
+    with pytest.raises(ConfigError, match="^content_loss: " + msg):
+        content_loss(a, t, "course")
+    with pytest.raises(ConfigError, match="^scaled_gram: " + msg):
+        scaled_gram(a)
+    # as the message says: (1, nC, N) gives the course's numbers
+    assert content_loss(a[None], t[None], "course").item() == pytest.approx(((a - t) ** 2).sum().item() / (4 * 4 * 6))
+    want = ((a @ a.T - t @ t.T) ** 2).sum() / (2 * 6 * 4) ** 2
+    assert style_layer_loss(a[None], scaled_gram(t[None])).item() == pytest.approx(want.item(), rel=1e-10)
+
+
 @pytest.mark.parametrize("spatial", [(7,), (3, 5), (2, 3, 4)])
 def test_losses_are_dimension_generic(spatial):
     a = torch.rand(1, 3, *spatial, dtype=torch.float64)

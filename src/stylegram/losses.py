@@ -29,7 +29,9 @@ _NORM_EPS = 1e-12
 
 def _check_activation(a: torch.Tensor, what: str) -> None:
     if a.dim() < 3 or a.dim() > 5:
-        raise ConfigError(f"{what}: expected a tensor (B, C, *spatial) with 1 to 3 spatial axes, got shape {tuple(a.shape)}")
+        hint = "; one image's unrolled activations (nC, N) go in as a[None], (1, nC, N)" if a.dim() == 2 else ""
+        raise ConfigError(f"{what}: expected a tensor (B, C, *spatial) with 1 to 3 spatial axes, got shape "
+                          f"{tuple(a.shape)}{hint}")
 
 
 def positions(a: torch.Tensor) -> int:
@@ -77,6 +79,7 @@ class _ScaledGram(torch.autograd.Function):
 def scaled_gram(a: torch.Tensor) -> torch.Tensor:
     """G / (2 N nC), shape (B, C, C): the Gram matrix with the course's style normalization folded
     in, so that J_style[l] = sum (scaled_gram(S) - scaled_gram(G))^2 without forming huge numbers."""
+    _check_activation(a, "scaled_gram")  # an unrolled (C, N) came back as (C, N, N) of garbage
     b, c = a.shape[:2]
     scale = 1.0 / (2.0 * positions(a) * c)
     if torch.compiler.is_compiling():
@@ -105,6 +108,8 @@ def content_loss(a: torch.Tensor, target: torch.Tensor, norm: str = "sum",
     structure counts, not its features' contrast. Shapes (B, C, *spatial).
     ``divisor``: ``content_divisor(target, norm)`` computed beforehand; an objective whose target
     is fixed passes it so that every evaluation does not reduce the whole target again."""
+    # (C, N) or (N, C), the course's unrolled activations, gave 'course' and 'mean' divisors for N = 1
+    _check_activation(a, "content_loss")
     if a.shape != target.shape:
         raise ConfigError(f"content_loss: activation shape {tuple(a.shape)} != target shape {tuple(target.shape)}")
     d = content_divisor(target, norm) if divisor is None else divisor
