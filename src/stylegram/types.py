@@ -10,9 +10,10 @@ import torch
 class LayerInfo:
     """Metadata of one named layer of a feature net.
 
-    ``jump`` is the distance in input pixels between neighbouring units (the cumulative stride),
-    ``rf_size`` the side of a unit's receptive field in input pixels, and ``rf_start`` the input
-    coordinate of the centre of unit 0's receptive field (may be negative: padding).
+    ``jump`` is the distance in input pixels between neighbouring map positions (the cumulative
+    stride), ``rf_size`` the side of a position's receptive field in input pixels, and ``rf_start``
+    the input coordinate of the centre of map position 0's receptive field (may be negative:
+    padding); the same along every spatial axis and for every channel (unit) of the layer.
     """
 
     name: str

@@ -1,6 +1,7 @@
 """Receptive-field crops: the piece of the image (as the net saw it) that one unit looks at.
 
-Unit ``i`` of a layer with LayerInfo (jump, rf_size, rf_start) is centred at input coordinate
+The activation at map index ``i`` (along each spatial axis) of a layer with LayerInfo (jump,
+rf_size, rf_start), of any of its units (channels), is centred at input coordinate
 ``rf_start + i * jump`` and sees ``rf_size`` pixels; the crop window is
 ``[centre - (rf_size - 1) / 2, ... + rf_size)`` along each axis. Near the border the window reaches
 outside the image; it is padded with a neutral grey there, never shifted, so a unit's patch always
@@ -25,8 +26,9 @@ NEUTRAL = 0.5
 
 
 def unit_box(info: LayerInfo, pos: Sequence[int]) -> list[tuple[int, int]]:
-    """Half-open input window ``(start, stop)`` per spatial axis of the unit at index ``pos``
-    (may start below 0 or stop beyond the image: padding)."""
+    """Half-open input window ``(start, stop)`` per spatial axis seen at map position ``pos`` (one
+    index per spatial axis, rows first; the same for every channel of the layer). May start below
+    0 or stop beyond the image: padding."""
     out = []
     for i in pos:
         centre = info.rf_start + int(i) * info.jump
