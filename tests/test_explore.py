@@ -645,6 +645,31 @@ def test_gram_with_a_scan_builds_the_net_once(squares, monkeypatch):
         explore_gram(gradient_image(32, 40, seed=1), net="random-tiny", layers=["relu1_1"], size=32, scan=other)
 
 
+def test_cli_gram_warns_when_the_scan_lacks_a_layer(squares, tmp_path, capsys):
+    # --scan is given for the channels' top patches; a layer the scan does not hold got maps on the
+    # style image instead, said only in the figure's labels ("ch 0 on style")
+    from stylegram.cli import main
+    from stylegram.io import save_image
+    from conftest import gradient_image
+    img = tmp_path / "style.png"
+    save_image(gradient_image(32, 40, seed=1), img)
+    scan_path = tmp_path / "scan.safetensors"
+    scan_units(build_net("random-tiny", layers=["relu1_1"]), squares, ["relu1_1"], size=32, cache=scan_path)
+    argv = ["explore", "gram", str(img), "-o", str(tmp_path / "g"), "--net", "random-tiny", "--size", "32",
+            "--scan", str(scan_path), "--pairs", "2", "-q"]
+    with pytest.raises(SystemExit) as e:
+        main(argv + ["--layers", "relu1_1,relu2_1"])
+    assert e.value.code == 0
+    assert capsys.readouterr().err.strip().splitlines() == [
+        f"stylegram: warning: the scan {scan_path} holds no relu2_1 (it holds relu1_1): the pairs of that layer show "
+        "each channel's map on the style image, not its top patches; scan it with `stylegram explore units "
+        "--layers ...` to see them"]
+    assert (tmp_path / "g" / "pairs_relu2_1.png").is_file()
+    with pytest.raises(SystemExit) as e:  # every layer in the scan: nothing to say
+        main(argv + ["--layers", "relu1_1"])
+    assert e.value.code == 0 and capsys.readouterr().err == ""
+
+
 def test_reconstructions_lower_their_losses(tiny_net):
     from stylegram.explore import reconstruct, reconstruction_figure, reconstructions
     from conftest import gradient_image

@@ -207,9 +207,21 @@ def gram_cmd(style: str, output: str, net: str, weights: str | None, layers: str
     """Style matrices of STYLE as heatmaps, their most correlated channel pairs and where they fire."""
     from ..report import write_json
     from .api import explore_gram
+    from .scan import UnitScan
     out = _out_dir(output)
-    views, figs = explore_gram(style, net=_net(net, weights), layers=_split(layers), size=size, generated=generated, scan=scan,
-                               n_pairs=pairs)
+    layer_list = _split(layers)
+    scan_obj = UnitScan.load(scan) if scan is not None else None
+    views, figs = explore_gram(style, net=_net(net, weights), layers=layer_list, size=size, generated=generated,
+                               scan=scan_obj, n_pairs=pairs)
+    missing = [l for l in layer_list if scan_obj is not None and l not in scan_obj.layers]
+    if missing and pairs > 0:
+        # the pairs of a layer the scan lacks show each channel's map on the style image instead of
+        # its top patches, which --scan was given for; the figures said so only in their labels
+        click.echo(f"stylegram: warning: the scan {scan} holds no {', '.join(missing)} (it holds "
+                   f"{', '.join(scan_obj.layers)}): the pairs of {'that layer' if len(missing) == 1 else 'those layers'} "
+                   f"show each channel's map on the style image, not its top patches; scan "
+                   f"{'it' if len(missing) == 1 else 'them'} with `stylegram explore units --layers ...` to see them",
+                   err=True)
     for name, fig in figs.items():
         _save_png(fig, out / f"{name}.png")
     write_json({l: {"pairs": v.pairs, "order": v.order.tolist(), "style_loss": v.style_loss}
