@@ -26,6 +26,25 @@ def test_each_optimizer_reduces_loss(name, iters):
     assert res.evals >= iters + 1
 
 
+@pytest.mark.parametrize("scale", [1e-3, 1.0, 1e7])
+def test_gd_default_step_suits_any_loss_scale(scale):
+    # gd's lr multiplies the gradient, whose scale is the loss's: a fixed default (2e-4) diverged
+    # on the classic preset's J ~1e7 and did not move explore reconstruct's J ~1. Without lr, the
+    # first step moves the largest pixel by 0.05 (optimize.GD_FIRST_MOVE) and that lr is kept.
+    loss = lambda x: {"total": quadratic(x)["total"] * scale}
+    x0 = torch.zeros(1, 3, 4, 4)
+    steps = []
+    res = optimize(x0, loss, optimizer="gd", iters=100, callback=lambda ev: steps.append(ev.image.clone()) and None)
+    assert float((steps[0] - x0).abs().max()) == pytest.approx(0.05, rel=1e-5)
+    totals = [h["total"] for h in res.history]
+    assert all(b < a for a, b in zip(totals, totals[1:]))
+    assert totals[-1] < 1e-3 * totals[0]
+    assert res.state["optimizer"]["lr"] == pytest.approx(0.05 / (2 * 10 * scale * 0.9), rel=1e-5)
+    # a given lr is the course's constant step, as it was: x1 = x0 - lr dJ/dG
+    one = optimize(x0, quadratic, optimizer="gd", iters=1, lr=0.01)
+    assert torch.allclose(one.x, (x0 - 0.01 * 2 * 10 * (x0 - TARGET)).clamp(0, 1))
+
+
 def test_bounds_are_projected():
     far = lambda x: {"total": ((x - 5.0) ** 2).sum()}
     res = optimize(torch.full((1, 3, 2, 2), 0.5), far, optimizer="lbfgs", iters=5)
