@@ -97,7 +97,8 @@ def explore() -> None:
 @click.option("--top", "k", default=9, show_default=True, help="top activations kept per unit")
 @click.option("--per-image", default=1, show_default=True, help="at most this many of a unit's top patches from one image")
 @click.option("--min-inside", default=0.5, show_default=True,
-              help="rank only units whose field lies at least this fraction (area) inside the image")
+              help="rank only map positions whose field lies at least this fraction (area) inside the image "
+                   "(the same positions for every unit)")
 @click.option("--precision", type=click.Choice(["auto", "fp32", "bf16"]), default="auto", show_default=True,
               help="bf16 autocast is about twice as fast on CPUs with bf16 units; auto uses it where native")
 @click.option("--rule", type=click.Choice(["selective", "strongest", "random"]), default="selective", show_default=True,

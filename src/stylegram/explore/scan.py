@@ -220,8 +220,8 @@ def scan_units(net: FeatureNet | HookedNet, images: str | os.PathLike | Sequence
     names or one comma-separated string. ``images``: a folder
     (searched recursively) or a list of paths (relative to ``root`` if given). Unreadable files are
     skipped and listed in ``UnitScan.skipped``. At most ``per_image`` of a unit's top ``k`` come from
-    one image. Only units whose field lies at least ``min_inside`` (area fraction) inside the view
-    are ranked: units of deep layers near the border see mostly padding. ``batch_size`` changes
+    one image. Only map positions whose field lies at least ``min_inside`` (area fraction) inside
+    the view are ranked: near the border of a deep layer's map the field sees mostly padding. ``batch_size`` changes
     the speed, not the result: equal activations rank by image index, then position.
 
     ``precision``: 'fp32', 'bf16' (bfloat16 autocast: about twice as fast on CPUs with bf16 units;
