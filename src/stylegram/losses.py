@@ -108,7 +108,7 @@ def content_loss(a: torch.Tensor, target: torch.Tensor, norm: str = "sum",
     structure counts, not its features' contrast. Shapes (B, C, *spatial).
     ``divisor``: ``content_divisor(target, norm)`` computed beforehand; an objective whose target
     is fixed passes it so that every evaluation does not reduce the whole target again."""
-    # (C, N) or (N, C), the course's unrolled activations, gave 'course' and 'mean' divisors for N = 1
+    # (C, N), the course's unrolled activations, got the 'course' divisor 4 C * 1, as if N were 1
     _check_activation(a, "content_loss")
     if a.shape != target.shape:
         raise ConfigError(f"content_loss: activation shape {tuple(a.shape)} != target shape {tuple(target.shape)}")

@@ -221,8 +221,9 @@ def scan_units(net: FeatureNet | HookedNet, images: str | os.PathLike | Sequence
     (searched recursively) or a list of paths (relative to ``root`` if given). Unreadable files are
     skipped and listed in ``UnitScan.skipped``. At most ``per_image`` of a unit's top ``k`` come from
     one image. Only map positions whose field lies at least ``min_inside`` (area fraction) inside
-    the view are ranked: near the border of a deep layer's map the field sees mostly padding. ``batch_size`` changes
-    the speed, not the result: equal activations rank by image index, then position.
+    the view are ranked: near the border of a deep layer's map the field sees mostly padding.
+    ``batch_size`` changes the speed, not the result: equal activations rank by image index, then
+    position.
 
     ``precision``: 'fp32', 'bf16' (bfloat16 autocast: about twice as fast on CPUs with bf16 units;
     activations carry ~3 significant digits, so near-ties may rank differently) or 'auto' (bf16
