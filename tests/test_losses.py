@@ -78,8 +78,9 @@ def test_style_layer_loss_matches_course_formula():
 
 
 def test_unrolled_activations_are_refused_by_content_loss_and_scaled_gram():
-    # the course unrolls a[l] to (nC, nH nW): as (B, C) 'course' divided by 4 nC * 1 (no positions),
-    # 4x24 too little here, and scaled_gram returned a (4, 6, 6) matrix; both now say what to pass
+    # the course unrolls a[l] to (nC, nH nW): read as (B, C), 'course' divided (4, 6) by 4 * 6 * 1 = 24
+    # (no positions) instead of 4 nC N = 96, and scaled_gram returned a (4, 6, 6) matrix; both now
+    # say what to pass
     a = torch.rand(4, 6, dtype=torch.float64)
     t = torch.rand(4, 6, dtype=torch.float64)
     msg = r"expected a tensor \(B, C, \*spatial\) .* got shape \(4, 6\); one image's unrolled activations \(nC, N\) go in as a\[None\], \(1, nC, N\)$"
