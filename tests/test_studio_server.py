@@ -172,7 +172,7 @@ def test_oversized_and_malformed_requests_are_refused(studio):
     assert s == 415
     for bad, words in [({"size": 10**6}, "size"), ({"iters": -1}, "iters"), ({"size": "64"}, "size"),
                        ({"net": "vgg19"}, "net"), ({"content": "../../etc/passwd"}, "content"),
-                       ({"content": "upload:" + "0" * 32}, "unknown image"), ({"preset": "x"}, "preset"),
+                       ({"content": "upload:" + "0" * 32}, "content: that uploaded image is no longer"), ({"preset": "x"}, "preset"),
                        ({"evil": 1}, "field"), ({"preserve_color": "yes"}, "preserve_color"),
                        ({"style_strength": 1e9}, "style_strength"), ({"iters": 2.5}, "iters")]:
         s, body = studio.json("POST", "/api/jobs", json.dumps(job_body(**bad)).encode(),
@@ -186,6 +186,23 @@ def test_oversized_and_malformed_requests_are_refused(studio):
     assert s == 404 and body == {"error": "no such job"}
     # nothing was created by any of these
     assert all(j["status"] != "queued" for j in studio.json("GET", "/api/jobs")[1]["jobs"])
+
+
+def test_a_gone_upload_names_the_input_and_what_to_do(studio):
+    # A job naming an upload that is no longer there was refused with the id, "upload:<32 hex>:
+    # unknown image; upload it again", which says neither which of the two images it is nor why.
+    s, up = studio.upload(png(6), "painting.png")
+    import shutil
+    shutil.rmtree(studio.settings.data_dir / "uploads" / up["id"])
+    for role, other in (("style", "content"), ("content", "style")):
+        s, body = studio.json("POST", "/api/jobs", job_body(**{role: up["source"]}))
+        assert (s, body) == (400, {"error": f"{role}: that uploaded image is no longer in the studio (it keeps the "
+                                            f"latest 500 uploads); upload the {role} image again"})
+    s, body = studio.json("POST", "/api/jobs", job_body(style="example:monalisa"))
+    assert (s, body) == (400, {"error": "style: there is no example 'monalisa'; choose one of example:tubingen, "
+                                        "example:starry_night"})
+    s, body = studio.json("POST", "/api/gram", {"image": up["source"], "net": "random", "size": 64})
+    assert s == 400 and body["error"].startswith("image: that uploaded image is no longer"), body
 
 
 @pytest.mark.parametrize("path", [

@@ -314,15 +314,22 @@ def create_app(settings: StudioSettings) -> FastAPI:
         p = uploads.thumb_path(uid)
         return FileResponse(p) if p is not None and p.exists() else _error(404, "not found")
 
-    def source_path(src: str) -> tuple[Path, str]:
+    def source_path(src: str, role: str) -> tuple[Path, str]:
+        """The file and display name of ``src`` (``example:<name>`` or ``upload:<32 hex>``), given
+        as the job's ``role`` image; InputError naming the role (which of the images, and what to
+        do) when there is no such example or the upload is gone."""
         kind, _, ident = src.partition(":")
-        if kind == "example" and ident in EXAMPLE_NAMES:
-            return EXAMPLES / f"{ident}.jpg", EXAMPLE_NAMES[ident]
-        if kind == "upload":
-            meta = uploads.get(ident)
-            if meta is not None:
-                return uploads.root / ident / meta["file"], meta["name"]
-        raise InputError(f"{src}: unknown image; upload it again")
+        if kind == "example":
+            if ident in EXAMPLE_NAMES:
+                return EXAMPLES / f"{ident}.jpg", EXAMPLE_NAMES[ident]
+            raise InputError(f"{role}: there is no example {ident!r}; choose one of "
+                             f"{', '.join('example:' + k for k in EXAMPLE_NAMES)}")
+        meta = uploads.get(ident)
+        if meta is not None:
+            return uploads.root / ident / meta["file"], meta["name"]
+        # the id names no upload: never made here, or removed (the store keeps the latest few hundred)
+        raise InputError(f"{role}: that uploaded image is no longer in the studio (it keeps the latest "
+                         f"{uploads.keep} uploads); upload the {role} image again")
 
     @app.post("/api/jobs")
     async def submit(request: Request):
@@ -331,7 +338,7 @@ def create_app(settings: StudioSettings) -> FastAPI:
         body = await read_body(request, settings.max_json_bytes)
         params = strict_json(body)
         form, options = parse_job_request(params, settings.limits)
-        return queue_job(form, options, {role: source_path(form[role]) for role in ("content", "style")})
+        return queue_job(form, options, {role: source_path(form[role], role) for role in ("content", "style")})
 
     def queue_job(form: dict, options: dict, inputs: dict[str, tuple[Path, str]]) -> JSONResponse:
         """A new job in its own folder with copies of ``inputs`` ({role: (file, name shown)}),
@@ -518,7 +525,7 @@ def create_app(settings: StudioSettings) -> FastAPI:
         size = params.get("size", 256)
         if not isinstance(size, int) or isinstance(size, bool) or not 32 <= size <= 512:
             return _error(400, "size: must be an integer between 32 and 512")
-        path, shown = source_path(src)
+        path, shown = source_path(src, "image")
         kind, _, ident = src.partition(":")
         out_dir = (uploads.root / ident) if kind == "upload" else (root / "gram" / ident)
         out_dir.mkdir(parents=True, exist_ok=True)
