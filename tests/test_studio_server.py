@@ -67,6 +67,15 @@ def test_page_carries_a_token_and_security_headers(studio):
         assert status == 200 and b"https://" not in text and b"http://" not in text
 
 
+def test_head_of_the_page_is_its_get_without_a_body(studio):
+    # HEAD / (health checks, some browsers) answered 405 "method not allowed"
+    s, got, page = studio.request("GET", "/")
+    s_head, head, body = studio.request("HEAD", "/")
+    assert (s, s_head, body) == (200, 200, b"")
+    assert head["content-type"] == got["content-type"] and head["content-length"] == str(len(page))
+    assert head["content-security-policy"] == got["content-security-policy"]
+
+
 def test_job_runs_streams_previews_and_keeps_result(studio):
     status, up = studio.upload((EXAMPLES / "tubingen.jpg").read_bytes(), "t.jpg")
     assert status == 200 and up["width"] == 512 and up["format"] == "JPEG"

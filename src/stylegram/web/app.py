@@ -276,7 +276,9 @@ def create_app(settings: StudioSettings) -> FastAPI:
         return _error(500, f"internal error ({type(exc).__name__}); see the server log")
 
     # -- pages ------------------------------------------------------------------------------------
-    @app.get("/", response_class=HTMLResponse)
+    # HEAD as GET without the body (the server sends the headers only): health checks and some
+    # browsers ask the page with HEAD, which a plain @app.get answers 405
+    @app.api_route("/", methods=["GET", "HEAD"], response_class=HTMLResponse)
     async def index():
         html = (STATIC / "index.html").read_text(encoding="utf-8").replace("{{TOKEN}}", token)
         return HTMLResponse(html, headers={"Cache-Control": "no-store"})
