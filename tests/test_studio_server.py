@@ -76,6 +76,39 @@ def test_head_of_the_page_is_its_get_without_a_body(studio):
     assert head["content-security-policy"] == got["content-security-policy"]
 
 
+def test_an_internal_error_is_one_traceback_in_the_log_and_one_line_for_the_user(tmp_path):
+    # Each 500 wrote two tracebacks: the studio's "internal error on /api/jobs" and uvicorn's
+    # "Exception in ASGI application" (Starlette re-raises the exception after the 500 handler).
+    import logging
+
+    class Keep(logging.Handler):
+        def __init__(self):
+            super().__init__()
+            self.records = []
+
+        def emit(self, record):
+            self.records.append(record)
+    with StudioServer(tmp_path) as srv:
+        keep = Keep()
+        loggers = [logging.getLogger(n) for n in ("stylegram", "uvicorn", "uvicorn.error", "uvicorn.asgi")]
+        for lg in loggers:
+            lg.addHandler(keep)
+        try:
+            def broken():
+                raise RuntimeError("a bug")
+            srv.app.state.queue.summaries = broken
+            status, body = srv.json("GET", "/api/jobs")
+            time.sleep(0.3)  # the server logs after the response is sent
+        finally:
+            for lg in loggers:
+                lg.removeHandler(keep)
+    assert (status, body) == (500, {"error": "internal error (RuntimeError); see the server log"})
+    tracebacks = {id(r): r for r in keep.records if r.exc_info}  # a record seen by two loggers once
+    assert len(tracebacks) == 1, [(r.name, r.getMessage()) for r in tracebacks.values()]
+    (record,) = tracebacks.values()
+    assert record.getMessage() == "internal error on GET /api/jobs" and "a bug" in str(record.exc_info[1])
+
+
 def test_job_runs_streams_previews_and_keeps_result(studio):
     status, up = studio.upload((EXAMPLES / "tubingen.jpg").read_bytes(), "t.jpg")
     assert status == 200 and up["width"] == 512 and up["format"] == "JPEG"

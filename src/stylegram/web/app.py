@@ -233,7 +233,13 @@ def create_app(settings: StudioSettings) -> FastAPI:
                 except ClientDisconnect:
                     pass
             return refused
-        response = await call_next(request)
+        try:
+            response = await call_next(request)
+        except Exception as exc:  # a bug: one traceback in the log, one line for the user
+            # answered here, not by an exception handler: Starlette re-raises after those run (so
+            # that the server logs it too), which wrote every 500's traceback twice
+            log.exception("internal error on %s %s", request.method, request.url.path)
+            response = internal_error(exc)
         response.headers.setdefault("X-Content-Type-Options", "nosniff")
         response.headers.setdefault("Referrer-Policy", "no-referrer")
         response.headers.setdefault("Cross-Origin-Resource-Policy", "same-origin")
@@ -270,10 +276,14 @@ def create_app(settings: StudioSettings) -> FastAPI:
     async def not_allowed(request: Request, exc):
         return _error(405, "method not allowed")
 
+    def internal_error(exc: Exception) -> JSONResponse:
+        return _error(500, f"internal error ({type(exc).__name__}); see the server log")
+
     @app.exception_handler(Exception)
     async def internal(request: Request, exc: Exception):
-        log.exception("internal error on %s", request.url.path)
-        return _error(500, f"internal error ({type(exc).__name__}); see the server log")
+        # only what the guard above cannot catch reaches this (e.g. a failure while a streamed
+        # body is sent): Starlette re-raises it afterwards and the server logs the traceback
+        return internal_error(exc)
 
     # -- pages ------------------------------------------------------------------------------------
     # HEAD as GET without the body (the server sends the headers only): health checks and some
