@@ -411,6 +411,41 @@ def test_interrupted_and_cancelled_jobs_run_again(tmp_path):
         assert srv.json("POST", "/api/jobs/0123456789abcdef/rerun")[0] == 404
 
 
+def test_an_interrupted_job_has_a_record_as_complete_as_a_cancelled_ones(tmp_path):
+    # An interrupted job kept "finished": null (and a running one "started": null: the start was
+    # never written), and after a restart every job was on level 0 of 1 whatever its pyramid.
+    import shutil
+    with StudioServer(tmp_path / "a") as srv:
+        s, coarse = srv.json("POST", "/api/jobs", job_body(net="random-tiny", size=400, iters=3000))
+        s, waiting = srv.json("POST", "/api/jobs", job_body(iters=2))
+        deadline = time.monotonic() + 60
+        while srv.json("GET", f"/api/jobs/{coarse['id']}")[1]["iter"] < 2 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        shutil.copytree(tmp_path / "a", tmp_path / "killed")  # what a studio killed now leaves
+        stopped = time.time()
+    # stopped: the running job is cancelled, the waiting one interrupted
+    with StudioServer(tmp_path / "a") as srv:
+        cancelled = srv.json("GET", f"/api/jobs/{coarse['id']}")[1]
+        assert cancelled["status"] == "cancelled" and (cancelled["level"], cancelled["levels"]) == (0, 2), cancelled
+        assert cancelled["level_iters"] > 0 and "of level 1/2" in cancelled["message"]
+        old = srv.json("GET", f"/api/jobs/{waiting['id']}")[1]
+        assert old["status"] == "interrupted" and old["message"] == "the studio stopped while this job was waiting"
+        assert old["started"] is None and old["created"] <= old["finished"] <= stopped + 5
+    # killed: both interrupted, the running one with its start, device and level
+    restarted = time.time()
+    with StudioServer(tmp_path / "killed") as srv:
+        ran = srv.json("GET", f"/api/jobs/{coarse['id']}")[1]
+        assert ran["status"] == "interrupted", ran
+        assert ran["message"] == "the studio stopped while this job was running (level 1/2)"
+        assert (ran["device"], ran["level"], ran["levels"]) == ("cpu", 0, 2) and ran["level_iters"] > 0
+        assert ran["created"] <= ran["started"] <= restarted <= ran["finished"]
+        old = srv.json("GET", f"/api/jobs/{waiting['id']}")[1]
+        assert old["status"] == "interrupted" and old["started"] is None and restarted <= old["finished"]
+    # and the record is final: a second start changes nothing
+    with StudioServer(tmp_path / "killed") as srv:
+        assert srv.json("GET", f"/api/jobs/{coarse['id']}")[1] == ran
+
+
 def test_host_other_than_loopback_warns(tmp_path, monkeypatch):
     from click.testing import CliRunner
 

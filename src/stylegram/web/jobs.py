@@ -149,15 +149,35 @@ class JobQueue:
                 job = Job(id=folder.name, folder=folder, form=s["form"], options=s.get("options", {}),
                           names=s["names"], files=s.get("files", {}), status=s["status"], message=s.get("message", ""),
                           created=s.get("created", 0.0), started=s.get("started"), finished=s.get("finished"),
-                          iter=s.get("iter", 0), losses=s.get("losses", {}), history=s.get("history", []),
-                          device=s.get("device", ""))
+                          iter=s.get("iter", 0), step=s.get("step", 0), level=s.get("level", 0),
+                          levels=s.get("levels", 1), level_iters=s.get("level_iters", 0), note=s.get("note", ""),
+                          losses=s.get("losses", {}), history=s.get("history", []), device=s.get("device", ""))
             except (OSError, ValueError, KeyError, TypeError):
                 log.warning("skipping unreadable job folder %s", folder)
                 continue
             if job.status not in FINISHED:
-                job.status, job.message = "interrupted", "the studio stopped while this job was waiting or running"
-                job.save_state()
+                # the process ended without stopping the queue (killed, crashed): when is unknown,
+                # so the job ends now, when the studio learns of it
+                self._interrupt(job)
             self.jobs[job.id] = job
+
+    @staticmethod
+    def _interrupt(job: Job) -> None:
+        """End ``job``, waiting or running when the studio stopped, as 'interrupted': a final record
+        like a cancelled job's (finished set, the level it was on, the files it has) on disk."""
+        if job.status == "running" or job.started is not None:
+            where = f" (level {job.level + 1}/{job.levels})" if job.levels > 1 else ""
+            job.message = f"the studio stopped while this job was running{where}"
+        else:
+            job.message = "the studio stopped while this job was waiting"
+        job.status, job.finished, job.preview = "interrupted", time.time(), None
+        for role, name in (("result", "result.png"), ("report", "report.json")):
+            if role not in job.files and (job.folder / name).is_file():  # written just before the stop
+                job.files[role] = name
+        try:
+            job.save_state()
+        except OSError as e:
+            log.warning("could not record job %s as interrupted (%s)", job.id, e)
 
     # -- public -----------------------------------------------------------------------------------
     def start(self) -> None:
@@ -173,6 +193,10 @@ class JobQueue:
             for job in self.jobs.values():
                 if job.status == "running":
                     job.cancel.set()
+            # the waiting ones end now, when the studio stops (the next start would only know that
+            # they ended some time before it)
+            while self.waiting:
+                self._interrupt(self.jobs[self.waiting.popleft()])
             self.cond.notify_all()
         for t in self.threads:
             t.join(timeout)
@@ -267,6 +291,7 @@ class JobQueue:
                     return
                 job = self.jobs[self.waiting.popleft()]
                 job.status, job.started, job.device = "running", time.time(), device
+            self._save_running(job)  # a studio killed from now on knows it ran, since when, where
             self._publish_queue()
             self.publish({"type": "job", "job": job.summary()})
             try:
@@ -290,6 +315,17 @@ class JobQueue:
             except OSError as e:
                 job.status, job.message = "failed", f"could not write the job's files ({e})"
             self.publish({"type": "job", "job": job.summary()})
+
+    def _save_running(self, job: Job) -> None:
+        """Record a running job's state on disk (as it starts and on each pyramid level), so that a
+        studio killed meanwhile finds it with its start, device and level; a job deleted while it
+        runs is not written again."""
+        if job.id not in self.jobs:
+            return
+        try:
+            job.save_state()
+        except OSError as e:
+            log.warning("could not record job %s's progress (%s)", job.id, e)
 
     @staticmethod
     def _shown(job: Job, message: str) -> str:
@@ -342,6 +378,7 @@ class JobQueue:
         last = {"t": 0.0}
 
         def callback(ev) -> bool:
+            new_level = job.step == 0 or ev.level != job.level
             job.iter = ev.iter
             job.step += 1
             job.level, job.levels, job.level_iters, job.note = ev.level, ev.levels, ev.iters, ev.note
@@ -356,6 +393,8 @@ class JobQueue:
                 last["t"] = now
                 job.preview = png_bytes(ev.image)
                 job.preview_version += 1
+            if new_level:
+                self._save_running(job)
             self.publish({"type": "progress", "id": job.id, "iter": ev.iter, "iters": ev.iters, "step": job.step,
                           "level": ev.level, "levels": ev.levels, "note": ev.note, "losses": job.losses, "preview": job.preview_version})
             return job.cancel.is_set()
