@@ -446,6 +446,47 @@ def test_an_interrupted_job_has_a_record_as_complete_as_a_cancelled_ones(tmp_pat
         assert srv.json("GET", f"/api/jobs/{coarse['id']}")[1] == ran
 
 
+def test_a_job_folder_without_its_record_is_removed_or_listed_never_left(tmp_path):
+    # A studio killed between making a job's folder and writing its job.json left a folder that
+    # every later start skipped ("skipping unreadable job folder") and the page could not delete.
+    jobs = tmp_path / "jobs"
+    copies_only, empty, half_written = jobs / ("a" * 16), jobs / ("b" * 16), jobs / ("c" * 16)
+    with_result, unreadable = jobs / ("d" * 16), jobs / ("e" * 16)
+    for folder in (copies_only, empty, half_written, with_result, unreadable):
+        folder.mkdir(parents=True)
+    for folder in (copies_only, with_result):
+        (folder / "content.jpg").write_bytes((EXAMPLES / "tubingen.jpg").read_bytes())
+        (folder / "style.jpg").write_bytes((EXAMPLES / "starry_night.jpg").read_bytes())
+    (half_written / "content.png").write_bytes(png(1))
+    (half_written / ".job.json.0123456789ab.part.json").write_text('{"id": "cccc')
+    (with_result / "result.png").write_bytes(png(2))
+    (unreadable / "job.json").write_text('{"form": ')
+    (unreadable / "result.png").write_bytes(png(3))
+    with StudioServer(tmp_path) as srv:
+        # only copies of a job's inputs (or nothing): a submission never answered; removed
+        assert sorted(p.name for p in jobs.iterdir()) == [with_result.name, unreadable.name]
+        listed = {j["id"]: j for j in srv.json("GET", "/api/jobs")[1]["jobs"]}
+        assert sorted(listed) == [with_result.name, unreadable.name]
+        broken = listed[with_result.name]
+        assert broken["status"] == "failed" and broken["finished"] is not None
+        assert broken["message"] == ("its record (job.json) is missing, so its settings are lost; its files stay "
+                                     "until it is deleted")
+        assert broken["files"] == {"content": "content.jpg", "style": "style.jpg", "result": "result.png"}
+        assert listed[unreadable.name]["message"].startswith("its record (job.json) is unreadable")
+        s, _, data = srv.request("GET", f"/api/jobs/{with_result.name}/files/result.png")
+        assert (s, data) == (200, png(2))
+        assert srv.json("POST", f"/api/jobs/{with_result.name}/rerun") == (409, {
+            "error": "the job's settings are lost (its job.json is missing or unreadable); choose the images and "
+                     "settings again"})
+        assert srv.json("DELETE", f"/api/jobs/{with_result.name}") == (200, {"deleted": with_result.name})
+    assert sorted(p.name for p in jobs.iterdir()) == [unreadable.name]
+    assert (unreadable / "job.json").read_text() == '{"form": '  # left as it was, for a person to mend
+    with StudioServer(tmp_path) as srv:
+        assert [j["id"] for j in srv.json("GET", "/api/jobs")[1]["jobs"]] == [unreadable.name]
+        assert srv.json("DELETE", f"/api/jobs/{unreadable.name}")[0] == 200
+    assert list(jobs.iterdir()) == []
+
+
 def test_host_other_than_loopback_warns(tmp_path, monkeypatch):
     from click.testing import CliRunner
 

@@ -381,6 +381,9 @@ def create_app(settings: StudioSettings) -> FastAPI:
             return _error(404, "no such job")
         if old.status not in FINISHED:
             return _error(409, f"the job is {old.status}; it can run again once it has ended")
+        if not old.form:  # a folder found without a readable job.json (see JobQueue._unrecorded)
+            return _error(409, "the job's settings are lost (its job.json is missing or unreadable); choose the "
+                               "images and settings again")
         body = await read_body(request, settings.max_json_bytes)
         change = strict_json(body) if body.strip() else {}
         if not isinstance(change, dict) or set(change) - {"size"}:

@@ -26,6 +26,8 @@ from ..io.image import write_atomic
 
 log = logging.getLogger("stylegram.studio")
 JOB_ID_RE = re.compile(r"^[0-9a-f]{16}$")
+INPUT_COPY_RE = re.compile(r"^(content|style)\.[a-z0-9]{1,8}$")  # a job's copies of its images
+STATE_TMP_RE = re.compile(r"^\.job\.json\.[0-9a-f]+\.part\.json$")  # write_atomic's temporary job.json
 FINISHED = ("done", "cancelled", "failed", "interrupted")
 HISTORY_POINTS = 400
 
@@ -153,13 +155,52 @@ class JobQueue:
                           levels=s.get("levels", 1), level_iters=s.get("level_iters", 0), note=s.get("note", ""),
                           losses=s.get("losses", {}), history=s.get("history", []), device=s.get("device", ""))
             except (OSError, ValueError, KeyError, TypeError):
-                log.warning("skipping unreadable job folder %s", folder)
+                job = self._unrecorded(folder)
+                if job is not None:
+                    self.jobs[job.id] = job
                 continue
             if job.status not in FINISHED:
                 # the process ended without stopping the queue (killed, crashed): when is unknown,
                 # so the job ends now, when the studio learns of it
                 self._interrupt(job)
             self.jobs[job.id] = job
+
+    @staticmethod
+    def _unrecorded(folder: Path) -> Job | None:
+        """A job folder without a readable job.json, found at start: removed when it holds only the
+        studio's copies of a job's input images (a submission stopped before its job was recorded),
+        else listed as a failed job, its files kept, so that the page can show and delete it.
+
+        Removing the first kind loses nothing: job.json is written before a job's id is answered,
+        so no page or client ever knew that job, and its images are copies of an upload (still in
+        uploads/, and the user's own file) or of an example. Anything else (a result, a report, a
+        job.json that does not parse) may be the user's work, or a record a person can mend: kept."""
+        try:
+            names = sorted(p.name for p in folder.iterdir())
+        except OSError as e:
+            log.warning("skipping unreadable job folder %s (%s)", folder, e)
+            return None
+        if "job.json" not in names and all(INPUT_COPY_RE.match(n) or STATE_TMP_RE.match(n) for n in names):
+            shutil.rmtree(folder, ignore_errors=True)
+            log.warning("removed job folder %s: a submission stopped before its job was recorded (it held %s)",
+                        folder, ", ".join(names) or "nothing")
+            return None
+        files = {}
+        for name in names:
+            role = {"result.png": "result", "report.json": "report"}.get(name) or (
+                name.split(".")[0] if INPUT_COPY_RE.match(name) else None)
+            if role and (folder / name).is_file():
+                files[role] = name
+        try:
+            when = folder.stat().st_mtime
+        except OSError:
+            when = 0.0
+        record = "is unreadable" if "job.json" in names else "is missing"
+        log.warning("job folder %s: its job.json %s; listed as a failed job, files kept", folder, record)
+        return Job(id=folder.name, folder=folder, form={}, options={}, names={}, files=files, status="failed",
+                   message=f"its record (job.json) {record}, so its settings are lost; its files stay until "
+                           "it is deleted",
+                   created=when, finished=when)
 
     @staticmethod
     def _interrupt(job: Job) -> None:

@@ -258,9 +258,13 @@ function renderCard(job) {
   const f = job.form;
   if (job.files.result) fresh.append(el("img", { src: `/api/jobs/${job.id}/files/${job.files.result}?t=${job.finished}`, alt: "result" }));
   fresh.append(el("div", { class: "state", text: describe(job) }));
-  fresh.append(el("div", { class: "params", text: `${job.names.content} × ${job.names.style}` }));
-  fresh.append(el("div", { class: "params", text: `${f.preset}, ${f.size} px, ${f.iters} it${f.refine ? ` + ${f.refine} refine` : ""}, strength ${fmt(f.style_strength)}, ` +
-                           `${f.preserve_color ? "content colours, " : ""}seed ${f.seed}, ${f.net}` }));
+  // a job found without its record (job.json) has no settings: only its files, to download or delete
+  const known = f.size !== undefined;
+  if (known) {
+    fresh.append(el("div", { class: "params", text: `${job.names.content} × ${job.names.style}` }));
+    fresh.append(el("div", { class: "params", text: `${f.preset}, ${f.size} px, ${f.iters} it${f.refine ? ` + ${f.refine} refine` : ""}, strength ${fmt(f.style_strength)}, ` +
+                             `${f.preserve_color ? "content colours, " : ""}seed ${f.seed}, ${f.net}` }));
+  }
   const links = el("div", { class: "links" });
   if (job.files.result) links.append(el("a", { href: `/api/jobs/${job.id}/files/${job.files.result}?download=1`, class: "download", text: "result.png" }));
   if (job.files.report) links.append(el("a", { href: `/api/jobs/${job.id}/files/${job.files.report}?download=1`, text: "report.json" }));
@@ -268,7 +272,7 @@ function renderCard(job) {
   // small render was its preview; the job's own copies of the images, as "Run again" (its
   // upload may be gone)
   const maxSize = state.config ? state.config.form.size.max : 0;
-  if (job.status === "done" && f.size < maxSize) {
+  if (known && job.status === "done" && f.size < maxSize) {
     const larger = Math.min(2 * f.size, maxSize);
     links.append(el("button", { type: "button", class: "larger", text: `Render at ${larger} px`,
       title: "the same images and settings at a larger size",
@@ -278,7 +282,7 @@ function renderCard(job) {
   }
   // a job that did not finish (cancelled, or the studio stopped while it waited or ran) or failed:
   // the same images and settings again, as a new job (the server keeps copies of the images)
-  if (["cancelled", "interrupted", "failed"].includes(job.status)) {
+  if (known && ["cancelled", "interrupted", "failed"].includes(job.status)) {
     links.append(el("button", { type: "button", class: "rerun", text: "Run again",
       title: "the same images and settings as a new job",
       onclick: async () => { try { await followJob(await api("POST", `/api/jobs/${job.id}/rerun`)); } catch (e) { alert(e.message); } } }));
