@@ -450,3 +450,43 @@ def test_circular_and_truncated_nets_take_the_measured_fields(monkeypatch):
     copy = hooked.circular()
     assert copy.info == hooked.info and [(f.rf_size, f.jump) for f in copy.info.values()] == [(5, 1), (7, 2)]
     assert probed == ["1", "2"]
+
+
+def test_hooked_net_calls_from_two_threads_each_get_their_own_activations():
+    # Each call hooks the shared model's modules, and a hook fired for whichever thread ran the
+    # module: thread A's call waiting inside the model while thread B's ran through the tap, A's
+    # hook (registered first) took B's activation and stopped B's forward, so B got {} and A got
+    # B's activation. A call's hooks now take only its own thread's forward.
+    import threading
+    from torch import nn
+    from stylegram import HookedNet
+    entered, go = threading.Event(), threading.Event()
+
+    class Gate(nn.Module):  # thread A waits here, its hooks registered, until B's call has ended
+        def forward(self, x):
+            if threading.current_thread().name == "A":
+                entered.set()
+                assert go.wait(10), "the threads did not interleave"
+            return x
+    torch.manual_seed(0)
+    net = HookedNet(nn.Sequential(nn.Conv2d(3, 4, 3, padding=1), Gate(), nn.Conv2d(4, 4, 3)), ["2"], probe_size=16)
+    xa, xb = torch.rand(1, 3, 8, 8), torch.rand(1, 3, 8, 8)
+    want = {"A": net(xa)["2"], "B": net(xb)["2"]}
+    got = {}
+
+    def call(name, x):
+        try:
+            got[name] = net(x)
+        except BaseException as e:  # noqa: BLE001 - checked below, in the test's thread
+            got[name] = e
+    a = threading.Thread(target=call, args=("A", xa), name="A")
+    a.start()
+    assert entered.wait(10)
+    b = threading.Thread(target=call, args=("B", xb), name="B")
+    b.start()
+    b.join(10)
+    go.set()
+    a.join(10)
+    for name in ("A", "B"):
+        assert isinstance(got[name], dict) and list(got[name]) == ["2"], (name, got[name])
+        assert torch.equal(got[name]["2"], want[name]), name

@@ -151,9 +151,16 @@ class HookedNet(TapChecks, nn.Module):
         modules = dict(self.model.named_modules())
         handles = []
         dtype = _float_dtype(self.model)
+        # Hooks sit on the caller's modules, which other threads' calls (of this net, another net
+        # or a circular() copy on the same model) run too: each call takes its own thread's
+        # forward only. A hook that fired for any thread took another call's activation and
+        # stopped that call's forward, which then came back without its taps.
+        caller = threading.get_ident()
 
         def hook_for(name: str):
             def hook(_m, _inp, output):
+                if threading.get_ident() != caller:  # another thread's call of the model
+                    return
                 if name in out:  # a module run several times is tapped at its first call
                     return
                 # A copy: the model may go on to change this very tensor in place (a BatchNorm or a
