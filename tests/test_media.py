@@ -577,6 +577,23 @@ def test_video_keeps_its_sound_cut_to_the_frames_stylized(tmp_path, monkeypatch)
     assert sorted(tmp_path.iterdir()) == before
 
 
+def test_video_whose_soundtrack_has_no_samples_says_it_has_no_sound(tmp_path):
+    # A clip with an audio stream but no samples in it: ffmpeg writes an MP4 or MOV without a
+    # soundtrack, and write_video said "aac" / "copy" all the same (the report's audio, and the
+    # CLI's "with its sound re-encoded as AAC"). What went in is read off the file written.
+    from stylegram.io.video import audio_codec, read_clip, write_video
+    r = _ffmpeg("-f", "lavfi", "-i", "testsrc=size=32x32:rate=8:duration=0.5", "-f", "lavfi", "-i",
+                "anullsrc=r=22050,atrim=end_sample=0", "-map", "0:v", "-map", "1:a", "-c:v", "libx264",
+                "-c:a", "pcm_s16le", tmp_path / "in.mkv")
+    assert r.returncode == 0, r.stderr
+    clip = read_clip(tmp_path / "in.mkv")
+    assert clip.audio == "pcm_s16le" and len(clip.frames) == 4  # the stream is there, empty
+    for out in ("o.mp4", "o.mov"):  # AAC re-encoded into MP4, PCM copied into MOV: neither has any
+        assert write_video(clip.frames, tmp_path / out, clip.fps, audio=tmp_path / "in.mkv") is None, out
+        assert audio_codec(tmp_path / out) is None and _sound(tmp_path / out) is None
+        assert len(read_clip(tmp_path / out).frames) == 4
+
+
 def test_solid_texture_of_a_grey_exemplar_is_grey(tiny2d):
     from stylegram.media import is_grey, solid_texture
     g = torch.rand(1, 1, 32, 32, generator=torch.Generator().manual_seed(0))

@@ -227,8 +227,10 @@ def write_video(frames: list[torch.Tensor], path: str | os.PathLike, fps: float,
     picture and sound stay in step whatever --max-frames or frame skipping left out). It is copied
     as it is where the container takes its codec (the cut then ends at the audio packet that
     spans the last frame's end, a few ms later), else re-encoded to AAC (cut to the sample).
-    A file without sound gives a video without sound. Returns how the sound went in: "copy",
-    "aac", or None (no sound). Raises InputError when ffmpeg can neither copy nor re-encode it."""
+    A file without sound gives a video without sound, and so does, in MP4 and MOV, a soundtrack
+    without samples (Matroska keeps the empty track). Returns how the sound went in: "copy",
+    "aac", or None (the file written has no soundtrack). Raises InputError when ffmpeg can neither
+    copy nor re-encode it."""
     import imageio_ffmpeg
 
     suffix = Path(path).suffix.lower()
@@ -275,10 +277,11 @@ def write_video(frames: list[torch.Tensor], path: str | os.PathLike, fps: float,
     return how[0]
 
 
-def _mux(picture: Path, source, dst: Path, fmt: str, seconds: float, how: str) -> str:
+def _mux(picture: Path, source, dst: Path, fmt: str, seconds: float, how: str) -> str | None:
     """Copy the picture stream of ``picture`` and lay the first soundtrack of ``source`` under it,
     cut to ``seconds``, into ``dst``: sound copied (``how`` "copy") or re-encoded ("aac").
-    Returns what was done: a copy the muxer refuses is re-encoded."""
+    Returns what was done: a copy the muxer refuses is re-encoded; None when ``dst`` has no
+    soundtrack after all (a stream without samples, which MP4 and MOV leave out)."""
     import imageio_ffmpeg
 
     def run(codec: str) -> subprocess.CompletedProcess:
@@ -297,7 +300,8 @@ def _mux(picture: Path, source, dst: Path, fmt: str, seconds: float, how: str) -
         why = re.sub(r"^\[[^\]]*\]\s*", "", (r.stderr.strip().splitlines() or ["ffmpeg failed"])[0])[:100]
         raise InputError(f"{source}: its soundtrack cannot be carried over ({why}); "
                          "--no-audio writes the picture only")
-    return how
+    # read off the file written: the probe of ``source`` sees a stream's header, not its samples
+    return how if audio_codec(dst) is not None else None
 
 
 class FrameStore:
