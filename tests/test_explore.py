@@ -926,6 +926,18 @@ def test_gram_figure_axes_name_the_channels_in_seriated_order(tiny_net):
     assert [c for _, c in wide] == [511 - 50 * i for i in range(11)] and wide[1][0] - wide[0][0] == 37
 
 
+def test_gram_axes_labels_are_whole_beside_small_maps():
+    # The axis label turned upright beside the map was cut to the map's height ("seriated order"
+    # of "channel, in seriated order" beside a 64 px map), and the one above it to the image's
+    # width. The figure grows to hold both.
+    from stylegram.explore.gram import AXIS_LABEL, heat_top, heatmap, with_channel_axes, with_colorbar
+    g, order = torch.rand(8, 8, generator=torch.Generator().manual_seed(0)), torch.arange(8)
+    for img in (with_colorbar(heatmap(g, order, 64), heat_top(g)), heatmap(g, order, 48)):
+        out = with_channel_axes(img, order, img.shape[0])
+        assert _has_text(out, AXIS_LABEL, 10), img.shape  # above the map
+        assert _has_text(np.ascontiguousarray(np.rot90(out, -1)), AXIS_LABEL, 10), img.shape  # left, read upwards
+
+
 def test_studio_gram_view_draws_the_explorers_seriated_heatmaps(tmp_path):
     # The studio's Gram view is a shell over explore.gram: the same matrix, the same channel order,
     # the same colours as `stylegram explore gram` (it used to draw its own, unordered copy).

@@ -230,7 +230,8 @@ def with_channel_axes(img: np.ndarray, order: torch.Tensor | Sequence[int], px: 
                       label: str = AXIS_LABEL, font_size: int = 10) -> np.ndarray:
     """``img`` (uint8 (h, w, 3)) whose top-left ``px`` x ``px`` (default: its height) is a heatmap
     of channels in ``order``, with axes: the channel ids at ``channel_ticks`` to its left and above
-    it, and ``label`` naming the axes -> uint8 (h + top, w + left, 3)."""
+    it, and ``label`` naming the axes -> uint8 (top + max(h, label), left + max(w, label), 3): the
+    figure is as tall and as wide as ``label`` needs beside a small map."""
     from PIL import Image, ImageDraw
 
     from .render import _font
@@ -242,7 +243,10 @@ def with_channel_axes(img: np.ndarray, order: torch.Tensor | Sequence[int], px: 
     left = line + int(widest) + tick + 4  # the turned axis label, the ids, the ticks
     top = 2 * line + tick  # the axis label, the ids, the ticks
     h, w = img.shape[:2]
-    im = Image.new("RGB", (w + left, h + top), (255, 255, 255))
+    # the label runs along each axis from the map's corner: beside a map shorter than the label
+    # (64 px maps) it was cut off at the image's edge
+    span = int(font.getlength(label)) + 2
+    im = Image.new("RGB", (left + max(w, span), top + max(h, span)), (255, 255, 255))
     im.paste(Image.fromarray(img), (left, top))
     d = ImageDraw.Draw(im)
     for pos, c in ticks:
@@ -253,7 +257,7 @@ def with_channel_axes(img: np.ndarray, order: torch.Tensor | Sequence[int], px: 
         d.text((left - tick - 2, y), str(c), fill=(40, 40, 40), font=font, anchor="rm")
     d.text((left, 1), label, fill=(40, 40, 40), font=font)
     # the same label turned to read upwards beside the ids on the left
-    turned = Image.new("RGB", (int(font.getlength(label)) + 2, line), (255, 255, 255))
+    turned = Image.new("RGB", (span, line), (255, 255, 255))
     ImageDraw.Draw(turned).text((1, 1), label, fill=(40, 40, 40), font=font)
     turned = turned.rotate(90, expand=True)
     im.paste(turned, (0, top + max(0, (px - turned.size[1]) // 2)))
