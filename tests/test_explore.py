@@ -926,6 +926,30 @@ def test_gram_figure_axes_name_the_channels_in_seriated_order(tiny_net):
     assert [c for _, c in wide] == [511 - 50 * i for i in range(11)] and wide[1][0] - wide[0][0] == 37
 
 
+def test_gram_heatmap_with_an_inf_or_nan_entry_keeps_the_rest_of_the_map():
+    # One inf entry (a float16 model's overflow) or NaN (inf - inf in a difference) made the clip
+    # percentile NaN: the whole map came out one colour, under a colour bar labelled 'nan'.
+    import math
+    from stylegram.explore.activations import colorize
+    from stylegram.explore.gram import heat_top, heatmap
+    g = torch.rand(6, 6, generator=torch.Generator().manual_seed(0)) + 0.1
+    order = torch.arange(6)
+    for bad in (float("inf"), float("nan"), float("-inf")):
+        m = g.clone()
+        m[1, 2] = bad
+        top = heat_top(m)
+        assert math.isfinite(top) and top == pytest.approx(heat_top(torch.cat([g.flatten()[:8], g.flatten()[9:]])))
+        heat = heatmap(m, order, 6, diverging=True)  # one px a cell
+        assert len(np.unique(heat.reshape(-1, 3), axis=0)) > 20, bad
+        end = {float("inf"): 1.0, float("-inf"): 0.0}.get(bad, 0.5)  # +-inf: the end colours; NaN: that of 0
+        assert heat[1, 2].tolist() == colorize(np.array([end]), "RdBu_r")[0].tolist(), bad
+    m = g.clone()
+    m[1, 2] = float("inf")
+    heat = heatmap(m, order, 6)  # magma (no negative entry): the inf in the top colour
+    assert heat[1, 2].tolist() == colorize(np.array([1.0]), "magma")[0].tolist()
+    assert len(np.unique(heat.reshape(-1, 3), axis=0)) > 20
+
+
 def test_gram_axes_labels_are_whole_beside_small_maps():
     # The axis label turned upright beside the map was cut to the map's height ("seriated order"
     # of "channel, in seriated order" beside a 64 px map), and the one above it to the image's

@@ -145,12 +145,13 @@ def heatmap(m: torch.Tensor, order: torch.Tensor, px: int = 384, diverging: bool
         top = heat_top(m, clip)
     if diverging is None:
         diverging = is_signed(m)
+    # an entry that is NaN (inf - inf in a difference) is drawn as 0; +-inf in the end colours
     if diverging:
         x = (m.sign() * (m.abs() / top).clamp_max(1).sqrt() + 1) / 2
-        rgb = colorize(x.numpy(), "RdBu_r")
+        rgb = colorize(x.nan_to_num(0.5).numpy(), "RdBu_r")
     else:
         x = (m.clamp_min(0) / top).clamp_max(1).sqrt()
-        rgb = colorize(x.numpy(), "magma")
+        rgb = colorize(x.nan_to_num(0.0).numpy(), "magma")
     return np.asarray(Image.fromarray(rgb).resize((px, px), Image.Resampling.NEAREST))
 
 
@@ -160,8 +161,12 @@ def is_signed(m: torch.Tensor) -> bool:
 
 
 def heat_top(m: torch.Tensor, clip: float = HEAT_CLIP) -> float:
-    """The value at the top of ``heatmap``'s colour scale: the ``clip`` percentile of |m|."""
-    return float(torch.quantile(m.abs().flatten().float(), clip / 100).clamp_min(1e-30)) if m.numel() else 1.0
+    """The value at the top of ``heatmap``'s colour scale: the ``clip`` percentile of |m| over its
+    finite entries (1.0 where there is none). One inf or NaN entry (a float16 model's overflow)
+    made the percentile NaN, and the whole map one colour under a colour bar labelled 'nan'."""
+    a = m.abs().flatten().float()
+    a = a[torch.isfinite(a)]
+    return float(torch.quantile(a, clip / 100).clamp_min(1e-30)) if a.numel() else 1.0
 
 
 def colorbar(top: float, height: int, diverging: bool = False, bar: int = 12) -> np.ndarray:
