@@ -323,7 +323,7 @@ def gram_figures(views: dict[str, LayerGram], style: torch.Tensor, *, scan: Unit
     pair fires together). Each heatmap's colour scale tops out at the ``clip`` percentile of its
     |values| (``heat_top``), the value its colour bar and the title give. Returns {name: PIL image}."""
     from .patches import gather_patches, scan_loader
-    from .render import unit_grid
+    from .render import patch_values, unit_grid
 
     if not (isinstance(clip, (int, float)) and 0 < clip <= 100):  # torch.quantile's own error named q, not clip
         raise ConfigError(f"clip {clip!r}: must be a percentile above 0 and at most 100")
@@ -368,9 +368,8 @@ def gram_figures(views: dict[str, LayerGram], style: torch.Tensor, *, scan: Unit
             for c in (k, k2):
                 if use_scan:
                     t = scan.layers[l]  # each patch with its activation beneath, as on the sheets
-                    vals = [float(t.values[c, i]) if int(t.image[c, i]) >= 0 else None for i in range(t.k)]
                     tiles.append((f"ch {c}: top {t.k}", unit_grid([patches.get((l, c, i), blank) for i in range(t.k)],
-                                                                  patch_px, values=vals)))
+                                                                  patch_px, values=patch_values(t, c))))
                 else:
                     m = v.act[c].clamp_min(0)
                     tiles.append((f"ch {c} on style", _fit(overlay(style, m / m.max().clamp_min(1e-30)), side)))

@@ -72,6 +72,12 @@ def value_label(v: float, width: float | None = None, font_size: int = 10) -> st
     return next((fmt(d) for d in (3, 2) if font.getlength(fmt(d)) <= width), fmt(1))
 
 
+def patch_values(t: UnitTopK, u: int) -> list[float | None]:
+    """Unit ``u``'s top-k activations, best first, for ``unit_grid(values=)``: None at a place no
+    image filled (fewer readable images than k)."""
+    return [float(t.values[u, r]) if int(t.image[u, r]) >= 0 else None for r in range(t.k)]
+
+
 def unit_grid(patches: Sequence[np.ndarray], px: int, gap: int = 2, cols: int = 3,
               values: Sequence[float | None] | None = None, font_size: int = 10) -> np.ndarray:
     """Tile up to ``cols * cols`` uint8 (px, px, 3) patches row by row, best first -> uint8 image.
@@ -213,8 +219,8 @@ def write_report(scan: UnitScan, out_dir: str | os.PathLike, *, rule: str = "sel
         info = scan.info[l]
 
         def grid(u: int, values: bool = False) -> np.ndarray:
-            vals = [float(t.values[u, r]) if int(t.image[u, r]) >= 0 else None for r in range(t.k)] if values else None
-            return unit_grid([patches.get((l, u, r), blank) for r in range(t.k)], patch_px, values=vals)
+            return unit_grid([patches.get((l, u, r), blank) for r in range(t.k)], patch_px,
+                             values=patch_values(t, u) if values else None)
 
         title = (f"{l}: {len(chosen[l])} {rule} units, top {t.k} patches each "
                  f"(field {info.rf_size} px of a {scan.size}-px view, shown at {patch_px} px)")
