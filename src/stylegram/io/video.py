@@ -80,7 +80,10 @@ def read_clip(path: str | os.PathLike, *, size: int | None = None, max_frames: i
               every: int = 1) -> Clip:
     """Decode a video as ``read_video`` does, with how long each frame shows and whether it has
     a soundtrack (see ``Clip``). A kept frame lasts as long as the frames it stands for: itself
-    and the ``every`` - 1 skipped after it, so the clip's span is that of the frames read."""
+    and the ``every`` - 1 skipped after it. A GIF's span is then that of the frames read; a video's
+    kept frames share one rate, fps / ``every``, so where the frames read do not divide by
+    ``every`` its last kept frame still lasts ``every`` frame times, up to ``every`` - 1 frames
+    past them (5 frames read every 2nd: 3 frames of 2, a span of 6)."""
     import imageio_ffmpeg
 
     if max_frames is not None and max_frames < 1:
