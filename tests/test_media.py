@@ -594,6 +594,27 @@ def test_video_whose_soundtrack_has_no_samples_says_it_has_no_sound(tmp_path):
         assert len(read_clip(tmp_path / out).frames) == 4
 
 
+def test_video_names_with_a_colon_are_read_and_written(tmp_path, monkeypatch):
+    # ffmpeg reads "take:1.mp4" as the protocol "take": the clip was "not a video ffmpeg can
+    # decode", and an output "take:2.mp4" (its temporary ".take:2.mp4....part.mp4") was written
+    # as 0 bytes without an error, or, with sound, refused as a soundtrack that "cannot be carried
+    # over", whose way out (--no-audio) wrote the 0-byte file. The sound's own calls already gave
+    # ffmpeg "file:" paths; reading and encoding now do too.
+    from stylegram.io.video import audio_codec, read_clip, write_video
+    monkeypatch.chdir(tmp_path)
+    r = _ffmpeg("-f", "lavfi", "-i", "testsrc=size=32x32:rate=8:duration=0.5", "-f", "lavfi", "-i",
+                "sine=f=440:sample_rate=22050:duration=0.5", "-c:v", "libx264", "-pix_fmt", "yuv420p", "-c:a", "aac",
+                f"file:{tmp_path / 'take:1.mp4'}")  # ffmpeg itself needs "file:" before such a name
+    assert r.returncode == 0, r.stderr
+    clip = read_clip("take:1.mp4")
+    assert len(clip.frames) == 4 and clip.audio == "aac"
+    assert write_video(clip.frames, "take:2.mp4", clip.fps) is None
+    assert write_video(clip.frames, "take:3.mp4", clip.fps, audio="take:1.mp4") == "copy"
+    for out in ("take:2.mp4", "take:3.mp4"):
+        assert len(read_clip(out).frames) == 4, out
+    assert audio_codec("take:2.mp4") is None and audio_codec("take:3.mp4") == "aac"
+
+
 def test_solid_texture_of_a_grey_exemplar_is_grey(tiny2d):
     from stylegram.media import is_grey, solid_texture
     g = torch.rand(1, 1, 32, 32, generator=torch.Generator().manual_seed(0))

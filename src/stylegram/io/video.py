@@ -101,7 +101,7 @@ def read_clip(path: str | os.PathLike, *, size: int | None = None, max_frames: i
         frame = load_image(p)
         return Clip(_finish([frame], path, size, frame.shape[-2], frame.shape[-1]), 25.0)
     try:
-        gen = imageio_ffmpeg.read_frames(str(p), pix_fmt="rgb24")
+        gen = imageio_ffmpeg.read_frames(_file_url(p), pix_fmt="rgb24")
         with _quiet_rotation_notice():
             meta = next(gen)
         w, h = meta["size"]
@@ -202,8 +202,9 @@ _COPY_AUDIO = {
 
 
 def _file_url(path: str | os.PathLike) -> str:
-    """A path as ffmpeg must be given it: "file:" first, else a name with a colon in it
-    ("take:2.mp4") reads as a protocol."""
+    """A path as ffmpeg must be given it, for every call (reading, encoding, the sound's): "file:"
+    first, else a name with a colon in it ("take:2.mp4", or the temporary ".take:2.mp4....part.mp4"
+    beside it) reads as a protocol: not decodable, or written as 0 bytes without an error."""
     return f"file:{os.path.abspath(path)}"
 
 
@@ -251,7 +252,7 @@ def write_video(frames: list[torch.Tensor], path: str | os.PathLike, fps: float,
     seconds = (len(frames) if repeats is None else sum(repeats)) / fps
 
     def encode(dst: Path) -> None:
-        wr = imageio_ffmpeg.write_frames(str(dst), (w, h), fps=fps, codec="libx264", pix_fmt_out="yuv420p",
+        wr = imageio_ffmpeg.write_frames(_file_url(dst), (w, h), fps=fps, codec="libx264", pix_fmt_out="yuv420p",
                                          macro_block_size=2, quality=None,
                                          output_params=["-crf", str(quality), "-f", fmt],
                                          ffmpeg_log_level="error")
