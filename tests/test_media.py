@@ -615,6 +615,15 @@ def test_video_names_with_a_colon_are_read_and_written(tmp_path, monkeypatch):
     assert audio_codec("take:2.mp4") is None and audio_codec("take:3.mp4") == "aac"
 
 
+def test_write_video_refuses_a_sound_file_that_is_not_there(tmp_path):
+    # audio= naming a file that is not there (a typo) was read as "a file without sound": the video
+    # came without its soundtrack and no word said why
+    from stylegram.io.video import write_video
+    with pytest.raises(InputError, match=r"/nope\.mp4: file not found; check the path$"):
+        write_video(_moving_frames(2, 32), tmp_path / "o.mp4", 8, audio=tmp_path / "nope.mp4")
+    assert not (tmp_path / "o.mp4").exists()
+
+
 def test_solid_texture_of_a_grey_exemplar_is_grey(tiny2d):
     from stylegram.media import is_grey, solid_texture
     g = torch.rand(1, 1, 32, 32, generator=torch.Generator().manual_seed(0))

@@ -234,7 +234,7 @@ def write_video(frames: list[torch.Tensor], path: str | os.PathLike, fps: float,
     A file without sound gives a video without sound, and so does, in MP4 and MOV, a soundtrack
     without samples (Matroska keeps the empty track). Returns how the sound went in: "copy",
     "aac", or None (the file written has no soundtrack). Raises InputError when ffmpeg can neither
-    copy nor re-encode it."""
+    copy nor re-encode it, or when ``audio`` names no file (missing, a folder, empty)."""
     import imageio_ffmpeg
 
     suffix = Path(path).suffix.lower()
@@ -246,7 +246,8 @@ def write_video(frames: list[torch.Tensor], path: str | os.PathLike, fps: float,
         raise ConfigError(f"repeats: {len(repeats)} counts of 1 or more for {len(frames)} frames; give one per frame")
     h, w = frames[0].shape[-2:]
     fmt = suffix.lstrip(".").replace("mkv", "matroska")
-    codec = audio_codec(audio) if audio is not None else None
+    # a path that names no file is a mistake, not a clip without sound (the probe says None for both)
+    codec = audio_codec(existing_file(audio, "a media file with the soundtrack")) if audio is not None else None
     # None: no sound; else what is tried first (Matroska, absent from the table, copies any codec)
     how = [None if codec is None else ("copy" if codec in _COPY_AUDIO.get(suffix, {codec}) else "aac")]
     seconds = (len(frames) if repeats is None else sum(repeats)) / fps
