@@ -950,6 +950,18 @@ def test_gram_heatmap_with_an_inf_or_nan_entry_keeps_the_rest_of_the_map():
     assert len(np.unique(heat.reshape(-1, 3), axis=0)) > 20
 
 
+def test_gram_figure_labels_do_not_run_into_each_other_beside_small_maps(tiny_net):
+    # Each map's label was laid from its map's left edge and ran on past it: beside 64 px maps the
+    # style matrix's label ran into the difference's, and neither could be read
+    from conftest import gradient_image
+    from stylegram.explore import gram_figures, gram_view
+    s = gradient_image(32, 40, seed=1)
+    v = gram_view(s, tiny_net, ["relu1_1"], generated=gradient_image(32, 40, seed=2), n_pairs=0)["relu1_1"]
+    fig = np.asarray(gram_figures({"relu1_1": v}, s, heat_px=64)["gram_relu1_1"])
+    assert _has_text(fig, "G/N of the style image (8 channels)", 12)
+    assert _has_text(fig, f"G(S)/N - G(G)/N: red, style's larger   (J_style = {v.style_loss:.3g})", 12)
+
+
 def test_gram_axes_labels_are_whole_beside_small_maps():
     # The axis label turned upright beside the map was cut to the map's height ("seriated order"
     # of "channel, in seriated order" beside a 64 px map), and the one above it to the image's

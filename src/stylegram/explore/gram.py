@@ -281,15 +281,18 @@ def overlay(image: torch.Tensor, heat: torch.Tensor, alpha: float = 0.85) -> np.
 
 
 def _labelled(tiles: list[tuple[str, np.ndarray]], gap: int = 10, title: str = "") -> "Image.Image":
-    """One row of images, each under its label (all padded to the tallest)."""
+    """One row of images, each under its label (all padded to the tallest; each in a slot as wide
+    as its label), under ``title``."""
     from PIL import Image, ImageDraw
 
     from .render import _font
     lab, head = 18, (24 if title else 0)
     h = max((t.shape[0] for _, t in tiles), default=0)
-    # as wide as the title too: beside small maps (heat_px 64) it was cut off after 420 px
-    w = max(sum(t.shape[1] for _, t in tiles) + gap * (len(tiles) + 1),
-            int(_font(14).getlength(title)) + 2 * gap if title else 0)
+    # each image in a slot as wide as its label: beside small maps (heat_px 64) a label ran into
+    # the next one
+    slots = [max(t.shape[1], int(_font(12).getlength(text)) + 2) for text, t in tiles]
+    # as wide as the title too: beside small maps it was cut off after 420 px
+    w = max(sum(slots) + gap * (len(tiles) + 1), int(_font(14).getlength(title)) + 2 * gap if title else 0)
     if not tiles:
         lab = 0
     im = Image.new("RGB", (w, h + lab + head + 2 * gap), (255, 255, 255))
@@ -297,10 +300,10 @@ def _labelled(tiles: list[tuple[str, np.ndarray]], gap: int = 10, title: str = "
     if title:
         d.text((gap, 6), title, fill=(0, 0, 0), font=_font(14))
     x = gap
-    for text, t in tiles:
+    for (text, t), slot in zip(tiles, slots):
         d.text((x, head + gap), text, fill=(40, 40, 40), font=_font(12))
         im.paste(Image.fromarray(t), (x, head + gap + lab))
-        x += t.shape[1] + gap
+        x += slot + gap
     return im
 
 
