@@ -490,3 +490,42 @@ def test_hooked_net_calls_from_two_threads_each_get_their_own_activations():
     for name in ("A", "B"):
         assert isinstance(got[name], dict) and list(got[name]) == ["2"], (name, got[name])
         assert torch.equal(got[name]["2"], want[name]), name
+
+
+def test_a_truncated_net_does_not_keep_the_whole_net_alive():
+    # The truncated (and circular) views took their unmeasured fields from the net they were cut
+    # from through a closure over it: the view kept the whole net, the layers cut off included,
+    # alive (build_net's truncation of a registered net held its tail in memory for the run).
+    import gc
+    import weakref
+    from torch import nn
+    from stylegram import FeatureNet
+
+    class Residual(nn.Module):  # the arithmetic stops here: fields from here on are probed
+        def __init__(self):
+            super().__init__()
+            self.conv = nn.Conv2d(4, 4, 3, padding=1)
+
+        def forward(self, x):
+            return x + self.conv(x)
+
+    def whole():
+        torch.manual_seed(0)
+        return FeatureNet("mine", [("c1", nn.Conv2d(3, 4, 3, padding=1)), ("res", Residual()), ("relu", nn.ReLU()),
+                                   ("tail", nn.Conv2d(4, 64, 3, padding=1))])
+    ref = whole()
+    fields = {l: ref.info[l] for l in ("c1", "res", "relu")}
+    for view in ("truncated", "circular"):
+        for measured in (False, True):  # views made before and after the net measured its fields
+            net = whole()
+            if measured:
+                _ = net.info["relu"]
+            gone, tail = weakref.ref(net), weakref.ref(net.body["tail"])
+            v = net.truncated(["relu"]) if view == "truncated" else net.circular()
+            del net
+            gc.collect()
+            assert gone() is None, (view, measured)
+            if view == "truncated":
+                assert tail() is None
+            # the fields are still there (copied), or measured on the view itself
+            assert {l: v.info[l] for l in ("c1", "res", "relu")} == fields, (view, measured)

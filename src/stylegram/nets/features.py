@@ -7,6 +7,7 @@ receptive field) beside it.
 from __future__ import annotations
 
 import contextlib
+import weakref
 from collections.abc import Iterable, Sequence
 
 import torch
@@ -196,10 +197,17 @@ class FeatureNet(TapChecks, nn.Module):
         from this net's ``info``: a layer keeps its field when later layers are cut off, and
         circular padding changes what the border pixels are, not which pixels a unit sees. Fields
         measured here already are copied; one not measured yet is measured once for both nets
-        (by this net's probe), where each view's own gradient probes measured it again."""
+        (by this net's probe, while this net lives), where each view's own gradient probes
+        measured it again."""
         known = dict(self.info)  # what is known now; a dict copy does not probe the rest
-        view.info = LazyInfo({l: known[l] for l in view.layer_names if l in known}, view.layer_names,
-                             lambda l: self.info[l])
+        # This net by weak reference: a closure over it kept the whole net, with the layers a
+        # truncation cut off, alive as long as the view. Once it is gone, the view probes itself.
+        source, own = weakref.ref(self), view.info
+
+        def probe(layer: str) -> LayerInfo:
+            net = source()
+            return net.info[layer] if net is not None else own[layer]
+        view.info = LazyInfo({l: known[l] for l in view.layer_names if l in known}, view.layer_names, probe)
         return view
 
     def train(self, mode: bool = True) -> "FeatureNet":
