@@ -395,6 +395,18 @@ def test_hooked_net_calls_from_two_threads_keep_the_model_frozen_and_give_it_bac
     assert int(model[2].num_batches_tracked) == 0 and float(model[2].running_mean.abs().max()) == 0
 
 
+class _Residual(torch.nn.Module):
+    """x + conv(x) on 4 channels: the chain arithmetic stops here, so this layer's field and the
+    later ones are measured by gradient probes."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv = torch.nn.Conv2d(4, 4, 3, padding=1)
+
+    def forward(self, x):
+        return x + self.conv(x)
+
+
 def test_circular_and_truncated_nets_take_the_measured_fields(monkeypatch):
     # FeatureNet.circular() and truncated() made nets that measured, by gradient probes, the fields
     # the net had measured already (HookedNet.circular() too, when made before the first measure):
@@ -412,18 +424,10 @@ def test_circular_and_truncated_nets_take_the_measured_fields(monkeypatch):
     monkeypatch.setattr(features, "probe_growing", counted)  # FeatureNet's lazy fields
     monkeypatch.setattr(receptive, "probe_growing", counted)  # HookedNet's
 
-    class Residual(nn.Module):  # the arithmetic stops here: this layer and the later ones are probed
-        def __init__(self):
-            super().__init__()
-            self.conv = nn.Conv2d(4, 4, 3, padding=1)
-
-        def forward(self, x):
-            return x + self.conv(x)
-
     def layers():
         torch.manual_seed(0)
-        return [("c1", nn.Conv2d(3, 4, 3, padding=1)), ("res", Residual()), ("relu", nn.ReLU()),
-                ("down", nn.Conv2d(4, 4, 3, stride=2, padding=1)), ("res2", Residual())]
+        return [("c1", nn.Conv2d(3, 4, 3, padding=1)), ("res", _Residual()), ("relu", nn.ReLU()),
+                ("down", nn.Conv2d(4, 4, 3, stride=2, padding=1)), ("res2", _Residual())]
     net = FeatureNet("mine", layers())
     fields = {l: net.info[l] for l in net.layer_names}
     assert probed == ["res", "relu", "down", "res2"]
@@ -445,7 +449,7 @@ def test_circular_and_truncated_nets_take_the_measured_fields(monkeypatch):
     # a HookedNet's circular copy made before its fields were measured
     probed.clear()
     torch.manual_seed(0)
-    model = nn.Sequential(nn.Conv2d(3, 4, 3, padding=1), Residual(), nn.Conv2d(4, 4, 3, stride=2, padding=1))
+    model = nn.Sequential(nn.Conv2d(3, 4, 3, padding=1), _Residual(), nn.Conv2d(4, 4, 3, stride=2, padding=1))
     hooked = HookedNet(model, ["1", "2"], probe_size=32)
     copy = hooked.circular()
     assert copy.info == hooked.info and [(f.rf_size, f.jump) for f in copy.info.values()] == [(5, 1), (7, 2)]
@@ -501,17 +505,9 @@ def test_a_truncated_net_does_not_keep_the_whole_net_alive():
     from torch import nn
     from stylegram import FeatureNet
 
-    class Residual(nn.Module):  # the arithmetic stops here: fields from here on are probed
-        def __init__(self):
-            super().__init__()
-            self.conv = nn.Conv2d(4, 4, 3, padding=1)
-
-        def forward(self, x):
-            return x + self.conv(x)
-
     def whole():
         torch.manual_seed(0)
-        return FeatureNet("mine", [("c1", nn.Conv2d(3, 4, 3, padding=1)), ("res", Residual()), ("relu", nn.ReLU()),
+        return FeatureNet("mine", [("c1", nn.Conv2d(3, 4, 3, padding=1)), ("res", _Residual()), ("relu", nn.ReLU()),
                                    ("tail", nn.Conv2d(4, 64, 3, padding=1))])
     ref = whole()
     fields = {l: ref.info[l] for l in ("c1", "res", "relu")}
