@@ -215,6 +215,12 @@ class Objective:
         # the style terms then take all they can get within the budget (``content_part``).
         self.content_slack = None if content_slack is None else float(content_slack)
         self.content_cap: float | None = None
+        # ``_set_cap`` behind torch.compiler.disable (see there), made here rather than as a
+        # decorator: the decorator imports torch._dynamo (0.8 s on two cores) when this module is
+        # imported, which `stylegram --help` and `import stylegram` paid for. Here only a run with a
+        # budget pays, before anything is compiled. The class's function, not the bound method: one
+        # kept on the instance would be a reference cycle holding the targets until a gc pass.
+        self._set_cap_untraced = None if self.content_slack is None else torch.compiler.disable(type(self)._set_cap)
         # 'correlation' is not a sum over positions of per-position terms, so tiles sum its
         # statistics instead (``content_stats``). Per layer (||c(t)||^2 / divisor^2, divisor) as
         # floats, read once rather than per evaluation; the first is 1 unless the photo is so flat
@@ -272,13 +278,15 @@ class Objective:
         if self.content_slack is None:
             return self.alpha * jc
         if self.content_cap is None:
-            self._set_cap(jc)
+            if self._set_cap_untraced is None:  # content_slack set after construction
+                self._set_cap_untraced = torch.compiler.disable(type(self)._set_cap)
+            self._set_cap_untraced(self, jc)
         return self.alpha * CAP_WEIGHT * torch.relu(jc - self.content_cap).pow(2)
 
-    @torch.compiler.disable
     def _set_cap(self, jc: torch.Tensor) -> None:
-        # Outside torch.compile (--compile on|graphs): float() of a traced tensor is a graph break
-        # that printed a dozen lines of dynamo's "Graph break from `Tensor.item()`" warning under -q.
+        # Called outside torch.compile (--compile on|graphs), through ``_set_cap_untraced``: float()
+        # of a traced tensor is a graph break that printed a dozen lines of dynamo's "Graph break
+        # from `Tensor.item()`" warning under -q.
         self.content_cap = float(jc.detach()) + self.content_slack
 
     # -- tile by tile: the style statistics are sums over positions -----------------------------
