@@ -9,7 +9,7 @@ import dataclasses
 import os
 import signal
 import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +17,7 @@ import click
 
 from . import __version__
 from .errors import StylegramError
+from .presets import TEXTURE_DEFAULTS
 
 EXIT_USER_ERROR = 2
 
@@ -374,21 +375,43 @@ def cli() -> None:
     """stylegram: neural style transfer and a look inside ConvNets."""
 
 
-def _transfer_config_cls():
-    from .transfer import TransferConfig
-    return TransferConfig
+class ConfigCommand(click.Command):
+    """A command with options made from a config dataclass (``config_options``) when it is first
+    used (run, or its help shown), not when this module is imported: TransferConfig lives beside
+    the engine, whose import pulls in torch (about a second), and `stylegram --help` or
+    `stylegram serve --help` need none of it. ``options``: a function returning them, in order;
+    they go after the parameter named ``after``."""
+
+    def __init__(self, *args: Any, options: Callable[[], list[click.Parameter]], after: str, **kwargs: Any):
+        self._options, self._after = options, after
+        super().__init__(*args, **kwargs)
+
+    @property
+    def params(self) -> list[click.Parameter]:
+        if self._options is not None:
+            made = self._options()
+            at = next(i for i, p in enumerate(self._params) if p.name == self._after) + 1
+            self._params[at:at] = made
+            self._options = None
+        return self._params
+
+    @params.setter
+    def params(self, value: list[click.Parameter]) -> None:
+        self._params = value
 
 
-def _default_preset() -> tuple[str, Mapping[str, Any]]:
+def _transfer_options() -> list[click.Parameter]:
+    """transfer's options from TransferConfig's fields, their help showing the default preset's values."""
     from .presets import DEFAULT_PRESET, PRESETS
-    return DEFAULT_PRESET, PRESETS[DEFAULT_PRESET]
+    from .transfer import TransferConfig
+    holder = config_options(TransferConfig, preset=(DEFAULT_PRESET, PRESETS[DEFAULT_PRESET]))(lambda: None)
+    return holder.__click_params__[::-1]  # click.option appends, the last decorator's first
 
 
-@cli.command("transfer")
+@cli.command("transfer", cls=ConfigCommand, options=_transfer_options, after="output")
 @click.argument("content", type=click.Path(dir_okay=False))
 @click.argument("style", nargs=-1, required=True, type=click.Path(dir_okay=False))
 @click.option("-o", "--output", required=True, type=click.Path(dir_okay=False), help="output image (.png, .jpg, ...)")
-@config_options(_transfer_config_cls(), preset=_default_preset())
 @click.option("--save-every", type=click.IntRange(min=0), default=0,
               help="also save a snapshot every N iterations of each level (OUT.L<level>.iterNNNN.png; "
                    "OUT.iterNNNN.png for a run of one level), with the output's settings")
@@ -549,18 +572,13 @@ def typed_options(options: Mapping[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in options.items() if ctx.get_parameter_source(k) is not click.core.ParameterSource.DEFAULT}
 
 
-def _texture_defaults() -> Mapping[str, Any]:
-    from .texture import TEXTURE_DEFAULTS
-    return TEXTURE_DEFAULTS
-
-
 @cli.command("texture")
 @click.argument("style", nargs=-1, required=True, type=click.Path(dir_okay=False))
 @click.option("-o", "--output", required=True, type=click.Path(dir_okay=False), help="output image (.png, .jpg, ...)")
 @click.option("--size", type=int, default=512, show_default=True, help="side of the square texture, px")
 @click.option("--tileable/--no-tileable", default=False, show_default=True,
               help="wrap around seamlessly (circular padding); sides become multiples of 16 px")
-@click.option("--iters", type=int, default=_texture_defaults()["iters"], show_default=True,
+@click.option("--iters", type=int, default=TEXTURE_DEFAULTS["iters"], show_default=True,
               help="iterations at the first (128 px) level; larger levels get fewer")
 @click.option("--style-loss", type=click.Choice(["gram", "w2", "swd"]), default="gram", show_default=True,
               help="gram (the course's), w2 (mean and covariance) or swd (sliced Wasserstein)")
@@ -583,7 +601,7 @@ def texture_cmd(style: tuple[str, ...], output: str, report: str | None, setting
     """Synthesize a texture with the style of STYLE (one or more images) from noise."""
     from .io.image import check_output_path
     from .report import write_json
-    from .texture import TEXTURE_DEFAULTS, texture, texture_settings
+    from .texture import texture, texture_settings
     from .transfer import TransferConfig, check_blend
 
     if settings:  # the earlier texture's options and tiling, then those typed here

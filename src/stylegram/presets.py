@@ -67,6 +67,10 @@ PRESETS: Mapping[str, Mapping[str, Any]] = MappingProxyType({
     "classic": MappingProxyType({"pyramid_start": 0}),
 })
 
+# What a texture starts from (``texture``), here with the other settings rather than beside the
+# engine: `stylegram texture --help` shows its iterations without importing torch.
+TEXTURE_DEFAULTS = {"init": "noise", "pyramid_start": 128, "iters": 200, "beta": 1.0, "alpha": 0.0}
+
 
 def preset_options(name: str) -> dict[str, Any]:
     """The option values preset ``name`` sets (a copy); raises ConfigError listing the presets."""

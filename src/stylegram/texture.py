@@ -13,10 +13,9 @@ import torch
 from .errors import ConfigError
 from .nets import FeatureNet, HookedNet
 from .optimize import Callback
+from .presets import TEXTURE_DEFAULTS
 from .transfer import (TransferConfig, TransferResult, _as_list, _stylize, check_option_names, run_inputs,
                        with_feature_net)
-
-TEXTURE_DEFAULTS = {"init": "noise", "pyramid_start": 128, "iters": 200, "beta": 1.0, "alpha": 0.0}
 
 
 def texture(style: Any, *, size: int | None = None, tileable: bool = False, config: TransferConfig | None = None,
