@@ -1,0 +1,67 @@
+"""Start-up: the CLI's help and `import stylegram` do not import torch, and nothing imports
+torch._dynamo before a run compiles. Checked by what a fresh interpreter has loaded, not by timing:
+torch took 0.7 s and torch._dynamo 0.8 s of the 2.4 s that `stylegram --help` waited on two cores
+(bench/startup.py, docs/speed.md)."""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import stylegram
+
+SRC = str(Path(stylegram.__file__).resolve().parents[1])  # the stylegram under test, not an installed one
+
+
+def loaded_after(code: str) -> dict:
+    """Run ``code`` in a fresh interpreter; which of torch and torch._dynamo it left loaded."""
+    probe = code + "\nimport json, sys\nprint(json.dumps({m: m in sys.modules for m in ('torch', 'torch._dynamo')}))"
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([SRC, os.environ.get("PYTHONPATH", "")])}
+    p = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, env=env)
+    assert p.returncode == 0, p.stderr
+    return json.loads(p.stdout.splitlines()[-1])
+
+
+# Help the CLI gives without torch: the group's and that of every command whose options are fixed
+# (transfer's come from TransferConfig, beside the engine).
+HELP_WITHOUT_TORCH = [["--help"], ["--version"], ["serve", "--help"], ["texture", "--help"], ["nets", "--help"],
+                      ["explore", "--help"], ["explore", "units", "--help"], ["audio", "--help"], ["video", "--help"]]
+
+
+def test_cli_help_imports_no_torch():
+    code = ("from click.testing import CliRunner\nfrom stylegram.cli import cli\n"
+            f"for args in {HELP_WITHOUT_TORCH!r}:\n"
+            "    r = CliRunner().invoke(cli, args)\n"
+            "    assert r.exit_code == 0 and r.output, (args, r.exit_code, r.output)\n")
+    assert loaded_after(code) == {"torch": False, "torch._dynamo": False}
+
+
+def test_import_stylegram_imports_no_torch():
+    assert loaded_after("import stylegram, stylegram.explore") == {"torch": False, "torch._dynamo": False}
+
+
+def test_api_and_transfer_help_import_no_dynamo():
+    # Every API name loaded, and transfer's help (TransferConfig): torch, but not torch._dynamo,
+    # which a decorator in objective.py used to import (only a compiled run needs it).
+    code = ("import stylegram, stylegram.explore\n"
+            "for m in (stylegram, stylegram.explore):\n"
+            "    [getattr(m, n) for n in m.__all__]\n"
+            "from click.testing import CliRunner\nfrom stylegram.cli import cli\n"
+            "r = CliRunner().invoke(cli, ['transfer', '--help'])\n"
+            "assert r.exit_code == 0 and '--preset' in r.output, r.output\n")
+    assert loaded_after(code) == {"torch": True, "torch._dynamo": False}
+
+
+def test_functions_named_as_their_modules_stay_the_functions():
+    # stylegram.transfer is the function even when the module stylegram.transfer was imported
+    # first (the import system binds a submodule to its package's attribute).
+    code = ("import inspect, stylegram.cli, stylegram.texture, stylegram.explore.reconstruct\n"
+            "import stylegram, stylegram.explore\n"
+            "assert all(inspect.isfunction(f) for f in (stylegram.transfer, stylegram.texture, "
+            "stylegram.explore.reconstruct)), (stylegram.transfer, stylegram.texture)\n"
+            "from stylegram import transfer, texture\n"
+            "assert transfer is sys.modules['stylegram.transfer'].transfer and texture is stylegram.texture\n"
+            "assert set(stylegram.__all__) <= set(dir(stylegram))\n")
+    loaded_after("import sys\n" + code)
