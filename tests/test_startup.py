@@ -65,3 +65,14 @@ def test_functions_named_as_their_modules_stay_the_functions():
             "assert transfer is sys.modules['stylegram.transfer'].transfer and texture is stylegram.texture\n"
             "assert set(stylegram.__all__) <= set(dir(stylegram))\n")
     loaded_after("import sys\n" + code)
+
+
+def test_submodules_are_attributes_as_before():
+    # The eager imports had made the submodules attributes: `import stylegram` was enough for
+    # stylegram.losses.gram or stylegram.explore.HookedNet (README).
+    code = ("import stylegram\n"
+            "assert stylegram.explore.HookedNet is stylegram.HookedNet and stylegram.losses.gram is stylegram.gram\n"
+            "assert stylegram.io.load_image is stylegram.load_image\n"
+            "for bad in ('nope', '_nope'):\n"
+            "    assert not hasattr(stylegram, bad)\n")
+    loaded_after(code)

@@ -3,11 +3,13 @@
 ``stylegram`` and ``stylegram.explore`` re-export names that sit on torch (0.7 s to import on two
 cores); the CLI imports both packages (its own modules live in them) and prints its help and its
 one-line errors without torch. A name is imported from its module when it is first looked up,
-then kept in the package, so each comes here once.
+then kept in the package, so each comes here once; a submodule is imported when first looked up
+as an attribute, as the eager imports had made most of them attributes.
 """
 from __future__ import annotations
 
 import importlib
+import importlib.util
 import sys
 import types
 from collections.abc import Mapping
@@ -24,7 +26,11 @@ class LazyPackage(types.ModuleType):
         # Called only for a name not set yet.
         where = type(self)._where.get(name)
         if where is None:
-            raise AttributeError(f"module {self.__name__!r} has no attribute {name!r}")
+            # A submodule: the eager imports had loaded most of them (`import stylegram` then
+            # `stylegram.losses.gram`, `stylegram.explore.HookedNet` worked); importing it binds it here.
+            if name.startswith("_") or importlib.util.find_spec(f"{self.__name__}.{name}") is None:
+                raise AttributeError(f"module {self.__name__!r} has no attribute {name!r}")
+            return importlib.import_module(f"{self.__name__}.{name}")
         value = getattr(importlib.import_module(where, self.__name__), name)
         setattr(self, name, value)
         return value
