@@ -525,3 +525,34 @@ def test_a_truncated_net_does_not_keep_the_whole_net_alive():
                 assert tail() is None
             # the fields are still there (copied), or measured on the view itself
             assert {l: v.info[l] for l in ("c1", "res", "relu")} == fields, (view, measured)
+
+
+def test_hooked_net_taps_a_model_that_runs_its_layers_in_worker_threads():
+    # nn.DataParallel over several GPUs runs the replicas' forwards in threads of its own (and a
+    # model may use a pool): a call's hooks took only its own thread's forward, so such a model's
+    # taps never fired ("layer 'body.1' did not run in the model's forward" from the probes, or
+    # missing taps). A thread that is no call's own is taken while no other call taps the model.
+    import concurrent.futures as cf
+    from torch import nn
+    from stylegram import HookedNet
+    pool = cf.ThreadPoolExecutor(1)
+
+    class Threaded(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.body = nn.Sequential(nn.Conv2d(3, 4, 3, padding=1), nn.ReLU(), nn.Conv2d(4, 4, 3))
+
+        def forward(self, x):
+            return pool.submit(self.body, x).result()
+    torch.manual_seed(0)
+    model = Threaded()
+    try:
+        net = HookedNet(model, ["body.1", "body.2"], probe_size=16)
+        assert [(f.rf_size, f.jump) for f in net.info.values()] == [(3, 1), (5, 1)]
+        x = torch.rand(1, 3, 8, 8)
+        got = net(x)
+    finally:
+        pool.shutdown()
+    with torch.no_grad():
+        a = model.body[1](model.body[0](x))
+        assert torch.equal(got["body.1"], a) and torch.equal(got["body.2"], model.body[2](a))

@@ -9,6 +9,7 @@ duration of one call.
 """
 from __future__ import annotations
 
+import collections
 import contextlib
 import itertools
 import re
@@ -43,7 +44,9 @@ class HookedNet(TapChecks, nn.Module):
     runs it in eval mode with its parameters frozen and restores both after, so batch-norm
     statistics never change and a model wrapped between training steps still trains. Calls may
     overlap (threads sharing a net, several nets or a ``circular()`` copy on one model): the model
-    stays frozen while any of them runs and is given back when the last one ends. A model with
+    stays frozen while any of them runs and is given back when the last one ends; each call takes
+    its own thread's forward, and one that a model runs in threads of its own (nn.DataParallel over
+    several GPUs) while no other call taps the model. A model with
     activation checkpointing (``torch.utils.checkpoint``, timm's ``set_grad_checkpointing``)
     recomputes parts of its forward in the backward pass, after that restore, in its own mode
     (torch's CheckpointError): so the engines (transfer, texture, the media engine,
@@ -152,14 +155,16 @@ class HookedNet(TapChecks, nn.Module):
         handles = []
         dtype = _float_dtype(self.model)
         # Hooks sit on the caller's modules, which other threads' calls (of this net, another net
-        # or a circular() copy on the same model) run too: each call takes its own thread's
-        # forward only. A hook that fired for any thread took another call's activation and
-        # stopped that call's forward, which then came back without its taps.
+        # or a circular() copy on the same model) run too: a hook that fired for any thread took
+        # another call's activation and stopped that call's forward, which then came back without
+        # its taps. So a call takes its own thread's forward, and a thread that is no call's own
+        # (a model running its layers in worker threads, as nn.DataParallel does over several
+        # GPUs) only while no other call taps the module: whose forward that is cannot be told.
         caller = threading.get_ident()
 
         def hook_for(name: str):
-            def hook(_m, _inp, output):
-                if threading.get_ident() != caller:  # another thread's call of the model
+            def hook(m, _inp, output):
+                if threading.get_ident() != caller and not _tapped_alone(m, caller):
                     return
                 if name in out:  # a module run several times is tapped at its first call
                     return
@@ -171,7 +176,9 @@ class HookedNet(TapChecks, nn.Module):
                     raise _Stop  # nothing after the last tap is needed
             return hook
 
+        tapped = [modules[n] for n in want]
         try:
+            _tap_start(tapped, caller)
             for n in want:
                 handles.append(modules[n].register_forward_hook(hook_for(n)))
             if {x.shape[1], self.in_channels} == {1, 3}:
@@ -196,11 +203,48 @@ class HookedNet(TapChecks, nn.Module):
         finally:
             for h in handles:
                 h.remove()
+            _tap_end(tapped, caller)
         if dtype is not None and x.is_floating_point() and dtype != x.dtype:
             # back in the caller's dtype (the engine's targets and losses are float32); an autocast
             # output (bfloat16) is not the model's dtype and stays as it is
             out = {n: t.to(x.dtype) if isinstance(t, torch.Tensor) and t.dtype == dtype else t for n, t in out.items()}
         return out
+
+
+# The calls tapping each module now, by thread: {id of the module's hook table: Counter of the
+# callers' thread ids}. Keyed by the hook table, not the module: a circular() copy's modules and
+# nn.DataParallel's replicas are other objects that share their original's table, so a hook
+# registered on one fires for all of them. Entries live only while a call is in flight.
+_TAP_LOCK = threading.Lock()
+_TAPPING: dict[int, collections.Counter] = {}
+
+
+def _tap_start(modules: list[nn.Module], caller: int) -> None:
+    with _TAP_LOCK:
+        for m in modules:
+            _TAPPING.setdefault(id(m._forward_hooks), collections.Counter())[caller] += 1
+
+
+def _tap_end(modules: list[nn.Module], caller: int) -> None:
+    with _TAP_LOCK:
+        for m in modules:
+            key = id(m._forward_hooks)
+            callers = _TAPPING.get(key)
+            if callers is None or not callers[caller]:  # _tap_start failed part-way
+                continue
+            callers[caller] -= 1
+            if not callers[caller]:
+                del callers[caller]
+            if not callers:
+                del _TAPPING[key]
+
+
+def _tapped_alone(module: nn.Module, caller: int) -> bool:
+    """Whether the call of thread ``caller`` is the only one tapping ``module`` now: the hook of
+    that call may then take a forward run in another thread (the model's own worker)."""
+    with _TAP_LOCK:
+        callers = _TAPPING.get(id(module._forward_hooks))
+        return callers is not None and set(callers) == {caller}
 
 
 def _float_dtype(model: nn.Module) -> torch.dtype | None:
