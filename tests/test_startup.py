@@ -73,6 +73,6 @@ def test_submodules_are_attributes_as_before():
     code = ("import stylegram\n"
             "assert stylegram.explore.HookedNet is stylegram.HookedNet and stylegram.losses.gram is stylegram.gram\n"
             "assert stylegram.io.load_image is stylegram.load_image\n"
-            "for bad in ('nope', '_nope'):\n"
-            "    assert not hasattr(stylegram, bad)\n")
+            "for bad in ('nope', '_nope', 'losses.gram', 'nope.x', 'a-b', ''):\n"
+            "    assert not hasattr(stylegram, bad) and getattr(stylegram.explore, bad, None) is None, bad\n")
     loaded_after(code)

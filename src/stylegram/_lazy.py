@@ -28,7 +28,10 @@ class LazyPackage(types.ModuleType):
         if where is None:
             # A submodule: the eager imports had loaded most of them (`import stylegram` then
             # `stylegram.losses.gram`, `stylegram.explore.HookedNet` worked); importing it binds it here.
-            if name.startswith("_") or importlib.util.find_spec(f"{self.__name__}.{name}") is None:
+            # Only a plain name can be a submodule: find_spec('pkg.a.b') imports pkg.a, and raised
+            # ModuleNotFoundError, not AttributeError, for getattr(pkg, 'a.b', None) and hasattr.
+            if name.startswith("_") or not name.isidentifier() \
+                    or importlib.util.find_spec(f"{self.__name__}.{name}") is None:
                 raise AttributeError(f"module {self.__name__!r} has no attribute {name!r}")
             return importlib.import_module(f"{self.__name__}.{name}")
         value = getattr(importlib.import_module(where, self.__name__), name)
