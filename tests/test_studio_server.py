@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import socket
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -462,6 +463,10 @@ def test_a_job_folder_without_its_record_is_removed_or_listed_never_left(tmp_pat
     (with_result / "result.png").write_bytes(png(2))
     (unreadable / "job.json").write_text('{"form": ')
     (unreadable / "result.png").write_bytes(png(3))
+    long_ago = time.time() - 3600  # a submission in flight is left alone (see the next test)
+    for folder in (copies_only, empty, half_written, with_result, unreadable):
+        for p in (*folder.iterdir(), folder):
+            os.utime(p, (long_ago, long_ago))
     with StudioServer(tmp_path) as srv:
         # only copies of a job's inputs (or nothing): a submission never answered; removed
         assert sorted(p.name for p in jobs.iterdir()) == [with_result.name, unreadable.name]
@@ -485,6 +490,23 @@ def test_a_job_folder_without_its_record_is_removed_or_listed_never_left(tmp_pat
         assert [j["id"] for j in srv.json("GET", "/api/jobs")[1]["jobs"]] == [unreadable.name]
         assert srv.json("DELETE", f"/api/jobs/{unreadable.name}")[0] == 200
     assert list(jobs.iterdir()) == []
+
+
+def test_start_leaves_a_job_being_submitted_by_another_studio_on_the_same_data_dir(tmp_path):
+    # A studio started on the --data-dir of one that was submitting a job (its folder made, the
+    # images being copied, job.json not yet written) removed that folder as a submission stopped
+    # before its record, and the other studio's job failed on its job.json. A folder of copies
+    # changed in the last UNRECORDED_GRACE_S is left for a later start.
+    from stylegram.web.jobs import JobQueue
+    running = JobQueue(tmp_path / "jobs", ["cpu"], lambda ev: None)
+    _, folder = running.new_folder()
+    (folder / "content.jpg").write_bytes((EXAMPLES / "tubingen.jpg").read_bytes())
+    second = JobQueue(tmp_path / "jobs", ["cpu"], lambda ev: None)
+    assert sorted(p.name for p in folder.iterdir()) == ["content.jpg"] and second.jobs == {}
+    long_ago = time.time() - 3600  # the same folder left by a studio killed an hour ago: removed
+    for p in (folder / "content.jpg", folder):
+        os.utime(p, (long_ago, long_ago))
+    assert JobQueue(tmp_path / "jobs", ["cpu"], lambda ev: None).jobs == {} and not folder.exists()
 
 
 def test_host_other_than_loopback_warns(tmp_path, monkeypatch):

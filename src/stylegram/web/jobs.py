@@ -28,6 +28,10 @@ log = logging.getLogger("stylegram.studio")
 JOB_ID_RE = re.compile(r"^[0-9a-f]{16}$")
 INPUT_COPY_RE = re.compile(r"^(content|style)\.[a-z0-9]{1,8}$")  # a job's copies of its images
 STATE_TMP_RE = re.compile(r"^\.job\.json\.[0-9a-f]+\.part\.json$")  # write_atomic's temporary job.json
+# How long after its last change a job folder of input copies alone may be a submission still in
+# flight: in another studio started on the same --data-dir, which this start must not remove.
+# A submission copies two images and writes job.json within seconds.
+UNRECORDED_GRACE_S = 600.0
 FINISHED = ("done", "cancelled", "failed", "interrupted")
 HISTORY_POINTS = 400
 
@@ -173,7 +177,9 @@ class JobQueue:
 
         Removing the first kind loses nothing: job.json is written before a job's id is answered,
         so no page or client ever knew that job, and its images are copies of an upload (still in
-        uploads/, and the user's own file) or of an example. Anything else (a result, a report, a
+        uploads/, and the user's own file) or of an example. Such a folder changed in the last
+        UNRECORDED_GRACE_S is left alone (not listed): another studio started on the same data
+        directory may be submitting it, between its mkdir and its job.json. Anything else (a result, a report, a
         job.json that does not parse) may be the user's work, or a record a person can mend: kept."""
         try:
             names = sorted(p.name for p in folder.iterdir())
@@ -181,6 +187,16 @@ class JobQueue:
             log.warning("skipping unreadable job folder %s (%s)", folder, e)
             return None
         if "job.json" not in names and all(INPUT_COPY_RE.match(n) or STATE_TMP_RE.match(n) for n in names):
+            try:
+                changed = max(p.stat().st_mtime for p in (folder, *(folder / n for n in names)))
+            except OSError:  # a file went away meanwhile: someone is working in this folder
+                changed = time.time()
+            if time.time() - changed < UNRECORDED_GRACE_S:
+                # maybe another studio on this --data-dir submitting it now: left for a later start
+                log.warning("left job folder %s without its job.json for now: changed %.0f s ago, it may be a "
+                            "submission in flight (another studio on this data directory?)", folder,
+                            max(0.0, time.time() - changed))
+                return None
             shutil.rmtree(folder, ignore_errors=True)
             log.warning("removed job folder %s: a submission stopped before its job was recorded (it held %s)",
                         folder, ", ".join(names) or "nothing")
