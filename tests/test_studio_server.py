@@ -245,7 +245,8 @@ def test_a_gone_upload_names_the_input_and_what_to_do(studio):
     assert (s, body) == (400, {"error": "style: there is no example 'monalisa'; choose one of example:tubingen, "
                                         "example:starry_night"})
     s, body = studio.json("POST", "/api/gram", {"image": up["source"], "net": "random", "size": 64})
-    assert s == 400 and body["error"].startswith("image: that uploaded image is no longer"), body
+    assert (s, body) == (400, {"error": "image: that uploaded image is no longer in the studio (it keeps the latest "
+                                        "500 uploads); upload the image again"})
 
 
 @pytest.mark.parametrize("path", [

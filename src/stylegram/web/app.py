@@ -340,8 +340,10 @@ def create_app(settings: StudioSettings) -> FastAPI:
         if meta is not None:
             return uploads.root / ident / meta["file"], meta["name"]
         # the id names no upload: never made here, or removed (the store keeps the latest few hundred)
+        # 'image' (the Gram view's one input) read "upload the image image again"
+        again = "the image" if role == "image" else f"the {role} image"
         raise InputError(f"{role}: that uploaded image is no longer in the studio (it keeps the latest "
-                         f"{uploads.keep} uploads); upload the {role} image again")
+                         f"{uploads.keep} uploads); upload {again} again")
 
     @app.post("/api/jobs")
     async def submit(request: Request):
