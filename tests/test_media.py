@@ -615,6 +615,65 @@ def test_video_names_with_a_colon_are_read_and_written(tmp_path, monkeypatch):
     assert audio_codec("take:2.mp4") is None and audio_codec("take:3.mp4") == "aac"
 
 
+def _ffmpeg_that_fails(tmp_path, monkeypatch, match, last):
+    """IMAGEIO_FFMPEG_EXE -> a script running the real ffmpeg, except that in the calls whose
+    arguments contain ``match`` the last argument (the output) is replaced by ``last`` (sh words;
+    "$a" is the output): a full disk is the output "file:/dev/full", whose writes fail with ENOSPC."""
+    import imageio_ffmpeg
+    script = tmp_path / "ffmpeg.sh"
+    script.write_text(f"""#!/bin/sh
+FF='{imageio_ffmpeg.get_ffmpeg_exe()}'
+case "$*" in *'{match}'*) ;; *) exec "$FF" "$@";; esac
+n=$#; i=0
+for a in "$@"; do i=$((i+1)); if [ $i -eq $n ]; then set -- "$@" {last}; else set -- "$@" "$a"; fi; done
+shift $n
+exec "$FF" "$@"
+""")
+    script.chmod(0o755)
+    monkeypatch.setenv("IMAGEIO_FFMPEG_EXE", str(script))
+
+
+@pytest.mark.parametrize("sound, match, last, error, message", [
+    # the disk full while the frames are encoded, without and with a soundtrack
+    (False, "rawvideo", "file:/dev/full", "ResourceError",
+     r"o\.mp4: encoding the frames failed: no space left on device; free some space or write it elsewhere$"),
+    (True, "rawvideo", "file:/dev/full", "ResourceError", r"o\.mp4: encoding the frames failed: no space left"),
+    # ffmpeg exits 0 with 2 of the 4 frames written: the count read back from the file says so
+    (False, "rawvideo", '-frames:v 2 "$a"', "InputError",
+     r"o\.mp4: encoding the frames failed: the file written holds 2 of the 4 frames$"),
+    # ffmpeg refuses the frames (here libx264 odd sides): its first line, not its command and log
+    (False, "rawvideo", '-vf scale=31:31 "$a"', "InputError",
+     r"o\.mp4: encoding the frames failed \(.*width not divisible by 2.*\)$"),
+    # the disk full while the picture and sound are put together: not the soundtrack's fault
+    (True, "1:a:0", "file:/dev/full", "ResourceError",
+     r"o\.mp4: writing the video with its sound failed: no space left on device; free some space"),
+    # the output cannot be written by the pass that adds the sound, nor without the sound
+    (True, "-c:v copy", "file:/nonexistent/o.mp4", "InputError", r"o\.mp4: writing the video failed \(.+\)$"),
+])
+def test_a_failed_encode_is_one_line_and_replaces_nothing(tmp_path, monkeypatch, sound, match, last, error, message):
+    # imageio's write_frames never read ffmpeg's exit status: an encode that failed (here a full
+    # disk, or ffmpeg stopping early) left an empty or cut-short file, renamed into place as the
+    # output, and write_video returned as if all went well; with sound, the pass adding it then
+    # failed on that file and blamed the soundtrack ("cannot be carried over; --no-audio ...").
+    from stylegram.errors import StylegramError
+    from stylegram.io.video import read_clip, write_video
+    (tmp_path / "o.mp4").write_bytes(b"the previous output")
+    src = tmp_path / "in.mp4"
+    r = _ffmpeg("-f", "lavfi", "-i", "testsrc=size=32x32:rate=8:duration=0.5", "-f", "lavfi", "-i",
+                "sine=f=440:sample_rate=22050:duration=0.5", "-c:v", "libx264", "-pix_fmt", "yuv420p", "-c:a", "aac", src)
+    assert r.returncode == 0, r.stderr
+    frames = read_clip(src).frames
+    _ffmpeg_that_fails(tmp_path, monkeypatch, match, last)
+    before = sorted(tmp_path.iterdir())
+    with pytest.raises(StylegramError, match=message) as e:
+        write_video(frames, tmp_path / "o.mp4", 8, audio=src if sound else None)
+    assert type(e.value).__name__ == error and "\n" not in str(e.value) and ".part" not in str(e.value)
+    assert sorted(tmp_path.iterdir()) == before and (tmp_path / "o.mp4").read_bytes() == b"the previous output"
+    monkeypatch.delenv("IMAGEIO_FFMPEG_EXE")  # the same call with a working ffmpeg writes the video
+    assert write_video(frames, tmp_path / "o.mp4", 8, audio=src if sound else None) == ("copy" if sound else None)
+    assert len(read_clip(tmp_path / "o.mp4").frames) == 4
+
+
 def test_write_video_refuses_a_sound_file_that_is_not_there(tmp_path):
     # audio= naming a file that is not there (a typo) was read as "a file without sound": the video
     # came without its soundtrack and no word said why

@@ -12,14 +12,16 @@ import math
 import os
 import re
 import subprocess
+import tempfile
 from dataclasses import dataclass
+from fractions import Fraction
 from functools import reduce
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from ..errors import ConfigError, InputError
+from ..errors import ConfigError, InputError, ResourceError, StylegramError
 from .image import IMAGE_SUFFIXES, existing_file, load_image, other_media_hint, write_atomic
 
 VIDEO_SUFFIXES = (".mp4", ".mov", ".mkv", ".avi", ".webm", ".gif")
@@ -234,9 +236,12 @@ def write_video(frames: list[torch.Tensor], path: str | os.PathLike, fps: float,
     A file without sound gives a video without sound, and so does, in MP4 and MOV, a soundtrack
     without samples (Matroska keeps the empty track). Returns how the sound went in: "copy",
     "aac", or None (the file written has no soundtrack). Raises InputError when ffmpeg can neither
-    copy nor re-encode it, or when ``audio`` names no file (missing, a folder, empty)."""
-    import imageio_ffmpeg
+    copy nor re-encode it, or when ``audio`` names no file (missing, a folder, empty).
 
+    ffmpeg's exit status is checked and the file written is counted (its video packets, one a
+    frame) before it replaces ``path``: a failed write raises ResourceError when the disk is full
+    (or a size limit or quota is reached), else InputError naming the step that failed (encoding
+    the frames, or writing the video with its sound), and leaves no file behind."""
     suffix = Path(path).suffix.lower()
     if suffix not in WRITE_SUFFIXES:
         raise ConfigError(f"{path}: unknown video output type; use one of {', '.join(WRITE_SUFFIXES)}")
@@ -244,26 +249,16 @@ def write_video(frames: list[torch.Tensor], path: str | os.PathLike, fps: float,
         raise ConfigError(f"{path}: no frames to write")
     if repeats is not None and (len(repeats) != len(frames) or min(repeats) < 1):
         raise ConfigError(f"repeats: {len(repeats)} counts of 1 or more for {len(frames)} frames; give one per frame")
-    h, w = frames[0].shape[-2:]
     fmt = suffix.lstrip(".").replace("mkv", "matroska")
     # a path that names no file is a mistake, not a clip without sound (the probe says None for both)
     codec = audio_codec(existing_file(audio, "a media file with the soundtrack")) if audio is not None else None
     # None: no sound; else what is tried first (Matroska, absent from the table, copies any codec)
     how = [None if codec is None else ("copy" if codec in _COPY_AUDIO.get(suffix, {codec}) else "aac")]
-    seconds = (len(frames) if repeats is None else sum(repeats)) / fps
+    shown = len(frames) if repeats is None else sum(repeats)
+    seconds = shown / fps
 
     def encode(dst: Path) -> None:
-        wr = imageio_ffmpeg.write_frames(_file_url(dst), (w, h), fps=fps, codec="libx264", pix_fmt_out="yuv420p",
-                                         macro_block_size=2, quality=None,
-                                         output_params=["-crf", str(quality), "-f", fmt],
-                                         ffmpeg_log_level="error")
-        wr.send(None)
-        for f, k in zip(frames, repeats or [1] * len(frames)):
-            a = (f.detach().cpu().clamp(0, 1)[0].permute(1, 2, 0) * 255).round().to(torch.uint8).numpy()
-            a = np.ascontiguousarray(a)
-            for _ in range(k):
-                wr.send(a)
-        wr.close()
+        _encode(frames, repeats, dst, path, fps, fmt, quality)
 
     def write(tmp: Path) -> None:
         if how[0] is None:
@@ -274,7 +269,7 @@ def write_video(frames: list[torch.Tensor], path: str | os.PathLike, fps: float,
         picture = tmp.with_name(f"{tmp.stem}.picture{tmp.suffix}")
         try:
             encode(picture)
-            how[0] = _mux(picture, audio, tmp, fmt, seconds, how[0])
+            how[0] = _mux(picture, audio, tmp, fmt, seconds, how[0], path, shown)
         finally:
             picture.unlink(missing_ok=True)
 
@@ -282,31 +277,129 @@ def write_video(frames: list[torch.Tensor], path: str | os.PathLike, fps: float,
     return how[0]
 
 
-def _mux(picture: Path, source, dst: Path, fmt: str, seconds: float, how: str) -> str | None:
+def _mux(picture: Path, source, dst: Path, fmt: str, seconds: float, how: str, path, shown: int) -> str | None:
     """Copy the picture stream of ``picture`` and lay the first soundtrack of ``source`` under it,
     cut to ``seconds``, into ``dst``: sound copied (``how`` "copy") or re-encoded ("aac").
     Returns what was done: a copy the muxer refuses is re-encoded; None when ``dst`` has no
-    soundtrack after all (a stream without samples, which MP4 and MOV leave out)."""
+    soundtrack after all (a stream without samples, which MP4 and MOV leave out). ``path`` (the
+    output the user named) and ``shown`` (the frames ``dst`` must hold) are for the checks."""
     import imageio_ffmpeg
 
-    def run(codec: str) -> subprocess.CompletedProcess:
+    def run(*streams: str) -> subprocess.CompletedProcess:
         return subprocess.run(
             [imageio_ffmpeg.get_ffmpeg_exe(), "-hide_banner", "-nostdin", "-y", "-loglevel", "error",
-             "-i", _file_url(picture), "-i", _file_url(source), "-map", "0:v:0", "-map", "1:a:0", "-c:v", "copy",
-             "-c:a", codec, "-t", f"{seconds:.6f}", "-f", fmt, _file_url(dst)],
+             "-i", _file_url(picture), *streams, "-t", f"{seconds:.6f}", "-f", fmt, _file_url(dst)],
             capture_output=True, text=True, errors="replace")
 
-    r = run(how)
-    if r.returncode and how == "copy":  # a stream the container's muxer refuses after all
-        how, r = "aac", run("aac")
+    def with_sound(codec: str) -> subprocess.CompletedProcess:
+        return run("-i", _file_url(source), "-map", "0:v:0", "-map", "1:a:0", "-c:v", "copy", "-c:a", codec)
+
+    r = with_sound(how)
+    if r.returncode and how == "copy" and not _FULL_DISK.search(r.stderr):  # a stream the muxer refuses after all
+        how, r = "aac", with_sound("aac")
     if r.returncode:
-        # ffmpeg's first line names the cause (its last says only "Error opening output files"),
-        # without the "[mp4 @ 0x...]" source tag
-        why = re.sub(r"^\[[^\]]*\]\s*", "", (r.stderr.strip().splitlines() or ["ffmpeg failed"])[0])[:100]
-        raise InputError(f"{source}: its soundtrack cannot be carried over ({why}); "
+        failed = _write_failed(path, r.stderr, "writing the video with its sound", dst)
+        if isinstance(failed, ResourceError):
+            raise failed
+        # The soundtrack is to blame only when the picture alone goes through the same pass (not
+        # when the output cannot be written, or the picture cannot be read back).
+        alone = run("-map", "0:v:0", "-c:v", "copy")
+        if alone.returncode:
+            raise _write_failed(path, alone.stderr, "writing the video", dst)
+        raise InputError(f"{source}: its soundtrack cannot be carried over ({_ffmpeg_why(r.stderr, dst, path)}); "
                          "--no-audio writes the picture only")
+    _check_frames(dst, shown, path, "writing the video with its sound")
     # read off the file written: the probe of ``source`` sees a stream's header, not its samples
     return how if audio_codec(dst) is not None else None
+
+
+# What ffmpeg says when the output's file system refuses to grow (ENOSPC, EDQUOT, EFBIG).
+_FULL_DISK = re.compile(r"No space left on device|Disk quota exceeded|File too large")
+
+
+def _ffmpeg_why(stderr: str, tmp: Path, path) -> str:
+    """ffmpeg's first error line (its last says only "Conversion failed!" or "Error opening
+    output files"), without the "[mp4 @ 0x...]" source tag, naming the output the user gave
+    rather than its temporary file; at most 100 characters."""
+    line = (stderr.strip().splitlines() or ["ffmpeg failed without a message"])[0]
+    line = re.sub(r"^\[[^\]]*\]\s*", "", line.replace(_file_url(tmp), str(path)).replace(str(tmp), str(path)))
+    return line[:100]
+
+
+def _write_failed(path, stderr: str, step: str, tmp: Path) -> StylegramError:
+    """The one-line error for an ffmpeg run that failed at ``step`` while writing ``tmp`` (which
+    becomes ``path``): ResourceError for a full disk, InputError otherwise."""
+    full = _FULL_DISK.search(stderr)
+    if full:
+        return ResourceError(f"{path}: {step} failed: {full[0].lower()}; free some space or write it elsewhere")
+    return InputError(f"{path}: {step} failed ({_ffmpeg_why(stderr, tmp, path)})")
+
+
+def _encode(frames: list[torch.Tensor], repeats: list[int] | None, dst: Path, path, fps: float, fmt: str,
+            quality: int) -> None:
+    """Encode the frames as H.264 (yuv420p, crf ``quality``) into ``dst``, frame i ``repeats[i]``
+    times, through ffmpeg's stdin; raise (``_write_failed``) unless ffmpeg exits 0 and ``dst``
+    holds every frame.
+
+    The command is the one imageio_ffmpeg.write_frames built (the same file, byte for byte), run
+    here because write_frames never reads ffmpeg's exit status: a full disk or frames ffmpeg
+    refused left an empty or cut-short file that was renamed into place as the output, and
+    ffmpeg's messages went to the terminal."""
+    import imageio_ffmpeg
+
+    h, w = frames[0].shape[-2:]
+    cmd = [imageio_ffmpeg.get_ffmpeg_exe(), "-y", "-f", "rawvideo", "-vcodec", "rawvideo", "-s", f"{w}x{h}",
+           "-pix_fmt", "rgb24", "-r", str(Fraction(fps).limit_denominator()), "-i", "-", "-an",
+           "-vcodec", "libx264", "-pix_fmt", "yuv420p"]
+    if h % 2 or w % 2:  # as write_frames(macro_block_size=2) did: stretched to even sides, which 4:2:0 needs
+        cmd += ["-vf", f"scale={w + w % 2}:{h + h % 2}"]
+    cmd += ["-v", "error", "-crf", str(quality), "-f", fmt, _file_url(dst)]
+    with tempfile.TemporaryFile() as log:
+        # its own process group, as write_frames did: Ctrl-C reaches Python, which stops ffmpeg
+        p = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=log,
+                             start_new_session=True)
+        try:
+            try:
+                for f, k in zip(frames, repeats or [1] * len(frames)):
+                    a = (f.detach().cpu().clamp(0, 1)[0].permute(1, 2, 0) * 255).round().to(torch.uint8).numpy()
+                    a = np.ascontiguousarray(a)
+                    for _ in range(k):
+                        p.stdin.write(a)
+                p.stdin.close()
+            except BrokenPipeError:  # ffmpeg stopped reading: its exit status and message say why
+                pass
+            p.wait()
+        except BaseException:
+            p.kill()
+            p.wait()
+            raise
+        finally:
+            with contextlib.suppress(BrokenPipeError):
+                p.stdin.close()
+        log.seek(0)
+        stderr = log.read().decode("utf-8", "replace")
+    if p.returncode:
+        raise _write_failed(path, stderr, "encoding the frames", dst)
+    _check_frames(dst, sum(repeats) if repeats else len(frames), path, "encoding the frames")
+
+
+def _check_frames(written: Path, expected: int, path, step: str) -> None:
+    """Raise unless the video stream of ``written`` holds ``expected`` frames: its packets counted
+    by a stream copy to nowhere (no decoding; some 40 ms), as a file cut short by a write error
+    ffmpeg did not report would not."""
+    import imageio_ffmpeg
+
+    r = subprocess.run([imageio_ffmpeg.get_ffmpeg_exe(), "-hide_banner", "-nostdin", "-loglevel", "error",
+                        "-i", _file_url(written), "-map", "0:v:0", "-c", "copy", "-f", "null", "-progress", "pipe:1",
+                        "-"], capture_output=True, text=True, errors="replace")
+    counts = re.findall(r"^frame=(\d+)$", r.stdout, re.MULTILINE)
+    if r.returncode or not counts:
+        if _FULL_DISK.search(r.stderr):
+            raise _write_failed(path, r.stderr, step, written)
+        raise InputError(f"{path}: {step} failed: the file written cannot be read back "
+                         f"({_ffmpeg_why(r.stderr, written, path)})")
+    if int(counts[-1]) != expected:
+        raise InputError(f"{path}: {step} failed: the file written holds {counts[-1]} of the {expected} frames")
 
 
 class FrameStore:
