@@ -503,6 +503,36 @@ def test_gif_frames_keep_their_own_times(tmp_path):
     assert (even.fps, even.repeats) == (20.0, None)
 
 
+def test_gif_is_decoded_once_and_one_with_a_transparent_colour_reads(tmp_path, monkeypatch):
+    # A GIF was decoded twice: by imageio for the frames (every frame, whatever max_frames asked
+    # for), then by Pillow again for the delays (each seek decodes the frame). And imageio stacked
+    # Pillow's frames in one array: a GIF with a transparent colour (the first frame as RGB, the
+    # next as RGBA) was "not a GIF imageio can decode (ValueError)". One pass of Pillow now.
+    from PIL import GifImagePlugin, Image, ImageDraw
+    from stylegram.io.video import read_clip
+    frames = []
+    for t in range(12):
+        im = Image.new("P", (32, 24), 0)
+        im.putpalette([0, 0, 0, 255, 0, 0, 0, 255, 0] + [0] * 253 * 3)
+        ImageDraw.Draw(im).rectangle([2 * t, 4, 2 * t + 5, 9], fill=1 + t % 2)
+        frames.append(im)
+    # colour 0 transparent, each frame's area restored to it before the next (disposal 2)
+    frames[0].save(tmp_path / "t.gif", save_all=True, append_images=frames[1:], duration=[40, 60] * 6, loop=0,
+                   transparency=0, disposal=2)
+    decoded = []
+    load_end = GifImagePlugin.GifImageFile.load_end
+    monkeypatch.setattr(GifImagePlugin.GifImageFile, "load_end", lambda im: decoded.append(1) or load_end(im))
+    clip = read_clip(tmp_path / "t.gif")
+    assert len(decoded) == 12 and len(clip.frames) == 12
+    assert (clip.fps, clip.repeats) == (50.0, [2, 3] * 6)
+    for t, f in enumerate(clip.frames):  # the rectangle alone, in its colour; the last one's place cleared
+        want = torch.zeros(3, 24, 32)
+        want[t % 2, 4:10, 2 * t: 2 * t + 6] = 1
+        assert torch.equal(f[0], want), t
+    decoded.clear()
+    assert len(read_clip(tmp_path / "t.gif", max_frames=4).frames) == 4 and len(decoded) == 4
+
+
 def _ffmpeg(*args):
     import subprocess
 

@@ -125,36 +125,38 @@ def read_clip(path: str | os.PathLike, *, size: int | None = None, max_frames: i
 
 
 def _read_gif(p: Path, size: int | None, max_frames: int | None, every: int) -> Clip:
-    import imageio.v3 as iio
+    """A GIF's first ``max_frames`` frames, every ``every``-th kept, and their delays, in one pass
+    of Pillow (imageio, which read the frames before, is Pillow underneath; the delays then took a
+    second pass, decoding every frame again).
 
+    A frame is the whole picture as the GIF shows it then (Pillow lays each frame over the one
+    before as its disposal says), as RGB: a transparent pixel has its palette colour, the colour
+    imageio's frames had once their alpha was dropped. ffmpeg's decoder gives the same opaque
+    pixels (white where transparent)."""
+    from PIL import Image, ImageSequence
+
+    arrays, delays = [], []
     try:
-        arr = iio.imread(p, index=None)
-        if arr.ndim == 3:
-            arr = arr[None]
-        n = len(arr) if max_frames is None else min(len(arr), max_frames)
-        delays = _gif_delays(p, n)
-    except Exception as e:  # imageio and Pillow raise many error kinds
-        raise InputError(f"{p}: not a GIF imageio can decode ({type(e).__name__})") from None
-    arr = arr[:n:every, ..., :3]
-    frames = [torch.from_numpy(np.ascontiguousarray(a)).permute(2, 0, 1)[None].float() / 255.0 for a in arr]
-    frames = _finish(frames, p, size, arr.shape[1], arr.shape[2])
+        with Image.open(p) as im:
+            for i, frame in enumerate(ImageSequence.Iterator(im)):
+                if max_frames is not None and i >= max_frames:
+                    break
+                # 0 and 10 ms are played as 100 ms, as browsers do (such GIFs were made for them)
+                d = int(round(float(frame.info.get("duration") or 0)))
+                delays.append(d if d > 10 else 100)
+                if i % every == 0:
+                    # RGB whatever the frame's mode: Pillow gives the first frame as P and the next as
+                    # RGB, or RGBA once one has a transparent colour, which imageio's one array of all
+                    # frames could not hold ("not a GIF imageio can decode (ValueError)")
+                    arrays.append(np.array(frame.convert("RGB")))
+    except Exception as e:  # Pillow raises many error kinds
+        raise InputError(f"{p}: not a GIF Pillow can decode ({type(e).__name__})") from None
+    frames = [torch.from_numpy(a).permute(2, 0, 1)[None].float() / 255.0 for a in arrays]
+    frames = _finish(frames, p, size, *(arrays[0].shape[:2] if arrays else (0, 0)))
     # Each kept frame holds the screen for its own delay and those of the frames skipped after it.
+    n = len(delays)
     fps, repeats = _steady_rate([sum(delays[k: k + every]) for k in range(0, n, every)])
     return Clip(frames, fps, repeats)
-
-
-def _gif_delays(p: Path, n: int) -> list[int]:
-    """The first n frames' delays, ms. 0 and 10 ms are played as 100 ms, as browsers do (such
-    GIFs were made for them); the clip was timed by its first frame's delay alone."""
-    from PIL import Image
-
-    out = []
-    with Image.open(p) as im:
-        for i in range(n):
-            im.seek(i)
-            d = int(round(float(im.info.get("duration") or 0)))
-            out.append(d if d > 10 else 100)
-    return out
 
 
 def _steady_rate(durations_ms: list[int]) -> tuple[float, list[int] | None]:
