@@ -443,6 +443,9 @@ def test_report_writes_sheets_units_and_html(tiny_net, squares, tmp_path):
     assert "relu2_1" in page and "Receptive fields" in page and "sub/c.png" in page and "<svg" in page
     assert summary["skipped"] == 1 and len(summary["chosen"]["relu1_1"]) == 4
     assert "1 unreadable files, skipped</summary><ul><li><code>broken.jpg</code>" in page  # which, not only how many
+    # rf_start is where map position 0's field is centred; the header said "centre of unit 0"
+    # (a unit is a channel: every unit of the layer has a position 0)
+    assert "<th>field centre at map position 0 (px)</th>" in page and "unit 0 (px)" not in page
     # every picture has alt text (it had none: a screen reader, or a broken link, said nothing)
     imgs = re.findall(r"<img [^>]*>", page)
     assert imgs and all(' alt="' in i for i in imgs)

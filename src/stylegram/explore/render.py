@@ -281,7 +281,7 @@ at most {next(iter(scan.layers.values())).per_image} per image, among units whos
 {scan.min_inside:.0%} inside the view; the histogram is of each image's peak activation for
 the unit (log counts; red ticks: the top patches). Selectivity = (mean of the top activations - mean peak) / std of peaks.</p>
 {skipped}<h2>Receptive fields</h2><table><tr><th>layer</th><th>units</th><th>stride (px)</th><th>field (px)</th>
-<th>centre of unit 0 (px)</th><th>map side</th></tr>{rows}</table>
+<th>field centre at map position 0 (px)</th><th>map side</th></tr>{rows}</table>
 {"".join(sections)}</body></html>"""
     from ..io.image import write_atomic
     write_atomic(out / "index.html", lambda tmp: Path(tmp).write_text(page, encoding="utf-8"))
