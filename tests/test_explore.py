@@ -475,7 +475,13 @@ def test_sheet_writes_each_patchs_activation_beneath_it(tiny_net, squares, tmp_p
     s = gradient_image(32, 40, seed=1)
     v = gram_view(s, tiny_net, ["relu1_1"], n_pairs=1)
     pairs = np.asarray(gram_figures(v, s, scan=scan, patch_px=40)["pairs_relu1_1"])
-    k, k2, _ = v["relu1_1"].pairs[0]
+    k, k2, cos = v["relu1_1"].pairs[0]
+    # G_kk' / sqrt(G_kk G_k'k') was labelled "r=", read as Pearson's r: it is a cosine (no mean
+    # removed), labelled so, and the title says what it is
+    assert _has_text(pairs, f"both (cos={cos:.2f})", 12) and not _has_text(pairs, f"both (r={cos:.2f})", 12)
+    from stylegram.explore.gram import PAIRS_TITLE
+    assert _has_text(pairs, PAIRS_TITLE.format(layer="relu1_1"), 14, fill=(0, 0, 0))
+    assert "cos = G_kk' / sqrt(G_kk G_k'k')" in PAIRS_TITLE and "not Pearson's r" in PAIRS_TITLE
     assert all(_has_text(pairs, f"{float(t.values[c, r]):.3g}", 10) for c in (k, k2) for r in range(5))
     # beneath each patch, in a strip of its own: the patches are not covered
     from stylegram.explore.render import unit_grid

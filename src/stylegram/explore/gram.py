@@ -1,5 +1,5 @@
-"""The Gram view: style matrices as heatmaps, their most correlated channel pairs, and where in the
-style image each pair fires together. The link between units and style transfer: the style loss
+"""The Gram view: style matrices as heatmaps, the channel pairs whose maps are most alike (the
+highest cosine G_kk' / sqrt(G_kk G_k'k')), and where in the style image each pair fires together. The link between units and style transfer: the style loss
 compares exactly these matrices."""
 from __future__ import annotations
 
@@ -27,8 +27,8 @@ class LayerGram:
 
     ``gram`` (C, C): G / N, the mean over positions of a_k a_k' (comparable across image sizes);
     ``corr`` (C, C): G_kk' / sqrt(G_kk G_k'k') (0 for silent channels); ``order`` (C,): a channel
-    permutation that puts correlated channels next to each other; ``pairs``: the most correlated
-    pairs (k, k', corr); ``act`` (C, h, w): the activations, for co-firing maps. With a generated
+    permutation that puts channels of alike maps next to each other; ``pairs``: the pairs of the
+    highest cosine, (k, k', corr); ``act`` (C, h, w): the activations, for co-firing maps. With a generated
     image: ``diff`` (C, C) = G(S)/N_S - G(G)/N_G and ``style_loss`` = J_style[l] of the course.
     """
 
@@ -44,7 +44,9 @@ class LayerGram:
 
 
 def correlation(g: torch.Tensor) -> torch.Tensor:
-    """Cosine correlation of a Gram matrix (C, C); rows and columns of silent channels are 0."""
+    """G_kk' / sqrt(G_kk G_k'k') of a Gram matrix (C, C): the cosine of channels k and k''s maps
+    (no mean removed, so not Pearson's r; never negative for a ReLU layer's maps); rows and columns
+    of silent channels are 0."""
     d = g.diagonal().clamp_min(0).sqrt()
     live = d > 0
     r = g / (d[:, None] * d[None, :]).clamp_min(1e-30)
@@ -72,7 +74,7 @@ def seriation(corr: torch.Tensor) -> torch.Tensor:
 
 
 def top_pairs(g: torch.Tensor, n: int = 6, min_energy: float = 0.05) -> list[tuple[int, int, float]]:
-    """The ``n`` most correlated channel pairs (k < k', corr) among channels whose energy G_kk is at
+    """The ``n`` channel pairs of the highest cosine (k < k', corr) among channels whose energy G_kk is at
     least ``min_energy`` of the largest (near-silent channels correlate perfectly by accident)."""
     corr = correlation(g)
     d = g.diagonal()
@@ -88,8 +90,10 @@ def top_pairs(g: torch.Tensor, n: int = 6, min_energy: float = 0.05) -> list[tup
 
 
 def cofire_map(act: torch.Tensor, k: int, k2: int) -> torch.Tensor:
-    """Where channels k and k' fire together: a_k * a_k' over positions (h, w), scaled to 0..1.
-    Summed over positions, this map is G_kk'."""
+    """Where channels k and k' fire together: a_k * a_k' at each position (h, w), clipped at 0 and
+    divided by its maximum, so 0..1: where, not how much. (Before the clipping and the division,
+    its sum over positions would be G_kk', N times the G/N of the heatmaps; the clipping changes
+    nothing for a ReLU layer, whose maps are never negative.)"""
     m = (act[k] * act[k2]).clamp_min(0)
     return m / m.max().clamp_min(1e-30)
 
@@ -122,6 +126,10 @@ def gram_view(style: torch.Tensor, net: FeatureNet | HookedNet, layers: list[str
         out[l] = lg
     return out
 
+
+# The pairs figure's title: what its "cos" is, and that it is not a correlation coefficient.
+PAIRS_TITLE = ("{layer}: the channel pairs whose maps are most alike, by cos = G_kk' / sqrt(G_kk G_k'k'), "
+               "the cosine of the two maps (no mean removed: not Pearson's r)")
 
 HEAT_CLIP = 99.5
 """The percentile of |value| at the top of the Gram heatmaps' colour scale (``heat_top``)."""
@@ -376,10 +384,11 @@ def gram_figures(views: dict[str, LayerGram], style: torch.Tensor, *, scan: Unit
                 else:
                     m = v.act[c].clamp_min(0)
                     tiles.append((f"ch {c} on style", _fit(overlay(style, m / m.max().clamp_min(1e-30)), side)))
-            tiles.append((f"both (r={r:.2f})", _fit(overlay(style, cofire_map(v.act, k, k2)), side)))
+            # cos, not r: G_kk' / sqrt(G_kk G_k'k') removes no mean, and "r=" read as Pearson's
+            tiles.append((f"both (cos={r:.2f})", _fit(overlay(style, cofire_map(v.act, k, k2)), side)))
             rows.append(_labelled(tiles))
         if rows:
-            figs[f"pairs_{l}"] = _stack([_labelled([], title=f"{l}: the most correlated channel pairs")] + rows)
+            figs[f"pairs_{l}"] = _stack([_labelled([], title=PAIRS_TITLE.format(layer=l))] + rows)
     return figs
 
 
