@@ -480,7 +480,7 @@ def test_sheet_writes_each_patchs_activation_beneath_it(tiny_net, squares, tmp_p
     # removed), labelled so, and the title says what it is
     assert _has_text(pairs, f"both (cos={cos:.2f})", 12) and not _has_text(pairs, f"both (r={cos:.2f})", 12)
     from stylegram.explore.gram import PAIRS_TITLE
-    assert _has_text(pairs, PAIRS_TITLE.format(layer="relu1_1"), 14, fill=(0, 0, 0))
+    assert all(_has_text(pairs, line, 14, fill=(0, 0, 0)) for line in PAIRS_TITLE.format(layer="relu1_1").split("\n"))
     assert "cos = G_kk' / sqrt(G_kk G_k'k')" in PAIRS_TITLE and "not Pearson's r" in PAIRS_TITLE
     assert all(_has_text(pairs, f"{float(t.values[c, r]):.3g}", 10) for c in (k, k2) for r in range(5))
     # beneath each patch, in a strip of its own: the patches are not covered

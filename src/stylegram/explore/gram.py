@@ -128,8 +128,9 @@ def gram_view(style: torch.Tensor, net: FeatureNet | HookedNet, layers: list[str
 
 
 # The pairs figure's title: what its "cos" is, and that it is not a correlation coefficient.
-PAIRS_TITLE = ("{layer}: the channel pairs whose maps are most alike, by cos = G_kk' / sqrt(G_kk G_k'k'), "
-               "the cosine of the two maps (no mean removed: not Pearson's r)")
+PAIRS_TITLE = ("{layer}: the channel pairs whose maps are most alike, by\n"
+               "cos = G_kk' / sqrt(G_kk G_k'k'), the cosine of the two maps\n"
+               "(no mean removed: not Pearson's r)")
 
 HEAT_CLIP = 99.5
 """The percentile of |value| at the top of the Gram heatmaps' colour scale (``heat_top``)."""
@@ -290,23 +291,24 @@ def overlay(image: torch.Tensor, heat: torch.Tensor, alpha: float = 0.85) -> np.
 
 def _labelled(tiles: list[tuple[str, np.ndarray]], gap: int = 10, title: str = "") -> "Image.Image":
     """One row of images, each under its label (all padded to the tallest; each in a slot as wide
-    as its label), under ``title``."""
+    as its label), under ``title`` (lines split at "\\n")."""
     from PIL import Image, ImageDraw
 
     from .render import _font
-    lab, head = 18, (24 if title else 0)
+    lines = title.split("\n") if title else []
+    lab, head = 18, (4 + 20 * len(lines) if lines else 0)
     h = max((t.shape[0] for _, t in tiles), default=0)
     # each image in a slot as wide as its label: beside small maps (heat_px 64) a label ran into
     # the next one
     slots = [max(t.shape[1], int(_font(12).getlength(text)) + 2) for text, t in tiles]
     # as wide as the title too: beside small maps it was cut off after 420 px
-    w = max(sum(slots) + gap * (len(tiles) + 1), int(_font(14).getlength(title)) + 2 * gap if title else 0)
+    w = max(sum(slots) + gap * (len(tiles) + 1), max((int(_font(14).getlength(t)) + 2 * gap for t in lines), default=0))
     if not tiles:
         lab = 0
     im = Image.new("RGB", (w, h + lab + head + 2 * gap), (255, 255, 255))
     d = ImageDraw.Draw(im)
-    if title:
-        d.text((gap, 6), title, fill=(0, 0, 0), font=_font(14))
+    for i, line in enumerate(lines):
+        d.text((gap, 6 + 20 * i), line, fill=(0, 0, 0), font=_font(14))
     x = gap
     for (text, t), slot in zip(tiles, slots):
         d.text((x, head + gap), text, fill=(40, 40, 40), font=_font(12))
