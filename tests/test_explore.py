@@ -255,7 +255,9 @@ def test_scan_cache_is_not_reused_for_other_images_and_is_folder_independent(tin
     net = tiny_net.truncated(["relu1_1"])
     first = scan_units(net, squares, ["relu1_1"], size=32, cache=cache)
     assert first.root == str(squares) and first.resumed == 0  # absolute: patches draw from any working folder
-    assert scan_units(net, squares, ["relu1_1"], size=32, cache=cache).resumed == 6
+    # 5 images from the cache: the 6th file, broken.jpg, is one the cache lists as unreadable
+    again = scan_units(net, squares, ["relu1_1"], size=32, cache=cache)
+    assert (again.resumed, again.seen, again.skipped) == (5, 5, ["broken.jpg"])
     # a picture replaced under the same name: its old activations must not come back
     Image.new("RGB", (40, 40), (250, 10, 10)).save(squares / "a.png")
     os.utime(squares / "a.png", ns=(1, 1))
@@ -285,7 +287,7 @@ def test_scan_cache_is_not_reused_for_a_net_of_the_same_name_with_other_weights(
 
     cache = tmp_path / "scan.safetensors"
     first = scan_units(mine(1), squares, ["relu1"], size=32, cache=cache)
-    assert scan_units(mine(1), squares, ["relu1"], size=32, cache=cache).resumed == 6  # same weights: resumed
+    assert scan_units(mine(1), squares, ["relu1"], size=32, cache=cache).resumed == 5  # same weights: resumed (5 images and broken.jpg)
     # other weights under the same name: it resumed all 6 images and returned the first net's top-k
     with pytest.raises(ConfigError) as e:
         scan_units(mine(2), squares, ["relu1"], size=32, cache=cache)
@@ -312,6 +314,10 @@ def test_a_stopped_explore_units_saves_its_scan_and_draws_nothing(squares, tmp_p
     out = tmp_path / "out"
     scan, summary = explore_units(squares, out, cache=tmp_path / "c.safetensors", callback=lambda ev: ev.iter >= 2, **kw)
     assert (scan.done, summary) == (2, None) and not out.exists()  # stopped: saved, not drawn
+    from stylegram.explore import write_report  # drawn all the same, the page says it is part of the folder
+    write_report(scan, tmp_path / "part", patch_px=16)
+    assert (f"<p>2 images under <code>{squares}</code> (the scan stopped after 2 of the 6 files),"
+            in (tmp_path / "part" / "index.html").read_text())
     scan, summary = explore_units(squares, out, cache=tmp_path / "c.safetensors", **kw)
     whole, _ = explore_units(squares, None, **kw)
     assert scan.resumed == 2 and summary is not None and (out / "index.html").is_file()
@@ -442,7 +448,9 @@ def test_report_writes_sheets_units_and_html(tiny_net, squares, tmp_path):
     page = (out / "index.html").read_text()
     assert "relu2_1" in page and "Receptive fields" in page and "sub/c.png" in page and "<svg" in page
     assert summary["skipped"] == 1 and len(summary["chosen"]["relu1_1"]) == 4
-    assert "1 unreadable files, skipped</summary><ul><li><code>broken.jpg</code>" in page  # which, not only how many
+    assert "1 unreadable file, skipped</summary><ul><li><code>broken.jpg</code>" in page  # which, not only how many
+    # the images the net saw, the unreadable file beside them: the page said "6 images ... (1 unreadable, skipped)"
+    assert summary["images"] == 5 and f"<p>5 images under <code>{squares}</code> (1 unreadable file skipped)," in page
     # rf_start is where map position 0's field is centred; the header said "centre of unit 0"
     # (a unit is a channel: every unit of the layer has a position 0)
     assert "<th>field centre at map position 0 (px)</th>" in page and "unit 0 (px)" not in page
@@ -522,8 +530,11 @@ def test_cli_units_end_to_end(squares, tmp_path, capsys):
         main(["explore", "units", "--net", "random", "--layers", "relu1_1,relu2_1", "--images", str(squares),
               "-o", str(out), "--size", "32", "--patch-px", "12", "--sheets-only"])
     assert e.value.code == 0
-    assert ("(1 unreadable, skipped: broken.jpg, 6 of them from the cache " + str(out / "scan.safetensors") + ") in"
-            in capsys.readouterr().err.strip().splitlines()[-1])
+    # 5 images seen, all from the cache, and the unreadable file beside them (it was "scanned 6
+    # images (1 unreadable, skipped: broken.jpg, 6 of them from the cache ...)")
+    assert re.fullmatch(r"scanned 5 images \(5 of them from the cache " + re.escape(str(out / "scan.safetensors"))
+                        + r"; 1 unreadable file skipped: broken\.jpg\) in \d+\.\d s; wrote " + re.escape(str(out / "index.html")),
+                        capsys.readouterr().err.strip().splitlines()[-1])
     with pytest.raises(SystemExit) as e:
         main(["explore", "units", "--net", "random", "--layers", "relu1_1", "--images", str(tmp_path / "none"),
               "-o", str(out), "-q"])

@@ -147,10 +147,13 @@ def units_cmd(net: str, weights: str | None, layers: str, images: str, output: s
                    f"saved in {cache_path}; the same command continues it", err=True)
         sys.exit(130)
     if not quiet:
+        # the images the net saw, and beside them the unreadable files (they were counted among the
+        # images: "scanned 11 images (1 unreadable, skipped)" for 10)
         names = ", ".join(scan.skipped[:3]) + (f" and {len(scan.skipped) - 3} more" if len(scan.skipped) > 3 else "")
-        skipped = f"{len(scan.skipped)} unreadable, skipped: {names}" if scan.skipped else "none skipped"
-        cached = f", {scan.resumed} of them from the cache {cache_path}" if scan.resumed else ""
-        click.echo(f"scanned {counted(len(scan.files), 'image')} ({skipped}{cached}) in {scan.seconds:.1f} s; "
+        notes = [f"{scan.resumed} of them from the cache {cache_path}"] if scan.resumed else []
+        notes.append(f"{counted(len(scan.skipped), 'unreadable file')} skipped: {names}" if scan.skipped
+                     else "no file skipped")
+        click.echo(f"scanned {counted(scan.seen, 'image')} ({'; '.join(notes)}) in {scan.seconds:.1f} s; "
                    f"wrote {summary['html']}", err=True)
 
 

@@ -180,6 +180,20 @@ def _save_image(arr_or_img, path: Path, quality: int = 88, durable: bool = True)
         os.replace(tmp, path)
 
 
+def _plural(n: int, noun: str) -> str:
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
+
+
+def _scan_notes(scan: UnitScan) -> str:
+    """What the page's count of images leaves out: ' (the scan stopped after 6 of the 10 files;
+    1 unreadable file skipped)', or ''. The count was of files, the unreadable ones among them
+    ("11 images ... (1 unreadable, skipped)" for 10 images seen)."""
+    notes = [] if scan.complete else [f"the scan stopped after {scan.done} of the {len(scan.files)} files"]
+    if scan.skipped:
+        notes.append(f"{_plural(len(scan.skipped), 'unreadable file')} skipped")
+    return f" ({'; '.join(notes)})" if notes else ""
+
+
 def check_patch_px(patch_px: int) -> None:
     """Raise ConfigError unless ``patch_px`` (the side of a drawn patch) is a usable size."""
     if whole("patch_px", patch_px) < 8:
@@ -212,8 +226,9 @@ def write_report(scan: UnitScan, out_dir: str | os.PathLike, *, rule: str = "sel
     patches = gather_patches(requests, scan.info, scan_loader(scan), patch_px,
                              progress=(lambda d, n: progress("cropping", d, n)) if progress else None)
     blank = np.full((patch_px, patch_px, 3), 255, np.uint8)
-    summary: dict = {"out_dir": str(out), "sheets": {}, "chosen": chosen, "rule": rule, "images": len(scan.files),
-                     "skipped": len(scan.skipped), "size": scan.size}
+    # images: those the net saw; skipped: the unreadable files, not among them
+    summary: dict = {"out_dir": str(out), "sheets": {}, "chosen": chosen, "rule": rule,
+                     "images": scan.seen, "skipped": len(scan.skipped), "size": scan.size}
     sections = []
     for l, t in scan.layers.items():
         info = scan.info[l]
@@ -265,7 +280,7 @@ def write_report(scan: UnitScan, out_dir: str | os.PathLike, *, rule: str = "sel
         f"<td>{scan.info[l].rf_size}</td><td>{scan.info[l].rf_start:g}</td>"
         f"<td>{scan.size // scan.info[l].jump}</td></tr>" for l, t in scan.layers.items())
     # Which files were left out, so that a user can open them or run `stylegram explore activations` on one.
-    skipped = (f"<details><summary>{len(scan.skipped)} unreadable files, skipped</summary><ul>"
+    skipped = (f"<details><summary>{_plural(len(scan.skipped), 'unreadable file')}, skipped</summary><ul>"
                + "".join(f"<li><code>{html.escape(f)}</code></li>" for f in scan.skipped) + "</ul></details>"
                if scan.skipped else "")
     page = f"""<!doctype html><html><head><meta charset="utf-8"><title>stylegram explore: {html.escape(scan.net_name)}</title>
@@ -274,7 +289,7 @@ td,th{{border:1px solid #ccc;padding:2px 8px;text-align:right}} .units{{display:
 .unit{{border:1px solid #ddd;padding:4px;width:{3 * patch_px + 12}px;font-size:11px}} .unit img{{display:block}}
 .sheet{{max-width:100%}} details{{font-size:10px}} ol{{padding-left:1.4em;margin:2px}}</style></head><body>
 <h1>What the units of {html.escape(scan.net_name)} respond to</h1>
-<p>{scan.done if scan.complete else f"the first {scan.done} of {len(scan.files)}"} images under <code>{html.escape(str(scan.root))}</code> ({len(scan.skipped)} unreadable, skipped),
+<p>{_plural(scan.seen, 'image')} under <code>{html.escape(str(scan.root))}</code>{_scan_notes(scan)},
 each shown to the net as a centre {scan.size} x {scan.size} px square. For every unit: the {next(iter(scan.layers.values())).k}
 image patches (receptive fields, grey where the field reaches past the image border) with the highest activation,
 at most {next(iter(scan.layers.values())).per_image} per image, among units whose field lies at least

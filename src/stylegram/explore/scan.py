@@ -122,11 +122,18 @@ class UnitScan:
     min_inside: float = 0.0
     stamps: list = field(default_factory=list)
     weights_sha256: str = ""
-    resumed: int = field(default=0, compare=False)  # images a scan_units call took from its cache
+    # images a scan_units call took from its cache (seen by the net: the unreadable files the cache
+    # lists are in ``skipped``, not here)
+    resumed: int = field(default=0, compare=False)
 
     @property
     def complete(self) -> bool:
         return self.done >= len(self.files)
+
+    @property
+    def seen(self) -> int:
+        """Images the net has seen: the files scanned so far (``done``) less the unreadable ones."""
+        return self.done - len(self.skipped)
 
     def image_path(self, index: int) -> Path:
         return Path(self.root) / self.files[index]
@@ -284,7 +291,7 @@ def scan_units(net: FeatureNet | HookedNet, images: str | os.PathLike | Sequence
                               "or use the same settings")
         scan = old
         scan.info = info
-        scan.resumed = old.done
+        scan.resumed = old.seen
 
     if channels_last and getattr(net, "dims", 2) == 2:
         import copy
