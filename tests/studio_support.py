@@ -16,43 +16,12 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-class StudioServer:
-    """``with StudioServer(tmp) as srv:`` runs the studio on a free loopback port until the block ends."""
+class StudioClient:
+    """A small HTTP client of a studio at 127.0.0.1:``port`` whose page token is ``token``."""
 
-    def __init__(self, data_dir: Path, **settings):
-        import uvicorn
+    port: int
+    token: str
 
-        from stylegram.web.app import StudioSettings, create_app
-        self.port = free_port()
-        self.settings = StudioSettings(data_dir=Path(data_dir), port=self.port, devices=["cpu"], torch_threads=1,
-                                       **settings)
-        self.app = create_app(self.settings)
-        config = uvicorn.Config(self.app, host="127.0.0.1", port=self.port, log_level="warning",
-                                timeout_graceful_shutdown=2, lifespan="on")
-        self.server = uvicorn.Server(config)
-        self.thread = threading.Thread(target=self.server.run, daemon=True)
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.token = self.app.state.token
-
-    def __enter__(self) -> "StudioServer":
-        import torch
-        self._threads = torch.get_num_threads()
-        self.thread.start()
-        deadline = time.monotonic() + 30
-        while not self.server.started:
-            if time.monotonic() > deadline or not self.thread.is_alive():
-                raise RuntimeError("studio server did not start")
-            time.sleep(0.05)
-        return self
-
-    def __exit__(self, *exc) -> None:
-        import torch
-        self.app.state.hub.close()
-        self.server.should_exit = True
-        self.thread.join(20)
-        torch.set_num_threads(self._threads)
-
-    # -- a small client ---------------------------------------------------------------------------
     def request(self, method: str, path: str, body: bytes | dict | None = None, headers: dict | None = None,
                 token: bool = True, timeout: float = 30) -> tuple[int, dict, bytes]:
         """One HTTP request; returns (status, headers, body). ``path`` is sent as is (no normalization)."""
@@ -96,6 +65,90 @@ class StudioServer:
                 return job
             time.sleep(0.1)
         raise AssertionError(f"job {job_id} did not reach {statuses} in {timeout} s (last: {job})")
+
+
+class StudioServer(StudioClient):
+    """``with StudioServer(tmp) as srv:`` runs the studio on a free loopback port until the block ends."""
+
+    def __init__(self, data_dir: Path, **settings):
+        import uvicorn
+
+        from stylegram.web.app import StudioSettings, create_app
+        self.port = free_port()
+        self.settings = StudioSettings(data_dir=Path(data_dir), port=self.port, devices=["cpu"], torch_threads=1,
+                                       **settings)
+        self.app = create_app(self.settings)
+        config = uvicorn.Config(self.app, host="127.0.0.1", port=self.port, log_level="warning",
+                                timeout_graceful_shutdown=2, lifespan="on")
+        self.server = uvicorn.Server(config)
+        self.thread = threading.Thread(target=self.server.run, daemon=True)
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.token = self.app.state.token
+
+    def __enter__(self) -> "StudioServer":
+        import torch
+        self._threads = torch.get_num_threads()
+        self.thread.start()
+        deadline = time.monotonic() + 30
+        while not self.server.started:
+            if time.monotonic() > deadline or not self.thread.is_alive():
+                raise RuntimeError("studio server did not start")
+            time.sleep(0.05)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        import torch
+        self.app.state.hub.close()
+        self.server.should_exit = True
+        self.thread.join(20)
+        torch.set_num_threads(self._threads)
+
+
+
+class StudioProcess(StudioClient):
+    """``stylegram serve`` on a free loopback port in a process of its own (on CPU, one thread), for
+    what one process cannot show: a studio killed with SIGKILL. ``kill()`` is that; ``stop()`` its end."""
+
+    def __init__(self, data_dir: Path, timeout: float = 60):
+        import os
+        import subprocess
+        import sys
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.log = Path(data_dir).parent / f"studio-{self.port}.log"
+        src = str(Path(__file__).resolve().parents[1] / "src")
+        env = {**os.environ, "PYTHONPATH": os.pathsep.join([src, os.environ.get("PYTHONPATH", "")])}
+        with open(self.log, "wb") as log:
+            self.proc = subprocess.Popen(
+                [sys.executable, "-c", "import sys; from stylegram.cli import main; main(sys.argv[1:])", "serve",
+                 "--data-dir", str(data_dir), "--port", str(self.port), "--device", "cpu", "--threads", "1"],
+                stdout=log, stderr=subprocess.STDOUT, env=env)
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                status, _, body = self.request("GET", "/", timeout=5)
+                if status == 200:
+                    self.token = page_token(body.decode())
+                    return
+            except OSError:
+                pass
+            if self.proc.poll() is not None or time.monotonic() > deadline:
+                self.stop()
+                raise RuntimeError(f"studio process did not start: {self.log.read_text()[-2000:]}")
+            time.sleep(0.1)
+
+    def kill(self) -> None:
+        import signal
+        self.proc.send_signal(signal.SIGKILL)
+        self.proc.wait(20)
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(20)
+            except Exception:
+                self.kill()
 
 
 def page_token(html: str) -> str:

@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from studio_support import StudioServer, page_token
+from studio_support import StudioProcess, StudioServer, free_port, page_token
 
 pytest.importorskip("fastapi")
 pytest.importorskip("uvicorn")
@@ -497,7 +497,8 @@ def test_start_leaves_a_job_being_submitted_by_another_studio_on_the_same_data_d
     # A studio started on the --data-dir of one that was submitting a job (its folder made, the
     # images being copied, job.json not yet written) removed that folder as a submission stopped
     # before its record, and the other studio's job failed on its job.json. A folder of copies
-    # changed in the last UNRECORDED_GRACE_S is left for a later start.
+    # changed in the last UNRECORDED_GRACE_S is left for a later start. (JobQueue's default: a
+    # studio that holds its data folder's lock, which a second studio cannot, passes 0.)
     from stylegram.web.jobs import JobQueue
     running = JobQueue(tmp_path / "jobs", ["cpu"], lambda ev: None)
     _, folder = running.new_folder()
@@ -508,6 +509,57 @@ def test_start_leaves_a_job_being_submitted_by_another_studio_on_the_same_data_d
     for p in (folder / "content.jpg", folder):
         os.utime(p, (long_ago, long_ago))
     assert JobQueue(tmp_path / "jobs", ["cpu"], lambda ev: None).jobs == {} and not folder.exists()
+
+
+def test_a_second_studio_on_a_data_dir_in_use_refuses_and_a_killed_ones_lock_goes_with_it(tmp_path, capsys,
+                                                                                            monkeypatch):
+    # A second studio on a --data-dir in use (on another port) started: its job queue marked the
+    # first studio's waiting and running jobs interrupted and rewrote their job.json, and its
+    # clean-up could remove a job folder the first was submitting. Now it refuses in one line
+    # before it reads the folder; the lock is the OS's, so a studio killed with SIGKILL leaves none.
+    from stylegram.cli import main
+    from stylegram.errors import ConfigError
+    from stylegram.web import command
+    data = tmp_path / "data"
+    first = StudioProcess(data)
+    try:
+        s, running = first.json("POST", "/api/jobs", job_body(iters=3000))
+        s, waiting = first.json("POST", "/api/jobs", job_body(iters=2))
+        assert s == 201
+        deadline = time.monotonic() + 60  # past its first iteration, its job.json is written
+        while first.json("GET", f"/api/jobs/{running['id']}")[1]["iter"] < 2 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        records = {p.parent.name: p.read_bytes() for p in (data / "jobs").glob("*/job.json")}
+        assert json.loads(records[running["id"]])["status"] == "running"
+        assert json.loads(records[waiting["id"]])["status"] == "queued"
+        monkeypatch.setattr(command, "run_server", lambda app, host, port: pytest.fail("the server started"))
+        with pytest.raises(SystemExit) as e:
+            main(["serve", "--data-dir", str(data), "--port", str(free_port()), "--device", "cpu"])
+        line = (f"--data-dir {data}: in use by another studio (pid {first.proc.pid}, "
+                f"http://127.0.0.1:{first.port}/); stop that studio or give another --data-dir")
+        assert e.value.code == 2 and capsys.readouterr().err == f"stylegram: error: {line}\n"
+        with pytest.raises(ConfigError) as e:  # the app's own check (the tests' servers, a program's)
+            StudioServer(data)
+        assert str(e.value) == line
+        assert {p.parent.name: p.read_bytes() for p in (data / "jobs").glob("*/job.json")} == records
+        assert first.json("GET", f"/api/jobs/{waiting['id']}")[1]["status"] == "queued"
+        assert first.json("GET", f"/api/jobs/{running['id']}")[1]["status"] == "running"
+        first.kill()
+    finally:
+        first.stop()
+    # killed mid-submission too: a folder of the job's copies without its job.json, just made
+    stray = data / "jobs" / "0123456789abcdef"
+    stray.mkdir()
+    (stray / "content.jpg").write_bytes((EXAMPLES / "tubingen.jpg").read_bytes())
+    with StudioServer(data) as srv:  # the killed studio's lock went with it
+        for job in (running, waiting):
+            assert srv.json("GET", f"/api/jobs/{job['id']}")[1]["status"] == "interrupted"
+        # the folder is ours alone: that submission can only be the dead studio's, removed at once
+        assert not stray.exists()
+        with pytest.raises(ConfigError, match="in use by another studio"):  # one process, two studios
+            StudioServer(data)
+    with StudioServer(data) as srv:  # a stopped studio frees it
+        assert srv.json("GET", f"/api/jobs/{waiting['id']}")[1]["status"] == "interrupted"
 
 
 def test_host_other_than_loopback_warns(tmp_path, monkeypatch):

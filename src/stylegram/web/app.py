@@ -32,7 +32,8 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import ClientDisconnect
 
 from ..errors import ConfigError, InputError, StylegramError
-from .jobs import FINISHED, Job, JobQueue, QueueFull
+from .datalock import DataDirLock, lock_data_dir
+from .jobs import FINISHED, UNRECORDED_GRACE_S, Job, JobQueue, QueueFull
 from .options import Limits, form_schema, parse_job_request
 from .uploads import UploadStore, too_large
 
@@ -137,18 +138,35 @@ def check_folders(settings: StudioSettings) -> None:
                           "`stylegram explore units`")
 
 
-def create_app(settings: StudioSettings) -> FastAPI:
-    """Build the FastAPI app for ``settings``; workers start with the app and stop with it."""
+def studio_url(settings: StudioSettings) -> str:
+    host = f"[{settings.host}]" if ":" in settings.host else settings.host
+    return f"http://{host}:{settings.port}/"
+
+
+def create_app(settings: StudioSettings, data_lock: DataDirLock | None = None) -> FastAPI:
+    """Build the FastAPI app for ``settings``; workers start with the app and stop with it.
+
+    The app holds the data directory's lock (``data_lock``, taken here when not given) from before
+    it reads the folder until it stops; ConfigError (one line) while another studio holds it."""
     from ..device import resolve_device
 
     check_folders(settings)
     root = Path(settings.data_dir)
-    token = secrets.token_urlsafe(24)
-    hub = EventHub(settings.max_event_clients)
-    devices = [str(resolve_device(d)) for d in settings.devices]
-    queue = JobQueue(root / "jobs", devices, hub.publish, max_queued=settings.max_queued,
-                     torch_threads=settings.torch_threads)
-    uploads = UploadStore(root / "uploads", max_pixels=settings.max_pixels, min_side=settings.limits.min_size)
+    if data_lock is None:
+        data_lock = lock_data_dir(root, studio_url(settings))
+    try:
+        token = secrets.token_urlsafe(24)
+        hub = EventHub(settings.max_event_clients)
+        devices = [str(resolve_device(d)) for d in settings.devices]
+        # with the folder ours alone, a job folder without its record is a dead studio's, never a
+        # submission in flight: removed at once (see JobQueue._unrecorded)
+        queue = JobQueue(root / "jobs", devices, hub.publish, max_queued=settings.max_queued,
+                         torch_threads=settings.torch_threads,
+                         unrecorded_grace_s=0.0 if data_lock.held else UNRECORDED_GRACE_S)
+        uploads = UploadStore(root / "uploads", max_pixels=settings.max_pixels, min_side=settings.limits.min_size)
+    except BaseException:
+        data_lock.release()
+        raise
     gram_cache: dict = {}
     gram_lock = threading.Lock()
     allowed_hosts = settings.allowed_hosts()
@@ -161,13 +179,17 @@ def create_app(settings: StudioSettings) -> FastAPI:
         try:
             yield
         finally:
-            await run_in_threadpool(queue.stop)
+            try:
+                await run_in_threadpool(queue.stop)
+            finally:
+                data_lock.release()
 
     app = FastAPI(title="stylegram studio", lifespan=lifespan, docs_url=None, redoc_url=None, openapi_url=None)
     app.state.token = token
     app.state.queue = queue
     app.state.hub = hub
     app.state.settings = settings
+    app.state.data_lock = data_lock
 
     def refusal(request: Request) -> JSONResponse | None:
         """The error response for a request the studio refuses before any handler runs, else None."""

@@ -57,7 +57,8 @@ def serve_cmd(host: str, port: int, data_dir: str | None, explore_dir: str | Non
     try:
         import uvicorn  # noqa: F401  (checked here, used by run_server)
 
-        from .app import StudioSettings, check_folders, create_app
+        from .app import StudioSettings, check_folders, create_app, studio_url
+        from .datalock import lock_data_dir
     except ImportError as e:
         raise ConfigError(f"the studio needs fastapi and uvicorn ({e}); pip install fastapi uvicorn") from None
     if not is_loopback(host):
@@ -71,16 +72,27 @@ def serve_cmd(host: str, port: int, data_dir: str | None, explore_dir: str | Non
     # served, then uvicorn's "ERROR: [Errno 98] ... address already in use" and exit code 3, and its
     # job queue had meanwhile marked the running studio's jobs in the same --data-dir interrupted.
     check_folders(settings)  # a mistyped folder is the error to show, even where the port is busy too
-    sock = listen_socket(host, port)
+    # The data folder's lock before the port: the same command run twice finds both taken, and the
+    # lock's refusal names the studio that has them (pid, address). Nothing in the folder is read
+    # before it is ours.
+    data_lock = lock_data_dir(settings.data_dir, studio_url(settings))
     try:
-        app = create_app(settings)
+        sock = listen_socket(host, port)
+    except BaseException:
+        data_lock.release()
+        raise
+    try:
+        app = create_app(settings, data_lock)  # releases the lock if it fails
     except BaseException:
         sock.close()
         raise
     app.state.listen_socket = sock
     shown = f"[{host}]" if ":" in host else host
     click.echo(f"stylegram studio: http://{shown}:{port}/  (data in {settings.data_dir}; Ctrl-C stops)", err=True)
-    run_server(app, host, port)
+    try:
+        run_server(app, host, port)
+    finally:  # the app's stop released it; not so where it never started
+        app.state.data_lock.release()
 
 
 def listen_socket(host: str, port: int) -> socket.socket:

@@ -30,7 +30,8 @@ INPUT_COPY_RE = re.compile(r"^(content|style)\.[a-z0-9]{1,8}$")  # a job's copie
 STATE_TMP_RE = re.compile(r"^\.job\.json\.[0-9a-f]+\.part\.json$")  # write_atomic's temporary job.json
 # How long after its last change a job folder of input copies alone may be a submission still in
 # flight: in another studio started on the same --data-dir, which this start must not remove.
-# A submission copies two images and writes job.json within seconds.
+# A submission copies two images and writes job.json within seconds. Only where the data folder
+# could not be locked (see datalock.py): a studio holding its lock removes such folders at once.
 UNRECORDED_GRACE_S = 600.0
 FINISHED = ("done", "cancelled", "failed", "interrupted")
 HISTORY_POINTS = 400
@@ -130,8 +131,10 @@ class JobQueue:
     """
 
     def __init__(self, root: Path, devices: list[str], publish: Callable[[dict], None], *,
-                 max_queued: int = 50, torch_threads: int | None = None):
+                 max_queued: int = 50, torch_threads: int | None = None,
+                 unrecorded_grace_s: float = UNRECORDED_GRACE_S):
         self.root = Path(root)
+        self.unrecorded_grace_s = unrecorded_grace_s
         self.root.mkdir(parents=True, exist_ok=True)
         self.devices = devices
         self.publish = publish
@@ -159,7 +162,7 @@ class JobQueue:
                           levels=s.get("levels", 1), level_iters=s.get("level_iters", 0), note=s.get("note", ""),
                           losses=s.get("losses", {}), history=s.get("history", []), device=s.get("device", ""))
             except (OSError, ValueError, KeyError, TypeError):
-                job = self._unrecorded(folder)
+                job = self._unrecorded(folder, self.unrecorded_grace_s)
                 if job is not None:
                     self.jobs[job.id] = job
                 continue
@@ -170,7 +173,7 @@ class JobQueue:
             self.jobs[job.id] = job
 
     @staticmethod
-    def _unrecorded(folder: Path) -> Job | None:
+    def _unrecorded(folder: Path, grace_s: float = UNRECORDED_GRACE_S) -> Job | None:
         """A job folder without a readable job.json, found at start: removed when it holds only the
         studio's copies of a job's input images (a submission stopped before its job was recorded),
         else listed as a failed job, its files kept, so that the page can show and delete it.
@@ -178,8 +181,8 @@ class JobQueue:
         Removing the first kind loses nothing: job.json is written before a job's id is answered,
         so no page or client ever knew that job, and its images are copies of an upload (still in
         uploads/, and the user's own file) or of an example. Such a folder changed in the last
-        UNRECORDED_GRACE_S is left alone (not listed): another studio started on the same data
-        directory may be submitting it, between its mkdir and its job.json. Anything else (a result, a report, a
+        ``grace_s`` is left alone (not listed): without the data folder's lock, another studio
+        started on it may be submitting it, between its mkdir and its job.json. Anything else (a result, a report, a
         job.json that does not parse) may be the user's work, or a record a person can mend: kept."""
         try:
             names = sorted(p.name for p in folder.iterdir())
@@ -191,7 +194,7 @@ class JobQueue:
                 changed = max(p.stat().st_mtime for p in (folder, *(folder / n for n in names)))
             except OSError:  # a file went away meanwhile: someone is working in this folder
                 changed = time.time()
-            if time.time() - changed < UNRECORDED_GRACE_S:
+            if time.time() - changed < grace_s:
                 # maybe another studio on this --data-dir submitting it now: left for a later start
                 log.warning("left job folder %s without its job.json for now: changed %.0f s ago, it may be a "
                             "submission in flight (another studio on this data directory?)", folder,
