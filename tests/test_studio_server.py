@@ -562,6 +562,41 @@ def test_a_second_studio_on_a_data_dir_in_use_refuses_and_a_killed_ones_lock_goe
         assert srv.json("GET", f"/api/jobs/{waiting['id']}")[1]["status"] == "interrupted"
 
 
+def test_a_running_job_deleted_as_its_worker_records_it_does_not_come_back(tmp_path, monkeypatch):
+    # _save_running checked that the job was still there outside the queue's lock and wrote its
+    # job.json after: a delete in between (and the record a delete leaves until the worker stops)
+    # had a studio killed before the worker removed the folder list the deleted job again, as
+    # interrupted. Interleaved by hand: the delete runs (in another thread, as the page's DELETE)
+    # at the moment the worker is about to write the record.
+    import threading
+
+    from stylegram.web.jobs import Job, JobQueue
+    q = JobQueue(tmp_path / "jobs", ["cpu"], lambda ev: None, unrecorded_grace_s=0)
+    job_id, folder = q.new_folder()
+    (folder / "content.jpg").write_bytes((EXAMPLES / "tubingen.jpg").read_bytes())
+    job = q.submit(Job(id=job_id, folder=folder, form=job_body(), options={}, names={},
+                       files={"content": "content.jpg"}))
+    with q.cond:  # what a worker does as it takes the job
+        assert q.waiting.popleft() == job_id
+        job.status, job.started, job.device = "running", time.time(), "cpu"
+    deleter = threading.Thread(target=q.delete, args=(job_id,))
+    save = Job.save_state
+
+    def deleted_meanwhile(self):
+        deleter.start()
+        deleter.join(1.0)  # done at once unless the worker holds the lock
+        save(self)
+    monkeypatch.setattr(Job, "save_state", deleted_meanwhile)
+    q._save_running(job)
+    deleter.join(10)
+    monkeypatch.undo()
+    assert not deleter.is_alive() and q.get(job_id) is None and job.cancel.is_set()
+    # the studio killed now, before its worker stopped and removed the folder
+    assert sorted(p.name for p in folder.iterdir()) == ["content.jpg"]
+    assert JobQueue(tmp_path / "jobs", ["cpu"], lambda ev: None, unrecorded_grace_s=0).jobs == {}
+    assert not folder.exists()
+
+
 def test_host_other_than_loopback_warns(tmp_path, monkeypatch):
     from click.testing import CliRunner
 

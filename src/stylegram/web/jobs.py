@@ -326,6 +326,15 @@ class JobQueue:
             job.cancel.set()
             del self.jobs[job.id]
             running = job.status == "running"
+            if running:
+                # its record goes now, not with the folder when the worker stops: a studio killed
+                # meanwhile must not bring back, as interrupted, a job the user deleted. Under the
+                # lock, as every write of it (``_save_running``, the worker's last save), which
+                # check under it that the job is still there.
+                try:
+                    (job.folder / "job.json").unlink(missing_ok=True)
+                except OSError as e:
+                    log.warning("could not remove job %s's record (%s)", job.id, e)
         if not running:  # a running job's worker removes the folder when it stops
             shutil.rmtree(job.folder, ignore_errors=True)
         self.publish({"type": "deleted", "id": job_id})
@@ -367,25 +376,31 @@ class JobQueue:
                     job.status, job.message = "failed", f"internal error ({type(e).__name__}: {e}); see the server log"
             job.finished = time.time()
             job.preview = None
-            if job.id not in self.jobs:  # deleted while running
+            with self.cond:  # a delete comes before this check or after the save, not between
+                deleted = job.id not in self.jobs
+                if not deleted:
+                    try:
+                        job.save_state()
+                    except OSError as e:
+                        job.status, job.message = "failed", f"could not write the job's files ({e})"
+            if deleted:  # while it ran
                 shutil.rmtree(job.folder, ignore_errors=True)
                 continue
-            try:
-                job.save_state()
-            except OSError as e:
-                job.status, job.message = "failed", f"could not write the job's files ({e})"
             self.publish({"type": "job", "job": job.summary()})
 
     def _save_running(self, job: Job) -> None:
         """Record a running job's state on disk (as it starts and on each pyramid level), so that a
         studio killed meanwhile finds it with its start, device and level; a job deleted while it
-        runs is not written again."""
-        if job.id not in self.jobs:
-            return
-        try:
-            job.save_state()
-        except OSError as e:
-            log.warning("could not record job %s's progress (%s)", job.id, e)
+        runs is not written again. The check and the write under the lock: a delete between them
+        (it removes the record) had the record written again, and a studio killed before the worker
+        removed the folder brought the deleted job back as interrupted."""
+        with self.cond:
+            if job.id not in self.jobs:
+                return
+            try:
+                job.save_state()
+            except OSError as e:
+                log.warning("could not record job %s's progress (%s)", job.id, e)
 
     @staticmethod
     def _shown(job: Job, message: str) -> str:
