@@ -388,6 +388,29 @@ def test_volume_and_solid_texture_cli(tmp_path, shared):
     assert rep["final"]["style"] < rep["initial"]["style"] / 2
 
 
+
+def test_volume_cli_keeps_the_nifti_unit_codes_and_description(tmp_path, shared):
+    """A microscope volume in microns came back labelled mm (a field of view 1000 times too big),
+    its aligned sform (code 2) as scanner (1) and without its description."""
+    import nibabel as nib
+    a = (np.random.default_rng(2).random((16, 16, 12)) * 4000).astype(np.uint16)
+    aff = np.diag([0.2, 0.2, 0.5, 1.0])
+    img = nib.Nifti1Image(a, aff)
+    img.header.set_xyzt_units("micron")
+    img.set_sform(aff, code=2)
+    img.set_qform(None, code=0)
+    img.header["descrip"] = b"confocal stack"
+    nib.save(img, str(tmp_path / "m.nii"))
+    code, err = run_cli(["volume", str(tmp_path / "m.nii"), str(shared / "data" / "images" / "brick.png"),
+                         "-o", str(tmp_path / "o.nii.gz"), "--size", "16", "--net", "random", "--width", "0.125",
+                         "--iters", "1", "--report", str(tmp_path / "r.json")])
+    assert code == 0, err
+    out = nib.load(str(tmp_path / "o.nii.gz"))
+    assert out.header.get_xyzt_units()[0] == "micron"
+    assert int(out.header["sform_code"]) == 2
+    assert out.header["descrip"].item() == b"confocal stack"
+    assert np.allclose(out.affine, aff) and json.loads((tmp_path / "r.json").read_text())["units"] == "micron"
+
 # ------------------------------------------------------------------------------------ video
 
 def _moving_frames(n=8, size=64):

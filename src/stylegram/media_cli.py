@@ -309,9 +309,10 @@ def volume_cmd(content, style, output, size, window, slices, beta, net, weights,
     with ProgressBar(iters, "volume", quiet, stoppable=True) as bar:
         run = volume_transfer(x, s, fnet, beta=beta, **given_iters, slices_per_axis=slices or None, seed=seed,
                               callback=bar.update)
-    save_volume(unwindow(run.x, lo_hi), out, affine)
+    save_volume(unwindow(run.x, lo_hi), out, affine, vol.header)
     previews = save_previews(run.x, _stem(out), upscale=max(1, 256 // size))
     _finish(bar, out, report, {"command": "volume", "shape": list(run.x.shape), "affine": affine.tolist(),
+                               "units": vol.header.get("units", "mm"),
                                "window": list(lo_hi), "previews": [str(p) for p in previews], **_run_summary(run)},
             f"wrote {out}; previews {', '.join(map(str, previews))}", quiet)
 

@@ -23,11 +23,15 @@ VOLUME_SUFFIXES = (".nii", ".nii.gz", ".npy")
 @dataclass(frozen=True)
 class Volume:
     """data: float32 array (D0, D1, D2) in the file's units (or (D0, D1, D2, 3) for colour);
-    affine: 4 x 4 voxel-to-world matrix (mm); source: the file it came from."""
+    affine: 4 x 4 voxel-to-world matrix (mm, or ``header["units"]``); source: the file it came from;
+    header: what a NIfTI file said beside its affine, for ``save_volume`` to write back: ``units``
+    (its spatial unit: "mm", "micron", "meter" or "unknown"), ``qform_code``, ``sform_code`` and
+    ``descrip`` (empty for .npy and DICOM, whose affines are in mm)."""
 
     data: np.ndarray
     affine: np.ndarray = field(default_factory=lambda: np.eye(4))
     source: str = ""
+    header: dict = field(default_factory=dict)
 
     @property
     def spacing(self) -> tuple[float, float, float]:
@@ -145,7 +149,13 @@ def load_volume(path: str | os.PathLike) -> Volume:
             a = np.asarray(img.dataobj, dtype=np.float32)
         except Exception as e:  # nibabel raises many kinds for corrupt headers
             raise InputError(f"{path}: not a readable NIfTI file ({type(e).__name__}: {str(e)[:80]})") from None
-        return Volume(_check(a, path), np.asarray(img.affine, dtype=np.float64), str(path))
+        h = img.header
+        # The affine is in the file's spatial unit: a microscope's micron volume written back as mm
+        # claimed a field of view 1000 times its size, and an aligned (sform 2) one became scanner (1).
+        header = {"units": h.get_xyzt_units()[0], "qform_code": int(h["qform_code"]),
+                  "sform_code": int(h["sform_code"]),
+                  "descrip": bytes(h["descrip"].item()).split(b"\0")[0].decode("latin-1")}
+        return Volume(_check(a, path), np.asarray(img.affine, dtype=np.float64), str(path), header)
     if sfx == ".dcm":
         return _read_dicom_series([p], path)
     raise InputError(f"{path}: unknown volume type {sfx!r}; use .nii, .nii.gz, .npy or a DICOM folder"
@@ -199,8 +209,12 @@ def resize_volume(x: torch.Tensor, size: int, affine: np.ndarray | None = None) 
     return y, aff
 
 
-def save_volume(data: np.ndarray, path: str | os.PathLike, affine: np.ndarray | None = None) -> None:
-    """Write an array (D0, D1, D2) or (D0, D1, D2, 3) as NIfTI (with ``affine``) or .npy, atomically."""
+def save_volume(data: np.ndarray, path: str | os.PathLike, affine: np.ndarray | None = None,
+                header: dict | None = None) -> None:
+    """Write an array (D0, D1, D2) or (D0, D1, D2, 3) as NIfTI (with ``affine``) or .npy, atomically.
+    ``header`` (``Volume.header`` of the volume it came from) gives the NIfTI's spatial unit, its
+    qform/sform codes and description; without it: mm, codes 1 (scanner), no description."""
+    header = header or {}
     sfx = suffix_of(path)
     aff = np.eye(4) if affine is None else np.asarray(affine, dtype=np.float64)
     if sfx == ".npy":
@@ -208,11 +222,14 @@ def save_volume(data: np.ndarray, path: str | os.PathLike, affine: np.ndarray | 
     elif sfx in (".nii", ".nii.gz"):
         import nibabel as nib
         img = nib.Nifti1Image(np.asarray(data, dtype=np.float32), aff)
-        img.header.set_xyzt_units("mm")
+        img.header.set_xyzt_units(header.get("units", "mm"))
         # both forms, as scanners write them (nibabel's default left the qform empty, code 0, which
-        # readers that use only the qform take as no orientation at all)
-        img.set_qform(aff, code=1)
-        img.set_sform(aff, code=1)
+        # readers that use only the qform take as no orientation at all); a code the input had kept
+        sform = header.get("sform_code") or header.get("qform_code") or 1
+        img.set_qform(aff, code=header.get("qform_code") or sform)
+        img.set_sform(aff, code=sform)
+        if header.get("descrip"):
+            img.header["descrip"] = header["descrip"].encode("latin-1")[:79]
         p = Path(path)
 
         def write(tmp: Path) -> None:
