@@ -213,8 +213,8 @@ def test_audio_texture_and_transfer_cli(tmp_path):
     assert code == 2 and "n_fft 300: must be a power of two" in err and "\n" not in err.strip()
     code, err = run_cli(["audio-texture", str(tmp_path / "style.wav"), "-o", str(out), "--rate", "8000", "--n-fft",
                          "4096", "--max-seconds", "0.3"])  # 2400 samples: not one window of the style
-    assert code == 2 and err == ("stylegram: error: style: 2400 samples at 8000 Hz, fewer than one 4096-sample window "
-                                 "(0.512 s); give a longer sound or raise --max-seconds, or lower --n-fft\n"), err
+    assert code == 2 and err == (f"stylegram: error: {tmp_path / 'style.wav'}: 2400 samples at 8000 Hz, fewer than the "
+                                 "4096 of one analysis window (0.512 s); raise --max-seconds or --rate, or lower --n-fft\n"), err
     code, err = run_cli(["audio", str(tmp_path / "content.wav"), str(tmp_path / "style.wav"), "-o",
                          str(tmp_path / "st.wav"), "--rate", "8000", "--filters", "32", "--iters", "10",
                          "--report", str(tmp_path / "r2.json")])
@@ -223,6 +223,26 @@ def test_audio_texture_and_transfer_cli(tmp_path):
     assert rep["final"]["total"] < rep["initial"]["total"]
     assert (tmp_path / "st.content.png").is_file()
 
+
+
+def test_audio_texture_of_a_short_sound_needs_one_n_fft_window_not_1024(tmp_path):
+    """A 600-sample style (27 ms at 22.05 kHz, one drop or click) was refused as 'fewer than the 1024
+    of one analysis window' at any --n-fft, though the texture reads it through --n-fft windows
+    (512 by default, 256 asked for) and the help offers shorter windows for short sounds; and the
+    message told the user to raise --max-seconds, which cut nothing."""
+    import soundfile as sf
+    _write_wav(tmp_path / "click.wav", 600 / 22050, 22050, seed=3)
+    assert sf.info(str(tmp_path / "click.wav")).frames == 600
+    for n_fft in ("512", "256"):
+        out = tmp_path / f"t{n_fft}.wav"
+        code, err = run_cli(["audio-texture", str(tmp_path / "click.wav"), "-o", str(out), "--seconds", "0.5",
+                             "--n-fft", n_fft, "--filters", "16", "--iters", "2", "-q"])
+        assert code == 0, err
+        assert sf.info(str(out)).frames == 11025 and sf.info(str(out)).samplerate == 22050
+    code, err = run_cli(["audio-texture", str(tmp_path / "click.wav"), "-o", str(tmp_path / "t.wav"), "--n-fft", "1024"])
+    assert code == 2 and err == (f"stylegram: error: {tmp_path / 'click.wav'}: 600 samples at 22050 Hz, fewer than the "
+                                 "1024 of one analysis window (0.046 s); give a longer sound or raise --rate, "
+                                 "or lower --n-fft\n"), err
 
 @pytest.mark.parametrize("name,message", [
     ("empty.wav", "contains no samples"),

@@ -177,7 +177,9 @@ def audio_texture_cmd(style, output, seconds, rate, filters, max_seconds, n_fft,
     from .media import audio_texture
 
     out = _check_out(output, [style], [".wav"])
-    s, _ = load_audio(style, rate, seconds=max_seconds)
+    # one window of --n-fft samples is what the texture needs (load_audio's default, the transfer's 1024,
+    # refused a 600-sample style even at --n-fft 256, the option offered for short sounds)
+    s, _ = load_audio(style, rate, seconds=max_seconds, window=n_fft, hint=", or lower --n-fft")
     iters, given_iters = _iters(audio_texture)
     with ProgressBar(iters, "audio texture", quiet, stoppable=True) as bar:
         res = audio_texture(torch.from_numpy(s), rate, seconds, **given_iters, seed=seed, filters=filters,

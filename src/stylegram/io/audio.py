@@ -76,11 +76,12 @@ def _native_stderr_silenced():
 
 
 def load_audio(path: str | os.PathLike, rate: int = DEFAULT_RATE, *, seconds: float | None = None,
-               allow_silent: bool = False) -> tuple[np.ndarray, int]:
+               allow_silent: bool = False, window: int = N_FFT, hint: str = "") -> tuple[np.ndarray, int]:
     """Read a WAV/FLAC/OGG file as mono float32 samples (N,) in -1..1 at ``rate`` Hz.
 
     Channels are averaged; at most ``seconds`` are read. Raises InputError (one line) for a missing,
-    unreadable, empty or (unless ``allow_silent``) silent file.
+    unreadable, empty, (unless ``allow_silent``) silent file, or one shorter than ``window`` samples
+    (the caller's analysis window; ``hint`` ends that message, e.g. ", or lower --n-fft").
     """
     import soundfile as sf
 
@@ -110,9 +111,12 @@ def load_audio(path: str | os.PathLike, rate: int = DEFAULT_RATE, *, seconds: fl
         raise InputError(f"{path}: is silent (peak {float(np.abs(y).max()):.1e}); a style or texture needs audible sound")
     # Band-limited resampling rings past full scale on hard edges; the samples promise -1..1.
     y = np.clip(resample(y, int(sr), int(rate)), -1.0, 1.0)
-    if len(y) < N_FFT:  # the spectrogram and Griffin-Lim need one whole analysis window
-        raise InputError(f"{path}: {len(y)} samples at {int(rate)} Hz, fewer than the {N_FFT} of one analysis "
-                         f"window ({N_FFT / rate:.3f} s); give a longer sound or raise --rate or --max-seconds")
+    if len(y) < window:  # the spectrogram and Griffin-Lim need one whole analysis window
+        # "raise --max-seconds" only where it cut the file: a 600-sample file is short at any --max-seconds
+        cut = frames != -1 and info.frames > frames
+        raise InputError(f"{path}: {len(y)} samples at {int(rate)} Hz, fewer than the {window} of one analysis "
+                         f"window ({window / rate:.3f} s); {'raise --max-seconds or --rate' if cut else 'give a longer sound or raise --rate'}"
+                         f"{hint}")
     return y, int(rate)
 
 
