@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import logging
 import math
+import re
 
 import numpy as np
 import pytest
@@ -243,6 +244,23 @@ def test_audio_texture_of_a_short_sound_needs_one_n_fft_window_not_1024(tmp_path
     assert code == 2 and err == (f"stylegram: error: {tmp_path / 'click.wav'}: 600 samples at 22050 Hz, fewer than the "
                                  "1024 of one analysis window (0.046 s); give a longer sound or raise --rate, "
                                  "or lower --n-fft\n"), err
+
+
+def test_stereo_whose_channels_cancel_is_not_called_silent(tmp_path):
+    """Left = -right (a polarity-flipped channel) mixes to zeros: the error said the file 'is silent
+    (peak 0.0e+00)', of a file with sound at 0.42 in each channel."""
+    import soundfile as sf
+    from stylegram.io.audio import load_audio
+    y = _write_wav(tmp_path / "mono.wav", 0.5, 8000)
+    sf.write(str(tmp_path / "flip.wav"), np.stack([y, -y], 1).astype(np.float32), 8000, subtype="FLOAT")
+    want = f"its 2 channels cancel out in the mono mix (peak 0.0e+00, {np.abs(y).max():.2f} in the channels"
+    with pytest.raises(InputError, match=re.escape(want)):
+        load_audio(tmp_path / "flip.wav", 8000, allow_silent=True)
+    for args in (["audio-texture", str(tmp_path / "flip.wav")],
+                 ["audio", str(tmp_path / "flip.wav"), str(tmp_path / "mono.wav")]):
+        code, err = run_cli(args + ["-o", str(tmp_path / "o.wav"), "--rate", "8000"])
+        assert code == 2 and err.count("\n") == 1 and want in err and "silent" not in err, err
+        assert not list(tmp_path.glob("o.*"))
 
 @pytest.mark.parametrize("name,message", [
     ("empty.wav", "contains no samples"),

@@ -107,7 +107,12 @@ def load_audio(path: str | os.PathLike, rate: int = DEFAULT_RATE, *, seconds: fl
     y = data.mean(axis=1)
     if not np.isfinite(y).all():
         raise InputError(f"{path}: contains NaN/Inf samples; re-export it")
-    if not allow_silent and float(np.abs(y).max()) < SILENCE_PEAK:
+    mix_peak, peak = float(np.abs(y).max()), float(np.abs(data).max())
+    if mix_peak < SILENCE_PEAK <= peak:  # "is silent (peak 0.0e+00)" of a file with sound in both channels
+        raise InputError(f"{path}: its {data.shape[1]} channels cancel out in the mono mix (peak {mix_peak:.1e}, "
+                         f"{peak:.2f} in the channels: one is the other inverted); export one channel, or "
+                         "invert one, and give that file")
+    if not allow_silent and mix_peak < SILENCE_PEAK:
         raise InputError(f"{path}: is silent (peak {float(np.abs(y).max()):.1e}); a style or texture needs audible sound")
     # Band-limited resampling rings past full scale on hard edges; the samples promise -1..1.
     y = np.clip(resample(y, int(sr), int(rate)), -1.0, 1.0)
