@@ -927,8 +927,14 @@ def test_impossible_sound_and_volume_sizes_are_one_line(shared, tmp_path):
     np.save(tmp_path / "vol.npy", np.random.default_rng(0).random((16, 16, 16), dtype=np.float32))
     code, err = run_cli(["volume", str(tmp_path / "vol.npy"), str(shared / "data" / "images" / "brick.png"),
                          "-o", str(tmp_path / "o.npy"), "--size", "4", "--iters", "1"])
-    assert code == 2 and err.strip() == (f"stylegram: error: {tmp_path / 'vol.npy'}: at --size 4 the volume is 4 x 4 x 4 px, "
-                                         "but layer relu3_1 needs at least 8 px on each side; raise --size")
+    assert code == 2 and err.strip() == (f"stylegram: error: {tmp_path / 'vol.npy'}: at --size 4 the volume is 4 x 4 x 4 voxels, "
+                                         "but layer relu3_1 needs at least 8 voxels on each side; raise --size")
+    # a thin scan, 20 x 48 x 40, is 7 x 16 x 13 at --size 16: said in the array's order (it read 13 x 16 x 7 px)
+    np.save(tmp_path / "thin.npy", np.random.default_rng(0).random((20, 48, 40), dtype=np.float32))
+    code, err = run_cli(["volume", str(tmp_path / "thin.npy"), str(shared / "data" / "images" / "brick.png"),
+                         "-o", str(tmp_path / "o.npy"), "--size", "16", "--iters", "1"])
+    assert code == 2 and err.strip() == (f"stylegram: error: {tmp_path / 'thin.npy'}: at --size 16 the volume is 7 x 16 x 13 "
+                                         "voxels, but layer relu3_1 needs at least 8 voxels on each side; raise --size")
     for opt, msg in (("--lr", "lr nan: must be a positive number"), ("--tv", "tv nan: must be a finite number")):
         code, err = run_cli(["solid-texture", str(shared / "data" / "images" / "brick.png"), "-o",
                              str(tmp_path / "s.npy"), "--size", "16", "--iters", "1", opt, "nan"])

@@ -146,8 +146,13 @@ class TapChecks:
         if min(spatial) < need:
             from ..errors import InputError
             deepest = max(layers, key=lambda l: self.info[l].jump)
-            size = " x ".join(str(int(d)) for d in reversed(list(spatial)))
-            raise InputError(f"{label} is {size} px, but layer {deepest} needs at least {need} px on each side; {hint}")
+            dims = [int(d) for d in spatial]
+            # an image as its width x height, as image tools say it; a volume in its array's order, in
+            # voxels (reversed, the (7, 16, 13) volume of a 20 x 48 x 40 scan read "13 x 16 x 7 px")
+            unit = "px" if len(dims) == 2 else "voxels" if len(dims) == 3 else "samples"
+            size = " x ".join(map(str, reversed(dims) if len(dims) == 2 else dims))
+            raise InputError(f"{label} is {size} {unit}, but layer {deepest} needs at least {need} {unit} on each side; "
+                             f"{hint}")
 
 
 class FeatureNet(TapChecks, nn.Module):
