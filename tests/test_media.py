@@ -246,6 +246,24 @@ def test_audio_texture_of_a_short_sound_needs_one_n_fft_window_not_1024(tmp_path
                                  "or lower --n-fft\n"), err
 
 
+def test_audio_transfer_says_when_max_seconds_cuts_the_content(tmp_path):
+    """A 35 s content came back as 30 s (--max-seconds 30) with only 'wrote OUT'; a cut is now a
+    warning (with -q too) and the report gives both lengths."""
+    import soundfile as sf
+    _write_wav(tmp_path / "c.wav", 1.5, 8000, seed=1)
+    _write_wav(tmp_path / "s.wav", 1.0, 8000, seed=2)
+    args = ["audio", str(tmp_path / "c.wav"), str(tmp_path / "s.wav"), "--rate", "8000", "--filters", "16",
+            "--iters", "1", "-q"]
+    code, err = run_cli(args + ["-o", str(tmp_path / "o.wav"), "--max-seconds", "1", "--report", str(tmp_path / "r.json")])
+    assert code == 0 and err == (f"stylegram: warning: {tmp_path / 'c.wav'} is 1.5 s; only its first 1 s are styled "
+                                 f"(--max-seconds 1), so {tmp_path / 'o.wav'} will be 1 s; raise --max-seconds for "
+                                 "all of it\n"), err
+    assert sf.info(str(tmp_path / "o.wav")).frames == 8000
+    rep = json.loads((tmp_path / "r.json").read_text())
+    assert (rep["seconds"], rep["content_seconds"]) == (1.0, 1.5)
+    code, err = run_cli(args + ["-o", str(tmp_path / "o2.wav"), "--max-seconds", "2"])
+    assert code == 0 and err == "" and sf.info(str(tmp_path / "o2.wav")).frames == 12000
+
 def test_stereo_whose_channels_cancel_is_not_called_silent(tmp_path):
     """Left = -right (a polarity-flipped channel) mixes to zeros: the error said the file 'is silent
     (peak 0.0e+00)', of a file with sound at 0.42 in each channel."""

@@ -125,6 +125,14 @@ def load_audio(path: str | os.PathLike, rate: int = DEFAULT_RATE, *, seconds: fl
     return y, int(rate)
 
 
+def audio_seconds(path: str | os.PathLike) -> float:
+    """The length of a sound file that ``load_audio`` has read, in seconds (its header's count)."""
+    import soundfile as sf
+    with _native_stderr_silenced():
+        info = sf.info(str(path))
+    return info.frames / info.samplerate
+
+
 def _window(n_fft: int) -> torch.Tensor:
     return torch.hann_window(n_fft, dtype=torch.float32)
 
