@@ -255,14 +255,16 @@ def test_audio_transfer_says_when_max_seconds_cuts_the_content(tmp_path):
     args = ["audio", str(tmp_path / "c.wav"), str(tmp_path / "s.wav"), "--rate", "8000", "--filters", "16",
             "--iters", "1", "-q"]
     code, err = run_cli(args + ["-o", str(tmp_path / "o.wav"), "--max-seconds", "1", "--report", str(tmp_path / "r.json")])
-    assert code == 0 and err == (f"stylegram: warning: {tmp_path / 'c.wav'} is 1.5 s; only its first 1 s are styled "
-                                 f"(--max-seconds 1), so {tmp_path / 'o.wav'} will be 1 s; raise --max-seconds for "
+    assert code == 0 and err == (f"stylegram: warning: {tmp_path / 'c.wav'} is 1.5 s; only its first 1 s were styled "
+                                 f"(--max-seconds 1), so {tmp_path / 'o.wav'} is 1 s; raise --max-seconds for "
                                  "all of it\n"), err
     assert sf.info(str(tmp_path / "o.wav")).frames == 8000
     rep = json.loads((tmp_path / "r.json").read_text())
     assert (rep["seconds"], rep["content_seconds"]) == (1.0, 1.5)
     code, err = run_cli(args + ["-o", str(tmp_path / "o2.wav"), "--max-seconds", "2"])
     assert code == 0 and err == "" and sf.info(str(tmp_path / "o2.wav")).frames == 12000
+    code, err = run_cli(args + ["-o", str(tmp_path / "o3.wav"), "--max-seconds", "1", "--alpha", "nan"])
+    assert code == 2 and err == "stylegram: error: alpha nan: must be a finite number, 0 or more\n", err
 
 def test_stereo_whose_channels_cancel_is_not_called_silent(tmp_path):
     """Left = -right (a polarity-flipped channel) mixes to zeros: the error said the file 'is silent

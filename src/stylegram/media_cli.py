@@ -147,16 +147,17 @@ def audio_cmd(content, style, output, rate, alpha, beta, filters, max_seconds, i
         raise InputError(f"{content}: is silent (peak {float(abs(c).max()):.1e}); the transfer keeps the content's "
                          "sound, so the result would be silence: give audible sound, or use `stylegram audio-texture`")
     s, _ = load_audio(style, rate, seconds=max_seconds)
-    whole_seconds = audio_seconds(content)
-    if whole_seconds > max_seconds:  # the result is as long as the content read: say so, not a silent cut
-        click.echo(f"stylegram: warning: {content} is {whole_seconds:.1f} s; only its first {max_seconds:g} s are "
-                   f"styled (--max-seconds {max_seconds:g}), so {output} will be {max_seconds:g} s; raise "
-                   "--max-seconds for all of it", err=True)
     iters, given_iters = _iters(audio_transfer)
     with ProgressBar(iters, "audio", quiet, stoppable=True) as bar:
         res = audio_transfer(torch.from_numpy(c), torch.from_numpy(s), rate, alpha=alpha, beta=beta, **given_iters,
                              seed=seed, filters=filters, callback=bar.update)
     save_wav(res.samples, rate, out)
+    whole_seconds = audio_seconds(content)
+    if whole_seconds > max_seconds:  # the result is as long as the content read: say so, not a silent cut
+        # (after the run: a refused option stays one error line)
+        click.echo(f"stylegram: warning: {content} is {whole_seconds:.1f} s; only its first {max_seconds:g} s were "
+                   f"styled (--max-seconds {max_seconds:g}), so {output} is {max_seconds:g} s; raise "
+                   "--max-seconds for all of it", err=True)
     cs, ss = spectrogram(c, rate), spectrogram(s, rate)
     _audio_outputs(out, rate, cs.hop, {"content": cs.log_mag, "style": ss.log_mag, "result": res.log_mag}, quiet)
     _finish(bar, out, report, {"command": "audio", "rate": rate, "seconds": len(res.samples) / rate,
