@@ -266,6 +266,17 @@ def test_audio_transfer_says_when_max_seconds_cuts_the_content(tmp_path):
     code, err = run_cli(args + ["-o", str(tmp_path / "o3.wav"), "--max-seconds", "1", "--alpha", "nan"])
     assert code == 2 and err == "stylegram: error: alpha nan: must be a finite number, 0 or more\n", err
 
+@pytest.mark.parametrize("command", ["audio", "audio-texture"])
+def test_audio_help_says_the_output_is_written_at_rate(command):
+    """A 96 kHz style gave a 22.05 kHz file while the help said only 'sample rate to work at'."""
+    from click.testing import CliRunner
+
+    from stylegram.cli import cli
+    res = CliRunner().invoke(cli, [command, "--help"])
+    out = " ".join(res.output.split())
+    assert res.exit_code == 0 and "output .wav (16-bit, mono, at --rate)" in out
+    assert "sample rate to work at and of OUTPUT, Hz (inputs at other rates are resampled" in out
+
 def test_stereo_whose_channels_cancel_is_not_called_silent(tmp_path):
     """Left = -right (a polarity-flipped channel) mixes to zeros: the error said the file 'is silent
     (peak 0.0e+00)', of a file with sound at 0.42 in each channel."""

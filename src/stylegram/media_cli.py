@@ -125,8 +125,9 @@ def _audio_outputs(out: Path, rate: int, hop: int, spectra: dict, quiet: bool) -
 @click.command("audio")
 @click.argument("content", type=click.Path(dir_okay=False))
 @click.argument("style", type=click.Path(dir_okay=False))
-@click.option("-o", "--output", required=True, type=click.Path(dir_okay=False), help="output .wav (16-bit)")
-@click.option("--rate", type=int, default=22050, show_default=True, help="sample rate to work at, Hz")
+@click.option("-o", "--output", required=True, type=click.Path(dir_okay=False), help="output .wav (16-bit, mono, at --rate)")
+@click.option("--rate", type=int, default=22050, show_default=True, help="sample rate to work at and of OUTPUT, Hz (inputs at other rates are resampled; "
+              "a 44.1 or 96 kHz file gives a 22.05 kHz result unless this says otherwise)")
 @click.option("--alpha", type=float, default=1.0, show_default=True, help="content weight")
 @click.option("--beta", type=float, default=1e3, show_default=True, help="style weight")
 @click.option("--filters", type=int, default=512, show_default=True, help="filters of the random 1D bank")
@@ -167,9 +168,10 @@ def audio_cmd(content, style, output, rate, alpha, beta, filters, max_seconds, i
 
 @click.command("audio-texture")
 @click.argument("style", type=click.Path(dir_okay=False))
-@click.option("-o", "--output", required=True, type=click.Path(dir_okay=False), help="output .wav (16-bit)")
+@click.option("-o", "--output", required=True, type=click.Path(dir_okay=False), help="output .wav (16-bit, mono, at --rate)")
 @click.option("--seconds", type=float, default=10.0, show_default=True, help="length of the new sound")
-@click.option("--rate", type=int, default=22050, show_default=True, help="sample rate to work at, Hz")
+@click.option("--rate", type=int, default=22050, show_default=True, help="sample rate to work at and of OUTPUT, Hz (inputs at other rates are resampled; "
+              "a 44.1 or 96 kHz file gives a 22.05 kHz result unless this says otherwise)")
 @click.option("--filters", type=int, default=512, show_default=True, help="filters of the random 1D bank")
 @click.option("--max-seconds", type=float, default=30.0, show_default=True, help="read at most this much of STYLE")
 @click.option("--n-fft", type=int, default=512, show_default=True,
@@ -272,7 +274,8 @@ _volume_width = click.option("--width", type=float, default=0.25, show_default=T
 @click.argument("style", type=click.Path())
 @click.option("-o", "--output", required=True, type=click.Path(dir_okay=False), help="output .nii, .nii.gz or .npy")
 @click.option("--size", type=int, default=64, show_default=True, help="longest axis of the styled volume, voxels")
-@click.option("--window", default=None, help="intensity window CENTER,WIDTH in the file's units (default: 0.5-99.5 percentiles)")
+@click.option("--window", default=None, help="intensity window CENTER,WIDTH in the file's units (default: 0.5-99.5 "
+              "percentiles); values outside it are clipped to its ends in the output too")
 @click.option("--slices", type=int, default=8, show_default=True, help="random slices per axis per step (0 = all)")
 @click.option("--beta", type=float, default=1e4, show_default=True, help="style weight (content weight 1)")
 @_volume_net
