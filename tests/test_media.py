@@ -480,6 +480,21 @@ def test_volume_cli_keeps_the_nifti_unit_codes_and_description(tmp_path, shared)
     assert out.header["descrip"].item() == b"confocal stack"
     assert np.allclose(out.affine, aff) and json.loads((tmp_path / "r.json").read_text())["units"] == "micron"
 
+
+def test_volume_cli_says_a_4d_series_was_cut_to_its_first_volume(tmp_path, shared):
+    """A 16 x 16 x 16 x 5 series (fMRI) was styled as its first volume with only 'wrote OUT'."""
+    import nibabel as nib
+    a = np.random.default_rng(3).random((16, 16, 16, 5)).astype(np.float32)
+    nib.save(nib.Nifti1Image(a, np.eye(4)), str(tmp_path / "f.nii.gz"))
+    code, err = run_cli(["volume", str(tmp_path / "f.nii.gz"), str(shared / "data" / "images" / "brick.png"),
+                         "-o", str(tmp_path / "o.nii.gz"), "--size", "16", "--net", "random", "--width", "0.125",
+                         "--iters", "1", "--report", str(tmp_path / "r.json")])
+    assert code == 0 and err == (f"stylegram: warning: {tmp_path / 'f.nii.gz'} holds 5 volumes (4D, the last axis); only "
+                                 f"the first was styled, so {tmp_path / 'o.nii.gz'} is one volume; write out the volume "
+                                 "you want as its own file\n"), err
+    assert nib.load(str(tmp_path / "o.nii.gz")).shape == (16, 16, 16)
+    assert json.loads((tmp_path / "r.json").read_text())["volumes_in_content"] == 5
+
 # ------------------------------------------------------------------------------------ video
 
 def _moving_frames(n=8, size=64):

@@ -322,9 +322,13 @@ def volume_cmd(content, style, output, size, window, slices, beta, net, weights,
         run = volume_transfer(x, s, fnet, beta=beta, **given_iters, slices_per_axis=slices or None, seed=seed,
                               callback=bar.update)
     save_volume(unwindow(run.x, lo_hi), out, affine, vol.header)
+    if vol.header.get("volumes"):  # a 4D series (fMRI, multi-echo) became its first volume without a word
+        click.echo(f"stylegram: warning: {content} holds {vol.header['volumes']} volumes (4D, the last axis); only the "
+                   f"first was styled, so {output} is one volume; write out the volume you want as its own file",
+                   err=True)
     previews = save_previews(run.x, _stem(out), upscale=max(1, 256 // size))
     _finish(bar, out, report, {"command": "volume", "shape": list(run.x.shape), "affine": affine.tolist(),
-                               "units": vol.header.get("units", "mm"),
+                               "units": vol.header.get("units", "mm"), "volumes_in_content": vol.header.get("volumes", 1),
                                "window": list(lo_hi), "previews": [str(p) for p in previews], **_run_summary(run)},
             f"wrote {out}; previews {', '.join(map(str, previews))}", quiet)
 

@@ -26,7 +26,8 @@ class Volume:
     affine: 4 x 4 voxel-to-world matrix (mm, or ``header["units"]``); source: the file it came from;
     header: what a NIfTI file said beside its affine, for ``save_volume`` to write back: ``units``
     (its spatial unit: "mm", "micron", "meter" or "unknown"), ``qform_code``, ``sform_code`` and
-    ``descrip`` (empty for .npy and DICOM, whose affines are in mm)."""
+    ``descrip`` (empty for .npy and DICOM, whose affines are in mm); ``volumes``: how many volumes a 4D
+    file held (only the first is read)."""
 
     data: np.ndarray
     affine: np.ndarray = field(default_factory=lambda: np.eye(4))
@@ -63,6 +64,11 @@ def _check(a: np.ndarray, path: str | os.PathLike) -> np.ndarray:
     if bad:
         raise InputError(f"{path}: volume contains {bad} NaN/Inf voxel(s); fill or mask them before styling")
     return a
+
+
+def _series(a: np.ndarray) -> dict:
+    """{"volumes": n} for a 4D array of n > 1 volumes (of which ``_check`` keeps the first), else {}."""
+    return {"volumes": int(a.shape[3])} if a.ndim == 4 and a.shape[3] > 1 else {}
 
 
 def _read_dicom_series(paths: list[Path], where: str | os.PathLike) -> Volume:
@@ -141,7 +147,7 @@ def load_volume(path: str | os.PathLike) -> Volume:
             a = np.load(p, allow_pickle=False)
         except (ValueError, OSError) as e:
             raise InputError(f"{path}: not a readable .npy array ({str(e).splitlines()[0][:100]})") from None
-        return Volume(_check(a, path), np.eye(4), str(path))
+        return Volume(_check(a, path), np.eye(4), str(path), _series(a))
     if sfx in (".nii", ".nii.gz"):
         import nibabel as nib
         try:
@@ -154,7 +160,7 @@ def load_volume(path: str | os.PathLike) -> Volume:
         # claimed a field of view 1000 times its size, and an aligned (sform 2) one became scanner (1).
         header = {"units": h.get_xyzt_units()[0], "qform_code": int(h["qform_code"]),
                   "sform_code": int(h["sform_code"]),
-                  "descrip": bytes(h["descrip"].item()).split(b"\0")[0].decode("latin-1")}
+                  "descrip": bytes(h["descrip"].item()).split(b"\0")[0].decode("latin-1"), **_series(a)}
         return Volume(_check(a, path), np.asarray(img.affine, dtype=np.float64), str(path), header)
     if sfx == ".dcm":
         return _read_dicom_series([p], path)
