@@ -371,6 +371,21 @@ def test_signal_texture_csv_and_ecg(tmp_path):
         load_signal(tmp_path / "bad.npy")
 
 
+
+def test_signal_texture_csv_keeps_the_column_names(tmp_path):
+    """The header line of a .csv signal (its channel names) was dropped from the .csv written."""
+    t = np.arange(400)
+    a = np.stack([np.sin(t / 5), np.cos(t / 9) + 0.1 * np.sin(t)], 1)
+    np.savetxt(tmp_path / "s.csv", a, delimiter=",", header="lead_I,pressure_Pa", comments="")
+    code, err = run_cli(["signal-texture", str(tmp_path / "s.csv"), "-o", str(tmp_path / "o.csv"), "--filters", "16",
+                         "--iters", "1"])
+    assert code == 0, err
+    lines = (tmp_path / "o.csv").read_text().splitlines()
+    assert lines[0] == "lead_I,pressure_Pa" and len(lines) == 401 and len(lines[1].split(",")) == 2
+    code, err = run_cli(["signal-texture", str(tmp_path / "o.csv"), "-o", str(tmp_path / "o2.csv"), "--filters", "16",
+                         "--iters", "1"])  # read back as 2 x 400, the names carried again
+    assert code == 0 and (tmp_path / "o2.csv").read_text().splitlines()[0] == "lead_I,pressure_Pa", err
+
 # ---------------------------------------------------------------------------------- volumes
 
 def test_volume_io_nifti_npy_dicom(tmp_path):

@@ -33,6 +33,15 @@ def _header_rows(path: Path) -> int:
     return 0 if any(number(v) for v in fields) else 1
 
 
+def csv_channel_names(path: str | os.PathLike) -> list[str] | None:
+    """The column names of a .csv signal's header line (``lead1,pressure``), or None without one."""
+    p = Path(path)
+    if p.suffix.lower() != ".csv" or not p.is_file() or not _header_rows(p):
+        return None
+    with open(p, encoding="utf-8", errors="replace") as f:
+        return [v.strip() for v in f.readline().rstrip("\r\n").split(",")]
+
+
 def load_signal(path: str | os.PathLike) -> torch.Tensor:
     """Read a .npy or .csv array as (1, C, N) float32.
 
@@ -87,15 +96,17 @@ def ecg_from_dicom(path: str | os.PathLike, group: int = 0) -> tuple[torch.Tenso
     return torch.from_numpy(np.ascontiguousarray(arr.T, dtype=np.float32))[None], rate
 
 
-def save_signal(x: torch.Tensor, path: str | os.PathLike) -> None:
-    """Write (1, C, N) or (C, N) as .npy (C, N) or .csv (N rows, C columns), atomically."""
+def save_signal(x: torch.Tensor, path: str | os.PathLike, names: list[str] | None = None) -> None:
+    """Write (1, C, N) or (C, N) as .npy (C, N) or .csv (N rows, C columns), atomically; a .csv gets
+    the header line ``names`` (one per channel, e.g. the input's own) when given."""
     a = x.detach().cpu().float().reshape(-1, x.shape[-1]).numpy()
     suffix = Path(path).suffix.lower()
     if suffix == ".npy":
         write_atomic(path, lambda tmp: np.save(open(tmp, "wb"), a))
     elif suffix == ".csv":
         # 9 significant digits: every float32 exactly (with 6 a 101325 +- 0.3 Pa channel kept 3 values)
-        write_atomic(path, lambda tmp: np.savetxt(tmp, a.T, delimiter=",", fmt="%.9g"))
+        header = ",".join(names) if names and len(names) == a.shape[0] else ""
+        write_atomic(path, lambda tmp: np.savetxt(tmp, a.T, delimiter=",", fmt="%.9g", header=header, comments=""))
     else:
         raise ConfigError(f"{path}: unknown signal output type {suffix!r}; use .npy or .csv")
 
