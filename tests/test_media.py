@@ -277,6 +277,14 @@ def test_audio_help_says_the_output_is_written_at_rate(command):
     assert res.exit_code == 0 and "output .wav (16-bit, mono, at --rate)" in out
     assert "sample rate to work at and of OUTPUT, Hz (inputs at other rates are resampled" in out
 
+def test_audio_texture_is_as_many_samples_as_seconds_times_rate():
+    """--seconds 2.01 at 8000 Hz gave 16079 samples: int(2.01 * 8000) truncated 16079.999..."""
+    from stylegram.media import audio_texture
+    style = torch.from_numpy(np.random.default_rng(0).standard_normal(4000).astype(np.float32) * 0.1)
+    for seconds, n in ((2.01, 16080), (4.06, 32480)):
+        res = audio_texture(style, 8000, seconds, filters=16, iters=0, gl_iters=1)
+        assert res.samples.shape == (n,)
+
 def test_stereo_whose_channels_cancel_is_not_called_silent(tmp_path):
     """Left = -right (a polarity-flipped channel) mixes to zeros: the error said the file 'is silent
     (peak 0.0e+00)', of a file with sound at 0.42 in each channel."""

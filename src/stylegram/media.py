@@ -395,7 +395,8 @@ def audio_texture(style: torch.Tensor, rate: int, seconds: float, *, net: Featur
     init = (m + sd * torch.randn((1, s.log_mag.shape[1], frames), generator=gen)).clamp_min(0)
     run = synthesize(net, s.log_mag, init=init, style_layers=_bank_layers(net, style_layers),
                      iters=iters, optimizer=optimizer, bounds=(0.0, INF), seed=seed, callback=callback)
-    y = griffin_lim(run.x, s.n_fft, s.hop, iters=gl_iters, seed=seed, length=int(seconds * rate))
+    # rounded: int() of 2.01 * 8000 = 16079.999... wrote 16079 samples, one short of 2.01 s
+    y = griffin_lim(run.x, s.n_fft, s.hop, iters=gl_iters, seed=seed, length=round(seconds * rate))
     return AudioResult(y, rate, run.x, run)
 
 
