@@ -285,6 +285,22 @@ def test_audio_texture_is_as_many_samples_as_seconds_times_rate():
         res = audio_texture(style, 8000, seconds, filters=16, iters=0, gl_iters=1)
         assert res.samples.shape == (n,)
 
+def test_mp3_and_aiff_are_read_as_sound_and_named_as_sound_elsewhere(tmp_path, shared):
+    """soundfile reads MP3 and AIFF (audio-texture took them), but `volume` or `signal-texture` given
+    one did not say 'it looks like a sound' as they do for .wav/.flac/.ogg."""
+    import soundfile as sf
+    from stylegram.io.audio import load_audio
+    y = _write_wav(tmp_path / "a.wav", 0.5, 8000)
+    for sfx, fmt in ((".mp3", "MP3"), (".aiff", "AIFF")):
+        sf.write(str(tmp_path / f"a{sfx}"), y.astype(np.float32), 8000, format=fmt)
+        z, rate = load_audio(tmp_path / f"a{sfx}", 8000)
+        assert rate == 8000 and abs(len(z) - 4000) < 1200  # an MP3 decoder pads its frames
+        for args in (["volume", str(tmp_path / f"a{sfx}"), str(shared / "data" / "images" / "brick.png"),
+                      "-o", str(tmp_path / "o.nii")], ["signal-texture", str(tmp_path / f"a{sfx}"), "-o",
+                                                        str(tmp_path / "o.npy")]):
+            code, err = run_cli(args)
+            assert code == 2 and err.strip().endswith("; it looks like a sound: use `stylegram audio` or `audio-texture`"), err
+
 def test_stereo_whose_channels_cancel_is_not_called_silent(tmp_path):
     """Left = -right (a polarity-flipped channel) mixes to zeros: the error said the file 'is silent
     (peak 0.0e+00)', of a file with sound at 0.42 in each channel."""

@@ -23,7 +23,8 @@ from .image import existing_file, other_media_hint, write_atomic
 DEFAULT_RATE = 22050
 N_FFT = 1024
 HOP = 256
-AUDIO_SUFFIXES = (".wav", ".flac", ".ogg")
+# what soundfile (libsndfile 1.1+) reads: an .mp3 given to `volume` or `transfer` was not called a sound
+AUDIO_SUFFIXES = (".wav", ".flac", ".ogg", ".mp3", ".aiff", ".aif")
 # Peak below this (about -80 dBFS) counts as silence: nothing for a Gram matrix to describe.
 SILENCE_PEAK = 1e-4
 
