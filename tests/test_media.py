@@ -396,6 +396,18 @@ def test_signal_texture_csv_and_ecg(tmp_path):
 
 
 
+@pytest.mark.parametrize("shape", [(300, 3), (3, 300), (300,)])
+def test_signal_texture_npy_comes_back_in_its_own_layout(tmp_path, shape):
+    """A (300, 3) samples x channels .npy (numpy's usual layout for a recording) came back (3, 300),
+    and a flat (300,) one as (1, 300)."""
+    a = np.random.default_rng(0).standard_normal(shape).astype(np.float32)
+    np.save(tmp_path / "s.npy", a)
+    code, err = run_cli(["signal-texture", str(tmp_path / "s.npy"), "-o", str(tmp_path / "o.npy"), "--filters", "16",
+                         "--iters", "1", "--length", "200"])
+    assert code == 0, err
+    want = {(300, 3): (200, 3), (3, 300): (3, 200), (300,): (200,)}[shape]
+    assert np.load(tmp_path / "o.npy").shape == want
+
 def test_signal_texture_csv_keeps_the_column_names(tmp_path):
     """The header line of a .csv signal (its channel names) was dropped from the .csv written."""
     t = np.arange(400)

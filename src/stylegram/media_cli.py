@@ -217,7 +217,7 @@ def audio_texture_cmd(style, output, seconds, rate, filters, max_seconds, n_fft,
 def signal_texture_cmd(signal, output, length, rate, plot, filters, iters, seed, report, quiet):
     """Synthesize a new multichannel signal with the texture of SIGNAL (.npy / .csv channels x
     samples, or a DICOM waveform such as a 12-lead ECG)."""
-    from .io.signal import csv_channel_names, ecg_from_dicom, load_signal, plot_signals, save_signal
+    from .io.signal import csv_channel_names, ecg_from_dicom, load_signal, npy_layout, plot_signals, save_signal
     from .media import signal_texture
 
     out = _check_out(output, [signal], [".npy", ".csv"])
@@ -237,7 +237,10 @@ def signal_texture_cmd(signal, output, length, rate, plot, filters, iters, seed,
     with ProgressBar(iters, "signal texture", quiet, stoppable=True) as bar:
         y, run = signal_texture(x, length or x.shape[-1], **given_iters, filters=filters, seed=seed,
                                 callback=bar.update)
-    save_signal(y, out, csv_channel_names(signal))  # a .csv's column names go on to a .csv output
+    # a .csv's column names go on to a .csv output; a .npy comes back laid out as it came: (5000, 12)
+    # samples x leads was written (12, 5000), a flat (N,) as (1, N)
+    layout = npy_layout(signal) if signal.lower().endswith(".npy") else "channels"
+    save_signal(y, out, csv_channel_names(signal), layout)
     if plot:
         plot_signals({"input": x, "texture": y}, plot, rate=rate)
     _finish(bar, out, report, {"command": "signal-texture", "channels": x.shape[1], **_run_summary(run)},

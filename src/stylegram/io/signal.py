@@ -42,6 +42,17 @@ def csv_channel_names(path: str | os.PathLike) -> list[str] | None:
         return [v.strip() for v in f.readline().rstrip("\r\n").split(",")]
 
 
+def npy_layout(path: str | os.PathLike) -> str:
+    """How a .npy signal lays out its samples, for ``save_signal`` to write a result the same way:
+    "flat" (one channel, shape (N,)), "samples" (N x C, more rows than columns, as ``load_signal``
+    reads it) or "channels" (C x N, and anything that is not a readable .npy)."""
+    try:
+        shape = np.load(path, mmap_mode="r", allow_pickle=False).shape
+    except Exception:  # load_signal says what is wrong with it
+        return "channels"
+    return "flat" if len(shape) == 1 else "samples" if len(shape) == 2 and shape[0] > shape[1] else "channels"
+
+
 def load_signal(path: str | os.PathLike) -> torch.Tensor:
     """Read a .npy or .csv array as (1, C, N) float32.
 
@@ -96,13 +107,17 @@ def ecg_from_dicom(path: str | os.PathLike, group: int = 0) -> tuple[torch.Tenso
     return torch.from_numpy(np.ascontiguousarray(arr.T, dtype=np.float32))[None], rate
 
 
-def save_signal(x: torch.Tensor, path: str | os.PathLike, names: list[str] | None = None) -> None:
+def save_signal(x: torch.Tensor, path: str | os.PathLike, names: list[str] | None = None,
+                layout: str = "channels") -> None:
     """Write (1, C, N) or (C, N) as .npy (C, N) or .csv (N rows, C columns), atomically; a .csv gets
-    the header line ``names`` (one per channel, e.g. the input's own) when given."""
+    the header line ``names`` (one per channel, e.g. the input's own) when given. A .npy is written
+    in ``layout`` (see ``npy_layout``): "channels" (C, N), "samples" (N, C) or "flat" (N,) for one
+    channel."""
     a = x.detach().cpu().float().reshape(-1, x.shape[-1]).numpy()
     suffix = Path(path).suffix.lower()
     if suffix == ".npy":
-        write_atomic(path, lambda tmp: np.save(open(tmp, "wb"), a))
+        arr = a.T if layout == "samples" else a[0] if layout == "flat" and a.shape[0] == 1 else a
+        write_atomic(path, lambda tmp: np.save(open(tmp, "wb"), np.ascontiguousarray(arr)))
     elif suffix == ".csv":
         # 9 significant digits: every float32 exactly (with 6 a 101325 +- 0.3 Pa channel kept 3 values)
         header = ",".join(names) if names and len(names) == a.shape[0] else ""
