@@ -301,6 +301,23 @@ def test_mp3_and_aiff_are_read_as_sound_and_named_as_sound_elsewhere(tmp_path, s
             code, err = run_cli(args)
             assert code == 2 and err.strip().endswith("; it looks like a sound: use `stylegram audio` or `audio-texture`"), err
 
+def test_audio_summary_lines_give_the_sound_s_length_and_rate(tmp_path):
+    """'wrote OUT (11 evaluations, 1.0 s)' of a 2 s file: the seconds were the optimizer's, read as
+    the sound's. The line now gives the sound's length and rate."""
+    from click.testing import CliRunner
+
+    from stylegram.cli import cli
+    _write_wav(tmp_path / "c.wav", 0.75, 8000, seed=1)
+    _write_wav(tmp_path / "s.wav", 1.0, 8000, seed=2)
+    common = ["--rate", "8000", "--filters", "16", "--iters", "1"]
+    for args, start in ((["audio", str(tmp_path / "c.wav"), str(tmp_path / "s.wav"), "-o", str(tmp_path / "a.wav")],
+                         f"wrote {tmp_path / 'a.wav'} (0.75 s of sound at 8000 Hz; "),
+                        (["audio-texture", str(tmp_path / "s.wav"), "-o", str(tmp_path / "t.wav"), "--seconds", "1.5"],
+                         f"wrote {tmp_path / 't.wav'} (1.50 s of sound at 8000 Hz): Gram loss fell ")):
+        res = CliRunner().invoke(cli, args + common)
+        assert res.exit_code == 0, res.output
+        assert res.output.splitlines()[-1].startswith(start), res.output
+
 def test_stereo_whose_channels_cancel_is_not_called_silent(tmp_path):
     """Left = -right (a polarity-flipped channel) mixes to zeros: the error said the file 'is silent
     (peak 0.0e+00)', of a file with sound at 0.42 in each channel."""

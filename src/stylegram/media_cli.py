@@ -163,7 +163,8 @@ def audio_cmd(content, style, output, rate, alpha, beta, filters, max_seconds, i
     _audio_outputs(out, rate, cs.hop, {"content": cs.log_mag, "style": ss.log_mag, "result": res.log_mag}, quiet)
     _finish(bar, out, report, {"command": "audio", "rate": rate, "seconds": len(res.samples) / rate,
                                "content_seconds": whole_seconds, **_run_summary(res.run)},
-            f"wrote {out} ({res.run.evals} evaluations, {res.run.seconds:.1f} s)", quiet)
+            f"wrote {out} ({len(res.samples) / rate:.2f} s of sound at {rate} Hz; {res.run.evals} evaluations "
+            f"in {res.run.seconds:.1f} s)", quiet)
 
 
 @click.command("audio-texture")
@@ -201,7 +202,8 @@ def audio_texture_cmd(style, output, seconds, rate, filters, max_seconds, n_fft,
                                "n_fft": n_fft,
                                "stats_result": spectral_stats(spectrogram(res.samples.numpy(), rate, n_fft).log_mag),
                                **_run_summary(res.run)},
-            f"wrote {out}: Gram loss fell {res.run.style_drop():.0f}x in {res.run.seconds:.1f} s", quiet)
+            f"wrote {out} ({len(res.samples) / rate:.2f} s of sound at {rate} Hz): Gram loss fell "
+            f"{res.run.style_drop():.0f}x in {res.run.seconds:.1f} s", quiet)
 
 
 # ------------------------------------------------------------------------------------ signals
