@@ -107,6 +107,11 @@ def common(f):
 
 # ------------------------------------------------------------------------------------- sound
 
+_WAV_OUT = "output .wav (16-bit, mono, at --rate)"
+_RATE_HELP = ("sample rate to work at and of OUTPUT, Hz (inputs at other rates are resampled; a 44.1 or 96 kHz "
+              "file gives a 22.05 kHz result unless this says otherwise)")
+
+
 def _audio_outputs(out: Path, rate: int, hop: int, spectra: dict, quiet: bool) -> list[Path]:
     from .io.audio import save_spectrogram_png
     paths = []
@@ -125,9 +130,8 @@ def _audio_outputs(out: Path, rate: int, hop: int, spectra: dict, quiet: bool) -
 @click.command("audio")
 @click.argument("content", type=click.Path(dir_okay=False))
 @click.argument("style", type=click.Path(dir_okay=False))
-@click.option("-o", "--output", required=True, type=click.Path(dir_okay=False), help="output .wav (16-bit, mono, at --rate)")
-@click.option("--rate", type=int, default=22050, show_default=True, help="sample rate to work at and of OUTPUT, Hz (inputs at other rates are resampled; "
-              "a 44.1 or 96 kHz file gives a 22.05 kHz result unless this says otherwise)")
+@click.option("-o", "--output", required=True, type=click.Path(dir_okay=False), help=_WAV_OUT)
+@click.option("--rate", type=int, default=22050, show_default=True, help=_RATE_HELP)
 @click.option("--alpha", type=float, default=1.0, show_default=True, help="content weight")
 @click.option("--beta", type=float, default=1e3, show_default=True, help="style weight")
 @click.option("--filters", type=int, default=512, show_default=True, help="filters of the random 1D bank")
@@ -169,10 +173,9 @@ def audio_cmd(content, style, output, rate, alpha, beta, filters, max_seconds, i
 
 @click.command("audio-texture")
 @click.argument("style", type=click.Path(dir_okay=False))
-@click.option("-o", "--output", required=True, type=click.Path(dir_okay=False), help="output .wav (16-bit, mono, at --rate)")
+@click.option("-o", "--output", required=True, type=click.Path(dir_okay=False), help=_WAV_OUT)
 @click.option("--seconds", type=float, default=10.0, show_default=True, help="length of the new sound")
-@click.option("--rate", type=int, default=22050, show_default=True, help="sample rate to work at and of OUTPUT, Hz (inputs at other rates are resampled; "
-              "a 44.1 or 96 kHz file gives a 22.05 kHz result unless this says otherwise)")
+@click.option("--rate", type=int, default=22050, show_default=True, help=_RATE_HELP)
 @click.option("--filters", type=int, default=512, show_default=True, help="filters of the random 1D bank")
 @click.option("--max-seconds", type=float, default=30.0, show_default=True, help="read at most this much of STYLE")
 @click.option("--n-fft", type=int, default=512, show_default=True,
@@ -333,7 +336,8 @@ def volume_cmd(content, style, output, size, window, slices, beta, net, weights,
                    err=True)
     previews = save_previews(run.x, _stem(out), upscale=max(1, 256 // size))
     _finish(bar, out, report, {"command": "volume", "shape": list(run.x.shape), "affine": affine.tolist(),
-                               "units": vol.header.get("units", "mm"), "volumes_in_content": vol.header.get("volumes", 1),
+                               "units": vol.header.get("units", "mm"),
+                               "volumes_in_content": vol.header.get("volumes", 1),
                                "window": list(lo_hi), "previews": [str(p) for p in previews], **_run_summary(run)},
             f"wrote {out}; previews {', '.join(map(str, previews))}", quiet)
 

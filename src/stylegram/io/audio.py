@@ -120,9 +120,9 @@ def load_audio(path: str | os.PathLike, rate: int = DEFAULT_RATE, *, seconds: fl
     if len(y) < window:  # the spectrogram and Griffin-Lim need one whole analysis window
         # "raise --max-seconds" only where it cut the file: a 600-sample file is short at any --max-seconds
         cut = frames != -1 and info.frames > frames
+        fix = "raise --max-seconds or --rate" if cut else "give a longer sound or raise --rate"
         raise InputError(f"{path}: {len(y)} samples at {int(rate)} Hz, fewer than the {window} of one analysis "
-                         f"window ({window / rate:.3f} s); {'raise --max-seconds or --rate' if cut else 'give a longer sound or raise --rate'}"
-                         f"{hint}")
+                         f"window ({window / rate:.3f} s); {fix}{hint}")
     return y, int(rate)
 
 

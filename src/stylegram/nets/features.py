@@ -151,8 +151,8 @@ class TapChecks:
             # voxels (reversed, the (7, 16, 13) volume of a 20 x 48 x 40 scan read "13 x 16 x 7 px")
             unit = "px" if len(dims) == 2 else "voxels" if len(dims) == 3 else "samples"
             size = " x ".join(map(str, reversed(dims) if len(dims) == 2 else dims))
-            raise InputError(f"{label} is {size} {unit}, but layer {deepest} needs at least {need} {unit} on each side; "
-                             f"{hint}")
+            raise InputError(f"{label} is {size} {unit}, but layer {deepest} needs at least {need} {unit} on each "
+                             f"side; {hint}")
 
 
 class FeatureNet(TapChecks, nn.Module):
