@@ -318,6 +318,28 @@ def test_audio_summary_lines_give_the_sound_s_length_and_rate(tmp_path):
         assert res.exit_code == 0, res.output
         assert res.output.splitlines()[-1].startswith(start), res.output
 
+def test_audio_says_when_the_result_was_turned_down_so_as_not_to_clip(tmp_path):
+    """A loud result (an organ drone's texture peaked at 1.12) was scaled to peak 0.97, -1.2 dB,
+    without a word: the level a sound designer hears changed silently. The gain is now in the
+    summary line and the report (0.0 where nothing was scaled)."""
+    import soundfile as sf
+    from click.testing import CliRunner
+
+    from stylegram.cli import cli
+    from stylegram.io.audio import save_wav
+    assert save_wav(np.array([0.5, -1.94, 0.2], np.float32), 8000, tmp_path / "a.wav") == -6.02
+    assert np.abs(sf.read(str(tmp_path / "a.wav"))[0]).max() == pytest.approx(0.97, abs=1e-4)
+    assert save_wav(np.array([0.5, -0.9], np.float32), 8000, tmp_path / "b.wav") == 0.0
+    t = np.arange(8000) / 8000
+    loud = np.clip(3 * np.sin(2 * np.pi * 110 * t) * (1 + np.sin(2 * np.pi * 2 * t)), -1, 1)  # full-scale, clipped
+    sf.write(str(tmp_path / "loud.wav"), loud.astype(np.float32), 8000, subtype="PCM_16")
+    res = CliRunner().invoke(cli, ["audio-texture", str(tmp_path / "loud.wav"), "-o", str(tmp_path / "t.wav"),
+                                   "--rate", "8000", "--filters", "16", "--iters", "2", "--seconds", "1",
+                                   "--report", str(tmp_path / "r.json")])
+    assert res.exit_code == 0, res.output
+    gain = json.loads((tmp_path / "r.json").read_text())["gain_db"]
+    assert gain < 0 and f"(1.00 s of sound at 8000 Hz, scaled by {gain:.1f} dB so as not to clip)" in res.output
+
 def test_stereo_whose_channels_cancel_is_not_called_silent(tmp_path):
     """Left = -right (a polarity-flipped channel) mixes to zeros: the error said the file 'is silent
     (peak 0.0e+00)', of a file with sound at 0.42 in each channel."""

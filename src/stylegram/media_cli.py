@@ -112,6 +112,11 @@ _RATE_HELP = ("sample rate to work at and of OUTPUT, Hz (inputs at other rates a
               "file gives a 22.05 kHz result unless this says otherwise)")
 
 
+def _gain_note(gain_db: float) -> str:
+    """', scaled by -1.2 dB so as not to clip' where save_wav turned the sound down, else ''."""
+    return f", scaled by {gain_db:.1f} dB so as not to clip" if gain_db < 0 else ""
+
+
 def _audio_outputs(out: Path, rate: int, hop: int, spectra: dict, quiet: bool) -> list[Path]:
     from .io.audio import save_spectrogram_png
     paths = []
@@ -156,7 +161,7 @@ def audio_cmd(content, style, output, rate, alpha, beta, filters, max_seconds, i
     with ProgressBar(iters, "audio", quiet, stoppable=True) as bar:
         res = audio_transfer(torch.from_numpy(c), torch.from_numpy(s), rate, alpha=alpha, beta=beta, **given_iters,
                              seed=seed, filters=filters, callback=bar.update)
-    save_wav(res.samples, rate, out)
+    gain_db = save_wav(res.samples, rate, out)
     whole_seconds = audio_seconds(content)
     if whole_seconds > max_seconds:  # the result is as long as the content read: say so, not a silent cut
         # (after the run: a refused option stays one error line)
@@ -166,9 +171,9 @@ def audio_cmd(content, style, output, rate, alpha, beta, filters, max_seconds, i
     cs, ss = spectrogram(c, rate), spectrogram(s, rate)
     _audio_outputs(out, rate, cs.hop, {"content": cs.log_mag, "style": ss.log_mag, "result": res.log_mag}, quiet)
     _finish(bar, out, report, {"command": "audio", "rate": rate, "seconds": len(res.samples) / rate,
-                               "content_seconds": whole_seconds, **_run_summary(res.run)},
-            f"wrote {out} ({len(res.samples) / rate:.2f} s of sound at {rate} Hz; {res.run.evals} evaluations "
-            f"in {res.run.seconds:.1f} s)", quiet)
+                               "content_seconds": whole_seconds, "gain_db": gain_db, **_run_summary(res.run)},
+            f"wrote {out} ({len(res.samples) / rate:.2f} s of sound at {rate} Hz{_gain_note(gain_db)}; "
+            f"{res.run.evals} evaluations in {res.run.seconds:.1f} s)", quiet)
 
 
 @click.command("audio-texture")
@@ -197,15 +202,15 @@ def audio_texture_cmd(style, output, seconds, rate, filters, max_seconds, n_fft,
     with ProgressBar(iters, "audio texture", quiet, stoppable=True) as bar:
         res = audio_texture(torch.from_numpy(s), rate, seconds, **given_iters, seed=seed, filters=filters,
                             n_fft=n_fft, callback=bar.update)
-    save_wav(res.samples, rate, out)
+    gain_db = save_wav(res.samples, rate, out)
     ss = spectrogram(s, rate, n_fft)
     _audio_outputs(out, rate, ss.hop, {"style": ss.log_mag, "result": res.log_mag}, quiet)
     _finish(bar, out, report, {"command": "audio-texture", "rate": rate, "seconds": seconds,
                                "stats_style": spectral_stats(ss.log_mag),
-                               "n_fft": n_fft,
+                               "n_fft": n_fft, "gain_db": gain_db,
                                "stats_result": spectral_stats(spectrogram(res.samples.numpy(), rate, n_fft).log_mag),
                                **_run_summary(res.run)},
-            f"wrote {out} ({len(res.samples) / rate:.2f} s of sound at {rate} Hz): Gram loss fell "
+            f"wrote {out} ({len(res.samples) / rate:.2f} s of sound at {rate} Hz{_gain_note(gain_db)}): Gram loss fell "
             f"{res.run.style_drop():.0f}x in {res.run.seconds:.1f} s", quiet)
 
 

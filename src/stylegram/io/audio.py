@@ -173,17 +173,19 @@ def griffin_lim(log_mag: torch.Tensor, n_fft: int = N_FFT, hop: int = HOP, iters
     return torch.istft(mag * angles, n_fft, hop, window=win, center=True, length=length)
 
 
-def save_wav(y: np.ndarray | torch.Tensor, rate: int, path: str | os.PathLike, *, peak: float = 0.97) -> None:
-    """Write mono samples as a 16-bit PCM WAV, atomically, scaled down to ``peak`` if they clip."""
+def save_wav(y: np.ndarray | torch.Tensor, rate: int, path: str | os.PathLike, *, peak: float = 0.97) -> float:
+    """Write mono samples as a 16-bit PCM WAV, atomically, scaled down to ``peak`` if they clip.
+    Returns the gain applied in dB: 0.0, or negative where the sound was scaled down."""
     import soundfile as sf
 
     if Path(path).suffix.lower() != ".wav":
         raise ConfigError(f"{path}: sound is written as 16-bit WAV; name the output .wav")
     a = np.asarray(y.detach().cpu() if isinstance(y, torch.Tensor) else y, dtype=np.float32).reshape(-1)
     top = float(np.abs(a).max()) if a.size else 0.0
-    if top > peak:
-        a = a * (peak / top)
+    gain = peak / top if top > peak else 1.0
+    a = a * gain
     write_atomic(path, lambda tmp: sf.write(str(tmp), a, int(rate), subtype="PCM_16", format="WAV"))
+    return round(20 * math.log10(gain), 2)
 
 
 def save_spectrogram_png(log_mag: torch.Tensor, rate: int, hop: int, path: str | os.PathLike, *,
