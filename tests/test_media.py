@@ -356,6 +356,19 @@ def test_stereo_whose_channels_cancel_is_not_called_silent(tmp_path):
         assert code == 2 and err.count("\n") == 1 and want in err and "silent" not in err, err
         assert not list(tmp_path.glob("o.*"))
 
+def test_a_quiet_channel_beside_a_silent_one_is_silent_not_cancelled(tmp_path):
+    """One channel at 1.5e-4 beside a silent one mixes to 7.5e-5: nothing cancels, the mix is just
+    below the silence floor. It was refused as 'its 2 channels cancel out in the mono mix (...,
+    0.00 in the channels: one is the other inverted)'."""
+    import soundfile as sf
+    from stylegram.io.audio import load_audio
+    y = 1.5e-4 * np.sin(2 * np.pi * 440 * np.arange(8000) / 8000)
+    sf.write(str(tmp_path / "q.wav"), np.stack([y, 0 * y], 1).astype(np.float32), 8000, subtype="FLOAT")
+    with pytest.raises(InputError, match=r"q\.wav: is silent \(peak 7\.5e-05\)") as e:
+        load_audio(tmp_path / "q.wav", 8000)
+    assert "cancel" not in str(e.value)
+
+
 @pytest.mark.parametrize("name,message", [
     ("empty.wav", "contains no samples"),
     ("not_audio.wav", "not an audio file soundfile can read"),

@@ -109,7 +109,11 @@ def load_audio(path: str | os.PathLike, rate: int = DEFAULT_RATE, *, seconds: fl
     if not np.isfinite(y).all():
         raise InputError(f"{path}: contains NaN/Inf samples; re-export it")
     mix_peak, peak = float(np.abs(y).max()), float(np.abs(data).max())
-    if mix_peak < SILENCE_PEAK <= peak:  # "is silent (peak 0.0e+00)" of a file with sound in both channels
+    # The mix's peak had no channel cancelled another: the mean of the channels' magnitudes. Only
+    # where that is audible is a quiet mix the channels' doing; a file whose one channel peaks at
+    # 1.5e-4 beside a silent one mixes to 7.5e-5 with nothing cancelled, and is silent.
+    uncancelled = float(np.abs(data).mean(axis=1).max())
+    if mix_peak < SILENCE_PEAK <= uncancelled:  # "is silent (peak 0.0e+00)" of a file with sound in both channels
         raise InputError(f"{path}: its {data.shape[1]} channels cancel out in the mono mix (peak {mix_peak:.1e}, "
                          f"{peak:.2f} in the channels: one is the other inverted); export one channel, or "
                          "invert one, and give that file")
