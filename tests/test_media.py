@@ -474,6 +474,19 @@ def test_signal_texture_csv_keeps_the_column_names(tmp_path):
                          "--iters", "1"])  # read back as 2 x 400, the names carried again
     assert code == 0 and (tmp_path / "o2.csv").read_text().splitlines()[0] == "lead_I,pressure_Pa", err
 
+def test_signal_texture_csv_keeps_quoted_column_names(tmp_path):
+    """A quoted name holding a comma ("I, limb",pressure) was split at it: 3 names for 2 columns,
+    and the header line was dropped from the .csv written."""
+    t = np.arange(300)
+    a = np.stack([np.sin(t / 5), np.cos(t / 9)], 1)
+    np.savetxt(tmp_path / "s.csv", a, delimiter=",", header='"I, limb",pressure', comments="")
+    code, err = run_cli(["signal-texture", str(tmp_path / "s.csv"), "-o", str(tmp_path / "o.csv"), "--filters", "16",
+                         "--iters", "1"])
+    assert code == 0, err
+    lines = (tmp_path / "o.csv").read_text().splitlines()
+    assert lines[0] == '"I, limb",pressure' and len(lines) == 301 and len(lines[1].split(",")) == 2
+
+
 # ---------------------------------------------------------------------------------- volumes
 
 def test_volume_io_nifti_npy_dicom(tmp_path):

@@ -4,6 +4,8 @@ A signal tensor is (1, C, N): C channels, N samples, float32 in the file's units
 """
 from __future__ import annotations
 
+import csv
+import io
 import os
 from pathlib import Path
 
@@ -38,8 +40,10 @@ def csv_channel_names(path: str | os.PathLike) -> list[str] | None:
     p = Path(path)
     if p.suffix.lower() != ".csv" or not p.is_file() or not _header_rows(p):
         return None
-    with open(p, encoding="utf-8", errors="replace") as f:
-        return [v.strip() for v in f.readline().rstrip("\r\n").split(",")]
+    # as CSV, not split at every comma: a quoted name may hold one ("I, limb",pressure: 3 names for 2
+    # columns, and the header was dropped)
+    with open(p, encoding="utf-8", errors="replace", newline="") as f:
+        return [v.strip() for v in next(csv.reader(f), [])]
 
 
 def npy_layout(path: str | os.PathLike) -> str:
@@ -120,7 +124,11 @@ def save_signal(x: torch.Tensor, path: str | os.PathLike, names: list[str] | Non
         write_atomic(path, lambda tmp: np.save(open(tmp, "wb"), np.ascontiguousarray(arr)))
     elif suffix == ".csv":
         # 9 significant digits: every float32 exactly (with 6 a 101325 +- 0.3 Pa channel kept 3 values)
-        header = ",".join(names) if names and len(names) == a.shape[0] else ""
+        header = ""
+        if names and len(names) == a.shape[0]:  # quoted where a name holds a comma or a quote
+            line = io.StringIO()
+            csv.writer(line, lineterminator="").writerow(names)
+            header = line.getvalue()
         write_atomic(path, lambda tmp: np.savetxt(tmp, a.T, delimiter=",", fmt="%.9g", header=header, comments=""))
     else:
         raise ConfigError(f"{path}: unknown signal output type {suffix!r}; use .npy or .csv")
