@@ -340,6 +340,16 @@ def test_audio_says_when_the_result_was_turned_down_so_as_not_to_clip(tmp_path):
     gain = json.loads((tmp_path / "r.json").read_text())["gain_db"]
     assert gain < 0 and f"(1.00 s of sound at 8000 Hz, scaled by {gain:.1f} dB so as not to clip)" in res.output
 
+def test_a_gain_below_a_tenth_of_a_db_is_not_shown_as_zero(tmp_path):
+    """A peak of 0.975, turned down to 0.97 (-0.04 dB), read 'scaled by -0.0 dB so as not to clip'."""
+    import stylegram.cli  # noqa: F401  (media_cli is imported through the CLI)
+    from stylegram.io.audio import save_wav
+    from stylegram.media_cli import _gain_note
+    gain = save_wav(np.array([0.5, -0.975, 0.1], np.float32), 8000, tmp_path / "g.wav")
+    assert gain == -0.04 and _gain_note(gain) == ", scaled by -0.04 dB so as not to clip"
+    assert _gain_note(-1.24) == ", scaled by -1.2 dB so as not to clip" and _gain_note(0.0) == ""
+
+
 def test_stereo_whose_channels_cancel_is_not_called_silent(tmp_path):
     """Left = -right (a polarity-flipped channel) mixes to zeros: the error said the file 'is silent
     (peak 0.0e+00)', of a file with sound at 0.42 in each channel."""

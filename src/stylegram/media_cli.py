@@ -114,7 +114,8 @@ _RATE_HELP = ("sample rate to work at and of OUTPUT, Hz (inputs at other rates a
 
 def _gain_note(gain_db: float) -> str:
     """', scaled by -1.2 dB so as not to clip' where save_wav turned the sound down, else ''."""
-    return f", scaled by {gain_db:.1f} dB so as not to clip" if gain_db < 0 else ""
+    # two decimals below 0.1 dB: a peak of 0.975 (-0.04 dB) read "scaled by -0.0 dB"
+    return f", scaled by {gain_db:.{1 if gain_db <= -0.1 else 2}f} dB so as not to clip" if gain_db < 0 else ""
 
 
 def _audio_outputs(out: Path, rate: int, hop: int, spectra: dict, quiet: bool) -> list[Path]:
