@@ -607,6 +607,28 @@ def test_volume_cli_keeps_the_nifti_unit_codes_and_description(tmp_path, shared)
     assert np.allclose(out.affine, aff) and json.loads((tmp_path / "r.json").read_text())["units"] == "micron"
 
 
+def test_volume_qform_code_goes_with_the_matrix_written_in_it(tmp_path):
+    """A scanner qform (code 1) beside a template-aligned sform (code 2, another matrix): both forms
+    of the output hold the sform's matrix, and the qform kept code 1, so that readers taking the
+    qform read the template's coordinates as the scanner's. Equal matrices keep both codes."""
+    import nibabel as nib
+    from stylegram.io.volume import load_volume, save_volume
+    a = np.random.default_rng(0).random((8, 8, 6)).astype(np.float32)
+    q = np.diag([1.0, 1.0, 2.0, 1.0])
+    q[:3, 3] = [-4, -4, -6]
+    s = np.array([[0, -1.0, 0, 10], [1.0, 0, 0, -3], [0, 0, 2.0, 5], [0, 0, 0, 1]])
+    for sform, codes in ((s, (2, 2)), (q, (1, 2))):
+        img = nib.Nifti1Image(a, None)
+        img.set_qform(q, code=1)
+        img.set_sform(sform, code=2)
+        nib.save(img, str(tmp_path / "in.nii"))
+        v = load_volume(tmp_path / "in.nii")
+        save_volume(v.data, tmp_path / "o.nii", v.affine, v.header)
+        out = nib.load(str(tmp_path / "o.nii"))
+        assert (int(out.header["qform_code"]), int(out.header["sform_code"])) == codes
+        assert np.allclose(out.get_qform(), sform, atol=1e-6) and np.allclose(out.affine, sform)
+
+
 def test_volume_cli_says_a_4d_series_was_cut_to_its_first_volume(tmp_path, shared):
     """A 16 x 16 x 16 x 5 series (fMRI) was styled as its first volume with only 'wrote OUT'."""
     import nibabel as nib

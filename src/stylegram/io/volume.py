@@ -25,7 +25,8 @@ class Volume:
     """data: float32 array (D0, D1, D2) in the file's units (or (D0, D1, D2, 3) for colour);
     affine: 4 x 4 voxel-to-world matrix (mm, or ``header["units"]``); source: the file it came from;
     header: what a NIfTI file said beside its affine, for ``save_volume`` to write back: ``units``
-    (its spatial unit: "mm", "micron", "meter" or "unknown"), ``qform_code``, ``sform_code`` and
+    (its spatial unit: "mm", "micron", "meter" or "unknown"), ``qform_code`` (for a qform holding
+    ``affine``: the file's, or its sform's where its own qform was another matrix), ``sform_code`` and
     ``descrip`` (empty for .npy and DICOM, whose affines are in mm); ``volumes``: how many volumes a 4D
     file held (only the first is read)."""
 
@@ -158,8 +159,13 @@ def load_volume(path: str | os.PathLike) -> Volume:
         h = img.header
         # The affine is in the file's spatial unit: a microscope's micron volume written back as mm
         # claimed a field of view 1000 times its size, and an aligned (sform 2) one became scanner (1).
-        header = {"units": h.get_xyzt_units()[0], "qform_code": int(h["qform_code"]),
-                  "sform_code": int(h["sform_code"]),
+        qcode, scode = int(h["qform_code"]), int(h["sform_code"])
+        if qcode and scode and not np.allclose(img.get_qform(), img.affine, atol=1e-4):
+            # The output's qform holds this affine (the sform's), so it takes the sform's code: a
+            # scanner qform (1) beside a template-aligned sform (2) came back as code 1 holding the
+            # template's matrix, which readers that take the qform read as scanner coordinates.
+            qcode = scode
+        header = {"units": h.get_xyzt_units()[0], "qform_code": qcode, "sform_code": scode,
                   "descrip": bytes(h["descrip"].item()).split(b"\0")[0].decode("latin-1"), **_series(a)}
         return Volume(_check(a, path), np.asarray(img.affine, dtype=np.float64), str(path), header)
     if sfx == ".dcm":
