@@ -518,6 +518,30 @@ def test_report_unit_image_height_is_the_images_own(tiny_net, squares, tmp_path)
         assert f'src="units/relu1_1/u0000.jpg" width="{w}" height="{h}" ' in (out / "index.html").read_text()
 
 
+def test_cli_units_stopped_counts_files_not_images(squares, tmp_path, capsys, monkeypatch):
+    # the stop line said "stopped after 2 of 6 images" of 5 images and an unreadable file; the
+    # report and the summary line count images as the ones the net saw
+    import stylegram.cli
+    from stylegram.cli import main
+
+    class Stopped:  # a Ctrl-C at the first batch
+        requested = True
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            return False
+
+    monkeypatch.setattr(stylegram.cli, "StopSignals", Stopped)
+    with pytest.raises(SystemExit) as e:
+        main(["explore", "units", "--net", "random", "--layers", "relu1_1", "--images", str(squares),
+              "-o", str(tmp_path / "cli"), "--size", "32", "--batch-size", "2", "-q"])
+    assert e.value.code == 130
+    assert re.match(r"stylegram: stopped after 2 of 6 files: the scan so far is saved",
+                    capsys.readouterr().err.strip().splitlines()[-1])
+
+
 def test_cli_units_end_to_end(squares, tmp_path, capsys):
     from stylegram.cli import main
     out = tmp_path / "cli"

@@ -143,7 +143,8 @@ def units_cmd(net: str, weights: str | None, layers: str, images: str, output: s
                                       progress=lambda s, d, n: bar(s, d, n))
     from ..cli import counted
     if not scan.complete:
-        click.echo(f"stylegram: stopped after {scan.done} of {counted(len(scan.files), 'image')}: the scan so far is "
+        # files, not images: the unreadable ones are among them (as the report's "stopped after 2 of the 6 files")
+        click.echo(f"stylegram: stopped after {scan.done} of {counted(len(scan.files), 'file')}: the scan so far is "
                    f"saved in {cache_path}; the same command continues it", err=True)
         sys.exit(130)
     if not quiet:
