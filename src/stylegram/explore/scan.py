@@ -334,7 +334,7 @@ def scan_units(net: FeatureNet | HookedNet, images: str | os.PathLike | Sequence
                 scan.save(cache)
                 since_save = 0
             if callback is not None:
-                ev = Iterate(iter=scan.done, iters=len(files), evals=scan.done - len(scan.skipped),
+                ev = Iterate(iter=scan.done, iters=len(files), evals=scan.seen,
                              seconds=scan.seconds, losses={}, note=f"{len(scan.skipped)} skipped")
                 if callback(ev):
                     stop = True
