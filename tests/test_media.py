@@ -643,6 +643,20 @@ def test_volume_cli_says_a_4d_series_was_cut_to_its_first_volume(tmp_path, share
     assert nib.load(str(tmp_path / "o.nii.gz")).shape == (16, 16, 16)
     assert json.loads((tmp_path / "r.json").read_text())["volumes_in_content"] == 5
 
+def test_volume_cli_says_a_colour_volume_was_styled_as_its_red_channel(tmp_path, shared):
+    """solid-texture's own (S, S, S, 3) output given to `volume` was said to hold '3 volumes', of
+    which the first was styled: it is the red channel of a colour volume."""
+    a = np.random.default_rng(4).random((16, 16, 16, 3)).astype(np.float32)
+    np.save(tmp_path / "cube.npy", a)
+    code, err = run_cli(["volume", str(tmp_path / "cube.npy"), str(shared / "data" / "images" / "brick.png"),
+                         "-o", str(tmp_path / "o.npy"), "--size", "16", "--net", "random", "--width", "0.125",
+                         "--iters", "1"])
+    assert code == 0 and err == (f"stylegram: warning: {tmp_path / 'cube.npy'} holds 3 volumes (4D, the last axis; "
+                                 "colour channels, if it is a colour volume (as solid-texture writes): the red one); "
+                                 f"only the first was styled, so {tmp_path / 'o.npy'} is one volume; write out the "
+                                 "volume you want as its own file\n"), err
+
+
 # ------------------------------------------------------------------------------------ video
 
 def _moving_frames(n=8, size=64):

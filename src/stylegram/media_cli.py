@@ -336,8 +336,13 @@ def volume_cmd(content, style, output, size, window, slices, beta, net, weights,
         run = volume_transfer(x, s, fnet, beta=beta, **given_iters, slices_per_axis=slices or None, seed=seed,
                               callback=bar.update)
     save_volume(unwindow(run.x, lo_hi), out, affine, vol.header)
-    if vol.header.get("volumes"):  # a 4D series (fMRI, multi-echo) became its first volume without a word
-        click.echo(f"stylegram: warning: {content} holds {vol.header['volumes']} volumes (4D, the last axis); only the "
+    n = vol.header.get("volumes")
+    if n:  # a 4D series (fMRI, multi-echo) became its first volume without a word
+        # three or four along the last axis may be colour (solid-texture writes (S, S, S, 3)), whose
+        # first volume is its red channel: "holds 3 volumes" alone did not say so
+        colour = ("; colour channels, if it is a colour volume (as solid-texture writes): the red one"
+                  if n in (3, 4) else "")
+        click.echo(f"stylegram: warning: {content} holds {n} volumes (4D, the last axis{colour}); only the "
                    f"first was styled, so {output} is one volume; write out the volume you want as its own file",
                    err=True)
     previews = save_previews(run.x, _stem(out), upscale=max(1, 256 // size))
