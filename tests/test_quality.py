@@ -140,6 +140,11 @@ def test_content_budget_by_hand_and_in_tiles(tiny_net):
     assert float(obj.content_part(torch.tensor(0.55))) == 0
     assert float(obj.content_part(torch.tensor(0.7))) == pytest.approx(2.0 * CAP_WEIGHT * 0.1 ** 2)
     assert float(Objective({}, [], alpha=2.0).content_part(torch.tensor(0.7))) == pytest.approx(1.4)
+    # a budget given after construction sets its cap at the first call too (1ca7fe4 made it a
+    # TypeError: the untraced setter was only made in __init__)
+    late = Objective({}, [], alpha=2.0)
+    late.content_slack = 0.1
+    assert float(late.content_part(torch.tensor(0.5))) == 0 and late.content_cap == pytest.approx(0.6)
     # tiled and whole agree, above the cap (the hinge's gradient flows through the tiles' sums)
     net, g = tiny_net, torch.Generator().manual_seed(4)
     content, style = torch.rand(1, 3, 96, 120, generator=g), torch.rand(1, 3, 80, 96, generator=g)

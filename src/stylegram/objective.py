@@ -212,8 +212,8 @@ class Objective:
         self.alpha, self.gamma = float(alpha), float(gamma)
         # content_slack: J_content enters as a budget, not a price. The first evaluation (the start
         # image) sets the cap J_content(start) + slack, and only what lies above it counts, steeply:
-        # the style terms then take all they can get within the budget (``content_part``). Given
-        # here: code that sets content_slack on an objective made without one sets content_cap too.
+        # the style terms then take all they can get within the budget (``content_part``); one set
+        # after construction works too.
         self.content_slack = None if content_slack is None else float(content_slack)
         self.content_cap: float | None = None
         # ``_set_cap`` behind torch.compiler.disable (see there), made here rather than as a
@@ -279,6 +279,8 @@ class Objective:
         if self.content_slack is None:
             return self.alpha * jc
         if self.content_cap is None:
+            if self._set_cap_untraced is None:  # a content_slack given after construction
+                self._set_cap_untraced = torch.compiler.disable(type(self)._set_cap)
             self._set_cap_untraced(self, jc)
         return self.alpha * CAP_WEIGHT * torch.relu(jc - self.content_cap).pow(2)
 
