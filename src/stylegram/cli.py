@@ -18,6 +18,7 @@ import click
 from . import __version__
 from .errors import StylegramError
 from .presets import TEXTURE_DEFAULTS
+from .printsize import DPI_HELP, PRINT_HELP
 
 EXIT_USER_ERROR = 2
 
@@ -31,7 +32,7 @@ def config_options(config_cls: type, exclude: tuple[str, ...] = (), preset: tupl
             if fld.name in exclude:
                 continue
             meta = fld.metadata
-            name = "--" + fld.name.replace("_", "-")
+            name = meta.get("flag") or "--" + fld.name.replace("_", "-")
             decl = name
             default = fld.default
             kw: dict[str, Any] = {"help": meta.get("help", ""), "show_default": True}
@@ -43,7 +44,7 @@ def config_options(config_cls: type, exclude: tuple[str, ...] = (), preset: tupl
             elif isinstance(default, bool):
                 # an on/off pair: a flag alone could never turn off an option that defaults to on
                 decl = f"{name}/--no-{name[2:]}"
-            elif isinstance(default, int):
+            elif isinstance(default, int) or str(fld.type).split(" |")[0] == "int":
                 kw["type"] = int
             elif isinstance(default, float) or "float" in str(fld.type):
                 kw["type"] = float
@@ -432,13 +433,14 @@ def transfer_cmd(content: str, style: tuple[str, ...], output: str, save_every: 
     out.partial.png; OUTPUT is left as it was) and a checkpoint to OUTPUT.ckpt, which --resume continues.
     """
     from .io.image import check_output_path, save_image
+    from .printsize import size_options
     from .report import level_labels, plot_history, write_json
     from .errors import ConfigError
     from .presets import preset_config
     from .transfer import TransferConfig, check_blend, transfer
 
     # The preset (or the earlier run's settings) fills in only the options not given on the command line.
-    explicit = typed_options(options)
+    explicit = size_options(typed_options(options))
     if settings:
         if "preset" in explicit:  # the settings are a preset's values already, perhaps changed
             raise ConfigError(f"--settings {settings} holds every option already; give --preset or --settings, not both")
@@ -457,6 +459,8 @@ def transfer_cmd(content: str, style: tuple[str, ...], output: str, save_every: 
             check_output_path(extra, inputs, suffixes=sfx, outputs=[output, partial])  # .json and a plot never meet
     ckpt_path = out.with_name(out.name + ".ckpt")
     checkpoint = load_checkpoint(resume) if resume else None
+    if cfg.print_size is not None and not quiet:  # before the run: what the print asks for
+        click.echo(print_line(cfg.print_size, cfg.dpi), err=True)
 
     meta: dict = {}
 
@@ -498,8 +502,24 @@ def transfer_cmd(content: str, style: tuple[str, ...], output: str, save_every: 
                    err=True)
         sys.exit(130)
     if not quiet:
-        click.echo(f"wrote {out} ({counted(result.evals, 'evaluation')}, {result.seconds_optimize:.1f} s, "
-                   f"{result.s_per_eval:.3f} s/eval on {result.device})", err=True)
+        click.echo(f"wrote {out} ({printed(result)}{counted(result.evals, 'evaluation')}, "
+                   f"{result.seconds_optimize:.1f} s, {result.s_per_eval:.3f} s/eval on {result.device})", err=True)
+
+
+def print_line(print_size: str, dpi: int) -> str:
+    """The line a print-size run starts with: 'print: A3 (42 cm) at 300 dpi = 4961 px (the longest side)'."""
+    from .printsize import describe
+    return f"print: {describe(print_size, dpi)} (the longest side)"
+
+
+def printed(result) -> str:
+    """'4961 x 3508 px, 42 x 29.7 cm at 300 dpi, ' for the summary line of a run with a dpi; '' without."""
+    from .printsize import physical_cm
+    dpi = result.config.dpi
+    if dpi is None:
+        return ""
+    h, w = result.image.shape[-2:]
+    return f"{w} x {h} px, {physical_cm(w, dpi):.3g} x {physical_cm(h, dpi):.3g} cm at {dpi} dpi, "
 
 
 def run_metadata(cfg, content: str, style: tuple[str, ...]) -> dict:
@@ -576,6 +596,8 @@ def typed_options(options: Mapping[str, Any]) -> dict[str, Any]:
 @click.argument("style", nargs=-1, required=True, type=click.Path(dir_okay=False))
 @click.option("-o", "--output", required=True, type=click.Path(dir_okay=False), help="output image (.png, .jpg, ...)")
 @click.option("--size", type=int, default=512, show_default=True, help="side of the square texture, px")
+@click.option("--print", "print_size", default=None, help=PRINT_HELP)
+@click.option("--dpi", type=int, default=None, help=DPI_HELP)
 @click.option("--tileable/--no-tileable", default=False, show_default=True,
               help="wrap around seamlessly (circular padding); sides become multiples of 16 px")
 @click.option("--iters", type=int, default=TEXTURE_DEFAULTS["iters"], show_default=True,
@@ -600,17 +622,19 @@ def texture_cmd(style: tuple[str, ...], output: str, report: str | None, setting
                 **options: Any) -> None:
     """Synthesize a texture with the style of STYLE (one or more images) from noise."""
     from .io.image import check_output_path
+    from .printsize import size_options
     from .report import write_json
     from .texture import texture, texture_settings
     from .transfer import TransferConfig, check_blend
 
+    typed = size_options(typed_options(options))  # --size and --print: one or the other
     if settings:  # the earlier texture's options and tiling, then those typed here
         base, tileable = texture_settings(settings)
-        options = typed_options(options)
+        options = typed
     else:
         base, tileable = TransferConfig(**TEXTURE_DEFAULTS), False
     tileable = options.pop("tileable", tileable)
-    config = dataclasses.replace(base, **options)
+    config = dataclasses.replace(base, **options).validated()
     # every file the run reads (the settings, and the weights typed here or in the settings):
     # not to be written over
     inputs = [*style, *([settings] if settings else []), *config.input_files()]
@@ -622,6 +646,8 @@ def texture_cmd(style: tuple[str, ...], output: str, report: str | None, setting
         config.check_net_known(settings)
     if settings and "style_blend" not in options:
         check_blend(config.style_blend, len(style), settings)
+    if config.print_size is not None and not quiet:  # before the run: what the print asks for
+        click.echo(print_line(config.print_size, config.dpi), err=True)
     with ProgressBar(config.iters, "texture", quiet, stoppable=True) as bar:  # bar.ev: where a stop got to
         result = texture(list(style), tileable=tileable, callback=bar.update, config=config)
     # a stopped texture goes beside OUT, as a stopped transfer does: OUT may hold a finished one
@@ -635,7 +661,8 @@ def texture_cmd(style: tuple[str, ...], output: str, report: str | None, setting
         sys.exit(130)
     if not quiet:
         h, w = result.image.shape[-2:]
-        click.echo(f"wrote {out} ({w} x {h} px, {counted(result.evals, 'evaluation')}, {result.seconds_optimize:.1f} s)", err=True)
+        size = printed(result) or f"{w} x {h} px, "
+        click.echo(f"wrote {out} ({size}{counted(result.evals, 'evaluation')}, {result.seconds_optimize:.1f} s)", err=True)
 
 
 @cli.command("nets")

@@ -14,6 +14,7 @@ from .errors import ConfigError
 from .nets import FeatureNet, HookedNet
 from .optimize import Callback
 from .presets import TEXTURE_DEFAULTS
+from .printsize import size_options
 from .transfer import (TransferConfig, TransferResult, _as_list, _stylize, check_option_names, run_inputs,
                        with_feature_net)
 
@@ -25,13 +26,16 @@ def texture(style: Any, *, size: int | None = None, tileable: bool = False, conf
     list of them, blended by ``style_blend``). ``options`` are TransferConfig fields; the style
     ones apply (style_layers, style_loss, style_scale, iters, optimizer, seed, ...). With
     ``tileable`` the sides are rounded to a multiple of the net's deepest stride (16 px for VGG).
-    ``size`` defaults to the config's (512 px without one). Returns a TransferResult with the image (1, 3, H, W) in 0..1."""
+    ``size`` defaults to the config's (512 px without one); or give ``print_size`` (e.g. '30cm',
+    '12in', 'A3': the side as printed) and ``dpi`` (dots per inch, default 300), which set it and
+    the output file's resolution (``dpi`` alone only tags the file). Returns a TransferResult with the image (1, 3, H, W) in 0..1."""
     t0 = time.perf_counter()
     base = config or TransferConfig(**TEXTURE_DEFAULTS)
     if not isinstance(tileable, bool):
         raise ConfigError(f"tileable {tileable!r}: must be True or False")
     check_option_names(options)
-    cfg = dataclasses.replace(base, size=base.size if size is None else size, **options).validated()
+    options = size_options({**options, **({"size": size} if size is not None else {})})
+    cfg = dataclasses.replace(base, **options).validated()
     cfg = with_feature_net(cfg, feature_net)
     blank = torch.full((1, 3, cfg.size, cfg.size), 0.5)
     styles = _as_list(style)

@@ -31,6 +31,7 @@ from .optimize import OPTIMIZERS, Callback, OptimizeResult, lbfgs_history, optim
 from .color import PRESERVE_COLOR
 from .objective import STYLE_LOSSES, STYLE_NORMS
 from .presets import PRESETS as _PRESETS
+from .printsize import DPI_HELP, PRINT_HELP
 
 PRESET_NAMES = tuple(_PRESETS)
 
@@ -85,6 +86,38 @@ def _short(value: object) -> str:
     return text if len(text) <= 80 else text[:77] + "..."
 
 
+def _resolve_print(cfg: "TransferConfig") -> "TransferConfig":
+    """``cfg`` with ``size`` set from ``print_size`` and ``dpi`` (DEFAULT_DPI where none is given),
+    the print size in its canonical form ('a3' -> 'A3'); ``cfg`` itself when that changes nothing.
+    ConfigError, one line, for a print size, dpi or resulting size that cannot be used."""
+    from .printsize import DEFAULT_DPI, check_dpi, describe, parse_print, px_of
+    if cfg.print_size is None and cfg.dpi is None:
+        return cfg
+    dpi = check_dpi(cfg.dpi) if cfg.dpi is not None else DEFAULT_DPI
+    if cfg.print_size is None:
+        return cfg if dpi == cfg.dpi else dataclasses.replace(cfg, dpi=dpi)
+    label, mm = parse_print(cfg.print_size)
+    size = px_of(mm, dpi)
+    if size < 16:
+        raise ConfigError(f"{describe(label, dpi)}, below 16 px; give a larger --print or a higher --dpi")
+    if (label, dpi, size) == (cfg.print_size, cfg.dpi, cfg.size):
+        return cfg
+    return dataclasses.replace(cfg, print_size=label, dpi=dpi, size=size)
+
+
+def size_hint(cfg: "TransferConfig", px: int) -> str:
+    """What to ask for instead of a size that does not fit, ``px`` (longest side) being the largest
+    that does: 'use --size 1024 or less', or for a print size 'use --dpi 180 or less (A3 at 180 dpi
+    = 2976 px)' ('use a smaller --print' where no dpi of 10 or more fits)."""
+    from .printsize import MIN_DPI, describe, largest_dpi
+    if cfg.print_size is None:
+        return f"use --size {px} or less"
+    dpi = largest_dpi(cfg.print_size, px)
+    if dpi < MIN_DPI:
+        return f"use a smaller --print (at most {px} px at --dpi {cfg.dpi})"
+    return f"use --dpi {dpi} or less ({describe(cfg.print_size, dpi)})"
+
+
 def _typed(cfg: "TransferConfig") -> "TransferConfig":
     """``cfg`` with each scalar field of its annotated type (int, float, str, bool; None where the
     annotation allows it), numpy scalars and paths converted; ConfigError for anything else. Without
@@ -110,6 +143,10 @@ class TransferConfig:
     studio build their options from these fields; ``transfer(**options)`` takes them too."""
 
     size: int = _opt(512, "longest side of the output, px")
+    # A print size sets ``size`` (validated() computes it from the length and the dpi): the
+    # artist's unit, recorded so that --settings repeats the print, not only its pixels.
+    print_size: str | None = _opt(None, PRINT_HELP, flag="--print")
+    dpi: int | None = _opt(None, DPI_HELP)
     iters: int = _opt(200, "optimizer iterations (with a pyramid, the first planned level's, fewer above it; "
                            "a level too small for the net is left out; the --refine pass counts its own)")
     optimizer: str = _opt("lbfgs", "gd (the course's plain gradient descent), adam or lbfgs", choices=OPTIMIZERS)
@@ -179,6 +216,9 @@ class TransferConfig:
         typed = _typed(self)
         if typed is not self:  # numpy scalars or paths converted: check the plain values
             return typed.validated()
+        printed = _resolve_print(self)
+        if printed is not self:  # the print size's canonical form, its dpi and the size they give
+            return printed.validated()
         check_seed(self.seed)
         if self.optimizer not in OPTIMIZERS:
             raise choices_error("optimizer", self.optimizer, OPTIMIZERS)
@@ -334,7 +374,12 @@ class TransferResult:
     def metadata(self) -> dict:
         """Parameters, what ran, inputs (files and their sha256), versions and device: what a
         report or a PNG's metadata records. ``TransferConfig.from_run`` reads the parameters back."""
-        return run_record(self.task, self.config.to_dict(), self.inputs, self.device)
+        record = run_record(self.task, self.config.to_dict(), self.inputs, self.device)
+        if self.config.dpi is not None:
+            from .printsize import print_record
+            h, w = self.image.shape[-2:]
+            record["print"] = print_record(w, h, self.config.dpi, self.config.print_size)
+        return record
 
     def report(self) -> dict:
         """The JSON-able run report: parameters, versions, device, timings and history."""
@@ -349,8 +394,9 @@ class TransferResult:
         return tensor_to_pil(self.image)
 
     def save(self, path: str | os.PathLike) -> None:
-        """Write the image atomically; PNGs carry ``metadata()`` in a text chunk."""
-        save_image(self.image, path, metadata=self.metadata())
+        """Write the image atomically; PNGs carry ``metadata()`` in a text chunk, and with a ``dpi``
+        the file records it as its resolution (PNG pHYs, JPEG JFIF, TIFF and WebP tags)."""
+        save_image(self.image, path, metadata=self.metadata(), dpi=self.config.dpi)
 
 
 def run_record(task: dict, params: dict, inputs: dict, device: str) -> dict:
@@ -581,7 +627,7 @@ def _transfer_single(content: Any, style: Any, *, config: TransferConfig | None 
     if need_bytes > available_bytes(device):
         fits = largest_fitting_size(net, c.shape[-2:], cfg.optimizer, available_bytes(device))
         check_fits(need_bytes, device, f"a {out_shape[-1]} x {out_shape[-2]} px transfer",
-                   f"use --size {fits} or less" if fits else "free some memory")
+                   size_hint(cfg, fits) if fits else "free some memory")
     c, s = resize_longest(c, cfg.size), resize_longest(s, cfg.size)
     for what, src, t in (("content", content, c), ("style", style, s)):
         label = src if isinstance(src, (str, os.PathLike)) else what
@@ -803,8 +849,10 @@ def transfer(content: Any, style: Any, *, config: TransferConfig | None = None, 
     """
     from .presets import preset_config
     from .pyramid import pyramid_sizes
+    from .printsize import size_options
     t_start = time.perf_counter()
     check_option_names(options)
+    options = size_options(options)
     if config is None:
         cfg = preset_config(options.get("preset", TransferConfig.preset), **options).validated()
     else:
@@ -928,10 +976,12 @@ def _plan_levels(cfg: TransferConfig, net: FeatureNet, layers: list[str], conten
         have = (f"--max-memory allows {cfg.max_memory:g} GiB" if limited_by_option
                 else f"{device.type} has {budget / 2**30:.1f} GiB free")
         more = "raise --max-memory" if limited_by_option else "free some memory"
-        raise ResourceError(f"a {hw[1]} x {hw[0]} px {'texture' if not content_weight else 'transfer'} "
+        from .printsize import describe
+        asked = f"{describe(cfg.print_size, cfg.dpi)}: " if cfg.print_size is not None else ""
+        raise ResourceError(f"{asked}a {hw[1]} x {hw[0]} px {'texture' if not content_weight else 'transfer'} "
                             f"({'untiled' if circular else 'even in tiles'}) needs about "
                             f"{one_pass_bytes(net, (1, 3, *hw), cfg.optimizer, sliced) / 2**30:.1f} GiB but {have}; "
-                            + (f"use --size {lo // 8 * 8} or less, or {more}" if lo >= need else more)) from None
+                            + (f"{size_hint(cfg, lo // 8 * 8)}, or {more}" if lo >= need else more)) from None
     if refine_k is not None and tiles[refine_k] is not None and cfg.content_norm != "correlation" and content_layers:
         # said now, not after the pyramid's levels have run (the tiled evaluator says it too)
         raise ConfigError("a content budget (--refine) in tiles needs --content-norm correlation, whose loss "

@@ -333,10 +333,13 @@ def file_sha256(path: str | os.PathLike) -> str:
 
 
 def save_image(image: "torch.Tensor | Image.Image", path: str | os.PathLike, *,
-               metadata: dict | None = None) -> None:
+               metadata: dict | None = None, dpi: int | None = None) -> None:
     """Write an image atomically. PNG files carry ``metadata`` as JSON in a 'stylegram' text chunk,
     JPEG files in their comment (COM) segment; ``read_run_settings`` reads either back. JPEG is
     written at quality 95 without chroma subsampling, WebP lossless, PNG and TIFF exactly.
+    ``dpi`` (dots per inch) is written as the file's resolution: PNG pHYs (pixels per metre, so
+    Pillow reads 300 back as 299.9994), JPEG JFIF density, TIFF XResolution/YResolution, WebP
+    EXIF XResolution/YResolution (Pillow writes no other resolution into a WebP); None: none.
 
     ``image``: tensor (1, 3, H, W) / (3, H, W) in 0..1, or a PIL image.
     """
@@ -351,6 +354,13 @@ def save_image(image: "torch.Tensor | Image.Image", path: str | os.PathLike, *,
 
     def write(tmp: Path) -> None:
         kw: dict = {}
+        if dpi is not None and fmt == "WEBP":
+            exif = Image.Exif()
+            exif[0x011A] = exif[0x011B] = float(dpi)  # XResolution, YResolution
+            exif[0x0128] = 2  # ResolutionUnit: inches
+            kw["exif"] = exif.tobytes()
+        elif dpi is not None:
+            kw["dpi"] = (dpi, dpi)
         if fmt == "PNG":
             info = PngImagePlugin.PngInfo()
             info.add_text("Software", "stylegram")
