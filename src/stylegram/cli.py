@@ -459,8 +459,9 @@ def transfer_cmd(content: str, style: tuple[str, ...], output: str, save_every: 
             check_output_path(extra, inputs, suffixes=sfx, outputs=[output, partial])  # .json and a plot never meet
     ckpt_path = out.with_name(out.name + ".ckpt")
     checkpoint = load_checkpoint(resume) if resume else None
-    if cfg.print_size is not None and not quiet:  # before the run: what the print asks for
-        click.echo(print_line(cfg.print_size, cfg.dpi), err=True)
+    if cfg.print_size is not None and not quiet and not resume:  # before the run: what the print asks for
+        from .transfer import estimate_memory
+        click.echo(print_line(cfg.print_size, cfg.dpi, estimate_memory(content, list(style), config=cfg)), err=True)
 
     meta: dict = {}
 
@@ -506,10 +507,14 @@ def transfer_cmd(content: str, style: tuple[str, ...], output: str, save_every: 
                    f"{result.seconds_optimize:.1f} s, {result.s_per_eval:.3f} s/eval on {result.device})", err=True)
 
 
-def print_line(print_size: str, dpi: int) -> str:
-    """The line a print-size run starts with: 'print: A3 (42 cm) at 300 dpi = 4961 px (the longest side)'."""
+def print_line(print_size: str, dpi: int, memory) -> str:
+    """The line a print-size run starts with, before any work at its size: what the print asks for
+    and the engine's memory estimate (``transfer.estimate_memory``), e.g. 'print: A3 (42 cm) at
+    300 dpi = 4961 px (4961 x 3721 px); memory: about 99.7 GiB in one pass, above the 8.0 GiB
+    budget: in tiles of 768 px'. A run that cannot fit is refused by that estimate instead."""
     from .printsize import describe
-    return f"print: {describe(print_size, dpi)} (the longest side)"
+    h, w = memory.shape
+    return f"print: {describe(print_size, dpi)} ({w} x {h} px); memory: {memory.summary()}"
 
 
 def printed(result) -> str:
@@ -647,7 +652,9 @@ def texture_cmd(style: tuple[str, ...], output: str, report: str | None, setting
     if settings and "style_blend" not in options:
         check_blend(config.style_blend, len(style), settings)
     if config.print_size is not None and not quiet:  # before the run: what the print asks for
-        click.echo(print_line(config.print_size, config.dpi), err=True)
+        from .transfer import estimate_memory
+        click.echo(print_line(config.print_size, config.dpi, estimate_memory(
+            None, list(style), config=config, texture=True, tileable=tileable)), err=True)
     with ProgressBar(config.iters, "texture", quiet, stoppable=True) as bar:  # bar.ev: where a stop got to
         result = texture(list(style), tileable=tileable, callback=bar.update, config=config)
     # a stopped texture goes beside OUT, as a stopped transfer does: OUT may hold a finished one

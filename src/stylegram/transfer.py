@@ -845,7 +845,11 @@ def transfer(content: Any, style: Any, *, config: TransferConfig | None = None, 
     each time. ``callback(Iterate)`` sees every
     iteration (``level``/``levels``: the pyramid level) and stops the run by returning True.
     ``checkpoint`` (from ``TransferResult.checkpoint()`` of a stopped run with the same inputs and
-    options) resumes it. Returns a TransferResult with the image (1, 3, H, W) in 0..1.
+    options) resumes it. For a print, give ``print_size`` (the longest side as printed: '30cm',
+    '300mm', '12in' or a paper size 'A0'..'A6') and ``dpi`` (dots per inch, default 300) instead of
+    ``size`` (px): the longest side becomes length x dpi (``printsize.print_size_px``), and ``save``
+    writes the dpi into the file; ``dpi`` alone only tags the file. ``estimate_memory`` gives the
+    run's memory estimate beforehand. Returns a TransferResult with the image (1, 3, H, W) in 0..1.
     """
     from .presets import preset_config
     from .pyramid import pyramid_sizes
@@ -1154,16 +1158,12 @@ class _Levels:
         return start + (now - resize(prev, now.shape[-2:]))
 
 
-def _stylize(content: Any, styles: list, cfg: TransferConfig, *, callback: Callback | None, net: FeatureNet | None,
-             t_start: float, content_weight: bool = True, circular: bool = False,
-             checkpoint: dict | None = None) -> TransferResult:
-    """The engine: pyramid levels of single-level optimizations (see pyramid.py), tiled where a
-    level is too large for one pass. Without ``content_weight`` the content only gives the shape and
-    start image (texture synthesis); ``circular`` makes the output wrap around (tileable)."""
-    from . import color
-    from .pyramid import run_pyramid
-    from .resample import resize_image
-
+def _prepare(content: Any, styles: list, cfg: TransferConfig, net: FeatureNet | None, *, content_weight: bool,
+             circular: bool) -> tuple:
+    """What a run sets up before any work at the output size: the device, the config with its
+    precision resolved, the content and all layers, the net, the blend, the inputs at their own
+    resolution, the output shape (h, w), and the plan of its levels, whose memory estimate refuses
+    (ResourceError) what cannot fit. ``_stylize`` and ``estimate_memory`` both start here."""
     device = resolve_device(cfg.device)
     cfg = dataclasses.replace(cfg, precision=resolve_precision(cfg.precision, device))  # the report says which
     content_layers = list(cfg.content_layers) if content_weight else []
@@ -1189,6 +1189,64 @@ def _stylize(content: Any, styles: list, cfg: TransferConfig, *, callback: Callb
         net.check_input_size(hw, layers, f"texture: at --size {cfg.size} the texture", "raise --size")
     plan = _plan_levels(cfg, net, layers, content_layers, hw, s_full, circular=circular,
                         content_weight=content_weight, device=device)
+    return device, cfg, content_layers, layers, net, blend, c_native, s_full, hw, plan
+
+
+@dataclass(frozen=True)
+class MemoryEstimate:
+    """A run's memory before it starts: the output ``shape`` (h, w) in px, the estimated peak
+    ``one_pass_bytes`` of its largest level computed in one pass, the ``budget_bytes``
+    (--max-memory, or the free memory if less) and the ``tile`` side (px) that level is computed
+    in, None for one pass."""
+
+    shape: tuple[int, int]
+    one_pass_bytes: int
+    budget_bytes: int
+    tile: int | None
+
+    def summary(self) -> str:
+        """'about 14.6 GiB in one pass, above the 8.0 GiB budget: in tiles of 928 px' (or 'within the
+        8.0 GiB budget')."""
+        budget = f"the {self.budget_bytes / 2**30:.1f} GiB budget"
+        how = f"within {budget}" if self.tile is None else f"above {budget}: in tiles of {self.tile} px"
+        return f"about {self.one_pass_bytes / 2**30:.2f} GiB in one pass, {how}"
+
+
+def estimate_memory(content: Any, style: Any, *, config: TransferConfig, texture: bool = False,
+                    tileable: bool = False, feature_net: FeatureNet | HookedNet | None = None) -> MemoryEstimate:
+    """The memory estimate of the run ``transfer(content, style, config=config)`` (or, with
+    ``texture``, of ``texture(style, config=config, tileable=tileable)``; ``content`` is then
+    ignored) before it starts, by the engine's own planning (``_prepare``): it raises the run's
+    ResourceError, one line with the estimate and a size (or --dpi) that fits, when the run would
+    be refused. Builds the net and reads the inputs, as the run will again."""
+    cfg = config.validated()
+    if texture:
+        content = torch.full((1, 3, cfg.size, cfg.size), 0.5)
+    net = feature_net
+    _, cfg, _, layers, net, _, _, _, hw, plan = _prepare(content, _as_list(style), cfg, net, content_weight=not texture,
+                                                         circular=texture and tileable)
+    # each level as _plan_levels estimates it (the --refine level's sliced loss on its own layers)
+    need = [one_pass_bytes(net, (1, 3, *sh), cfg.optimizer,
+                           list(plan.refine_weights) if k == plan.refine_k
+                           else list(cfg.style_weights) if cfg.style_loss == "swd" else [])
+            for k, sh in enumerate(plan.shapes)]
+    big = max(range(len(need)), key=need.__getitem__)
+    return MemoryEstimate(shape=tuple(hw), one_pass_bytes=need[big], tile=plan.tiles[big],
+                          budget_bytes=int(min(cfg.max_memory * 2**30, available_bytes(resolve_device(cfg.device)))))
+
+
+def _stylize(content: Any, styles: list, cfg: TransferConfig, *, callback: Callback | None, net: FeatureNet | None,
+             t_start: float, content_weight: bool = True, circular: bool = False,
+             checkpoint: dict | None = None) -> TransferResult:
+    """The engine: pyramid levels of single-level optimizations (see pyramid.py), tiled where a
+    level is too large for one pass. Without ``content_weight`` the content only gives the shape and
+    start image (texture synthesis); ``circular`` makes the output wrap around (tileable)."""
+    from . import color
+    from .pyramid import run_pyramid
+    from .resample import resize_image
+
+    device, cfg, content_layers, layers, net, blend, c_native, s_full, hw, plan = _prepare(
+        content, styles, cfg, net, content_weight=content_weight, circular=circular)
     c_full = resize_image(c_native, hw).clamp(0, 1)
     del c_native
     regions = []
