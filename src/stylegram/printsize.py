@@ -45,7 +45,7 @@ def parse_print(text: str) -> tuple[str, float]:
     if num.lower() in ("nan", "inf", "+inf", "-inf", "infinity") or (not num and unit in ("nan", "inf", "infinity")):
         raise ConfigError(f"print size {text!r}: must be a finite length, e.g. 30cm")
     if unit not in UNITS_MM:
-        what = f"unknown unit {unit!r}" if unit and num else "no unit" if num else "unknown paper size"
+        what = "unknown paper size" if s[:1].isalpha() else f"unknown unit {unit!r}" if unit else "no unit"
         raise ConfigError(f"print size {text!r}: {what}; give a length in mm, cm or in (e.g. 30cm) "
                           f"or a paper size {', '.join(PAPER_MM)}")
     if not num:
