@@ -1028,3 +1028,39 @@ def test_a_full_queue_is_a_503_not_a_bad_request(tmp_path):
             [ended["id"], running["id"], waiting["id"]])
         srv.json("POST", f"/api/jobs/{running['id']}/cancel")
         assert srv.wait_job(waiting["id"])["status"] == "done"
+
+
+def test_form_offers_a_dpi_that_tags_the_result(tmp_path):
+    """The page's DPI field (empty: none) becomes the run's dpi, checked as the CLI checks it; the
+    result PNG carries it, also through the studio's own colour-keeping rewrite."""
+    import torch
+    from PIL import Image
+    from stylegram.errors import ConfigError
+    from stylegram.io.image import save_image
+    from stylegram.web.jobs import keep_content_colors
+    from stylegram.web.options import Limits, form_schema, parse_job_request
+    assert form_schema(Limits())["dpi"] == {"min": 10, "max": 2400, "default": None}
+    form, opts = parse_job_request(job_body(dpi=240), Limits())
+    assert form["dpi"] == opts["dpi"] == 240
+    assert "dpi" not in parse_job_request(job_body(), Limits())[1]
+    assert "dpi" not in parse_job_request(job_body(dpi=None), Limits())[1]
+    with pytest.raises(ConfigError, match=r"^dpi 5000: above 2400 dots per inch"):
+        parse_job_request(job_body(dpi=5000), Limits())
+    with pytest.raises(ConfigError, match=r"^dpi 'x': must be a whole number"):
+        parse_job_request(job_body(dpi="x"), Limits())
+    png, content = tmp_path / "r.png", tmp_path / "c.png"
+    save_image(torch.rand(1, 3, 8, 10), png, metadata={"a": 1}, dpi=240)
+    save_image(torch.rand(1, 3, 8, 10), content)
+    keep_content_colors(png, content, (10, 8))
+    with Image.open(png) as im:
+        assert im.info["dpi"] == pytest.approx((240, 240), abs=0.02) and "stylegram" in im.info
+
+
+def test_job_with_dpi_writes_it_into_the_result(studio):
+    s, job = studio.json("POST", "/api/jobs", job_body(iters=2, dpi=150))
+    assert s == 201
+    assert studio.wait_job(job["id"])["status"] == "done"
+    s, _, data = studio.request("GET", f"/api/jobs/{job['id']}/files/result.png")
+    with Image.open(io.BytesIO(data)) as im:
+        assert s == 200 and im.info["dpi"] == pytest.approx((150, 150), abs=0.02)
+        assert json.loads(im.info["stylegram"])["print"]["dpi"] == 150

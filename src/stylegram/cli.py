@@ -18,7 +18,7 @@ import click
 from . import __version__
 from .errors import StylegramError
 from .presets import TEXTURE_DEFAULTS
-from .printsize import DPI_HELP, PRINT_HELP
+from .printsize import DPI_HELP, PRINT_HELP, PRINT_METAVAR
 
 EXIT_USER_ERROR = 2
 
@@ -36,6 +36,8 @@ def config_options(config_cls: type, exclude: tuple[str, ...] = (), preset: tupl
             decl = name
             default = fld.default
             kw: dict[str, Any] = {"help": meta.get("help", ""), "show_default": True}
+            if "metavar" in meta:
+                kw["metavar"] = meta["metavar"]
             if "choices" in meta:
                 kw["type"] = click.Choice(list(meta["choices"]))
             elif isinstance(default, tuple):  # layer lists are written comma-separated
@@ -601,7 +603,7 @@ def typed_options(options: Mapping[str, Any]) -> dict[str, Any]:
 @click.argument("style", nargs=-1, required=True, type=click.Path(dir_okay=False))
 @click.option("-o", "--output", required=True, type=click.Path(dir_okay=False), help="output image (.png, .jpg, ...)")
 @click.option("--size", type=int, default=512, show_default=True, help="side of the square texture, px")
-@click.option("--print", "print_size", default=None, help=PRINT_HELP)
+@click.option("--print", "print_size", default=None, metavar=PRINT_METAVAR, help=PRINT_HELP)
 @click.option("--dpi", type=int, default=None, help=DPI_HELP)
 @click.option("--tileable/--no-tileable", default=False, show_default=True,
               help="wrap around seamlessly (circular padding); sides become multiples of 16 px")

@@ -22,6 +22,7 @@ MIN_DPI, MAX_DPI = 10, 2400
 PAPER_MM = {"A0": 1189, "A1": 841, "A2": 594, "A3": 420, "A4": 297, "A5": 210, "A6": 148}
 UNITS_MM = {"mm": 1.0, "cm": 10.0, "in": MM_PER_INCH}
 
+PRINT_METAVAR = "LENGTH|A3"
 PRINT_HELP = ("print size, the longest side: a length (30cm, 300mm, 12in) or a paper size (A0 to A6); "
               "sets the longest side in px from it and --dpi, and the output's resolution")
 DPI_HELP = (f"resolution in dots per inch, {MIN_DPI} to {MAX_DPI}, written into the output (PNG, JPEG, TIFF, "

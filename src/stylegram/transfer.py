@@ -31,7 +31,7 @@ from .optimize import OPTIMIZERS, Callback, OptimizeResult, lbfgs_history, optim
 from .color import PRESERVE_COLOR
 from .objective import STYLE_LOSSES, STYLE_NORMS
 from .presets import PRESETS as _PRESETS
-from .printsize import DPI_HELP, PRINT_HELP
+from .printsize import DPI_HELP, PRINT_HELP, PRINT_METAVAR
 
 PRESET_NAMES = tuple(_PRESETS)
 
@@ -142,10 +142,10 @@ class TransferConfig:
     """Every option of a style transfer, with its default and its help text. The CLI and the
     studio build their options from these fields; ``transfer(**options)`` takes them too."""
 
-    size: int = _opt(512, "longest side of the output, px")
+    size: int = _opt(512, "longest side of the output, px (or --print with --dpi)")
     # A print size sets ``size`` (validated() computes it from the length and the dpi): the
     # artist's unit, recorded so that --settings repeats the print, not only its pixels.
-    print_size: str | None = _opt(None, PRINT_HELP, flag="--print")
+    print_size: str | None = _opt(None, PRINT_HELP, flag="--print", metavar=PRINT_METAVAR)
     dpi: int | None = _opt(None, DPI_HELP)
     iters: int = _opt(200, "optimizer iterations (with a pyramid, the first planned level's, fewer above it; "
                            "a level too small for the net is left out; the --refine pass counts its own)")

@@ -120,7 +120,8 @@ def keep_content_colors(result_png: Path, content: Path, size: tuple[int, int]) 
     for k, v in info.items():
         if isinstance(v, str):
             pnginfo.add_text(k, v)
-    write_atomic(result_png, lambda tmp: merged.save(tmp, format="PNG", pnginfo=pnginfo))
+    dpi = {"dpi": info["dpi"]} if "dpi" in info else {}  # the result's resolution, kept
+    write_atomic(result_png, lambda tmp: merged.save(tmp, format="PNG", pnginfo=pnginfo, **dpi))
 
 
 class JobQueue:

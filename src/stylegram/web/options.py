@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..errors import MAX_SEED, ConfigError, choices_error
+from ..printsize import MAX_DPI, MIN_DPI, check_dpi
 
 # Named starting points for the form. Each only overrides TransferConfig fields; the form's own
 # size/iters fields win over the preset's.
@@ -82,6 +83,9 @@ def form_schema(limits: Limits) -> dict:
                    if engine_option("refine") is not None else None),
         "style_strength": {"min": 0.01, "max": 100.0, "default": 1.0},
         "seed": TransferConfig.seed,
+        # the result's resolution (dots per inch), written into its PNG; null: none. The studio's
+        # sizes stop at limits.max_size px, so it offers no print size: a dpi tags the file.
+        "dpi": ({"min": MIN_DPI, "max": MAX_DPI, "default": None} if engine_option("dpi") is not None else None),
     }
 
 
@@ -110,7 +114,8 @@ def parse_job_request(params: Any, limits: Limits) -> tuple[dict, dict]:
     from ..transfer import TransferConfig
     if not isinstance(params, dict):
         raise ConfigError("the request body must be a JSON object")
-    allowed = {"content", "style", "preset", "size", "iters", "refine", "style_strength", "preserve_color", "seed", "net"}
+    allowed = {"content", "style", "preset", "size", "iters", "refine", "style_strength", "preserve_color", "seed", "net",
+               "dpi"}
     extra = sorted(set(params) - allowed)
     if extra:
         raise choices_error("field", extra[0], sorted(allowed))
@@ -148,6 +153,10 @@ def parse_job_request(params: Any, limits: Limits) -> tuple[dict, dict]:
         if engine_option("refine") is None:
             raise ConfigError("refine: this engine has no refinement pass")
         options["refine"] = form["refine"] = _num(params, "refine", int, 0, limits.max_iters, 0)
+    if params.get("dpi") is not None:  # the CLI's check and message (10 to 2400, saying why)
+        if engine_option("dpi") is None:
+            raise ConfigError("dpi: this engine writes no resolution")
+        options["dpi"] = form["dpi"] = check_dpi(params["dpi"])
     color = engine_option("preserve_color")
     if form["preserve_color"] and color is not None:
         # The engine's own colour preservation, where it has one (issue 3).

@@ -109,6 +109,7 @@ function fillOptions() {
   $("size").min = f.size.min; $("size").max = f.size.max; $("size").value = f.size.default;
   $("iters").min = f.iters.min; $("iters").max = f.iters.max; $("iters").value = f.iters.default;
   $("refine-row").hidden = !f.refine;
+  $("dpi-row").hidden = !f.dpi;
   if (f.refine) { $("refine").max = f.refine.max; $("refine").value = f.refine.default; }
   $("preset").addEventListener("change", () => {
     const p = f.presets[$("preset").value];
@@ -127,6 +128,7 @@ function fillOptions() {
                    style_strength: Math.round(strength() * 1000) / 1000, preserve_color: $("preserve-color").checked,
                    seed: parseInt($("seed").value, 10) };
     if (!$("refine-row").hidden) body.refine = parseInt($("refine").value, 10);
+    if (!$("dpi-row").hidden && $("dpi").value !== "") body.dpi = parseInt($("dpi").value, 10);
     try { await startJob(body); } catch (e) { showError("form-error", e.message); }
   });
   $("cancel").addEventListener("click", async () => {
