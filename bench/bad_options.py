@@ -37,7 +37,11 @@ def cases(tmp: Path) -> list[list[str]]:
         ["--style-blend", "a,b"], ["--style-blend", "1,2"], ["--max-memory", "0"], ["--refine", "-2"],
         ["--refine-slack", "nan"], ["--ema", "1.5"], ["--init-noise", "2"], ["--save-every", "-1"],
         ["--optimizer", "sgd"], ["--no-such-option"], ["--resume", "/nope.ckpt"], ["--seed", "-1"],
-        ["--seed", str(2**64)], ["--weights", str(IMG)])]
+        ["--seed", str(2**64)], ["--weights", str(IMG)], ["--dpi", "0"], ["--dpi", "5000"], ["--print", "A3"])]
+    # --print replaces --size (TINY's): these run without it
+    transfer += [["transfer", str(IMG), str(IMG), "-o", out, "--net", "random-tiny", "--iters", "2", "-q", *o] for o in (
+        ["--print", "30ft"], ["--print", "30x40cm"], ["--print=-3cm"], ["--print", "nancm"], ["--print", "1mm"],
+        ["--print", "A3", "--max-memory", "0.3"])]
     a = str(AUDIO)
     media = [
         ["texture", str(IMG), "-o", out, "--net", "random-tiny", "-q", "--size", "20", "--iters", "1"],
