@@ -512,7 +512,7 @@ def transfer_cmd(content: str, style: tuple[str, ...], output: str, save_every: 
 def print_line(print_size: str, dpi: int, memory) -> str:
     """The line a print-size run starts with, before any work at its size: what the print asks for
     and the engine's memory estimate (``transfer.estimate_memory``), e.g. 'print: A3 (42 cm) at
-    300 dpi = 4961 px (4961 x 3721 px); memory: about 99.7 GiB in one pass, above the 8.0 GiB
+    300 dpi = 4961 px (4961 x 3721 px); memory: about 99.68 GiB in one pass, above the 8.0 GiB
     budget: in tiles of 768 px'. A run that cannot fit is refused by that estimate instead."""
     from .printsize import describe
     h, w = memory.shape

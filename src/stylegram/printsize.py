@@ -10,6 +10,7 @@ Imports no torch: the CLI's help and its errors use it before the engine loads.
 from __future__ import annotations
 
 import math
+import numbers
 import re
 
 from .errors import ConfigError
@@ -27,6 +28,7 @@ PRINT_HELP = ("print size, the longest side: a length (30cm, 300mm, 12in) or a p
               "sets the longest side in px from it and --dpi, and the output's resolution")
 DPI_HELP = (f"resolution in dots per inch, {MIN_DPI} to {MAX_DPI}, written into the output (PNG, JPEG, TIFF, "
             f"WebP); with --print it sets the size (default then {DEFAULT_DPI})")
+
 
 def parse_print(text: str) -> tuple[str, float]:
     """(canonical form, length in mm) of a print size: '30cm' -> ('30cm', 300.0), '12 in' ->
@@ -65,7 +67,7 @@ def parse_print(text: str) -> tuple[str, float]:
 def check_dpi(dpi: object) -> int:
     """``dpi`` as an int; ConfigError, one line saying why, unless a whole number from MIN_DPI to
     MAX_DPI dots per inch."""
-    if isinstance(dpi, bool) or not isinstance(dpi, int):
+    if isinstance(dpi, bool) or not isinstance(dpi, numbers.Integral):
         if isinstance(dpi, float) and dpi.is_integer():
             dpi = int(dpi)
         else:
