@@ -218,3 +218,13 @@ def test_estimate_memory_is_the_runs_planning(pair):
     assert big.summary().startswith("about 15.") and big.summary().endswith(f" GiB budget: in tiles of {big.tile} px")
     with pytest.raises(ResourceError, match=r"use --dpi 16 or less"):
         estimate_memory(pair[0], pair[1], config=TransferConfig(net="random-tiny", print_size="A3", max_memory=0.3))
+
+
+def test_cli_texture_print_size(tmp_path, pair):
+    out = tmp_path / "t.tif"
+    p = run_cli("texture", pair[1], "-o", out, "--print", "1in", "--dpi", 40, "--net", "random-tiny", "--iters", 1)
+    assert p.returncode == 0, p.stderr
+    assert p.stderr.startswith("print: 1 in at 40 dpi = 40 px (40 x 40 px); memory: about ")
+    assert "(40 x 40 px, 2.54 x 2.54 cm at 40 dpi, " in p.stderr.splitlines()[-1]
+    with Image.open(out) as im:
+        assert im.size == (40, 40) and im.info["dpi"] == (40, 40)
