@@ -228,3 +228,17 @@ def test_cli_texture_print_size(tmp_path, pair):
     assert "(40 x 40 px, 2.54 x 2.54 cm at 40 dpi, " in p.stderr.splitlines()[-1]
     with Image.open(out) as im:
         assert im.size == (40, 40) and im.info["dpi"] == (40, 40)
+
+
+def test_too_small_for_the_net_names_print_not_size(tmp_path, pair):
+    """A print too small for the net's deepest layer says --print/--dpi, as typed, not --size."""
+    from stylegram.errors import InputError
+    with pytest.raises(InputError) as texture_err:
+        stylegram.texture(pair[1], print_size="1in", dpi=20, net="random-tiny", iters=1, device="cpu")
+    wide = tmp_path / "wide.png"
+    Image.new("RGB", (800, 20), (100, 50, 20)).save(wide)
+    with pytest.raises(InputError) as transfer_err:
+        stylegram.transfer(str(wide), pair[1], print_size="10cm", dpi=100, **TINY)
+    for err in (texture_err, transfer_err):
+        msg = str(err.value)
+        assert "--print" in msg and "--dpi" in msg and "--size" not in msg, msg

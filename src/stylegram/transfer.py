@@ -118,6 +118,15 @@ def size_hint(cfg: "TransferConfig", px: int) -> str:
     return f"use --dpi {dpi} or less ({describe(cfg.print_size, dpi)})"
 
 
+def size_words(cfg: "TransferConfig") -> tuple[str, str]:
+    """How a message names the size the artist asked for, and which option raises it:
+    ('--size 512', '--size'), or for a print ('--print 1in at --dpi 20 (20 px)', '--print or --dpi'),
+    so that an error says the option typed, not the px a print size became."""
+    if cfg.print_size is None:
+        return f"--size {cfg.size}", "--size"
+    return f"--print {cfg.print_size} at --dpi {cfg.dpi} ({cfg.size} px)", "--print or --dpi"
+
+
 def _typed(cfg: "TransferConfig") -> "TransferConfig":
     """``cfg`` with each scalar field of its annotated type (int, float, str, bool; None where the
     annotation allows it), numpy scalars and paths converted; ConfigError for anything else. Without
@@ -629,10 +638,11 @@ def _transfer_single(content: Any, style: Any, *, config: TransferConfig | None 
         check_fits(need_bytes, device, f"a {out_shape[-1]} x {out_shape[-2]} px transfer",
                    size_hint(cfg, fits) if fits else "free some memory")
     c, s = resize_longest(c, cfg.size), resize_longest(s, cfg.size)
+    asked, option = size_words(cfg)
     for what, src, t in (("content", content, c), ("style", style, s)):
         label = src if isinstance(src, (str, os.PathLike)) else what
-        net.check_input_size(t.shape[-2:], layers, f"{label}: at --size {cfg.size} the {what} image",
-                             "crop it to a less extreme aspect ratio or raise --size")
+        net.check_input_size(t.shape[-2:], layers, f"{label}: at {asked} the {what} image",
+                             f"crop it to a less extreme aspect ratio or raise {option}")
     c, s = c.to(device), s.to(device)
 
     with torch.no_grad():
@@ -1026,9 +1036,10 @@ class _Levels:
         side = max(1, round(max(shape) * cfg.style_scale))
         t = resize_image(s, level_shape(s.shape[-2:], side)).clamp(0, 1)
         if min(t.shape[-2:]) < self.need:
-            raise InputError(f"{label}: at --size {cfg.size} and --style-scale {cfg.style_scale} the style image is "
+            asked, option = size_words(cfg)
+            raise InputError(f"{label}: at {asked} and --style-scale {cfg.style_scale} the style image is "
                              f"{t.shape[-1]} x {t.shape[-2]} px, but the net needs at least {self.need} px on each side; "
-                             "raise --style-scale or --size, or crop the style image")
+                             f"raise --style-scale or {option}, or crop the style image")
         return t
 
     def __call__(self, k: int):  # -> pyramid.Level
@@ -1181,12 +1192,13 @@ def _prepare(content: Any, styles: list, cfg: TransferConfig, net: FeatureNet | 
     c_native = load_image(content, None, max_pixels=cfg.max_pixels, name="content")
     s_full = [load_image(s, max_pixels=cfg.max_pixels, name="style") for s in styles]
     hw = resized_shape(*c_native.shape[-2:], cfg.size)
+    asked, option = size_words(cfg)
     if content_weight:
         label = content if isinstance(content, (str, os.PathLike)) else "content"
-        net.check_input_size(hw, layers, f"{label}: at --size {cfg.size} the content image",
-                             "crop it to a less extreme aspect ratio or raise --size")
+        net.check_input_size(hw, layers, f"{label}: at {asked} the content image",
+                             f"crop it to a less extreme aspect ratio or raise {option}")
     else:  # a texture: the "content" is only the shape of the canvas
-        net.check_input_size(hw, layers, f"texture: at --size {cfg.size} the texture", "raise --size")
+        net.check_input_size(hw, layers, f"texture: at {asked} the texture", f"raise {option}")
     plan = _plan_levels(cfg, net, layers, content_layers, hw, s_full, circular=circular,
                         content_weight=content_weight, device=device)
     return device, cfg, content_layers, layers, net, blend, c_native, s_full, hw, plan
