@@ -906,7 +906,10 @@ def _load_mask(src: Any, hw: tuple[int, int], cfg: TransferConfig, what: str) ->
 class _LevelPlan:
     """What each level of a run is: its longest side, shape (h, w), iterations and tile side (None:
     one pass); which level is the --refine pass (``refine_k``) and the style weights it uses; and
-    from which level on the levels only add detail to the picture below them (``pin_from``)."""
+    from which level on the levels only add detail to the picture below them (``pin_from``); the
+    memory ``budget`` (bytes) the tiles were planned in and each level's ``sliced`` layers (those
+    whose sliced loss its memory estimate counts), so that ``estimate_memory`` reads the plan's own
+    figures instead of working them out again."""
 
     sizes: list[int]
     shapes: list[tuple[int, int]]
@@ -915,6 +918,8 @@ class _LevelPlan:
     refine_k: int | None
     refine_weights: dict[str, float]
     pin_from: int | None
+    budget: int
+    sliced: list[list[str]]
 
     def pass_of(self, k: int) -> str:
         """What level k does: 'refine' (the --refine pass), 'detail' (above --pyramid-keep) or 'transfer'."""
@@ -970,9 +975,10 @@ def _plan_levels(cfg: TransferConfig, net: FeatureNet, layers: list[str], conten
             pin_from += 1  # the detail levels now keep the refined picture
     budget = int(min(cfg.max_memory * 2**30, available_bytes(device)))
     sliced = list(style_weights) if cfg.style_loss == "swd" else []
+    level_sliced = [list(refine_weights) if k == refine_k else sliced for k in range(len(shapes))]
     try:
-        tiles = [plan_tile(net, layers, (1, 3, *sh), cfg.optimizer, budget, cfg.tile,
-                           list(refine_weights) if k == refine_k else sliced) for k, sh in enumerate(shapes)]
+        tiles = [plan_tile(net, layers, (1, 3, *sh), cfg.optimizer, budget, cfg.tile, level_sliced[k])
+                 for k, sh in enumerate(shapes)]
         if circular and tiles[-1] is not None:
             raise ResourceError("tileable textures are not tiled")
     except ResourceError:
@@ -1000,7 +1006,7 @@ def _plan_levels(cfg: TransferConfig, net: FeatureNet, layers: list[str], conten
         # said now, not after the pyramid's levels have run (the tiled evaluator says it too)
         raise ConfigError("a content budget (--refine) in tiles needs --content-norm correlation, whose loss "
                           "tiles sum as statistics; use it, or a --size that fits one pass")
-    return _LevelPlan(sizes, shapes, iters, tiles, refine_k, refine_weights, pin_from)
+    return _LevelPlan(sizes, shapes, iters, tiles, refine_k, refine_weights, pin_from, budget, level_sliced)
 
 
 class _Levels:
@@ -1237,14 +1243,10 @@ def estimate_memory(content: Any, style: Any, *, config: TransferConfig, texture
     net = feature_net
     _, cfg, _, layers, net, _, _, _, hw, plan = _prepare(content, _as_list(style), cfg, net, content_weight=not texture,
                                                          circular=texture and tileable)
-    # each level as _plan_levels estimates it (the --refine level's sliced loss on its own layers)
-    need = [one_pass_bytes(net, (1, 3, *sh), cfg.optimizer,
-                           list(plan.refine_weights) if k == plan.refine_k
-                           else list(cfg.style_weights) if cfg.style_loss == "swd" else [])
-            for k, sh in enumerate(plan.shapes)]
+    # each level as _plan_levels planned it, in its budget
+    need = [one_pass_bytes(net, (1, 3, *sh), cfg.optimizer, plan.sliced[k]) for k, sh in enumerate(plan.shapes)]
     big = max(range(len(need)), key=need.__getitem__)
-    return MemoryEstimate(shape=tuple(hw), one_pass_bytes=need[big], tile=plan.tiles[big],
-                          budget_bytes=int(min(cfg.max_memory * 2**30, available_bytes(resolve_device(cfg.device)))))
+    return MemoryEstimate(shape=tuple(hw), one_pass_bytes=need[big], tile=plan.tiles[big], budget_bytes=plan.budget)
 
 
 def _stylize(content: Any, styles: list, cfg: TransferConfig, *, callback: Callback | None, net: FeatureNet | None,
