@@ -242,3 +242,12 @@ def test_too_small_for_the_net_names_print_not_size(tmp_path, pair):
     for err in (texture_err, transfer_err):
         msg = str(err.value)
         assert "--print" in msg and "--dpi" in msg and "--size" not in msg, msg
+
+
+def test_summary_line_gives_the_reports_cm():
+    """The 'wrote' line's cm are the report's (2 decimals) at any size: A0 at 300 dpi is 118.9 cm, not '119'."""
+    from types import SimpleNamespace
+    import torch
+    from stylegram.cli import printed
+    a0 = SimpleNamespace(config=SimpleNamespace(dpi=300), image=torch.zeros(1, 3, 9933, 14043, dtype=torch.uint8))
+    assert printed(a0) == "14043 x 9933 px, 118.9 x 84.1 cm at 300 dpi, "
