@@ -251,3 +251,13 @@ def test_summary_line_gives_the_reports_cm():
     from stylegram.cli import printed
     a0 = SimpleNamespace(config=SimpleNamespace(dpi=300), image=torch.zeros(1, 3, 9933, 14043, dtype=torch.uint8))
     assert printed(a0) == "14043 x 9933 px, 118.9 x 84.1 cm at 300 dpi, "
+
+
+def test_hint_for_a_print_too_large_at_any_dpi_is_a_length():
+    """A print that fits at no dpi of 10 or more is told a --print length that fits (floored to the
+    mm, so that it does), not a px count the artist cannot type as a print size."""
+    from stylegram.printsize import print_size_px
+    from stylegram.transfer import TransferConfig, size_hint
+    hint = size_hint(TransferConfig(print_size="100000cm", dpi=300), 8128)
+    assert hint == "use --print 68.8cm or less at --dpi 300"
+    assert print_size_px("68.8cm", 300) <= 8128

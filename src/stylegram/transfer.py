@@ -108,13 +108,17 @@ def _resolve_print(cfg: "TransferConfig") -> "TransferConfig":
 def size_hint(cfg: "TransferConfig", px: int) -> str:
     """What to ask for instead of a size that does not fit, ``px`` (longest side) being the largest
     that does: 'use --size 1024 or less', or for a print size 'use --dpi 180 or less (A3 at 180 dpi
-    = 2976 px)' ('use a smaller --print' where no dpi of 10 or more fits)."""
-    from .printsize import MIN_DPI, describe, largest_dpi
+    = 2976 px)', or where no dpi of 10 or more fits, the length that does at the dpi asked for, in
+    the unit --print takes ('use --print 68.8cm or less at --dpi 300'), floored to the mm so it fits."""
+    from .printsize import MIN_DPI, MM_PER_INCH, describe, largest_dpi
     if cfg.print_size is None:
         return f"use --size {px} or less"
     dpi = largest_dpi(cfg.print_size, px)
     if dpi < MIN_DPI:
-        return f"use a smaller --print (at most {px} px at --dpi {cfg.dpi})"
+        cm = math.floor(px * MM_PER_INCH / cfg.dpi) / 10
+        if cm >= 1:
+            return f"use --print {cm:g}cm or less at --dpi {cfg.dpi}"
+        return f"use a smaller --print and a lower --dpi (at most {px} px)"  # not a length under 1 cm
     return f"use --dpi {dpi} or less ({describe(cfg.print_size, dpi)})"
 
 
