@@ -521,13 +521,13 @@ def print_line(print_size: str, dpi: int, memory) -> str:
 
 def printed(result) -> str:
     """'4961 x 3508 px, 42 x 29.7 cm at 300 dpi, ' for the summary line of a run with a dpi; '' without."""
-    from .printsize import physical_cm
+    from .printsize import print_record
     dpi = result.config.dpi
     if dpi is None:
         return ""
     h, w = result.image.shape[-2:]
-    # as the report gives them, 2 decimals (A0: 118.9 cm; 3 significant digits said 119)
-    return f"{w} x {h} px, {round(physical_cm(w, dpi), 2):g} x {round(physical_cm(h, dpi), 2):g} cm at {dpi} dpi, "
+    cm = print_record(w, h, dpi)  # the report's own figures, 2 decimals (A0: 118.9 cm, not 119)
+    return f"{w} x {h} px, {cm['width_cm']:g} x {cm['height_cm']:g} cm at {dpi} dpi, "
 
 
 def run_metadata(cfg, content: str, style: tuple[str, ...]) -> dict:
