@@ -212,15 +212,21 @@ def _file_url(path: str | os.PathLike) -> str:
     return f"file:{os.path.abspath(path)}"
 
 
+def _ffmpeg(*args: str) -> subprocess.CompletedProcess:
+    """Run the bundled ffmpeg with ``args`` (no banner, no reading of the terminal), its stdout and
+    stderr captured as text: the probes, the mux and the frame count go through here."""
+    import imageio_ffmpeg
+
+    return subprocess.run([imageio_ffmpeg.get_ffmpeg_exe(), "-hide_banner", "-nostdin", *args],
+                          capture_output=True, text=True, errors="replace")
+
+
 def audio_codec(path: str | os.PathLike) -> str | None:
     """The codec of the first audio stream of a media file, as ffmpeg names it ("aac",
     "pcm_s16le", ...), or None when it has none (or ffmpeg cannot read it). Reads the header only."""
-    import imageio_ffmpeg
-
     # `ffmpeg -i FILE` with no output describes the file on stderr and exits 1: that is the probe
     # (imageio-ffmpeg bundles no ffprobe).
-    r = subprocess.run([imageio_ffmpeg.get_ffmpeg_exe(), "-hide_banner", "-nostdin", "-i", _file_url(path)],
-                       capture_output=True, text=True, errors="replace")
+    r = _ffmpeg("-i", _file_url(path))
     m = re.search(r"^\s*Stream #\d+:\d+\S*: Audio: (\w+)", r.stderr, re.MULTILINE)
     return m[1] if m else None
 
@@ -285,13 +291,9 @@ def _mux(picture: Path, source, dst: Path, fmt: str, seconds: float, how: str, p
     Returns what was done: a copy the muxer refuses is re-encoded; None when ``dst`` has no
     soundtrack after all (a stream without samples, which MP4 and MOV leave out). ``path`` (the
     output the user named) and ``shown`` (the frames ``dst`` must hold) are for the checks."""
-    import imageio_ffmpeg
-
     def run(*streams: str) -> subprocess.CompletedProcess:
-        return subprocess.run(
-            [imageio_ffmpeg.get_ffmpeg_exe(), "-hide_banner", "-nostdin", "-y", "-loglevel", "error",
-             "-i", _file_url(picture), *streams, "-t", f"{seconds:.6f}", "-f", fmt, _file_url(dst)],
-            capture_output=True, text=True, errors="replace")
+        return _ffmpeg("-y", "-loglevel", "error", "-i", _file_url(picture), *streams, "-t", f"{seconds:.6f}",
+                       "-f", fmt, _file_url(dst))
 
     def with_sound(codec: str) -> subprocess.CompletedProcess:
         return run("-i", _file_url(source), "-map", "0:v:0", "-map", "1:a:0", "-c:v", "copy", "-c:a", codec)
@@ -389,11 +391,8 @@ def _check_frames(written: Path, expected: int, path, step: str) -> None:
     """Raise unless the video stream of ``written`` holds ``expected`` frames: its packets counted
     by a stream copy to nowhere (no decoding; some 40 ms), as a file cut short by a write error
     ffmpeg did not report would not."""
-    import imageio_ffmpeg
-
-    r = subprocess.run([imageio_ffmpeg.get_ffmpeg_exe(), "-hide_banner", "-nostdin", "-loglevel", "error",
-                        "-i", _file_url(written), "-map", "0:v:0", "-c", "copy", "-f", "null", "-progress", "pipe:1",
-                        "-"], capture_output=True, text=True, errors="replace")
+    r = _ffmpeg("-loglevel", "error", "-i", _file_url(written), "-map", "0:v:0", "-c", "copy", "-f", "null",
+                "-progress", "pipe:1", "-")
     counts = re.findall(r"^frame=(\d+)$", r.stdout, re.MULTILINE)
     if r.returncode or not counts:
         if _FULL_DISK.search(r.stderr):
