@@ -342,23 +342,24 @@ def gram_figures(views: dict[str, LayerGram], style: torch.Tensor, *, scan: Unit
         raise ConfigError(f"clip {clip!r}: must be a percentile above 0 and at most 100")
     figs: dict[str, "Image.Image"] = {}
     for l, v in views.items():
-        # Each map with its colour bar: without one a reader could not tell the values, that the
-        # colours are square-rooted and clipped, nor which sign of the difference is red. The
-        # bar's top is the heatmap's own, computed once here (heat_top).
-        top, signed = heat_top(v.gram, clip), is_signed(v.gram)
+        def framed(m: torch.Tensor, diverging: bool) -> np.ndarray:
+            # Each map with its colour bar: without one a reader could not tell the values, that
+            # the colours are square-rooted and clipped, nor which sign of the difference is red.
+            # The bar's top is the heatmap's own, computed once here (heat_top). Axes name the
+            # channels (the ids at sensible intervals, all of them for a few channels): the
+            # seriated order was only in gram.json.
+            top = heat_top(m, clip)
+            return with_channel_axes(with_colorbar(heatmap(m, v.order, heat_px, diverging, top=top), top, diverging),
+                                     v.order, heat_px)
+
         # a signed layer's Gram (a conv or BatchNorm tap of a HookedNet) has negative entries,
         # which magma drew as 0: it is drawn red-blue, as the difference is
-        # Axes name the channels (the ids at sensible intervals, all of them for a few channels):
-        # the seriated order was only in gram.json.
+        signed = is_signed(v.gram)
         tiles = [(f"G/N of the style image ({v.gram.shape[0]} channels)"
-                  + (", signed: red > 0, blue < 0" if signed else ""),
-                  with_channel_axes(with_colorbar(heatmap(v.gram, v.order, heat_px, signed, top=top), top, signed),
-                                    v.order, heat_px))]
+                  + (", signed: red > 0, blue < 0" if signed else ""), framed(v.gram, signed))]
         if v.diff is not None:
-            top = heat_top(v.diff, clip)
             tiles.append((f"G(S)/N - G(G)/N: red, style's larger   (J_style = {v.style_loss:.3g})",
-                          with_channel_axes(with_colorbar(heatmap(v.diff, v.order, heat_px, True, top=top), top, True),
-                                            v.order, heat_px)))
+                          framed(v.diff, True)))
         colour = ("square root of |value|, red-blue by sign" if signed or v.diff is not None
                   else "square root of the value")
         figs[f"gram_{l}"] = _labelled(tiles, title=f"{l}: style matrix, channels seriated (colour: {colour}, "
