@@ -260,6 +260,137 @@ def test_write_atomic_keeps_old_file_on_failure(tmp_path):
         os.umask(umask)
 
 
+def test_a_full_disk_or_quota_is_one_line_and_leaves_nothing(tmp_path):
+    # ENOSPC from a writer (or the fsync) came out as the raw OSError, a traceback on the CLI
+    import errno
+
+    from stylegram.errors import NoSpaceError, ResourceError
+    p = tmp_path / "o.wav"
+    p.write_bytes(b"previous")
+    for code, what, todo in ((errno.ENOSPC, "no space left on device", "free some space or choose another folder"),
+                             (errno.EDQUOT, "disk quota exceeded", "free some space or choose another folder"),
+                             (errno.EFBIG, "file too large", "choose another folder (a file system that takes "
+                                                             "larger files)")):
+        def fail(tmp):
+            tmp.write_bytes(b"half")
+            raise OSError(code, os.strerror(code), str(tmp))
+
+        with pytest.raises(ResourceError) as e:
+            write_atomic(p, fail)
+        assert str(e.value) == f"{p}: could not be written: {what}; {todo}"
+        # an OSError too, with its errno: the studio's job records catch their failed writes as such
+        assert isinstance(e.value, (NoSpaceError, OSError)) and e.value.errno == code
+        assert p.read_bytes() == b"previous" and os.listdir(tmp_path) == ["o.wav"]
+    with pytest.raises(PermissionError):  # any other error: as it was
+        write_atomic(p, lambda tmp: (_ for _ in ()).throw(PermissionError(errno.EACCES, "denied")))
+    assert p.read_bytes() == b"previous" and os.listdir(tmp_path) == ["o.wav"]
+
+
+def _full_disk(monkeypatch):
+    """From now on each temporary file write_atomic makes is a link to /dev/full, whose writes fail
+    with ENOSPC: a full disk for whichever library writes the file. The link is replaced or removed,
+    never /dev/full itself (a library that replaces its target by a rename replaces the link)."""
+    import re
+    import stat
+    if not (os.path.exists("/dev/full") and stat.S_ISCHR(os.stat("/dev/full").st_mode)):
+        pytest.skip("no /dev/full here")
+    real_open = os.open
+
+    def open_(path, flags, mode=0o777, *, dir_fd=None):
+        if flags & os.O_EXCL and re.fullmatch(r"\..+\.[0-9a-f]{12}\.part.*", os.path.basename(path)):
+            os.symlink("/dev/full", path)
+            return real_open(path, os.O_WRONLY)
+        return real_open(path, flags, mode, dir_fd=dir_fd)
+    monkeypatch.setattr(os, "open", open_)
+
+
+def _writers():
+    """(output name, write(path)) for each kind of file the commands write through write_atomic."""
+    from stylegram.cli import save_checkpoint
+    from stylegram.io.audio import save_spectrogram_png, save_wav
+    from stylegram.io.signal import save_signal
+    from stylegram.io.video import FrameStore
+    from stylegram.io.volume import save_volume
+    from stylegram.report import write_json
+    x = torch.rand(1, 3, 8, 8, generator=torch.Generator().manual_seed(0))
+    return {
+        "o.png": lambda p: save_image(x, p), "o.jpg": lambda p: save_image(x, p),
+        # soundfile said "Error opening ...: System error." (a RuntimeError); torch.save "basic_ios::clear"
+        "o.wav": lambda p: save_wav(np.zeros(800, np.float32), 8000, p),
+        "o.ckpt": lambda p: save_checkpoint({"x": x}, p),
+        "o.npy": lambda p: save_volume(np.zeros((4, 4, 4), np.float32), p),
+        "o.csv": lambda p: save_signal(x[:, :, 0], p),
+        "o.json": lambda p: write_json({"a": 1}, p),
+        "spec.png": lambda p: save_spectrogram_png(torch.rand(1, 8, 8), 8000, 64, p),
+        "frames/frame_00000.npy": lambda p: FrameStore(p.parent, {"a": 1}).save(0, x),
+    }
+
+
+@pytest.mark.parametrize("name", ["o.png", "o.jpg", "o.wav", "o.ckpt", "o.npy", "o.csv", "o.json", "spec.png",
+                                  "frames/frame_00000.npy"])
+def test_every_output_on_a_full_disk_is_one_line_and_replaces_nothing(tmp_path, monkeypatch, name):
+    import stat
+
+    from stylegram.errors import ResourceError
+    write = _writers()[name]
+    p = tmp_path / name
+    p.parent.mkdir(exist_ok=True)
+    write(p)  # a previous output, and the settings of the frame folder
+    before = {q: q.read_bytes() for q in tmp_path.rglob("*")if q.is_file()}
+    _full_disk(monkeypatch)
+    with pytest.raises(ResourceError) as e:
+        write(p)
+    assert str(e.value) == f"{p}: could not be written: no space left on device; free some space or choose another folder"
+    assert {q: q.read_bytes() for q in tmp_path.rglob("*") if q.is_file()} == before
+    assert not [q for q in tmp_path.rglob("*") if q.is_symlink()]
+    assert stat.S_ISCHR(os.stat("/dev/full").st_mode)
+
+
+def test_a_nifti_cut_short_leaves_no_half_file(tmp_path, monkeypatch):
+    # nibabel writes NIfTI under a name of its own beside the temporary file (it picks gzip from the
+    # name); a write that failed there left that half file behind
+    import errno
+
+    import nibabel as nib
+
+    from stylegram.errors import ResourceError
+    from stylegram.io.volume import save_volume
+
+    def half(img, name):
+        with open(name, "wb") as f:
+            f.write(b"half")
+        raise OSError(errno.ENOSPC, "No space left on device")
+    monkeypatch.setattr(nib, "save", half)
+    for name in ("o.nii.gz", "o.nii"):
+        with pytest.raises(ResourceError, match=rf"{name}: could not be written: no space left on device; free "):
+            save_volume(np.zeros((4, 4, 4), np.float32), tmp_path / name)
+    assert os.listdir(tmp_path) == []
+
+
+def test_cli_on_a_full_disk_says_one_line_and_exits_2(tmp_path, monkeypatch):
+    import contextlib
+    import io
+    import wave
+
+    from stylegram.cli import main
+    with wave.open(str(tmp_path / "style.wav"), "wb") as w:
+        w.setnchannels(1), w.setsampwidth(2), w.setframerate(8000)
+        w.writeframes((np.random.default_rng(0).standard_normal(4000) * 3000).astype("<i2").tobytes())
+    runs = {"o.wav": ["audio-texture", str(tmp_path / "style.wav"), "--seconds", "0.25", "--rate", "8000",
+                      "--filters", "8", "--iters", "1"],
+            "o.png": ["texture", str(tmp_path / "style.png"), "--size", "32", "--iters", "1", "--net", "random"]}
+    save_image(torch.rand(1, 3, 32, 32, generator=torch.Generator().manual_seed(0)), tmp_path / "style.png")
+    _full_disk(monkeypatch)
+    for out, args in runs.items():
+        err = io.StringIO()
+        with contextlib.redirect_stderr(err), pytest.raises(SystemExit) as e:
+            main([*args, "-o", str(tmp_path / out), "-q"])
+        assert e.value.code == 2 and err.getvalue() == (
+            f"stylegram: error: {tmp_path / out}: could not be written: no space left on device; free some space or "
+            "choose another folder\n"), out
+    assert sorted(os.listdir(tmp_path)) == ["style.png", "style.wav"]
+
+
 def test_output_path_checks(tmp_path):
     src = tmp_path / "in.png"
     Image.new("RGB", (4, 4)).save(src)

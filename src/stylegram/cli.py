@@ -571,7 +571,13 @@ class StopSignals:
 def save_checkpoint(ckpt: dict, path: Path) -> None:
     import torch
     from .io.image import write_atomic
-    write_atomic(path, lambda tmp: torch.save(ckpt, tmp))
+
+    def write(tmp: Path) -> None:
+        # through a Python file: torch's own writer turns a full disk into "basic_ios::clear:
+        # iostream error" (a RuntimeError without the errno); Python's write raises the OSError
+        with open(tmp, "wb") as f:
+            torch.save(ckpt, f)
+    write_atomic(path, write)
 
 
 # What a wrong --resume file should be replaced with: the stop's own message names it.

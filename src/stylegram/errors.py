@@ -26,6 +26,12 @@ class ResourceError(StylegramError):
     """The work would not fit in memory (or on disk); the message gives the estimate."""
 
 
+class NoSpaceError(ResourceError, OSError):
+    """An output could not be written because its file system refused to grow (full, a quota, a
+    file-size limit). An OSError as well: code that already treats a failed write as one (the
+    studio's job records, the weights cache) keeps doing so, and the CLI prints the one line."""
+
+
 class NumericalError(StylegramError):
     """The optimization produced NaN or Inf and could not recover."""
 

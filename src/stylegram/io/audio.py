@@ -8,6 +8,7 @@ spatial axis is the T frames (Ulyanov & Lebedev 2016), values log(1 + |STFT|) >=
 from __future__ import annotations
 
 import contextlib
+import io
 import math
 import os
 import sys
@@ -188,7 +189,12 @@ def save_wav(y: np.ndarray | torch.Tensor, rate: int, path: str | os.PathLike, *
     top = float(np.abs(a).max()) if a.size else 0.0
     gain = peak / top if top > peak else 1.0
     a = a * gain
-    write_atomic(path, lambda tmp: sf.write(str(tmp), a, int(rate), subtype="PCM_16", format="WAV"))
+    # Encoded in memory, then written by Python: libsndfile writing the file itself turns a full
+    # disk into "Error opening ...: System error." (a RuntimeError, without the errno), which
+    # write_atomic cannot tell from a bug; the bytes are the same.
+    buf = io.BytesIO()
+    sf.write(buf, a, int(rate), subtype="PCM_16", format="WAV")
+    write_atomic(path, lambda tmp: Path(tmp).write_bytes(buf.getvalue()))
     return round(20 * math.log10(gain), 2)
 
 

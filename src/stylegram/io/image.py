@@ -9,6 +9,7 @@ an interrupted save never leaves a half-written output.
 """
 from __future__ import annotations
 
+import errno
 import json
 import os
 import re
@@ -21,7 +22,7 @@ import numpy as np
 import torch
 from PIL import Image, ImageOps, PngImagePlugin, UnidentifiedImageError
 
-from ..errors import ConfigError, InputError, whole
+from ..errors import ConfigError, InputError, NoSpaceError, ResourceError, whole
 from ..resample import resize_image, resized_shape
 
 # 100 Mpx is ten 4K frames: far above any sensible style-transfer input, far below a bomb.
@@ -294,31 +295,49 @@ def _same_file(a: Path, b: str | os.PathLike) -> bool:
     return a.exists() and Path(b).exists() and a.resolve() == Path(b).resolve()
 
 
+# The errnos of a file system that refuses to grow, and what the user can do about each.
+_NO_ROOM = {errno.ENOSPC: "free some space or choose another folder",
+            errno.EDQUOT: "free some space or choose another folder",
+            errno.EFBIG: "choose another folder (a file system that takes larger files)"}
+
+
 def write_atomic(path: str | os.PathLike, write: Callable[[Path], None]) -> None:
     """Call ``write(tmp)`` on a temporary file beside ``path``, fsync it, then rename it into place.
 
-    A crash or a full disk leaves the previous file (if any) untouched and no partial file.
+    A crash or a full disk leaves the previous file (if any) untouched and no partial file. A full
+    disk, a quota or a file-size limit (ENOSPC, EDQUOT, EFBIG, from ``write``, the fsync or the
+    rename) raises NoSpaceError, one line naming ``path`` and what to do (an OSError as well);
+    every other error is raised as it is.
     """
     path = Path(path)
-    # Created with mode 0666, so the kernel applies the umask and the file gets the permissions a
-    # plain open() would give (mkstemp's 0600 had to be widened by reading the umask, which only
-    # os.umask can, by setting it: a race with the studio's other threads).
-    for _ in range(100):
-        tmp_p = path.parent / f".{path.name}.{secrets.token_hex(6)}.part{path.suffix}"
-        try:
-            os.close(os.open(tmp_p, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o666))
-            break
-        except FileExistsError:
-            continue
-    else:
-        raise FileExistsError(f"{path}: no free temporary name beside it")
+    tmp_p: Path | None = None
     try:
+        # Created with mode 0666, so the kernel applies the umask and the file gets the permissions a
+        # plain open() would give (mkstemp's 0600 had to be widened by reading the umask, which only
+        # os.umask can, by setting it: a race with the studio's other threads).
+        for _ in range(100):
+            name = path.parent / f".{path.name}.{secrets.token_hex(6)}.part{path.suffix}"
+            try:
+                os.close(os.open(name, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o666))
+                tmp_p = name
+                break
+            except FileExistsError:
+                continue
+        else:
+            raise FileExistsError(f"{path}: no free temporary name beside it")
         write(tmp_p)
         with open(tmp_p, "rb+") as f:
             os.fsync(f.fileno())
         os.replace(tmp_p, path)
-    except BaseException:
-        tmp_p.unlink(missing_ok=True)
+    except BaseException as e:
+        if tmp_p is not None:
+            tmp_p.unlink(missing_ok=True)
+        # the library's own words are the raw errno text, often with the temporary file's name
+        # and a traceback through its writer: the user needs the output's name and the remedy
+        if isinstance(e, OSError) and not isinstance(e, NoSpaceError) and e.errno in _NO_ROOM:
+            err = NoSpaceError(f"{path}: could not be written: {os.strerror(e.errno).lower()}; {_NO_ROOM[e.errno]}")
+            err.errno = e.errno
+            raise err from None
         raise
 
 
@@ -382,6 +401,8 @@ def save_image(image: "torch.Tensor | Image.Image", path: str | os.PathLike, *,
 
     try:
         write_atomic(path, write)
+    except ResourceError:  # a full disk: its own message says so, and what to do
+        raise
     except OSError as e:
         raise InputError(f"{path}: could not write the image ({e.strerror or e}); check the folder and free disk space") from None
 

@@ -121,7 +121,10 @@ def save_signal(x: torch.Tensor, path: str | os.PathLike, names: list[str] | Non
     suffix = Path(path).suffix.lower()
     if suffix == ".npy":
         arr = a.T if layout == "samples" else a[0] if layout == "flat" and a.shape[0] == 1 else a
-        write_atomic(path, lambda tmp: np.save(open(tmp, "wb"), np.ascontiguousarray(arr)))
+        def write_npy(tmp: Path) -> None:
+            with open(tmp, "wb") as f:  # closed here: an error of its last flush is raised, not ignored
+                np.save(f, np.ascontiguousarray(arr))
+        write_atomic(path, write_npy)
     elif suffix == ".csv":
         # 9 significant digits: every float32 exactly (with 6 a 101325 +- 0.3 Pa channel kept 3 values)
         header = ""

@@ -230,7 +230,10 @@ def save_volume(data: np.ndarray, path: str | os.PathLike, affine: np.ndarray | 
     sfx = suffix_of(path)
     aff = np.eye(4) if affine is None else np.asarray(affine, dtype=np.float64)
     if sfx == ".npy":
-        write_atomic(path, lambda tmp: np.save(open(tmp, "wb"), np.asarray(data)))
+        def write_npy(tmp: Path) -> None:
+            with open(tmp, "wb") as f:  # closed here: an error of its last flush is raised, not ignored
+                np.save(f, np.asarray(data))
+        write_atomic(path, write_npy)
     elif sfx in (".nii", ".nii.gz"):
         import nibabel as nib
         img = nib.Nifti1Image(np.asarray(data, dtype=np.float32), aff)
@@ -247,8 +250,11 @@ def save_volume(data: np.ndarray, path: str | os.PathLike, affine: np.ndarray | 
         def write(tmp: Path) -> None:
             # nibabel picks gzip from the name, so write under a name that ends like the target.
             real = tmp.with_name(tmp.name + (".nii.gz" if sfx == ".nii.gz" else ".nii"))
-            nib.save(img, str(real))
-            os.replace(real, tmp)
+            try:
+                nib.save(img, str(real))
+                os.replace(real, tmp)
+            finally:  # a write cut short (a full disk) leaves no half file of its own beside tmp
+                real.unlink(missing_ok=True)
         write_atomic(p, write)
     else:
         raise ConfigError(f"{path}: unknown volume output type {sfx!r}; use .nii, .nii.gz or .npy")
