@@ -856,13 +856,11 @@ def test_video_keeps_its_sound_cut_to_the_frames_stylized(tmp_path, monkeypatch)
     assert (len(clip.frames), clip.fps, clip.seconds, clip.audio) == (3, 4.0, 0.75, "aac")
     assert write_video(clip.frames, tmp_path / "skip.mp4", clip.fps, audio=tmp_path / "in.mp4") == "copy"
     assert 0.75 <= len(_sound(tmp_path / "skip.mp4")) / 22050 < 0.75 + 1024 / 22050
-    # a soundtrack ffmpeg can neither copy nor re-encode (here: one the probe saw and the file lacks)
-    # is one line naming the way out, and leaves neither an output nor a temporary file
-    import stylegram.io.video as video_io
-    monkeypatch.setattr(video_io, "audio_codec", lambda path: "aac")
+    # a soundtrack ffmpeg can neither copy nor re-encode (here: one the caller said the file holds
+    # and it lacks) is one line naming the way out, and leaves neither an output nor a temporary file
     before = sorted(tmp_path.iterdir())
     with pytest.raises(InputError, match=r"silent.mp4: its soundtrack cannot be carried over \(.+\); --no-audio writes"):
-        write_video(clip.frames, tmp_path / "bad.mp4", clip.fps, audio=tmp_path / "silent.mp4")
+        write_video(clip.frames, tmp_path / "bad.mp4", clip.fps, audio=tmp_path / "silent.mp4", audio_codecs=("aac",))
     assert sorted(tmp_path.iterdir()) == before
 
 
@@ -934,7 +932,7 @@ exec "$FF" "$@"
     (False, "rawvideo", '-vf scale=31:31 "$a"', "InputError",
      r"o\.mp4: encoding the frames failed \(.*width not divisible by 2.*\)$"),
     # the disk full while the picture and sound are put together: not the soundtrack's fault
-    (True, "1:a:0", "file:/dev/full", "ResourceError",
+    (True, "-map 1:a", "file:/dev/full", "ResourceError",
      r"o\.mp4: writing the video with its sound failed: no space left on device; free some space"),
     # the output cannot be written by the pass that adds the sound, nor without the sound
     (True, "-c:v copy", "file:/nonexistent/o.mp4", "InputError", r"o\.mp4: writing the video failed \(.+\)$"),
@@ -1556,3 +1554,95 @@ def test_solid_texture_help_offers_no_3d_net():
     solid = " ".join(CliRunner().invoke(solid_texture_cmd, ["--help"]).output.split())
     assert "2D net applied to the cube's slices" in solid and "3D net" not in solid and "vgg16-hed-3d" not in solid
     assert "or a 3D net (vgg16-hed-3d" in " ".join(CliRunner().invoke(volume_cmd, ["--help"]).output.split())
+
+
+def _tone_at(y, f, rate=22050):
+    """The amplitude of the ``f`` Hz component of ``y`` (a pure tone of amplitude a gives about a)."""
+    t = np.arange(len(y)) / rate
+    return float(2 * np.abs(np.mean(y * np.exp(-2j * np.pi * f * t))))
+
+
+def test_video_keeps_every_soundtrack(tmp_path):
+    # Only the first soundtrack went into the styled video (-map 1:a:0), without a word: a second
+    # language or a commentary was lost. Every one goes now, in its order with its tags, copied
+    # where the container takes every codec, else all re-encoded to AAC.
+    from stylegram.io.video import _ffmpeg as video_ffmpeg
+    from stylegram.io.video import read_clip, write_video
+    for name, codecs in (("in.mp4", ("aac", "aac")), ("in.mkv", ("aac", "pcm_s16le"))):
+        r = _ffmpeg("-f", "lavfi", "-i", "testsrc=size=32x32:rate=8:duration=1", "-f", "lavfi", "-i",
+                    "sine=f=440:sample_rate=22050:duration=1", "-f", "lavfi", "-i", "sine=f=880:sample_rate=22050:duration=1",
+                    "-map", "0:v", "-map", "1:a", "-map", "2:a", "-c:v", "libx264", "-pix_fmt", "yuv420p",
+                    "-c:a:0", "aac", "-c:a:1", codecs[1], "-metadata:s:a:1", "language=fra", tmp_path / name)
+        assert r.returncode == 0, r.stderr
+    for src, out, how in (("in.mp4", "o.mp4", "copy"), ("in.mkv", "o.mkv", "copy"), ("in.mkv", "o.mp4", "aac")):
+        clip = read_clip(tmp_path / src, max_frames=4)
+        assert write_video(clip.frames, tmp_path / out, clip.fps, audio=tmp_path / src) == how, (src, out)
+        header = video_ffmpeg("-i", f"file:{tmp_path / out}").stderr  # the header, which -loglevel error hides
+        codecs = re.findall(r"Stream #0:\d\S*: Audio: (\w+)", header)
+        assert codecs == (["aac", "aac"] if how == "aac" or src == "in.mp4" else ["aac", "pcm_s16le"]), header
+        assert re.search(r"Stream #0:2\S*\(fra\): Audio", header), header
+        r = _ffmpeg("-i", tmp_path / out, "-map", "0:a:1", "-f", "f32le", "-ac", "1", "-ar", 22050, "-")
+        second = np.frombuffer(r.stdout, np.float32)
+        # the 880 Hz track, cut to the 4 frames (0.5 s; a copy ends with the packet spanning it)
+        assert _tone_at(second, 880) > 0.1 and _tone_at(second, 440) < 0.01 and 0.49 < len(second) / 22050 < 0.56
+    # the clip read says what it holds: write_video takes that instead of probing the file again
+    clip = read_clip(tmp_path / "in.mkv")
+    assert (clip.audio, clip.soundtracks) == ("aac", ("aac", "pcm_s16le"))
+
+
+def test_write_video_takes_the_codecs_it_was_given(tmp_path, monkeypatch):
+    # read_clip probes the clip's header (its soundtracks, its frame rates); write_video probed the
+    # same file again for its sound (some 30 ms an ffmpeg run). Given Clip.soundtracks it does not.
+    import os
+
+    import stylegram.io.video as video
+    r = _ffmpeg("-f", "lavfi", "-i", "testsrc=size=32x32:rate=8:duration=1", "-f", "lavfi", "-i",
+                "sine=f=440:sample_rate=22050:duration=1", "-c:v", "libx264", "-pix_fmt", "yuv420p", "-c:a", "aac",
+                tmp_path / "in.mp4")
+    assert r.returncode == 0, r.stderr
+    clip = video.read_clip(tmp_path / "in.mp4")
+    probed, real = [], video.probe
+    monkeypatch.setattr(video, "probe", lambda p: probed.append(os.path.basename(p)) or real(p))
+    assert video.write_video(clip.frames, tmp_path / "o.mp4", clip.fps, audio=tmp_path / "in.mp4",
+                             audio_codecs=clip.soundtracks) == "copy"
+    assert len(probed) == 1 and probed[0].startswith(".o.mp4.")  # only the file written, for what it holds
+    probed.clear()  # without them: the clip is probed, as before
+    assert video.write_video(clip.frames, tmp_path / "o.mp4", clip.fps, audio=tmp_path / "in.mp4") == "copy"
+    assert probed[0] == "in.mp4" and len(probed) == 2
+
+
+def test_variable_frame_rate_video_keeps_its_times_and_its_sound_in_step(tmp_path):
+    # A clip of 4 frames a second for 1 s, then 12 a second for 1 s, its tone starting at 1 s.
+    # ffmpeg handed its frames over at 12 fps (its guess of the timestamps' rate), each of the
+    # first four three times, while the rate read was the header's mean, 6.86 fps: 26 frames
+    # written at 6.86 fps, a 3.79 s video whose picture ran ever later than its 2 s of sound (the
+    # change of pace at 1.75 s, not 1 s). Each frame is now read once, with its time, and laid on
+    # 12 fps: the first four shown three times, the video 2 s, the change in step with the tone.
+    from stylegram.io.video import read_clip, write_video
+    tone = "aevalsrc=if(gte(t\\,1)\\,0.5*sin(2*PI*440*t)\\,0):s=22050:d=2"
+    # every frame its own grey (10, 22, 34, 46, then 60 ... 225): each tells which it is
+    grey = "nullsrc=size=32x32:rate={}:duration=1,format=yuv420p,geq=lum={}+N*{}:cb=128:cr=128"
+    r = _ffmpeg("-f", "lavfi", "-i", grey.format(4, 10, 12), "-f", "lavfi", "-i", grey.format(12, 60, 15),
+                "-f", "lavfi", "-i", tone,
+                "-filter_complex", "[0:v][1:v]concat=n=2:v=1:a=0[v]", "-map", "[v]", "-map", "2:a",
+                "-fps_mode", "vfr", "-c:v", "libx264", "-pix_fmt", "yuv420p", "-c:a", "aac", tmp_path / "vfr.mp4")
+    assert r.returncode == 0, r.stderr
+    clip = read_clip(tmp_path / "vfr.mp4")
+    assert (len(clip.frames), clip.fps, clip.repeats, clip.seconds) == (16, 12.0, [3] * 4 + [1] * 12, 2.0)
+    short = read_clip(tmp_path / "vfr.mp4", max_frames=6)  # the sixth frame lasts 1/12 s
+    assert (short.repeats, short.seconds) == ([3, 3, 3, 3, 1, 1], 14 / 12)
+    every = read_clip(tmp_path / "vfr.mp4", every=2)  # a kept frame lasts until the next kept one starts
+    assert (every.fps, every.repeats) == (12.0, [6, 6, 2, 2, 2, 2, 2, 2])
+    assert write_video(clip.frames, tmp_path / "o.mp4", clip.fps, repeats=clip.repeats,
+                       audio=tmp_path / "vfr.mp4") == "copy"
+    # what a player shows at 12 fps, frame by frame: the grey the input shows at that time (its
+    # luma in video range, 16..235, as RGB)
+    raw = _ffmpeg("-i", tmp_path / "o.mp4", "-map", "0:v:0", "-f", "rawvideo", "-pix_fmt", "rgb24", "-").stdout
+    got = np.frombuffer(raw, np.uint8).reshape(-1, 32 * 32 * 3).mean(1)
+    luma = [10 + 12 * (k // 3) if k < 12 else 60 + 15 * (k - 12) for k in range(24)]
+    want = np.clip((np.array(luma) - 16) * 255 / 219, 0, 255)
+    assert len(got) == 24 and np.abs(got - want).max() < 3, np.round(got)
+    sound = _sound(tmp_path / "o.mp4")
+    assert abs(len(sound) / 22050 - 2.0) < 1 / 12  # as long as the picture, within a frame
+    onset = int(np.argmax(np.abs(sound) > 0.25)) / 22050
+    assert abs(onset - 1.0) < 1 / 12, onset

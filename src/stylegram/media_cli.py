@@ -478,7 +478,7 @@ def video_cmd(video, style, output, size, max_frames, temporal, independent, res
                        f"{folder}; the same command continues", err=True)
             sys.exit(130)
     sound = write_video(res.frames, out, clip.fps, repeats=clip.repeats,
-                        audio=None if no_audio or clip.audio is None else video)
+                        audio=None if no_audio or clip.audio is None else video, audio_codecs=clip.soundtracks)
     _report(report, {"command": "video", "frames": len(frames), "resumed_frames": len(done), "fps": clip.fps,
                      "seconds": round(clip.seconds, 6), "audio": sound,
                      "flicker": res.flicker, "temporal": temporal, "independent": independent,

@@ -13,6 +13,7 @@ import os
 import re
 import subprocess
 import tempfile
+from collections.abc import Sequence
 from dataclasses import dataclass
 from fractions import Fraction
 from functools import reduce
@@ -30,18 +31,25 @@ WRITE_SUFFIXES = (".mp4", ".mkv", ".mov")
 # but 100 fps would write 2-10x the frames of a usual 10-25 fps animation for nothing a player
 # shows; at 50 fps every frame still ends within 10 ms of its time in the GIF.
 GIF_MAX_FPS = 50.0
+# The highest rate a video's unequal frame times are laid on, unless its frames come faster than
+# that most of the time (then their usual rate): a few frames a millisecond apart (a glitch in the
+# timestamps) must not make a 1000 fps file.
+VIDEO_MAX_FPS = 60.0
 
 
 @dataclass
 class Clip:
     """A decoded clip: ``frames`` (1, 3, H, W) in 0..1, played at ``fps`` frames per second with
-    frame i shown ``repeats[i]`` times (None: once each; a GIF whose frame times differ is laid on
-    a constant rate this way), and ``audio``, the codec of its soundtrack (None: it has none)."""
+    frame i shown ``repeats[i]`` times (None: once each; a GIF or a variable-frame-rate video whose
+    frame times differ is laid on a constant rate this way), ``audio``, the codec of its first
+    soundtrack (None: it has none), and ``soundtracks``, the codecs of all of them (for
+    ``write_video``'s ``audio_codecs``, which then need not probe the file again)."""
 
     frames: list[torch.Tensor]
     fps: float
     repeats: list[int] | None = None
     audio: str | None = None
+    soundtracks: tuple[str, ...] = ()
 
     @property
     def seconds(self) -> float:
@@ -86,14 +94,11 @@ def read_clip(path: str | os.PathLike, *, size: int | None = None, max_frames: i
     kept frames share one rate, fps / ``every``, so where the frames read do not divide by
     ``every`` its last kept frame still lasts ``every`` frame times, up to ``every`` - 1 frames
     past them (5 frames read every 2nd: 3 frames of 2, a span of 6)."""
-    import imageio_ffmpeg
-
     if max_frames is not None and max_frames < 1:
         raise ConfigError(f"max_frames {max_frames}: must be 1 or more (or not given, for every frame)")
     if every < 1:
         raise ConfigError(f"every {every}: must be 1 or more")
     p = existing_file(path, "a video file (MP4, WebM, GIF, ...)")
-    frames: list[torch.Tensor] = []
     if p.suffix.lower() == ".gif":
         return _read_gif(p, size, max_frames, every)
     if p.suffix.lower() in IMAGE_SUFFIXES:
@@ -102,26 +107,94 @@ def read_clip(path: str | os.PathLike, *, size: int | None = None, max_frames: i
         # that every other command applies to the same file.
         frame = load_image(p)
         return Clip(_finish([frame], path, size, frame.shape[-2], frame.shape[-1]), 25.0)
+    info = probe(p)
+    # ffmpeg hands the frames over at one rate, its guess of the rate the timestamps are on (tbr),
+    # repeating or dropping frames to keep their times; the rate its header calls the video's
+    # (fps) is their mean. Where the two differ the frame rate varies (or is not said), and frames
+    # written at either rate drift from the sound: such a clip is read as its frames are, each
+    # once, with the time it shows (read off a decoding pass), and laid on a constant rate.
+    times = None if info.fps is not None and info.tbr is not None and abs(info.fps - info.tbr) <= 1e-3 * info.tbr \
+        else _frame_times(p, max_frames)
     try:
-        gen = imageio_ffmpeg.read_frames(_file_url(p), pix_fmt="rgb24")
-        with _quiet_rotation_notice():
-            meta = next(gen)
-        w, h = meta["size"]
-        fps = float(meta.get("fps") or 25.0)
-        for i, buf in enumerate(gen):
-            if max_frames is not None and i >= max_frames:
-                break
-            if i % every:
-                continue
-            a = np.frombuffer(buf, dtype=np.uint8).reshape(h, w, 3)
-            frames.append(torch.from_numpy(a.copy()).permute(2, 0, 1)[None].float() / 255.0)
-        gen.close()
+        frames, meta, h, w = _decode(p, max_frames, every, ["-fps_mode", "passthrough"] if times else [])
+        if times and len(frames) != -(-len(times[0]) // every):  # ceil(frames read / every)
+            times = None  # the passes disagree on the frames: read at ffmpeg's rate, as every clip once was
+            frames, meta, h, w = _decode(p, max_frames, every, [])
     except (OSError, RuntimeError, StopIteration, KeyError) as e:
         first = str(e).strip().splitlines()[0][:100] if str(e).strip() else type(e).__name__
         raise InputError(f"{path}: not a video ffmpeg can decode ({first}){other_media_hint(p, 'video')}") from None
-    # imageio-ffmpeg reads the codec off ffmpeg's stream line, with its comma ("pcm_s16le,")
-    audio = "".join(c for c in str(meta.get("audio_codec") or "").split(",")[0] if c.isalnum() or c == "_") or None
-    return Clip(_finish(frames, path, size, h, w), fps / every, audio=audio)
+    audio = info.audio[0] if info.audio else None
+    if times:
+        fps, repeats = _lay_on_rate(*times, every)
+        return Clip(_finish(frames, path, size, h, w), fps, repeats, audio=audio, soundtracks=info.audio)
+    fps = float(meta.get("fps") or 25.0)
+    return Clip(_finish(frames, path, size, h, w), fps / every, audio=audio, soundtracks=info.audio)
+
+
+def _decode(p: Path, max_frames: int | None, every: int, output: list[str]) -> tuple[list[torch.Tensor], dict, int, int]:
+    """(frames (1, 3, h, w) in 0..1, imageio-ffmpeg's meta, h, w): every ``every``-th of the first
+    ``max_frames`` frames ffmpeg hands over with the ``output`` options."""
+    import imageio_ffmpeg
+
+    frames: list[torch.Tensor] = []
+    gen = imageio_ffmpeg.read_frames(_file_url(p), pix_fmt="rgb24", output_params=output)
+    with _quiet_rotation_notice():
+        meta = next(gen)
+    w, h = meta["size"]
+    for i, buf in enumerate(gen):
+        if max_frames is not None and i >= max_frames:
+            break
+        if i % every:
+            continue
+        a = np.frombuffer(buf, dtype=np.uint8).reshape(h, w, 3)
+        frames.append(torch.from_numpy(a.copy()).permute(2, 0, 1)[None].float() / 255.0)
+    gen.close()
+    return frames, meta, h, w
+
+
+def _frame_times(p: Path, max_frames: int | None) -> tuple[list[float], float] | None:
+    """(the time each of the first ``max_frames`` decoded frames shows from, s, on the file's clock;
+    how long the last one lasts, s), as ffmpeg's showinfo filter sees them in a decoding pass
+    that keeps every frame once; None where a frame has no time (or ffmpeg decodes none)."""
+    limit = [] if max_frames is None else ["-frames:v", str(max_frames)]
+    r = _ffmpeg("-i", _file_url(p), "-map", "0:v:0", "-vf", "showinfo", "-fps_mode", "passthrough", *limit,
+                "-f", "null", "-")
+    rows = re.findall(r"\bn:\s*\d+\s+pts:\s*\S+\s+pts_time:(\S+).*?\bduration_time:(\S+)", r.stderr)
+    try:
+        starts = [float(t) for t, _ in rows]
+        last = float(rows[-1][1]) if rows else 0.0
+    except ValueError:  # "NOPTS"
+        return None
+    if not starts or any(b <= a for a, b in zip(starts, starts[1:])):
+        return None
+    if max_frames is not None and len(starts) > max_frames:  # the filter saw the next frame before ffmpeg stopped
+        last = starts[max_frames] - starts[max_frames - 1]
+        del starts[max_frames:]
+    gaps = np.diff(starts)
+    if last <= 0 or not math.isfinite(last):
+        last = float(np.median(gaps)) if len(gaps) else 1 / 25
+    return starts, last
+
+
+def _lay_on_rate(starts: list[float], last: float, every: int) -> tuple[float, list[int] | None]:
+    """(fps, repeats) for the frames kept of those read (every ``every``-th; frame i shows from
+    ``starts[i]``, s, the last for ``last`` s): a constant rate fast enough for the shortest frame
+    (at most VIDEO_MAX_FPS, or the frames' usual rate where that is higher), each kept frame
+    shown until the next kept one starts, its end rounded to that rate (at least one showing), so
+    every frame starts within half a frame time of its time in the file. The first frame shows
+    from 0, where the file's clock starts (its sound may begin before the picture), as ffmpeg's
+    constant-rate reading holds it."""
+    gaps = np.diff(starts) if len(starts) > 1 else np.array([last])
+    fastest = 1 / float(min(gaps.min(), last))
+    cap = max(VIDEO_MAX_FPS, 1 / float(np.median(gaps)))
+    fps = float(Fraction(min(fastest, cap)).limit_denominator(1001))
+    ends = [starts[k] for k in range(every, len(starts), every)] + [starts[-1] + last]
+    repeats, end = [], 0
+    for t in ends:
+        e = max(math.floor(t * fps + 0.5), end + 1)
+        repeats.append(e - end)
+        end = e
+    return fps, (None if all(r == 1 for r in repeats) else repeats)
 
 
 def _read_gif(p: Path, size: int | None, max_frames: int | None, every: int) -> Clip:
@@ -221,26 +294,55 @@ def _ffmpeg(*args: str) -> subprocess.CompletedProcess:
                           capture_output=True, text=True, errors="replace")
 
 
-def audio_codec(path: str | os.PathLike) -> str | None:
-    """The codec of the first audio stream of a media file, as ffmpeg names it ("aac",
-    "pcm_s16le", ...), or None when it has none (or ffmpeg cannot read it). Reads the header only."""
+@dataclass(frozen=True)
+class Probe:
+    """What ffmpeg reads off a media file's header: ``audio``, the codec of each audio stream in
+    order, as ffmpeg names it ("aac", "pcm_s16le", ...); ``fps``, the mean frame rate of its
+    first video stream, and ``tbr``, the rate ffmpeg takes its timestamps to be on and hands its
+    frames over at (None where the header says none, or there is no video)."""
+
+    audio: tuple[str, ...] = ()
+    fps: float | None = None
+    tbr: float | None = None
+
+
+def probe(path: str | os.PathLike) -> Probe:
+    """Describe a media file (see ``Probe``) from its header; an empty Probe where ffmpeg cannot
+    read it. One ffmpeg run, some 30 ms."""
     # `ffmpeg -i FILE` with no output describes the file on stderr and exits 1: that is the probe
     # (imageio-ffmpeg bundles no ffprobe).
     r = _ffmpeg("-i", _file_url(path))
-    m = re.search(r"^\s*Stream #\d+:\d+\S*: Audio: (\w+)", r.stderr, re.MULTILINE)
-    return m[1] if m else None
+    audio = tuple(re.findall(r"^\s*Stream #\d+:\d+\S*: Audio: (\w+)", r.stderr, re.MULTILINE))
+    video = [line for line in re.findall(r"^\s*Stream #\d+:\d+\S*: Video: .*$", r.stderr, re.MULTILINE)
+             if "(attached pic)" not in line]  # a cover picture is no clip
+
+    def rate(unit: str) -> float | None:
+        m = re.search(rf"\s([\d.]+)(k?) {unit}\b", video[0]) if video else None
+        return float(m[1]) * (1000 if m[2] else 1) if m else None
+    return Probe(audio, rate("fps"), rate("tbr"))
+
+
+def audio_codec(path: str | os.PathLike) -> str | None:
+    """The codec of the first audio stream of a media file, as ffmpeg names it ("aac",
+    "pcm_s16le", ...), or None when it has none (or ffmpeg cannot read it). Reads the header only."""
+    codecs = probe(path).audio
+    return codecs[0] if codecs else None
 
 
 def write_video(frames: list[torch.Tensor], path: str | os.PathLike, fps: float, *, repeats: list[int] | None = None,
-                audio: str | os.PathLike | None = None, quality: int = 18) -> str | None:
+                audio: str | os.PathLike | None = None, audio_codecs: Sequence[str] | None = None,
+                quality: int = 18) -> str | None:
     """Encode frames (1, 3, H, W) in 0..1 (even sides) as H.264 (yuv420p) at ``fps``, atomically;
     frame i ``repeats[i]`` times (``Clip.repeats``; None: once each).
 
-    ``audio``: a media file (the clip the frames came from) whose first soundtrack goes under the
-    frames, from its start and cut to their span (frames are taken from the clip's start, so
-    picture and sound stay in step whatever --max-frames or frame skipping left out). It is copied
-    as it is where the container takes its codec (the cut then ends at the audio packet that
-    spans the last frame's end, a few ms later), else re-encoded to AAC (cut to the sample).
+    ``audio``: a media file (the clip the frames came from) whose soundtracks (all of them, in
+    their order: a second language, a commentary) go under the frames, from its start and cut to
+    their span (frames are taken from the clip's start, so picture and sound stay in step whatever
+    --max-frames or frame skipping left out). They are copied as they are where the container
+    takes every one's codec (the cut then ends at the audio packet that spans the last frame's
+    end, a few ms later), else all re-encoded to AAC (cut to the sample). ``audio_codecs``: their
+    codecs where already known (``Clip.soundtracks`` of the clip read from ``audio``), which saves
+    probing the file again; None: probed here.
     A file without sound gives a video without sound, and so does, in MP4 and MOV, a soundtrack
     without samples (Matroska keeps the empty track). Returns how the sound went in: "copy",
     "aac", or None (the file written has no soundtrack). Raises InputError when ffmpeg can neither
@@ -258,10 +360,14 @@ def write_video(frames: list[torch.Tensor], path: str | os.PathLike, fps: float,
     if repeats is not None and (len(repeats) != len(frames) or min(repeats) < 1):
         raise ConfigError(f"repeats: {len(repeats)} counts of 1 or more for {len(frames)} frames; give one per frame")
     fmt = suffix.lstrip(".").replace("mkv", "matroska")
-    # a path that names no file is a mistake, not a clip without sound (the probe says None for both)
-    codec = audio_codec(existing_file(audio, "a media file with the soundtrack")) if audio is not None else None
+    codecs: Sequence[str] = ()
+    if audio is not None:
+        # a path that names no file is a mistake, not a clip without sound (the probe says () for both)
+        existing_file(audio, "a media file with the soundtrack")
+        codecs = probe(audio).audio if audio_codecs is None else audio_codecs
     # None: no sound; else what is tried first (Matroska, absent from the table, copies any codec)
-    how = [None if codec is None else ("copy" if codec in _COPY_AUDIO.get(suffix, {codec}) else "aac")]
+    how = [None if not codecs else
+           ("copy" if all(c in _COPY_AUDIO.get(suffix, {c}) for c in codecs) else "aac")]
     shown = len(frames) if repeats is None else sum(repeats)
     seconds = shown / fps
 
@@ -286,7 +392,7 @@ def write_video(frames: list[torch.Tensor], path: str | os.PathLike, fps: float,
 
 
 def _mux(picture: Path, source, dst: Path, fmt: str, seconds: float, how: str, path, shown: int) -> str | None:
-    """Copy the picture stream of ``picture`` and lay the first soundtrack of ``source`` under it,
+    """Copy the picture stream of ``picture`` and lay every soundtrack of ``source`` under it,
     cut to ``seconds``, into ``dst``: sound copied (``how`` "copy") or re-encoded ("aac").
     Returns what was done: a copy the muxer refuses is re-encoded; None when ``dst`` has no
     soundtrack after all (a stream without samples, which MP4 and MOV leave out). ``path`` (the
@@ -296,7 +402,7 @@ def _mux(picture: Path, source, dst: Path, fmt: str, seconds: float, how: str, p
                        "-f", fmt, _file_url(dst))
 
     def with_sound(codec: str) -> subprocess.CompletedProcess:
-        return run("-i", _file_url(source), "-map", "0:v:0", "-map", "1:a:0", "-c:v", "copy", "-c:a", codec)
+        return run("-i", _file_url(source), "-map", "0:v:0", "-map", "1:a", "-c:v", "copy", "-c:a", codec)
 
     r = with_sound(how)
     if r.returncode and how == "copy" and not _FULL_DISK.search(r.stderr):  # a stream the muxer refuses after all
@@ -314,7 +420,7 @@ def _mux(picture: Path, source, dst: Path, fmt: str, seconds: float, how: str, p
                          "--no-audio writes the picture only")
     _check_frames(dst, shown, path, "writing the video with its sound")
     # read off the file written: the probe of ``source`` sees a stream's header, not its samples
-    return how if audio_codec(dst) is not None else None
+    return how if probe(dst).audio else None
 
 
 # What ffmpeg says when the output's file system refuses to grow (ENOSPC, EDQUOT, EFBIG).
