@@ -3,6 +3,7 @@ here on purpose, not a side effect of a refactor. And importing stylegram does n
 from __future__ import annotations
 
 import inspect
+import re
 import subprocess
 import sys
 
@@ -41,6 +42,27 @@ def test_public_functions_have_docstrings_and_type_hints():
                 assert not untyped, f"{name}: parameters without a type: {untyped}"
             elif inspect.isclass(obj):
                 assert inspect.getdoc(obj), f"{name}: no docstring"
+
+
+SHAPE = re.compile(r"\((?:\d+|[A-Za-z]\w*)(?:, (?:\d+|\*?[A-Za-z]\w*|\.\.\.))+\)")  # (1, 3, H, W), (B, C, *spatial)
+PX_PARAMS = {"size", "tile", "patch_px", "heat_px", "px"}
+
+
+def test_public_functions_state_shapes_and_units():
+    # a function that takes or gives tensors says their shape, and one that takes a size says its unit
+    missing = []
+    for module, names in ((stylegram, API), (stylegram.explore, EXPLORE)):
+        for name in names:
+            obj = getattr(module, name)
+            if not inspect.isfunction(obj):
+                continue
+            doc, sig = inspect.getdoc(obj), inspect.signature(obj)
+            annotations = " ".join(str(p.annotation) for p in sig.parameters.values()) + str(sig.return_annotation)
+            if ("Tensor" in annotations or "ImageSource" in annotations) and not SHAPE.search(doc):
+                missing.append(f"{name}: no shape")
+            if PX_PARAMS & set(sig.parameters) and " px" not in doc:
+                missing.append(f"{name}: no px")
+    assert missing == []
 
 
 def test_import_does_no_work():

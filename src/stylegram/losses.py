@@ -105,7 +105,8 @@ def content_loss(a: torch.Tensor, target: torch.Tensor, norm: str = "sum",
     night sky, keeps as much of its structure as a busy one). 'correlation': the squared
     difference after each side is centered per channel and scaled to unit norm (see
     ``correlation_loss``): 2 (1 - the correlation of the two feature maps), so only the photo's
-    structure counts, not its features' contrast. Shapes (B, C, *spatial).
+    structure counts, not its features' contrast. a, target: (B, C, *spatial), the same shape
+    (a layer's activations, channels first) -> a scalar (0-dim) tensor.
     ``divisor``: ``content_divisor(target, norm)`` computed beforehand; an objective whose target
     is fixed passes it so that every evaluation does not reduce the whole target again."""
     # (C, N), the course's unrolled activations, got the 'course' divisor 4 C * 1, as if N were 1
@@ -169,7 +170,9 @@ def content_divisor(target: torch.Tensor, norm: str) -> torch.Tensor | float:
 
 def style_layer_loss(a: torch.Tensor, target_scaled_gram: torch.Tensor) -> torch.Tensor:
     """J_style[l] = 1/(2 N nC)^2 sum_kk' (G(S) - G(G))^2, given a (B, C, *spatial) and the target
-    ``scaled_gram`` of S (1 or B, C, C) computed with the same N normalization of S's own size."""
+    ``scaled_gram`` of S (1 or B, C, C) computed with the same N normalization of S's own size
+    (not its plain ``gram``) -> a scalar (0-dim) tensor, the batch summed; N = the product of the
+    spatial sizes."""
     _check_activation(a, "style_layer_loss")
     b, c = a.shape[:2]
     t = target_scaled_gram

@@ -22,7 +22,8 @@ from .transfer import (TransferConfig, TransferResult, _as_list, _stylize, check
 def texture(style: Any, *, size: int | None = None, tileable: bool = False, config: TransferConfig | None = None,
             callback: Callback | None = None, feature_net: FeatureNet | HookedNet | None = None,
             **options: Any) -> TransferResult:
-    """Synthesize a size x size texture from ``style`` (path, PIL image or tensor in 0..1; or a
+    """Synthesize a ``size`` x ``size`` px texture from ``style`` (path, PIL image or tensor
+    (3, H, W) / (1, 3, H, W) in 0..1; or a
     list of them, blended by ``style_blend``). ``options`` are TransferConfig fields; the style
     ones apply (style_layers, style_loss, style_scale, iters, optimizer, seed, ...). With
     ``tileable`` the sides are rounded to a multiple of the net's deepest stride (16 px for VGG).

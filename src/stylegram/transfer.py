@@ -407,7 +407,8 @@ class TransferResult:
         return tensor_to_pil(self.image)
 
     def save(self, path: str | os.PathLike) -> None:
-        """Write the image atomically; PNGs carry ``metadata()`` in a text chunk, and with a ``dpi``
+        """Write the image atomically; PNGs carry ``metadata()`` in a text chunk, JPEGs in their
+        comment (``TransferConfig.from_run`` reads either back), and with a ``dpi``
         the file records it as its resolution (PNG pHYs, JPEG JFIF, TIFF and WebP tags)."""
         save_image(self.image, path, metadata=self.metadata(), dpi=self.config.dpi)
 

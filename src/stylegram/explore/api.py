@@ -67,7 +67,7 @@ def explore_units(images: str | os.PathLike | Sequence[str], out_dir: str | os.P
     FeatureNet or a HookedNet) and, if ``out_dir`` is given, write the sheets and HTML report there.
 
     ``layers``: a list of names or one comma-separated string ('relu1_1,relu2_1').
-    Each image is seen as a centre ``size`` x ``size`` square. See ``scan_units`` for the scan's
+    Each image is seen as a centre ``size`` x ``size`` px square, RGB in 0..1. See ``scan_units`` for the scan's
     options and ``write_report`` for the rendering ones. Returns (scan, report summary or None:
     no ``out_dir``, or a scan the callback stopped, which ``cache`` resumes).
     """
@@ -128,9 +128,10 @@ def _load(src: ImageSource, size: int | None, name: str, net: object, layers: Se
 def explore_activations(image: ImageSource, layer: str, *, net: Net = "vgg16-hed", size: int | None = 256,
                         channels: Sequence[int] | None = None, cols: int | None = None, norm: str = "channel",
                         tile: int | None = 48) -> tuple[torch.Tensor, np.ndarray]:
-    """Channel maps of one ``image`` (path, PIL image or tensor; longest side ``size``, None: its
-    own size) at ``layer``.
-    Returns (maps (C, h, w) float32, grid uint8 (H, W, 3))."""
+    """Channel maps of one ``image`` (path, PIL image or tensor (3, H, W) / (1, 3, H, W) in 0..1;
+    longest side ``size`` px, None: its own size) at ``layer``.
+    Returns (maps (C, h, w) float32, the layer's activations; grid uint8 (H, W, 3), the maps tiled
+    about ``tile`` px each, see ``activation_grid``)."""
     from .activations import activation_grid, activation_maps
     fnet = resolve_net(net, [layer])
     maps = activation_maps(_load(image, size, "image", fnet, [layer]), fnet, layer)
@@ -141,7 +142,8 @@ def explore_gram(style: ImageSource, *, net: Net = "vgg16-hed", layers: str | Se
                  size: int | None = 256, generated: ImageSource | None = None,
                  scan: UnitScan | str | os.PathLike | None = None,
                  n_pairs: int = 6, patch_px: int = 40) -> tuple[dict[str, LayerGram], dict[str, Image.Image]]:
-    """The Gram view of a style image (longest side ``size``, None: its own size; see
+    """The Gram view of a style image (path, PIL image or tensor (3, H, W) / (1, 3, H, W) in 0..1;
+    ``generated`` likewise; longest side ``size`` px, None: its own size; see
     ``gram.gram_view``) and its figures at ``layers`` (a list or a comma-separated string). ``scan``: a UnitScan
     (or its cache file) of the same net whose top patches illustrate each channel of a pair.
     Returns ({layer: LayerGram}, {figure name: PIL image})."""
@@ -179,8 +181,9 @@ def explore_reconstruct(image: ImageSource, *, net: Net = "vgg16-hed", size: int
                         callback: Callable[[str, Iterate], "bool | None"] | None = None,
                         ) -> tuple[dict[str, list[Reconstruction]], Image.Image]:
     """Gatys et al.'s Figure 1 for ``image`` (path, PIL image or tensor (1, 3, H, W) in 0..1;
-    longest side ``size``, None: its own size): content reconstructions from each of ``layers``
-    and style reconstructions from {layers[0]}, {layers[0], layers[1]}, ...
+    longest side ``size`` px, None: its own size; ``tile``: each picture's longest side in the
+    figure, px): content reconstructions from each of ``layers`` and style reconstructions from
+    {layers[0]}, {layers[0], layers[1]}, ...
 
     ``layers``: shallow to deep (a list or a comma-separated string), any of the net's layer names
     (a HookedNet's taps, the layers of a FeatureNet of your own); default: kind1_1 ...

@@ -330,11 +330,13 @@ def _stack(rows: list["Image.Image"]) -> "Image.Image":
 
 def gram_figures(views: dict[str, LayerGram], style: torch.Tensor, *, scan: UnitScan | None = None, patch_px: int = 40,
                  heat_px: int = 384, clip: float = HEAT_CLIP) -> dict[str, "Image.Image"]:
-    """Pictures of a gram_view: ``gram_<layer>`` (the style matrix in seriated channel order, and
+    """Pictures of a gram_view of ``style`` (1, 3, H, W) in 0..1, the image the views were made
+    from: ``gram_<layer>`` (the style matrix in seriated channel order, and
     with a generated image its difference) and ``pairs_<layer>`` (for each top pair: each channel's
     top patches from ``scan`` if it holds the layer, else its map on the style image, and where the
     pair fires together). Each heatmap's colour scale tops out at the ``clip`` percentile of its
-    |values| (``heat_top``), the value its colour bar and the title give. Returns {name: PIL image}."""
+    |values| (``heat_top``), the value its colour bar and the title give. ``heat_px``: a heatmap's
+    side, ``patch_px``: a patch's side, px. Returns {name: PIL image}."""
     from .patches import gather_patches, scan_loader
     from .render import patch_values, unit_grid
 

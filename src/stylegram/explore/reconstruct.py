@@ -126,8 +126,9 @@ def reconstructions(image: torch.Tensor, net: FeatureNet | HookedNet, *, kind: s
 
 
 def reconstruction_figure(image: torch.Tensor, rows: dict[str, list[Reconstruction]], tile: int = 200) -> "Image.Image":
-    """The figure: the original on the left, the content row on top and the style row below, each
-    image labelled with the layers it matches."""
+    """The figure: the original ``image`` (1, 3, H, W) in 0..1 on the left, the content row on top
+    and the style row below (``rows`` as ``reconstructions`` gives them), each picture's longest
+    side scaled to ``tile`` px and labelled with the layers it matches."""
     from PIL import Image, ImageDraw
 
     from ..io.image import tensor_to_pil

@@ -210,6 +210,8 @@ def write_report(scan: UnitScan, out_dir: str | os.PathLike, *, rule: str = "sel
     ``rule``/``n_units``/``seed``/``indices`` (per layer) choose the sheet's units (see
     ``choose_units``); ``all_units=False`` limits the HTML to the sheet's units. Returns a summary
     dict (paths, chosen units, counts). ``progress(stage, done, total)`` reports the cropping.
+    ``patch_px``: the side of each patch drawn, px (at least 8; values under 32 px leave out the
+    activation beneath it).
     """
     check_patch_px(patch_px)
     out = Path(out_dir)

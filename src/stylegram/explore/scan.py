@@ -59,7 +59,7 @@ def list_images(root: str | os.PathLike) -> list[str]:
 
 def load_view(path: str | os.PathLike, size: int) -> torch.Tensor:
     """The image as the explorer's net sees it: RGB (3, size, size) in 0..1, short side resized to
-    ``size`` (antialiased) and the centre square cut out. Raises InputError for unreadable files."""
+    ``size`` px (antialiased) and the centre square cut out. Raises InputError for unreadable files."""
     from PIL import Image
 
     from ..io.image import _ArrayImage, pil_to_tensor, read_image
@@ -221,6 +221,7 @@ def scan_units(net: FeatureNet | HookedNet, images: str | os.PathLike | Sequence
                callback: Callable[[Iterate], "bool | None"] | None = None,
                root: str | os.PathLike | None = None) -> UnitScan:
     """Scan images with ``net`` and keep, for every unit of each layer, its top ``k`` activations.
+    Each image is seen as its centre ``size`` x ``size`` px square (``load_view``).
 
     ``net``: a FeatureNet, a HookedNet, or anything called as ``net(x, layers) -> {layer: (B, C, H, W)}``
     with ``x`` (B, 3, size, size) RGB in 0..1 and an ``info`` dict of LayerInfo. ``layers``: a list of

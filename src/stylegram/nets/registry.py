@@ -164,7 +164,10 @@ def build_net(name: str = "vgg16-hed", *, layers: str | Sequence[str] | None = N
     """Build a named net, frozen and in eval mode, truncated after the deepest of ``layers`` (a
     list of names or one comma-separated string, 'relu1_1,relu2_1', as ``forward`` takes them).
 
-    Layer names are checked before any weights are loaded, so a typo costs nothing.
+    Layer names are checked before any weights are loaded, so a typo costs nothing. The net's
+    ``forward(x, taps)`` takes x (N, C, *spatial), RGB in 0..1 for the image nets (each net's
+    ``InputConvention`` does its own scaling), and gives {layer: (N, C_l, *spatial_l)};
+    ``info[layer]`` its channels and receptive field (``LayerInfo``, in input px).
     """
     # a string was iterated letter by letter: "unknown layer 'r'" for layers="relu1_1,relu2_1"
     layers = split_layers(layers) if layers is not None else None
