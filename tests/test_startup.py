@@ -76,3 +76,11 @@ def test_submodules_are_attributes_as_before():
             "for bad in ('nope', '_nope', 'losses.gram', 'nope.x', 'a-b', ''):\n"
             "    assert not hasattr(stylegram, bad) and getattr(stylegram.explore, bad, None) is None, bad\n")
     loaded_after(code)
+
+
+def test_media_cli_imports_first_without_torch():
+    # imported before stylegram.cli (a test of one media command's --help), it was an AttributeError:
+    # cli, imported from media_cli's top, added media_cli's commands before they were defined
+    code = ("from stylegram.media_cli import signal_texture_cmd\nfrom stylegram.cli import cli\n"
+            "assert cli.commands['signal-texture'] is signal_texture_cmd\n")
+    assert loaded_after(code) == {"torch": False, "torch._dynamo": False}

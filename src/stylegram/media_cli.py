@@ -9,8 +9,6 @@ from pathlib import Path
 
 import click
 
-from .cli import ProgressBar, exit_if_stopped
-
 
 def _check_out(out: str, inputs: list[str], suffixes) -> Path:
     """-o checked before any work (and the --report beside it, which is written at the end):
@@ -494,3 +492,8 @@ def video_cmd(video, style, output, size, max_frames, temporal, independent, res
 
 
 COMMANDS = (audio_cmd, audio_texture_cmd, signal_texture_cmd, volume_cmd, solid_texture_cmd, video_cmd)
+
+# Last, not first: stylegram.cli adds the commands above to its group when it is imported, so a
+# program that imports this module first (a test of one command's --help) had cli import it back
+# half made, without them (AttributeError). Used only when a command runs.
+from .cli import ProgressBar, exit_if_stopped  # noqa: E402
