@@ -470,6 +470,16 @@ def test_signal_texture_npy_comes_back_in_its_own_layout(tmp_path, shape):
     want = {(300, 3): (200, 3), (3, 300): (3, 200), (300,): (200,)}[shape]
     assert np.load(tmp_path / "o.npy").shape == want
 
+
+def test_signal_texture_help_says_the_npy_layout():
+    """--help said the .npy output was C x N; it is laid out as an .npy input was (above)."""
+    from click.testing import CliRunner
+
+    from stylegram.media_cli import signal_texture_cmd
+    out = " ".join(CliRunner().invoke(signal_texture_cmd, ["--help"]).output.split())
+    assert ("output .npy (laid out as an .npy input: (C, N), (N, C) or (N,); else (C, N)) or .csv (a column per "
+            "channel)") in out
+
 @pytest.mark.parametrize("header", ["lead_I,pressure_Pa", '"I, limb",pressure'])
 def test_signal_texture_csv_keeps_the_column_names(tmp_path, header):
     """The header line of a .csv signal (its channel names) was dropped from the .csv written; a

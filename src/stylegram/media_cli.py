@@ -217,7 +217,9 @@ def audio_texture_cmd(style, output, seconds, rate, filters, max_seconds, n_fft,
 
 @click.command("signal-texture")
 @click.argument("signal", type=click.Path(dir_okay=False))
-@click.option("-o", "--output", required=True, type=click.Path(dir_okay=False), help="output .npy (C x N) or .csv")
+@click.option("-o", "--output", required=True, type=click.Path(dir_okay=False),
+              help="output .npy (laid out as an .npy input: (C, N), (N, C) or (N,); else (C, N)) "
+                   "or .csv (a column per channel)")
 @click.option("--length", type=int, default=None, help="samples of the new signal (default: as the input)")
 @click.option("--rate", type=float, default=None, help="sample rate for the plot's time axis, Hz (DICOM: read)")
 @click.option("--plot", type=click.Path(dir_okay=False), default=None, help="plot input and result here (.png)")
