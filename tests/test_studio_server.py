@@ -614,6 +614,20 @@ def test_host_other_than_loopback_warns(tmp_path, monkeypatch):
     assert "warning: serving on 0.0.0.0" in r.output
 
 
+def test_data_dir_default_as_help_and_docs_say(tmp_path, monkeypatch):
+    """--help and docs/studio gave ~/.cache/stylegram/studio, but $XDG_CACHE_HOME, where set, is
+    the folder used (as for the weight cache)."""
+    from click.testing import CliRunner
+
+    from stylegram.web.command import default_data_dir, serve_cmd
+    monkeypatch.delenv("STYLEGRAM_STUDIO_DIR", raising=False)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    assert default_data_dir() == tmp_path / "stylegram" / "studio"
+    text = " ".join(CliRunner().invoke(serve_cmd, ["--help"]).output.split())
+    assert ("[default: $STYLEGRAM_STUDIO_DIR, else $XDG_CACHE_HOME/stylegram/studio, else "
+            "~/.cache/stylegram/studio]") in text
+
+
 def test_any_interface_still_refuses_cross_site(tmp_path):
     """With --host 0.0.0.0 the Host names are unknown, but Origin must still match the Host."""
     with StudioServer(tmp_path, host="0.0.0.0") as srv:

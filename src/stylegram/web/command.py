@@ -18,7 +18,8 @@ if TYPE_CHECKING:  # the web stack loads when the server starts
 
 
 def default_data_dir() -> Path:
-    """Where the studio keeps uploads and jobs: $STYLEGRAM_STUDIO_DIR, else ~/.cache/stylegram/studio."""
+    """Where the studio keeps uploads and jobs: $STYLEGRAM_STUDIO_DIR, else
+    $XDG_CACHE_HOME/stylegram/studio, else ~/.cache/stylegram/studio."""
     env = os.environ.get("STYLEGRAM_STUDIO_DIR")
     if env:
         return Path(env)
@@ -40,7 +41,8 @@ def is_loopback(host: str) -> bool:
               help="address to listen on; anything but loopback lets other machines use the studio")
 @click.option("--port", default=8765, show_default=True, type=click.IntRange(1, 65535))
 @click.option("--data-dir", type=click.Path(file_okay=False), default=None,
-              help="folder for uploads and job results [default: $STYLEGRAM_STUDIO_DIR or ~/.cache/stylegram/studio]")
+              help="folder for uploads and job results [default: $STYLEGRAM_STUDIO_DIR, else "
+                   "$XDG_CACHE_HOME/stylegram/studio, else ~/.cache/stylegram/studio]")
 @click.option("--explore-dir", type=click.Path(file_okay=False), default=None,
               help="output folder of a finished `stylegram explore units` run, shown on the Explore page")
 @click.option("--device", "devices", multiple=True, default=("auto",), show_default=True,
