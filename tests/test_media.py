@@ -629,6 +629,34 @@ def test_volume_qform_code_goes_with_the_matrix_written_in_it(tmp_path):
         assert np.allclose(out.get_qform(), sform, atol=1e-6) and np.allclose(out.affine, sform)
 
 
+def test_volume_analyze_style_nifti_gets_no_invented_orientation(tmp_path, shared):
+    """A NIfTI with qform_code and sform_code 0 (only pixdim means anything) was written back with
+    codes 1: nibabel's guess from pixdim (x flipped, origin at the centre) claimed as the scanner's."""
+    import nibabel as nib
+    from stylegram.io.volume import load_volume, save_volume
+    a = np.random.default_rng(5).random((32, 24, 16)).astype(np.float32)
+    img = nib.Nifti1Image(a, None)
+    img.header.set_zooms((0.8, 0.8, 0.9))
+    img.set_qform(None, code=0)
+    img.set_sform(None, code=0)
+    nib.save(img, str(tmp_path / "ana.nii"))
+    v = load_volume(tmp_path / "ana.nii")
+    assert (v.header["qform_code"], v.header["sform_code"]) == (0, 0)
+    save_volume(v.data, tmp_path / "o.nii", v.affine, v.header)
+    out = nib.load(str(tmp_path / "o.nii"))
+    assert (int(out.header["qform_code"]), int(out.header["sform_code"])) == (0, 0)
+    assert np.allclose(out.header.get_zooms(), (0.8, 0.8, 0.9)) and np.allclose(out.affine, img.affine)
+    code, err = run_cli(["volume", str(tmp_path / "ana.nii"), str(shared / "data" / "images" / "brick.png"),
+                         "-o", str(tmp_path / "o.nii.gz"), "--size", "16", "--net", "random", "--width", "0.125",
+                         "--iters", "1"])
+    assert code == 0, err
+    out = nib.load(str(tmp_path / "o.nii.gz"))
+    assert (int(out.header["qform_code"]), int(out.header["sform_code"])) == (0, 0) and out.shape == (16, 12, 8)
+    assert np.allclose(out.header.get_zooms(), (1.6, 1.6, 1.8))
+    # the same guess for the output's grid: its field of view is the input's, centred alike
+    assert np.allclose(out.affine, [[-1.6, 0, 0, 12.0], [0, 1.6, 0, -8.8], [0, 0, 1.8, -6.3], [0, 0, 0, 1]])
+
+
 def test_volume_cli_says_a_4d_series_was_cut_to_its_first_volume(tmp_path, shared):
     """A 16 x 16 x 16 x 5 series (fMRI) was styled as its first volume with only 'wrote OUT'."""
     import nibabel as nib

@@ -225,7 +225,9 @@ def save_volume(data: np.ndarray, path: str | os.PathLike, affine: np.ndarray | 
                 header: dict | None = None) -> None:
     """Write an array (D0, D1, D2) or (D0, D1, D2, 3) as NIfTI (with ``affine``) or .npy, atomically.
     ``header`` (``Volume.header`` of the volume it came from) gives the NIfTI's spatial unit, its
-    qform/sform codes and description; without it: mm, codes 1 (scanner), no description."""
+    qform/sform codes and description; without it: mm, codes 1 (scanner), no description. A header
+    whose codes are both 0 (an Analyze-style input) writes codes 0 and only the voxel sizes (the
+    column norms of ``affine``), inventing no orientation."""
     header = header or {}
     sfx = suffix_of(path)
     aff = np.eye(4) if affine is None else np.asarray(affine, dtype=np.float64)
@@ -236,13 +238,24 @@ def save_volume(data: np.ndarray, path: str | os.PathLike, affine: np.ndarray | 
         write_atomic(path, write_npy)
     elif sfx in (".nii", ".nii.gz"):
         import nibabel as nib
-        img = nib.Nifti1Image(np.asarray(data, dtype=np.float32), aff)
+        if header.get("qform_code") == 0 and header.get("sform_code") == 0:
+            # An Analyze-style file (both codes 0: only pixdim means anything): its affine is
+            # nibabel's guess from the voxel sizes (x flipped, origin at the centre), which was
+            # written back as a scanner orientation (codes 1). Only the voxel sizes go back, so a
+            # reader makes the same guess for the output's grid.
+            img = nib.Nifti1Image(np.asarray(data, dtype=np.float32), None)
+            img.header.set_zooms(tuple(float(v) for v in np.linalg.norm(aff[:3, :3], axis=0))
+                                 + tuple(img.header.get_zooms()[3:]))
+            img.set_qform(None, code=0)
+            img.set_sform(None, code=0)
+        else:
+            img = nib.Nifti1Image(np.asarray(data, dtype=np.float32), aff)
+            # both forms, as scanners write them (nibabel's default left the qform empty, code 0, which
+            # readers that use only the qform take as no orientation at all); a code the input had kept
+            sform = header.get("sform_code") or header.get("qform_code") or 1
+            img.set_qform(aff, code=header.get("qform_code") or sform)
+            img.set_sform(aff, code=sform)
         img.header.set_xyzt_units(header.get("units", "mm"))
-        # both forms, as scanners write them (nibabel's default left the qform empty, code 0, which
-        # readers that use only the qform take as no orientation at all); a code the input had kept
-        sform = header.get("sform_code") or header.get("qform_code") or 1
-        img.set_qform(aff, code=header.get("qform_code") or sform)
-        img.set_sform(aff, code=sform)
         if header.get("descrip"):
             img.header["descrip"] = header["descrip"].encode("latin-1")[:79]
         p = Path(path)
