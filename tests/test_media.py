@@ -497,6 +497,46 @@ def test_signal_texture_csv_keeps_the_column_names(tmp_path, header):
     assert code == 0 and (tmp_path / "o2.csv").read_text().splitlines()[0] == header, err
 
 
+def test_signal_square_csv_reading_is_said_and_can_be_forced(tmp_path):
+    """A 3 x 3 CSV was read as 3 channels in rows without a word, though a .csv has a column per
+    channel (and stylegram's own 3-channel, 3-sample .csv came back transposed); a CSV whose header
+    names more columns than it has rows was read by rows too, its names then dropped."""
+    from stylegram.io.signal import ambiguous_layout, load_signal, save_signal
+    (tmp_path / "sq.csv").write_text("1,2,3\n4,5,6\n7,8,10\n")
+    cols = torch.tensor([[[1.0, 4, 7], [2, 5, 8], [3, 6, 10]]])
+    x = load_signal(tmp_path / "sq.csv")
+    assert torch.equal(x, cols) and torch.equal(load_signal(tmp_path / "sq.csv", "rows"), cols.transpose(1, 2))
+    assert ambiguous_layout(tmp_path / "sq.csv", x, "rows") is None
+    save_signal(cols, tmp_path / "own.csv")
+    assert torch.equal(load_signal(tmp_path / "own.csv"), cols)  # its own output, read back as written
+    code, err = run_cli(["signal-texture", str(tmp_path / "sq.csv"), "-o", str(tmp_path / "o.csv"), "--filters", "8",
+                         "--iters", "1"])
+    assert code == 0 and err == (f"stylegram: warning: {tmp_path / 'sq.csv'} is 3 x 3, so which axis holds the channels "
+                                 "is ambiguous: read as 3 channels in columns (3 samples each, as stylegram writes a "
+                                 ".csv); if its rows are the channels, give --channels-in rows\n"), err
+    code, err = run_cli(["signal-texture", str(tmp_path / "sq.csv"), "-o", str(tmp_path / "o.csv"), "--filters", "8",
+                         "--iters", "1", "--channels-in", "rows"])
+    assert code == 0 and err == "", err
+    np.save(tmp_path / "sq.npy", cols[0].numpy())  # a .npy is (C, N) as stylegram writes it: rows
+    assert torch.equal(load_signal(tmp_path / "sq.npy"), cols)
+    assert ambiguous_layout(tmp_path / "sq.npy", cols) == (
+        f"{tmp_path / 'sq.npy'} is 3 x 3, so which axis holds the channels is ambiguous: read as 3 channels in rows "
+        "(3 samples each, as stylegram writes a .npy); if its columns are the channels, give --channels-in columns")
+    # a header line names the columns: they are the channels, however few the rows
+    (tmp_path / "h.csv").write_text("a,b,c\n1,2,3\n4,5,6\n")
+    assert load_signal(tmp_path / "h.csv").shape == (1, 3, 2)
+    assert ambiguous_layout(tmp_path / "h.csv", load_signal(tmp_path / "h.csv")) is None
+    # forced on a wide .npy: 6 channels of 4 samples, written back as it came (N, C)
+    np.save(tmp_path / "w.npy", np.arange(24, dtype=np.float32).reshape(4, 6))
+    assert load_signal(tmp_path / "w.npy").shape == (1, 4, 6)
+    assert load_signal(tmp_path / "w.npy", "columns").shape == (1, 6, 4)
+    code, err = run_cli(["signal-texture", str(tmp_path / "w.npy"), "-o", str(tmp_path / "w_o.npy"), "--filters", "8",
+                         "--iters", "1", "--channels-in", "columns", "--length", "5"])
+    assert code == 0 and np.load(tmp_path / "w_o.npy").shape == (5, 6), err
+    with pytest.raises(ConfigError, match=r"^channels_in 'cols': use 'auto', 'rows' or 'columns'$"):
+        load_signal(tmp_path / "w.npy", "cols")
+
+
 # ---------------------------------------------------------------------------------- volumes
 
 def test_volume_io_nifti_npy_dicom(tmp_path):

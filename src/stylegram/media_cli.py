@@ -224,11 +224,15 @@ def audio_texture_cmd(style, output, seconds, rate, filters, max_seconds, n_fft,
 @click.option("--rate", type=float, default=None, help="sample rate for the plot's time axis, Hz (DICOM: read)")
 @click.option("--plot", type=click.Path(dir_okay=False), default=None, help="plot input and result here (.png)")
 @click.option("--filters", type=int, default=256, show_default=True, help="filters of the random 1D bank")
+@click.option("--channels-in", type=click.Choice(["auto", "rows", "columns"]), default="auto", show_default=True,
+              help="which axis of a 2D .npy/.csv holds the channels; auto: a .csv's columns when it has a header line, "
+                   "else the longer axis is the samples (a square array: a .csv's columns, a .npy's rows)")
 @common
-def signal_texture_cmd(signal, output, length, rate, plot, filters, iters, seed, report, quiet):
+def signal_texture_cmd(signal, output, length, rate, plot, filters, channels_in, iters, seed, report, quiet):
     """Synthesize a new multichannel signal with the texture of SIGNAL (.npy / .csv channels x
     samples, or a DICOM waveform such as a 12-lead ECG)."""
-    from .io.signal import csv_channel_names, ecg_from_dicom, load_signal, npy_layout, plot_signals, save_signal
+    from .io.signal import (ambiguous_layout, csv_channel_names, ecg_from_dicom, load_signal, npy_layout,
+                            plot_signals, save_signal)
     from .media import signal_texture
 
     out = _check_out(output, [signal], [".npy", ".csv"])
@@ -238,10 +242,17 @@ def signal_texture_cmd(signal, output, length, rate, plot, filters, iters, seed,
     if plot:
         _check_out(plot, [signal, output], [".png", ".svg", ".pdf"])
     if signal.lower().endswith(".dcm"):
+        if channels_in != "auto":  # a waveform's leads are named by the file, not by its layout
+            from .errors import ConfigError
+            raise ConfigError(f"--channels-in {channels_in}: only for .npy and .csv signals; {signal} is a DICOM "
+                              "waveform, whose leads the file names")
         x, r = ecg_from_dicom(signal)
         rate = rate or r
     else:
-        x = load_signal(signal)
+        x = load_signal(signal, channels_in)
+        note = ambiguous_layout(signal, x, channels_in)
+        if note:
+            click.echo(f"stylegram: warning: {note}", err=True)
     given = click.get_current_context().params  # the report's params: the values used, not None
     given["rate"], given["length"] = rate, length or x.shape[-1]
     iters, given_iters = _iters(signal_texture)
@@ -250,7 +261,7 @@ def signal_texture_cmd(signal, output, length, rate, plot, filters, iters, seed,
                                 callback=bar.update)
     # a .csv's column names go on to a .csv output; a .npy comes back laid out as it came: (5000, 12)
     # samples x leads was written (12, 5000), a flat (N,) as (1, N)
-    layout = npy_layout(signal) if signal.lower().endswith(".npy") else "channels"
+    layout = npy_layout(signal, channels_in) if signal.lower().endswith(".npy") else "channels"
     save_signal(y, out, csv_channel_names(signal), layout)
     if plot:
         plot_signals({"input": x, "texture": y}, plot, rate=rate)

@@ -1,4 +1,5 @@
-"""Multichannel 1D signals (ECG, sensors) in and out: .npy and .csv arrays of channels x samples.
+"""Multichannel 1D signals (ECG, sensors) in and out: .npy and .csv arrays of channels x samples
+(or samples x channels: ``layout_of`` gives the rule).
 
 A signal tensor is (1, C, N): C channels, N samples, float32 in the file's units.
 """
@@ -46,32 +47,79 @@ def csv_channel_names(path: str | os.PathLike) -> list[str] | None:
         return [v.strip() for v in next(csv.reader(f), [])]
 
 
-def npy_layout(path: str | os.PathLike) -> str:
+CHANNELS_IN = ("auto", "rows", "columns")
+
+
+def check_channels_in(channels_in: str) -> str:
+    """``channels_in`` if it is one of CHANNELS_IN, else one ConfigError line."""
+    if channels_in not in CHANNELS_IN:
+        raise ConfigError(f"channels_in {channels_in!r}: use 'auto', 'rows' or 'columns'")
+    return channels_in
+
+
+def layout_of(shape: tuple[int, ...], suffix: str, *, header: bool = False, channels_in: str = "auto") -> str:
+    """Which axis of an array of ``shape`` from a ``suffix`` file (".npy" or ".csv") holds the
+    channels: "flat" (1D: one channel), "samples" (N x C: a column per channel) or "channels"
+    (C x N: a row per channel). ``channels_in`` "rows" or "columns" decides; "auto" reads a .csv
+    with a ``header`` line (its column names) by columns, else the longer axis as the samples, and a
+    square array (ambiguous: see ``ambiguous_layout``) in the layout ``save_signal`` writes: a .csv
+    by columns, a .npy by rows."""
+    check_channels_in(channels_in)
+    if len(shape) != 2:
+        return "flat" if len(shape) == 1 else "channels"
+    if channels_in != "auto":
+        return "samples" if channels_in == "columns" else "channels"
+    if suffix == ".csv" and (header or shape[0] >= shape[1]):
+        return "samples"
+    return "samples" if shape[0] > shape[1] else "channels"
+
+
+def ambiguous_layout(path: str | os.PathLike, x: torch.Tensor, channels_in: str = "auto") -> str | None:
+    """A one-line warning (without the 'warning:' prefix) when ``load_signal(path, channels_in)``
+    chose between rows and columns of a square array by convention alone, saying which reading it
+    took and the option for the other; None when the file decided (or ``channels_in`` did)."""
+    c, n = x.shape[-2:]
+    if channels_in != "auto" or c != n or c < 2 or csv_channel_names(path) is not None:
+        return None
+    p = Path(path)
+    took, other = ("columns", "rows") if p.suffix.lower() == ".csv" else ("rows", "columns")
+    return (f"{path} is {c} x {n}, so which axis holds the channels is ambiguous: read as {c} channels in "
+            f"{took} ({n} samples each, as stylegram writes a {p.suffix.lower()}); if its {other} are the "
+            f"channels, give --channels-in {other}")
+
+
+def npy_layout(path: str | os.PathLike, channels_in: str = "auto") -> str:
     """How a .npy signal lays out its samples, for ``save_signal`` to write a result the same way:
-    "flat" (one channel, shape (N,)), "samples" (N x C, more rows than columns, as ``load_signal``
-    reads it) or "channels" (C x N, and anything that is not a readable .npy)."""
+    "flat" (one channel, shape (N,)), "samples" (N x C) or "channels" (C x N, and anything that is
+    not a readable .npy), as ``load_signal`` reads it with ``channels_in`` (see ``layout_of``)."""
     try:
         shape = np.load(path, mmap_mode="r", allow_pickle=False).shape
     except Exception:  # load_signal says what is wrong with it
         return "channels"
-    return "flat" if len(shape) == 1 else "samples" if len(shape) == 2 and shape[0] > shape[1] else "channels"
+    return layout_of(shape, ".npy", channels_in=channels_in)
 
 
-def load_signal(path: str | os.PathLike) -> torch.Tensor:
+def load_signal(path: str | os.PathLike, channels_in: str = "auto") -> torch.Tensor:
     """Read a .npy or .csv array as (1, C, N) float32.
 
-    A 1D array is one channel. A 2D array is channels x samples; one with more rows than columns
-    (the usual CSV layout, a column per channel) is read as samples x channels. Raises InputError
-    for missing, unreadable, empty, non-finite or >2D arrays.
+    A 1D array (or a one-column .csv) is one channel. Of a 2D array ``channels_in`` "rows" takes
+    each row as a channel, "columns" each column; "auto" (see ``layout_of``) takes a .csv's columns
+    when it has a header line, else the longer axis as the samples (the usual CSV layout, a column
+    per channel, and a (C, N) array both read right), and a square array as ``save_signal`` writes it
+    (a .csv by columns, a .npy by rows; ``ambiguous_layout`` gives the warning to print). Raises
+    InputError for missing, unreadable, empty, non-finite or >2D arrays.
     """
+    check_channels_in(channels_in)
     p = existing_file(path, "a .npy or .csv signal")
     suffix = p.suffix.lower()
+    header = 0
     try:
         if suffix == ".npy":
             a = np.load(p, allow_pickle=False)
         elif suffix == ".csv":
-            a = np.loadtxt(p, delimiter=",", dtype=np.float64, ndmin=2, comments="#", skiprows=_header_rows(p))
-            if a.shape[1] == 1:
+            header = _header_rows(p)
+            a = np.loadtxt(p, delimiter=",", dtype=np.float64, ndmin=2, comments="#", skiprows=header)
+            if a.shape[1] == 1 and channels_in != "rows":
                 a = a[:, 0]
         else:
             raise InputError(f"{path}: unknown signal type {suffix!r}; use .npy or .csv"
@@ -83,12 +131,12 @@ def load_signal(path: str | os.PathLike) -> torch.Tensor:
     if a.dtype.kind not in "fiub":
         raise InputError(f"{path}: array of {a.dtype} is not numeric")
     a = np.asarray(a, dtype=np.float32)
+    if a.ndim not in (1, 2):
+        raise InputError(f"{path}: array has {a.ndim} axes {a.shape}; a signal is channels x samples")
+    if layout_of(a.shape, suffix, header=bool(header), channels_in=channels_in) == "samples":
+        a = a.T
     if a.ndim == 1:
         a = a[None]
-    if a.ndim != 2:
-        raise InputError(f"{path}: array has {a.ndim} axes {a.shape}; a signal is channels x samples")
-    if a.shape[0] > a.shape[1]:
-        a = a.T
     if a.size == 0 or a.shape[1] < 2:
         raise InputError(f"{path}: signal has no samples {a.shape}; give at least a few samples per channel")
     if not np.isfinite(a).all():
