@@ -697,6 +697,89 @@ def test_volume_analyze_style_nifti_gets_no_invented_orientation(tmp_path, share
     assert np.allclose(out.affine, [[-1.6, 0, 0, 12.0], [0, 1.6, 0, -8.8], [0, 0, 1.8, -6.3], [0, 0, 0, 1]])
 
 
+def test_volume_with_anisotropic_voxels_is_styled_on_cubic_ones(tmp_path, shared, monkeypatch):
+    """Voxels of 1 x 1 x 3 mm were styled on their grid: the style's features came out 3x longer along
+    the third axis in the world. They are styled on cubic voxels of the finest spacing and resampled
+    back; the output keeps the grid, affine and header the run gave before."""
+    import nibabel as nib
+
+    import stylegram.media as media
+    a = (np.random.default_rng(6).random((32, 32, 12)) * 1000).astype(np.float32)
+    aff = np.diag([1.0, 1.0, 3.0, 1.0])
+    aff[:3, 3] = [-10, 5, 2]
+    img = nib.Nifti1Image(a, aff)
+    img.header.set_xyzt_units("mm")
+    img.set_sform(aff, code=2)
+    img.header["descrip"] = b"1 x 1 x 3 mm"
+    nib.save(img, str(tmp_path / "an.nii.gz"))
+    seen, real = [], media.volume_transfer
+    monkeypatch.setattr(media, "volume_transfer", lambda x, *a, **k: seen.append(tuple(x.shape)) or real(x, *a, **k))
+    args = ["volume", str(tmp_path / "an.nii.gz"), str(shared / "data" / "images" / "brick.png"), "-o",
+            str(tmp_path / "o.nii.gz"), "--size", "16", "--net", "random", "--width", "0.125", "--iters", "2",
+            "--report", str(tmp_path / "r.json")]
+    code, err = run_cli(args)
+    assert code == 0 and err == "", err
+    assert seen == [(1, 1, 16, 16, 18)]  # 2 mm cubes over the 32 x 32 x 36 mm field of view
+    out = nib.load(str(tmp_path / "o.nii.gz"))
+    want = np.diag([2.0, 2.0, 6.0, 1.0])
+    want[:3, 3] = [-9.5, 5.5, 3.5]  # the field of view unmoved, as without resampling
+    assert out.shape == (16, 16, 6) and np.allclose(out.affine, want)
+    assert (int(out.header["sform_code"]), out.header["descrip"].item()) == (2, b"1 x 1 x 3 mm")
+    rep = json.loads((tmp_path / "r.json").read_text())
+    assert (rep["shape"], rep["styled_shape"], rep["spacing"], rep["styled_spacing"], rep["resampled_to_cubic_voxels"]) \
+        == ([1, 1, 16, 16, 6], [1, 1, 16, 16, 18], [2.0, 2.0, 6.0], [2.0, 2.0, 2.0], True)
+    # on its own grid the third axis (6 voxels) is too thin for the style layers
+    code, err = run_cli(args + ["--keep-voxel-grid"])
+    assert code == 2 and err.endswith("is 16 x 16 x 6 voxels, but layer relu3_1 needs at least 8 voxels on each side; "
+                                      "raise --size\n"), err
+    # the summary line says what was done
+    from click.testing import CliRunner
+
+    from stylegram.cli import cli
+    res = CliRunner().invoke(cli, args)
+    assert res.exit_code == 0 and (f"wrote {tmp_path / 'o.nii.gz'} (styled on 16 x 16 x 18 cubic voxels of 2 mm and "
+                                   "resampled back to its 16 x 16 x 6 voxels of 2 x 2 x 6 mm; --keep-voxel-grid: styled "
+                                   "on those); previews ") in res.output, res.output
+    # the grid it is resampled to must fit in memory: refused with both estimates otherwise
+    a = (np.random.default_rng(7).random((64, 64, 8)) * 1000).astype(np.float32)
+    nib.save(nib.Nifti1Image(a, np.diag([1.0, 1.0, 8.0, 1.0])), str(tmp_path / "thick.nii"))
+    monkeypatch.setattr("stylegram.device.available_bytes", lambda device: int(0.24 * 2**30))
+    args = ["volume", str(tmp_path / "thick.nii"), str(shared / "data" / "images" / "brick.png"), "-o",
+            str(tmp_path / "t.nii"), "--size", "64", "--net", "random", "--width", "0.125", "--iters", "1"]
+    code, err = run_cli(args)
+    assert code == 2 and err == (f"stylegram: error: {tmp_path / 'thick.nii'}: styled on cubic voxels (64 x 64 x 64), "
+                                 "the volume needs about 0.3 GiB but cpu has 0.2 GiB free; give --keep-voxel-grid (its "
+                                 "64 x 64 x 8 grid, about 0.2 GiB), a lower --size or --slices\n"), err
+    assert not (tmp_path / "t.nii").exists()
+    code, err = run_cli(args + ["--keep-voxel-grid"])
+    assert code == 0 and nib.load(str(tmp_path / "t.nii")).shape == (64, 64, 8), err
+
+
+@pytest.mark.parametrize("spacing", [(1.0, 1.0, 1.0), (1.0, 1.0, 1.15)])
+def test_volume_with_near_cubic_voxels_is_styled_as_before(tmp_path, shared, spacing):
+    """Up to 1.2 times longer one way the voxels are styled on their own grid: byte for byte what the
+    command wrote before resampling existed (window, resize to --size, volume_transfer, save)."""
+    import nibabel as nib
+
+    from stylegram.io.image import load_image
+    from stylegram.io.volume import load_volume, resize_volume, save_volume, unwindow, window
+    from stylegram.media import volume_transfer
+    a = (np.random.default_rng(8).random((20, 20, 15)) * 1000).astype(np.float32)
+    nib.save(nib.Nifti1Image(a, np.diag([*spacing, 1.0])), str(tmp_path / "c.nii"))
+    brick = shared / "data" / "images" / "brick.png"
+    code, err = run_cli(["volume", str(tmp_path / "c.nii"), str(brick), "-o", str(tmp_path / "o.nii"), "--size", "16",
+                         "--net", "random", "--width", "0.125", "--iters", "2"])
+    assert code == 0, err
+    vol = load_volume(tmp_path / "c.nii")
+    x, lo_hi = window(vol)
+    x, aff = resize_volume(x, 16, vol.affine)
+    run = volume_transfer(x, load_image(brick, 64).mean(1, keepdim=True), random_vgg(seed=0, width=0.125, upto="relu4_2"),
+                          iters=2, slices_per_axis=8, seed=0)
+    save_volume(unwindow(run.x, lo_hi), tmp_path / "before.nii", aff, vol.header)
+    assert (tmp_path / "o.nii").read_bytes() == (tmp_path / "before.nii").read_bytes()
+    assert nib.load(str(tmp_path / "o.nii")).shape == (16, 16, 12)
+
+
 def test_volume_cli_says_a_4d_series_was_cut_to_its_first_volume(tmp_path, shared):
     """A 16 x 16 x 16 x 5 series (fMRI) was styled as its first volume with only 'wrote OUT'."""
     import nibabel as nib

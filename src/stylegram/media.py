@@ -9,6 +9,7 @@ back; the library never prints or writes files.
 from __future__ import annotations
 
 import dataclasses
+import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from types import MappingProxyType
@@ -669,6 +670,53 @@ def volume_style_layers(net: FeatureNet) -> dict[str, float]:
     return {l: w for l, w in SOLID_STYLE_LAYERS.items() if l in net.layer_names} or {"relu": 1.0}
 
 
+def volume_content_layers(net: FeatureNet) -> list[str]:
+    """The content layer that volume styling uses on ``net`` by default (relu4_2, else relu3_2, else
+    a bank's relu)."""
+    return [l for l in ("relu4_2", "relu3_2", "relu") if l in net.layer_names][:1]
+
+
+def _elements(net: FeatureNet, layers: Sequence[str], spatial: Sequence[int]) -> int:
+    """Float elements of one input of ``spatial`` size through ``net`` up to the deepest of
+    ``layers`` (every layer's output on the way, as the forward pass holds them for the backward)."""
+    deepest = max(net.layer_names.index(l) for l in layers)
+    total = 0
+    for name in net.layer_names[:deepest + 1]:
+        info = net.info[name]
+        n = info.channels
+        for s in spatial:
+            n *= max(1, s // info.jump)
+        total += n
+    return total
+
+
+def estimate_volume_bytes(net: FeatureNet, shape: Sequence[int], *, style_layers: Sequence[str],
+                          content_layers: Sequence[str], slices_per_axis: int | None) -> int:
+    """Peak bytes (an estimate) of ``volume_transfer`` on a volume of ``shape`` (1, C, D0, D1, D2)
+    with Adam: the net's passes over the slices one evaluation takes (``slices_per_axis`` per axis,
+    None: every slice) or over the whole volume (a 3D net), held for the backward pass with about as
+    much again in transient gradients (transfer.activation_bytes' factor 2.5); the content targets,
+    kept for the whole run (every slice of every axis); Adam's copies of the volume; and what every
+    run holds (transfer.BASE_BYTES). Bytes, float32."""
+    from .transfer import BASE_BYTES
+    spatial = [int(v) for v in shape[2:]]
+    numel = int(shape[1]) * spatial[0] * spatial[1] * spatial[2]
+    taps = list(style_layers) + list(content_layers)
+    if net.dims == len(spatial):
+        graph = _elements(net, taps, spatial)
+        targets = _elements(net, content_layers, spatial) if content_layers else 0
+    else:
+        graph = targets = 0
+        for ax, n in enumerate(spatial):
+            rest = spatial[:ax] + spatial[ax + 1:]
+            picked = n if slices_per_axis is None else min(n, slices_per_axis)
+            graph += picked * _elements(net, taps, rest)
+            if content_layers:
+                targets += n * sum(net.info[l].channels * math.prod(max(1, r // net.info[l].jump) for r in rest)
+                                   for l in content_layers)
+    return int(graph * 4 * 2.5) + targets * 4 + 5 * numel * 4 + BASE_BYTES
+
+
 def volume_transfer(content: torch.Tensor, style: torch.Tensor | Sequence[torch.Tensor], net: FeatureNet, *,
                     style_layers: LayerWeights | None = None, content_layers: LayerNames | None = None,
                     alpha: float = 1.0, beta: float = 1e4, iters: int = 150, slices_per_axis: int | None = 8,
@@ -695,7 +743,7 @@ def volume_transfer(content: torch.Tensor, style: torch.Tensor | Sequence[torch.
     style = styles if isinstance(style, (list, tuple)) else styles[0]
     layers = layer_weights(style_layers, volume_style_layers(net))
     if content_layers is None:
-        content_layers = [l for l in ("relu4_2", "relu3_2", "relu") if l in net.layer_names][:1]
+        content_layers = volume_content_layers(net)
     return stylize(net, content, style, style_layers=layers, content_layers=content_layers, alpha=alpha,
                    beta=beta, iters=iters, optimizer=optimizer, lr=lr, slices_per_axis=slices_per_axis,
                    seed=seed, callback=callback)

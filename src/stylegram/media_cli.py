@@ -298,24 +298,34 @@ _volume_width = click.option("--width", type=float, default=0.25, show_default=T
 @click.argument("content", type=click.Path())
 @click.argument("style", type=click.Path())
 @click.option("-o", "--output", required=True, type=click.Path(dir_okay=False), help="output .nii, .nii.gz or .npy")
-@click.option("--size", type=int, default=64, show_default=True, help="longest axis of the styled volume, voxels")
+@click.option("--size", type=int, default=64, show_default=True, help="longest axis of the output volume, voxels")
 @click.option("--window", default=None, help="intensity window CENTER,WIDTH in the file's units (default: 0.5-99.5 "
               "percentiles); values outside it are clipped to its ends in the output too")
 @click.option("--slices", type=int, default=8, show_default=True, help="random slices per axis per step (0 = all)")
 @click.option("--beta", type=float, default=1e4, show_default=True, help="style weight (content weight 1)")
+@click.option("--keep-voxel-grid", is_flag=True,
+              help="style on the voxel grid even where the voxels are far from cubic (by default a volume whose "
+                   "longest voxel side is over 1.2 times its shortest is styled on cubic voxels of its finest "
+                   "spacing and resampled back, so the style is not stretched along the coarse axis)")
 @_volume_net
 @_volume_width
 @common
-def volume_cmd(content, style, output, size, window, slices, beta, net, weights, width, iters, seed, report, quiet):
+def volume_cmd(content, style, output, size, window, slices, beta, keep_voxel_grid, net, weights, width, iters, seed,
+               report, quiet):
     """Style the volume CONTENT (NIfTI, .npy or a DICOM series folder) with STYLE: a 2D image
     (Gram losses on slices along all three axes) or another volume. Keeps the content's affine
-    (spacing scaled to --size) and writes OUT.axis{0,1,2}.png mid-slice previews."""
+    (spacing scaled to --size) and writes OUT.axis{0,1,2}.png mid-slice previews. Voxels far from
+    cubic (1 x 1 x 3 mm) are styled on cubic ones and resampled back (--keep-voxel-grid: not)."""
     _check_slices(slices)
+    import torch
+
+    from .device import check_fits
     from .errors import ConfigError
     from .io.image import load_image
-    from .io.volume import load_volume, resize_volume, save_previews, save_volume, suffix_of, unwindow
+    from .io.volume import (ANISOTROPY_LIMIT, anisotropy, isotropic_shape, load_volume, resample, resize_volume,
+                            save_previews, save_volume, spacing_of, suffix_of, unwindow)
     from .io.volume import window as window_fn
-    from .media import volume_style_layers, volume_transfer
+    from .media import estimate_volume_bytes, volume_content_layers, volume_style_layers, volume_transfer
 
     out = _check_out(output, [content, style], [".nii", ".gz", ".npy"])
     if suffix_of(out) not in (".nii", ".nii.gz", ".npy"):
@@ -327,8 +337,17 @@ def volume_cmd(content, style, output, size, window, slices, beta, net, weights,
         except ValueError:
             raise ConfigError(f"--window {window!r}: write CENTER,WIDTH, e.g. 40,400") from None
     vol = load_volume(content)
-    x, lo_hi = window_fn(vol, center, width_w)
-    x, affine = resize_volume(x, size, vol.affine)
+    windowed, lo_hi = window_fn(vol, center, width_w)
+    x, affine = resize_volume(windowed, size, vol.affine)  # the output's grid
+    grid = tuple(x.shape[2:])
+    # Voxels of 1 x 1 x 3 mm styled as they are get the style's features stretched 3x along the
+    # coarse axis in the world: styled on cubic voxels of the finest spacing (resampled from the
+    # windowed data itself, one interpolation) and brought back to the output's grid.
+    iso = None if keep_voxel_grid or anisotropy(vol.spacing) <= ANISOTROPY_LIMIT else isotropic_shape(grid, affine)
+    if iso is not None and iso != grid:
+        x = resample(windowed, iso)
+    else:
+        iso = None
     if Path(style).is_dir() or suffix_of(style) in (".nii", ".nii.gz", ".npy", ".dcm"):
         sv = load_volume(style)
         s, _ = window_fn(sv)
@@ -336,9 +355,23 @@ def volume_cmd(content, style, output, size, window, slices, beta, net, weights,
     else:
         s = load_image(style, max(size * 2, 64)).mean(1, keepdim=True)
     fnet = _net_for_volume(net, seed, width, weights)
-    # checked on the resized volume: its slices (or the volume, for a 3D net) go through the net
-    fnet.check_input_size(x.shape[2:], volume_style_layers(fnet), f"{content}: at --size {size} the volume",
+    # checked on the volume styled: its slices (or the volume, for a 3D net) go through the net
+    on = " on cubic voxels" if iso else ""
+    fnet.check_input_size(x.shape[2:], volume_style_layers(fnet), f"{content}: at --size {size}{on} the volume",
                           "raise --size")
+
+    def estimate(shape) -> int:
+        return estimate_volume_bytes(fnet, shape, style_layers=list(volume_style_layers(fnet)),
+                                     content_layers=volume_content_layers(fnet), slices_per_axis=slices or None)
+    need = estimate(x.shape)
+    grid_text = " x ".join(map(str, grid))
+    if iso:
+        check_fits(need, torch.device("cpu"), f"{content}: styled on cubic voxels ({' x '.join(map(str, iso))}), "
+                   f"the volume", f"give --keep-voxel-grid (its {grid_text} grid, about "
+                   f"{estimate((1, 1, *grid)) / 2**30:.1f} GiB), a lower --size or --slices")
+    else:
+        check_fits(need, torch.device("cpu"), f"{content}: at --size {size} ({grid_text}), the volume",
+                   "give a lower --size or --slices")
     if s.dim() == fnet.dims + 2:  # a 2D style image for a 2D net: it must fill the style layers
         fnet.check_input_size(s.shape[2:], volume_style_layers(fnet), f"{style}: the style image",
                               "crop it to a less extreme aspect ratio")
@@ -346,7 +379,8 @@ def volume_cmd(content, style, output, size, window, slices, beta, net, weights,
     with ProgressBar(iters, "volume", quiet, stoppable=True) as bar:
         run = volume_transfer(x, s, fnet, beta=beta, **given_iters, slices_per_axis=slices or None, seed=seed,
                               callback=bar.update)
-    save_volume(unwindow(run.x, lo_hi), out, affine, vol.header)
+    result = run.x if iso is None else resample(run.x, grid)
+    save_volume(unwindow(result, lo_hi), out, affine, vol.header)
     n = vol.header.get("volumes")
     if n:  # a 4D series (fMRI, multi-echo) became its first volume without a word
         # three or four along the last axis may be colour (solid-texture writes (S, S, S, 3)), whose
@@ -356,12 +390,23 @@ def volume_cmd(content, style, output, size, window, slices, beta, net, weights,
         click.echo(f"stylegram: warning: {content} holds {n} volumes (4D, the last axis{colour}); only the "
                    f"first was styled, so {output} is one volume; write out the volume you want as its own file",
                    err=True)
-    previews = save_previews(run.x, _stem(out), upscale=max(1, 256 // size))
-    _finish(bar, out, report, {"command": "volume", "shape": list(run.x.shape), "affine": affine.tolist(),
-                               "units": vol.header.get("units", "mm"),
+    previews = save_previews(result, _stem(out), upscale=max(1, 256 // size))
+    units = vol.header.get("units", "mm")
+    spacing = spacing_of(affine)
+    styled_spacing = [round(v * n / m, 6) for v, n, m in zip(spacing, grid, run.x.shape[2:])]
+    how = ""
+    if iso:
+        unit = "" if units == "unknown" else f" {units}"
+        how = (f" (styled on {' x '.join(map(str, iso))} cubic voxels of {min(spacing):.3g}{unit} and resampled back to "
+               f"its {grid_text} voxels of {' x '.join(f'{v:.3g}' for v in spacing)}{unit}; --keep-voxel-grid: "
+               "styled on those)")
+    _finish(bar, out, report, {"command": "volume", "shape": list(result.shape), "affine": affine.tolist(),
+                               "units": units, "spacing": [round(v, 6) for v in spacing],
+                               "styled_shape": list(run.x.shape), "styled_spacing": styled_spacing,
+                               "resampled_to_cubic_voxels": iso is not None,
                                "volumes_in_content": vol.header.get("volumes", 1),
                                "window": list(lo_hi), "previews": [str(p) for p in previews], **_run_summary(run)},
-            f"wrote {out}; previews {', '.join(map(str, previews))}", quiet)
+            f"wrote {out}{how}; previews {', '.join(map(str, previews))}", quiet)
 
 
 @click.command("solid-texture")

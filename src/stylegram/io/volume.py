@@ -38,7 +38,7 @@ class Volume:
     @property
     def spacing(self) -> tuple[float, float, float]:
         """Voxel size along each array axis, mm (the column norms of the affine)."""
-        return tuple(float(v) for v in np.linalg.norm(self.affine[:3, :3], axis=0))
+        return spacing_of(self.affine)
 
 
 def suffix_of(path: str | os.PathLike) -> str:
@@ -219,6 +219,40 @@ def resize_volume(x: torch.Tensor, size: int, affine: np.ndarray | None = None) 
     aff[:3, 3] = aff[:3, 3] + aff[:3, :3] @ ((factors - 1) / 2)
     aff[:3, :3] = aff[:3, :3] * factors[None, :]
     return y, aff
+
+
+# Voxels whose longest side is more than this times their shortest are styled on isotropic voxels
+# (the 2D net's features would otherwise be stretched by the ratio along the coarse axes).
+ANISOTROPY_LIMIT = 1.2
+
+
+def spacing_of(affine: np.ndarray) -> tuple[float, float, float]:
+    """Voxel size along each array axis of a 4 x 4 voxel-to-world ``affine`` (its column norms)."""
+    return tuple(float(v) for v in np.linalg.norm(np.asarray(affine)[:3, :3], axis=0))
+
+
+def anisotropy(spacing: tuple[float, ...]) -> float:
+    """Longest voxel side / shortest (1.0 for cubic voxels; 3.0 for 1 x 1 x 3 mm)."""
+    return max(spacing) / min(spacing) if min(spacing) > 0 else 1.0
+
+
+def isotropic_shape(shape: tuple[int, ...], affine: np.ndarray) -> tuple[int, int, int]:
+    """The grid (D0', D1', D2') over the same field of view as a (D0, D1, D2) grid of voxel axes
+    ``affine`` whose voxels are about cubic, of that grid's finest spacing: each axis gets
+    round(D * spacing / finest) voxels (at least 2), so no axis loses resolution."""
+    sp = spacing_of(affine)
+    fine = min(sp)
+    return tuple(max(2, round(int(n) * v / fine)) for n, v in zip(shape, sp))
+
+
+def resample(x: torch.Tensor, shape: tuple[int, ...]) -> torch.Tensor:
+    """(1, C, D0, D1, D2) -> (1, C, *shape) by trilinear interpolation over the same field of view
+    (align_corners=False: voxel centres at (j + 0.5) * D / D' - 0.5 of the input's). An axis whose
+    size stays is copied exactly."""
+    if tuple(x.shape[2:]) == tuple(shape):
+        return x
+    return torch.nn.functional.interpolate(x, size=tuple(int(v) for v in shape), mode="trilinear",
+                                           align_corners=False)
 
 
 def save_volume(data: np.ndarray, path: str | os.PathLike, affine: np.ndarray | None = None,
