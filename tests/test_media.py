@@ -535,6 +535,11 @@ def test_signal_square_csv_reading_is_said_and_can_be_forced(tmp_path):
     assert code == 0 and np.load(tmp_path / "w_o.npy").shape == (5, 6), err
     with pytest.raises(ConfigError, match=r"^channels_in 'cols': use 'auto', 'rows' or 'columns'$"):
         load_signal(tmp_path / "w.npy", "cols")
+    import pydicom.data
+    ecg = pydicom.data.get_testdata_file("waveform_ecg.dcm")
+    code, err = run_cli(["signal-texture", ecg, "-o", str(tmp_path / "e.npy"), "--channels-in", "rows"])
+    assert code == 2 and err == (f"stylegram: error: --channels-in rows: only for .npy and .csv signals; {ecg} is a "
+                                 "DICOM waveform, whose leads the file names\n"), err
 
 
 # ---------------------------------------------------------------------------------- volumes
