@@ -103,6 +103,27 @@ def test_a_file_given_to_the_wrong_reader_names_the_command_that_reads_it(shared
     assert msg.endswith(hint) if hint else "looks like" not in msg, msg
 
 
+@pytest.mark.parametrize("reader", ["volume", "signal"])
+def test_a_npy_that_is_not_one_is_said_without_numpys_pickle_advice(tmp_path, reader):
+    """A file named .npy without NumPy's header (a PNG renamed, random bytes) was 'not a readable .npy
+    array (This file contains pickled (object) data. If you trust the file you can load it unsafely
+    using the `': numpy's advice to unpickle it, cut off mid-sentence; a truncated array's reason
+    was cut at 'could only read 18 element'."""
+    from stylegram.io.signal import load_signal
+    from stylegram.io.volume import load_volume
+    read = {"volume": load_volume, "signal": load_signal}[reader]
+    (tmp_path / "png.npy").write_bytes(b"\x89PNG\r\n\x1a\n" + bytes(range(64)))
+    with pytest.raises(InputError) as e:
+        read(tmp_path / "png.npy")
+    assert str(e.value) == f"{tmp_path / 'png.npy'}: not a .npy file (no NumPy header); save the array with numpy.save"
+    np.save(tmp_path / "whole.npy", np.zeros((16, 16, 16), np.float32))
+    (tmp_path / "cut.npy").write_bytes((tmp_path / "whole.npy").read_bytes()[:200])
+    with pytest.raises(InputError) as e:
+        read(tmp_path / "cut.npy")
+    assert str(e.value) == (f"{tmp_path / 'cut.npy'}: not a readable .npy array (Failed to read all data for array. "
+                            "Expected (16, 16, 16) = 4096 elements, could only read 18 elements. (file seems not fully written?))")
+
+
 def test_a_broken_video_is_not_sent_to_the_video_command(tmp_path):
     from stylegram.io.video import read_video
     bogus = tmp_path / "clip.mp4"

@@ -497,6 +497,17 @@ def test_signal_texture_csv_keeps_the_column_names(tmp_path, header):
     assert code == 0 and (tmp_path / "o2.csv").read_text().splitlines()[0] == header, err
 
 
+@pytest.mark.parametrize("text, only", [("lead1,lead2\n", "its header line"),
+                                        ("# exported 2026-11-30\n\n", "comments and blank lines")])
+def test_signal_csv_without_numbers_is_one_line(tmp_path, text, only):
+    """A .csv with a header line and no rows (or only comments) gave numpy's UserWarning and its source
+    line, then 'signal has no samples (0, 1)': three lines."""
+    (tmp_path / "s.csv").write_text(text)
+    code, err = run_cli(["signal-texture", str(tmp_path / "s.csv"), "-o", str(tmp_path / "o.npy")])
+    assert code == 2 and err == (f"stylegram: error: {tmp_path / 's.csv'}: no rows of numbers, only {only}; a .csv "
+                                 "signal has a row per sample and a column per channel\n"), err
+
+
 def test_signal_square_csv_reading_is_said_and_can_be_forced(tmp_path):
     """A 3 x 3 CSV was read as 3 channels in rows without a word, though a .csv has a column per
     channel (and stylegram's own 3-channel, 3-sample .csv came back transposed); a CSV whose header

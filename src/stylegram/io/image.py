@@ -52,6 +52,22 @@ def existing_file(path: str | os.PathLike, kind: str) -> Path:
     return p
 
 
+def load_npy(path: str | os.PathLike) -> np.ndarray:
+    """A .npy file's array, never unpickled. InputError (one line) for a file that is not one: a
+    file without NumPy's header was 'not a readable .npy array (This file contains pickled (object)
+    data. If you trust the file you can load it unsafely using the `', numpy's advice cut off, and
+    the wrong one for a file that was never a pickle."""
+    with open(path, "rb") as f:
+        magic = f.read(6)
+    if magic != b"\x93NUMPY":
+        raise InputError(f"{_name(path)}: not a .npy file (no NumPy header); save the array with numpy.save")
+    try:
+        return np.load(path, allow_pickle=False)
+    except (ValueError, OSError, EOFError) as e:
+        why = str(e).splitlines()[0][:200] if str(e) else type(e).__name__
+        raise InputError(f"{_name(path)}: not a readable .npy array ({why})") from None
+
+
 def read_image(path: str | os.PathLike, *, max_pixels: int = DEFAULT_MAX_PIXELS, background: int = 255) -> Image.Image:
     """Read an image file as an upright 8- or 16-bit-faithful RGB PIL image (transparent pixels
     over grey level ``background``, white by default).

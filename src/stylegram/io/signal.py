@@ -8,13 +8,14 @@ from __future__ import annotations
 import csv
 import io
 import os
+import warnings
 from pathlib import Path
 
 import numpy as np
 import torch
 
 from ..errors import ConfigError, InputError
-from .image import existing_file, other_media_hint, write_atomic
+from .image import existing_file, load_npy, other_media_hint, write_atomic
 
 SIGNAL_SUFFIXES = (".npy", ".csv")
 
@@ -115,10 +116,17 @@ def load_signal(path: str | os.PathLike, channels_in: str = "auto") -> torch.Ten
     header = 0
     try:
         if suffix == ".npy":
-            a = np.load(p, allow_pickle=False)
+            a = load_npy(p)
         elif suffix == ".csv":
             header = _header_rows(p)
-            a = np.loadtxt(p, delimiter=",", dtype=np.float64, ndmin=2, comments="#", skiprows=header)
+            with warnings.catch_warnings():
+                # numpy's "input contained no data" came out as two more lines before the error
+                warnings.simplefilter("ignore", UserWarning)
+                a = np.loadtxt(p, delimiter=",", dtype=np.float64, ndmin=2, comments="#", skiprows=header)
+            if a.size == 0:
+                only = "its header line" if header else "comments and blank lines"
+                raise InputError(f"{path}: no rows of numbers, only {only}; a .csv signal has a row per sample "
+                                 "and a column per channel")
             if a.shape[1] == 1 and channels_in != "rows":
                 a = a[:, 0]
         else:

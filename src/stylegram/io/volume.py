@@ -15,7 +15,7 @@ import numpy as np
 import torch
 
 from ..errors import ConfigError, InputError, whole
-from .image import existing_file, other_media_hint, write_atomic
+from .image import existing_file, load_npy, other_media_hint, write_atomic
 
 VOLUME_SUFFIXES = (".nii", ".nii.gz", ".npy")
 
@@ -144,10 +144,7 @@ def load_volume(path: str | os.PathLike) -> Volume:
     existing_file(p, "a volume file (.nii, .nii.gz, .npy or .dcm)")
     sfx = suffix_of(p)
     if sfx == ".npy":
-        try:
-            a = np.load(p, allow_pickle=False)
-        except (ValueError, OSError) as e:
-            raise InputError(f"{path}: not a readable .npy array ({str(e).splitlines()[0][:100]})") from None
+        a = load_npy(p)
         return Volume(_check(a, path), np.eye(4), str(path), _series(a))
     if sfx in (".nii", ".nii.gz"):
         import nibabel as nib
