@@ -234,7 +234,8 @@ def channel_ticks(order: torch.Tensor | Sequence[int], px: int, min_gap: float |
     if c == 0:
         return []
     if min_gap is None:
-        min_gap = max(_font(font_size).getlength(str(i)) for i in ids) + 6
+        font = _font(font_size)  # once: loading it per id took most of a 512-channel map's drawing time
+        min_gap = max(font.getlength(str(i)) for i in ids) + 6
     cell = px / c
     step = next((m * 10 ** e for e in range(len(str(c))) for m in (1, 2, 5) if m * 10 ** e * cell >= min_gap), c)
     return [(int((i + 0.5) * cell), ids[i]) for i in range(0, c, step)]
@@ -246,6 +247,12 @@ def with_channel_axes(img: np.ndarray, order: torch.Tensor | Sequence[int], px: 
     of channels in ``order``, with axes: the channel ids at ``channel_ticks`` to its left and above
     it, and ``label`` naming the axes -> uint8 (top + max(h, label), left + max(w, label), 3): the
     figure is as tall and as wide as ``label`` needs beside a small map."""
+    return _with_channel_axes(img, order, px, label, font_size)[0]
+
+
+def _with_channel_axes(img: np.ndarray, order: torch.Tensor | Sequence[int], px: int | None, label: str,
+                       font_size: int) -> tuple[np.ndarray, tuple[int, int]]:
+    """``with_channel_axes``, and where ``img``'s top-left corner lies in it: (left, top), px."""
     from PIL import Image, ImageDraw
 
     from .render import _font
@@ -275,7 +282,27 @@ def with_channel_axes(img: np.ndarray, order: torch.Tensor | Sequence[int], px: 
     ImageDraw.Draw(turned).text((1, 1), label, fill=(40, 40, 40), font=font)
     turned = turned.rotate(90, expand=True)
     im.paste(turned, (0, top + max(0, (px - turned.size[1]) // 2)))
-    return np.asarray(im)
+    return np.asarray(im), (left, top)
+
+
+def framed_heatmap(m: torch.Tensor, order: torch.Tensor, px: int = 384, diverging: bool | None = None,
+                   clip: float = HEAT_CLIP, top: float | None = None) -> tuple[np.ndarray, tuple[int, int]]:
+    """``heatmap(m, order, px, diverging, clip, top)`` with its ``colorbar`` to the right and
+    ``with_channel_axes`` (the channel ids in ``order`` along both sides) -> (uint8 (H, W, 3), the
+    map's top-left corner (x, y) in it, px: the row at y + i shows channel
+    ``order[int((i + 0.5) * C / px)]``, the nearest of the C).
+    ``top`` defaults to ``heat_top(m, clip)``; ``diverging`` None: red-blue where ``m`` has a
+    negative entry (``is_signed``), as in ``heatmap``."""
+    # Each map with its colour bar: without one a reader could not tell the values, that the
+    # colours are square-rooted and clipped, nor which sign of the difference is red. The bar's
+    # top is the heatmap's own, computed once here. Axes name the channels (the ids at sensible
+    # intervals, all of them for a few channels): the seriated order was only in gram.json.
+    if top is None:
+        top = heat_top(m, clip)
+    if diverging is None:
+        diverging = is_signed(m)
+    return _with_channel_axes(with_colorbar(heatmap(m, order, px, diverging, top=top), top, diverging), order, px,
+                              AXIS_LABEL, 10)
 
 
 def overlay(image: torch.Tensor, heat: torch.Tensor, alpha: float = 0.85) -> np.ndarray:
@@ -345,14 +372,7 @@ def gram_figures(views: dict[str, LayerGram], style: torch.Tensor, *, scan: Unit
     figs: dict[str, "Image.Image"] = {}
     for l, v in views.items():
         def framed(m: torch.Tensor, diverging: bool) -> np.ndarray:
-            # Each map with its colour bar: without one a reader could not tell the values, that
-            # the colours are square-rooted and clipped, nor which sign of the difference is red.
-            # The bar's top is the heatmap's own, computed once here (heat_top). Axes name the
-            # channels (the ids at sensible intervals, all of them for a few channels): the
-            # seriated order was only in gram.json.
-            top = heat_top(m, clip)
-            return with_channel_axes(with_colorbar(heatmap(m, v.order, heat_px, diverging, top=top), top, diverging),
-                                     v.order, heat_px)
+            return framed_heatmap(m, v.order, heat_px, diverging, clip)[0]
 
         # a signed layer's Gram (a conv or BatchNorm tap of a HookedNet) has negative entries,
         # which magma drew as 0: it is drawn red-blue, as the difference is
