@@ -1018,10 +1018,20 @@ def test_gram_axes_labels_are_whole_beside_small_maps():
         assert _has_text(np.ascontiguousarray(np.rot90(out, -1)), AXIS_LABEL, 10), img.shape  # left, read upwards
 
 
-def test_studio_gram_view_draws_the_explorers_seriated_heatmaps(tmp_path):
+def _bar_ramp(fig: np.ndarray, box: dict) -> np.ndarray:
+    """The colour ramp of the colour bar beside a framed heatmap (``with_colorbar``: 6 px right of
+    the map, 6 px in from its top and bottom), top to bottom -> uint8 (span, 3), at the bar's middle."""
+    x, y, px = box["x"], box["y"], box["px"]
+    return fig[y + 6: y + px - 6, x + px + 6 + 6]
+
+
+def test_studio_gram_view_draws_the_explorers_framed_heatmaps(tmp_path):
     # The studio's Gram view is a shell over explore.gram: the same matrix, the same channel order,
-    # the same colours as `stylegram explore gram` (it used to draw its own, unordered copy).
-    from stylegram.explore.gram import gram_view, heatmap
+    # the same colours as `stylegram explore gram`, and now its frame too: it served bare heatmaps
+    # (px x px, no colour bar, no channel ids, no layer name), so a reader could tell neither the
+    # values nor which channel a row is.
+    from stylegram.explore.activations import colorize
+    from stylegram.explore.gram import heat_top, gram_view, heatmap
     from stylegram.io import load_image, save_image
     from stylegram.web.gramview import GRAM_LAYERS, gram_heatmaps
     img = tmp_path / "in.png"
@@ -1033,12 +1043,52 @@ def test_studio_gram_view_draws_the_explorers_seriated_heatmaps(tmp_path):
     reordered = 0
     for g in got:
         v = views[g["layer"]]
+        top = heat_top(v.gram)
         assert g["channels"] == v.gram.shape[0] and g["max"] == pytest.approx(float(v.gram.max()))
-        assert g["positions"] == v.act.shape[1] * v.act.shape[2]
-        drawn = np.asarray(Image.open(tmp_path / g["file"]).convert("RGB"))
-        assert np.array_equal(drawn, heatmap(v.gram, v.order, 64))
+        assert g["min"] == pytest.approx(float(v.gram.min())) and g["top"] == pytest.approx(top)
+        assert (g["clip"], g["signed"], g["colormap"]) == (99.5, False, "magma")
+        assert g["order"] == v.order.tolist() and g["positions"] == v.act.shape[1] * v.act.shape[2]
+        fig = np.asarray(Image.open(tmp_path / g["file"]).convert("RGB"))
+        box = g["map"]
+        assert fig.shape == (g["height"], g["width"], 3) and box["px"] == 64
+        # the frame: the axes above and left of the map, the layer's name above them, the bar right
+        assert box["x"] >= 20 and box["y"] >= 40 and g["width"] >= box["x"] + 64 + 6 + 12 + 20
+        x, y = box["x"], box["y"]
+        assert np.array_equal(fig[y:y + 64, x:x + 64], heatmap(v.gram, v.order, 64))
+        assert _has_text(fig[:18], f"{g['layer']}: G/N, {g['channels']} channels", 12, fill=(0, 0, 0))
+        ramp = _bar_ramp(fig, box)
+        assert np.array_equal(ramp, colorize(np.linspace(1, 0, 52)[:, None], "magma")[:, 0])
+        # the bar reads back the map: an entry's colour is the bar's at sqrt(value / top) of its height
+        m = v.gram[v.order][:, v.order]
+        for i, j in [(0, 0), (1, 2), (3, 1)]:
+            frac = min(float(m[i, j]) / top, 1.0) ** 0.5
+            cell = fig[y + i * 64 // len(v.order), x + j * 64 // len(v.order)].astype(int)
+            nearest = int(np.abs(ramp.astype(int) - cell).sum(1).argmin())
+            assert abs(nearest - round((1 - frac) * 51)) <= 1, (g["layer"], i, j, frac, nearest)
         reordered += not torch.equal(v.order, torch.arange(len(v.order)))
     assert reordered >= 3  # seriated, not the channels' own order
+
+
+def test_studio_gram_view_draws_a_signed_layer_red_blue_as_the_explorer(tmp_path):
+    # A conv layer's Gram has negative entries: the explorer's rule draws it red-blue by sign,
+    # with a bar from -top to top and white at 0, and the studio now says so in the title and JSON.
+    from stylegram.explore.activations import colorize
+    from stylegram.explore.gram import framed_heatmap, gram_view, heat_top
+    from stylegram.io import load_image, save_image
+    from stylegram.web.gramview import gram_heatmaps
+    img = tmp_path / "in.png"
+    save_image(torch.rand(1, 3, 40, 48, generator=torch.Generator().manual_seed(3)), img)
+    (g,) = gram_heatmaps(img, tmp_path, net_name="random-tiny", size=64, layers=("conv2_1",), px=64)
+    v = gram_view(load_image(img, 64), build_net("random-tiny", layers=["conv2_1"], seed=0), ["conv2_1"])["conv2_1"]
+    assert g["min"] < 0 and (g["signed"], g["colormap"]) == (True, "RdBu_r")
+    fig = np.asarray(Image.open(tmp_path / g["file"]).convert("RGB"))
+    ramp = _bar_ramp(fig, g["map"])
+    assert np.array_equal(ramp, colorize(np.linspace(1, 0, 52)[:, None], "RdBu_r")[:, 0])
+    # dark red on top (>= top), dark blue at the bottom (<= -top), near white in the middle (0)
+    assert tuple(ramp[0]) == (103, 0, 31) and tuple(ramp[-1]) == (5, 48, 97) and ramp[25:27].min() > 235
+    framed, (x, y) = framed_heatmap(v.gram, v.order, 64, top=heat_top(v.gram))
+    assert np.array_equal(fig[18:, :framed.shape[1]], framed) and (x, y + 18) == (g["map"]["x"], g["map"]["y"])
+    assert _has_text(fig[:18], "conv2_1: G/N, 16 channels, signed: red > 0, blue < 0", 12, fill=(0, 0, 0))
 
 
 def test_cli_activations_gram_reconstruct(tmp_path, capsys):

@@ -87,6 +87,14 @@ def wait(drv, cond, timeout: float = 60, what: str = "condition"):
         raise AssertionError(f"timed out waiting for {what}; screenshot in out/screenshots/failure.png") from e
 
 
+def fmt(x: float) -> str:
+    """A number as the page's fmt() writes it: 3 significant digits, or x.xxe+N outside 0.01..1000."""
+    if x != 0 and (abs(x) >= 1000 or abs(x) < 0.01):
+        m, e = f"{x:.2e}".split("e")
+        return f"{m}e{int(e):+d}"
+    return f"{float(f'{x:.3g}'):g}"
+
+
 def js(drv, script: str, *args):
     return drv.execute_script(script, *args)
 
@@ -341,8 +349,32 @@ def test_explore_page(studio, browser):
                               "return i.length === 5 && i.every(x => x.naturalWidth > 0)"), 90, "the Gram heatmaps")
     captions = [e.text for e in drv.find_elements(By.CSS_SELECTOR, "#gram-out figcaption")]
     assert captions[0].startswith("relu1_1: 64 × 64") and captions[-1].startswith("relu5_1: 512 × 512"), captions
+    # Each map comes framed (colour bar, channel ids, layer name) and is shown at its own size:
+    # shrunk into a 200 px cell, the bar's and the axes' numbers could not be read. The caption
+    # gives the value range and the colour scale's top, as the JSON says them.
+    layers = js(drv, "return window.studio.gram.layers")
+    shown = js(drv, "return [...document.querySelectorAll('#gram-out img')].map(i => [i.naturalWidth, i.naturalHeight,"
+                    " i.getBoundingClientRect().width, i.getBoundingClientRect().height])")
+    for l, (nw, nh, w, h), cap in zip(layers, shown, captions):
+        assert (nw, nh) == (l["width"], l["height"]) and nw >= l["map"]["x"] + 256 + 40, (l["layer"], nw, nh)
+        assert (w, h) == (nw, nh), (l["layer"], w, h)
+        assert f"G/N from {fmt(l['min'])} to {fmt(l['max'])}" in cap and f"≥ {fmt(l['top'])} (its 99.5th percentile)" in cap
+    # pointing at the map names the row's and the column's channel (the axes name only a few)
+    from selenium.webdriver.common.action_chains import ActionChains
+    first = drv.find_element(By.CSS_SELECTOR, "#gram-out figure img")
+    js(drv, "arguments[0].scrollIntoView({block: 'center'})", first)  # the pointer's origin: the visible part's centre
+    l = layers[0]
+    i, j = 102, 10  # map pixels, inside the cells of seriated positions 25 and 2 (4 px each)
+    rect = js(drv, "const r = arguments[0].getBoundingClientRect(); return [r.width, r.height]", first)
+    ActionChains(drv).move_to_element_with_offset(first, round(l["map"]["x"] + j - rect[0] / 2),
+                                                  round(l["map"]["y"] + i - rect[1] / 2)).perform()
+    where = drv.find_element(By.CSS_SELECTOR, "#gram-out figure .where")
+    assert where.text == f"row: channel {l['order'][25]}, column: channel {l['order'][2]}", where.text
+    ActionChains(drv).move_to_element_with_offset(first, round(5 - rect[0] / 2), round(5 - rect[1] / 2)).perform()
+    assert where.text == "point at the map: the row's and the column's channel"
+    js(drv, "window.scrollTo(0, 0)")
     size = drv.get_window_size()
-    drv.set_window_size(1280, 1450)  # the whole Explore page, Gram heatmaps included
+    drv.set_window_size(1280, 2000)  # the whole Explore page, the framed Gram maps (two rows) included
     time.sleep(0.3)
     drv.save_screenshot(str(SCREENSHOTS / "explore.png"))
     drv.set_window_size(size["width"], size["height"])

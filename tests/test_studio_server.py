@@ -249,6 +249,40 @@ def test_a_gone_upload_names_the_input_and_what_to_do(studio):
                                         "500 uploads); upload the image again"})
 
 
+def test_gram_view_serves_framed_maps_and_says_their_scale(studio):
+    # The Gram view served bare 256 x 256 heatmaps and only "max" in its JSON: no colour bar, no
+    # channel ids, no layer name, and no way for the page to say what the colours mean. Now each
+    # PNG is the explorer's framed map under the layer's name, and the JSON gives the value range,
+    # the colour scale's top and map, the channel order and where the map lies in the PNG.
+    from stylegram.explore.activations import colorize
+    from stylegram.explore.gram import gram_view, heat_top, heatmap
+    from stylegram.io import load_image
+    from stylegram.nets import build_net
+    from stylegram.web.gramview import GRAM_LAYERS
+    s, up = studio.upload(png(7, (64, 48)), "texture.png")
+    assert s == 200
+    s, body = studio.json("POST", "/api/gram", {"image": up["source"], "net": "random-tiny", "size": 64})
+    assert s == 200 and [l["layer"] for l in body["layers"]] == list(GRAM_LAYERS)
+    img = load_image(studio.settings.data_dir / "uploads" / up["id"] / up["file"], 64)
+    views = gram_view(img, build_net("random-tiny", layers=list(GRAM_LAYERS)), list(GRAM_LAYERS), n_pairs=0)
+    for l in body["layers"]:
+        v = views[l["layer"]]
+        top = heat_top(v.gram)
+        assert (l["min"], l["max"], l["top"]) == pytest.approx((float(v.gram.min()), float(v.gram.max()), top))
+        assert (l["clip"], l["signed"], l["colormap"], l["order"]) == (99.5, False, "magma", v.order.tolist())
+        status, headers, data = studio.request("GET", l["url"])
+        assert status == 200 and headers["content-type"] == "image/png"
+        fig = np.asarray(Image.open(io.BytesIO(data)).convert("RGB"))
+        x, y, px = l["map"]["x"], l["map"]["y"], l["map"]["px"]
+        # the map at its old size, grown by the frame: the name and ids above, ids left, the bar right
+        assert px == 256 and fig.shape == (l["height"], l["width"], 3)
+        assert x >= 20 and y >= 40 and l["width"] >= x + px + 40 and l["height"] >= y + px
+        assert np.array_equal(fig[y:y + px, x:x + px], heatmap(v.gram, v.order, px))
+        bar = fig[y + 6:y + px - 6, x + px + 12]  # with_colorbar: 6 px right of the map, 6 px in
+        assert np.array_equal(bar, colorize(np.linspace(1, 0, px - 12)[:, None], "magma")[:, 0])
+        assert tuple(bar[0]) == (251, 252, 191) and tuple(bar[-1]) == (0, 0, 3)  # magma's ends: >= top, 0
+
+
 @pytest.mark.parametrize("path", [
     "/explore/files/../../secret.png", "/explore/files/%2e%2e/secret.png", "/explore/files/..%2fsecret.png",
     "/explore/files/escape.png", "/explore/files//etc/passwd", "/explore/files/%2fetc%2fpasswd",

@@ -5,7 +5,7 @@
 const TOKEN = document.querySelector('meta[name="stylegram-token"]').content;
 const $ = (id) => document.getElementById(id);
 const state = { config: null, sources: { content: null, style: null, gram: null }, jobs: new Map(),
-                current: null, previewShown: {}, uploads: 0, lastUpload: null,
+                current: null, previewShown: {}, uploads: 0, lastUpload: null, gram: null,
                 choices: { content: 0, style: 0, gram: 0 } };
 window.studio = state;  // for the browser tests and the curious
 
@@ -352,6 +352,36 @@ async function loadExplore() {
   }
 }
 
+// One layer's Gram matrix: the server's picture (the map with its colour bar and channel axes, as
+// `stylegram explore gram` draws it) at its own size, so that its numbers stay legible, the value
+// range beneath, and the channels of the row and column under the pointer (the axes can name only
+// every few channels of a large layer).
+function gramFigure(l) {
+  const hint = "point at the map: the row's and the column's channel";
+  const where = el("span", { class: "where", text: hint });
+  const img = el("img", { src: l.url, width: l.width, height: l.height,
+                          alt: `Gram matrix at ${l.layer}, ${l.channels} channels in seriated order, with its colour bar` });
+  img.addEventListener("mousemove", (ev) => {
+    const cell = gramCell(l, ev.offsetX * l.width / img.clientWidth, ev.offsetY * l.height / img.clientHeight);
+    where.textContent = cell ? `row: channel ${cell.row}, column: channel ${cell.col}` : hint;
+  });
+  img.addEventListener("mouseleave", () => { where.textContent = hint; });
+  const colour = (l.signed ? "red-blue by sign, " : "") + `square root, ≥ ${fmt(l.top)} (its ${l.clip}th percentile) in the end colour`;
+  return el("figure", { class: "gram", "data-layer": l.layer }, img,
+    // the layer and size on one line, the range and the scale on the next ones: no number wraps mid-way
+    el("figcaption", {}, `${l.layer}: ${l.channels} × ${l.channels}, G/N from ${fmt(l.min)} to ${fmt(l.max)}`,
+       el("br"), `colour: ${colour}`, el("br"), where));
+}
+
+// The channels (row, column) drawn at (x, y), in px of the picture, or null off the map: the
+// heatmap shows channel order[floor((i + 0.5) C / px)] at its pixel i (nearest), as the server draws it.
+function gramCell(l, x, y) {
+  const i = Math.floor(y) - l.map.y, j = Math.floor(x) - l.map.x, n = l.order.length;
+  if (i < 0 || j < 0 || i >= l.map.px || j >= l.map.px) return null;
+  const at = (k) => l.order[Math.min(n - 1, Math.floor((k + 0.5) * n / l.map.px))];
+  return { row: at(i), col: at(j) };
+}
+
 function setupGram() {
   setupPicker("gram");
   $("gram-go").addEventListener("click", async () => {
@@ -362,10 +392,8 @@ function setupGram() {
     $("gram-out").replaceChildren(el("p", { class: "hint", text: "computing…" }));
     try {
       const data = await api("POST", "/api/gram", { image: src.source, net: $("gram-net").value, size: 256 });
-      $("gram-out").replaceChildren(...data.layers.map((l) => el("figure", { class: "gram" },
-        el("img", { src: l.url, alt: `Gram matrix at ${l.layer}` }),
-        // the layer and size on one line, the scale on the next: the number no longer wraps mid-way
-        el("figcaption", {}, `${l.layer}: ${l.channels} × ${l.channels}`, el("br"), `max G/N ${fmt(l.max)}`))));
+      state.gram = data;
+      $("gram-out").replaceChildren(...data.layers.map(gramFigure));
     } catch (e) { $("gram-out").replaceChildren(); showError("gram-error", e.message); }
     finally { $("gram-go").disabled = false; }
   });
