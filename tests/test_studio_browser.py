@@ -219,6 +219,27 @@ def test_transfer_page_flow(studio, browser, tmp_path):
     steps, levels = js(drv, "const h = window.studio.jobs.get(arguments[0]).history;"
                             "return [h.map(p => p.step), h.map(p => p.level)]", job1)
     assert steps == sorted(set(steps)) and steps[-1] >= 20 and levels == sorted(levels) and set(levels) == {0, 1}
+    # the plot's axes: its loss axis named, logarithmic and ticked at the powers of ten its curves
+    # span (it gave only the two ends), the iteration axis its first and last step
+    import math
+    hist = js(drv, "return window.studio.jobs.get(arguments[0]).history", job1)
+    logs = [math.log10(p[t]) for p in hist for t in ("total", "content", "style") if p.get(t, 0) > 0]
+    plot = js(drv, "return window.studio.plot")
+    assert plot["x"] == [steps[0], steps[-1]], plot
+    decades = range(math.floor(max(logs) + 1e-9), math.ceil(min(logs) - 1e-9) - 1, -1)
+    if len(decades) >= 2:
+        assert plot["y"] == [str(10 ** k) if -2 <= k <= 3 else f"1e{k}" for k in decades][::math.ceil(len(decades) / 5)], plot
+    else:  # the ends, and the one power of ten between them if any
+        ends = [f"{10 ** x:.1e}".replace("e-0", "e-").replace("e+0", "e+") for x in (max(logs), min(logs))]
+        lo, hi = min(logs), max(logs)
+        inside = [str(10 ** k) if -2 <= k <= 3 else f"1e{k}" for k in decades
+                  if k - lo > 0.1 * (hi - lo) and hi - k > 0.1 * (hi - lo)]
+        assert plot["y"] == [ends[0], *inside, ends[1]], plot
+    assert js(drv, "return logTicks(-1.9, 1.2)") == [[1, "10"], [0, "1"], [-1, "0.1"]]
+    assert js(drv, "return logTicks(-7.2, 9.3).map(t => t[1])") == ["1e9", "1e5", "10", "1e-3", "1e-7"]
+    assert js(drv, "return logTicks(-0.9, -0.1).map(t => t[1])") == ["7.9e-1", "1.3e-1"]
+    assert js(drv, "return logTicks(-1.9, -0.4).map(t => t[1])") == ["4.0e-1", "0.1", "1.3e-2"]
+    assert js(drv, "return logTicks(-1.9, -0.95).map(t => t[1])") == ["1.1e-1", "1.3e-2"]  # 0.1: too near the top
     drv.save_screenshot(str(SCREENSHOTS / "transfer_done.png"))
     # while a pyramid runs, the status names the level and counts that level's iterations
     running = {"status": "running", "device": "cpu", "iter": 3, "iters": 20, "losses": {}}

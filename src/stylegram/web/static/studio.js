@@ -216,17 +216,37 @@ function onProgress(ev) {
   if (card) card.textContent = describe(job);
 }
 
+// The loss axis's ticks between 10^lo and 10^hi (lo, hi: log10 of the plotted range), top down:
+// every power of ten inside it (every second, third ... beyond five), or, where fewer than two fall
+// inside, the two ends and the one power of ten between them (unless it is within a tenth of the
+// range of an end): [[log10 value, label]]. The plot gave only its two ends, without saying the
+// axis was logarithmic, so a curve's values between them could not be read.
+function logTicks(lo, hi) {
+  const a = Math.ceil(lo - 1e-9), b = Math.floor(hi + 1e-9);
+  const decade = (k) => (k >= -2 && k <= 3) ? String(10 ** k) : `1e${k}`;
+  if (b - a < 1) {
+    const inside = a === b && a - lo > 0.1 * (hi - lo) && hi - a > 0.1 * (hi - lo) ? [[a, decade(a)]] : [];
+    return [[hi, (10 ** hi).toExponential(1)], ...inside, [lo, (10 ** lo).toExponential(1)]];
+  }
+  const step = Math.ceil((b - a + 1) / 5), ticks = [];
+  for (let k = b; k >= a; k -= step) ticks.push([k, decade(k)]);
+  return ticks;
+}
+
 function drawPlot() {
   const c = $("lossplot"), g = c.getContext("2d");
   g.clearRect(0, 0, c.width, c.height);
   const job = state.current && state.jobs.get(state.current);
   const hist = (job && job.history) || [];
   const terms = [["total", "#1d1d1f"], ["content", "#3b5ba9"], ["style", "#c0612b"]];
-  const pad = { l: 48, r: 8, t: 22, b: 24 }, w = c.width - pad.l - pad.r, h = c.height - pad.t - pad.b;
+  const pad = { l: 58, r: 8, t: 22, b: 30 }, w = c.width - pad.l - pad.r, h = c.height - pad.t - pad.b;
   g.strokeStyle = "#ccc"; g.strokeRect(pad.l, pad.t, w, h);
   g.fillStyle = "#6b6b70"; g.font = "11px sans-serif";
   const several = hist.some((p) => p.level !== hist[0].level);
-  g.fillText(several ? "iteration, levels one after another" : "iteration", pad.l + w / 2 - (several ? 90 : 20), c.height - 6);
+  g.textAlign = "center";
+  g.fillText(several ? "iteration, levels one after another" : "iteration", pad.l + w / 2, c.height - 4);
+  g.textAlign = "left";
+  state.plot = null;
   if (hist.length < 2) { g.fillText("the loss curve appears here", pad.l + 10, pad.t + 20); return; }
   let lo = Infinity, hi = -Infinity;
   for (const p of hist) for (const [t] of terms) if (p[t] > 0) { lo = Math.min(lo, Math.log10(p[t])); hi = Math.max(hi, Math.log10(p[t])); }
@@ -237,7 +257,21 @@ function drawPlot() {
   const at = (p) => p.step ?? p.iter;
   const x0 = at(hist[0]), x1 = Math.max(at(hist[hist.length - 1]), x0 + 1);
   const X = (i) => pad.l + (i - x0) / (x1 - x0) * w, Y = (v) => pad.t + (hi - Math.log10(v)) / (hi - lo) * h;
-  g.fillText((10 ** hi).toExponential(1), 2, pad.t + 10); g.fillText((10 ** lo).toExponential(1), 2, pad.t + h);
+  // the loss axis: its ticks with faint lines across, and its name (turned) beside them
+  const ticks = logTicks(lo, hi);
+  g.textAlign = "right"; g.textBaseline = "middle"; g.strokeStyle = "#eee";
+  for (const [k, label] of ticks) {
+    const y = Y(10 ** k);
+    g.beginPath(); g.moveTo(pad.l, y); g.lineTo(pad.l + w, y); g.stroke();
+    g.fillText(label, pad.l - 4, y);
+  }
+  g.save(); g.translate(10, pad.t + h / 2); g.rotate(-Math.PI / 2); g.textAlign = "center";
+  g.fillText("loss (log scale)", 0, 0); g.restore();
+  // the iteration axis: its first and last step
+  g.textBaseline = "top"; g.textAlign = "left"; g.fillText(String(x0), pad.l, pad.t + h + 3);
+  g.textAlign = "right"; g.fillText(String(x1), pad.l + w, pad.t + h + 3);
+  g.textAlign = "left"; g.textBaseline = "alphabetic";
+  state.plot = { y: ticks.map(([, label]) => label), x: [x0, x1] };
   g.strokeStyle = "#bbb"; g.setLineDash([2, 3]);
   hist.forEach((p, i) => { if (i > 0 && p.level !== hist[i - 1].level) { g.beginPath(); g.moveTo(X(at(p)), pad.t); g.lineTo(X(at(p)), pad.t + h); g.stroke(); } });
   g.setLineDash([]);
