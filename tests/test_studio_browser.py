@@ -46,9 +46,9 @@ def explore_dir(tmp_path_factory) -> Path:
     d = tmp_path_factory.mktemp("explore")
     (d / "sheets").mkdir()
     for i, layer in enumerate(("conv1_1", "conv3_1")):
-        im = Image.new("RGB", (192, 128), (40 + 80 * i, 90, 160))
+        im = Image.new("RGB", (384, 256), (40 + 80 * i, 90, 160))
         for k in range(6):
-            im.paste((200, 40 * k, 255 - 40 * k), (8 + 30 * k, 8, 32 + 30 * k, 120))
+            im.paste((200, 40 * k, 255 - 40 * k), (16 + 60 * k, 16, 64 + 60 * k, 240))
         im.save(d / "sheets" / f"{layer}.png")
     (d / "index.html").write_text("<!doctype html><title>units</title><h1>Unit report</h1>"
                                   "<p>Top patches per unit.</p><img src='sheets/conv1_1.png'>")
@@ -358,9 +358,12 @@ def test_explore_page(studio, browser):
     wait(drv, lambda d: js(d, "const i = document.querySelector('img'); return i && i.complete && i.naturalWidth > 0"),
          20, "the report's picture")
     drv.switch_to.default_content()
-    # every sheet image loaded (naturalWidth > 0)
+    # every sheet image loaded (naturalWidth > 0), shown at its own size: squeezed into a 200 px
+    # cell, a real sheet's labels and values could not be read
     wait(drv, lambda d: js(d, "return [...document.querySelectorAll('#explore-sheets img')].every(i => i.naturalWidth > 0)"),
          20, "the sheet images")
+    assert js(drv, "return [...document.querySelectorAll('#explore-sheets img')].map(i => [i.naturalWidth, "
+                   "i.getBoundingClientRect().width, i.getBoundingClientRect().height])") == [[384, 384, 256]] * 2
     # Gram view of an uploaded style image, on the random net
     examples = REPO / "src" / "stylegram" / "web" / "static" / "examples"
     assert upload(drv, "gram", examples / "starry_night.jpg")["ok"]
@@ -395,7 +398,7 @@ def test_explore_page(studio, browser):
     assert where.text == "point at the map: the row's and the column's channel"
     js(drv, "window.scrollTo(0, 0)")
     size = drv.get_window_size()
-    drv.set_window_size(1280, 2000)  # the whole Explore page, the framed Gram maps (two rows) included
+    drv.set_window_size(1280, 2150)  # the whole Explore page: the sheets, the framed Gram maps (two rows)
     time.sleep(0.3)
     drv.save_screenshot(str(SCREENSHOTS / "explore.png"))
     drv.set_window_size(size["width"], size["height"])
