@@ -5,8 +5,8 @@ run in a fresh interpreter ``--runs`` times (median, min, max), and whether it l
 
 ``--src`` measures another checkout's ``src`` (e.g. an older commit unpacked with ``git archive``)
 with this interpreter. Every command must end with the exit code listed beside it (``--help`` 0, a
-missing input 2), or the script stops: a fast wrong answer is no figure. Prints one JSON object,
-with the 1-minute load average before and after (other work on the cores slows every row).
+missing or unreadable input 2), or the script stops: a fast wrong answer is no figure. Prints one
+JSON object, with the 1-minute load average before and after (other work on the cores slows every row).
 """
 from __future__ import annotations
 
@@ -28,12 +28,17 @@ CLI = ["-c", "from stylegram.cli import main; main()"]
 CASES = [
     ("stylegram --help", CLI + ["--help"], 0),
     ("stylegram transfer --help", CLI + ["transfer", "--help"], 0),
+    ("stylegram texture --help", CLI + ["texture", "--help"], 0),
     ("stylegram serve --help", CLI + ["serve", "--help"], 0),
     ("python -m stylegram --help", ["-m", "stylegram", "--help"], 0),
     ("stylegram transfer missing.jpg also_missing.jpg -o out.png", CLI + ["transfer", "missing.jpg",
                                                                          "also_missing.jpg", "-o", "out.png"], 2),
+    # a file that is there but no image (NOT_AN_IMAGE's bytes): refused before the net is built
+    ("stylegram transfer not_an_image.png not_an_image.png -o out.png", CLI + ["transfer", "not_an_image.png",
+                                                                              "not_an_image.png", "-o", "out.png"], 2),
     ("python -c 'import stylegram'", ["-c", "import stylegram"], 0),
 ]
+NOT_AN_IMAGE = b"this is text, not a PNG\n"
 PROBE = "import sys; {} ; print('torch' in sys.modules, 'torch._dynamo' in sys.modules)"
 
 
@@ -47,6 +52,7 @@ def main() -> None:
     load_before = os.getloadavg()[0]  # a busy machine (other work on the cores) slows every row
     rows = []
     with tempfile.TemporaryDirectory() as cwd:  # the missing files are missing there
+        (Path(cwd) / "not_an_image.png").write_bytes(NOT_AN_IMAGE)
         for name, argv, code in CASES:
             times = []
             for _ in range(args.runs):
@@ -59,7 +65,9 @@ def main() -> None:
                          "min_s": round(min(times), 3), "max_s": round(max(times), 3)})
         for what, stmt in (("import stylegram", "import stylegram"),
                            ("import stylegram.cli", "import stylegram.cli"),
-                           ("stylegram --help", "from stylegram.cli import cli; cli.main(['--help'], standalone_mode=False)")):
+                           ("stylegram --help", "from stylegram.cli import cli; cli.main(['--help'], standalone_mode=False)"),
+                           ("stylegram transfer --help",
+                            "from stylegram.cli import cli; cli.main(['transfer', '--help'], standalone_mode=False)")):
             out = subprocess.run([sys.executable, "-c", PROBE.format(stmt)], cwd=cwd, env=env, capture_output=True,
                                  text=True, check=True).stdout.split()
             rows.append({"loads": what, "torch": out[-2] == "True", "torch._dynamo": out[-1] == "True"})

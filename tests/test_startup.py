@@ -24,18 +24,74 @@ def loaded_after(code: str) -> dict:
     return json.loads(p.stdout.splitlines()[-1])
 
 
-# Help the CLI gives without torch: the group's and that of every command whose options are fixed
-# (transfer's come from TransferConfig, beside the engine).
-HELP_WITHOUT_TORCH = [["--help"], ["--version"], ["serve", "--help"], ["texture", "--help"], ["nets", "--help"],
-                      ["explore", "--help"], ["explore", "units", "--help"], ["audio", "--help"], ["video", "--help"]]
+# Help the CLI gives without torch: the group's and that of every command, subcommands included,
+# found by walking the group (a command added later is checked too). transfer's options come from
+# TransferConfig, which lives in stylegram.config, apart from the engine: its help built them by
+# importing stylegram.transfer, and torch with it (1.3 s of the 1.4 s it took on two cores).
+WALK = """
+import click
+from stylegram.cli import cli
+def paths(cmd, path):
+    yield path
+    if isinstance(cmd, click.Group):
+        for name, sub in sorted(cmd.commands.items()):
+            yield from paths(sub, path + [name])
+HELPS = [p + ["--help"] for p in paths(cli, [])] + [["--version"]]
+"""
 
 
 def test_cli_help_imports_no_torch():
-    code = ("from click.testing import CliRunner\nfrom stylegram.cli import cli\n"
-            f"for args in {HELP_WITHOUT_TORCH!r}:\n"
+    code = (WALK + "from click.testing import CliRunner\n"
+            "assert ['transfer', '--help'] in HELPS and ['explore', 'units', '--help'] in HELPS, HELPS\n"
+            "for args in HELPS:\n"
             "    r = CliRunner().invoke(cli, args)\n"
-            "    assert r.exit_code == 0 and r.output, (args, r.exit_code, r.output)\n")
-    assert loaded_after(code) == {"torch": False, "torch._dynamo": False}
+            "    assert r.exit_code == 0 and r.output, (args, r.exit_code, r.output)\n"
+            "    assert 'torch' not in sys.modules, args\n")
+    assert loaded_after("import sys\n" + code) == {"torch": False, "torch._dynamo": False}
+
+
+def test_transfer_help_is_built_without_torch():
+    # As the console script runs it, in a process of its own: the help with every option and the
+    # default preset's values beside the classic ones, and torch never imported.
+    code = ("import sys\nfrom stylegram.cli import main\n"
+            "try:\n    main(['transfer', '--help'])\nexcept SystemExit as e:\n    assert e.code == 0, e.code\n")
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([SRC, os.environ.get("PYTHONPATH", "")])}
+    p = subprocess.run([sys.executable, "-c", code + "print('torch' in sys.modules)"], capture_output=True,
+                       text=True, env=env)
+    assert p.returncode == 0, p.stderr
+    assert p.stdout.splitlines()[-1] == "False"
+    words = " ".join(p.stdout.split())  # the help wraps at the terminal's width
+    assert "--beta FLOAT style weight [default: (balanced: 0.0012; classic: 100)]" in words, words
+
+
+def test_transfer_config_is_one_class_without_torch():
+    # stylegram.TransferConfig, stylegram.transfer.TransferConfig and stylegram.config's are one
+    # class: isinstance, pickles and --settings files see no difference; the first needs no torch.
+    code = ("import pickle, stylegram\nfrom stylegram.config import TransferConfig\n"
+            "cfg = stylegram.TransferConfig(size=64).validated()\n"
+            "assert stylegram.TransferConfig is TransferConfig and 'torch' not in sys.modules\n"
+            "assert cfg.style_layers[0] == ('relu1_1', 0.2) and pickle.loads(pickle.dumps(cfg)) == cfg\n"
+            "import stylegram.transfer, stylegram.losses, stylegram.optimize\n"
+            "assert sys.modules['stylegram.transfer'].TransferConfig is TransferConfig\n"
+            "assert stylegram.optimize.OPTIMIZERS == ('lbfgs', 'adam', 'gd') and "
+            "stylegram.losses.parse_layer_weights('relu1_1:0.5') == {'relu1_1': 0.5}\n")
+    assert loaded_after("import sys\n" + code)["torch"] is True
+
+
+def test_option_errors_of_transfer_and_texture_import_no_torch(tmp_path):
+    # The options are checked (TransferConfig.validated, torch-free) before the engine is imported.
+    code = ("import contextlib, io, sys\nfrom stylegram.cli import main\n"
+            "for args in (['transfer', 'a.jpg', 'b.jpg', '-o', 'o.png', '--beta', 'nan'],\n"
+            "             ['texture', 'b.jpg', '-o', 'o.png', '--style-scale', '99']):\n"
+            "    err = io.StringIO()\n"
+            "    with contextlib.redirect_stderr(err):\n"
+            "        try:\n            main(args)\n        except SystemExit as e:\n            code = e.code\n"
+            "    print(code, err.getvalue().strip())\n")
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([SRC, os.environ.get("PYTHONPATH", "")])}
+    p = subprocess.run([sys.executable, "-c", code + "print('torch' in sys.modules)"], capture_output=True,
+                       text=True, env=env, cwd=tmp_path)
+    assert p.stdout.splitlines() == ["2 stylegram: error: beta nan: must be a finite number, 0 or more",
+                                     "2 stylegram: error: style_scale 99.0: must be between 0.05 and 8", "False"], p.stderr
 
 
 def test_import_stylegram_imports_no_torch():
@@ -43,8 +99,8 @@ def test_import_stylegram_imports_no_torch():
 
 
 def test_api_and_transfer_help_import_no_dynamo():
-    # Every API name loaded, and transfer's help (TransferConfig): torch, but not torch._dynamo,
-    # which a decorator in objective.py used to import (only a compiled run needs it).
+    # Every API name loaded (the engine: torch), then transfer's help: not torch._dynamo, which a
+    # decorator in objective.py used to import (only a compiled run needs it).
     code = ("import stylegram, stylegram.explore\n"
             "for m in (stylegram, stylegram.explore):\n"
             "    [getattr(m, n) for n in m.__all__]\n"

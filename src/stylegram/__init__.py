@@ -17,7 +17,7 @@ _make_lazy(__name__, {
     "load_image": ".io", "save_image": ".io",
     "content_loss": ".losses", "gram": ".losses", "style_layer_loss": ".losses", "tv_loss": ".losses",
     "FeatureNet": ".nets", "HookedNet": ".nets", "build_net": ".nets", "list_nets": ".nets",
-    "TransferConfig": ".transfer", "TransferResult": ".transfer", "transfer": ".transfer",
+    "TransferConfig": ".config", "TransferResult": ".transfer", "transfer": ".transfer",
     "texture": ".texture",
     "Iterate": ".types", "LayerInfo": ".types",
     "explore_units": ".explore.api",
@@ -30,7 +30,8 @@ if TYPE_CHECKING:
     from .losses import content_loss, gram, style_layer_loss, tv_loss
     from .nets import FeatureNet, HookedNet, build_net, list_nets
     from .texture import texture
-    from .transfer import TransferConfig, TransferResult, transfer
+    from .config import TransferConfig
+    from .transfer import TransferResult, transfer
     from .types import Iterate, LayerInfo
 
 __all__ = [

@@ -380,10 +380,10 @@ def cli() -> None:
 
 class ConfigCommand(click.Command):
     """A command with options made from a config dataclass (``config_options``) when it is first
-    used (run, or its help shown), not when this module is imported: TransferConfig lives beside
-    the engine, whose import pulls in torch (about a second), and `stylegram --help` or
-    `stylegram serve --help` need none of it. ``options``: a function returning them, in order;
-    they go after the parameter named ``after``."""
+    used (run, or its help shown), not when this module is imported: every other command, and
+    `stylegram --help`, needs neither the config module nor its 40 options (about 8 ms). The
+    options module (stylegram.config) is free of torch, so `stylegram transfer --help` is too.
+    ``options``: a function returning them, in order; they go after the parameter named ``after``."""
 
     def __init__(self, *args: Any, options: Callable[[], list[click.Parameter]], after: str, **kwargs: Any):
         self._options, self._after = options, after
@@ -405,8 +405,8 @@ class ConfigCommand(click.Command):
 
 def _transfer_options() -> list[click.Parameter]:
     """transfer's options from TransferConfig's fields, their help showing the default preset's values."""
+    from .config import TransferConfig
     from .presets import DEFAULT_PRESET, PRESETS
-    from .transfer import TransferConfig
     holder = config_options(TransferConfig, preset=(DEFAULT_PRESET, PRESETS[DEFAULT_PRESET]))(lambda: None)
     return holder.__click_params__[::-1]  # click.option appends, the last decorator's first
 
@@ -434,12 +434,10 @@ def transfer_cmd(content: str, style: tuple[str, ...], output: str, save_every: 
     Ctrl-C (or SIGTERM) stops the run cleanly: the image so far goes beside OUTPUT (out.png:
     out.partial.png; OUTPUT is left as it was) and a checkpoint to OUTPUT.ckpt, which --resume continues.
     """
-    from .io.image import check_output_path, save_image
-    from .printsize import size_options
-    from .report import level_labels, plot_history, write_json
+    from .config import TransferConfig, check_blend
     from .errors import ConfigError
     from .presets import preset_config
-    from .transfer import TransferConfig, check_blend, transfer
+    from .printsize import size_options
 
     # The preset (or the earlier run's settings) fills in only the options not given on the command line.
     explicit = size_options(typed_options(options))
@@ -452,6 +450,10 @@ def transfer_cmd(content: str, style: tuple[str, ...], output: str, save_every: 
             check_blend(cfg.style_blend, len(style), settings)
     else:
         cfg = preset_config(options["preset"], **explicit).validated()
+    # The engine (torch) only now: an option typed wrong is refused without it.
+    from .io.image import check_output_path, save_image
+    from .report import level_labels, plot_history, write_json
+    from .transfer import transfer
     # every file the run reads: the mask, start image, region masks and styles, the weights
     inputs = [content, *style, *([settings] if settings else []), *cfg.input_files()]
     out = check_output_path(output, inputs)
@@ -635,20 +637,22 @@ def typed_options(options: Mapping[str, Any]) -> dict[str, Any]:
 def texture_cmd(style: tuple[str, ...], output: str, report: str | None, settings: str | None, quiet: bool,
                 **options: Any) -> None:
     """Synthesize a texture with the style of STYLE (one or more images) from noise."""
-    from .io.image import check_output_path
+    from .config import TransferConfig, check_blend
     from .printsize import size_options
-    from .report import write_json
-    from .texture import texture, texture_settings
-    from .transfer import TransferConfig, check_blend
 
     typed = size_options(typed_options(options))  # --size and --print: one or the other
     if settings:  # the earlier texture's options and tiling, then those typed here
+        from .texture import texture_settings
         base, tileable = texture_settings(settings)
         options = typed
     else:
         base, tileable = TransferConfig(**TEXTURE_DEFAULTS), False
     tileable = options.pop("tileable", tileable)
     config = dataclasses.replace(base, **options).validated()
+    # The engine (torch) only now: an option typed wrong is refused without it.
+    from .io.image import check_output_path
+    from .report import write_json
+    from .texture import texture
     # every file the run reads (the settings, and the weights typed here or in the settings):
     # not to be written over
     inputs = [*style, *([settings] if settings else []), *config.input_files()]

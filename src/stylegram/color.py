@@ -15,10 +15,8 @@ from __future__ import annotations
 
 import torch
 
-from .errors import ConfigError, choices_error
+from .config import PRESERVE_COLOR, check_strength  # noqa: F401  (with TransferConfig, torch-free)
 from .losses import sqrtm_psd
-
-PRESERVE_COLOR = ("none", "luminance", "histogram")
 
 # NTSC YIQ, as in the paper.
 _RGB2YIQ = torch.tensor([[0.299, 0.587, 0.114], [0.596, -0.274, -0.322], [0.211, -0.523, 0.312]])
@@ -65,14 +63,6 @@ def match_color_histogram(style: torch.Tensor, content: torch.Tensor) -> torch.T
     a = sqrtm_psd(cc) @ sqrtm_psd(cs, inverse=True)
     out = a @ (fs - ms) + mc
     return out.reshape(style.shape).to(style.dtype).clamp(0, 1)
-
-
-def check_strength(mode: str, strength: float) -> None:
-    """ConfigError (one line) unless ``mode`` is a --preserve-color mode and 0 <= strength <= 1."""
-    if mode not in PRESERVE_COLOR:
-        raise choices_error("--preserve-color mode", mode, PRESERVE_COLOR)
-    if not 0.0 <= float(strength) <= 1.0:
-        raise ConfigError(f"colour strength {strength}: must be between 0 and 1")
 
 
 def _desaturate(x: torch.Tensor, s: float, y: torch.Tensor | None = None) -> torch.Tensor:

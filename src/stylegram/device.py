@@ -5,10 +5,10 @@ import os
 
 import torch
 
+from .config import PRECISIONS  # noqa: F401  (with TransferConfig, torch-free)
 from .errors import ConfigError, ResourceError, choices_error
 
 DEVICES = ("auto", "cpu", "cuda", "mps")
-PRECISIONS = ("auto", "fp32", "bf16")
 
 
 def resolve_device(name: str | torch.device = "auto") -> torch.device:

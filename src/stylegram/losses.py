@@ -19,9 +19,9 @@ from collections.abc import Mapping, Sequence
 
 import torch
 
-from .errors import ConfigError, check_weight, choices_error
+from .config import CONTENT_NORMS, parse_layer_weights  # noqa: F401  (with TransferConfig, torch-free; here as before)
+from .errors import ConfigError, choices_error
 
-CONTENT_NORMS = ("sum", "mean", "course", "relative", "centered", "correlation")
 CENTERED_FLOOR = 0.01  # 'centered' divides by at least this fraction of ||target||^2
 # ||a - its channel means|| below this counts as this in 'correlation' (a blank output: no structure)
 _NORM_EPS = 1e-12
@@ -255,37 +255,6 @@ class StyleObjective:
         tv = tv_loss(image) if self.gamma else zero
         total = self.alpha * jc + self.beta * js + self.gamma * tv
         return {"content": jc, "style": js, "tv": tv, "total": total}
-
-
-def parse_layer_weights(spec: str | Sequence[str] | Mapping[str, float]) -> dict[str, float]:
-    """'relu1_1:0.2,relu2_1' or ['relu1_1', ...] or {name: w} -> {name: weight} (default weight 1)."""
-    if isinstance(spec, Mapping):
-        try:
-            out = {str(k): float(v) for k, v in spec.items()}
-        except (TypeError, ValueError):
-            raise ConfigError(f"layer weights {dict(spec)!r}: each weight must be a number") from None
-    else:
-        items = spec.split(",") if isinstance(spec, str) else list(spec) if isinstance(spec, Sequence) else None
-        if items is None or not all(isinstance(i, str) for i in items):
-            raise ConfigError(f"layers {spec!r}: give names with weights, e.g. 'relu1_1:0.2,relu2_1:0.2', "
-                              "a list of names or a dict {name: weight}")
-        out = {}
-        for item in items:
-            item = item.strip()
-            if not item:
-                continue
-            name, _, w = item.partition(":")
-            if name.strip() in out:  # a dict would keep the last silently: which did the user mean?
-                raise ConfigError(f"layer {name.strip()!r} is given twice in {spec!r}; give each layer once")
-            try:
-                out[name.strip()] = float(w) if w else 1.0
-            except ValueError:
-                raise ConfigError(f"layer weight {item!r}: {w!r} is not a number; write layer:weight, e.g. relu1_1:0.2") from None
-    if not out:
-        raise ConfigError("no layers given; write e.g. relu1_1:0.2,relu2_1:0.2")
-    for name, w in out.items():
-        check_weight(f"layer weight of {name}", w)
-    return out
 
 
 # --- Additions for quality and control (issue 3). The functions above are the course's and stay

@@ -19,24 +19,12 @@ from dataclasses import dataclass, field
 import torch
 import torch.nn.functional as F
 
+from .config import STYLE_LOSSES, STYLE_NORMS  # noqa: F401  (with TransferConfig, torch-free; how they weigh: there)
 from .errors import ConfigError, choices_error
 from .losses import (ContentTerms, correlation_loss_from_sums, guided_scaled_gram, mean_cov, positions,
                      random_directions, resample_sorted, sliced_targets, sliced_w2, sliced_w2_and_grad, sqrtm_psd,
                      style_layer_loss, tv_loss, w2_from_moments)
 
-STYLE_LOSSES = ("gram", "w2", "swd")
-# How a style layer's loss is weighted. course: beta * lambda_l times the course's J_style[l], whose
-# 1/(2 nH nW nC)^2 leaves the layers' losses orders of magnitude apart (tubingen against Starry
-# Night at 256 px, at the content image: relu1_1 1e5, relu2_1 6e5, relu3_1 2e4, relu4_1 1e3,
-# relu5_1 50), so with equal lambdas the deep layers, which carry the painting's larger strokes,
-# hardly count. relative: each layer's loss is divided by its loss for a blank (all-zero)
-# activation - |target|^2 for Gram, about (|mean|^2 + tr(cov)) / nC for W2 - so lambda_l is the
-# layer's true share, and beta does not depend on the style image's contrast.
-# distance: each layer's loss is the square root of its loss (a distance, not its square), divided
-# by that distance for the content photo, so lambda_l weighs the share of the way from the photo
-# to the painting that the layer still has to go; the square root keeps pulling a layer that is
-# nearly matched, where a squared loss leaves it to the layers that are still far.
-STYLE_NORMS = ("course", "relative", "distance")
 # The W2 loss is about 250 times smaller than the course's Gram loss for the same pair of images
 # (measured at the content image against the style, tubingen/starry_night and chelsea/matisse at
 # 128 px: 1.1e5 vs 350-500); scaling it by this lets one --beta mean about the same for both.

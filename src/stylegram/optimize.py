@@ -14,10 +14,10 @@ from dataclasses import dataclass, field
 
 import torch
 
+from .config import OPTIMIZERS  # noqa: F401  (with TransferConfig, torch-free)
 from .errors import NumericalError, check_lr, choices_error
 from .types import Iterate
 
-OPTIMIZERS = ("lbfgs", "adam", "gd")
 # Step sizes in units of the loss landscape each optimizer sees: L-BFGS scales its own steps;
 # Adam's lr is roughly the per-step pixel change (pixels in 0..1). Plain gradient descent's lr
 # multiplies the gradient itself, whose scale depends on the weights, the layers and the image

@@ -82,6 +82,6 @@ def preset_options(name: str) -> dict[str, Any]:
 def preset_config(name: str = DEFAULT_PRESET, base: Any = None, **explicit: Any) -> Any:
     """A TransferConfig: ``base`` (default TransferConfig()) overlaid with the preset, then with the
     options given explicitly."""
-    from .transfer import TransferConfig
+    from .config import TransferConfig
     base = base if base is not None else TransferConfig()
     return dataclasses.replace(base, **{**preset_options(name), **explicit, "preset": name})
