@@ -853,12 +853,28 @@ class _Levels:
         return start + (now - resize(prev, now.shape[-2:]))
 
 
+@dataclass(frozen=True)
+class _Prepared:
+    """What ``_prepare`` sets up for a run, by name (the fields were a 10-tuple unpacked by position)."""
+
+    device: torch.device
+    cfg: TransferConfig  # with its precision resolved for the device
+    content_layers: list[str]  # [] for a texture
+    layers: list[str]  # the content layers, then the style layers not among them
+    net: FeatureNet | HookedNet  # on the device (circular for a tileable texture)
+    blend: tuple[float, ...]  # one weight per style image
+    c_native: torch.Tensor  # (1, 3, h0, w0): the content at its own resolution, in 0..1
+    s_full: list[torch.Tensor]  # each style image (1, 3, hi, wi) at its own resolution
+    hw: tuple[int, int]  # the output's (h, w), px
+    plan: _LevelPlan
+
+
 def _prepare(content: Any, styles: list, cfg: TransferConfig, net: FeatureNet | None, *, content_weight: bool,
-             circular: bool) -> tuple:
-    """What a run sets up before any work at the output size: the device, the config with its
-    precision resolved, the content and all layers, the net, the blend, the inputs at their own
-    resolution, the output shape (h, w), and the plan of its levels, whose memory estimate refuses
-    (ResourceError) what cannot fit. ``_stylize`` and ``estimate_memory`` both start here."""
+             circular: bool) -> _Prepared:
+    """What a run sets up before any work at the output size (``_Prepared``): the device, the config
+    with its precision resolved, the content and all layers, the net, the blend, the inputs at their
+    own resolution, the output shape (h, w), and the plan of its levels, whose memory estimate
+    refuses (ResourceError) what cannot fit. ``_stylize`` and ``estimate_memory`` both start here."""
     device = resolve_device(cfg.device)
     cfg = dataclasses.replace(cfg, precision=resolve_precision(cfg.precision, device))  # the report says which
     content_layers = list(cfg.content_layers) if content_weight else []
@@ -885,7 +901,8 @@ def _prepare(content: Any, styles: list, cfg: TransferConfig, net: FeatureNet | 
         net.check_input_size(hw, layers, f"texture: at {asked} the texture", f"raise {option}")
     plan = _plan_levels(cfg, net, layers, content_layers, hw, s_full, circular=circular,
                         content_weight=content_weight, device=device)
-    return device, cfg, content_layers, layers, net, blend, c_native, s_full, hw, plan
+    return _Prepared(device=device, cfg=cfg, content_layers=content_layers, layers=layers, net=net, blend=blend,
+                     c_native=c_native, s_full=s_full, hw=tuple(hw), plan=plan)
 
 
 @dataclass(frozen=True)
@@ -919,12 +936,11 @@ def estimate_memory(content: Any, style: Any, *, config: TransferConfig, texture
     if texture:
         content = torch.full((1, 3, cfg.size, cfg.size), 0.5)
     net = feature_net
-    _, cfg, _, layers, net, _, _, _, hw, plan = _prepare(content, _as_list(style), cfg, net, content_weight=not texture,
-                                                         circular=texture and tileable)
+    p = _prepare(content, _as_list(style), cfg, net, content_weight=not texture, circular=texture and tileable)
     # each level as _plan_levels planned it, in its budget
-    need = [one_pass_bytes(net, (1, 3, *sh), cfg.optimizer, plan.sliced[k]) for k, sh in enumerate(plan.shapes)]
+    need = [one_pass_bytes(p.net, (1, 3, *sh), p.cfg.optimizer, p.plan.sliced[k]) for k, sh in enumerate(p.plan.shapes)]
     big = max(range(len(need)), key=need.__getitem__)
-    return MemoryEstimate(shape=tuple(hw), one_pass_bytes=need[big], tile=plan.tiles[big], budget_bytes=plan.budget)
+    return MemoryEstimate(shape=p.hw, one_pass_bytes=need[big], tile=p.plan.tiles[big], budget_bytes=p.plan.budget)
 
 
 def _stylize(content: Any, styles: list, cfg: TransferConfig, *, callback: Callback | None, net: FeatureNet | None,
@@ -937,10 +953,11 @@ def _stylize(content: Any, styles: list, cfg: TransferConfig, *, callback: Callb
     from .pyramid import run_pyramid
     from .resample import resize_image
 
-    device, cfg, content_layers, layers, net, blend, c_native, s_full, hw, plan = _prepare(
-        content, styles, cfg, net, content_weight=content_weight, circular=circular)
-    c_full = resize_image(c_native, hw).clamp(0, 1)
-    del c_native
+    p = _prepare(content, styles, cfg, net, content_weight=content_weight, circular=circular)
+    device, cfg, content_layers, layers, net, plan = p.device, p.cfg, p.content_layers, p.layers, p.net, p.plan
+    blend, s_full, hw = p.blend, p.s_full, p.hw
+    c_full = resize_image(p.c_native, hw).clamp(0, 1)
+    del p  # with it the content at its own resolution (up to max_pixels), no longer needed
     regions = []
     for r in cfg.regions:
         mpath, _, spath = r.partition("=")
