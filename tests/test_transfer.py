@@ -702,3 +702,51 @@ def test_compiled_refine_pass_prints_nothing_under_quiet(pair, tmp_path):
     p = run_cli("transfer", *pair, "-o", tmp_path / "o.png", "--net", "random-tiny", "--size", "64", "--iters", "2",
                 "--refine", "2", "--compile", "on", "-q")
     assert (p.returncode, p.stderr) == (0, "") and (tmp_path / "o.png").exists()
+
+
+def _bad_inputs(shared, tmp_path):
+    """{kind: (path, the one line it is refused with)} for files of ../shared/data/bad and a missing one."""
+    bad = shared / "data" / "bad"
+    return {
+        "missing": (tmp_path / "nope.jpg", f"{tmp_path / 'nope.jpg'}: file not found; check the path"),
+        "not an image": (bad / "not_an_image.png", f"{bad / 'not_an_image.png'}: not an image file Pillow can read "
+                                                   "(PNG, JPEG, WebP, TIFF, ...)"),
+        "empty": (bad / "zero_bytes.jpg", f"{bad / 'zero_bytes.jpg'}: file is empty (0 bytes); give an image file"),
+        "truncated": (bad / "truncated.jpg", f"{bad / 'truncated.jpg'}: image is truncated or corrupt (image file is "
+                                             "truncated (8 bytes not processed)); re-export it"),
+        "bomb": (bad / "decompression_bomb.png", f"{bad / 'decompression_bomb.png'}: refused: an image of 1600 Mpx "
+                                                 "could be a decompression bomb (limit 100 Mpx); downscale it first"),
+    }
+
+
+@pytest.mark.parametrize("preset", ["classic", "balanced"])  # the single-level engine, the pyramid's
+def test_a_bad_input_file_is_refused_before_the_net_is_built(shared, pair, tmp_path, monkeypatch, capsys, preset):
+    # Building the default net takes about a second (1.1 to 1.6 s on two cores): every input is
+    # decoded before it, so a bad file costs no such wait. The net options are still checked first
+    # (a wrong layer is the error a run with two faults reports, as before).
+    import importlib
+    from stylegram.cli import main as cli_main
+    engine = importlib.import_module("stylegram.transfer")
+
+    def no_build(*args, **kwargs):
+        raise AssertionError("the net was built before the inputs were checked")
+    monkeypatch.setattr(engine, "build_net", no_build)
+    c, s = map(str, pair)
+    bad = _bad_inputs(shared, tmp_path)
+    cases = [(["transfer", str(path), s], line) for path, line in bad.values()]
+    path, line = bad["not an image"]
+    path = str(path)
+    cases += [(["transfer", c, path], line), (["transfer", c, s, "--init", path], line),
+              (["texture", path], line)]
+    if preset != "classic":  # a mask or regions run the pyramid's engine whatever the preset
+        cases += [(["transfer", c, s, "--mask", path], line), (["transfer", c, s, "--regions", f"{path}={s}"], line),
+                  (["transfer", c, s, "--regions", f"{c}={path}"], line)]
+    for args, line in cases:
+        preset_args = ["--preset", preset] if args[0] == "transfer" else []
+        with pytest.raises(SystemExit) as e:
+            cli_main([*args, "-o", str(tmp_path / "o.png"), "--size", "64", "-q", *preset_args])
+        assert (e.value.code, capsys.readouterr().err) == (2, f"stylegram: error: {line}\n"), args
+    # a wrong layer beside a bad file: the layer, as before
+    with pytest.raises(SystemExit):
+        cli_main(["transfer", path, s, "-o", str(tmp_path / "o.png"), "--style-layers", "relu9_1", "--preset", preset])
+    assert "unknown layer for net 'vgg16-hed': 'relu9_1'" in capsys.readouterr().err

@@ -211,7 +211,16 @@ def largest_fitting_size(net: FeatureNet, hw: tuple[int, int], optimizer: str, b
     return largest_side(fits, 1 << 16) // 8 * 8
 
 
-def _init_image(cfg: TransferConfig, content: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
+def _read_init(cfg: TransferConfig) -> torch.Tensor | None:
+    """The --init image (1, 3, h, w) at its own resolution, in 0..1; None for content, noise or blend.
+    Decoded with the other inputs, before the net is built: a bad file is refused at once."""
+    return None if cfg.init in INITS else load_image(cfg.init, max_pixels=cfg.max_pixels)
+
+
+def _init_image(cfg: TransferConfig, content: torch.Tensor, gen: torch.Generator,
+                init: torch.Tensor | None) -> torch.Tensor:
+    """The start image (1, 3, h, w) of a run on ``content`` (1, 3, h, w): cfg.init's choice;
+    ``init``: the --init image as ``_read_init`` decoded it, resized here to the content's shape."""
     if cfg.init == "content":
         return content.clone()
     noise = torch.rand(content.shape, generator=gen).to(content.device)
@@ -219,7 +228,7 @@ def _init_image(cfg: TransferConfig, content: torch.Tensor, gen: torch.Generator
         return noise
     if cfg.init == "blend":
         return (1 - cfg.init_noise) * content + cfg.init_noise * noise
-    img = load_image(cfg.init, max_pixels=cfg.max_pixels).to(content.device)
+    img = init.to(content.device)
     return torch.nn.functional.interpolate(img, size=content.shape[-2:], mode="bilinear", align_corners=False).clamp(0, 1)
 
 
@@ -309,20 +318,31 @@ def _image_nets_hint(texture: bool) -> str:
     return hint
 
 
-def _ready_net(cfg: TransferConfig, layers: list[str], net: FeatureNet | None, device: torch.device, *,
-               texture: bool = False) -> FeatureNet:
-    """The feature net on ``device``: ``net`` if given (checked to have ``layers``), else cfg.net built
-    with only the layers needed (channels-last: faster convolutions on CPUs). ConfigError (one
-    line) for a net that does not read images: a 3D net failed deep in torch on the (1, 3, H, W)
-    picture, a 1D bank in its convolutions. ``texture``: the error is about a texture."""
-    from .nets.registry import check_net_dims
+def _check_net(cfg: TransferConfig, layers: list[str], net: FeatureNet | None, *, texture: bool = False) -> None:
+    """``_ready_net``'s checks, which build nothing: ConfigError (one line) for a net that does not
+    read images (a 3D net failed deep in torch on the (1, 3, H, W) picture, a 1D bank in its
+    convolutions), an unknown net or layer, a weights file for a random net. A run makes them
+    before it decodes its inputs, and builds the net after: a wrong option is the error it reports
+    first, as before, and a bad file is refused without waiting for the build (about a second).
+    ``texture``: the error is about a texture."""
+    from .nets.registry import check_net_dims, check_net_options
     check_net_dims(cfg.net if net is None else net, (2,),
                    f"{'texture' if texture else 'transfer'} makes images: use {_image_nets_hint(texture)}")
     if net is None:
-        net = build_net(cfg.net, layers=layers, pooling=cfg.pooling, weights=cfg.weights, seed=cfg.seed)
-        net.to(memory_format=torch.channels_last)
+        check_net_options(cfg.net, layers=layers, weights=cfg.weights)
     else:
         net.check_layers(layers)
+
+
+def _ready_net(cfg: TransferConfig, layers: list[str], net: FeatureNet | None, device: torch.device, *,
+               texture: bool = False) -> FeatureNet:
+    """The feature net on ``device``: ``net`` if given (checked to have ``layers``), else cfg.net built
+    with only the layers needed (channels-last: faster convolutions on CPUs); ``_check_net``'s
+    errors first. ``texture``: the error is about a texture."""
+    _check_net(cfg, layers, net, texture=texture)
+    if net is None:
+        net = build_net(cfg.net, layers=layers, pooling=cfg.pooling, weights=cfg.weights, seed=cfg.seed)
+        net.to(memory_format=torch.channels_last)
     return net.to(device)
 
 
@@ -348,10 +368,12 @@ def _transfer_single(content: Any, style: Any, *, config: TransferConfig | None 
     content_layers = list(cfg.content_layers)
     style_weights = cfg.style_weights
     layers = content_layers + [l for l in style_weights if l not in content_layers]
-    net = _ready_net(cfg, layers, feature_net, device)
-
+    _check_net(cfg, layers, feature_net)
+    # The inputs before the net (about a second to build): a missing or broken file is refused at once.
     c = load_image(content, None, max_pixels=cfg.max_pixels, name="content")
     s = load_image(style, None, max_pixels=cfg.max_pixels, name="style")
+    init = _read_init(cfg)
+    net = _ready_net(cfg, layers, feature_net, device)
     out_shape = (1, 3, *resized_shape(*c.shape[-2:], cfg.size))
     # Refuse before allocating anything at the output size, naming a size that would fit.
     need_bytes = estimate_transfer_bytes(net, out_shape, cfg.optimizer)
@@ -393,7 +415,7 @@ def _transfer_single(content: Any, style: Any, *, config: TransferConfig | None 
         x0, state, start, previous = _check_checkpoint(checkpoint, cfg, c)
         x0 = x0.to(device)
     else:
-        x0, state, start = _init_image(cfg, c, torch.Generator().manual_seed(cfg.seed)), None, 0
+        x0, state, start = _init_image(cfg, c, torch.Generator().manual_seed(cfg.seed), init), None, 0
     with net.held():  # a caller's model frozen through the backward passes too (HookedNet.held)
         res: OptimizeResult = optimize(x0, loss_fn, optimizer=cfg.optimizer, iters=cfg.iters, lr=cfg.lr,
                                        callback=callback, start_iter=start, state=state,
@@ -572,11 +594,14 @@ def transfer(content: Any, style: Any, *, config: TransferConfig | None = None, 
     return result
 
 
-def _load_mask(src: Any, hw: tuple[int, int], cfg: TransferConfig, what: str) -> torch.Tensor:
-    """A mask (1, 1, h, w) in 0..1 at ``hw``: the image's grey level, transparent pixels 0 (white
-    strokes on a transparent layer mark only the strokes)."""
-    m = load_image(src, max_pixels=cfg.max_pixels, name=what, background=0)
-    m = m.mean(1, keepdim=True)
+def _read_mask(src: Any, cfg: TransferConfig, what: str) -> torch.Tensor:
+    """A mask (1, 1, h, w) at its own resolution: the image's grey level, transparent pixels 0
+    (white strokes on a transparent layer mark only the strokes). ``_fit_mask`` sizes it."""
+    return load_image(src, max_pixels=cfg.max_pixels, name=what, background=0).mean(1, keepdim=True)
+
+
+def _fit_mask(m: torch.Tensor, hw: tuple[int, int]) -> torch.Tensor:
+    """Mask ``m`` (1, 1, h, w) resized to ``hw``, in 0..1."""
     return torch.nn.functional.interpolate(m, size=hw, mode="area" if m.shape[-1] > hw[1] else "bilinear").clamp(0, 1)
 
 
@@ -696,9 +721,9 @@ class _Levels:
 
     def __init__(self, cfg: TransferConfig, net: FeatureNet, run_net: Callable, plan: _LevelPlan, *,
                  c_full: torch.Tensor, s_full: list[torch.Tensor], blend: Sequence[float], style_labels: list,
-                 regions: list, keep: torch.Tensor | None, content_layers: list[str], layers: list[str],
-                 content_weight: bool, circular: bool, device: torch.device):
-        self.cfg, self.net, self.run_net, self.plan = cfg, net, run_net, plan
+                 regions: list, keep: torch.Tensor | None, init: torch.Tensor | None, content_layers: list[str],
+                 layers: list[str], content_weight: bool, circular: bool, device: torch.device):
+        self.cfg, self.net, self.run_net, self.plan, self.init = cfg, net, run_net, plan, init
         self.c_full, self.s_full, self.style_labels, self.regions, self.keep = c_full, s_full, style_labels, regions, keep
         self.content_layers, self.layers = content_layers, layers
         self.content_weight, self.circular, self.device = content_weight, circular, device
@@ -840,7 +865,7 @@ class _Levels:
 
     def x0(self, shape: tuple[int, int]) -> torch.Tensor:
         """The first level's start image (--init)."""
-        return _init_image(self.cfg, self.c_in, self.gen)
+        return _init_image(self.cfg, self.c_in, self.gen, self.init)
 
     def restore(self, start: torch.Tensor) -> torch.Tensor:
         """The last level's result, upsampled, is as blurry as the content would be: add the detail
@@ -865,6 +890,9 @@ class _Prepared:
     blend: tuple[float, ...]  # one weight per style image
     c_native: torch.Tensor  # (1, 3, h0, w0): the content at its own resolution, in 0..1
     s_full: list[torch.Tensor]  # each style image (1, 3, hi, wi) at its own resolution
+    keep: torch.Tensor | None  # the --mask (1, 1, hm, wm) at its own resolution (_read_mask)
+    regions: list[tuple[torch.Tensor, torch.Tensor, str]]  # each region's mask and style, natively, and its style file
+    init: torch.Tensor | None  # the --init image at its own resolution (_read_init)
     hw: tuple[int, int]  # the output's (h, w), px
     plan: _LevelPlan
 
@@ -879,18 +907,26 @@ def _prepare(content: Any, styles: list, cfg: TransferConfig, net: FeatureNet | 
     cfg = dataclasses.replace(cfg, precision=resolve_precision(cfg.precision, device))  # the report says which
     content_layers = list(cfg.content_layers) if content_weight else []
     layers = content_layers + [l for l in cfg.style_weights if l not in content_layers]
-    net = _ready_net(cfg, layers, net, device, texture=not content_weight)
-    if circular:
-        net = net.circular()
-
+    _check_net(cfg, layers, net, texture=not content_weight)
     if not styles:
         raise ConfigError("no style image given")
     blend = cfg.style_blend or tuple(1.0 for _ in styles)
     check_blend(blend, len(styles))
     # Inputs are decoded at their own resolution (bounded by max_pixels) and resized per level, after
-    # the memory check: nothing is allocated at the output size before it is known to fit.
+    # the memory check: nothing is allocated at the output size before it is known to fit. All of
+    # them before the net is built (about a second): a missing or broken file is refused at once.
     c_native = load_image(content, None, max_pixels=cfg.max_pixels, name="content")
     s_full = [load_image(s, max_pixels=cfg.max_pixels, name="style") for s in styles]
+    regions = []
+    for r in cfg.regions:
+        mpath, _, spath = r.partition("=")
+        regions.append((_read_mask(mpath, cfg, "region mask"), load_image(spath, max_pixels=cfg.max_pixels, name="style"),
+                        spath))
+    keep = _read_mask(cfg.mask, cfg, "mask") if cfg.mask else None
+    init = _read_init(cfg)
+    net = _ready_net(cfg, layers, net, device, texture=not content_weight)
+    if circular:
+        net = net.circular()
     hw = resized_shape(*c_native.shape[-2:], cfg.size)
     asked, option = size_words(cfg)
     if content_weight:
@@ -902,7 +938,7 @@ def _prepare(content: Any, styles: list, cfg: TransferConfig, net: FeatureNet | 
     plan = _plan_levels(cfg, net, layers, content_layers, hw, s_full, circular=circular,
                         content_weight=content_weight, device=device)
     return _Prepared(device=device, cfg=cfg, content_layers=content_layers, layers=layers, net=net, blend=blend,
-                     c_native=c_native, s_full=s_full, hw=tuple(hw), plan=plan)
+                     c_native=c_native, s_full=s_full, keep=keep, regions=regions, init=init, hw=tuple(hw), plan=plan)
 
 
 @dataclass(frozen=True)
@@ -955,18 +991,14 @@ def _stylize(content: Any, styles: list, cfg: TransferConfig, *, callback: Callb
 
     p = _prepare(content, styles, cfg, net, content_weight=content_weight, circular=circular)
     device, cfg, content_layers, layers, net, plan = p.device, p.cfg, p.content_layers, p.layers, p.net, p.plan
-    blend, s_full, hw = p.blend, p.s_full, p.hw
+    blend, s_full, hw, init = p.blend, p.s_full, p.hw, p.init
     c_full = resize_image(p.c_native, hw).clamp(0, 1)
-    del p  # with it the content at its own resolution (up to max_pixels), no longer needed
-    regions = []
-    for r in cfg.regions:
-        mpath, _, spath = r.partition("=")
-        regions.append((_load_mask(mpath, hw, cfg, "region mask"),
-                        load_image(spath, max_pixels=cfg.max_pixels, name="style"), spath))
-    keep = _load_mask(cfg.mask, hw, cfg, "mask") if cfg.mask else None
+    regions = [(_fit_mask(m, hw), s, spath) for m, s, spath in p.regions]
+    keep = _fit_mask(p.keep, hw) if p.keep is not None else None
+    del p  # with it the inputs at their own resolution (the content up to max_pixels), no longer needed
     levels = _Levels(cfg, net, fast_forward(net, device, cfg.precision), plan, c_full=c_full, s_full=s_full,
                      blend=blend, style_labels=[s if isinstance(s, (str, os.PathLike)) else "style" for s in styles],
-                     regions=regions, keep=keep, content_layers=content_layers, layers=layers,
+                     regions=regions, keep=keep, init=init, content_layers=content_layers, layers=layers,
                      content_weight=content_weight, circular=circular, device=device)
 
     resume, previous = None, []

@@ -158,17 +158,10 @@ def list_nets() -> list[str]:
     return default_registry().names()
 
 
-def build_net(name: str = "vgg16-hed", *, layers: str | Sequence[str] | None = None, pooling: str = "max",
-              weights: str | os.PathLike | None = None, device: str | torch.device = "cpu",
-              registry: NetRegistry | None = None, **kwargs) -> FeatureNet:
-    """Build a named net, frozen and in eval mode, truncated after the deepest of ``layers`` (a
-    list of names or one comma-separated string, 'relu1_1,relu2_1', as ``forward`` takes them).
-
-    Layer names are checked before any weights are loaded, so a typo costs nothing. The net's
-    ``forward(x, taps)`` takes x (N, C, *spatial), RGB in 0..1 for the image nets (each net's
-    ``InputConvention`` does its own scaling), and gives {layer: (N, C_l, *spatial_l)};
-    ``info[layer]`` its channels and receptive field (``LayerInfo``, in input px).
-    """
+def _checked(name: str, layers: str | Sequence[str] | None, weights: str | os.PathLike | None,
+             registry: NetRegistry | None) -> tuple[NetSpec, list[str] | None, str | None]:
+    """``build_net``'s checks, none of which loads anything: the spec of ``name``, the layers as a
+    list and the deepest of them (what the net is truncated after; None: the whole net)."""
     # a string was iterated letter by letter: "unknown layer 'r'" for layers="relu1_1,relu2_1"
     layers = split_layers(layers) if layers is not None else None
     reg = registry if registry is not None else default_registry()
@@ -183,6 +176,32 @@ def build_net(name: str = "vgg16-hed", *, layers: str | Sequence[str] | None = N
             if l not in spec.layers:
                 raise choices_error(f"layer for net {name!r}:", l, spec.layers)
         upto = max(layers, key=spec.layers.index)
+    return spec, layers, upto
+
+
+def check_net_options(name: str, *, layers: str | Sequence[str] | None = None,
+                      weights: str | os.PathLike | None = None, registry: NetRegistry | None = None) -> None:
+    """ConfigError (one line) for what ``build_net(name, layers=layers, weights=weights)`` would
+    refuse before loading anything: an unknown net or layer, a weights file for a net with seeded
+    random weights. Builds nothing: a run makes these checks before it decodes its inputs and
+    builds the net only after them (about a second), so that a wrong option is still the error it
+    reports first, and a bad file is refused without waiting for the build."""
+    _checked(name, layers, weights, registry)
+
+
+def build_net(name: str = "vgg16-hed", *, layers: str | Sequence[str] | None = None, pooling: str = "max",
+              weights: str | os.PathLike | None = None, device: str | torch.device = "cpu",
+              registry: NetRegistry | None = None, **kwargs) -> FeatureNet:
+    """Build a named net, frozen and in eval mode, truncated after the deepest of ``layers`` (a
+    list of names or one comma-separated string, 'relu1_1,relu2_1', as ``forward`` takes them).
+
+    Layer names are checked before any weights are loaded, so a typo costs nothing
+    (``check_net_options`` makes the same checks without building). The net's
+    ``forward(x, taps)`` takes x (N, C, *spatial), RGB in 0..1 for the image nets (each net's
+    ``InputConvention`` does its own scaling), and gives {layer: (N, C_l, *spatial_l)};
+    ``info[layer]`` its channels and receptive field (``LayerInfo``, in input px).
+    """
+    spec, layers, upto = _checked(name, layers, weights, registry)
     # Layers are made with torch's default initialization, which draws from the global generator
     # before the weights are loaded over it: keep the caller's random stream where it was.
     with torch.random.fork_rng(devices=[]):
