@@ -261,3 +261,45 @@ def test_hint_for_a_print_too_large_at_any_dpi_is_a_length():
     hint = size_hint(TransferConfig(print_size="100000cm", dpi=300), 8128)
     assert hint == "use --print 68.8cm or less at --dpi 300"
     assert print_size_px("68.8cm", 300) <= 8128
+
+
+@pytest.mark.parametrize("command,extra", [
+    ("transfer", ["--preset", "classic"]),  # the single-level engine
+    ("transfer", ["--refine", 1]),  # the pyramid's (balanced, with a --refine level)
+    ("texture", []),
+])
+def test_a_print_run_builds_its_net_once(tmp_path, pair, monkeypatch, capsys, command, extra):
+    # The line before a print run gives the engine's memory estimate; it came from estimate_memory,
+    # which built the net and read the inputs, and then the run built it again (0.4 to 1.6 s for
+    # the default net on two cores). Now the run gives the line its own estimate: one build.
+    import importlib
+    from stylegram.cli import main as cli_main, print_line
+    from stylegram.transfer import TransferConfig, estimate_memory
+    engine = importlib.import_module("stylegram.transfer")
+    built = []
+
+    def counting(name, **kwargs):
+        built.append(name)
+        return real(name, **kwargs)
+    real = engine.build_net
+    monkeypatch.setattr(engine, "build_net", counting)
+    inputs = [pair[1]] if command == "texture" else list(pair)
+    with pytest.raises(SystemExit) as e:
+        cli_main([command, *map(str, inputs), "-o", str(tmp_path / "o.png"), "--print", "2in", "--dpi", "40",
+                  "--net", "random-tiny", "--iters", "1", "--max-memory", "1", *map(str, extra)])
+    assert e.value.code == 0
+    assert built == ["random-tiny"]
+    first = capsys.readouterr().err.splitlines()[0]
+    # the figures estimate_memory gives for the same run
+    options = dict(print_size="2in", dpi=40, net="random-tiny", iters=1, max_memory=1.0)
+    if command == "texture":
+        from stylegram.presets import TEXTURE_DEFAULTS
+        est = estimate_memory(None, pair[1], config=TransferConfig(**{**TEXTURE_DEFAULTS, **options}), texture=True)
+    else:
+        from stylegram.presets import preset_config
+        preset = extra[1] if extra[0] == "--preset" else "balanced"
+        est = estimate_memory(*pair, config=preset_config(preset, **options, **({} if preset == "classic" else
+                                                                                   {"refine": 1})))
+    assert first == print_line("2in", 40, est)
+    assert first.startswith(f"print: 2 in at 40 dpi = 80 px ({'80 x 80' if command == 'texture' else '80 x 60'} px); "
+                            "memory: about 0.") and first.endswith(" GiB in one pass, within the 1.0 GiB budget")

@@ -463,9 +463,12 @@ def transfer_cmd(content: str, style: tuple[str, ...], output: str, save_every: 
             check_output_path(extra, inputs, suffixes=sfx, outputs=[output, partial])  # .json and a plot never meet
     ckpt_path = out.with_name(out.name + ".ckpt")
     checkpoint = load_checkpoint(resume) if resume else None
-    if cfg.print_size is not None and not quiet and not resume:  # before the run: what the print asks for
-        from .transfer import estimate_memory
-        click.echo(print_line(cfg.print_size, cfg.dpi, estimate_memory(content, list(style), config=cfg)), err=True)
+    # Before the work at its size, a print-size run says what the print asks for: the run's own
+    # estimate, made with the net it builds (estimate_memory would build it a second time).
+    announce = None
+    if cfg.print_size is not None and not quiet and not resume:
+        def announce(memory) -> None:
+            click.echo(print_line(cfg.print_size, cfg.dpi, memory), err=True)
 
     meta: dict = {}
 
@@ -485,7 +488,8 @@ def transfer_cmd(content: str, style: tuple[str, ...], output: str, save_every: 
             bar.update(ev)
             snapshot(ev)
             return bar.stopped
-        result = transfer(content, list(style), config=cfg, callback=callback, checkpoint=checkpoint)
+        result = transfer(content, list(style), config=cfg, callback=callback, checkpoint=checkpoint,
+                          on_estimate=announce)
     if result.stopped == "cancelled":
         # Not over OUT: it may hold a finished picture, and the image so far may be a small level's.
         result.save(partial)
@@ -513,7 +517,7 @@ def transfer_cmd(content: str, style: tuple[str, ...], output: str, save_every: 
 
 def print_line(print_size: str, dpi: int, memory) -> str:
     """The line a print-size run starts with, before any work at its size: what the print asks for
-    and the engine's memory estimate (``transfer.estimate_memory``), e.g. 'print: A3 (42 cm) at
+    and the engine's memory estimate (the run's ``on_estimate``), e.g. 'print: A3 (42 cm) at
     300 dpi = 4961 px (4961 x 3721 px); memory: about 99.68 GiB in one pass, above the 8.0 GiB
     budget: in tiles of 768 px'. A run that cannot fit is refused by that estimate instead."""
     from .printsize import describe
@@ -664,12 +668,12 @@ def texture_cmd(style: tuple[str, ...], output: str, report: str | None, setting
         config.check_net_known(settings)
     if settings and "style_blend" not in options:
         check_blend(config.style_blend, len(style), settings)
-    if config.print_size is not None and not quiet:  # before the run: what the print asks for
-        from .transfer import estimate_memory
-        click.echo(print_line(config.print_size, config.dpi, estimate_memory(
-            None, list(style), config=config, texture=True, tileable=tileable)), err=True)
+    announce = None
+    if config.print_size is not None and not quiet:  # before the work at its size: what the print asks for
+        def announce(memory) -> None:
+            click.echo(print_line(config.print_size, config.dpi, memory), err=True)
     with ProgressBar(config.iters, "texture", quiet, stoppable=True) as bar:  # bar.ev: where a stop got to
-        result = texture(list(style), tileable=tileable, callback=bar.update, config=config)
+        result = texture(list(style), tileable=tileable, callback=bar.update, config=config, on_estimate=announce)
     # a stopped texture goes beside OUT, as a stopped transfer does: OUT may hold a finished one
     result.save(partial if result.stopped == "cancelled" else out)
     if report:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import time
+from collections.abc import Callable
 from typing import Any
 
 import torch
@@ -15,13 +16,13 @@ from .nets import FeatureNet, HookedNet
 from .optimize import Callback
 from .presets import TEXTURE_DEFAULTS
 from .printsize import size_options
-from .transfer import (TransferConfig, TransferResult, _as_list, _stylize, check_option_names, run_inputs,
-                       with_feature_net)
+from .transfer import (MemoryEstimate, TransferConfig, TransferResult, _as_list, _stylize, check_option_names,
+                       run_inputs, with_feature_net)
 
 
 def texture(style: Any, *, size: int | None = None, tileable: bool = False, config: TransferConfig | None = None,
             callback: Callback | None = None, feature_net: FeatureNet | HookedNet | None = None,
-            **options: Any) -> TransferResult:
+            on_estimate: Callable[[MemoryEstimate], None] | None = None, **options: Any) -> TransferResult:
     """Synthesize a ``size`` x ``size`` px texture from ``style`` (path, PIL image or tensor
     (3, H, W) / (1, 3, H, W) in 0..1; or a
     list of them, blended by ``style_blend``). ``options`` are TransferConfig fields; the style
@@ -29,7 +30,8 @@ def texture(style: Any, *, size: int | None = None, tileable: bool = False, conf
     ``tileable`` the sides are rounded to a multiple of the net's deepest stride (16 px for VGG).
     ``size`` defaults to the config's (512 px without one); or give ``print_size`` (e.g. '30cm',
     '12in', 'A3': the side as printed) and ``dpi`` (dots per inch, default 300), which set it and
-    the output file's resolution (``dpi`` alone only tags the file). Returns a TransferResult with the image (1, 3, H, W) in 0..1."""
+    the output file's resolution (``dpi`` alone only tags the file). ``on_estimate``: as ``transfer``'s
+    (the run's memory estimate, before any work at its size). Returns a TransferResult with the image (1, 3, H, W) in 0..1."""
     t0 = time.perf_counter()
     base = config or TransferConfig(**TEXTURE_DEFAULTS)
     if not isinstance(tileable, bool):
@@ -42,7 +44,7 @@ def texture(style: Any, *, size: int | None = None, tileable: bool = False, conf
     styles = _as_list(style)
     inputs = run_inputs(cfg, styles)  # hashed as read, before a long run
     result = _stylize(blank, styles, cfg, callback=callback, net=feature_net, t_start=t0, content_weight=False,
-                      circular=tileable)
+                      circular=tileable, on_estimate=on_estimate)
     result.inputs = inputs
     result.task = {"command": "texture", "tileable": tileable}
     return result

@@ -348,7 +348,7 @@ def _ready_net(cfg: TransferConfig, layers: list[str], net: FeatureNet | None, d
 
 def _transfer_single(content: Any, style: Any, *, config: TransferConfig | None = None, callback: Callback | None = None,
                      feature_net: FeatureNet | None = None, checkpoint: dict | None = None,
-                     **options: Any) -> TransferResult:
+                     on_estimate: Callable[["MemoryEstimate"], None] | None = None, **options: Any) -> TransferResult:
     """Stylize ``content`` with ``style`` by optimizing the pixels of G (Gatys et al.).
 
     content, style: paths, PIL images or tensors (3, H, W) / (1, 3, H, W) in 0..1. ``options`` are
@@ -356,8 +356,8 @@ def _transfer_single(content: Any, style: Any, *, config: TransferConfig | None 
     ``feature_net`` lets a caller reuse a built FeatureNet (or bring their own). ``callback(Iterate)``
     sees every iteration and stops the run by returning True. ``checkpoint`` (from
     ``TransferResult.checkpoint()`` of a stopped run with the same inputs and options) resumes it:
-    on the CPU with the same seed the result equals that of an uninterrupted run.
-    Returns a TransferResult with the image (1, 3, H, W) in 0..1.
+    on the CPU with the same seed the result equals that of an uninterrupted run. ``on_estimate``:
+    as ``transfer``'s. Returns a TransferResult with the image (1, 3, H, W) in 0..1.
     """
     t_start = time.perf_counter()
     cfg = config or TransferConfig()
@@ -379,10 +379,15 @@ def _transfer_single(content: Any, style: Any, *, config: TransferConfig | None 
     need_bytes = estimate_transfer_bytes(net, out_shape, cfg.optimizer)
     # A checkpoint of the tiled engine has a pyramid 'level' in its state; one of this engine has not.
     tiled_checkpoint = checkpoint is not None and "level" in (checkpoint.get("state") or {})
-    if need_bytes > min(available_bytes(device), cfg.max_memory * 2**30) and (checkpoint is None or tiled_checkpoint):
+    budget = min(available_bytes(device), cfg.max_memory * 2**30)
+    if need_bytes > budget and (checkpoint is None or tiled_checkpoint):
         # Too large for one pass: the tiled engine (_stylize, below) computes it exactly, tile by tile,
         # and resumes its own stopped runs.
-        return _stylize(content, [style], cfg, callback=callback, net=net, t_start=t_start, checkpoint=checkpoint)
+        return _stylize(content, [style], cfg, callback=callback, net=net, t_start=t_start, checkpoint=checkpoint,
+                        on_estimate=on_estimate)
+    if on_estimate is not None:  # estimate_memory's figures for one level in one pass
+        on_estimate(MemoryEstimate(shape=tuple(out_shape[-2:]), one_pass_bytes=need_bytes, budget_bytes=int(budget),
+                                   tile=None))
     if need_bytes > available_bytes(device):
         fits = largest_fitting_size(net, c.shape[-2:], cfg.optimizer, available_bytes(device))
         check_fits(need_bytes, device, f"a {out_shape[-1]} x {out_shape[-2]} px transfer",
@@ -542,7 +547,7 @@ def _as_list(x: Any) -> list:
 
 def transfer(content: Any, style: Any, *, config: TransferConfig | None = None, callback: Callback | None = None,
              feature_net: FeatureNet | HookedNet | None = None, checkpoint: dict | None = None,
-             **options: Any) -> TransferResult:
+             on_estimate: Callable[["MemoryEstimate"], None] | None = None, **options: Any) -> TransferResult:
     """Stylize ``content`` with ``style`` by optimizing the pixels of G (Gatys et al.).
 
     content: a path, PIL image or tensor (3, H, W) / (1, 3, H, W) in 0..1; style: one such, or a
@@ -559,7 +564,10 @@ def transfer(content: Any, style: Any, *, config: TransferConfig | None = None, 
     '300mm', '12in' or a paper size 'A0'..'A6') and ``dpi`` (dots per inch, default 300) instead of
     ``size`` (px): the longest side becomes length x dpi (``printsize.print_size_px``), and ``save``
     writes the dpi into the file; ``dpi`` alone only tags the file. ``estimate_memory`` gives the
-    run's memory estimate beforehand. Returns a TransferResult with the image (1, 3, H, W) in 0..1.
+    run's memory estimate beforehand; ``on_estimate(MemoryEstimate)`` is called with the same
+    figures by the run itself, once it has planned its levels and before any work at the output
+    size (what the CLI prints for a print size: the net is built once, not for an estimate and
+    again for the run). Returns a TransferResult with the image (1, 3, H, W) in 0..1.
     """
     from .presets import preset_config
     from .pyramid import pyramid_sizes
@@ -586,10 +594,10 @@ def transfer(content: Any, style: Any, *, config: TransferConfig | None = None, 
         # One level with the course's loss: the foundation's engine (which hands over to the tiled
         # one when the output is too large for one pass).
         result = _transfer_single(content, styles[0], config=cfg, callback=callback, feature_net=feature_net,
-                                  checkpoint=checkpoint)
+                                  checkpoint=checkpoint, on_estimate=on_estimate)
     else:
         result = _stylize(content, styles, cfg, callback=callback, net=feature_net, t_start=t_start,
-                          checkpoint=checkpoint)
+                          checkpoint=checkpoint, on_estimate=on_estimate)
     result.inputs = inputs
     return result
 
@@ -898,11 +906,12 @@ class _Prepared:
 
 
 def _prepare(content: Any, styles: list, cfg: TransferConfig, net: FeatureNet | None, *, content_weight: bool,
-             circular: bool) -> _Prepared:
+             circular: bool, on_estimate: Callable[["MemoryEstimate"], None] | None = None) -> _Prepared:
     """What a run sets up before any work at the output size (``_Prepared``): the device, the config
     with its precision resolved, the content and all layers, the net, the blend, the inputs at their
     own resolution, the output shape (h, w), and the plan of its levels, whose memory estimate
-    refuses (ResourceError) what cannot fit. ``_stylize`` and ``estimate_memory`` both start here."""
+    refuses (ResourceError) what cannot fit. ``_stylize`` and ``estimate_memory`` both start here;
+    ``on_estimate`` gets that estimate (``_estimate``) once the plan is made."""
     device = resolve_device(cfg.device)
     cfg = dataclasses.replace(cfg, precision=resolve_precision(cfg.precision, device))  # the report says which
     content_layers = list(cfg.content_layers) if content_weight else []
@@ -937,8 +946,11 @@ def _prepare(content: Any, styles: list, cfg: TransferConfig, net: FeatureNet | 
         net.check_input_size(hw, layers, f"texture: at {asked} the texture", f"raise {option}")
     plan = _plan_levels(cfg, net, layers, content_layers, hw, s_full, circular=circular,
                         content_weight=content_weight, device=device)
-    return _Prepared(device=device, cfg=cfg, content_layers=content_layers, layers=layers, net=net, blend=blend,
-                     c_native=c_native, s_full=s_full, keep=keep, regions=regions, init=init, hw=tuple(hw), plan=plan)
+    prepared = _Prepared(device=device, cfg=cfg, content_layers=content_layers, layers=layers, net=net, blend=blend,
+                         c_native=c_native, s_full=s_full, keep=keep, regions=regions, init=init, hw=tuple(hw), plan=plan)
+    if on_estimate is not None:
+        on_estimate(_estimate(prepared))
+    return prepared
 
 
 @dataclass(frozen=True)
@@ -972,8 +984,12 @@ def estimate_memory(content: Any, style: Any, *, config: TransferConfig, texture
     if texture:
         content = torch.full((1, 3, cfg.size, cfg.size), 0.5)
     net = feature_net
-    p = _prepare(content, _as_list(style), cfg, net, content_weight=not texture, circular=texture and tileable)
-    # each level as _plan_levels planned it, in its budget
+    return _estimate(_prepare(content, _as_list(style), cfg, net, content_weight=not texture,
+                              circular=texture and tileable))
+
+
+def _estimate(p: _Prepared) -> MemoryEstimate:
+    """The memory estimate of a prepared run: its largest level, as _plan_levels planned it in its budget."""
     need = [one_pass_bytes(p.net, (1, 3, *sh), p.cfg.optimizer, p.plan.sliced[k]) for k, sh in enumerate(p.plan.shapes)]
     big = max(range(len(need)), key=need.__getitem__)
     return MemoryEstimate(shape=p.hw, one_pass_bytes=need[big], tile=p.plan.tiles[big], budget_bytes=p.plan.budget)
@@ -981,15 +997,17 @@ def estimate_memory(content: Any, style: Any, *, config: TransferConfig, texture
 
 def _stylize(content: Any, styles: list, cfg: TransferConfig, *, callback: Callback | None, net: FeatureNet | None,
              t_start: float, content_weight: bool = True, circular: bool = False,
-             checkpoint: dict | None = None) -> TransferResult:
+             checkpoint: dict | None = None, on_estimate: Callable[[MemoryEstimate], None] | None = None
+             ) -> TransferResult:
     """The engine: pyramid levels of single-level optimizations (see pyramid.py), tiled where a
     level is too large for one pass. Without ``content_weight`` the content only gives the shape and
-    start image (texture synthesis); ``circular`` makes the output wrap around (tileable)."""
+    start image (texture synthesis); ``circular`` makes the output wrap around (tileable).
+    ``on_estimate``: see ``_prepare``."""
     from . import color
     from .pyramid import run_pyramid
     from .resample import resize_image
 
-    p = _prepare(content, styles, cfg, net, content_weight=content_weight, circular=circular)
+    p = _prepare(content, styles, cfg, net, content_weight=content_weight, circular=circular, on_estimate=on_estimate)
     device, cfg, content_layers, layers, net, plan = p.device, p.cfg, p.content_layers, p.layers, p.net, p.plan
     blend, s_full, hw, init = p.blend, p.s_full, p.hw, p.init
     c_full = resize_image(p.c_native, hw).clamp(0, 1)
