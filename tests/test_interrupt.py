@@ -261,3 +261,22 @@ def test_a_stopped_runs_picture_can_start_the_next_run(pair, tmp_path):
         main(["transfer", *map(str, pair), "-o", str(out), "--init", str(tmp_path / "o.partial.png"), *map(str, ARGS),
               "--iters", "2", "--refine", "0"])
     assert e.value.code == 0 and out.exists()
+
+
+def test_resume_takes_another_dpi_where_it_only_tags_the_file(pair):
+    # --dpi beside --size only tags the output file: a resume that changes it alone was refused
+    # ("option dpi was 300 in the stopped run, now 150"), though the picture is the same.
+    tiny = dict(net="random-tiny", device="cpu", preset="classic")
+    ckpt = stylegram.transfer(*pair, iters=3, size=48, dpi=300, **tiny).checkpoint()
+    same = stylegram.transfer(*pair, iters=6, size=48, dpi=300, checkpoint=ckpt, **tiny)
+    other = stylegram.transfer(*pair, iters=6, size=48, dpi=150, checkpoint=ckpt, **tiny)
+    untagged = stylegram.transfer(*pair, iters=6, size=48, checkpoint=ckpt, **tiny)
+    assert torch.equal(other.image, same.image) and torch.equal(untagged.image, same.image)
+    assert other.metadata()["print"] == {"dpi": 150, "width_cm": 0.81, "height_cm": 0.61, "print_size": None}
+    assert (other.config.dpi, untagged.config.dpi, "print" in untagged.metadata()) == (150, None, False)
+    # With --print the dpi sets the size: another one is refused, naming it (not the size, untyped)
+    ckpt = stylegram.transfer(*pair, iters=3, print_size="1in", dpi=48, **tiny).checkpoint()
+    with pytest.raises(stylegram.ConfigError) as e:
+        stylegram.transfer(*pair, iters=6, print_size="1in", dpi=64, checkpoint=ckpt, **tiny)
+    assert str(e.value) == ("checkpoint: --print 1in at --dpi 64 is 64 px, the stopped run's 48 px (at --dpi 48); "
+                            "resume with --dpi 48")

@@ -435,8 +435,9 @@ def _transfer_single(content: Any, style: Any, *, config: TransferConfig | None 
                                                           "pass": "transfer", "tile": None}]})
 
 
-# Options that may differ between a stopped run and its resumption.
-_RESUMABLE = {"iters", "device", "check_every", "compile"}
+# Options that may differ between a stopped run and its resumption. The dpi is only the output
+# file's tag where the size stays the same: a --print whose dpi changes its px is refused by the size.
+_RESUMABLE = {"iters", "device", "check_every", "compile", "dpi"}
 
 
 def _check_checkpoint_inputs(ckpt: dict, inputs: dict) -> None:
@@ -472,6 +473,11 @@ def _check_checkpoint(ckpt: dict, cfg: TransferConfig, content: torch.Tensor):
         raise InputError("checkpoint: not a stylegram transfer checkpoint") from None
     now = cfg.to_dict()
     for k, v in params.items():
+        if k == "size" and now.get(k) != v and now.get("print_size") is not None \
+                and params.get("print_size") == now["print_size"] and params.get("dpi") != now.get("dpi"):
+            # the size the user did not type: name the option that changed it
+            raise ConfigError(f"checkpoint: --print {now['print_size']} at --dpi {now['dpi']} is {now[k]} px, the stopped "
+                              f"run's {v} px (at --dpi {params.get('dpi')}); resume with --dpi {params.get('dpi')}")
         if k not in _RESUMABLE and now.get(k) != v:
             raise ConfigError(f"checkpoint: option {k} was {v!r} in the stopped run, now {now.get(k)!r}; "
                               "resume with the same options")
