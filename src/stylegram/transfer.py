@@ -985,7 +985,8 @@ def estimate_memory(content: Any, style: Any, *, config: TransferConfig, texture
     ``texture``, of ``texture(style, config=config, tileable=tileable)``; ``content`` is then
     ignored) before it starts, by the engine's own planning (``_prepare``): it raises the run's
     ResourceError, one line with the estimate and a size (or --dpi) that fits, when the run would
-    be refused. Builds the net and reads the inputs, as the run will again."""
+    be refused. Builds the net and reads the inputs, as the run will again; a run's
+    ``on_estimate`` gets the same figures from its own planning, without that second build."""
     cfg = config.validated()
     if texture:
         content = torch.full((1, 3, cfg.size, cfg.size), 0.5)
