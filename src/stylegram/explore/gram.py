@@ -136,9 +136,29 @@ HEAT_CLIP = 99.5
 """The percentile of |value| at the top of the Gram heatmaps' colour scale (``heat_top``)."""
 
 
+MAX_CELLS = 1024
+"""Up to this many channels a heatmap gives each channel a whole number of pixels (``heat_side``);
+beyond it, a map drawn smaller than C pixels averages blocks of entries (``heat_binned``)."""
+
+
+def heat_side(c: int, px: int) -> int:
+    """The side, px, at which ``heatmap`` draws a C x C matrix asked for at ``px``: ``px`` rounded
+    up to a multiple of C (every channel the same whole number of pixels) when 0 < C <= MAX_CELLS,
+    else ``px``. Nearest-neighbour shrinking of 512 channels to 384 px drew only every second one."""
+    return -(-px // c) * c if 0 < c <= MAX_CELLS else px
+
+
+def heat_binned(c: int, px: int) -> bool:
+    """Whether ``heatmap`` draws a C x C matrix asked for at ``px`` with fewer pixels than channels,
+    each pixel the mean of a block of entries (an area average), so that no channel is left out."""
+    return heat_side(c, px) < c
+
+
 def heatmap(m: torch.Tensor, order: torch.Tensor, px: int = 384, diverging: bool | None = None,
             clip: float = HEAT_CLIP, top: float | None = None) -> np.ndarray:
-    """A (C, C) matrix in the given channel order as a uint8 (px, px, 3) image: magma of the
+    """A (C, C) matrix in the given channel order as a uint8 (s, s, 3) image, s = ``heat_side(C,
+    px)``: each channel ``s // C`` whole pixels (``px`` itself where C divides it), or, beyond
+    MAX_CELLS channels and ``px``, each pixel the mean of a block of entries (``heat_binned``); magma of the
     square-rooted magnitude (``diverging=False``), or a red-blue map of the signed square root, red
     positive, blue negative, white 0 (``True``: differences); None (default): red-blue where ``m``
     has a negative entry (the Gram of a signed layer, a conv or BatchNorm output; magma drew its
@@ -154,6 +174,12 @@ def heatmap(m: torch.Tensor, order: torch.Tensor, px: int = 384, diverging: bool
         top = heat_top(m, clip)
     if diverging is None:
         diverging = is_signed(m)
+    side = heat_side(m.shape[0], px)
+    if side < m.shape[0]:
+        # an area average: every entry counts towards a pixel (nearest-neighbour kept one in
+        # C / side). Clipped at +-top first, so that one inf or hot entry colours its block no more
+        # than the end colour; NaN counts as 0
+        m = torch.nn.functional.adaptive_avg_pool2d(m.nan_to_num(0.0).clamp(-top, top)[None, None], side)[0, 0]
     # an entry that is NaN (inf - inf in a difference) is drawn as 0; +-inf in the end colours
     if diverging:
         x = (m.sign() * (m.abs() / top).clamp_max(1).sqrt() + 1) / 2
@@ -161,7 +187,7 @@ def heatmap(m: torch.Tensor, order: torch.Tensor, px: int = 384, diverging: bool
     else:
         x = (m.clamp_min(0) / top).clamp_max(1).sqrt()
         rgb = colorize(x.nan_to_num(0.0).numpy(), "magma")
-    return np.asarray(Image.fromarray(rgb).resize((px, px), Image.Resampling.NEAREST))
+    return np.asarray(Image.fromarray(rgb).resize((side, side), Image.Resampling.NEAREST))
 
 
 def is_signed(m: torch.Tensor) -> bool:
@@ -289,8 +315,9 @@ def framed_heatmap(m: torch.Tensor, order: torch.Tensor, px: int = 384, divergin
                    clip: float = HEAT_CLIP, top: float | None = None) -> tuple[np.ndarray, tuple[int, int]]:
     """``heatmap(m, order, px, diverging, clip, top)`` with its ``colorbar`` to the right and
     ``with_channel_axes`` (the channel ids in ``order`` along both sides) -> (uint8 (H, W, 3), the
-    map's top-left corner (x, y) in it, px: the row at y + i shows channel
-    ``order[int((i + 0.5) * C / px)]``, the nearest of the C).
+    map's top-left corner (x, y) in it, px). The map's side is s = ``heat_side(C, px)``: the row at
+    y + i shows channel ``order[i * C // s]`` (s // C rows each), or, where ``heat_binned``, the
+    mean of the channels ``order[i * C // s : -(-(i + 1) * C // s)]``.
     ``top`` defaults to ``heat_top(m, clip)``; ``diverging`` None: red-blue where ``m`` has a
     negative entry (``is_signed``), as in ``heatmap``."""
     # Each map with its colour bar: without one a reader could not tell the values, that the
@@ -301,8 +328,8 @@ def framed_heatmap(m: torch.Tensor, order: torch.Tensor, px: int = 384, divergin
         top = heat_top(m, clip)
     if diverging is None:
         diverging = is_signed(m)
-    return _with_channel_axes(with_colorbar(heatmap(m, order, px, diverging, top=top), top, diverging), order, px,
-                              AXIS_LABEL, 10)
+    heat = heatmap(m, order, px, diverging, top=top)
+    return _with_channel_axes(with_colorbar(heat, top, diverging), order, heat.shape[0], AXIS_LABEL, 10)
 
 
 def overlay(image: torch.Tensor, heat: torch.Tensor, alpha: float = 0.85) -> np.ndarray:
@@ -363,7 +390,8 @@ def gram_figures(views: dict[str, LayerGram], style: torch.Tensor, *, scan: Unit
     top patches from ``scan`` if it holds the layer, else its map on the style image, and where the
     pair fires together). Each heatmap's colour scale tops out at the ``clip`` percentile of its
     |values| (``heat_top``), the value its colour bar and the title give. ``heat_px``: a heatmap's
-    side, ``patch_px``: a patch's side, px. Returns {name: PIL image}."""
+    side, px, rounded up to a multiple of its channels (``heat_side``: 512 channels at 384 get
+    512), ``patch_px``: a patch's side, px. Returns {name: PIL image}."""
     from .patches import gather_patches, scan_loader
     from .render import patch_values, unit_grid
 
@@ -377,7 +405,10 @@ def gram_figures(views: dict[str, LayerGram], style: torch.Tensor, *, scan: Unit
         # a signed layer's Gram (a conv or BatchNorm tap of a HookedNet) has negative entries,
         # which magma drew as 0: it is drawn red-blue, as the difference is
         signed = is_signed(v.gram)
-        tiles = [(f"G/N of the style image ({v.gram.shape[0]} channels)"
+        c = v.gram.shape[0]
+        # beyond MAX_CELLS channels a map smaller than C px averages blocks: the label says so
+        binned = f", {heat_side(c, heat_px)} px: each the mean of ~{c / heat_px:.3g} channels" if heat_binned(c, heat_px) else ""
+        tiles = [(f"G/N of the style image ({c} channels{binned})"
                   + (", signed: red > 0, blue < 0" if signed else ""), framed(v.gram, signed))]
         if v.diff is not None:
             tiles.append((f"G(S)/N - G(G)/N: red, style's larger   (J_style = {v.style_loss:.3g})",
