@@ -1288,3 +1288,122 @@ def test_explore_units_top_and_per_image_errors_name_the_option(squares, tmp_pat
               "--size", "32", "-q", *option])
     assert (e.value.code, err.getvalue().strip()) == (2, f"stylegram: error: {message}")
     assert not (tmp_path / "u").exists()
+
+
+def test_gram_heatmap_of_512_channels_draws_every_channel():
+    # 512 channels shrunk to 384 px by nearest neighbour drew only channels 0, 2, 3, 4, 6, ... (pixel
+    # i showed channel int((i + 0.5) * 4 / 3)): one channel in three never appeared. Now the map is
+    # drawn at a whole number of pixels per channel: 512 px, pixel i is channel i.
+    from stylegram.explore.activations import colorize
+    from stylegram.explore.gram import heatmap
+    m = torch.zeros(512, 512)
+    m[1, 3] = m[3, 1] = 1.0  # odd channels, both skipped by the old drawing
+    img = heatmap(m, torch.arange(512), 384, top=1.0)
+    hot = tuple(colorize(np.ones((1, 1)), "magma")[0, 0])
+    assert img.shape == (512, 512, 3)
+    assert sorted(map(tuple, np.argwhere((img == hot).all(-1)).tolist())) == [(1, 3), (3, 1)]
+    # in a seriated order too: the entry is drawn where the order puts channels 1 and 3
+    order = torch.randperm(512, generator=torch.Generator().manual_seed(0))
+    img = heatmap(m, order, 384, top=1.0)
+    ys, xs = np.nonzero((img == hot).all(-1))
+    assert sorted(zip(order[ys].tolist(), order[xs].tolist())) == [(1, 3), (3, 1)]
+    # 256 channels at 384: 2 px each, not alternately 1 and 2
+    m = torch.zeros(256, 256)
+    m[5, 5] = 1.0
+    img = heatmap(m, torch.arange(256), 384, top=1.0)
+    assert img.shape == (512, 512, 3) and np.argwhere((img == hot).all(-1)).tolist() == [[10, 10], [10, 11], [11, 10], [11, 11]]
+    from stylegram.explore.gram import heat_binned, heat_side
+    assert [heat_side(c, 384) for c in (64, 128, 256, 512, 1024, 1100)] == [384, 384, 512, 512, 1024, 384]
+    assert [heat_side(c, 256) for c in (64, 256, 512)] == [256, 256, 512]
+    assert not heat_binned(512, 384) and heat_binned(1100, 384) and not heat_binned(1100, 2048)
+
+
+def test_gram_heatmap_of_more_channels_than_cells_averages_blocks():
+    # Beyond MAX_CELLS channels a map smaller than C px is an area average: one hot entry still
+    # shows, in its block's pixel, at the mean of the block (not dropped as nearest neighbour did).
+    from stylegram.explore.activations import colorize
+    from stylegram.explore.gram import heatmap
+    c, px = 1100, 100  # 11 channels a pixel
+    m = torch.zeros(c, c)
+    m[23, 1001] = 121.0  # one of the 121 entries of the block at pixel (2, 91): its mean is 1
+    img = heatmap(m, torch.arange(c), px, top=121.0)
+    cold = tuple(colorize(np.zeros((1, 1)), "magma")[0, 0])
+    lit = np.argwhere((img != cold).any(-1)).tolist()
+    assert lit == [[2, 91]]  # row 23 // 11, column 1001 // 11
+    assert tuple(img[2, 91]) == tuple(colorize(np.full((1, 1), (1 / 121) ** 0.5), "magma")[0, 0])
+    # an inf entry colours its block no hotter than the end colour, not the whole map
+    m[500, 500] = float("inf")
+    img = heatmap(m, torch.arange(c), px, top=121.0)
+    assert tuple(img[45, 45]) == tuple(colorize(np.full((1, 1), (1 / 121) ** 0.5), "magma")[0, 0])
+    # the explorer's figure says that its map averages
+    from stylegram.explore.gram import LayerGram, gram_figures
+    m[500, 500] = 0.0
+    v = LayerGram("x", m, m, torch.arange(c), [], torch.zeros(c, 2, 2))
+    fig = np.asarray(gram_figures({"x": v}, torch.rand(1, 3, 8, 8, generator=torch.Generator().manual_seed(0)),
+                                  heat_px=px)["gram_x"])
+    assert _has_text(fig, "G/N of the style image (1100 channels, 100 px: each the mean of ~11 channels)", 12)
+
+
+def _vgg512():
+    """relu4_1 of a random-weight VGG16: 512 channels."""
+    from stylegram.nets.random import random_vgg
+    return random_vgg("vgg16", seed=0, upto="relu4_1")
+
+
+def test_gram_figure_and_studio_json_show_every_channel_of_a_512_channel_layer(tmp_path):
+    # The explorer's figure (384 px asked) and the studio's PNG (256 px asked) of a 512-channel
+    # layer: the map is 512 px, and pixel i of it is channel order[i * C // px], the rule the
+    # JSON's "map" and "order" give the page's pointer readout.
+    from stylegram.explore.activations import colorize
+    from stylegram.explore.gram import gram_figures, gram_view, heat_top
+    from stylegram.io import load_image, save_image
+    from stylegram.web.gramview import gram_heatmaps
+    img = tmp_path / "in.png"
+    save_image(torch.rand(1, 3, 40, 48, generator=torch.Generator().manual_seed(3)), img)
+    net = _vgg512()
+    (g,) = gram_heatmaps(img, tmp_path, net_name="r", size=64, layers=("relu4_1",), net=net, px=256)
+    v = gram_view(load_image(img, 64), net, ["relu4_1"], n_pairs=0)["relu4_1"]
+    assert g["channels"] == 512 and g["map"]["px"] == 512 and g["map"]["binned"] is False
+    fig = np.asarray(Image.open(tmp_path / g["file"]).convert("RGB"))
+    x, y, px = g["map"]["x"], g["map"]["y"], g["map"]["px"]
+    # every pixel of the map, by the readout's rule, against the full matrix coloured entry by entry
+    top = heat_top(v.gram)
+    full = colorize((v.gram.clamp_min(0) / top).clamp_max(1).sqrt().numpy(), "magma")
+    idx = [g["order"][i * 512 // px] for i in range(px)]
+    assert sorted(set(idx)) == list(range(512))
+    assert np.array_equal(fig[y:y + px, x:x + px], full[idx][:, idx])
+    assert g["width"] >= x + 512 + 40 and g["height"] >= y + 512
+    # the explorer's figure: the same 512 px map, every channel drawn
+    figs = gram_figures({"relu4_1": v}, load_image(img, 64), heat_px=384)
+    f = np.asarray(figs["gram_relu4_1"])
+    idx = [int(v.order[i]) for i in range(512)]
+    assert _locate(f, full[idx][:, idx]) is not None
+
+
+def test_studio_gram_readout_names_the_channel_of_every_pixel(tmp_path):
+    # The page's gramCell (studio.js) run in node on the JSON of a 512-channel layer: each of the
+    # 512 channels is named for its pixel of the map, and a binned map names its block's channels.
+    import shutil
+    import subprocess
+    from stylegram.io import save_image
+    from stylegram.web.gramview import gram_heatmaps
+    node = shutil.which("node")
+    if node is None:
+        pytest.skip("node is not installed")
+    import stylegram.web
+    src = (Path(stylegram.web.__file__).parent / "static/studio.js").read_text()
+    fn = re.search(r"^function gramCell\(l, x, y\) \{.*?^\}", src, re.S | re.M).group(0)
+    img = tmp_path / "in.png"
+    save_image(torch.rand(1, 3, 40, 48, generator=torch.Generator().manual_seed(3)), img)
+    (g,) = gram_heatmaps(img, tmp_path, net_name="r", size=64, layers=("relu4_1",), net=_vgg512(), px=256)
+    binned = {"order": list(range(1100)), "map": {"x": 3, "y": 5, "px": 100, "binned": True}}
+    js = (fn + f"\nconst l = {json.dumps(g)}, b = {json.dumps(binned)};\n"
+          "const rows = [], cols = [];\nfor (let i = 0; i < l.map.px; i++) {\n"
+          "  rows.push(gramCell(l, l.map.x + 2.5, l.map.y + i + 0.5).row);\n"
+          "  cols.push(gramCell(l, l.map.x + i + 0.5, l.map.y + 2.5).col);\n}\n"
+          "console.log(JSON.stringify({rows, cols, off: gramCell(l, l.map.x - 1, l.map.y), "
+          "end: gramCell(l, l.map.x + l.map.px, l.map.y), b: gramCell(b, 3 + 2.2, 5 + 99.9)}));\n")
+    res = json.loads(subprocess.run([node, "-e", js], capture_output=True, text=True, check=True, timeout=60).stdout)
+    assert res["rows"] == res["cols"] == [f"channel {c}" for c in g["order"]]
+    assert res["off"] is None and res["end"] is None
+    assert res["b"] == {"row": "mean of channels 1089, 1090, 1091, … (11)", "col": "mean of channels 22, 23, 24, … (11)"}

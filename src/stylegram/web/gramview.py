@@ -29,8 +29,9 @@ TITLE_H = 18
 def gram_figure(layer: str, m: torch.Tensor, order: torch.Tensor, px: int, top: float,
                 signed: bool) -> tuple[np.ndarray, tuple[int, int]]:
     """One layer's picture: its name above ``explore.gram.framed_heatmap(m, order, px, signed,
-    top=top)`` (the heatmap of ``m`` (C, C) in ``order`` (C,), its colour bar up to ``top`` and the
-    channel axes) -> (uint8 (H, W, 3), the heatmap's top-left corner (x, y) in it, px)."""
+    top=top)`` (the heatmap of ``m`` (C, C) in ``order`` (C,), ``heat_side(C, px)`` px square, its
+    colour bar up to ``top`` and the channel axes) -> (uint8 (H, W, 3), the heatmap's top-left
+    corner (x, y) in it, px)."""
     import numpy as np
     from PIL import Image, ImageDraw
 
@@ -50,20 +51,25 @@ def gram_heatmaps(image: Path, out_dir: Path, *, net_name: str = "vgg16-hed", si
                   layers: tuple[str, ...] = GRAM_LAYERS, seed: int = 0, net: FeatureNet | None = None,
                   px: int = 256) -> list[dict]:
     """Write one PNG per layer of the Gram matrix G / N of ``image`` (longest side ``size``): a
-    ``px`` x ``px`` heatmap, channels in seriated order, framed as ``gram_figure`` frames it.
+    heatmap of side ``px`` rounded up to a multiple of the layer's C channels
+    (``explore.gram.heat_side``: 512 channels at 256 get 512 px, each channel 1 px), channels in
+    seriated order, framed as ``gram_figure`` frames it.
 
     Returns one dict per layer: "layer", "channels", "file" (``gram_<net>_<size>_<layer>.png`` in
     ``out_dir``), "positions" (N), "min" and "max" (of G / N), "top" (the value at the end of the
     colour scale, the ``clip`` percentile of |G / N|; larger entries share its colour), "clip",
     "colormap" ("magma", or "RdBu_r" where an entry is negative: "signed"), "order" (the channels
     in the map's order, top to bottom and left to right), "width" and "height" (of the PNG) and
-    "map" ({"x", "y", "px"}: the heatmap's top-left corner and side in the PNG, px). Raises the
+    "map" ({"x", "y", "px", "binned"}: the heatmap's top-left corner and side in the PNG, px; its
+    row i shows channel order[i * C // px]; "binned" true where a layer of more than
+    ``explore.gram.MAX_CELLS`` channels is drawn in fewer pixels than channels, each pixel the mean
+    of the channels order[i * C // px] up to, not including, order[ceil((i + 1) * C / px)]). Raises the
     library's errors (InputError, ConfigError) for bad input.
     """
     from PIL import Image
 
     from ..explore import gram_view
-    from ..explore.gram import HEAT_CLIP, heat_top, is_signed
+    from ..explore.gram import HEAT_CLIP, heat_binned, heat_side, heat_top, is_signed
     from ..io.image import load_image
     from ..nets import build_net
 
@@ -80,5 +86,6 @@ def gram_heatmaps(image: Path, out_dir: Path, *, net_name: str = "vgg16-hed", si
         out.append({"layer": layer, "channels": int(v.gram.shape[0]), "file": name, "positions": int(v.act[0].numel()),
                     "min": float(v.gram.min()), "max": float(v.gram.max()), "top": top, "clip": HEAT_CLIP,
                     "signed": signed, "colormap": "RdBu_r" if signed else "magma", "order": v.order.tolist(),
-                    "width": im.size[0], "height": im.size[1], "map": {"x": x, "y": y, "px": px}})
+                    "width": im.size[0], "height": im.size[1],
+                    "map": {"x": x, "y": y, "px": heat_side(len(v.order), px), "binned": heat_binned(len(v.order), px)}})
     return out

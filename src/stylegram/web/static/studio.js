@@ -397,7 +397,7 @@ function gramFigure(l) {
                           alt: `Gram matrix at ${l.layer}, ${l.channels} channels in seriated order, with its colour bar` });
   img.addEventListener("mousemove", (ev) => {
     const cell = gramCell(l, ev.offsetX * l.width / img.clientWidth, ev.offsetY * l.height / img.clientHeight);
-    where.textContent = cell ? `row: channel ${cell.row}, column: channel ${cell.col}` : hint;
+    where.textContent = cell ? `row: ${cell.row}, column: ${cell.col}` : hint;
   });
   img.addEventListener("mouseleave", () => { where.textContent = hint; });
   const colour = (l.signed ? "red-blue by sign, " : "") + `square root, ≥ ${fmt(l.top)} (its ${l.clip}th percentile) in the end colour`;
@@ -407,12 +407,20 @@ function gramFigure(l) {
        el("br"), `colour: ${colour}`, el("br"), where));
 }
 
-// The channels (row, column) drawn at (x, y), in px of the picture, or null off the map: the
-// heatmap shows channel order[floor((i + 0.5) C / px)] at its pixel i (nearest), as the server draws it.
+// The channels (row, column) drawn at (x, y), in px of the picture, or null off the map, as the
+// server draws them (explore.gram.heatmap): px is a multiple of C, pixel i shows channel
+// order[floor(i C / px)]; a "binned" map (more channels than pixels) shows at pixel i the mean of
+// order[floor(i C / px)] up to, not including, order[ceil((i + 1) C / px)], named by its first
+// few ids. (The nearest-neighbour rule floor((i + 0.5) C / px) skipped every second channel of 512.)
 function gramCell(l, x, y) {
-  const i = Math.floor(y) - l.map.y, j = Math.floor(x) - l.map.x, n = l.order.length;
-  if (i < 0 || j < 0 || i >= l.map.px || j >= l.map.px) return null;
-  const at = (k) => l.order[Math.min(n - 1, Math.floor((k + 0.5) * n / l.map.px))];
+  const i = Math.floor(y) - l.map.y, j = Math.floor(x) - l.map.x, n = l.order.length, px = l.map.px;
+  if (i < 0 || j < 0 || i >= px || j >= px) return null;
+  const at = (k) => {
+    const a = Math.floor(k * n / px);
+    if (!l.map.binned) return `channel ${l.order[a]}`;
+    const ids = l.order.slice(a, Math.ceil((k + 1) * n / px));
+    return `mean of channels ${ids.slice(0, 3).join(", ")}${ids.length > 3 ? ", …" : ""} (${ids.length})`;
+  };
   return { row: at(i), col: at(j) };
 }
 
