@@ -1292,7 +1292,7 @@ def test_explore_units_top_and_per_image_errors_name_the_option(squares, tmp_pat
 
 def test_gram_heatmap_of_512_channels_draws_every_channel():
     # 512 channels shrunk to 384 px by nearest neighbour drew only channels 0, 2, 3, 4, 6, ... (pixel
-    # i showed channel int((i + 0.5) * 4 / 3)): one channel in three never appeared. Now the map is
+    # i showed channel int((i + 0.5) * 4 / 3)): one channel in four (1, 5, 9, ...) never appeared. Now the map is
     # drawn at a whole number of pixels per channel: 512 px, pixel i is channel i.
     from stylegram.explore.activations import colorize
     from stylegram.explore.gram import heatmap
