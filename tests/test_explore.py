@@ -1311,7 +1311,8 @@ def test_gram_heatmap_of_512_channels_draws_every_channel():
     m = torch.zeros(256, 256)
     m[5, 5] = 1.0
     img = heatmap(m, torch.arange(256), 384, top=1.0)
-    assert img.shape == (512, 512, 3) and np.argwhere((img == hot).all(-1)).tolist() == [[10, 10], [10, 11], [11, 10], [11, 11]]
+    assert img.shape == (512, 512, 3)
+    assert np.argwhere((img == hot).all(-1)).tolist() == [[10, 10], [10, 11], [11, 10], [11, 11]]
     from stylegram.explore.gram import heat_binned, heat_side
     assert [heat_side(c, 384) for c in (64, 128, 256, 512, 1024, 1100)] == [384, 384, 512, 512, 1024, 384]
     assert [heat_side(c, 256) for c in (64, 256, 512)] == [256, 256, 512]
@@ -1406,4 +1407,5 @@ def test_studio_gram_readout_names_the_channel_of_every_pixel(tmp_path):
     res = json.loads(subprocess.run([node, "-e", js], capture_output=True, text=True, check=True, timeout=60).stdout)
     assert res["rows"] == res["cols"] == [f"channel {c}" for c in g["order"]]
     assert res["off"] is None and res["end"] is None
-    assert res["b"] == {"row": "mean of channels 1089, 1090, 1091, … (11)", "col": "mean of channels 22, 23, 24, … (11)"}
+    assert res["b"] == {"row": "mean of channels 1089, 1090, 1091, … (11)",
+                        "col": "mean of channels 22, 23, 24, … (11)"}

@@ -407,7 +407,8 @@ def gram_figures(views: dict[str, LayerGram], style: torch.Tensor, *, scan: Unit
         signed = is_signed(v.gram)
         c = v.gram.shape[0]
         # beyond MAX_CELLS channels a map smaller than C px averages blocks: the label says so
-        binned = f", {heat_side(c, heat_px)} px: each the mean of ~{c / heat_px:.3g} channels" if heat_binned(c, heat_px) else ""
+        binned = (f", {heat_side(c, heat_px)} px: each the mean of ~{c / heat_px:.3g} channels"
+                  if heat_binned(c, heat_px) else "")
         tiles = [(f"G/N of the style image ({c} channels{binned})"
                   + (", signed: red > 0, blue < 0" if signed else ""), framed(v.gram, signed))]
         if v.diff is not None:
