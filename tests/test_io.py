@@ -302,8 +302,9 @@ def test_a_full_disk_or_quota_is_one_line_and_leaves_nothing(tmp_path):
         # an OSError too, with its errno: the studio's job records catch their failed writes as such
         assert isinstance(e.value, (NoSpaceError, OSError)) and e.value.errno == code
         assert p.read_bytes() == b"previous" and os.listdir(tmp_path) == ["o.wav"]
-    with pytest.raises(PermissionError):  # any other error: as it was
-        write_atomic(p, lambda tmp: (_ for _ in ()).throw(PermissionError(errno.EACCES, "denied")))
+    with pytest.raises(OSError) as e:  # any other error: as it was (a folder that refuses it: below)
+        write_atomic(p, lambda tmp: (_ for _ in ()).throw(OSError(errno.EIO, "Input/output error")))
+    assert type(e.value) is OSError and e.value.errno == errno.EIO
     assert p.read_bytes() == b"previous" and os.listdir(tmp_path) == ["o.wav"]
 
 
@@ -410,6 +411,246 @@ def test_cli_on_a_full_disk_says_one_line_and_exits_2(tmp_path, monkeypatch):
             f"stylegram: error: {tmp_path / out}: could not be written: no space left on device; free some space or "
             "choose another folder\n"), out
     assert sorted(os.listdir(tmp_path)) == ["style.png", "style.wav"]
+
+
+def test_a_folder_that_refuses_the_file_is_one_line_and_leaves_nothing(tmp_path):
+    # EACCES, EPERM and EROFS came out as the raw PermissionError / OSError: a traceback on the
+    # CLI (only save_image said something, "could not write the image (Permission denied)")
+    import errno
+
+    from stylegram.errors import NotWritableError
+    p = tmp_path / "o.npy"
+    p.write_bytes(b"previous")
+    for code, what in ((errno.EACCES, "permission denied"), (errno.EPERM, "operation not permitted"),
+                       (errno.EROFS, "read-only file system")):
+        for name in (None, "tmp"):  # an error naming no file (a library's), or the temporary file
+            def fail(tmp):
+                tmp.write_bytes(b"half")
+                raise OSError(code, os.strerror(code), *([str(tmp)] if name else []))
+
+            with pytest.raises(InputError) as e:
+                write_atomic(p, fail)
+            assert str(e.value) == f"{p}: cannot write here ({what}); choose another folder"
+            assert isinstance(e.value, (NotWritableError, OSError)) and e.value.errno == code
+            assert p.read_bytes() == b"previous" and os.listdir(tmp_path) == ["o.npy"]
+    # a writer's error about some other file (a font, a library's own cache) is not the output's
+    for err in (PermissionError(errno.EACCES, "Permission denied", "/etc/elsewhere/font.ttf"),
+                FileNotFoundError(errno.ENOENT, "No such file or directory", str(tmp_path / "gone.wav"))):
+        with pytest.raises(type(err)) as e:
+            write_atomic(p, lambda tmp: (_ for _ in ()).throw(err))
+        assert e.value is err
+    assert p.read_bytes() == b"previous" and os.listdir(tmp_path) == ["o.npy"]
+
+
+def _deny(monkeypatch, folder, code=None):
+    """From now on no file or folder can be made in ``folder``: os.open with O_CREAT and os.mkdir
+    there raise PermissionError (EACCES; or OSError ``code``), as in a folder without write
+    permission or on a read-only file system. The tests may run as root, whom chmod does not stop."""
+    import errno
+    code = errno.EACCES if code is None else code
+    where = os.path.abspath(folder)
+    real_open, real_mkdir = os.open, os.mkdir
+
+    def refuse(path):
+        if os.path.dirname(os.path.abspath(path)) == where:
+            raise OSError(code, os.strerror(code), os.fspath(path))  # PermissionError for EACCES
+
+    def open_(path, flags, mode=0o777, *, dir_fd=None):
+        if flags & os.O_CREAT:
+            refuse(path)
+        return real_open(path, flags, mode, dir_fd=dir_fd)
+
+    def mkdir_(path, mode=0o777, *, dir_fd=None):
+        refuse(path)
+        return real_mkdir(path, mode, dir_fd=dir_fd)
+    monkeypatch.setattr(os, "open", open_)
+    monkeypatch.setattr(os, "mkdir", mkdir_)
+
+
+def _more_writers():
+    """_writers() and the plots and NIfTI."""
+    from stylegram.io.signal import plot_signals
+    from stylegram.io.volume import save_volume
+    from stylegram.report import plot_history
+    return {**_writers(),
+            "o.nii.gz": lambda p: save_volume(np.zeros((4, 4, 4), np.float32), p),
+            "loss.png": lambda p: plot_history([{"iter": 1, "total": 1.0}, {"iter": 2, "total": 0.5}], p, terms=["total"]),
+            "sig.png": lambda p: plot_signals({"a": torch.zeros(1, 1, 16)}, p)}
+
+
+_WRITERS = ["o.png", "o.jpg", "o.wav", "o.ckpt", "o.npy", "o.csv", "o.json", "spec.png", "frames/frame_00000.npy",
+            "o.nii.gz", "loss.png", "sig.png"]
+
+
+def _files(root):
+    return {q: q.read_bytes() for q in root.rglob("*") if q.is_file()}
+
+
+@pytest.mark.parametrize("case", ["denied", "read-only", "a folder", "under a file", "no folder"])
+@pytest.mark.parametrize("name", _WRITERS)
+def test_every_output_where_it_cannot_be_written_is_one_line_and_replaces_nothing(tmp_path, monkeypatch, name, case):
+    # Each writer's failure came out as its library's: a PermissionError or IsADirectoryError
+    # traceback, soundfile's "Error opening ...: System error.", the video frames' FileExistsError
+    import errno
+
+    from stylegram.errors import NotWritableError
+    write = _more_writers()[name]
+    frames = name.startswith("frames/")  # FrameStore(OUT.frames): its folder is made on the way
+    if case in ("denied", "read-only", "a folder"):
+        p = tmp_path / name
+        p.parent.mkdir(exist_ok=True)
+        write(p)  # a previous output (and the settings of the frame folder)
+        if case == "a folder":  # the target is a folder: rename refuses it (EISDIR)
+            p.unlink()
+            p.mkdir()
+            (p / "inside.txt").write_text("kept")
+        before = _files(tmp_path)
+        if case != "a folder":
+            _deny(monkeypatch, p.parent, errno.EROFS if case == "read-only" else errno.EACCES)
+        want = {"denied": f"{p}: cannot write here (permission denied); choose another folder",
+                "read-only": f"{p}: cannot write here (read-only file system); choose another folder",
+                "a folder": f"{p}: is a folder; give a file name"}[case]
+    else:
+        if case == "under a file":
+            (tmp_path / "afile").write_text("kept")
+        p = tmp_path / "afile" / name
+        before = _files(tmp_path)
+        who = p.parent if frames else p  # the frame folder cannot be made
+        want = (f"{who}: {tmp_path / 'afile'} is a file, not a folder; choose another folder" if case == "under a file"
+                else f"{who}: folder {who.parent} does not exist; create it first")
+    with pytest.raises(NotWritableError) as e:
+        write(p)
+    assert str(e.value) == want
+    # an InputError as save_image's was, and an OSError as the library's was (the studio catches those)
+    assert isinstance(e.value, InputError) and isinstance(e.value, OSError)
+    if case in ("denied", "read-only", "a folder"):
+        assert e.value.errno == {"denied": errno.EACCES, "read-only": errno.EROFS, "a folder": errno.EISDIR}[case]
+    monkeypatch.undo()
+    assert _files(tmp_path) == before  # an earlier file untouched, no partial or temporary file
+    assert not (tmp_path / "afile").is_dir()  # no folder made on the way
+
+
+def test_output_checks_try_the_folder_before_the_work(tmp_path, monkeypatch):
+    # check_output_path refused a missing folder and a folder, but not one where no file can be
+    # made, and took a file above it for a missing folder
+    from stylegram.errors import NotWritableError
+    from stylegram.io.image import check_writable, make_folder
+    (tmp_path / "afile").write_text("kept")
+    with pytest.raises(ConfigError) as e:
+        check_output_path(tmp_path / "afile" / "o.png")
+    assert str(e.value) == f"{tmp_path / 'afile' / 'o.png'}: {tmp_path / 'afile'} is a file, not a folder; choose another folder"
+    with pytest.raises(ConfigError) as e:
+        check_output_path(tmp_path / "afile" / "deeper" / "o.png")
+    assert str(e.value).endswith(f": {tmp_path / 'afile'} is a file, not a folder; choose another folder")
+    assert check_output_path(tmp_path / "o.png") == tmp_path / "o.png"
+    assert os.listdir(tmp_path) == ["afile"]  # the trial file is gone
+    ro = tmp_path / "ro"
+    ro.mkdir()
+    _deny(monkeypatch, ro)
+    with pytest.raises(NotWritableError) as e:
+        check_output_path(ro / "o.png")
+    assert str(e.value) == f"{ro / 'o.png'}: cannot write here (permission denied); choose another folder"
+    with pytest.raises(NotWritableError) as e:
+        check_writable(ro / "scan.safetensors")
+    assert str(e.value) == f"{ro / 'scan.safetensors'}: cannot write here (permission denied); choose another folder"
+    # an output folder the API makes later (explore_units, after its scan): tried where it will be made
+    with pytest.raises(NotWritableError) as e:
+        check_writable(ro / "a" / "units", folder=True, parents=True)
+    assert str(e.value) == f"{ro / 'a' / 'units'}: cannot write here (permission denied); choose another folder"
+    # an output folder: made (its parent is not), and tried
+    with pytest.raises(NotWritableError) as e:
+        make_folder(ro / "units")
+    assert str(e.value) == f"{ro / 'units'}: cannot write here (permission denied); choose another folder"
+    monkeypatch.undo()
+    assert os.listdir(ro) == []
+    (ro / "units").mkdir()
+    _deny(monkeypatch, ro / "units")
+    with pytest.raises(NotWritableError) as e:  # it is there, but takes no file
+        make_folder(ro / "units")
+    assert str(e.value) == f"{ro / 'units'}: cannot write here (permission denied); choose another folder"
+    monkeypatch.undo()
+    for bad, want in ((tmp_path / "afile", "exists and is not a folder; give a folder for the output"),
+                      (tmp_path / "afile" / "u", f"{tmp_path / 'afile'} is a file, not a folder; choose another folder"),
+                      (tmp_path / "no" / "u", f"folder {tmp_path / 'no'} does not exist; create it first")):
+        with pytest.raises(NotWritableError) as e:
+            make_folder(bad)
+        assert str(e.value) == f"{bad}: {want}"
+    assert check_writable(ro / "a" / "b", folder=True, parents=True) == ro / "a" / "b" and os.listdir(ro) == ["units"]
+    assert make_folder(ro / "units") == ro / "units" and os.listdir(ro / "units") == []
+    assert make_folder(tmp_path / "a" / "b", parents=True).is_dir()  # the API's explore_units makes them
+    # a folder that cannot even be searched (mode 000 for someone else): Path.exists raised PermissionError
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    real_stat = os.stat
+
+    def stat_(path, *a, **k):
+        if os.path.dirname(os.path.abspath(path)) == str(locked):
+            raise PermissionError(13, "Permission denied", os.fspath(path))
+        return real_stat(path, *a, **k)
+    monkeypatch.setattr(os, "stat", stat_)
+    _deny(monkeypatch, locked)
+    with pytest.raises(NotWritableError) as e:
+        check_output_path(locked / "o.png", [tmp_path / "in.png"])
+    assert str(e.value) == f"{locked / 'o.png'}: cannot write here (permission denied); choose another folder"
+
+
+def _cli(args):
+    """(exit code, stderr) of the stylegram command."""
+    import contextlib
+    import io
+
+    from stylegram.cli import main
+    err = io.StringIO()
+    with contextlib.redirect_stderr(err), pytest.raises(SystemExit) as e:
+        main([*args, "-q"])
+    return e.value.code, err.getvalue()
+
+
+def test_cli_refuses_an_output_it_cannot_write_before_the_work(tmp_path, monkeypatch):
+    # a transfer into a read-only folder ran to its end, then said "could not write the image
+    # (Permission denied)"; audio-texture ended in a traceback
+    import importlib
+    import wave
+
+    def never(*a, **k):
+        raise AssertionError("the work started")
+    # (stylegram.transfer, as an attribute, is the function: the module is taken by its name)
+    for mod, fn in (("stylegram.transfer", "transfer"), ("stylegram.media", "audio_texture")):
+        monkeypatch.setattr(importlib.import_module(mod), fn, never)
+    img = tmp_path / "in" / "s.png"
+    img.parent.mkdir()
+    save_image(torch.rand(1, 3, 32, 32, generator=torch.Generator().manual_seed(0)), img)
+    with wave.open(str(tmp_path / "in" / "s.wav"), "wb") as w:
+        w.setnchannels(1), w.setsampwidth(2), w.setframerate(8000)
+        w.writeframes((np.random.default_rng(0).standard_normal(4000) * 3000).astype("<i2").tobytes())
+    ro, afile = tmp_path / "ro", tmp_path / "afile"
+    ro.mkdir()
+    afile.write_text("kept")
+    denied = "cannot write here (permission denied); choose another folder"
+    runs = [(["transfer", str(img), str(img), "-o", str(ro / "o.png"), "--net", "random"], f"{ro / 'o.png'}: {denied}"),
+            (["transfer", str(img), str(img), "-o", str(tmp_path / "o.png"), "--report", str(ro / "r.json"),
+              "--net", "random"], f"{ro / 'r.json'}: {denied}"),
+            (["transfer", str(img), str(img), "-o", str(afile / "o.png"), "--net", "random"],
+             f"{afile / 'o.png'}: {afile} is a file, not a folder; choose another folder"),
+            (["audio-texture", str(tmp_path / "in" / "s.wav"), "-o", str(ro / "o.wav"), "--rate", "8000"],
+             f"{ro / 'o.wav'}: {denied}"),
+            ]
+    _deny(monkeypatch, ro)
+    for args, want in runs:
+        assert _cli(args) == (2, f"stylegram: error: {want}\n"), args
+    monkeypatch.undo()
+    assert os.listdir(ro) == [] and afile.read_text() == "kept"
+
+
+def test_video_frames_folder_that_is_a_file_is_one_line(tmp_path):
+    # `OUT.frames` a file: FileExistsError from its mkdir, a traceback, once the clip was read
+    from stylegram.io.video import FrameStore
+    (tmp_path / "o.frames").write_text("kept")
+    from stylegram.errors import NotWritableError
+    with pytest.raises(NotWritableError) as e:
+        FrameStore(tmp_path / "o.frames", {"a": 1})
+    assert str(e.value) == f"{tmp_path / 'o.frames'}: exists and is not a folder; give a folder for the output"
+    assert (tmp_path / "o.frames").read_text() == "kept"
 
 
 def test_output_path_checks(tmp_path):

@@ -32,6 +32,12 @@ class NoSpaceError(ResourceError, OSError):
     studio's job records, the weights cache) keeps doing so, and the CLI prints the one line."""
 
 
+class NotWritableError(InputError, OSError):
+    """An output cannot be written where it was asked for: no permission, a read-only file
+    system, a folder that does not exist or is a file, a target that is a folder. An OSError as
+    well, for the same reason as NoSpaceError; an InputError, as save_image raised before."""
+
+
 class NumericalError(StylegramError):
     """The optimization produced NaN or Inf and could not recover."""
 

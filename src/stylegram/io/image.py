@@ -14,6 +14,7 @@ import json
 import os
 import re
 import secrets
+import stat
 import warnings
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
@@ -22,7 +23,7 @@ import numpy as np
 import torch
 from PIL import Image, ImageOps, PngImagePlugin, UnidentifiedImageError
 
-from ..errors import ConfigError, InputError, NoSpaceError, ResourceError, whole
+from ..errors import ConfigError, InputError, NoSpaceError, NotWritableError, StylegramError, whole
 from ..resample import resize_image, resized_shape
 
 # 100 Mpx is ten 4K frames: far above any sensible style-transfer input, far below a bomb.
@@ -284,7 +285,10 @@ def check_output_path(out: str | os.PathLike, inputs: Iterable[str | os.PathLike
     """Validate an output path before any work starts; returns it as a Path.
 
     Refuses an empty path, a path that names one of the ``inputs`` or of the command's other
-    ``outputs`` (a --plot on top of -o), a missing folder, a folder, or an unknown suffix.
+    ``outputs`` (a --plot on top of -o), a missing folder (it is not created: a mistyped folder
+    would be), a folder above it that is a file, a folder, an unknown suffix (ConfigError), and a
+    folder where no file can be made (NotWritableError: no permission, read-only, full), so that
+    minutes of work do not end in a file that cannot be written.
     """
     if not str(out).strip():
         raise ConfigError("the output path is empty; give a file name, e.g. out.png")
@@ -292,14 +296,13 @@ def check_output_path(out: str | os.PathLike, inputs: Iterable[str | os.PathLike
     suffixes = list(suffixes)
     if p.suffix.lower() not in suffixes:
         raise ConfigError(f"{out}: unknown output type {p.suffix or '(none)'!r}; use one of {', '.join(suffixes)}")
-    if p.is_dir():
-        raise ConfigError(f"{out}: is a folder; give a file name")
-    parent = p.parent if str(p.parent) else Path(".")
-    if not parent.is_dir():
-        raise ConfigError(f"{out}: folder {parent} does not exist; create it first")
+    problem = _place_problem(out)
+    if problem is not None:
+        raise ConfigError(problem)
     for others, what in ((inputs, "an input"), (outputs, "another output")):
         if any(_same_file(p, o) for o in others if isinstance(o, (str, os.PathLike))):
             raise ConfigError(f"{out}: output path is also {what}; choose another name")
+    check_writable(out)
     return p
 
 
@@ -308,51 +311,184 @@ def _same_file(a: Path, b: str | os.PathLike) -> bool:
     through a link."""
     if os.path.abspath(a) == os.path.abspath(b):
         return True
-    return a.exists() and Path(b).exists() and a.resolve() == Path(b).resolve()
+    try:
+        return a.exists() and Path(b).exists() and a.resolve() == Path(b).resolve()
+    except OSError:  # a folder on the way that cannot be searched: check_writable says so, in one line
+        return False
 
 
 # The errnos of a file system that refuses to grow, and what the user can do about each.
 _NO_ROOM = {errno.ENOSPC: "free some space or choose another folder",
             errno.EDQUOT: "free some space or choose another folder",
             errno.EFBIG: "choose another folder (a file system that takes larger files)"}
+# The errnos of a place where no file can be made: the folder's permissions or file system, and
+# what the path names (a folder above it missing or a file, the target a folder).
+_DENIED = {errno.EACCES, errno.EPERM, errno.EROFS}
+_NOT_HERE = _DENIED | {errno.ENOENT, errno.ENOTDIR, errno.EISDIR}
 
 
-def write_atomic(path: str | os.PathLike, write: Callable[[Path], None]) -> None:
+def _kind(p: Path) -> str:
+    """'folder', 'file', 'none' (nothing there, or a file above it), or 'unknown' (a folder above
+    it cannot be searched). Path.is_dir raised PermissionError for the last."""
+    try:
+        st = os.stat(p)
+    except (FileNotFoundError, NotADirectoryError):
+        return "none"
+    except OSError:
+        return "unknown"
+    return "folder" if stat.S_ISDIR(st.st_mode) else "file"
+
+
+def _place_problem(path: str | os.PathLike, *, folder: bool = False, parents: bool = False) -> str | None:
+    """Why nothing can be written at ``path`` (a file, or with ``folder`` a folder), as the file
+    system stands: the one-line message, naming ``path`` as given, or None where it looks possible
+    (whether the folder takes a new file is known only by trying: check_writable). ``parents``:
+    missing folders above it will be made, so are no problem."""
+    kind = _kind(Path(path))
+    if kind == "folder" and not folder:
+        return f"{path}: is a folder; give a file name"
+    if kind == "file" and folder:
+        return f"{path}: exists and is not a folder; give a folder for the output"
+    if kind != "none":
+        return None
+    parent = Path(path).parent  # Path("o.png").parent is Path("."): the working folder
+    if _kind(parent) in ("folder", "unknown"):
+        return None
+    for up in (parent, *parent.parents):
+        kind = _kind(up)
+        if kind == "file":
+            return f"{path}: {up} is a file, not a folder; choose another folder"
+        if kind != "none":
+            break
+    return None if parents else f"{path}: folder {parent} does not exist; create it first"
+
+
+def _is_beside(path: str | os.PathLike, e: OSError, folder: bool) -> bool:
+    """True when ``e`` names no file, or one in the folder ``path`` goes into (its temporary file,
+    a library's own file beside it) or, with ``folder``, that folder, one above it (being made) or
+    a file in one of them (a trial file): not an error of some other file a writer touched."""
+    names = [os.path.abspath(os.fsdecode(n)) for n in (e.filename, e.filename2)
+             if isinstance(n, (str, bytes, os.PathLike))]
+    where = os.path.abspath(path if folder else Path(path).parent)
+    if folder:
+        return not names or any(Path(where).is_relative_to(n) or Path(where).is_relative_to(os.path.dirname(n))
+                                for n in names)
+    return not names or any(os.path.dirname(n) == where for n in names)
+
+
+def _write_error(path: str | os.PathLike, e: BaseException, *, folder: bool = False,
+                 parents: bool = False) -> StylegramError | None:
+    """The one-line error, naming ``path`` and what to do, for an OSError met writing it (or, with
+    ``folder``, making the folder, with ``parents`` those above it too, or a file in it); None for
+    any other error, raised as it is."""
+    if not isinstance(e, OSError) or isinstance(e, StylegramError):
+        return None
+    err: StylegramError
+    if e.errno in _NO_ROOM:
+        err = NoSpaceError(f"{path}: could not be written: {os.strerror(e.errno).lower()}; {_NO_ROOM[e.errno]}")
+    elif e.errno in _NOT_HERE:
+        why = _place_problem(path, folder=folder, parents=parents)
+        if why is None and e.errno in _DENIED and _is_beside(path, e, folder):
+            why = f"{path}: cannot write here ({os.strerror(e.errno).lower()}); choose another folder"
+        if why is None:
+            return None
+        err = NotWritableError(why)
+    else:
+        return None
+    err.errno = e.errno  # type: ignore[attr-defined]  (both are OSErrors: callers may test it)
+    return err
+
+
+def _temp_beside(path: Path) -> Path:
+    """Create an empty temporary file beside ``path`` under a name of its own and return it."""
+    # Created with mode 0666, so the kernel applies the umask and the file gets the permissions a
+    # plain open() would give (mkstemp's 0600 had to be widened by reading the umask, which only
+    # os.umask can, by setting it: a race with the studio's other threads).
+    for _ in range(100):
+        name = path.parent / f".{path.name}.{secrets.token_hex(6)}.part{path.suffix}"
+        try:
+            os.close(os.open(name, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o666))
+            return name
+        except FileExistsError:
+            continue
+    raise FileExistsError(f"{path}: no free temporary name beside it")
+
+
+def check_writable(path: str | os.PathLike, *, folder: bool = False, parents: bool = False) -> Path:
+    """Make and remove a temporary file beside ``path``, as ``write_atomic`` does first; returns
+    ``path`` as a Path. With ``folder``, ``path`` is an output folder: the file is tried in it, or
+    where it is to be made (its parent; with ``parents``, the nearest folder above it that exists),
+    and nothing is created. Where no file can be made (no permission, a read-only file system, a
+    full disk, a missing folder, a folder above it that is a file, ``path`` a folder) it raises
+    what ``write_atomic`` would, the one line, but before the work whose result was to go there."""
+    p = Path(path)
+    problem = _place_problem(path, folder=folder, parents=parents)
+    if problem is not None:
+        raise NotWritableError(problem)
+    try:
+        if folder:
+            where = p
+            while _kind(where) == "none" and where != where.parent:
+                where = where.parent
+            _temp_beside(where / "probe").unlink()
+        else:
+            _temp_beside(p).unlink()
+    except OSError as e:
+        err = _write_error(path, e, folder=folder, parents=parents)
+        if err is None:
+            raise
+        raise err from None
+    return p
+
+
+def make_folder(path: str | os.PathLike, *, parents: bool = False) -> Path:
+    """Create the output folder ``path`` unless it is there, and check that it takes a new file;
+    returns it as a Path. Its parent is created only with ``parents`` (the command line never
+    does, as it never does an output file's folder: a mistyped path would be). NotWritableError,
+    one line, where it cannot be (a file of that name or above it, a missing folder above it, no
+    permission, a read-only file system)."""
+    p = Path(path)
+    problem = _place_problem(path, folder=True, parents=parents)
+    if problem is not None:
+        raise NotWritableError(problem)
+    try:
+        p.mkdir(parents=parents, exist_ok=True)
+    except OSError as e:
+        err = _write_error(path, e, folder=True, parents=parents)
+        if err is None:
+            raise
+        raise err from None
+    return check_writable(path, folder=True)
+
+
+def write_atomic(path: str | os.PathLike, write: Callable[[Path], None], *, durable: bool = True) -> None:
     """Call ``write(tmp)`` on a temporary file beside ``path``, fsync it, then rename it into place.
 
     A crash or a full disk leaves the previous file (if any) untouched and no partial file. A full
     disk, a quota or a file-size limit (ENOSPC, EDQUOT, EFBIG, from ``write``, the fsync or the
-    rename) raises NoSpaceError, one line naming ``path`` and what to do (an OSError as well);
-    every other error is raised as it is.
+    rename) raises NoSpaceError; a folder that refuses the file (EACCES, EPERM, EROFS: "OUT:
+    cannot write here (permission denied); choose another folder"), a missing folder, a folder
+    above ``path`` that is a file, or ``path`` a folder raise NotWritableError: each one line
+    naming ``path`` and what to do, and an OSError with the errno as well. Every other error is
+    raised as it is. ``durable=False`` skips the fsync (the rename is still atomic, but a power
+    cut may leave an empty file): for the explorer's thousands of small unit images.
     """
     path = Path(path)
     tmp_p: Path | None = None
     try:
-        # Created with mode 0666, so the kernel applies the umask and the file gets the permissions a
-        # plain open() would give (mkstemp's 0600 had to be widened by reading the umask, which only
-        # os.umask can, by setting it: a race with the studio's other threads).
-        for _ in range(100):
-            name = path.parent / f".{path.name}.{secrets.token_hex(6)}.part{path.suffix}"
-            try:
-                os.close(os.open(name, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o666))
-                tmp_p = name
-                break
-            except FileExistsError:
-                continue
-        else:
-            raise FileExistsError(f"{path}: no free temporary name beside it")
+        tmp_p = _temp_beside(path)
         write(tmp_p)
-        with open(tmp_p, "rb+") as f:
-            os.fsync(f.fileno())
+        if durable:
+            with open(tmp_p, "rb+") as f:
+                os.fsync(f.fileno())
         os.replace(tmp_p, path)
     except BaseException as e:
         if tmp_p is not None:
             tmp_p.unlink(missing_ok=True)
         # the library's own words are the raw errno text, often with the temporary file's name
         # and a traceback through its writer: the user needs the output's name and the remedy
-        if isinstance(e, OSError) and not isinstance(e, NoSpaceError) and e.errno in _NO_ROOM:
-            err = NoSpaceError(f"{path}: could not be written: {os.strerror(e.errno).lower()}; {_NO_ROOM[e.errno]}")
-            err.errno = e.errno
+        err = _write_error(path, e)
+        if err is not None:
             raise err from None
         raise
 
@@ -417,7 +553,7 @@ def save_image(image: "torch.Tensor | Image.Image", path: str | os.PathLike, *,
 
     try:
         write_atomic(path, write)
-    except ResourceError:  # a full disk: its own message says so, and what to do
+    except StylegramError:  # a full disk, a folder that refuses it: its own message says so, and what to do
         raise
     except OSError as e:
         raise InputError(f"{path}: could not write the image ({e.strerror or e}); check the folder and free disk space") from None

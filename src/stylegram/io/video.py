@@ -23,7 +23,7 @@ import numpy as np
 import torch
 
 from ..errors import ConfigError, InputError, ResourceError, StylegramError
-from .image import IMAGE_SUFFIXES, existing_file, load_image, other_media_hint, write_atomic
+from .image import IMAGE_SUFFIXES, existing_file, load_image, make_folder, other_media_hint, write_atomic
 
 VIDEO_SUFFIXES = (".mp4", ".mov", ".mkv", ".avi", ".webm", ".gif")
 WRITE_SUFFIXES = (".mp4", ".mkv", ".mov")
@@ -527,7 +527,7 @@ class FrameStore:
                 raise ConfigError(f"{self.folder}: holds frames made with other settings ({', '.join(changed)}); "
                                   "delete the folder or pass --restart")
         else:
-            self.folder.mkdir(parents=True, exist_ok=True)
+            make_folder(self.folder)  # one line where it cannot be (OUT.frames a file, no permission)
             text = json.dumps(self.settings, indent=1)
             write_atomic(meta, lambda tmp: Path(tmp).write_text(text))
 
