@@ -468,18 +468,43 @@ def _deny(monkeypatch, folder, code=None):
 
 
 def _more_writers():
-    """_writers() and the plots and NIfTI."""
+    """_writers() and the outputs written by the explorer, plots and NIfTI."""
+    from stylegram.explore.render import _save_image
     from stylegram.io.signal import plot_signals
     from stylegram.io.volume import save_volume
     from stylegram.report import plot_history
+    x = np.random.default_rng(0).integers(0, 255, (8, 8, 3), dtype=np.uint8)
     return {**_writers(),
             "o.nii.gz": lambda p: save_volume(np.zeros((4, 4, 4), np.float32), p),
             "loss.png": lambda p: plot_history([{"iter": 1, "total": 1.0}, {"iter": 2, "total": 0.5}], p, terms=["total"]),
-            "sig.png": lambda p: plot_signals({"a": torch.zeros(1, 1, 16)}, p)}
+            "sig.png": lambda p: plot_signals({"a": torch.zeros(1, 1, 16)}, p),
+            # the explorer's sheet, and its unit images, written without the fsync
+            "sheet.png": lambda p: _save_image(x, p), "u0000.jpg": lambda p: _save_image(x, p, durable=False)}
 
 
 _WRITERS = ["o.png", "o.jpg", "o.wav", "o.ckpt", "o.npy", "o.csv", "o.json", "spec.png", "frames/frame_00000.npy",
-            "o.nii.gz", "loss.png", "sig.png"]
+            "o.nii.gz", "loss.png", "sig.png", "sheet.png", "u0000.jpg"]
+
+
+def test_explorer_unit_images_on_a_full_disk_are_one_line_and_leave_no_part_file(tmp_path, monkeypatch):
+    # the report's unit images (written without the fsync) went around write_atomic: a full disk
+    # left .u0000.jpg.part beside them and raised the raw OSError
+    import errno
+
+    from stylegram.errors import NoSpaceError
+    from stylegram.explore.render import _save_image
+
+    def half(self, fp, format=None, **kw):
+        with open(fp, "wb") as f:
+            f.write(b"half")
+        raise OSError(errno.ENOSPC, "No space left on device")
+    monkeypatch.setattr(Image.Image, "save", half)
+    for durable in (False, True):
+        with pytest.raises(NoSpaceError) as e:
+            _save_image(np.zeros((8, 8, 3), np.uint8), tmp_path / "u0000.jpg", durable=durable)
+        assert str(e.value) == (f"{tmp_path / 'u0000.jpg'}: could not be written: no space left on device; free some "
+                                "space or choose another folder")
+        assert os.listdir(tmp_path) == []
 
 
 def _files(root):
@@ -608,14 +633,16 @@ def _cli(args):
 
 def test_cli_refuses_an_output_it_cannot_write_before_the_work(tmp_path, monkeypatch):
     # a transfer into a read-only folder ran to its end, then said "could not write the image
-    # (Permission denied)"; audio-texture ended in a traceback
+    # (Permission denied)"; audio-texture ended in a traceback; explore units scanned every image,
+    # then lost the scan to a PermissionError for its cache; video's OUT.frames a file: FileExistsError
     import importlib
     import wave
 
     def never(*a, **k):
         raise AssertionError("the work started")
     # (stylegram.transfer, as an attribute, is the function: the module is taken by its name)
-    for mod, fn in (("stylegram.transfer", "transfer"), ("stylegram.media", "audio_texture")):
+    for mod, fn in (("stylegram.transfer", "transfer"), ("stylegram.media", "audio_texture"),
+                    ("stylegram.explore.scan", "UnitScan")):
         monkeypatch.setattr(importlib.import_module(mod), fn, never)
     img = tmp_path / "in" / "s.png"
     img.parent.mkdir()
@@ -634,7 +661,12 @@ def test_cli_refuses_an_output_it_cannot_write_before_the_work(tmp_path, monkeyp
              f"{afile / 'o.png'}: {afile} is a file, not a folder; choose another folder"),
             (["audio-texture", str(tmp_path / "in" / "s.wav"), "-o", str(ro / "o.wav"), "--rate", "8000"],
              f"{ro / 'o.wav'}: {denied}"),
-            ]
+            (["explore", "units", "--images", str(img.parent), "--net", "random", "-o", str(tmp_path / "units"),
+              "--cache", str(ro / "scan.safetensors")], f"{ro / 'scan.safetensors'}: {denied}"),
+            (["explore", "units", "--images", str(img.parent), "--net", "random", "-o", str(ro / "units")],
+             f"{ro / 'units'}: {denied}"),
+            (["explore", "gram", str(img), "--net", "random", "-o", str(afile)],
+             f"{afile}: exists and is not a folder; give a folder for the output")]
     _deny(monkeypatch, ro)
     for args, want in runs:
         assert _cli(args) == (2, f"stylegram: error: {want}\n"), args

@@ -79,8 +79,12 @@ def explore_units(images: str | os.PathLike | Sequence[str], out_dir: str | os.P
         raise ConfigError(f"n_units {n_units}: must be 1 or more units per sheet")
     check_seed(seed)
     if out_dir is not None:
+        from ..io.image import check_writable
         from .render import check_patch_px
         check_patch_px(patch_px)
+        # one that cannot take the report is refused now, not after the scan (and not made: a
+        # stopped scan draws nothing)
+        check_writable(out_dir, folder=True, parents=True)
     if threads is not None and (whole("threads", threads) < 1):
         raise ConfigError(f"threads {threads!r}: must be 1 or more (or not given, for torch's default)")
     # ``seed`` picks units (rule 'random'), not weights: a random net is seed 0's here, as every other

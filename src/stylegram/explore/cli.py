@@ -28,13 +28,10 @@ def _indices(s: str | None, option: str = "--units", what: str = "unit") -> list
 
 
 def _out_dir(path: str) -> Path:
-    p = Path(path)
-    if p.exists() and not p.is_dir():
-        raise ConfigError(f"{path}: exists and is not a folder; give a folder for the output")
-    if not p.parent.is_dir():
-        raise ConfigError(f"{path}: folder {p.parent} does not exist; create it first")
-    p.mkdir(exist_ok=True)
-    return p
+    """The output folder, made here (not the folders above it) and checked to take files, before
+    any work: one line if it cannot be (a file of that name, no permission, read-only)."""
+    from ..io.image import make_folder
+    return make_folder(path)
 
 
 class _Bar:

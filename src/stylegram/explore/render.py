@@ -164,20 +164,16 @@ def histogram_svg(counts: Sequence[int], top: float, marks: Sequence[float] = ()
 
 
 def _save_image(arr_or_img, path: Path, quality: int = 88, durable: bool = True) -> None:
-    """Write a PNG/JPEG via a temporary file and a rename. ``durable=False`` skips the fsync: for the
-    report's thousands of small unit images, where fsync would dominate the run time."""
+    """Write a PNG/JPEG via a temporary file and a rename (``write_atomic``: a full disk or a folder
+    that refuses it is one line, and no partial file is left). ``durable=False`` skips the fsync:
+    for the report's thousands of small unit images, where fsync would dominate the run time."""
     from PIL import Image
 
     from ..io.image import write_atomic
     im = arr_or_img if isinstance(arr_or_img, Image.Image) else Image.fromarray(arr_or_img)
     fmt = "JPEG" if path.suffix.lower() in (".jpg", ".jpeg") else "PNG"
     kw = {"quality": quality} if fmt == "JPEG" else {}
-    if durable:
-        write_atomic(path, lambda tmp: im.save(tmp, format=fmt, **kw))
-    else:
-        tmp = path.with_name(f".{path.name}.part")
-        im.save(tmp, format=fmt, **kw)
-        os.replace(tmp, path)
+    write_atomic(path, lambda tmp: im.save(tmp, format=fmt, **kw), durable=durable)
 
 
 def _plural(n: int, noun: str) -> str:
@@ -214,8 +210,8 @@ def write_report(scan: UnitScan, out_dir: str | os.PathLike, *, rule: str = "sel
     activation beneath it).
     """
     check_patch_px(patch_px)
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    from ..io.image import make_folder
+    out = make_folder(out_dir, parents=True)
     chosen: dict[str, list[int]] = {}
     for l, t in scan.layers.items():
         chosen[l] = choose_units(t, rule, n_units, seed=seed, indices=(indices or {}).get(l))
@@ -248,8 +244,7 @@ def write_report(scan: UnitScan, out_dir: str | os.PathLike, *, rule: str = "sel
         sheet_path = out / f"sheet_{l}.png"
         _save_image(sheet, sheet_path)
         summary["sheets"][l] = str(sheet_path)
-        udir = out / "units" / l
-        udir.mkdir(parents=True, exist_ok=True)
+        udir = make_folder(out / "units" / l, parents=True)
         sel = t.selectivity()
         order = sorted(shown[l], key=lambda u: -float(sel[u]))
         dead = int((t.values[:, 0] <= 0).sum())

@@ -268,8 +268,9 @@ def scan_units(net: FeatureNet | HookedNet, images: str | os.PathLike | Sequence
     device = torch.device(device)
     precision = resolve_precision(precision, device)
     info = {l: net.info[l] for l in layers}
-    if cache is not None and not Path(cache).parent.is_dir():
-        raise ConfigError(f"{cache}: folder {Path(cache).parent} does not exist; create it first")
+    if cache is not None:  # a folder that cannot take it is refused now, not after the scan
+        from ..io.image import check_writable
+        check_writable(cache)
     if not 0 <= min_inside <= 1:
         raise ConfigError(f"min_inside {min_inside}: must be between 0 and 1")
     # channel counts from one tiny forward: LayerInfo of hooked nets may not know them
