@@ -156,8 +156,8 @@ def heat_binned(c: int, px: int) -> bool:
 
 def heatmap(m: torch.Tensor, order: torch.Tensor, px: int = 384, diverging: bool | None = None,
             clip: float = HEAT_CLIP, top: float | None = None) -> np.ndarray:
-    """A (C, C) matrix in the given channel order as a uint8 (s, s, 3) image, s = ``heat_side(C,
-    px)``: each channel ``s // C`` whole pixels (``px`` itself where C divides it), or, beyond
+    """A (C, C) matrix in the given channel order as a uint8 (s, s, 3) image of s px a side, s =
+    ``heat_side(C, px)``: each channel ``s // C`` whole pixels (``px`` itself where C divides it), or, beyond
     MAX_CELLS channels and ``px``, each pixel the mean of a block of entries (``heat_binned``); magma of the
     square-rooted magnitude (``diverging=False``), or a red-blue map of the signed square root, red
     positive, blue negative, white 0 (``True``: differences); None (default): red-blue where ``m``
