@@ -463,12 +463,9 @@ def transfer_cmd(content: str, style: tuple[str, ...], output: str, save_every: 
             check_output_path(extra, inputs, suffixes=sfx, outputs=[output, partial])  # .json and a plot never meet
     ckpt_path = out.with_name(out.name + ".ckpt")
     checkpoint = load_checkpoint(resume) if resume else None
-    # Before the work at its size, a print-size run says what the print asks for: the run's own
-    # estimate, made with the net it builds (estimate_memory would build it a second time).
-    announce = None
-    if cfg.print_size is not None and not quiet and not resume:
-        def announce(memory) -> None:
-            click.echo(print_line(cfg.print_size, cfg.dpi, memory), err=True)
+    # Before the work at its size, a print-size run says what the print asks for (a resumed one
+    # said so when it started).
+    announce = print_announcer(cfg, quiet or bool(resume))
 
     meta: dict = {}
 
@@ -513,6 +510,15 @@ def transfer_cmd(content: str, style: tuple[str, ...], output: str, save_every: 
     if not quiet:
         click.echo(f"wrote {out} ({printed(result)}{counted(result.evals, 'evaluation')}, "
                    f"{result.seconds_optimize:.1f} s, {result.s_per_eval:.3f} s/eval on {result.device})", err=True)
+
+
+def print_announcer(config, quiet: bool) -> Callable[[Any], None] | None:
+    """The ``on_estimate`` of a print-size run that is not quiet: it prints ``print_line`` from the
+    run's own estimate, made with the net the run builds (``estimate_memory`` would build it a
+    second time). None for a run without ``--print``."""
+    if config.print_size is None or quiet:
+        return None
+    return lambda memory: click.echo(print_line(config.print_size, config.dpi, memory), err=True)
 
 
 def print_line(print_size: str, dpi: int, memory) -> str:
@@ -668,10 +674,7 @@ def texture_cmd(style: tuple[str, ...], output: str, report: str | None, setting
         config.check_net_known(settings)
     if settings and "style_blend" not in options:
         check_blend(config.style_blend, len(style), settings)
-    announce = None
-    if config.print_size is not None and not quiet:  # before the work at its size: what the print asks for
-        def announce(memory) -> None:
-            click.echo(print_line(config.print_size, config.dpi, memory), err=True)
+    announce = print_announcer(config, quiet)  # before the work at its size: what the print asks for
     with ProgressBar(config.iters, "texture", quiet, stoppable=True) as bar:  # bar.ev: where a stop got to
         result = texture(list(style), tileable=tileable, callback=bar.update, config=config, on_estimate=announce)
     # a stopped texture goes beside OUT, as a stopped transfer does: OUT may hold a finished one
