@@ -175,7 +175,7 @@ def heatmap(m: torch.Tensor, order: torch.Tensor, px: int = 384, diverging: bool
     if diverging is None:
         diverging = is_signed(m)
     side = heat_side(m.shape[0], px)
-    if side < m.shape[0]:
+    if heat_binned(m.shape[0], px):
         # an area average: every entry counts towards a pixel (nearest-neighbour kept one in
         # C / side). Clipped at +-top first, so that one inf or hot entry colours its block no more
         # than the end colour; NaN counts as 0
@@ -260,8 +260,7 @@ def channel_ticks(order: torch.Tensor | Sequence[int], px: int, min_gap: float |
     if c == 0:
         return []
     if min_gap is None:
-        font = _font(font_size)  # once: loading it per id took most of a 512-channel map's drawing time
-        min_gap = max(font.getlength(str(i)) for i in ids) + 6
+        min_gap = max(_font(font_size).getlength(str(i)) for i in ids) + 6
     cell = px / c
     step = next((m * 10 ** e for e in range(len(str(c))) for m in (1, 2, 5) if m * 10 ** e * cell >= min_gap), c)
     return [(int((i + 0.5) * cell), ids[i]) for i in range(0, c, step)]

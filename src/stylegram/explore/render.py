@@ -2,6 +2,7 @@
 (as on the course slide), and one HTML report with every layer and every unit."""
 from __future__ import annotations
 
+import functools
 import html
 import os
 from urllib.parse import quote
@@ -106,7 +107,10 @@ def unit_grid(patches: Sequence[np.ndarray], px: int, gap: int = 2, cols: int = 
     return np.asarray(im)
 
 
+@functools.lru_cache(maxsize=None)
 def _font(size: int):
+    # cached: a figure asks for the same few sizes once per label (a 512-channel Gram map's ticks,
+    # a sheet's captions), and loading the font each time was most of the drawing time
     from PIL import ImageFont
     try:
         return ImageFont.load_default(size=size)
