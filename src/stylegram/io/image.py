@@ -69,6 +69,15 @@ def load_npy(path: str | os.PathLike) -> np.ndarray:
         raise InputError(f"{_name(path)}: not a readable .npy array ({why})") from None
 
 
+def save_npy(path: str | os.PathLike, arr: np.ndarray) -> None:
+    """Write ``arr`` (any shape, as laid out in memory) to the .npy file ``path`` through
+    ``write_atomic``: no partial file, a full or unwritable folder one line."""
+    def write(tmp: Path) -> None:
+        with open(tmp, "wb") as f:  # closed here: an error of its last flush is raised, not ignored
+            np.save(f, arr)
+    write_atomic(path, write)
+
+
 def read_image(path: str | os.PathLike, *, max_pixels: int = DEFAULT_MAX_PIXELS, background: int = 255) -> Image.Image:
     """Read an image file as an upright 8- or 16-bit-faithful RGB PIL image (transparent pixels
     over grey level ``background``, white by default).

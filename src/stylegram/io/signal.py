@@ -15,7 +15,7 @@ import numpy as np
 import torch
 
 from ..errors import ConfigError, InputError
-from .image import existing_file, load_npy, other_media_hint, write_atomic
+from .image import existing_file, load_npy, other_media_hint, save_npy, write_atomic
 
 SIGNAL_SUFFIXES = (".npy", ".csv")
 
@@ -177,10 +177,7 @@ def save_signal(x: torch.Tensor, path: str | os.PathLike, names: list[str] | Non
     suffix = Path(path).suffix.lower()
     if suffix == ".npy":
         arr = a.T if layout == "samples" else a[0] if layout == "flat" and a.shape[0] == 1 else a
-        def write_npy(tmp: Path) -> None:
-            with open(tmp, "wb") as f:  # closed here: an error of its last flush is raised, not ignored
-                np.save(f, np.ascontiguousarray(arr))
-        write_atomic(path, write_npy)
+        save_npy(path, np.ascontiguousarray(arr))
     elif suffix == ".csv":
         # 9 significant digits: every float32 exactly (with 6 a 101325 +- 0.3 Pa channel kept 3 values)
         header = ""

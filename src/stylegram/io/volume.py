@@ -15,7 +15,7 @@ import numpy as np
 import torch
 
 from ..errors import ConfigError, InputError, whole
-from .image import existing_file, load_npy, other_media_hint, write_atomic
+from .image import existing_file, load_npy, other_media_hint, save_npy, write_atomic
 
 VOLUME_SUFFIXES = (".nii", ".nii.gz", ".npy")
 
@@ -263,10 +263,7 @@ def save_volume(data: np.ndarray, path: str | os.PathLike, affine: np.ndarray | 
     sfx = suffix_of(path)
     aff = np.eye(4) if affine is None else np.asarray(affine, dtype=np.float64)
     if sfx == ".npy":
-        def write_npy(tmp: Path) -> None:
-            with open(tmp, "wb") as f:  # closed here: an error of its last flush is raised, not ignored
-                np.save(f, np.asarray(data))
-        write_atomic(path, write_npy)
+        save_npy(path, np.asarray(data))
     elif sfx in (".nii", ".nii.gz"):
         import nibabel as nib
         if header.get("qform_code") == 0 and header.get("sform_code") == 0:
@@ -275,8 +272,7 @@ def save_volume(data: np.ndarray, path: str | os.PathLike, affine: np.ndarray | 
             # written back as a scanner orientation (codes 1). Only the voxel sizes go back, so a
             # reader makes the same guess for the output's grid.
             img = nib.Nifti1Image(np.asarray(data, dtype=np.float32), None)
-            img.header.set_zooms(tuple(float(v) for v in np.linalg.norm(aff[:3, :3], axis=0))
-                                 + tuple(img.header.get_zooms()[3:]))
+            img.header.set_zooms(spacing_of(aff) + tuple(img.header.get_zooms()[3:]))
             img.set_qform(None, code=0)
             img.set_sform(None, code=0)
         else:
