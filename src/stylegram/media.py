@@ -9,7 +9,6 @@ back; the library never prints or writes files.
 from __future__ import annotations
 
 import dataclasses
-import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from types import MappingProxyType
@@ -680,14 +679,7 @@ def _elements(net: FeatureNet, layers: Sequence[str], spatial: Sequence[int]) ->
     """Float elements of one input of ``spatial`` size through ``net`` up to the deepest of
     ``layers`` (every layer's output on the way, as the forward pass holds them for the backward)."""
     deepest = max(net.layer_names.index(l) for l in layers)
-    total = 0
-    for name in net.layer_names[:deepest + 1]:
-        info = net.info[name]
-        n = info.channels
-        for s in spatial:
-            n *= max(1, s // info.jump)
-        total += n
-    return total
+    return sum(net.info[name].elements(spatial) for name in net.layer_names[:deepest + 1])
 
 
 def estimate_volume_bytes(net: FeatureNet, shape: Sequence[int], *, style_layers: Sequence[str],
@@ -712,8 +704,7 @@ def estimate_volume_bytes(net: FeatureNet, shape: Sequence[int], *, style_layers
             picked = n if slices_per_axis is None else min(n, slices_per_axis)
             graph += picked * _elements(net, taps, rest)
             if content_layers:
-                targets += n * sum(net.info[l].channels * math.prod(max(1, r // net.info[l].jump) for r in rest)
-                                   for l in content_layers)
+                targets += n * sum(net.info[l].elements(rest) for l in content_layers)
     return int(graph * 4 * 2.5) + targets * 4 + 5 * numel * 4 + BASE_BYTES
 
 

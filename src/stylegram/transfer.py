@@ -156,13 +156,7 @@ def activation_bytes(net: FeatureNet, shape: tuple[int, ...]) -> int:
     """Estimated bytes of one forward + backward pass of ``net`` on media of ``shape`` (B, C, *sp):
     every layer's float32 output is kept for the backward pass, plus about as much again in
     transient gradients."""
-    spatial = list(shape[2:])
-    total = 0
-    for name, info in net.info.items():
-        n = info.channels
-        for s in spatial:
-            n *= max(1, s // info.jump)
-        total += n
+    total = sum(info.elements(shape[2:]) for info in net.info.values())
     return int(total * 4 * 2.5)
 
 
@@ -184,14 +178,8 @@ def sliced_loss_bytes(net: FeatureNet, style_layers: Sequence[str], shape: tuple
     """Extra bytes the sliced Wasserstein loss takes on media ``shape``: per style layer and
     direction (nC of them) and position, the projection, its sorted values and int64 order, the
     style's quantiles read at each position and the gradients (about 32 bytes)."""
-    total = 0
-    for l in style_layers:
-        info = net.info[l]
-        n = info.channels  # nC directions, one projection each per position
-        for s in shape[2:]:
-            n *= max(1, s // info.jump)
-        total += n
-    return total * 32
+    # nC directions per layer, one projection each per position: the layer's own element count
+    return sum(net.info[l].elements(shape[2:]) for l in style_layers) * 32
 
 
 def largest_side(fits: Callable[[int], bool], hi: int) -> int:

@@ -1,6 +1,7 @@
 """Small frozen records passed between the layers of stylegram."""
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import torch
@@ -21,6 +22,14 @@ class LayerInfo:
     jump: int
     rf_size: int
     rf_start: float
+
+    def elements(self, spatial: "Sequence[int]") -> int:
+        """Values in this layer's output for one input of ``spatial`` px (its channels times each
+        side over ``jump``, at least 1): what a memory estimate counts per layer."""
+        n = self.channels
+        for s in spatial:
+            n *= max(1, int(s) // self.jump)
+        return n
 
 
 @dataclass(frozen=True)
