@@ -109,17 +109,17 @@ def load_audio(path: str | os.PathLike, rate: int = DEFAULT_RATE, *, seconds: fl
     y = data.mean(axis=1)
     if not np.isfinite(y).all():
         raise InputError(f"{path}: contains NaN/Inf samples; re-export it")
-    mix_peak, peak = float(np.abs(y).max()), float(np.abs(data).max())
-    # The mix's peak had no channel cancelled another: the mean of the channels' magnitudes. Only
-    # where that is audible is a quiet mix the channels' doing; a file whose one channel peaks at
-    # 1.5e-4 beside a silent one mixes to 7.5e-5 with nothing cancelled, and is silent.
-    uncancelled = float(np.abs(data).mean(axis=1).max())
-    if mix_peak < SILENCE_PEAK <= uncancelled:  # "is silent (peak 0.0e+00)" of a file with sound in both channels
-        raise InputError(f"{path}: its {data.shape[1]} channels cancel out in the mono mix (peak {mix_peak:.1e}, "
-                         f"{peak:.2f} in the channels: one is the other inverted); export one channel, or "
-                         "invert one, and give that file")
-    if not allow_silent and mix_peak < SILENCE_PEAK:
-        raise InputError(f"{path}: is silent (peak {float(np.abs(y).max()):.1e}); a style or texture needs audible sound")
+    mix_peak = float(np.abs(y).max())
+    if mix_peak < SILENCE_PEAK:  # the channels are looked at only for a quiet mix (two passes over them)
+        # The mix's peak had no channel cancelled another: the mean of the channels' magnitudes.
+        # Only where that is audible is a quiet mix the channels' doing; a file whose one channel
+        # peaks at 1.5e-4 beside a silent one mixes to 7.5e-5 with nothing cancelled, and is silent.
+        if float(np.abs(data).mean(axis=1).max()) >= SILENCE_PEAK:  # not "is silent (peak 0.0e+00)"
+            raise InputError(f"{path}: its {data.shape[1]} channels cancel out in the mono mix (peak {mix_peak:.1e}, "
+                             f"{float(np.abs(data).max()):.2f} in the channels: one is the other inverted); export "
+                             "one channel, or invert one, and give that file")
+        if not allow_silent:
+            raise InputError(f"{path}: is silent (peak {mix_peak:.1e}); a style or texture needs audible sound")
     # Band-limited resampling rings past full scale on hard edges; the samples promise -1..1.
     y = np.clip(resample(y, int(sr), int(rate)), -1.0, 1.0)
     if len(y) < window:  # the spectrogram and Griffin-Lim need one whole analysis window
